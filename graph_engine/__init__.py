@@ -1,0 +1,24 @@
+"""The generic typed-DAG engine: node specs, plugins, validation, planning, execution and caching (no torch)."""
+from .cache import CachePolicy, CacheStats, LRUCache, NoCache
+from .calling import NodeOutputError, NodeResult
+from .context import Interrupted, NodeContext, current_context
+from .engine import Engine
+from .errors import InputError, NodeErrors, PromptError, WorkflowInvalid
+from .events import EventStream
+from .executor import RunResult
+from .folders import Folders
+from .plugins import PluginReport, discover_plugins, load_plugins
+from .registry import DuplicateNodeError, NodeRegistry, RegistrationReport
+from .sizing import Sizer
+from .specs import InputSpec, NodeInterfaceError, NodeSpec, OutputSpec
+from .validate import ValidationReport, validate_prompt
+from .workflow import Prompt, WorkflowFormatError, read_workflow_file, to_api_format
+
+__all__ = [
+    "CachePolicy", "CacheStats", "DuplicateNodeError", "Engine", "EventStream", "Folders", "InputError",
+    "InputSpec", "Interrupted", "LRUCache", "NoCache", "NodeContext", "NodeErrors", "NodeInterfaceError",
+    "NodeOutputError", "NodeRegistry", "NodeResult", "NodeSpec", "OutputSpec", "PluginReport", "Prompt",
+    "PromptError", "RegistrationReport", "RunResult", "Sizer", "ValidationReport", "WorkflowFormatError",
+    "WorkflowInvalid", "current_context", "discover_plugins", "load_plugins", "read_workflow_file",
+    "to_api_format", "validate_prompt",
+]

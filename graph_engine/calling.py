@@ -1,0 +1,83 @@
+"""Calling one node's function with ComfyUI's list semantics, and checking what it returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .specs import NodeSpec
+
+
+class NodeOutputError(TypeError):
+    """A node function returned something that is not its declared outputs."""
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """A node's outputs, each a list (one item per mapped call, or the node's own list), and its UI data."""
+
+    outputs: tuple[list, ...]
+    ui: dict[str, list] | None = None
+
+
+def _split(spec: NodeSpec, returned: Any) -> tuple[tuple, dict | None]:
+    """(output values, ui) from what one call returned: a tuple, or {"ui": ..., "result": ...}."""
+    count = len(spec.outputs)
+    if isinstance(returned, dict) and ("ui" in returned or "result" in returned):
+        if "expand" in returned:
+            raise NodeOutputError(f"{spec.class_type} returned a graph expansion, which is not supported yet")
+        ui = returned.get("ui")
+        if ui is not None and not isinstance(ui, dict):
+            raise NodeOutputError(f"{spec.class_type} returned a 'ui' of type {type(ui).__name__}; it must be a dict")
+        values = returned.get("result", ())
+    else:
+        ui, values = None, returned
+    if values is None and count == 0:
+        values = ()
+    if not isinstance(values, (tuple, list)):
+        raise NodeOutputError(
+            f"{spec.class_type}.{spec.function} returned {type(values).__name__}; it must return a tuple of "
+            f"{count} value(s) matching RETURN_TYPES")
+    if len(values) != count:
+        raise NodeOutputError(
+            f"{spec.class_type}.{spec.function} returned {len(values)} value(s) for {count} declared output(s)")
+    return tuple(values), ui
+
+
+def _merge(spec: NodeSpec, calls: list[tuple[tuple, dict | None]]) -> NodeResult:
+    outputs = []
+    for slot, output in enumerate(spec.outputs):
+        if output.is_list:
+            merged: list = []
+            for values, _ in calls:
+                item = values[slot]
+                if not isinstance(item, (list, tuple)):
+                    raise NodeOutputError(f"{spec.class_type} output {slot} is declared OUTPUT_IS_LIST but is not a list")
+                merged.extend(item)
+            outputs.append(merged)
+        else:
+            outputs.append([values[slot] for values, _ in calls])
+    uis = [ui for _, ui in calls if ui is not None]
+    ui = None
+    if uis:
+        ui = {}
+        for part in uis:
+            for key, value in part.items():
+                ui.setdefault(key, []).extend(value if isinstance(value, (list, tuple)) else [value])
+    return NodeResult(tuple(outputs), ui)
+
+
+def call_node(spec: NodeSpec, inputs: dict[str, list]) -> NodeResult:
+    """Run a node: once with whole lists (INPUT_IS_LIST), else once per item of the longest input list.
+
+    Shorter input lists repeat their last item, as in ComfyUI; an empty input list means no call.
+    """
+    function = getattr(spec.cls(), spec.function)
+    if spec.input_is_list:
+        calls = [_split(spec, function(**inputs))]
+    elif any(len(values) == 0 for values in inputs.values()):
+        calls = []
+    else:
+        length = max((len(values) for values in inputs.values()), default=1)
+        calls = [_split(spec, function(**{name: values[min(i, len(values) - 1)] for name, values in inputs.items()}))
+                 for i in range(length)]
+    return _merge(spec, calls)

@@ -1,0 +1,48 @@
+"""The engine's front door: validate and run workflows against one registry, cache and event stream."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from .cache import CachePolicy, LRUCache
+from .errors import WorkflowInvalid
+from .events import EventStream
+from .executor import Executor, RunResult
+from .folders import Folders
+from .registry import NodeRegistry
+from .validate import ValidationReport, validate_prompt
+
+
+class Engine:
+    """Validates and runs API-format workflows; results stay cached between runs."""
+
+    def __init__(self, registry: NodeRegistry, folders: Folders, cache: CachePolicy | None = None,
+                 events: EventStream | None = None) -> None:
+        self.registry = registry
+        self.folders = folders
+        self.events = events or EventStream()
+        self.cache = cache if cache is not None else LRUCache()
+        self._executor = Executor(self.cache, self.events, folders)
+
+    def validate(self, prompt: Any) -> ValidationReport:
+        return validate_prompt(prompt, self.registry)
+
+    def run(self, prompt: Any, *, prompt_id: str | None = None, extra_data: dict | None = None) -> RunResult:
+        """Validate then run; raises WorkflowInvalid (carrying the report) when any node has an error."""
+        report = self.validate(prompt)
+        if not report.ok:
+            raise WorkflowInvalid(report)
+        return self.execute(report, prompt, prompt_id=prompt_id, extra_data=extra_data)
+
+    def execute(self, report: ValidationReport, prompt: Any, *, prompt_id: str | None = None,
+                extra_data: dict | None = None) -> RunResult:
+        """Run the outputs that validated in `report` (the others are skipped, as ComfyUI does)."""
+        return self._executor.run(report, prompt, prompt_id or str(uuid.uuid4()), extra_data)
+
+    def interrupt(self) -> None:
+        """Ask the running workflow to stop at the next node or progress report."""
+        self._executor.interrupt_flag.set()
+
+    def free(self) -> None:
+        """Drop every cached result."""
+        self.cache.free()

@@ -1,0 +1,69 @@
+"""Validation errors as data, and their ComfyUI JSON form."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class InputError:
+    """One problem with one node (and usually one of its inputs)."""
+
+    type: str
+    message: str
+    details: str = ""
+    input_name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        extra = dict(self.extra)
+        if self.input_name is not None:
+            extra["input_name"] = self.input_name
+        return {"type": self.type, "message": self.message, "details": self.details, "extra_info": extra}
+
+
+@dataclass
+class NodeErrors:
+    """All problems of one node, and the output nodes it keeps from running."""
+
+    node_id: str
+    class_type: Any
+    errors: list[InputError] = field(default_factory=list)
+    dependent_outputs: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "errors": [e.to_json() for e in self.errors],
+            "dependent_outputs": list(self.dependent_outputs),
+            "class_type": self.class_type,
+        }
+
+    def lines(self) -> list[str]:
+        """One readable line per error, for the CLI and the log."""
+        lines = []
+        for e in self.errors:
+            where = f"node {self.node_id} ({self.class_type})"
+            if e.input_name is not None:
+                where += f" input '{e.input_name}'"
+            lines.append(f"{where}: {e.message}" + (f" [{e.details}]" if e.details else ""))
+        return lines
+
+
+@dataclass(frozen=True)
+class PromptError:
+    """The top-level error of a refused workflow."""
+
+    type: str
+    message: str
+    details: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "details": self.details, "extra_info": {}}
+
+
+class WorkflowInvalid(Exception):
+    """Raised by the engine for a workflow that failed validation; carries the whole report."""
+
+    def __init__(self, report: Any) -> None:
+        self.report = report
+        super().__init__("\n".join(report.lines()))

@@ -1,0 +1,46 @@
+"""One stream of execution events, with ComfyUI's message names and payloads."""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+EXECUTION_START = "execution_start"
+EXECUTION_CACHED = "execution_cached"
+EXECUTING = "executing"
+PROGRESS = "progress"
+PREVIEW = "preview"  # not a JSON message: consumers send it as a binary frame
+EXECUTED = "executed"
+EXECUTION_SUCCESS = "execution_success"
+EXECUTION_ERROR = "execution_error"
+EXECUTION_INTERRUPTED = "execution_interrupted"
+
+Subscriber = Callable[[str, dict[str, Any]], None]
+
+
+class EventStream:
+    """Fan-out of (event, data) to subscribers; a failing subscriber is logged, never breaks a run."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Add a subscriber; returns the function that removes it."""
+        with self._lock:
+            self._subscribers = [*self._subscribers, subscriber]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = [s for s in self._subscribers if s is not subscriber]
+
+        return unsubscribe
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event, data)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", subscriber, event)

@@ -1,0 +1,186 @@
+"""Running a validated workflow: cache lookups, node calls, events."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import events as ev
+from .cache import CachePolicy
+from .calling import NodeResult, call_node
+from .context import Interrupted, NodeContext, enter_context, leave_context
+from .events import EventStream
+from .folders import Folders
+from .plan import Node
+from .signature import signatures
+from .validate import ValidationReport
+
+log = logging.getLogger(__name__)
+
+SUCCESS, ERROR, INTERRUPTED = "success", "error", "interrupted"
+
+
+@dataclass
+class RunResult:
+    """How a run ended, what its output nodes produced, and the status messages for history."""
+
+    prompt_id: str
+    status: str
+    outputs: dict[str, dict] = field(default_factory=dict)
+    executed: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    messages: list[tuple[str, dict]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == SUCCESS
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _type_name(exc: BaseException) -> str:
+    module = type(exc).__module__
+    return type(exc).__qualname__ if module == "builtins" else f"{module}.{type(exc).__qualname__}"
+
+
+def _preview(values: list, limit: int = 200) -> list[str]:
+    return [text if len(text := repr(v)) <= limit else text[:limit] + "..." for v in values[:4]]
+
+
+class _Run:
+    """The state of one run; lives only while the run does."""
+
+    def __init__(self, executor: "Executor", report: ValidationReport, prompt: Any, prompt_id: str,
+                 extra_data: dict) -> None:
+        self.executor = executor
+        self.report = report
+        self.prompt = prompt
+        self.prompt_id = prompt_id
+        self.extra_data = extra_data
+        self.result = RunResult(prompt_id, SUCCESS)
+        self.values: dict[bytes, NodeResult] = {}
+        self.signatures = signatures(report.nodes, report.order)
+        self.uses = Counter(self.signatures[link.source] for nid in report.order
+                            for link in report.nodes[nid].links.values())
+
+    def emit(self, event: str, data: dict, *, record: bool = False) -> None:
+        if record:
+            self.result.messages.append((event, data))
+        self.executor.events.emit(event, data)
+
+    def hidden_inputs(self, node: Node) -> dict[str, list]:
+        sources = {"PROMPT": self.prompt, "DYNPROMPT": self.prompt, "UNIQUE_ID": node.id,
+                   "EXTRA_PNGINFO": self.extra_data.get("extra_pnginfo")}
+        return {spec.name: [sources.get(spec.type, self.extra_data.get(spec.type.lower()))]
+                for spec in node.spec.hidden_inputs}
+
+    def inputs_of(self, node: Node) -> dict[str, list]:
+        inputs = {name: [value] for name, value in node.constants.items()}
+        for name, link in node.links.items():
+            inputs[name] = self.values[self.signatures[link.source]].outputs[link.index]
+        inputs.update(self.hidden_inputs(node))
+        return inputs
+
+    def release_sources(self, node: Node) -> None:
+        """Drop this run's reference to results no later node needs (the cache may still hold them)."""
+        for link in node.links.values():
+            signature = self.signatures[link.source]
+            self.uses[signature] -= 1
+            if self.uses[signature] <= 0:
+                self.values.pop(signature, None)
+
+    def execute(self) -> RunResult:
+        cache = self.executor.cache
+        order = self.report.order
+        outputs = set(self.report.outputs)
+        self.emit(ev.EXECUTION_START, {"prompt_id": self.prompt_id, "timestamp": _now_ms()}, record=True)
+        for nid in order:
+            hit = cache.get(self.signatures[nid])
+            if hit is not None:
+                self.values[self.signatures[nid]] = hit
+                self.result.cached.append(nid)
+        self.emit(ev.EXECUTION_CACHED, {"nodes": list(self.result.cached), "prompt_id": self.prompt_id,
+                                        "timestamp": _now_ms()}, record=True)
+        try:
+            for nid in order:
+                self.run_node(self.report.nodes[nid], nid in outputs)
+        except Interrupted:
+            self.interrupted(nid)
+        except Exception as exc:
+            self.failed(self.report.nodes[nid], exc)
+        else:
+            self.emit(ev.EXECUTION_SUCCESS, {"prompt_id": self.prompt_id, "timestamp": _now_ms()}, record=True)
+        self.emit(ev.EXECUTING, {"node": None, "display_node": None, "prompt_id": self.prompt_id})
+        return self.result
+
+    def run_node(self, node: Node, is_output: bool) -> None:
+        interrupt = self.executor.interrupt_flag
+        if interrupt.is_set():
+            raise Interrupted(f"interrupted before node {node.id}")
+        signature = self.signatures[node.id]
+        result = self.values.get(signature)
+        if result is None:
+            result = self.executor.cache.get(signature) if node.id not in self.result.cached else None
+        if result is None:
+            self.emit(ev.EXECUTING, {"node": node.id, "display_node": node.id, "prompt_id": self.prompt_id})
+            context = NodeContext(self.prompt_id, node.id, node.class_type, self.executor.folders,
+                                  self.executor.events, interrupt)
+            token = enter_context(context)
+            try:
+                result = call_node(node.spec, self.inputs_of(node))
+            finally:
+                leave_context(token)
+            self.executor.cache.set(signature, result)
+            self.result.executed.append(node.id)
+        if self.uses[signature] > 0:
+            self.values[signature] = result
+        if is_output and result.ui is not None:
+            self.result.outputs[node.id] = result.ui
+            self.emit(ev.EXECUTED, {"node": node.id, "display_node": node.id, "output": result.ui,
+                                    "prompt_id": self.prompt_id})
+        self.release_sources(node)
+
+    def interrupted(self, node_id: str) -> None:
+        node = self.report.nodes[node_id]
+        self.result.status = INTERRUPTED
+        self.emit(ev.EXECUTION_INTERRUPTED, {"prompt_id": self.prompt_id, "node_id": node_id,
+                                             "node_type": node.class_type, "executed": list(self.result.executed),
+                                             "timestamp": _now_ms()}, record=True)
+
+    def failed(self, node: Node, exc: Exception) -> None:
+        log.error("node %s (%s) failed", node.id, node.class_type, exc_info=exc)
+        self.result.status = ERROR
+        inputs = {name: [repr(v)[:200]] for name, v in node.constants.items()}
+        for name, link in node.links.items():
+            produced = self.values.get(self.signatures[link.source])
+            if produced is not None:
+                inputs[name] = _preview(produced.outputs[link.index])
+        self.result.error = {
+            "prompt_id": self.prompt_id, "node_id": node.id, "node_type": node.class_type,
+            "executed": list(self.result.executed), "exception_message": str(exc),
+            "exception_type": _type_name(exc), "traceback": traceback.format_tb(exc.__traceback__),
+            "current_inputs": inputs, "current_outputs": list(self.result.outputs), "timestamp": _now_ms(),
+        }
+        self.emit(ev.EXECUTION_ERROR, self.result.error, record=True)
+
+
+class Executor:
+    """Runs validated workflows one at a time, sharing a result cache across runs."""
+
+    def __init__(self, cache: CachePolicy, events: EventStream, folders: Folders) -> None:
+        self.cache = cache
+        self.events = events
+        self.folders = folders
+        self.interrupt_flag = threading.Event()
+
+    def run(self, report: ValidationReport, prompt: Any, prompt_id: str, extra_data: dict | None = None) -> RunResult:
+        """Run the outputs of a validated report; node failures and interrupts end in the RunResult, not raised."""
+        self.interrupt_flag.clear()
+        return _Run(self, report, prompt, prompt_id, extra_data or {}).execute()

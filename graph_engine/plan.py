@@ -1,0 +1,51 @@
+"""Planning: which nodes an output needs, and an order to run them in."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import networkx as nx
+
+from .specs import NodeSpec
+
+
+@dataclass(frozen=True)
+class Link:
+    """An input fed by output `index` of node `source`."""
+
+    source: str
+    index: int
+
+
+@dataclass
+class Node:
+    """A checked node: constants converted to their declared types, links resolved."""
+
+    id: str
+    class_type: str
+    spec: NodeSpec
+    constants: dict[str, Any] = field(default_factory=dict)
+    links: dict[str, Link] = field(default_factory=dict)
+
+
+def ancestors_of(outputs: Iterable[str], sources_of: Mapping[str, Iterable[str]]) -> set[str]:
+    """Every node reachable backwards from `outputs` (outputs included), in one linear walk."""
+    seen = set(outputs)
+    stack = list(seen)
+    while stack:
+        for source in sources_of.get(stack.pop(), ()):
+            if source not in seen:
+                seen.add(source)
+                stack.append(source)
+    return seen
+
+
+def run_order(nodes: Iterable[str], sources_of: Mapping[str, Iterable[str]]) -> tuple[list[str], list[str]]:
+    """(a topological order of `nodes`, []), or ([], the node ids of one cycle) when there is a cycle."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    graph.add_edges_from((source, node) for node in graph.nodes for source in sources_of.get(node, ()) if source in graph)
+    try:
+        return list(nx.topological_sort(graph)), []
+    except nx.NetworkXUnfeasible:
+        return [], [edge[0] for edge in nx.find_cycle(graph)]

@@ -1,0 +1,246 @@
+"""Typed specs of node classes, read once from ComfyUI's classic node interface."""
+from __future__ import annotations
+
+import copy
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN"})
+ANY_TYPE = "*"
+COMBO = "COMBO"
+HIDDEN_KINDS = frozenset({"PROMPT", "EXTRA_PNGINFO", "UNIQUE_ID", "DYNPROMPT", "AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG"})
+SECTIONS = ("required", "optional", "hidden")
+
+
+class NodeInterfaceError(ValueError):
+    """A node class that does not follow the classic node interface."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One declared input: its socket type, choices (for a combo) and options."""
+
+    name: str
+    type: str
+    section: str
+    choices: tuple | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    declaration: Any = None  # as written in INPUT_TYPES, for /object_info
+
+    @property
+    def required(self) -> bool:
+        return self.section == "required"
+
+    @property
+    def hidden(self) -> bool:
+        return self.section == "hidden"
+
+    @property
+    def lazy(self) -> bool:
+        return bool(self.options.get("lazy", False))
+
+    @property
+    def accepts_constant(self) -> bool:
+        """Widgets and `*` inputs take literal values; other socket types only take links."""
+        return self.choices is not None or self.type in WIDGET_TYPES or self.type == ANY_TYPE
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    type: str
+    name: str
+    is_list: bool = False
+    choices: tuple | None = None
+    tooltip: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """Everything the engine needs to know about a node class, parsed once."""
+
+    class_type: str
+    cls: type
+    source: str
+    display_name: str
+    category: str
+    description: str
+    inputs: Mapping[str, InputSpec]
+    input_order: Mapping[str, tuple[str, ...]]
+    outputs: tuple[OutputSpec, ...]
+    function: str
+    output_node: bool = False
+    input_is_list: bool = False
+    not_idempotent: bool = False
+    has_is_changed: bool = False
+    validate_params: frozenset[str] | None = None  # None: the class has no VALIDATE_INPUTS
+    validate_takes_all: bool = False
+    flags: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def hidden_inputs(self) -> tuple[InputSpec, ...]:
+        return tuple(s for s in self.inputs.values() if s.hidden)
+
+    @property
+    def wants_unique_id(self) -> bool:
+        return any(s.type == "UNIQUE_ID" for s in self.hidden_inputs)
+
+    def object_info(self) -> dict[str, Any]:
+        """The node's description in the JSON shape of ComfyUI's /object_info."""
+        sections: dict[str, dict[str, Any]] = {}
+        for spec in self.inputs.values():
+            sections.setdefault(spec.section, {})[spec.name] = copy.deepcopy(spec.declaration)
+        info: dict[str, Any] = {
+            "input": sections,
+            "input_order": {k: list(v) for k, v in self.input_order.items()},
+            "output": [list(o.choices) if o.choices is not None else o.type for o in self.outputs],
+            "output_is_list": [o.is_list for o in self.outputs],
+            "output_name": [o.name for o in self.outputs],
+            "name": self.class_type,
+            "display_name": self.display_name,
+            "description": self.description,
+            "python_module": self.source,
+            "category": self.category,
+            "output_node": self.output_node,
+        }
+        tooltips = [o.tooltip for o in self.outputs]
+        if any(t is not None for t in tooltips):
+            info["output_tooltips"] = tooltips
+        for flag in ("deprecated", "experimental"):
+            if self.flags.get(flag):
+                info[flag] = True
+        return info
+
+
+def _type_and_choices(declared: Any, where: str) -> tuple[str, tuple | None]:
+    if isinstance(declared, str):
+        return declared, None
+    if isinstance(declared, (list, tuple)):
+        return COMBO, tuple(declared)
+    raise NodeInterfaceError(f"{where}: the type must be a string or a list of choices, got {declared!r}")
+
+
+def _parse_input(name: str, section: str, declaration: Any, where: str) -> InputSpec:
+    if not isinstance(name, str):
+        raise NodeInterfaceError(f"{where}: input name {name!r} is not a string")
+    if section == "hidden":
+        if not isinstance(declaration, str):
+            if isinstance(declaration, (list, tuple)) and declaration and isinstance(declaration[0], str):
+                return InputSpec(name, declaration[0], section, None, {}, declaration)
+            raise NodeInterfaceError(f"{where}: hidden input {name!r} must name a kind such as 'PROMPT'")
+        return InputSpec(name, declaration, section, None, {}, declaration)
+    if not isinstance(declaration, (list, tuple)) or not declaration:
+        raise NodeInterfaceError(f"{where}: input {name!r} must be a tuple (TYPE,) or (TYPE, options)")
+    type_, choices = _type_and_choices(declaration[0], f"{where}: input {name!r}")
+    options = declaration[1] if len(declaration) > 1 else {}
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise NodeInterfaceError(f"{where}: options of input {name!r} must be a dict, got {type(options).__name__}")
+    if type_ == COMBO and isinstance(options.get("options"), (list, tuple)):
+        choices = tuple(options["options"])  # the newer ("COMBO", {"options": [...]}) spelling
+    return InputSpec(name, type_, section, choices, dict(options), declaration)
+
+
+def read_input_types(cls: type, where: str) -> tuple[dict[str, InputSpec], dict[str, tuple[str, ...]]]:
+    """Call INPUT_TYPES once and turn its dict into input specs in declaration order."""
+    input_types = getattr(cls, "INPUT_TYPES", None)
+    if not callable(input_types):
+        raise NodeInterfaceError(f"{where}: INPUT_TYPES is missing or not a classmethod")
+    try:
+        declared = input_types()
+    except Exception as exc:  # a plugin's own bug: report it as an interface error
+        raise NodeInterfaceError(f"{where}: INPUT_TYPES() raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(declared, Mapping):
+        raise NodeInterfaceError(f"{where}: INPUT_TYPES() must return a dict, got {type(declared).__name__}")
+    inputs: dict[str, InputSpec] = {}
+    order: dict[str, tuple[str, ...]] = {}
+    for section, entries in declared.items():
+        if section not in SECTIONS:
+            raise NodeInterfaceError(f"{where}: INPUT_TYPES() has unknown section {section!r}")
+        if not isinstance(entries, Mapping):
+            raise NodeInterfaceError(f"{where}: INPUT_TYPES()[{section!r}] must be a dict")
+        for name, declaration in entries.items():
+            inputs[name] = _parse_input(name, section, declaration, where)
+        order[section] = tuple(entries.keys())
+    return inputs, order
+
+
+def _read_outputs(cls: type, where: str) -> tuple[OutputSpec, ...]:
+    return_types = getattr(cls, "RETURN_TYPES", None)
+    if not isinstance(return_types, (tuple, list)):
+        raise NodeInterfaceError(f"{where}: RETURN_TYPES must be a tuple of type names")
+    count = len(return_types)
+    names = getattr(cls, "RETURN_NAMES", None)
+    is_list = getattr(cls, "OUTPUT_IS_LIST", None)
+    tooltips = getattr(cls, "OUTPUT_TOOLTIPS", None)
+    for attr, value in (("RETURN_NAMES", names), ("OUTPUT_IS_LIST", is_list), ("OUTPUT_TOOLTIPS", tooltips)):
+        if value is not None and (not isinstance(value, (tuple, list)) or len(value) != count):
+            raise NodeInterfaceError(f"{where}: {attr} must have one entry per RETURN_TYPES entry ({count})")
+    outputs = []
+    for i, declared in enumerate(return_types):
+        type_, choices = _type_and_choices(declared, f"{where}: RETURN_TYPES[{i}]")
+        name = names[i] if names is not None else (type_ if choices is None else COMBO)
+        outputs.append(OutputSpec(
+            type=type_, name=str(name), is_list=bool(is_list[i]) if is_list is not None else False,
+            choices=choices, tooltip=tooltips[i] if tooltips is not None else None))
+    return tuple(outputs)
+
+
+def _validate_signature(cls: type) -> tuple[frozenset[str] | None, bool]:
+    validate = getattr(cls, "VALIDATE_INPUTS", None)
+    if validate is None:
+        return None, False
+    try:
+        parameters = inspect.signature(validate).parameters.values()
+    except (TypeError, ValueError):
+        return frozenset(), True
+    names = frozenset(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "cls", "s"))
+    takes_all = any(p.kind == p.VAR_KEYWORD for p in parameters)
+    return names, takes_all
+
+
+def spec_from_class(class_type: str, cls: Any, *, display_name: str | None = None, source: str = "built-in") -> NodeSpec:
+    """Read a classic ComfyUI node class into a NodeSpec, or raise NodeInterfaceError saying what is wrong."""
+    where = f"node {class_type!r}"
+    if not isinstance(class_type, str) or not class_type:
+        raise NodeInterfaceError(f"node name {class_type!r} must be a non-empty string")
+    if not inspect.isclass(cls):
+        raise NodeInterfaceError(f"{where}: NODE_CLASS_MAPPINGS must map to a class, got {type(cls).__name__}")
+    inputs, order = read_input_types(cls, where)
+    outputs = _read_outputs(cls, where)
+    function = getattr(cls, "FUNCTION", None)
+    if not isinstance(function, str) or not callable(getattr(cls, function, None)):
+        raise NodeInterfaceError(f"{where}: FUNCTION must name a method of the class, got {function!r}")
+    validate_params, validate_takes_all = _validate_signature(cls)
+    category = getattr(cls, "CATEGORY", "sd")
+    return NodeSpec(
+        class_type=class_type,
+        cls=cls,
+        source=source,
+        display_name=str(display_name or getattr(cls, "DISPLAY_NAME", None) or class_type),
+        category=str(category),
+        description=str(getattr(cls, "DESCRIPTION", "") or ""),
+        inputs=inputs,
+        input_order=order,
+        outputs=outputs,
+        function=function,
+        output_node=getattr(cls, "OUTPUT_NODE", False) is True,
+        input_is_list=bool(getattr(cls, "INPUT_IS_LIST", False)),
+        not_idempotent=bool(getattr(cls, "NOT_IDEMPOTENT", False)),
+        has_is_changed=callable(getattr(cls, "IS_CHANGED", None)),
+        validate_params=validate_params,
+        validate_takes_all=validate_takes_all,
+        flags={"deprecated": bool(getattr(cls, "DEPRECATED", False)), "experimental": bool(getattr(cls, "EXPERIMENTAL", False))},
+    )
+
+
+def types_compatible(received: OutputSpec, expected: InputSpec) -> bool:
+    """ComfyUI's link rule: `*` matches anything, comma lists match on any shared name, combos only combos."""
+    if received.type == ANY_TYPE or expected.type == ANY_TYPE:
+        return True
+    if expected.type == COMBO or received.type == COMBO:
+        return expected.type == received.type
+    if received.type == expected.type:
+        return True
+    return bool(set(received.type.split(",")) & set(expected.type.split(",")))

@@ -1,0 +1,320 @@
+"""Validation: every problem of a workflow in one pass, each naming its node and input."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputError, NodeErrors, PromptError
+from .plan import Link, Node, ancestors_of, run_order
+from .registry import NodeRegistry
+from .specs import COMBO, InputSpec, NodeSpec, types_compatible
+
+MAX_LISTED_CHOICES = 20  # like ComfyUI, long lists of model files are summarised, not echoed
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of validating one workflow: checked nodes and a run order, or errors."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    error: PromptError | None = None
+    node_errors: dict[str, NodeErrors] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.node_errors
+
+    def to_json(self) -> dict[str, Any]:
+        """ComfyUI's /prompt error body: {"error": {...}, "node_errors": {...}}."""
+        return {
+            "error": self.error.to_json() if self.error else None,
+            "node_errors": {nid: ne.to_json() for nid, ne in self.node_errors.items()},
+        }
+
+    def lines(self) -> list[str]:
+        lines = [line for ne in self.node_errors.values() for line in ne.lines()]
+        if self.error is not None and (not lines or self.error.type in ("invalid_prompt", "prompt_no_outputs")):
+            lines.insert(0, self.error.message + (f": {self.error.details}" if self.error.details and not lines else ""))
+        return lines
+
+
+def _is_link(value: Any) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _conversion_error(spec: InputSpec, value: Any, why: str) -> InputError:
+    return InputError("invalid_input_type", f"Failed to convert an input value to a {spec.type} value",
+                      f"{spec.name}, {_short(value)}, {why}", spec.name, {"received_value": value})
+
+
+def _convert(spec: InputSpec, value: Any) -> tuple[Any, InputError | None]:
+    """Convert a literal to the input's declared type, as ComfyUI does, refusing what would be a silent mistake."""
+    kind = spec.type
+    if kind == "INT":
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return None, _conversion_error(spec, value, "expected a whole number")
+        if isinstance(value, int):
+            return value, None
+        if isinstance(value, str):
+            try:
+                return int(value), None
+            except ValueError:
+                pass  # maybe "4.0"
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            return None, _conversion_error(spec, value, "expected a whole number")
+        if not math.isfinite(number) or number != int(number):
+            return None, _conversion_error(spec, value, "expected a finite whole number")
+        return int(number), None
+    if kind == "FLOAT":
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return None, _conversion_error(spec, value, "expected a number")
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            return None, _conversion_error(spec, value, "expected a number")
+        if not math.isfinite(number):
+            return None, _conversion_error(spec, value, "NaN and infinity are not allowed")
+        return number, None
+    if kind == "STRING":
+        if isinstance(value, str):
+            return value, None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value), None
+        return None, _conversion_error(spec, value, "expected text")
+    if kind == "BOOLEAN":
+        if isinstance(value, bool):
+            return value, None
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value), None
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true", None
+        return None, _conversion_error(spec, value, "expected true or false")
+    return value, None
+
+
+def _range_error(spec: InputSpec, value: Any) -> InputError | None:
+    if spec.type not in ("INT", "FLOAT"):
+        return None
+    low, high = spec.options.get("min"), spec.options.get("max")
+    try:
+        if low is not None and value < low:
+            return InputError("value_smaller_than_min", f"Value {value} smaller than min of {low}", spec.name, spec.name,
+                              {"received_value": value})
+        if high is not None and value > high:
+            return InputError("value_bigger_than_max", f"Value {value} bigger than max of {high}", spec.name, spec.name,
+                              {"received_value": value})
+    except TypeError:
+        return None  # a plugin declared a non-numeric bound; nothing sensible to compare
+    return None
+
+
+def _choice_error(spec: InputSpec, value: Any) -> InputError | None:
+    if value in spec.choices:
+        return None
+    listed = f"(list of length {len(spec.choices)})" if len(spec.choices) > MAX_LISTED_CHOICES else str(list(spec.choices))
+    return InputError("value_not_in_list", "Value not in list", f"{spec.name}: '{value}' not in {listed}", spec.name,
+                      {"received_value": value})
+
+
+class _Checker:
+    """Checks the inputs of nodes against their specs; one instance per validation."""
+
+    def __init__(self, prompt: dict[str, Any], specs: dict[str, NodeSpec], registry: NodeRegistry) -> None:
+        self.prompt = prompt
+        self.specs = specs
+        self.registry = registry
+        self.refreshed: set[str] = set()
+
+    def check(self, node_id: str, spec: NodeSpec, inputs: dict[str, Any]) -> tuple[Node, list[InputError]]:
+        node = Node(node_id, spec.class_type, spec)
+        errors: list[InputError] = []
+        received_types: dict[str, str] = {}
+        for name, input_spec in spec.inputs.items():
+            if input_spec.hidden:
+                continue
+            if name not in inputs:
+                if input_spec.required:
+                    errors.append(InputError("required_input_missing", "Required input is missing", name, name))
+                continue
+            value = inputs[name]
+            if _is_link(value):
+                error = self._check_link(input_spec, value, node, received_types)
+            else:
+                error = self._check_constant(spec, input_spec, value, node)
+            if error is not None:
+                errors.append(error)
+        if spec.validate_params is not None and not errors:
+            error = self._custom_validation(spec, node, received_types)
+            if error is not None:
+                errors.append(error)
+        return node, errors
+
+    def _check_link(self, spec: InputSpec, value: Any, node: Node, received_types: dict[str, str]) -> InputError | None:
+        if len(value) != 2 or not isinstance(value[0], (str, int)) or isinstance(value[0], bool) or type(value[1]) is not int:
+            return InputError("bad_linked_input", "Bad linked input, must be a length-2 list of [node_id, slot_index]",
+                              f"{spec.name}, {_short(value)}", spec.name, {"linked_node": value})
+        source_id, index = str(value[0]), value[1]
+        if source_id not in self.prompt:
+            return InputError("bad_linked_input", f"Linked node {source_id} does not exist",
+                              f"{spec.name} <- node {source_id}", spec.name, {"linked_node": [source_id, index]})
+        source_spec = self.specs.get(source_id)
+        if source_spec is None:
+            return None  # the source node's own error already says why
+        if not 0 <= index < len(source_spec.outputs):
+            return InputError("bad_linked_input",
+                              f"Node {source_id} ({source_spec.class_type}) has no output {index}; "
+                              f"it has {len(source_spec.outputs)}",
+                              f"{spec.name} <- [{source_id}, {index}]", spec.name, {"linked_node": [source_id, index]})
+        output = source_spec.outputs[index]
+        if not types_compatible(output, spec):
+            return InputError("return_type_mismatch", "Return type mismatch between linked nodes",
+                              f"{spec.name}, received_type({output.type}) mismatch input_type({spec.type})", spec.name,
+                              {"received_type": output.type, "linked_node": [source_id, index]})
+        received_types[spec.name] = output.type
+        node.links[spec.name] = Link(source_id, index)
+        return None
+
+    def _check_constant(self, spec: NodeSpec, input_spec: InputSpec, value: Any, node: Node) -> InputError | None:
+        if not input_spec.accepts_constant:
+            return InputError("invalid_input_type",
+                              f"Input of type {input_spec.type} must be linked to another node's output",
+                              f"{input_spec.name}, got the value {_short(value)}", input_spec.name,
+                              {"received_value": value})
+        value, error = _convert(input_spec, value)
+        if error is not None:
+            return error
+        skip_builtin_checks = spec.validate_params is not None and input_spec.name in spec.validate_params
+        if not skip_builtin_checks:
+            error = _range_error(input_spec, value)
+            if error is None and input_spec.type == COMBO:
+                error = _choice_error(input_spec, value)
+                if error is not None and spec.class_type not in self.refreshed:
+                    # the list may name files added since start-up: read it again once
+                    self.refreshed.add(spec.class_type)
+                    fresh = self.registry.refresh(spec.class_type)
+                    fresh_input = fresh.inputs.get(input_spec.name) if fresh else None
+                    if fresh_input is not None and fresh_input.choices is not None:
+                        error = _choice_error(fresh_input, value)
+            if error is not None:
+                return error
+        node.constants[input_spec.name] = value
+        return None
+
+    def _custom_validation(self, spec: NodeSpec, node: Node, received_types: dict[str, str]) -> InputError | None:
+        params = spec.validate_params
+        kwargs = {k: v for k, v in node.constants.items() if spec.validate_takes_all or k in params}
+        # as in ComfyUI, a linked input's value is not known yet: it is passed as None
+        kwargs.update({k: None for k in node.links if spec.validate_takes_all or k in params})
+        if "input_types" in params:
+            kwargs["input_types"] = received_types
+        try:
+            result = spec.cls.VALIDATE_INPUTS(**kwargs)
+        except Exception as exc:
+            return InputError("exception_during_validation", "Exception when validating node",
+                              f"{type(exc).__name__}: {exc}", None, {"exception_type": type(exc).__name__})
+        if result is True:
+            return None
+        details = "" if result is False else str(result)
+        return InputError("custom_validation_failed", "Custom validation failed for node", details, None)
+
+
+def _structure(prompt: dict, registry: NodeRegistry, node_errors: dict[str, NodeErrors]) -> tuple[dict, dict]:
+    """Check each node's shape and class_type; return (specs, inputs) of the well-formed ones."""
+    specs: dict[str, NodeSpec] = {}
+    inputs: dict[str, dict] = {}
+    for node_id, body in prompt.items():
+        if not isinstance(body, dict):
+            node_errors[node_id] = NodeErrors(node_id, None, [InputError(
+                "invalid_prompt", "A node must be an object with 'class_type' and 'inputs'", f"got {_short(body)}")])
+            continue
+        class_type = body.get("class_type")
+        node_inputs = body.get("inputs", {})
+        problem = None
+        if not isinstance(class_type, str):
+            problem = InputError("invalid_prompt", "Cannot execute because a node is missing the class_type property.",
+                                 f"Node ID '#{node_id}'")
+        elif registry.get(class_type) is None:
+            problem = InputError("invalid_prompt", f"Cannot execute because node {class_type} does not exist.",
+                                 f"Node ID '#{node_id}': the node type '{class_type}' is not installed; "
+                                 "it may come from a plugin that is missing from custom_nodes")
+        elif not isinstance(node_inputs, dict):
+            problem = InputError("invalid_prompt", "A node's 'inputs' must be an object", f"Node ID '#{node_id}'")
+        if problem is not None:
+            node_errors[node_id] = NodeErrors(node_id, class_type if isinstance(class_type, str) else None, [problem])
+            continue
+        specs[node_id] = registry.get(class_type)
+        inputs[node_id] = node_inputs
+    return specs, inputs
+
+
+def _mark_dependents(outputs: list[str], sources_of: dict, node_errors: dict[str, NodeErrors]) -> list[str]:
+    """Record which outputs each failing node blocks; return the outputs that can still run."""
+    good = []
+    for output in outputs:
+        blocked_by = [nid for nid in ancestors_of([output], sources_of) if nid in node_errors]
+        for nid in blocked_by:
+            node_errors[nid].dependent_outputs.append(output)
+        if not blocked_by:
+            good.append(output)
+    return good
+
+
+def validate_prompt(prompt: Any, registry: NodeRegistry) -> ValidationReport:
+    """Validate an API-format prompt; never raises for bad input, the report says what is wrong."""
+    report = ValidationReport()
+    if not isinstance(prompt, dict):
+        report.error = PromptError("invalid_prompt", "A workflow must be a JSON object that maps node ids to nodes",
+                                   f"got {type(prompt).__name__}")
+        return report
+    prompt = {str(k): v for k, v in prompt.items()}
+    specs, inputs = _structure(prompt, registry, report.node_errors)
+    sources_of = {nid: [str(v[0]) for v in node_inputs.values()
+                        if _is_link(v) and len(v) == 2 and isinstance(v[0], (str, int)) and str(v[0]) in specs]
+                  for nid, node_inputs in inputs.items()}
+    outputs = [nid for nid, spec in specs.items() if spec.output_node]
+    needed = ancestors_of(outputs, sources_of)
+    checker = _Checker(prompt, specs, registry)
+    for nid in needed:
+        node, errors = checker.check(nid, specs[nid], inputs[nid])
+        if errors:
+            report.node_errors[nid] = NodeErrors(nid, node.class_type, errors)
+        else:
+            report.nodes[nid] = node
+    order, cycle = run_order(needed, sources_of)
+    if cycle:
+        loop = " -> ".join(cycle + cycle[:1])
+        for nid in cycle:
+            report.node_errors.setdefault(nid, NodeErrors(nid, specs[nid].class_type)).errors.append(
+                InputError("dependency_cycle", "Dependency cycle detected", loop))
+    good = _mark_dependents(outputs, sources_of, report.node_errors) if report.node_errors else outputs
+    report.outputs = good
+    if len(good) < len(outputs):
+        keep = ancestors_of(good, sources_of)
+        order = [nid for nid in order if nid in keep]
+    report.order = order
+    report.error = _top_level_error(report, outputs, good)
+    return report
+
+
+def _top_level_error(report: ValidationReport, outputs: list[str], good: list[str]) -> PromptError | None:
+    structural = [e for ne in report.node_errors.values() for e in ne.errors if e.type == "invalid_prompt"]
+    if structural:
+        return PromptError("invalid_prompt", structural[0].message, structural[0].details)
+    if not outputs:
+        return PromptError("prompt_no_outputs", "Prompt has no outputs",
+                           "add an output node (one that saves or shows a result) to the workflow")
+    if not good:
+        details = "\n".join(line for ne in report.node_errors.values() for line in ne.lines())
+        return PromptError("prompt_outputs_failed_validation", "Prompt outputs failed validation", details)
+    return None
+
