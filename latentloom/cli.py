@@ -1,0 +1,170 @@
+"""The `latentloom` command: run workflows in-process, list nodes."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from .startup import Options
+
+log = logging.getLogger("latentloom")
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+
+
+def byte_size(text: str) -> int:
+    """'8G', '512MiB', '1000000' -> bytes."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 512M or 8G")
+    unit = (match.group(2) or "b")[0].lower()
+    return int(float(match.group(1)) * 1024 ** "bkmgt".index(unit))
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    folders = common.add_argument_group("folders")
+    folders.add_argument("--base-dir", type=Path, default=Path.cwd(),
+                         help="holds models/, input/, output/, temp/, user/ and custom_nodes/ (default: here)")
+    folders.add_argument("--models-dir", type=Path, help="models folder (default: BASE/models)")
+    folders.add_argument("--input-dir", type=Path, help="input folder (default: BASE/input)")
+    folders.add_argument("--output-dir", type=Path, help="output folder (default: BASE/output)")
+    plugins = common.add_argument_group("plugins")
+    plugins.add_argument("--extra-custom-nodes", type=Path, action="append", default=[], metavar="DIR",
+                         help="another folder of node plugins (repeatable)")
+    plugins.add_argument("--disable-custom-nodes", action="store_true", help="load no plugins at all")
+    plugins.add_argument("--allow-custom-nodes", metavar="NAME,...",
+                         type=lambda text: [n.strip() for n in text.split(",") if n.strip()],
+                         help="load only these plugins")
+    cache = common.add_argument_group("cache")
+    cache.add_argument("--cache", choices=("lru", "none"), default="lru", help="keep results between runs (lru)")
+    cache.add_argument("--cache-ram", type=byte_size, metavar="BYTES", help="RAM budget of the cache (default: half the RAM)")
+    cache.add_argument("--cache-device", type=byte_size, metavar="BYTES", help="device-memory budget of the cache")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(prog="latentloom", description="Node-graph workflows for Stable Diffusion.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", parents=[common], help="run a workflow file in this process")
+    run.add_argument("workflow", type=Path, help="workflow file (ComfyUI API format JSON)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.INPUT=VALUE",
+                     help="override an input; VALUE is read as JSON when it parses, else as text (repeatable)")
+    run.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    listing = commands.add_parser("nodes", parents=[common], help="list the registered nodes and their sources")
+    listing.add_argument("--json", action="store_true", help="print /object_info-style JSON with each node's source")
+    return parser
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    return Options(base_dir=args.base_dir, models_dir=args.models_dir, input_dir=args.input_dir,
+                   output_dir=args.output_dir, extra_custom_nodes=list(args.extra_custom_nodes),
+                   disable_custom_nodes=args.disable_custom_nodes, allow_custom_nodes=args.allow_custom_nodes,
+                   cache=args.cache, cache_ram=args.cache_ram, cache_device=args.cache_device)
+
+
+def apply_overrides(prompt: Any, overrides: list[str]) -> list[str]:
+    """Apply --set NODE.INPUT=VALUE in place; returns the problems found (nothing is applied then)."""
+    problems = []
+    for override in overrides:
+        target, sep, text = override.partition("=")
+        node_id, dot, input_name = target.rpartition(".")
+        if not sep or not dot or not node_id or not input_name:
+            problems.append(f"--set {override!r}: expected NODE.INPUT=VALUE, e.g. --set 3.seed=42")
+            continue
+        node = prompt.get(node_id) if isinstance(prompt, dict) else None
+        if not isinstance(node, dict) or not isinstance(node.get("inputs", {}), dict):
+            problems.append(f"--set {override!r}: the workflow has no node {node_id!r}")
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        node.setdefault("inputs", {})[input_name] = value
+    return problems
+
+
+def _print_outputs(result, report, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.outputs, indent=2, default=repr))
+        return
+    for node_id in report.outputs:
+        for key, values in result.outputs.get(node_id, {}).items():
+            for value in values:
+                shown = value if isinstance(value, str) else json.dumps(value, default=repr)
+                print(f"node {node_id} ({report.nodes[node_id].class_type}) {key}: {shown}")
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from graph_engine import WorkflowFormatError, read_workflow_file
+
+    from .progress import ProgressLine
+    from .startup import build_engine
+
+    try:
+        prompt = read_workflow_file(args.workflow)
+    except WorkflowFormatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    problems = apply_overrides(prompt, args.overrides)
+    if problems:
+        print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
+        return EXIT_INVALID
+    options = options_from(args)
+    engine, _ = build_engine(options)
+    report = engine.validate(prompt)
+    if not report.ok:
+        print("\n".join(f"error: {line}" for line in report.lines()), file=sys.stderr)
+        return EXIT_INVALID
+    engine.folders.create()
+    unsubscribe = engine.events.subscribe(ProgressLine(len(report.order)))
+    try:
+        result = engine.execute(report, prompt)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        unsubscribe()
+    if result.status == "error":
+        error = result.error
+        print(f"error: node {error['node_id']} ({error['node_type']}) failed: "
+              f"{error['exception_type']}: {error['exception_message']}", file=sys.stderr)
+        return EXIT_FAILED
+    if result.status == "interrupted":
+        print("interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    _print_outputs(result, report, args.json)
+    log.info("ran %d node(s), %d cached", len(result.executed), len(result.cached))
+    return EXIT_OK
+
+
+def command_nodes(args: argparse.Namespace) -> int:
+    from .startup import build_registry
+
+    registry, _ = build_registry(options_from(args))
+    specs = sorted(registry, key=lambda s: (s.category, s.class_type))
+    if args.json:
+        print(json.dumps({s.class_type: {**s.object_info(), "source": s.source} for s in specs}, indent=2, default=repr))
+        return EXIT_OK
+    width = max((len(s.class_type) for s in specs), default=0)
+    for spec in specs:
+        print(f"{spec.class_type:<{width}}  {spec.category:<18}  {spec.source}")
+    return EXIT_OK
+
+
+COMMANDS = {"run": command_run, "nodes": command_nodes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    return COMMANDS[args.command](args)

@@ -1,0 +1,76 @@
+"""Start-up: folders, the registry of built-in and plugin nodes, the cache, the engine."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graph_engine import Engine, Folders, LRUCache, NodeRegistry, NoCache, PluginReport, discover_plugins, load_plugins
+
+log = logging.getLogger(__name__)
+
+CUSTOM_NODES_ENV = "LATENTLOOM_CUSTOM_NODES"
+
+
+@dataclass
+class Options:
+    """The options every command shares."""
+
+    base_dir: Path = field(default_factory=Path.cwd)
+    models_dir: Path | None = None
+    input_dir: Path | None = None
+    output_dir: Path | None = None
+    extra_custom_nodes: list[Path] = field(default_factory=list)
+    disable_custom_nodes: bool = False
+    allow_custom_nodes: list[str] | None = None
+    cache: str = "lru"
+    cache_ram: int | None = None
+    cache_device: int | None = None
+
+    def folders(self) -> Folders:
+        return Folders.under(self.base_dir, models=self.models_dir, input=self.input_dir, output=self.output_dir)
+
+    def plugin_folders(self) -> list[Path]:
+        """custom_nodes/ under the base folder (when present), then --extra-custom-nodes, then the env variable."""
+        folders = []
+        default = Path(self.base_dir) / "custom_nodes"
+        if default.is_dir():
+            folders.append(default)
+        folders.extend(Path(p) for p in self.extra_custom_nodes)
+        folders.extend(Path(p) for p in os.environ.get(CUSTOM_NODES_ENV, "").split(os.pathsep) if p)
+        return folders
+
+
+def physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def build_registry(options: Options) -> tuple[NodeRegistry, list[PluginReport]]:
+    """Built-ins first (they win every name clash), then each plugin in isolation."""
+    import nodes
+
+    registry = NodeRegistry()
+    registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
+    if options.disable_custom_nodes:
+        return registry, []
+    sources = discover_plugins(options.plugin_folders())
+    return registry, load_plugins(registry, sources, allow=options.allow_custom_nodes)
+
+
+def build_cache(options: Options):
+    if options.cache == "none":
+        return NoCache()
+    ram = options.cache_ram
+    if ram is None:
+        total = physical_memory()
+        ram = total // 2 if total else None
+    return LRUCache(ram_budget=ram, device_budget=options.cache_device)
+
+
+def build_engine(options: Options) -> tuple[Engine, list[PluginReport]]:
+    registry, reports = build_registry(options)
+    return Engine(registry, options.folders(), cache=build_cache(options)), reports

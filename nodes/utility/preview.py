@@ -1,0 +1,34 @@
+"""PreviewAny: the output node that shows any value as text."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def as_text(value: Any) -> str:
+    """Text as a user reads it: strings as they are, JSON-able values as JSON, the rest by repr."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+class PreviewAny:
+    CATEGORY = "utils"
+    RETURN_TYPES = ()
+    FUNCTION = "main"
+    OUTPUT_NODE = True
+    DESCRIPTION = "Shows the value it receives."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"source": ("*", {})}}
+
+    def main(self, source: Any) -> dict:
+        return {"ui": {"text": [as_text(source)]}, "result": ()}
+
+
+NODE_CLASS_MAPPINGS = {"PreviewAny": PreviewAny}
+NODE_DISPLAY_NAME_MAPPINGS = {"PreviewAny": "Preview Any"}

@@ -1,0 +1,1 @@
+"""The aiohttp server and the canvas (not built yet)."""
