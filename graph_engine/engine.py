@@ -9,6 +9,7 @@ from .errors import WorkflowInvalid
 from .events import EventStream
 from .executor import Executor, RunResult
 from .folders import Folders
+from .gcpause import gc_paused
 from .registry import NodeRegistry
 from .validate import ValidationReport, validate_prompt
 
@@ -25,7 +26,8 @@ class Engine:
         self._executor = Executor(self.cache, self.events, folders)
 
     def validate(self, prompt: Any) -> ValidationReport:
-        return validate_prompt(prompt, self.registry)
+        with gc_paused():
+            return validate_prompt(prompt, self.registry)
 
     def run(self, prompt: Any, *, prompt_id: str | None = None, extra_data: dict | None = None) -> RunResult:
         """Validate then run; raises WorkflowInvalid (carrying the report) when any node has an error."""

@@ -1,6 +1,7 @@
 """Running a validated workflow: cache lookups, node calls, events."""
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -15,6 +16,7 @@ from .calling import NodeResult, call_node
 from .context import Interrupted, NodeContext, enter_context, leave_context
 from .events import EventStream
 from .folders import Folders
+from .gcpause import gc_paused
 from .plan import Node
 from .signature import signatures
 from .validate import ValidationReport
@@ -58,8 +60,9 @@ class _Run:
     """The state of one run; lives only while the run does."""
 
     def __init__(self, executor: "Executor", report: ValidationReport, prompt: Any, prompt_id: str,
-                 extra_data: dict) -> None:
+                 extra_data: dict, gc_enabled: bool) -> None:
         self.executor = executor
+        self.gc_enabled = gc_enabled
         self.report = report
         self.prompt = prompt
         self.prompt_id = prompt_id
@@ -133,9 +136,12 @@ class _Run:
             context = NodeContext(self.prompt_id, node.id, node.class_type, self.executor.folders,
                                   self.executor.events, interrupt)
             token = enter_context(context)
+            if self.gc_enabled:
+                gc.enable()  # the node's own code runs with the collector as the caller had it
             try:
                 result = call_node(node.spec, self.inputs_of(node))
             finally:
+                gc.disable()
                 leave_context(token)
             self.executor.cache.set(signature, result)
             self.result.executed.append(node.id)
@@ -183,4 +189,6 @@ class Executor:
     def run(self, report: ValidationReport, prompt: Any, prompt_id: str, extra_data: dict | None = None) -> RunResult:
         """Run the outputs of a validated report; node failures and interrupts end in the RunResult, not raised."""
         self.interrupt_flag.clear()
-        return _Run(self, report, prompt, prompt_id, extra_data or {}).execute()
+        gc_enabled = gc.isenabled()
+        with gc_paused():
+            return _Run(self, report, prompt, prompt_id, extra_data or {}, gc_enabled).execute()

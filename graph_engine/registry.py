@@ -1,6 +1,7 @@
 """The node registry: class_type -> NodeSpec, with the source each node came from."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
@@ -69,7 +70,7 @@ class NodeRegistry:
         except NodeInterfaceError as exc:
             log.warning("keeping the previous inputs of %s: %s", class_type, exc)
             return spec
-        fresh = NodeSpec(**{**spec.__dict__, "inputs": inputs, "input_order": order})
+        fresh = dataclasses.replace(spec, inputs=inputs, input_order=order)
         self._specs[class_type] = fresh
         return fresh
 

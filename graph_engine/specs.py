@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import inspect
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping
 
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN"})
@@ -77,11 +78,11 @@ class NodeSpec:
     validate_takes_all: bool = False
     flags: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def hidden_inputs(self) -> tuple[InputSpec, ...]:
         return tuple(s for s in self.inputs.values() if s.hidden)
 
-    @property
+    @cached_property
     def wants_unique_id(self) -> bool:
         return any(s.type == "UNIQUE_ID" for s in self.hidden_inputs)
 

@@ -283,6 +283,7 @@ def validate_prompt(prompt: Any, registry: NodeRegistry) -> ValidationReport:
                   for nid, node_inputs in inputs.items()}
     outputs = [nid for nid, spec in specs.items() if spec.output_node]
     needed = ancestors_of(outputs, sources_of)
+    needed = [nid for nid in specs if nid in needed]  # prompt order: neighbours in memory, fewer cache misses
     checker = _Checker(prompt, specs, registry)
     for nid in needed:
         node, errors = checker.check(nid, specs[nid], inputs[nid])
