@@ -44,5 +44,9 @@ def signatures(nodes: dict[str, Node], order: list[str]) -> dict[str, bytes]:
             parts.append(_is_changed_token(node))
         if spec.not_idempotent or spec.wants_unique_id:
             parts.append(("node", node_id))
-        result[node_id] = hashlib.blake2b(repr(parts).encode(), digest_size=16).digest()
+        try:
+            text = repr(parts)
+        except RecursionError:  # a constant nested too deeply to write out: never reuse its result
+            text = "unrepresentable:" + os.urandom(8).hex()
+        result[node_id] = hashlib.blake2b(text.encode(), digest_size=16).digest()
     return result

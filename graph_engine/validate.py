@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,9 +46,9 @@ def _is_link(value: Any) -> bool:
     return isinstance(value, (list, tuple))
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _short(value: Any) -> str:
+    """A bounded repr for messages: long or deeply nested values are abbreviated."""
+    return reprlib.repr(value)
 
 
 def _conversion_error(spec: InputSpec, value: Any, why: str) -> InputError:

@@ -53,6 +53,8 @@ def read_workflow_file(path: str | Path) -> Prompt:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise WorkflowFormatError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise WorkflowFormatError(f"{path}: JSON nested too deeply to be a workflow") from None
     try:
         return to_api_format(data)
     except WorkflowFormatError as exc:
