@@ -66,18 +66,33 @@ def _merge(spec: NodeSpec, calls: list[tuple[tuple, dict | None]]) -> NodeResult
     return NodeResult(tuple(outputs), ui)
 
 
-def call_node(spec: NodeSpec, inputs: dict[str, list]) -> NodeResult:
-    """Run a node: once with whole lists (INPUT_IS_LIST), else once per item of the longest input list.
+def _each_call(spec: NodeSpec, inputs: dict[str, list]) -> list[dict[str, Any]]:
+    """The keyword arguments of each call: whole lists once (INPUT_IS_LIST), else one call per list item.
 
     Shorter input lists repeat their last item, as in ComfyUI; an empty input list means no call.
     """
-    function = getattr(spec.cls(), spec.function)
     if spec.input_is_list:
-        calls = [_split(spec, function(**inputs))]
-    elif any(len(values) == 0 for values in inputs.values()):
-        calls = []
-    else:
-        length = max((len(values) for values in inputs.values()), default=1)
-        calls = [_split(spec, function(**{name: values[min(i, len(values) - 1)] for name, values in inputs.items()}))
-                 for i in range(length)]
-    return _merge(spec, calls)
+        return [inputs]
+    if any(len(values) == 0 for values in inputs.values()):
+        return []
+    length = max((len(values) for values in inputs.values()), default=1)
+    return [{name: values[min(i, len(values) - 1)] for name, values in inputs.items()} for i in range(length)]
+
+
+def call_node(instance: Any, spec: NodeSpec, inputs: dict[str, list]) -> NodeResult:
+    """Run a node's FUNCTION on an instance of its class, with ComfyUI's list rules."""
+    function = getattr(instance, spec.function)
+    return _merge(spec, [_split(spec, function(**kwargs)) for kwargs in _each_call(spec, inputs)])
+
+
+def requested_lazy_inputs(instance: Any, spec: NodeSpec, inputs: dict[str, list]) -> set[str]:
+    """The lazy inputs that check_lazy_status asks for; without that method, none is evaluated (as ComfyUI)."""
+    check = getattr(instance, "check_lazy_status", None)
+    if check is None:
+        return set()
+    requested: set[str] = set()
+    for kwargs in _each_call(spec, inputs):
+        names = check(**kwargs)
+        if isinstance(names, (list, tuple, set)):
+            requested.update(name for name in names if isinstance(name, str))
+    return requested

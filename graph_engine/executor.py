@@ -12,7 +12,7 @@ from typing import Any
 
 from . import events as ev
 from .cache import CachePolicy
-from .calling import NodeResult, call_node
+from .calling import NodeResult, call_node, requested_lazy_inputs
 from .context import Interrupted, NodeContext, enter_context, leave_context
 from .events import EventStream
 from .folders import Folders
@@ -72,6 +72,8 @@ class _Run:
         self.signatures = signatures(report.nodes, report.order)
         self.uses = Counter(self.signatures[link.source] for nid in report.order
                             for link in report.nodes[nid].links.values())
+        self.instances: dict[str, Any] = {}
+        self.current = ""  # the node being worked on, for error reports
 
     def emit(self, event: str, data: dict, *, record: bool = False) -> None:
         if record:
@@ -85,9 +87,11 @@ class _Run:
                 for spec in node.spec.hidden_inputs}
 
     def inputs_of(self, node: Node) -> dict[str, list]:
+        """Constants, linked values and hidden inputs as lists; a lazy input not evaluated is [None]."""
         inputs = {name: [value] for name, value in node.constants.items()}
         for name, link in node.links.items():
-            inputs[name] = self.values[self.signatures[link.source]].outputs[link.index]
+            produced = self.values.get(self.signatures[link.source])
+            inputs[name] = produced.outputs[link.index] if produced is not None else [None]
         inputs.update(self.hidden_inputs(node))
         return inputs
 
@@ -99,12 +103,29 @@ class _Run:
             if self.uses[signature] <= 0:
                 self.values.pop(signature, None)
 
+    def instance(self, node: Node) -> Any:
+        """One instance of the node's class per run, shared by check_lazy_status and the call."""
+        if node.id not in self.instances:
+            self.instances[node.id] = node.spec.cls()
+        return self.instances[node.id]
+
+    def waiting_for(self, node: Node) -> list[str]:
+        """Sources that must run before `node`: its eager inputs, then the lazy ones it asks for."""
+        inputs = node.spec.inputs
+        if self.signatures[node.id] in self.values:
+            return []  # its result is at hand: its sources need not run
+        pending = [link.source for name, link in node.links.items()
+                   if not inputs[name].lazy and self.signatures[link.source] not in self.values]
+        if pending or not any(inputs[name].lazy for name in node.links):
+            return pending
+        asked = requested_lazy_inputs(self.instance(node), node.spec, self.inputs_of(node))
+        return [link.source for name, link in node.links.items()
+                if name in asked and inputs[name].lazy and self.signatures[link.source] not in self.values]
+
     def execute(self) -> RunResult:
         cache = self.executor.cache
-        order = self.report.order
-        outputs = set(self.report.outputs)
         self.emit(ev.EXECUTION_START, {"prompt_id": self.prompt_id, "timestamp": _now_ms()}, record=True)
-        for nid in order:
+        for nid in self.report.order:
             hit = cache.get(self.signatures[nid])
             if hit is not None:
                 self.values[self.signatures[nid]] = hit
@@ -112,16 +133,40 @@ class _Run:
         self.emit(ev.EXECUTION_CACHED, {"nodes": list(self.result.cached), "prompt_id": self.prompt_id,
                                         "timestamp": _now_ms()}, record=True)
         try:
-            for nid in order:
-                self.run_node(self.report.nodes[nid], nid in outputs)
+            self.run_outputs()
         except Interrupted:
-            self.interrupted(nid)
+            self.interrupted(self.current)
         except Exception as exc:
-            self.failed(self.report.nodes[nid], exc)
+            self.failed(self.report.nodes[self.current], exc)
         else:
             self.emit(ev.EXECUTION_SUCCESS, {"prompt_id": self.prompt_id, "timestamp": _now_ms()}, record=True)
         self.emit(ev.EXECUTING, {"node": None, "display_node": None, "prompt_id": self.prompt_id})
         return self.result
+
+    def run_outputs(self) -> None:
+        """Run what the outputs need, depth first with an explicit stack (no recursion limit on long chains).
+
+        Demand-driven rather than a fixed order, so that a cached node's sources and the lazy
+        inputs nobody asks for never run.
+        """
+        nodes = self.report.nodes
+        outputs = set(self.report.outputs)
+        done: set[str] = set()
+        for output in self.report.outputs:
+            stack = [output]
+            while stack:
+                nid = stack[-1]
+                if nid in done:
+                    stack.pop()
+                    continue
+                self.current = nid
+                pending = [source for source in self.waiting_for(nodes[nid]) if source not in done]
+                if pending:
+                    stack.extend(reversed(pending))
+                    continue
+                stack.pop()
+                self.run_node(nodes[nid], nid in outputs)
+                done.add(nid)
 
     def run_node(self, node: Node, is_output: bool) -> None:
         interrupt = self.executor.interrupt_flag
@@ -139,7 +184,7 @@ class _Run:
             if self.gc_enabled:
                 gc.enable()  # the node's own code runs with the collector as the caller had it
             try:
-                result = call_node(node.spec, self.inputs_of(node))
+                result = call_node(self.instance(node), node.spec, self.inputs_of(node))
             finally:
                 gc.disable()
                 leave_context(token)
