@@ -175,8 +175,6 @@ class _Run:
         signature = self.signatures[node.id]
         result = self.values.get(signature)
         if result is None:
-            result = self.executor.cache.get(signature) if node.id not in self.result.cached else None
-        if result is None:
             self.emit(ev.EXECUTING, {"node": node.id, "display_node": node.id, "prompt_id": self.prompt_id})
             context = NodeContext(self.prompt_id, node.id, node.class_type, self.executor.folders,
                                   self.executor.events, interrupt)

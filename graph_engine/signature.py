@@ -19,7 +19,8 @@ def _is_nan(value: Any) -> bool:
 def _is_changed_token(node: Node) -> str:
     """IS_CHANGED's result as text; NaN (or an exception) gives a fresh token so the node always runs."""
     try:
-        result = node.spec.cls.IS_CHANGED(**node.constants)
+        # as in ComfyUI, linked inputs are not known yet and are passed as None
+        result = node.spec.cls.IS_CHANGED(**node.constants, **{name: None for name in node.links})
     except Exception as exc:
         log.warning("IS_CHANGED of node %s (%s) failed, running it again: %s", node.id, node.class_type, exc)
         result = float("nan")

@@ -1,6 +1,7 @@
 """Counting the bytes a cached result holds, per device, without the engine importing torch."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Any, Callable
 
@@ -12,8 +13,9 @@ SizeFunction = Callable[[Any], dict[str, int]]
 class Sizer:
     """Measures values by walking containers; leaf types get a registered size function or sys.getsizeof.
 
-    Other objects are not walked (their attributes may reach anything): a type that holds
-    big buffers registers its own size function.
+    Containers (dicts, lists, tuples, sets, dataclasses such as NodeResult) are walked; other
+    objects are not (their attributes may reach anything): a type that holds big buffers
+    registers its own size function.
 
     Size functions are registered by the type's qualified name ("torch.Tensor"), so the
     engine can count tensors without importing torch; subclasses match through their MRO.
@@ -50,7 +52,9 @@ class Sizer:
                     totals[device] = totals.get(device, 0) + nbytes
                 continue
             totals[HOST] = totals.get(HOST, 0) + sys.getsizeof(item)
-            if isinstance(item, dict):
+            if dataclasses.is_dataclass(item) and not isinstance(item, type):
+                stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+            elif isinstance(item, dict):
                 stack.extend(item.values())
             elif isinstance(item, (list, tuple, set, frozenset)):
                 stack.extend(item)

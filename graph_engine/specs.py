@@ -244,4 +244,4 @@ def types_compatible(received: OutputSpec, expected: InputSpec) -> bool:
         return expected.type == received.type
     if received.type == expected.type:
         return True
-    return bool(set(received.type.split(",")) & set(expected.type.split(",")))
+    return bool({t.strip() for t in received.type.split(",")} & {t.strip() for t in expected.type.split(",")})

@@ -149,7 +149,7 @@ class _Checker:
                 continue
             value = inputs[name]
             if _is_link(value):
-                error = self._check_link(input_spec, value, node, received_types)
+                error = self._check_link(spec, input_spec, value, node, received_types)
             else:
                 error = self._check_constant(spec, input_spec, value, node)
             if error is not None:
@@ -160,7 +160,8 @@ class _Checker:
                 errors.append(error)
         return node, errors
 
-    def _check_link(self, spec: InputSpec, value: Any, node: Node, received_types: dict[str, str]) -> InputError | None:
+    def _check_link(self, node_spec: NodeSpec, spec: InputSpec, value: Any, node: Node,
+                    received_types: dict[str, str]) -> InputError | None:
         if len(value) != 2 or not isinstance(value[0], (str, int)) or isinstance(value[0], bool) or type(value[1]) is not int:
             return InputError("bad_linked_input", "Bad linked input, must be a length-2 list of [node_id, slot_index]",
                               f"{spec.name}, {_short(value)}", spec.name, {"linked_node": value})
@@ -177,7 +178,8 @@ class _Checker:
                               f"it has {len(source_spec.outputs)}",
                               f"{spec.name} <- [{source_id}, {index}]", spec.name, {"linked_node": [source_id, index]})
         output = source_spec.outputs[index]
-        if not types_compatible(output, spec):
+        decides_types = node_spec.validate_params is not None and "input_types" in node_spec.validate_params
+        if not decides_types and not types_compatible(output, spec):
             return InputError("return_type_mismatch", "Return type mismatch between linked nodes",
                               f"{spec.name}, received_type({output.type}) mismatch input_type({spec.type})", spec.name,
                               {"received_type": output.type, "linked_node": [source_id, index]})
@@ -194,7 +196,8 @@ class _Checker:
         value, error = _convert(input_spec, value)
         if error is not None:
             return error
-        skip_builtin_checks = spec.validate_params is not None and input_spec.name in spec.validate_params
+        skip_builtin_checks = spec.validate_params is not None and (
+            spec.validate_takes_all or input_spec.name in spec.validate_params)
         if not skip_builtin_checks:
             error = _range_error(input_spec, value)
             if error is None and input_spec.type == COMBO:
@@ -279,9 +282,8 @@ def validate_prompt(prompt: Any, registry: NodeRegistry) -> ValidationReport:
         return report
     prompt = {str(k): v for k, v in prompt.items()}
     specs, inputs = _structure(prompt, registry, report.node_errors)
-    sources_of = {nid: [str(v[0]) for v in node_inputs.values()
-                        if _is_link(v) and len(v) == 2 and isinstance(v[0], (str, int)) and str(v[0]) in specs]
-                  for nid, node_inputs in inputs.items()}
+    all_sources = _link_sources(prompt)
+    sources_of = {nid: [source for source in all_sources[nid] if source in specs] for nid in specs}
     outputs = [nid for nid, spec in specs.items() if spec.output_node]
     needed = ancestors_of(outputs, sources_of)
     needed = [nid for nid in specs if nid in needed]  # prompt order: neighbours in memory, fewer cache misses
@@ -298,14 +300,24 @@ def validate_prompt(prompt: Any, registry: NodeRegistry) -> ValidationReport:
         for nid in cycle:
             report.node_errors.setdefault(nid, NodeErrors(nid, specs[nid].class_type)).errors.append(
                 InputError("dependency_cycle", "Dependency cycle detected", loop))
-    good = _mark_dependents(outputs, sources_of, report.node_errors) if report.node_errors else outputs
+    good = _mark_dependents(outputs, all_sources, report.node_errors) if report.node_errors else outputs
     report.outputs = good
     if len(good) < len(outputs):
-        keep = ancestors_of(good, sources_of)
-        order = [nid for nid in order if nid in keep]
+        order, _ = run_order([nid for nid in needed if nid in ancestors_of(good, sources_of)], sources_of)
     report.order = order
     report.error = _top_level_error(report, outputs, good)
     return report
+
+
+def _link_sources(prompt: dict[str, Any]) -> dict[str, list[str]]:
+    """For every node, the existing node ids its link-shaped inputs point at (known class or not)."""
+    sources = {}
+    for nid, body in prompt.items():
+        node_inputs = body.get("inputs") if isinstance(body, dict) else None
+        sources[nid] = [str(v[0]) for v in node_inputs.values()
+                        if _is_link(v) and len(v) == 2 and isinstance(v[0], (str, int)) and str(v[0]) in prompt
+                        ] if isinstance(node_inputs, dict) else []
+    return sources
 
 
 def _top_level_error(report: ValidationReport, outputs: list[str], good: list[str]) -> PromptError | None:
