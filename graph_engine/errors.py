@@ -42,7 +42,7 @@ class NodeErrors:
         """One readable line per error, for the CLI and the log."""
         lines = []
         for e in self.errors:
-            where = f"node {self.node_id} ({self.class_type})"
+            where = f"node {self.node_id}" + (f" ({self.class_type})" if self.class_type else "")
             if e.input_name is not None:
                 where += f" input '{e.input_name}'"
             lines.append(f"{where}: {e.message}" + (f" [{e.details}]" if e.details else ""))

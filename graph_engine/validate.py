@@ -36,9 +36,10 @@ class ValidationReport:
         }
 
     def lines(self) -> list[str]:
+        """One readable line per error; the top-level error only when no node error says more."""
         lines = [line for ne in self.node_errors.values() for line in ne.lines()]
-        if self.error is not None and (not lines or self.error.type in ("invalid_prompt", "prompt_no_outputs")):
-            lines.insert(0, self.error.message + (f": {self.error.details}" if self.error.details and not lines else ""))
+        if not lines and self.error is not None:
+            lines.append(self.error.message + (f": {self.error.details}" if self.error.details else ""))
         return lines
 
 

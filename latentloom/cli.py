@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import re
@@ -64,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def plugin_prints_to_stderr() -> contextlib.AbstractContextManager:
+    """Plugins print banners while loading and running; stdout is kept for our results (--json)."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
 def options_from(args: argparse.Namespace) -> Options:
     return Options(base_dir=args.base_dir, models_dir=args.models_dir, input_dir=args.input_dir,
                    output_dir=args.output_dir, extra_custom_nodes=list(args.extra_custom_nodes),
@@ -118,8 +124,8 @@ def command_run(args: argparse.Namespace) -> int:
     if problems:
         print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
         return EXIT_INVALID
-    options = options_from(args)
-    engine, _ = build_engine(options)
+    with plugin_prints_to_stderr():
+        engine, _ = build_engine(options_from(args))
     report = engine.validate(prompt)
     if not report.ok:
         print("\n".join(f"error: {line}" for line in report.lines()), file=sys.stderr)
@@ -127,7 +133,8 @@ def command_run(args: argparse.Namespace) -> int:
     engine.folders.create()
     unsubscribe = engine.events.subscribe(ProgressLine(len(report.order)))
     try:
-        result = engine.execute(report, prompt)
+        with plugin_prints_to_stderr():
+            result = engine.execute(report, prompt)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_FAILED
@@ -149,7 +156,8 @@ def command_run(args: argparse.Namespace) -> int:
 def command_nodes(args: argparse.Namespace) -> int:
     from .startup import build_registry
 
-    registry, _ = build_registry(options_from(args))
+    with plugin_prints_to_stderr():
+        registry, _ = build_registry(options_from(args))
     specs = sorted(registry, key=lambda s: (s.category, s.class_type))
     if args.json:
         print(json.dumps({s.class_type: {**s.object_info(), "source": s.source} for s in specs}, indent=2, default=repr))
