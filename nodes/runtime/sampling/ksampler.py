@@ -1,0 +1,53 @@
+"""What ComfyUI's KSampler does around a sampler: the starting noise level, the inpaint mask, the per-step seed.
+
+The caller brings a denoiser (with CFG already folded in), the schedule it was trained with, the sigmas
+from `ksampler_sigmas`, the latent and the noise from `initial_noise`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from .noise import is_max_denoise, noise_latent
+from .samplers import SAMPLERS
+from .schedule import DiscreteSchedule
+
+# ComfyUI's ddim keeps the unmasked region noised with fresh noise (seed + 1) rather than the sampling noise.
+FRESH_INPAINT_NOISE = frozenset({"ddim"})
+
+
+class MaskedDenoiser:
+    """Inpainting: where the mask is 0 the model sees the original latent at the current sigma and x0 is kept."""
+
+    def __init__(self, denoiser: Callable[..., torch.Tensor], latent: torch.Tensor, noise: torch.Tensor,
+                 mask: torch.Tensor) -> None:
+        self.denoiser, self.latent, self.noise, self.mask = denoiser, latent, noise, mask
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        keep = 1.0 - self.mask
+        s = sigma.reshape(sigma.shape[:1] + (1,) * (x.ndim - 1))
+        x = x * self.mask + noise_latent(s, self.noise, self.latent) * keep
+        return self.denoiser(x, sigma, **kwargs) * self.mask + self.latent * keep
+
+
+def inpaint_noise(sampler: str, noise: torch.Tensor, seed: int) -> torch.Tensor:
+    """The noise that re-noises the kept region each step."""
+    if sampler not in FRESH_INPAINT_NOISE:
+        return noise
+    generator = torch.Generator(device="cpu").manual_seed(seed + 1)
+    return torch.randn(noise.shape, generator=generator, device="cpu").to(dtype=noise.dtype, device=noise.device)
+
+
+def run_sampler(denoiser: Callable[..., torch.Tensor], schedule: DiscreteSchedule, sampler: str,
+                sigmas: torch.Tensor, latent: torch.Tensor, noise: torch.Tensor, seed: int,
+                callback: Callable[[dict[str, Any]], None] | None = None,
+                denoise_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Sample `latent` (zeros for text-to-image) over `sigmas` with the sampler ComfyUI calls `sampler`."""
+    if len(sigmas) == 0:
+        return latent
+    model = denoiser
+    if denoise_mask is not None:
+        model = MaskedDenoiser(denoiser, latent, inpaint_noise(sampler, noise, seed), denoise_mask)
+    x = noise_latent(sigmas[0], noise, latent, is_max_denoise(schedule, sigmas))
+    return SAMPLERS[sampler](model, x, sigmas, extra_args={"seed": seed}, callback=callback)

@@ -1,0 +1,96 @@
+"""The discrete SD1/SD2 noise schedule and the denoiser D(x, sigma) built on a UNet's eps or v output.
+
+Everything here works in the k-diffusion convention: the latent x carries noise of standard deviation
+sigma (x = x0 + sigma * eps), the model sees x / sqrt(sigma^2 + 1), and a denoiser returns x0.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+ModelFn = Callable[..., torch.Tensor]
+
+
+class DiscreteSchedule:
+    """The 1000 training noise levels sigma_t = sqrt((1 - abar_t) / abar_t), t = 0..999, as ComfyUI keeps them.
+
+    ComfyUI computes the table in float64 and stores sigmas and log-sigmas in float32; every scheduler
+    reads these float32 values, so we keep the same rounding to land on the same sigmas.
+    """
+
+    def __init__(self, alphas_cumprod: torch.Tensor) -> None:
+        sigmas = ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5
+        self.sigmas = sigmas.float()
+        self.log_sigmas = sigmas.log().float()
+
+    @classmethod
+    def from_betas(cls, betas: torch.Tensor) -> "DiscreteSchedule":
+        return cls(torch.cumprod(1.0 - betas.double(), dim=0))
+
+    @property
+    def num_timesteps(self) -> int:
+        return len(self.sigmas)
+
+    @property
+    def sigma_min(self) -> torch.Tensor:
+        return self.sigmas[0]
+
+    @property
+    def sigma_max(self) -> torch.Tensor:
+        return self.sigmas[-1]
+
+    def timestep(self, sigma: torch.Tensor) -> torch.Tensor:
+        """The training step whose log-sigma is nearest: ComfyUI feeds the UNet this integer, not a fraction."""
+        dists = sigma.log().to(self.log_sigmas.device) - self.log_sigmas[:, None]
+        return dists.abs().argmin(dim=0).view(sigma.shape).to(sigma.device)
+
+    def sigma(self, timestep: torch.Tensor) -> torch.Tensor:
+        """Sigma at a possibly fractional timestep, interpolating log-sigma linearly between table entries."""
+        t = torch.clamp(timestep.float().to(self.log_sigmas.device), min=0, max=self.num_timesteps - 1)
+        low, high, w = t.floor().long(), t.ceil().long(), t.frac()
+        log_sigma = (1 - w) * self.log_sigmas[low] + w * self.log_sigmas[high]
+        return log_sigma.exp().to(timestep.device)
+
+    def percent_to_sigma(self, percent: float) -> float:
+        """Sigma at a fraction of the way through sampling (0 = start); what start/end percent inputs mean."""
+        if percent <= 0.0:
+            return 999999999.9
+        if percent >= 1.0:
+            return 0.0
+        return float(self.sigma(torch.tensor((1.0 - percent) * (self.num_timesteps - 1))))
+
+
+def sd_schedule(linear_start: float = 0.00085, linear_end: float = 0.012, timesteps: int = 1000) -> DiscreteSchedule:
+    """SD1/SD2's schedule: betas linear in sqrt space ("scaled_linear"), computed in float64 like ComfyUI."""
+    betas = torch.linspace(linear_start ** 0.5, linear_end ** 0.5, timesteps, dtype=torch.float64) ** 2
+    return DiscreteSchedule.from_betas(betas)
+
+
+def _per_sample(sigma: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return sigma.reshape(sigma.shape[:1] + (1,) * (like.ndim - 1))
+
+
+class Denoiser:
+    """D(x, sigma) = predicted x0, from a model that predicts the noise (epsilon) or v (Salimans & Ho 2022).
+
+    `model_fn(x_in, timestep, **kwargs)` is called with x_in = x / sqrt(sigma^2 + 1), the variance-preserving
+    latent the UNet was trained on, and the nearest integer training timestep, as ComfyUI does.
+    """
+
+    def __init__(self, model_fn: ModelFn, schedule: DiscreteSchedule, prediction_type: str = "epsilon") -> None:
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, not {prediction_type!r}")
+        self.model_fn = model_fn
+        self.schedule = schedule
+        self.prediction_type = prediction_type
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        s = _per_sample(sigma, x)
+        x_in = x / (s ** 2 + 1.0) ** 0.5
+        out = self.model_fn(x_in, self.schedule.timestep(sigma).float(), **kwargs).float()
+        if self.prediction_type == "epsilon":
+            return x - out * s
+        return x / (s ** 2 + 1.0) - out * s / (s ** 2 + 1.0) ** 0.5
