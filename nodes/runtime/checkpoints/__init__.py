@@ -1,0 +1,36 @@
+"""Single-file checkpoints: open safely, detect SD1.x/SD2.x/SDXL from shapes, load into diffusers modules."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .architecture import Architecture, CheckpointArchitecture, TextEncoderSpec, detect_architecture
+from .checkpoint_file import MODEL_SUFFIXES, CheckpointFile, open_checkpoint_file
+from .errors import (CheckpointError, CorruptCheckpointError, MissingComponentError, NotACheckpointError,
+                     SidecarConfigError, UnknownArchitectureError, UnsafePickleError)
+from .file_kinds import refuse_non_checkpoint
+from .prediction import EPSILON, V_PREDICTION, PredictionChoice, read_sidecar
+
+if TYPE_CHECKING:
+    from .loader import CheckpointSummary, LoadedCheckpoint, inspect_checkpoint, load_checkpoint
+
+# These import torch, so they load on first use: importing this package stays cheap.
+_LAZY = {"load_checkpoint": "loader", "LoadedCheckpoint": "loader", "inspect_checkpoint": "loader",
+         "CheckpointSummary": "loader"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "Architecture", "CheckpointArchitecture", "TextEncoderSpec", "detect_architecture",
+    "MODEL_SUFFIXES", "CheckpointFile", "open_checkpoint_file", "refuse_non_checkpoint",
+    "CheckpointError", "CorruptCheckpointError", "MissingComponentError", "NotACheckpointError",
+    "SidecarConfigError", "UnknownArchitectureError", "UnsafePickleError",
+    "EPSILON", "V_PREDICTION", "PredictionChoice", "read_sidecar",
+    "load_checkpoint", "LoadedCheckpoint", "inspect_checkpoint", "CheckpointSummary",
+]

@@ -1,0 +1,101 @@
+"""One model file opened for reading: keys, shapes and metadata at once, tensors on demand, memory-mapped."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import CheckpointError, CorruptCheckpointError
+from .safetensors_header import REDOWNLOAD, looks_like_safetensors, read_safetensors_header
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+MODEL_SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
+
+
+class CheckpointFile:
+    """A model file: `shapes` and `metadata` come from the header (no torch for safetensors); `tensor(key)` reads one
+    weight, memory-mapped when the format allows, so nothing is copied until a caller converts it."""
+
+    def __init__(self, path: Path, file_format: str, shapes: dict[str, tuple[int, ...]], metadata: dict[str, str],
+                 tensors: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self.format = file_format
+        self.shapes = shapes
+        self.metadata = metadata
+        self._tensors = tensors  # pickles: already loaded (memory-mapped for zip files)
+        self._handle: Any = None  # safetensors: safe_open handle, opened on first tensor()
+        self._closed = False
+
+    def tensor(self, key: str) -> "torch.Tensor":
+        """The stored tensor `key` on the CPU, as stored (dtype unchanged)."""
+        if self._closed:
+            raise ValueError(f"{self.path} was closed")
+        if self._tensors is not None:
+            return self._tensors[key]
+        if self._handle is None:
+            self._handle = _open_safetensors(self.path)
+        try:
+            return self._handle.get_tensor(key)
+        except Exception as error:  # safetensors raises its own error type for unreadable data
+            if key not in self.shapes:
+                raise KeyError(key) from None
+            raise CorruptCheckpointError(self.path, f"{self.path} could not be read at weight '{key}' ({error}). "
+                                                    f"{REDOWNLOAD}") from None
+
+    def close(self) -> None:
+        """Drop this file's handle; tensors already handed out stay valid (they hold their own mapping)."""
+        self._handle = None
+        self._tensors = None
+        self._closed = True
+
+    def __enter__(self) -> "CheckpointFile":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_checkpoint_file(path: str | Path) -> CheckpointFile:
+    """Open a .safetensors/.sft file by its header, or a .ckpt/.pt/.pth/.bin through the weights-only unpickler.
+
+    The content decides the reader (a .ckpt that is really safetensors is read as such); the suffix decides only
+    when the content is unrecognisable, so the error is the one for the format the user expected.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(path, f"{path} is a folder; this loader reads single-file checkpoints "
+                                    f"({', '.join(MODEL_SUFFIXES)}).")
+    if not path.exists():
+        raise CheckpointError(path, f"{path} does not exist. Check the file name and the models folder.")
+    with path.open("rb") as handle:
+        first = handle.read(9)
+    if looks_like_safetensors(first) or (path.suffix.lower() in SAFETENSORS_SUFFIXES and not _pickle_magic(first)):
+        header = read_safetensors_header(path)
+        log.debug("opened %s: safetensors, %d tensors", path, len(header.shapes))
+        return CheckpointFile(path, "safetensors", header.shapes, header.metadata)
+    from .pickle_reader import load_pickle_tensors  # imports torch
+
+    tensors = load_pickle_tensors(path)
+    shapes = {key: tuple(tensor.shape) for key, tensor in tensors.items()}
+    log.debug("opened %s: pickle, %d tensors", path, len(shapes))
+    return CheckpointFile(path, "pickle", shapes, {}, tensors)
+
+
+def _pickle_magic(first: bytes) -> bool:
+    return first.startswith(b"PK\x03\x04") or first.startswith(b"\x80")
+
+
+def _open_safetensors(path: Path) -> Any:
+    from safetensors import safe_open  # imports torch through framework="pt"
+
+    try:
+        return safe_open(str(path), framework="pt", device="cpu")
+    except Exception as error:
+        message = f"{path} is not a readable safetensors file ({error}). {REDOWNLOAD}"
+        raise CorruptCheckpointError(path, message) from None

@@ -1,0 +1,121 @@
+"""Rename original-layout (LDM) weights to diffusers/transformers names, reading each tensor once, straight to the
+target device and dtype.
+
+UNet and VAE go through diffusers' own converters (`convert_ldm_unet_checkpoint`, `convert_ldm_vae_checkpoint`), fed
+a lazy mapping so they touch only their component's tensors. The text encoders use the small mappings below:
+diffusers' OpenCLIP converter drops SD2.x's last layer, which ComfyUI keeps for CLIPSetLastLayer.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import torch
+
+from .architecture import TextEncoderSpec
+from .checkpoint_file import CheckpointFile
+from .text_encoder_config import transformers_clip_root
+from .unet_config import LayoutError
+
+# Weights some files carry that no module has: OpenCLIP's logit scale and causal mask, old CLIP position ids.
+UNUSED_TEXT_KEYS = ("logit_scale", "attn_mask", "text_model.embeddings.position_ids")
+
+
+class LazyWeights(Mapping):
+    """The checkpoint's tensors by key, each read when asked for and moved to `device` as `dtype` (floating point
+    only). A same-dtype CPU read stays memory-mapped, so the module ends up holding the file's pages, not a copy."""
+
+    def __init__(self, checkpoint: CheckpointFile, device: torch.device, dtype: torch.dtype) -> None:
+        self.checkpoint = checkpoint
+        self.device = device
+        self.dtype = dtype
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        tensor = self.checkpoint.tensor(key)
+        return tensor.to(device=self.device, dtype=self.dtype if tensor.is_floating_point() else None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.checkpoint.shapes)
+
+    def __len__(self) -> int:
+        return len(self.checkpoint.shapes)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.checkpoint.shapes
+
+
+def unet_state_dict(weights: Mapping[str, torch.Tensor], config: dict) -> dict[str, torch.Tensor]:
+    """diffusers UNet2DConditionModel weights from `model.diffusion_model.*`."""
+    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
+
+    return convert_ldm_unet_checkpoint(weights, config)
+
+
+def vae_state_dict(weights: Mapping[str, torch.Tensor], config: dict) -> dict[str, torch.Tensor]:
+    """diffusers AutoencoderKL weights from `first_stage_model.*` (1x1 attention convolutions become linear)."""
+    from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
+
+    return convert_ldm_vae_checkpoint(weights, config)
+
+
+def text_encoder_state_dict(weights: Mapping[str, torch.Tensor], spec: TextEncoderSpec) -> dict[str, torch.Tensor]:
+    """transformers CLIP weights, named as in CLIPTextModelWithProjection (`text_model.*`, `text_projection.weight`).
+
+    Callers strip `text_model.` for transformers versions whose CLIPTextModel has no such wrapper.
+    """
+    converted = (_clip_state_dict(weights, spec.prefix) if spec.layout == "transformers"
+                 else _open_clip_state_dict(weights, spec.prefix, spec.config["hidden_size"]))
+    if not spec.with_projection:
+        converted.pop("text_projection.weight", None)
+    for unused in UNUSED_TEXT_KEYS:
+        converted.pop(unused, None)
+    return converted
+
+
+def _clip_state_dict(weights: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    root = transformers_clip_root(weights, prefix)
+    converted = {}
+    for key in [key for key in weights if key.startswith(root)]:
+        name = key[len(root):]
+        converted[name if name == "text_projection.weight" else "text_model." + name] = weights[key]
+    return converted
+
+
+# OpenCLIP name -> transformers name, applied to the part after `transformer.resblocks.N.`
+OPEN_CLIP_LAYER_NAMES = {"ln_1.": "layer_norm1.", "ln_2.": "layer_norm2.", "mlp.c_fc.": "mlp.fc1.",
+                         "mlp.c_proj.": "mlp.fc2.", "attn.out_proj.": "self_attn.out_proj."}
+OPEN_CLIP_TOP_NAMES = {"token_embedding.weight": "text_model.embeddings.token_embedding.weight",
+                       "positional_embedding": "text_model.embeddings.position_embedding.weight",
+                       "ln_final.weight": "text_model.final_layer_norm.weight",
+                       "ln_final.bias": "text_model.final_layer_norm.bias"}
+
+
+def _open_clip_state_dict(weights: Mapping[str, torch.Tensor], prefix: str, width: int) -> dict[str, torch.Tensor]:
+    converted: dict[str, torch.Tensor] = {}
+    blocks = prefix + "transformer.resblocks."
+    for key in [key for key in weights if key.startswith(prefix)]:
+        name = key[len(prefix):]
+        if name in OPEN_CLIP_TOP_NAMES:
+            converted[OPEN_CLIP_TOP_NAMES[name]] = weights[key]
+        elif name == "text_projection":
+            # OpenCLIP multiplies x @ P; a Linear layer stores P transposed
+            converted["text_projection.weight"] = weights[key].t().contiguous()
+        elif key.startswith(blocks):
+            index, rest = key[len(blocks):].split(".", 1)
+            converted.update(_open_clip_layer(f"text_model.encoder.layers.{index}.", rest, weights[key], width))
+        else:
+            converted[name] = weights[key]  # unknown: reported by the caller as unexpected
+    return converted
+
+
+def _open_clip_layer(target: str, rest: str, tensor: torch.Tensor, width: int) -> dict[str, torch.Tensor]:
+    """One OpenCLIP layer weight; the fused q/k/v projection splits into three views of the same storage."""
+    if rest in ("attn.in_proj_weight", "attn.in_proj_bias"):
+        kind = rest.rsplit("_", 1)[1]
+        if tensor.shape[0] != 3 * width:
+            raise LayoutError(f"a fused attention weight of shape {tuple(tensor.shape)} for width {width}")
+        q, k, v = tensor.split(width, dim=0)
+        return {f"{target}self_attn.{p}_proj.{kind}": part for p, part in zip("qkv", (q, k, v))}
+    for old, new in OPEN_CLIP_LAYER_NAMES.items():
+        if rest.startswith(old):
+            return {target + new + rest[len(old):]: tensor}
+    return {target + rest: tensor}

@@ -1,0 +1,40 @@
+"""Errors a user sees when a checkpoint file cannot be loaded; each names the file and what to do."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CheckpointError(Exception):
+    """A checkpoint file could not be loaded; the message is written for the user."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        self.path = Path(path)
+        super().__init__(message)
+
+
+class CorruptCheckpointError(CheckpointError):
+    """The file is truncated or is not the format its name says (often an interrupted download)."""
+
+
+class UnsafePickleError(CheckpointError):
+    """A pickle file needs more than plain tensors to load, which would let it run code."""
+
+
+class NotACheckpointError(CheckpointError):
+    """The file is a LoRA, a VAE, an embedding or another part, not a full checkpoint."""
+
+    def __init__(self, path: str | Path, message: str, kind: str) -> None:
+        self.kind = kind
+        super().__init__(path, message)
+
+
+class UnknownArchitectureError(CheckpointError):
+    """The weights do not match SD1.x, SD2.x or SDXL base; the message lists what was recognised."""
+
+
+class MissingComponentError(CheckpointError):
+    """A recognised checkpoint lacks a component (UNet, VAE or text encoder) needed to use it."""
+
+
+class SidecarConfigError(CheckpointError):
+    """The .yaml or .json file next to a checkpoint could not be read."""

@@ -1,0 +1,79 @@
+"""Load a single-file SD1.x/SD2.x/SDXL checkpoint into diffusers and transformers modules on a device and dtype."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .architecture import Architecture, CheckpointArchitecture, detect_architecture
+from .checkpoint_file import open_checkpoint_file
+from .components import build_text_encoder, build_unet, build_vae
+from .conversion import LazyWeights
+from .file_kinds import refuse_non_checkpoint
+from .prediction import PredictionChoice, choose_prediction_type
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedCheckpoint:
+    """The modules of one checkpoint, ready for inference, with what was detected about it."""
+
+    unet: Any  # diffusers UNet2DConditionModel
+    vae: Any  # diffusers AutoencoderKL
+    text_encoders: tuple[Any, ...]  # transformers CLIP text models, in the order of detected.text_encoders
+    architecture: Architecture
+    prediction_type: str  # "epsilon" or "v_prediction"
+    detected: CheckpointArchitecture
+    prediction: PredictionChoice
+    path: Path
+
+
+@dataclass(frozen=True)
+class CheckpointSummary:
+    """What a checkpoint is, found without building any module."""
+
+    path: Path
+    file_format: str
+    detected: CheckpointArchitecture
+    prediction: PredictionChoice
+
+
+def inspect_checkpoint(path: str | Path) -> CheckpointSummary:
+    """Detect a checkpoint's architecture, configs and prediction type (reads the header and at most one tensor)."""
+    with open_checkpoint_file(path) as checkpoint:
+        refuse_non_checkpoint(checkpoint.path, checkpoint.shapes, checkpoint.metadata)
+        detected = detect_architecture(checkpoint.shapes, checkpoint.path)
+        prediction = choose_prediction_type(checkpoint, detected)
+        return CheckpointSummary(checkpoint.path, checkpoint.format, detected, prediction)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32) -> LoadedCheckpoint:
+    """Build the UNet, VAE and text encoder(s) of a checkpoint on meta, then fill them from the file.
+
+    Each tensor is read once and goes straight to `device` as `dtype`; on the CPU in the file's own dtype the
+    weights stay memory-mapped from the file. Raises a CheckpointError subclass, written for the user, when the
+    file is broken, unsafe, not a checkpoint, or of an unknown architecture.
+    """
+    started = time.perf_counter()
+    device = torch.device(device)
+    with open_checkpoint_file(path) as checkpoint:
+        refuse_non_checkpoint(checkpoint.path, checkpoint.shapes, checkpoint.metadata)
+        detected = detect_architecture(checkpoint.shapes, checkpoint.path)
+        prediction = choose_prediction_type(checkpoint, detected)
+        weights = LazyWeights(checkpoint, device, dtype)
+        unet = build_unet(detected.unet_config, weights, checkpoint.path, device)
+        vae = build_vae(detected.vae_config, weights, checkpoint.path, device)
+        text_encoders = tuple(build_text_encoder(spec, weights, checkpoint.path, device)
+                              for spec in detected.text_encoders)
+    log.info("loaded %s: %s, %s (%s), %s on %s in %.1f s", checkpoint.path.name, detected.architecture,
+             prediction.prediction_type, prediction.reason, str(dtype).removeprefix("torch."), device,
+             time.perf_counter() - started)
+    return LoadedCheckpoint(unet=unet, vae=vae, text_encoders=text_encoders, architecture=detected.architecture,
+                            prediction_type=prediction.prediction_type, detected=detected, prediction=prediction,
+                            path=checkpoint.path)

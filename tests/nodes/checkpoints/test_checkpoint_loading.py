@@ -1,0 +1,141 @@
+"""Loaded modules equal the modules the tiny checkpoints were made from: weights, forward passes, devices, dtypes."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from nodes.runtime.checkpoints import load_checkpoint
+from tests.fixtures.tiny_checkpoints import clip_weights
+
+
+def assert_same_weights(loaded: torch.nn.Module, reference: torch.nn.Module, dtype=torch.float32) -> None:
+    got, want = clip_weights(loaded), clip_weights(reference)
+    assert got.keys() == want.keys()
+    for name, tensor in want.items():
+        expected = tensor.to(dtype) if tensor.is_floating_point() else tensor
+        assert got[name].dtype == expected.dtype, name
+        assert torch.equal(got[name], expected), name
+
+
+def meta_or_off_device(module: torch.nn.Module, device: str) -> list[str]:
+    tensors = [*module.named_parameters(), *module.named_buffers()]
+    return [name for name, tensor in tensors if tensor.is_meta or tensor.device.type != device]
+
+
+def test_loaded_modules_hold_exactly_the_weights_they_were_made_from(tiny):
+    loaded = load_checkpoint(tiny.path)
+
+    assert loaded.architecture == tiny.architecture
+    assert loaded.prediction_type == tiny.prediction_type
+    assert_same_weights(loaded.unet, tiny.unet)
+    assert_same_weights(loaded.vae, tiny.vae)
+    assert len(loaded.text_encoders) == len(tiny.text_encoders)
+    for module, reference in zip(loaded.text_encoders, tiny.text_encoders):
+        assert type(module) is type(reference)
+        assert_same_weights(module, reference)
+
+
+def test_nothing_is_left_on_the_meta_device_and_nothing_trains(tiny):
+    loaded = load_checkpoint(tiny.path)
+    for module in (loaded.unet, loaded.vae, *loaded.text_encoders):
+        assert meta_or_off_device(module, "cpu") == []
+        assert not module.training
+        assert not any(p.requires_grad for p in module.parameters())
+    position_ids = loaded.text_encoders[0].get_buffer(
+        next(name for name, _ in loaded.text_encoders[0].named_buffers() if name.endswith("position_ids")))
+    assert position_ids.flatten().tolist() == list(range(77))
+
+
+@torch.no_grad()
+def test_loaded_modules_compute_what_the_reference_modules_compute(tiny):
+    """Equal weights are not enough: heads, activations and projections come from the inferred configs."""
+    loaded = load_checkpoint(tiny.path)
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randint(3, 1000, (1, 77), generator=generator)
+    states, pooled = [], None
+    for module, reference in zip(loaded.text_encoders, tiny.text_encoders):
+        got, want = module(tokens, output_hidden_states=True), reference(tokens, output_hidden_states=True)
+        for got_state, want_state in zip(got.hidden_states, want.hidden_states):
+            torch.testing.assert_close(got_state, want_state, rtol=0, atol=1e-6)
+        if hasattr(want, "text_embeds"):
+            torch.testing.assert_close(got.text_embeds, want.text_embeds, rtol=0, atol=1e-6)
+            pooled = want.text_embeds
+        states.append(want.hidden_states[-2])
+    context = torch.cat(states, dim=-1)
+    latent = torch.randn(1, 4, 8, 8, generator=generator)
+    extra = {}
+    if pooled is not None:
+        extra = {"added_cond_kwargs": {"text_embeds": pooled, "time_ids": torch.tensor([[64., 64, 0, 0, 64, 64]])}}
+    torch.testing.assert_close(loaded.unet(latent, 500, context, **extra).sample,
+                               tiny.unet(latent, 500, context, **extra).sample, rtol=0, atol=1e-5)
+    torch.testing.assert_close(loaded.vae.decode(latent).sample, tiny.vae.decode(latent).sample, rtol=0, atol=1e-5)
+
+
+def test_loading_in_the_files_dtype_on_the_cpu_keeps_the_weights_memory_mapped(tiny_sd1):
+    """No second copy: every UNet weight lies in the file's mapping (Linux: read from /proc/self/maps)."""
+    loaded = load_checkpoint(tiny_sd1.path, dtype=torch.float16)
+    assert_same_weights(loaded.unet, tiny_sd1.unet, dtype=torch.float16)
+    assert_same_weights(loaded.text_encoders[0], tiny_sd1.text_encoders[0], dtype=torch.float16)
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("needs /proc/self/maps")
+    mapped = []
+    for line in maps.read_text().splitlines():
+        if line.endswith(str(tiny_sd1.path)):
+            start, end = (int(part, 16) for part in line.split()[0].split("-"))
+            mapped.append((start, end))
+    outside = [name for name, p in loaded.unet.named_parameters()
+               if not any(start <= p.data_ptr() < end for start, end in mapped)]
+    assert mapped and outside == []
+
+
+def test_loaded_modules_equal_diffusers_own_conversion_of_the_same_file(tiny):
+    """diffusers' converters, run on the whole file in memory, give the weights our streaming load gives."""
+    from diffusers.loaders.single_file_utils import (convert_ldm_clip_checkpoint, convert_ldm_unet_checkpoint,
+                                                     convert_ldm_vae_checkpoint, convert_open_clip_checkpoint)
+
+    loaded = load_checkpoint(tiny.path)
+    everything = {k: v.float() if v.is_floating_point() else v for k, v in load_file(tiny.path).items()}
+    pairs = [(loaded.unet, convert_ldm_unet_checkpoint(everything, loaded.detected.unet_config)),
+             (loaded.vae, convert_ldm_vae_checkpoint(everything, loaded.detected.vae_config))]
+    for spec, module in zip(loaded.detected.text_encoders, loaded.text_encoders):
+        theirs = (convert_ldm_clip_checkpoint(everything, spec.prefix) if spec.layout == "transformers" else
+                  convert_open_clip_checkpoint(module, everything, spec.prefix))
+        pairs.append((module, theirs))
+    for module, theirs in pairs:
+        ours = clip_weights(module)  # names without transformers' optional text_model. wrapper
+        theirs = {name.removeprefix("text_model."): tensor for name, tensor in theirs.items()}
+        assert ours.keys() <= theirs.keys(), type(module).__name__
+        assert [name for name in ours if not torch.equal(ours[name], theirs[name])] == []
+
+
+def test_a_half_precision_load_converts_every_floating_weight(tiny_sdxl):
+    loaded = load_checkpoint(tiny_sdxl.path, dtype=torch.bfloat16)
+    assert_same_weights(loaded.unet, tiny_sdxl.unet, dtype=torch.bfloat16)
+    assert_same_weights(loaded.text_encoders[1], tiny_sdxl.text_encoders[1], dtype=torch.bfloat16)
+    ids = [b for name, b in loaded.text_encoders[0].named_buffers() if name.endswith("position_ids")]
+    assert ids and ids[0].dtype == torch.int64
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_loading_straight_to_the_gpu(tiny_sdxl):
+    loaded = load_checkpoint(tiny_sdxl.path, device="cuda", dtype=torch.float16)
+    for module in (loaded.unet, loaded.vae, *loaded.text_encoders):
+        assert meta_or_off_device(module, "cuda") == []
+    assert_same_weights(loaded.unet.cpu(), tiny_sdxl.unet, dtype=torch.float16)
+
+
+def test_importing_the_package_and_detecting_from_a_header_does_not_import_torch(tiny_sdxl):
+    import subprocess
+
+    code = (f"import sys\nfrom nodes.runtime.checkpoints import open_checkpoint_file, detect_architecture\n"
+            f"d = detect_architecture(open_checkpoint_file({str(tiny_sdxl.path)!r}).shapes)\n"
+            f"print(d.architecture, sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "SDXL []"
