@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from latentloom.cli import byte_size
+from tests.fixtures.plugin_sources import plugin_module
 
 REPO = Path(__file__).resolve().parents[2]
 UTILITY = REPO / "workflows" / "utility_example.json"
@@ -45,24 +46,6 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
-
-
-def plugin_module(*names: str, add: int = 1) -> str:
-    """Source of a plugin module with one valid INT -> INT node per name."""
-    classes = "".join(textwrap.dedent(f"""
-        class {name}:
-            CATEGORY = "tests"
-            RETURN_TYPES = ("INT",)
-            FUNCTION = "run"
-
-            @classmethod
-            def INPUT_TYPES(cls):
-                return {{"required": {{"x": ("INT", {{"default": 1}})}}}}
-
-            def run(self, x):
-                return (x + {add},)
-        """) for name in names)
-    return classes + f"\nNODE_CLASS_MAPPINGS = {{{', '.join(f'{n!r}: {n}' for n in names)}}}\n"
 
 
 def error_lines(stderr: str) -> list[str]:

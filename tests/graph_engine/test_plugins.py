@@ -13,6 +13,7 @@ import pytest
 
 import nodes as builtin_nodes
 from graph_engine import Engine, Folders, NodeRegistry, discover_plugins, load_plugins
+from tests.fixtures.plugin_sources import node_class
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_PLUGINS = REPO / "custom_nodes"
@@ -25,23 +26,6 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
-
-
-def node_class(name: str, add: int = 1) -> str:
-    """Source of a valid node class: one INT in, x + add out."""
-    return textwrap.dedent(f"""
-        class {name}:
-            CATEGORY = "tests"
-            RETURN_TYPES = ("INT",)
-            FUNCTION = "run"
-
-            @classmethod
-            def INPUT_TYPES(cls):
-                return {{"required": {{"x": ("INT", {{"default": 1}})}}}}
-
-            def run(self, x):
-                return (x + {add},)
-        """)
 
 
 def good_module(*names: str) -> str:
