@@ -1,1 +1,1 @@
-"""The diffusion runtime the built-in nodes use: sampling and checkpoint loading now; devices, LoRA and tokenizer to come."""
+"""The diffusion runtime the built-in nodes use: sampling, checkpoints and text encoding now; devices and LoRA to come."""

@@ -1,8 +1,9 @@
 """Single-file checkpoints: open safely, detect SD1.x/SD2.x/SDXL from shapes, load into diffusers modules."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy_exports import lazy_attributes
 from .architecture import Architecture, CheckpointArchitecture, TextEncoderSpec, detect_architecture
 from .checkpoint_file import MODEL_SUFFIXES, CheckpointFile, open_checkpoint_file
 from .errors import (CheckpointError, CorruptCheckpointError, MissingComponentError, NotACheckpointError,
@@ -17,13 +18,7 @@ if TYPE_CHECKING:
 _LAZY = {"load_checkpoint": "loader", "LoadedCheckpoint": "loader", "inspect_checkpoint": "loader",
          "CheckpointSummary": "loader"}
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from importlib import import_module
-
-        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

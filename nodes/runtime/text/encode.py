@@ -1,0 +1,133 @@
+"""Token chunks -> conditioning with transformers CLIP text models, the way ComfyUI computes it.
+
+- The hidden state is the family's layer (TextEncoderSpec.hidden_layer) or the clip-skip layer (CLIPSetLastLayer:
+  -1 last, -2 penultimate, ...), through the final layer norm where the family does that.
+- A weighted token is pushed away from the empty prompt's state at the same position:
+  z = (z - z_empty) * weight + z_empty. Tokens of weight 1 are left exactly as encoded.
+- Chunks are concatenated along the sequence; the pooled output is the first chunk's, read at its EOS token from the
+  final-normed last layer and projected where the model has a projection (SDXL's bigG).
+- SDXL: CLIP-L and bigG hidden states are concatenated on the channel axis; the pooled output is bigG's.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..checkpoints.architecture import TextEncoderSpec
+from .tokens import (END_TOKEN, PAD_WITH_END, START_TOKEN, EmbeddingLookup, TokenChunk, WordEncoder, empty_chunk,
+                     tokenize_prompt)
+
+
+@dataclass(frozen=True)
+class HiddenLayer:
+    """Which hidden state conditions: `index` into transformers' hidden_states (-1: last layer's output)."""
+
+    index: int
+    final_norm: bool
+
+
+@dataclass
+class PromptConditioning:
+    """What CLIPTextEncode hands to the sampler: hidden states [1, 77*chunks, channels] and the pooled output."""
+
+    hidden: torch.Tensor
+    pooled: torch.Tensor | None
+
+
+def choose_hidden_layer(spec: TextEncoderSpec, clip_skip: int | None = None) -> HiddenLayer:
+    """The family default, or CLIPSetLastLayer's `clip_skip` (negative); beyond the first layer means the last."""
+    if clip_skip is None:
+        return HiddenLayer(spec.hidden_layer, spec.final_norm)
+    if isinstance(clip_skip, bool) or not isinstance(clip_skip, int) or clip_skip >= 0:
+        raise ValueError(f"clip skip (stop at CLIP layer) must be a negative whole number such as -1 or -2, "
+                         f"not {clip_skip!r}")
+    if -clip_skip > spec.config["num_hidden_layers"]:
+        return HiddenLayer(-1, True)  # ComfyUI falls back to the plain last layer, normed
+    return HiddenLayer(clip_skip, spec.final_norm)
+
+
+def encode_chunks(model: Any, chunks: Sequence[TokenChunk], layer: HiddenLayer,
+                  empty: TokenChunk) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hidden states [1, 77*len(chunks), C] (float32) with weights applied, and the first chunk's pooled [1, P].
+
+    `empty` is the empty prompt's chunk for this encoder (its padding matters); it is encoded only when a weight
+    differs from 1, in the same batch as the prompt, as ComfyUI does.
+    """
+    weighted = any(chunk.weighted for chunk in chunks)
+    rows = [*chunks, empty] if weighted else list(chunks)
+    hidden, pooled = run_text_model(model, rows, layer)
+    prompt = hidden[:len(chunks)]
+    if weighted:
+        reference = hidden[-1:]
+        weights = torch.tensor([chunk.weights for chunk in chunks], dtype=prompt.dtype, device=prompt.device)
+        weights = weights.unsqueeze(-1)
+        prompt = torch.where(weights != 1.0, (prompt - reference) * weights + reference, prompt)
+    return prompt.reshape(1, -1, prompt.shape[-1]), pooled[:1]
+
+
+def run_text_model(model: Any, rows: Sequence[TokenChunk], layer: HiddenLayer) -> tuple[torch.Tensor, torch.Tensor]:
+    """The chosen hidden state of every row [rows, 77, C] and every row's pooled output [rows, P], in float32."""
+    text = getattr(model, "text_model", model)  # transformers >= 5.6 flattened CLIPTextModel
+    device = text.embeddings.token_embedding.weight.device
+    ids = torch.tensor([[token if isinstance(token, int) else 0 for token in row.tokens] for row in rows],
+                       dtype=torch.long, device=device)
+    handle = _place_embeddings(text.embeddings.token_embedding, rows)
+    try:
+        with torch.no_grad():
+            outputs = model(input_ids=ids, output_hidden_states=True)
+    finally:
+        if handle is not None:
+            handle.remove()
+    hidden = outputs.hidden_states[layer.index]
+    if layer.final_norm:
+        with torch.no_grad():
+            hidden = text.final_layer_norm(hidden)
+    ends = torch.tensor([row.end_index for row in rows], device=device)
+    pooled = outputs.last_hidden_state[torch.arange(len(rows), device=device), ends]
+    projection = getattr(model, "text_projection", None)
+    if projection is not None:
+        with torch.no_grad():
+            pooled = projection(pooled)
+    return hidden.float(), pooled.float()
+
+
+def _place_embeddings(token_embedding: torch.nn.Module, rows: Sequence[TokenChunk]):
+    """Swap textual-inversion vectors in for their placeholder ids in the token embedding's output."""
+    places = [(r, p, token) for r, row in enumerate(rows) for p, token in enumerate(row.tokens)
+              if not isinstance(token, int)]
+    if not places:
+        return None
+    width = token_embedding.weight.shape[1]
+    for _, _, vector in places:
+        if tuple(vector.shape) != (width,):
+            raise ValueError(f"an embedding vector of width {tuple(vector.shape)[-1]} cannot go into a text encoder "
+                             f"of width {width}; the embedding was made for another model family")
+
+    def replace(_module, _inputs, output):
+        output = output.clone()
+        for r, p, vector in places:
+            output[r, p] = vector.to(device=output.device, dtype=output.dtype)
+        return output
+
+    return token_embedding.register_forward_hook(replace)
+
+
+def encode_prompt(checkpoint: Any, prompt: str, clip_skip: int | None = None, *,
+                  embeddings: Mapping[str, EmbeddingLookup] | None = None,
+                  encoder: WordEncoder | None = None) -> PromptConditioning:
+    """Conditioning for `prompt` from a LoadedCheckpoint's text encoder(s) (anything with `.detected.text_encoders`
+    and `.text_encoders`). `embeddings` maps an encoder name (clip_l, clip_g, open_clip_h) to its lookup."""
+    hidden_states, pooled = [], None
+    for spec, model in zip(checkpoint.detected.text_encoders, checkpoint.text_encoders):
+        pad = END_TOKEN if PAD_WITH_END[spec.name] else 0
+        lookup = (embeddings or {}).get(spec.name)
+        chunks = tokenize_prompt(prompt, pad_with_end=PAD_WITH_END[spec.name], embeddings=lookup, encoder=encoder)
+        empty = empty_chunk(pad=pad, start=START_TOKEN, end=END_TOKEN)
+        hidden, pooled = encode_chunks(model, chunks, choose_hidden_layer(spec, clip_skip), empty)
+        hidden_states.append(hidden)
+    shortest = min(hidden.shape[1] for hidden in hidden_states)
+    hidden = torch.cat([hidden[:, :shortest] for hidden in hidden_states], dim=-1)
+    return PromptConditioning(hidden=hidden, pooled=pooled)
