@@ -1,0 +1,62 @@
+"""The input folder LoadImage lists and checks outside a run, and safe lookup of names inside it."""
+from __future__ import annotations
+
+import mimetypes
+import os
+from pathlib import Path
+
+_input_folder: Path | None = None
+
+# mimetypes misses some of these on a few platforms
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+def set_input_folder(path: str | os.PathLike) -> None:
+    """Where LoadImage finds its files; the app calls this at start-up with its folders' input."""
+    global _input_folder
+    _input_folder = Path(path).resolve()
+
+
+def get_input_folder() -> Path:
+    """The folder set with set_input_folder, else ./input of the current directory."""
+    return _input_folder if _input_folder is not None else Path("input").resolve()
+
+
+def is_image_name(name: str) -> bool:
+    guessed, _ = mimetypes.guess_type(name)
+    return (guessed or "").startswith("image/") or Path(name).suffix.lower() in _IMAGE_SUFFIXES
+
+
+def list_images(folder: Path) -> list[str]:
+    """Image files directly in `folder`, sorted (as ComfyUI's LoadImage lists them)."""
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(name for name in entries if is_image_name(name) and (folder / name).is_file())
+
+
+def strip_annotation(name: str) -> str:
+    """ComfyUI lets a name end in ' [input]'; that is the only folder LoadImage reads."""
+    return name[: -len(" [input]")] if name.endswith(" [input]") else name
+
+
+def resolve_inside(folder: Path, name: str) -> Path:
+    """The real path of `name` under `folder`; ValueError when it would leave the folder (.., absolute, symlink)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("no image file name given")
+    if os.path.isabs(name):
+        raise ValueError(f"'{name}' is an absolute path: give a file name inside the input folder {folder}")
+    base = os.path.realpath(folder)
+    target = os.path.realpath(os.path.join(base, name))
+    if os.path.commonpath((base, target)) != base:
+        raise ValueError(f"'{name}' points outside the input folder {folder}: only files inside it can be loaded")
+    return Path(target)
+
+
+def find_input_file(folder: Path, name: str) -> Path:
+    """The file `name` in `folder`, or ValueError/FileNotFoundError with a message a user can act on."""
+    path = resolve_inside(folder, strip_annotation(name))
+    if not path.is_file():
+        raise FileNotFoundError(f"Invalid image file: '{name}' is not in the input folder {folder}")
+    return path

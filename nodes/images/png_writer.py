@@ -1,0 +1,68 @@
+"""PNG files with tEXt metadata, written atomically and never over an existing file."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+
+def png_info(prompt: Any, extra_pnginfo: Any) -> Any:
+    """tEXt chunks: `prompt` as API JSON, then one per key of extra_pnginfo (e.g. `workflow`)."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    if prompt is not None:
+        info.add_text("prompt", json.dumps(prompt))
+    if isinstance(extra_pnginfo, dict):
+        for key, value in extra_pnginfo.items():
+            info.add_text(str(key), json.dumps(value))
+    return info
+
+
+def _publish(temporary: str, final: str) -> bool:
+    """Give the finished temporary file its final name unless that name exists; True when it did."""
+    try:
+        os.link(temporary, final)  # atomic and fails on an existing name
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+            raise
+        # no hard links here: reserve the name exclusively, then move the whole file onto it
+        try:
+            os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            return False
+        os.replace(temporary, final)
+        return True
+    os.unlink(temporary)
+    return True
+
+
+def write_png_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, pixels: Any, info: Any,
+                        compress_level: int) -> tuple[str, int]:
+    """Save `pixels` as <folder>/name_for(counter), taking the next counter while a name is taken.
+
+    The file appears complete or not at all. Returns (file name, counter used).
+    """
+    from PIL import Image
+
+    image = Image.fromarray(pixels)
+    handle, temporary = tempfile.mkstemp(prefix=".saving-", suffix=".png.tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            image.save(stream, format="PNG", pnginfo=info, compress_level=compress_level)
+            stream.flush()
+            os.fsync(stream.fileno())
+        for _ in range(100_000):
+            name = name_for(counter)
+            if _publish(temporary, os.path.join(folder, name)):
+                return name, counter
+            counter += 1
+        raise FileExistsError(f"no free file name in {folder} after many tries")
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)

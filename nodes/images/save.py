@@ -1,0 +1,87 @@
+"""SaveImage and PreviewImage: IMAGE batches to PNG files in the output or temp folder."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from graph_engine import current_context
+
+from .naming import file_name, save_target
+
+
+def _context():
+    context = current_context()
+    if context is None:
+        raise RuntimeError("SaveImage and PreviewImage save only while the engine runs them")
+    return context
+
+
+def save_batch(images: Any, folder: Path, filename_prefix: str, kind: str, prompt: Any, extra_pnginfo: Any,
+               compress_level: int) -> dict:
+    """Write every image of the batch; return ComfyUI's {"ui": {"images": [...]}}."""
+    from .conversion import to_uint8_batch
+    from .png_writer import png_info, write_png_exclusive
+
+    context = current_context()
+    frames = to_uint8_batch(images)
+    height, width = frames[0].shape[:2] if frames else (0, 0)
+    target = save_target(folder, filename_prefix, width, height)
+    info = png_info(prompt, extra_pnginfo)
+    counter = target.counter
+    results = []
+    for batch_number, pixels in enumerate(frames):
+        if context is not None:
+            context.progress(batch_number, len(frames))
+        name, counter = write_png_exclusive(
+            target.folder, lambda n, b=batch_number: file_name(target.name, b, n), counter, pixels, info,
+            compress_level)
+        results.append({"filename": name, "subfolder": target.subfolder, "type": kind})
+        counter += 1
+    if context is not None and frames:
+        context.progress(len(frames), len(frames))
+    return {"ui": {"images": results}}
+
+
+class SaveImage:
+    CATEGORY = "image"
+    RETURN_TYPES = ()
+    FUNCTION = "save_images"
+    OUTPUT_NODE = True
+    DESCRIPTION = "Saves the input images to your output folder as PNG with the workflow inside."
+    compress_level = 4
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "images": ("IMAGE", {"tooltip": "The images to save."}),
+                "filename_prefix": ("STRING", {
+                    "default": "ComfyUI",
+                    "tooltip": "The prefix for the file to save. It may name a subfolder, e.g. 'portraits/cat', "
+                               "and use %width%, %height%, %year%, %month%, %day%, %batch_num%."}),
+            },
+            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
+        }
+
+    def save_images(self, images, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None) -> dict:
+        folder = _context().folders.output
+        return save_batch(images, folder, filename_prefix, "output", prompt, extra_pnginfo, self.compress_level)
+
+
+class PreviewImage:
+    CATEGORY = "image"
+    RETURN_TYPES = ()
+    FUNCTION = "save_images"
+    OUTPUT_NODE = True
+    DESCRIPTION = "Shows the input images; they are kept in the temp folder only."
+    compress_level = 1
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"images": ("IMAGE",)}, "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
+
+    def save_images(self, images, prompt=None, extra_pnginfo=None) -> dict:
+        suffix = "_temp_" + "".join(random.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
+        folder = _context().folders.temp
+        return save_batch(images, folder, "ComfyUI" + suffix, "temp", prompt, extra_pnginfo, self.compress_level)

@@ -1,0 +1,35 @@
+"""A tiny IMAGE source node for the image node tests, and prompt builders."""
+from __future__ import annotations
+
+
+def make_images(seed: int, batch: int, height: int, width: int, channels: int = 3):
+    """Random pixels plus fixed edge values in the first row: below 0, above 1, just under 1, 0.5."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.rand((batch, height, width, channels), generator=generator)
+    edges = torch.tensor([-0.5, 1.5, 0.999, 0.5, 1.0, 0.0])[: width]
+    images[:, 0, : len(edges), 0] = edges
+    return images
+
+
+class ImageSourceNode:
+    CATEGORY = "testing"
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "make"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        small = {"default": 8, "min": 1, "max": 64}
+        return {"required": {"seed": ("INT", {"default": 0, "min": 0, "max": 2**31}), "batch": ("INT", {"default": 1, "min": 1, "max": 8}),
+                             "height": ("INT", small), "width": ("INT", small),
+                             "channels": ("INT", {"default": 3, "min": 1, "max": 4})}}
+
+    def make(self, seed, batch, height, width, channels):
+        return (make_images(seed, batch, height, width, channels),)
+
+
+def source(seed=0, batch=1, height=8, width=8, channels=3) -> dict:
+    return {"class_type": "TestImageSource",
+            "inputs": {"seed": seed, "batch": batch, "height": height, "width": width, "channels": channels}}
+

@@ -1,0 +1,165 @@
+"""SaveImage and PreviewImage through the real engine: pixels, metadata, names, counters, no overwrite, safety."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.nodes.images.image_helpers import make_images, source
+
+WORKFLOW = {"last_node_id": 2, "nodes": [{"id": 1, "type": "SaveImage"}], "links": [], "version": 0.4}
+
+
+def save_prompt(prefix="ComfyUI", seed=0, batch=1, height=8, width=8, channels=3) -> dict:
+    return {"src": source(seed, batch, height, width, channels),
+            "save": {"class_type": "SaveImage", "inputs": {"images": ["src", 0], "filename_prefix": prefix},
+                     "_meta": {"title": "Save"}}}
+
+
+def run_ok(engine, prompt, **kwargs) -> list[dict]:
+    result = engine.run(prompt, **kwargs)
+    assert result.ok, result.error
+    return result.outputs["save"]["images"]
+
+
+def expected_pixels(seed, batch, height, width, channels=3):
+    values = make_images(seed, batch, height, width, channels).numpy()
+    return np.clip(255.0 * values, 0, 255).astype(np.uint8)  # ComfyUI truncates after clipping
+
+
+def test_saves_each_image_with_comfyui_pixels_names_and_ui(engine, folders):
+    images = run_ok(engine, save_prompt(seed=3, batch=2, height=6, width=7))
+    assert images == [{"filename": "ComfyUI_00001_.png", "subfolder": "", "type": "output"},
+                      {"filename": "ComfyUI_00002_.png", "subfolder": "", "type": "output"}]
+    expected = expected_pixels(3, 2, 6, 7)
+    assert expected[0, 0, :4, 0].tolist() == [0, 255, 254, 127]  # clipping and truncation, not rounding
+    for index, entry in enumerate(images):
+        with Image.open(folders.output / entry["filename"]) as png:
+            assert png.format == "PNG" and png.mode == "RGB" and png.size == (7, 6)
+            assert np.array_equal(np.array(png), expected[index])
+    assert not [name for name in os.listdir(folders.output) if not name.endswith("_.png")]  # no temporary left
+
+
+@pytest.mark.parametrize("channels,mode", [(4, "RGBA"), (1, "L")])
+def test_alpha_and_grey_images(engine, folders, channels, mode):
+    (entry,) = run_ok(engine, save_prompt(seed=5, channels=channels))
+    with Image.open(folders.output / entry["filename"]) as png:
+        assert png.mode == mode
+        expected = expected_pixels(5, 1, 8, 8, channels)[0]
+        assert np.array_equal(np.array(png), expected[..., 0] if channels == 1 else expected)
+
+
+def test_prompt_and_extra_pnginfo_become_text_chunks(engine, folders):
+    prompt = save_prompt()
+    (entry,) = run_ok(engine, prompt, extra_data={"extra_pnginfo": {"workflow": WORKFLOW, "note": "hi"}})
+    with Image.open(folders.output / entry["filename"]) as png:
+        png.load()
+        assert json.loads(png.text["prompt"]) == prompt
+        assert json.loads(png.text["workflow"]) == WORKFLOW
+        assert json.loads(png.text["note"]) == "hi"
+        chunk_types = {kind for kind, _ in _chunks(folders.output / entry["filename"])}
+    assert b"tEXt" in chunk_types
+
+
+def test_no_extra_pnginfo_writes_only_the_prompt(engine, folders):
+    (entry,) = run_ok(engine, save_prompt())
+    with Image.open(folders.output / entry["filename"]) as png:
+        png.load()
+        assert set(png.text) == {"prompt"}
+
+
+def _chunks(path):
+    data = path.read_bytes()[8:]
+    while data:
+        length = int.from_bytes(data[:4], "big")
+        yield data[4:8], data[8:8 + length]
+        data = data[12 + length:]
+
+
+def test_counter_goes_on_across_runs_and_past_existing_files(engine, folders):
+    assert [e["filename"] for e in run_ok(engine, save_prompt(seed=1))] == ["ComfyUI_00001_.png"]
+    assert [e["filename"] for e in run_ok(engine, save_prompt(seed=2, batch=2))] == [
+        "ComfyUI_00002_.png", "ComfyUI_00003_.png"]
+    # a higher number left by someone else (and files of other prefixes or shapes) : counting goes on past it
+    (folders.output / "ComfyUI_00041_.png").write_bytes(b"existing")
+    (folders.output / "ComfyUI_00099_.webp").write_bytes(b"other format, same prefix")
+    (folders.output / "Other_00500_.png").write_bytes(b"other prefix")
+    (folders.output / "ComfyUI_notanumber.png").write_bytes(b"no number")
+    assert [e["filename"] for e in run_ok(engine, save_prompt(seed=3))] == ["ComfyUI_00100_.png"]
+    assert (folders.output / "ComfyUI_00041_.png").read_bytes() == b"existing"
+    assert [e["filename"] for e in run_ok(engine, save_prompt(prefix="Other", seed=3))] == ["Other_00501_.png"]
+
+
+def test_never_overwrites_a_name_taken_meanwhile(folders):
+    from nodes.images.png_writer import png_info, write_png_exclusive
+
+    (folders.output / "x_00001_.png").write_bytes(b"first")
+    (folders.output / "x_00002_.png").write_bytes(b"second")
+    pixels = expected_pixels(0, 1, 4, 4)[0]
+    name, counter = write_png_exclusive(folders.output, lambda n: f"x_{n:05}_.png", 1, pixels, png_info(None, None), 4)
+    assert (name, counter) == ("x_00003_.png", 3)
+    assert (folders.output / "x_00001_.png").read_bytes() == b"first"
+    assert (folders.output / "x_00002_.png").read_bytes() == b"second"
+    assert sorted(os.listdir(folders.output)) == ["x_00001_.png", "x_00002_.png", "x_00003_.png"]
+
+
+def test_prefix_with_subfolder(engine, folders):
+    images = run_ok(engine, save_prompt(prefix="portraits/cat"))
+    assert images == [{"filename": "cat_00001_.png", "subfolder": "portraits", "type": "output"}]
+    assert (folders.output / "portraits" / "cat_00001_.png").is_file()
+    assert run_ok(engine, save_prompt(prefix="portraits/cat", seed=9))[0]["filename"] == "cat_00002_.png"
+    inner = run_ok(engine, save_prompt(prefix="a/b/../c/dog_%width%x%height%", width=5, height=4))
+    assert inner == [{"filename": "dog_5x4_00001_.png", "subfolder": "a/c", "type": "output"}]
+
+
+@pytest.mark.parametrize("prefix", ["../escape", "a/../../escape", "/tmp/absolute", "", "sub/.."])
+def test_prefixes_that_leave_the_output_folder_are_refused(engine, folders, prefix):
+    result = engine.run(save_prompt(prefix=prefix))
+    assert result.status == "error"
+    assert result.error["node_id"] == "save"
+    message = result.error["exception_message"]
+    assert "output folder" in message or "names no file" in message or "empty" in message
+    assert not list(folders.base.parent.glob("escape*"))
+    assert not [p for p in folders.output.rglob("*") if p.is_file()]
+
+
+def test_a_symlink_out_of_the_output_folder_is_refused(engine, folders, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    os.symlink(outside, folders.output / "link")
+    result = engine.run(save_prompt(prefix="link/cat"))
+    assert result.status == "error"
+    assert "outside the output folder" in result.error["exception_message"]
+    assert list(outside.iterdir()) == []
+
+
+def test_a_symlink_that_stays_inside_is_allowed(engine, folders):
+    (folders.output / "real").mkdir()
+    os.symlink(folders.output / "real", folders.output / "alias")
+    images = run_ok(engine, save_prompt(prefix="alias/cat"))
+    assert images == [{"filename": "cat_00001_.png", "subfolder": "real", "type": "output"}]
+
+
+def test_preview_image_goes_to_temp_with_a_random_suffix(engine, folders):
+    prompt = {"src": source(seed=4), "save": {"class_type": "PreviewImage", "inputs": {"images": ["src", 0]}}}
+    (entry,) = run_ok(engine, prompt)
+    assert entry["type"] == "temp" and entry["subfolder"] == ""
+    name = entry["filename"]
+    assert name.startswith("ComfyUI_temp_") and name.endswith("_00001_.png") and len(name) == len("ComfyUI_temp_abcde_00001_.png")
+    with Image.open(folders.temp / name) as png:
+        assert np.array_equal(np.array(png), expected_pixels(4, 1, 8, 8)[0])
+        png.load()
+        assert json.loads(png.text["prompt"]) == prompt
+    assert list(folders.output.iterdir()) == []
+
+
+def test_node_declarations_match_comfyui():
+    from nodes.images import NODE_CLASS_MAPPINGS as M
+
+    save, preview = M["SaveImage"], M["PreviewImage"]
+    assert save.OUTPUT_NODE is True and save.RETURN_TYPES == () and save.CATEGORY == "image"
+    assert save.INPUT_TYPES()["required"]["filename_prefix"][1]["default"] == "ComfyUI"
+    assert save.INPUT_TYPES()["hidden"] == {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}
+    assert list(preview.INPUT_TYPES()["required"]) == ["images"] and preview.OUTPUT_NODE is True
