@@ -1,0 +1,31 @@
+"""Importing nodes.latent (and listing its nodes) needs neither torch nor Pillow nor numpy."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_importing_latent_nodes_does_not_import_torch(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        sys.modules["torch"] = None  # `import torch` now raises ImportError
+        import nodes.latent
+        for cls in nodes.latent.NODE_CLASS_MAPPINGS.values():
+            cls.INPUT_TYPES()
+        print(sorted(nodes.latent.NODE_CLASS_MAPPINGS))
+        print(sorted(m for m in ("torch", "numpy", "PIL") if sys.modules.get(m) is not None))
+        """)
+    env = {k: v for k, v in os.environ.items() if k != "LATENTLOOM_CUSTOM_NODES"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    names, heavy = done.stdout.strip().splitlines()
+    assert names == str(sorted(["EmptyLatentImage", "ImageScale", "ImageScaleBy", "LatentUpscale", "LatentUpscaleBy",
+                                "SetLatentNoiseMask"]))
+    assert heavy == "[]"
