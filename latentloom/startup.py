@@ -52,7 +52,9 @@ def physical_memory() -> int | None:
 def build_registry(options: Options) -> tuple[NodeRegistry, list[PluginReport]]:
     """Built-ins first (they win every name clash), then each plugin in isolation."""
     import nodes
+    from nodes.images import set_input_folder
 
+    set_input_folder(options.folders().input)  # LoadImage lists and checks files there
     registry = NodeRegistry()
     registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
     if options.disable_custom_nodes:

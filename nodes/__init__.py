@@ -1,7 +1,9 @@
-"""Built-in nodes (and, later, the diffusion runtime they use); heavy libraries load only when a node runs."""
+"""Built-in nodes and the diffusion runtime they use; heavy libraries load only when a node runs."""
+from .images import NODE_CLASS_MAPPINGS as _IMAGES, NODE_DISPLAY_NAME_MAPPINGS as _IMAGE_NAMES
+from .latent import NODE_CLASS_MAPPINGS as _LATENT, NODE_DISPLAY_NAME_MAPPINGS as _LATENT_NAMES
 from .utility import NODE_CLASS_MAPPINGS as _UTILITY, NODE_DISPLAY_NAME_MAPPINGS as _UTILITY_NAMES
 
-NODE_CLASS_MAPPINGS = {**_UTILITY}
-NODE_DISPLAY_NAME_MAPPINGS = {**_UTILITY_NAMES}
+NODE_CLASS_MAPPINGS = {**_UTILITY, **_LATENT, **_IMAGES}
+NODE_DISPLAY_NAME_MAPPINGS = {**_UTILITY_NAMES, **_LATENT_NAMES, **_IMAGE_NAMES}
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
