@@ -1,0 +1,36 @@
+"""The process-wide ModelManager: start-up configures it from the CLI flags, nodes ask for it."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from .manager import ModelManager
+from .settings import DeviceSettings
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_manager: ModelManager | None = None
+
+
+def configure_devices(settings: DeviceSettings) -> ModelManager:
+    """Replace the process-wide manager; models the old one held are unloaded first, since the new one does not
+    know them."""
+    global _manager
+    with _lock:
+        old, _manager = _manager, ModelManager(settings)
+        manager = _manager
+    if old is not None:
+        old.free()
+    log.info("devices: compute %s, offload %s, mode %s, weights %s", manager.compute_device,
+             manager.offload_device, settings.mode, manager.weight_dtype())
+    return manager
+
+
+def model_manager() -> ModelManager:
+    """The process-wide manager, built with default settings on first use when start-up configured none."""
+    global _manager
+    with _lock:
+        if _manager is None:
+            _manager = ModelManager()
+        return _manager
