@@ -12,11 +12,13 @@ from .file_kinds import refuse_non_checkpoint
 from .prediction import EPSILON, V_PREDICTION, PredictionChoice, read_sidecar
 
 if TYPE_CHECKING:
+    from .diffusers_folder import inspect_diffusers_folder, is_diffusers_folder, load_diffusers_folder
     from .loader import CheckpointSummary, LoadedCheckpoint, inspect_checkpoint, load_checkpoint
 
 # These import torch, so they load on first use: importing this package stays cheap.
 _LAZY = {"load_checkpoint": "loader", "LoadedCheckpoint": "loader", "inspect_checkpoint": "loader",
-         "CheckpointSummary": "loader"}
+         "CheckpointSummary": "loader", "load_diffusers_folder": "diffusers_folder",
+         "inspect_diffusers_folder": "diffusers_folder", "is_diffusers_folder": "diffusers_folder"}
 
 __getattr__ = lazy_attributes(__name__, _LAZY)
 
@@ -28,4 +30,5 @@ __all__ = [
     "SidecarConfigError", "UnknownArchitectureError", "UnsafePickleError",
     "EPSILON", "V_PREDICTION", "PredictionChoice", "read_sidecar",
     "load_checkpoint", "LoadedCheckpoint", "inspect_checkpoint", "CheckpointSummary",
+    "load_diffusers_folder", "inspect_diffusers_folder", "is_diffusers_folder",
 ]

@@ -59,10 +59,13 @@ def choose_prediction_type(checkpoint: CheckpointFile, detected: CheckpointArchi
 
 
 def read_sidecar(path: str | Path) -> PredictionChoice | None:
-    """The prediction type a sidecar file next to `path` sets, or None when there is none (or it sets none)."""
+    """The prediction type a sidecar file next to `path` sets, or None when there is none (or it sets none).
+
+    A file's sidecar replaces its suffix (`model.yaml` for `model.safetensors`); a diffusers folder's adds one
+    (`sd-2.1.yaml` for the folder `sd-2.1`)."""
     path = Path(path)
     for suffix in SIDECAR_SUFFIXES:
-        sidecar = path.with_suffix(suffix)
+        sidecar = path.with_name(path.name + suffix) if path.is_dir() else path.with_suffix(suffix)
         if sidecar.is_file():
             value = _sidecar_value(sidecar)
             if value is not None:
