@@ -1,0 +1,63 @@
+"""CheckpointLoaderSimple and VAELoader: files from the model folders, listed fresh for every refresh."""
+from __future__ import annotations
+
+import os
+
+from nodes.runtime.model_folders import find_model, list_models
+
+
+def _file_state(kind: str, name: str) -> str:
+    """Changes when the file is replaced, so a new download of the same name is loaded again."""
+    try:
+        stat = os.stat(find_model(kind, name))
+    except (OSError, ValueError):
+        return name  # validation reports the missing file
+    return f"{name}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+class CheckpointLoaderSimple:
+    CATEGORY = "loaders"
+    RETURN_TYPES = ("MODEL", "CLIP", "VAE")
+    OUTPUT_TOOLTIPS = ("The model that denoises latents.", "The CLIP model that encodes text prompts.",
+                       "The VAE that turns latents into images and back.")
+    FUNCTION = "load_checkpoint"
+    DESCRIPTION = ("Loads a Stable Diffusion 1.x, 2.x or SDXL checkpoint from models/checkpoints (a single file "
+                   "or a diffusers folder).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"ckpt_name": (list_models("checkpoints"),
+                                           {"tooltip": "A file in models/checkpoints."})}}
+
+    def load_checkpoint(self, ckpt_name: str):
+        from nodes.runtime.loading import load_checkpoint_models
+
+        return load_checkpoint_models(find_model("checkpoints", ckpt_name))
+
+    @classmethod
+    def IS_CHANGED(cls, ckpt_name: str):
+        return _file_state("checkpoints", ckpt_name)
+
+
+class VAELoader:
+    CATEGORY = "loaders"
+    RETURN_TYPES = ("VAE",)
+    FUNCTION = "load_vae"
+    DESCRIPTION = "Loads a VAE file from models/vae, to decode with instead of the checkpoint's own."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"vae_name": (list_models("vae"), {"tooltip": "A file in models/vae."})}}
+
+    def load_vae(self, vae_name: str):
+        from nodes.runtime.loading import load_vae
+
+        return (load_vae(find_model("vae", vae_name)),)
+
+    @classmethod
+    def IS_CHANGED(cls, vae_name: str):
+        return _file_state("vae", vae_name)
+
+
+NODE_CLASS_MAPPINGS = {"CheckpointLoaderSimple": CheckpointLoaderSimple, "VAELoader": VAELoader}
+NODE_DISPLAY_NAME_MAPPINGS = {"CheckpointLoaderSimple": "Load Checkpoint", "VAELoader": "Load VAE"}

@@ -1,0 +1,55 @@
+"""Load model files into the values on MODEL, CLIP and VAE wires, placed and tracked by the memory manager."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from .checkpoints import load_checkpoint
+from .checkpoints.vae_file import load_vae_file
+from .devices import model_manager
+from .model_folders import DIFFUSERS_INDEX, kind_folder
+from .models import DiffusionModel, TextEncoders, Vae
+from .text import EmbeddingFolder
+
+log = logging.getLogger(__name__)
+
+
+def file_bytes(path: Path) -> int:
+    """The size of a model file, or of every file in a diffusers folder."""
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
+
+
+def load_checkpoint_models(path: Path) -> tuple[DiffusionModel, TextEncoders, Vae]:
+    """A checkpoint file or diffusers folder as (MODEL, CLIP, VAE), filled straight onto the device the manager
+    picks, in the dtype it picks (float32 on a CPU)."""
+    manager = model_manager()
+    device = manager.load_device(file_bytes(path))
+    dtype = manager.weight_dtype()
+    if path.is_dir() and (path / DIFFUSERS_INDEX).is_file():
+        from .checkpoints.diffusers_folder import load_diffusers_folder
+
+        loaded = load_diffusers_folder(path, device, dtype)
+    else:
+        loaded = load_checkpoint(path, device, dtype)
+    name = path.name
+    manager.track(loaded.unet, f"{name} UNet")
+    for spec, module in zip(loaded.detected.text_encoders, loaded.text_encoders):
+        manager.track(module, f"{name} text encoder {spec.name}")
+    manager.track(loaded.vae, f"{name} VAE")
+    architecture = str(loaded.architecture)
+    model = DiffusionModel(unet=loaded.unet, architecture=architecture, prediction_type=loaded.prediction_type,
+                           source=name)
+    clip = TextEncoders(text_encoders=loaded.text_encoders, detected=loaded.detected, source=name,
+                        embeddings=EmbeddingFolder([kind_folder("embeddings")]))
+    return model, clip, Vae(module=loaded.vae, source=name)
+
+
+def load_vae(path: Path) -> Vae:
+    """A VAE file as the value on a VAE wire."""
+    manager = model_manager()
+    module = load_vae_file(path, manager.load_device(os.path.getsize(path)), manager.weight_dtype())
+    manager.track(module, f"{path.name} VAE")
+    return Vae(module=module, source=path.name)

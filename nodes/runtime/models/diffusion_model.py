@@ -1,0 +1,58 @@
+"""MODEL: a UNet with what sampling needs to know about it (schedule, prediction type, latent format)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..sampling import Denoiser, DiscreteSchedule, sd_schedule
+from .latent_formats import LatentFormat, latent_format
+
+
+@dataclass(eq=False)
+class DiffusionModel:
+    """What flows on a MODEL wire. Light to copy: views (such as a LoRA'd model) share the UNet module."""
+
+    unet: Any  # diffusers UNet2DConditionModel
+    architecture: str  # "SD1.x", "SD2.x", "SDXL"
+    prediction_type: str  # "epsilon" or "v_prediction"
+    source: str  # the checkpoint's name, for messages
+    schedule: DiscreteSchedule = field(default_factory=sd_schedule)
+    latent_format: LatentFormat | None = None
+
+    def __post_init__(self) -> None:
+        if self.latent_format is None:
+            self.latent_format = latent_format(self.architecture)
+
+    @property
+    def uses_size_conditioning(self) -> bool:
+        """SDXL's UNet also takes the pooled text embedding and the image size and crop ("text_time")."""
+        return getattr(self.unet.config, "addition_embed_type", None) == "text_time"
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.conv_in.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.conv_in.weight.dtype
+
+    def predict(self, x_in: torch.Tensor, timestep: torch.Tensor, *, context: torch.Tensor,
+                pooled: torch.Tensor | None = None, time_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The UNet's raw output (eps or v) in float32, for inputs in any dtype or device."""
+        device, dtype = self.device, self.dtype
+        added = None
+        if self.uses_size_conditioning:
+            if pooled is None or time_ids is None:
+                raise ValueError(f"{self.source} is an SDXL model: its conditioning needs a pooled text embedding "
+                                 f"(encode the prompt with this checkpoint's CLIP)")
+            added = {"text_embeds": pooled.to(device, dtype), "time_ids": time_ids.to(device, dtype)}
+        with torch.no_grad():
+            out = self.unet(x_in.to(device, dtype), timestep.to(device), encoder_hidden_states=context.to(device, dtype),
+                            added_cond_kwargs=added, return_dict=False)[0]
+        return out.float()
+
+    def denoiser(self) -> Denoiser:
+        """D(x, sigma) -> x0 over this model, in k-diffusion units."""
+        return Denoiser(self.predict, self.schedule, self.prediction_type)

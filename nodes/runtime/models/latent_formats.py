@@ -1,0 +1,51 @@
+"""Per-architecture facts about latents that weights cannot show: the scale the UNet was trained at, and a cheap
+latent-to-RGB projection for progress previews.
+
+ComfyUI keeps LATENT samples unscaled (what the VAE encoder gives); the sampler multiplies by the scale factor on
+the way in and divides on the way out, so LATENT values can be shared with ComfyUI workflows and plugins.
+The preview projection is a fixed 4x3 matrix (plus bias) fitted once per family to map a scaled latent to rough RGB
+in -1..1: a per-step preview costs one tiny matrix product instead of a VAE decode.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class LatentFormat:
+    """Scale factor and preview projection of one model family."""
+
+    scale_factor: float
+    rgb_factors: tuple[tuple[float, float, float], ...]  # one (R, G, B) row per latent channel
+    rgb_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def to_model(self, samples: torch.Tensor) -> torch.Tensor:
+        """LATENT samples -> the units the UNet was trained on."""
+        return samples * self.scale_factor
+
+    def from_model(self, latent: torch.Tensor) -> torch.Tensor:
+        """The UNet's units -> LATENT samples (what VAEDecode takes)."""
+        return latent / self.scale_factor
+
+    def preview_rgb(self, latent: torch.Tensor) -> torch.Tensor:
+        """A [H, W, 3] uint8 preview of the first image of a model-space latent [B, C, H, W]."""
+        factors = torch.tensor(self.rgb_factors, dtype=torch.float32, device=latent.device)
+        bias = torch.tensor(self.rgb_bias, dtype=torch.float32, device=latent.device)
+        rgb = torch.einsum("chw,cr->hwr", latent[0].float(), factors) + bias
+        return ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).cpu()
+
+
+SD1_FORMAT = LatentFormat(0.18215, ((0.3512, 0.2297, 0.3227), (0.3250, 0.4974, 0.2350),
+                                    (-0.2829, 0.1762, 0.2721), (-0.2120, -0.2616, -0.7177)))
+SDXL_FORMAT = LatentFormat(0.13025, ((0.3651, 0.4232, 0.4341), (-0.2533, -0.0042, 0.1068),
+                                     (0.1076, 0.1111, -0.0362), (-0.3165, -0.2492, -0.2188)),
+                           (0.1084, -0.0175, -0.0011))
+
+LATENT_FORMATS = {"SD1.x": SD1_FORMAT, "SD2.x": SD1_FORMAT, "SDXL": SDXL_FORMAT}
+
+
+def latent_format(architecture: str) -> LatentFormat:
+    """The latent format of an architecture name ("SD1.x", "SD2.x", "SDXL")."""
+    return LATENT_FORMATS[str(architecture)]

@@ -1,0 +1,37 @@
+"""CLIP: a checkpoint's text encoder(s), the clip-skip layer and where embeddings are found."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..checkpoints.architecture import CheckpointArchitecture
+from ..devices import model_manager
+from ..text import EmbeddingFolder, encode_prompt
+
+
+@dataclass(eq=False)
+class TextEncoders:
+    """What flows on a CLIP wire: the encoder modules (one for SD1.x/SD2.x, two for SDXL) and what was detected
+    about them; the attribute names are those of a LoadedCheckpoint, so encode_prompt takes either."""
+
+    text_encoders: tuple[Any, ...]  # transformers CLIP text models, in the order of detected.text_encoders
+    detected: CheckpointArchitecture
+    source: str
+    clip_skip: int | None = None  # CLIPSetLastLayer; None: the family's default layer
+    embeddings: EmbeddingFolder | None = None
+
+    @property
+    def architecture(self) -> str:
+        return str(self.detected.architecture)
+
+    def with_clip_skip(self, clip_skip: int) -> "TextEncoders":
+        """A view that stops at another layer; the modules are shared."""
+        return dataclasses.replace(self, clip_skip=clip_skip)
+
+    def encode(self, text: str) -> list:
+        """ComfyUI CONDITIONING for `text`: [[hidden [1, tokens, width], {"pooled_output": pooled}]]."""
+        model_manager().use(*self.text_encoders)
+        lookups = self.embeddings.lookups(self) if self.embeddings is not None else None
+        encoded = encode_prompt(self, text, self.clip_skip, embeddings=lookups)
+        return [[encoded.hidden, {"pooled_output": encoded.pooled}]]

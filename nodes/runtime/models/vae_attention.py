@@ -1,0 +1,125 @@
+"""Choosing how the VAE computes its self-attention, by measuring, once per device, dtype and size.
+
+The VAE's mid-block attends over every latent pixel (4096 tokens at 512 px). PyTorch's fused SDPA is the default and
+usually the fastest on a GPU, but on a CPU its fallback can lose to a plain batched matmul or to processing the
+queries in chunks, depending on the size and the machine. So the first decode of a new size times each path on the
+real attention layer and keeps the fastest; later decodes of that size pay nothing.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+QUERY_CHUNK = 1024
+
+
+class QueryChunkedAttention:
+    """Self-attention computed for blocks of queries at a time ("split" attention): the score matrix held at once
+    is QUERY_CHUNK x tokens instead of tokens x tokens, which keeps it in cache on a CPU."""
+
+    def __init__(self, chunk: int = QUERY_CHUNK) -> None:
+        self.chunk = chunk
+
+    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states=None, attention_mask=None,
+                 temb=None, **kwargs) -> torch.Tensor:
+        residual = hidden_states
+        spatial = hidden_states.ndim == 4
+        if spatial:
+            batch, channels, height, width = hidden_states.shape
+            hidden_states = hidden_states.view(batch, channels, height * width).transpose(1, 2)
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        batch, tokens, _ = hidden_states.shape
+        heads = attn.heads
+
+        def split_heads(x: torch.Tensor) -> torch.Tensor:
+            return x.view(batch, -1, heads, x.shape[-1] // heads).transpose(1, 2)
+
+        query = split_heads(attn.to_q(hidden_states))
+        key = split_heads(attn.to_k(hidden_states))
+        value = split_heads(attn.to_v(hidden_states))
+        out = torch.empty_like(query)
+        for start in range(0, tokens, self.chunk):
+            out[:, :, start:start + self.chunk] = F.scaled_dot_product_attention(
+                query[:, :, start:start + self.chunk], key, value)
+        hidden_states = out.transpose(1, 2).reshape(batch, tokens, -1)
+        hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
+        if spatial:
+            hidden_states = hidden_states.transpose(-1, -2).reshape(residual.shape)
+        if attn.residual_connection:
+            hidden_states = hidden_states + residual
+        return hidden_states / attn.rescale_output_factor
+
+
+def attention_paths() -> dict[str, Callable[[], object]]:
+    """The processors to try, by name."""
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0, SlicedAttnProcessor
+
+    return {"sdpa": AttnProcessor2_0, "classic": AttnProcessor, "sliced": lambda: SlicedAttnProcessor(1),
+            "split": QueryChunkedAttention}
+
+
+def vae_attention_layers(vae: torch.nn.Module) -> list[torch.nn.Module]:
+    """The attention layers of an AutoencoderKL (the encoder's and decoder's mid blocks)."""
+    from diffusers.models.attention_processor import Attention
+
+    return [module for module in vae.modules() if isinstance(module, Attention)]
+
+
+def fastest_path(layer: torch.nn.Module, sample: torch.Tensor, repeats: int = 2) -> str:
+    """Time each path on `layer` with input shaped like `sample` and return the fastest one's name."""
+    timings = {}
+    original = layer.processor
+    try:
+        for name, make in attention_paths().items():
+            layer.set_processor(make())
+            with torch.no_grad():
+                layer(sample)  # warm-up: allocations, kernel selection
+                _synchronize(sample.device)
+                best = float("inf")
+                for _ in range(repeats):
+                    started = time.perf_counter()
+                    layer(sample)
+                    _synchronize(sample.device)
+                    best = min(best, time.perf_counter() - started)
+            timings[name] = best
+    finally:
+        layer.set_processor(original)
+    chosen = min(timings, key=timings.get)
+    log.debug("VAE attention on %s for %s: %s -> %s", sample.device, tuple(sample.shape),
+              {name: f"{seconds * 1000:.1f} ms" for name, seconds in timings.items()}, chosen)
+    return chosen
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class AttentionChooser:
+    """Remembers the fastest path per (device, dtype, channels, tokens) and installs it on a VAE."""
+
+    def __init__(self) -> None:
+        self.choices: dict[tuple, str] = {}
+
+    def install(self, vae: torch.nn.Module, latent_height: int, latent_width: int, batch: int = 1) -> str:
+        layers = vae_attention_layers(vae)
+        if not layers:
+            return "none"
+        layer = layers[-1]
+        weight = layer.to_q.weight
+        channels = weight.shape[1]
+        key = (weight.device, weight.dtype, channels, latent_height * latent_width, batch)
+        if key not in self.choices:
+            sample = torch.randn(batch, channels, latent_height, latent_width, device=weight.device, dtype=weight.dtype)
+            self.choices[key] = fastest_path(layer, sample)
+        name = self.choices[key]
+        for each in layers:
+            each.set_processor(attention_paths()[name]())
+        return name

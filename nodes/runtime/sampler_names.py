@@ -1,0 +1,8 @@
+"""The sampler and scheduler names KSampler offers, importable without torch (node listings must stay light).
+
+`nodes.runtime.sampling` implements each name; a test keeps the two in step.
+"""
+SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2s_ancestral",
+                 "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu", "dpmpp_3m_sde",
+                 "dpmpp_3m_sde_gpu", "lcm", "ddim", "uni_pc", "uni_pc_bh2")
+SCHEDULER_NAMES = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta")
