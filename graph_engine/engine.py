@@ -7,7 +7,7 @@ from typing import Any
 from .cache import CachePolicy, LRUCache
 from .errors import WorkflowInvalid
 from .events import EventStream
-from .executor import Executor, RunResult
+from .executor import CallWrapper, Executor, RunResult, call_directly
 from .folders import Folders
 from .gcpause import gc_paused
 from .registry import NodeRegistry
@@ -18,12 +18,12 @@ class Engine:
     """Validates and runs API-format workflows; results stay cached between runs."""
 
     def __init__(self, registry: NodeRegistry, folders: Folders, cache: CachePolicy | None = None,
-                 events: EventStream | None = None) -> None:
+                 events: EventStream | None = None, call_wrapper: CallWrapper = call_directly) -> None:
         self.registry = registry
         self.folders = folders
         self.events = events or EventStream()
         self.cache = cache if cache is not None else LRUCache()
-        self._executor = Executor(self.cache, self.events, folders)
+        self._executor = Executor(self.cache, self.events, folders, call_wrapper)
 
     def validate(self, prompt: Any) -> ValidationReport:
         with gc_paused():

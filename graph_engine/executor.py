@@ -8,7 +8,7 @@ import time
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from . import events as ev
 from .cache import CachePolicy
@@ -182,7 +182,9 @@ class _Run:
             if self.gc_enabled:
                 gc.enable()  # the node's own code runs with the collector as the caller had it
             try:
-                result = call_node(self.instance(node), node.spec, self.inputs_of(node))
+                instance, inputs = self.instance(node), self.inputs_of(node)
+                result = self.executor.call_wrapper(lambda: call_node(instance, node.spec, inputs),
+                                                    f"{node.id} ({node.class_type})")
             finally:
                 gc.disable()
                 leave_context(token)
@@ -220,13 +222,24 @@ class _Run:
         self.emit(ev.EXECUTION_ERROR, self.result.error, record=True)
 
 
+# Wraps every node call: (call, "id (class_type)") -> result. The app uses it to retry a node once after freeing
+# memory when it ran out; the engine itself knows nothing of devices.
+CallWrapper = Callable[[Callable[[], NodeResult], str], NodeResult]
+
+
+def call_directly(call: Callable[[], NodeResult], node: str) -> NodeResult:
+    return call()
+
+
 class Executor:
     """Runs validated workflows one at a time, sharing a result cache across runs."""
 
-    def __init__(self, cache: CachePolicy, events: EventStream, folders: Folders) -> None:
+    def __init__(self, cache: CachePolicy, events: EventStream, folders: Folders,
+                 call_wrapper: CallWrapper = call_directly) -> None:
         self.cache = cache
         self.events = events
         self.folders = folders
+        self.call_wrapper = call_wrapper
         self.interrupt_flag = threading.Event()
 
     def run(self, report: ValidationReport, prompt: Any, prompt_id: str, extra_data: dict | None = None) -> RunResult:

@@ -1,4 +1,4 @@
-"""The `latentloom` command: run workflows in-process, list nodes."""
+"""The `latentloom` command: run workflows in-process, list nodes, write the demo model."""
 from __future__ import annotations
 
 import argparse
@@ -46,6 +46,17 @@ def _common_options() -> argparse.ArgumentParser:
     cache.add_argument("--cache", choices=("lru", "none"), default="lru", help="keep results between runs (lru)")
     cache.add_argument("--cache-ram", type=byte_size, metavar="BYTES", help="RAM budget of the cache (default: half the RAM)")
     cache.add_argument("--cache-device", type=byte_size, metavar="BYTES", help="device-memory budget of the cache")
+    devices = common.add_argument_group("devices")
+    placement = devices.add_mutually_exclusive_group()
+    placement.add_argument("--cpu", dest="device_mode", action="store_const", const="cpu",
+                           help="compute on the CPU even when a GPU is present (float32)")
+    placement.add_argument("--gpu-only", dest="device_mode", action="store_const", const="gpu_only",
+                           help="keep every model on the GPU; never move weights back to RAM")
+    placement.add_argument("--lowvram", dest="device_mode", action="store_const", const="lowvram",
+                           help="keep weights in RAM and move each layer to the GPU only while it runs")
+    devices.add_argument("--dtype", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
+                         help="weight precision on the GPU (auto: fp16); the CPU always uses fp32")
+    common.set_defaults(device_mode="auto")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     common.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return common
@@ -62,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the outputs as JSON")
     listing = commands.add_parser("nodes", parents=[common], help="list the registered nodes and their sources")
     listing.add_argument("--json", action="store_true", help="print /object_info-style JSON with each node's source")
+    commands.add_parser("demo-model", parents=[common],
+                        help="write a small random-weight SD1 checkpoint into models/checkpoints (its images are "
+                             "noise: it shows the pipeline works without any download)")
     return parser
 
 
@@ -74,7 +88,8 @@ def options_from(args: argparse.Namespace) -> Options:
     return Options(base_dir=args.base_dir, models_dir=args.models_dir, input_dir=args.input_dir,
                    output_dir=args.output_dir, extra_custom_nodes=list(args.extra_custom_nodes),
                    disable_custom_nodes=args.disable_custom_nodes, allow_custom_nodes=args.allow_custom_nodes,
-                   cache=args.cache, cache_ram=args.cache_ram, cache_device=args.cache_device)
+                   cache=args.cache, cache_ram=args.cache_ram, cache_device=args.cache_device,
+                   device_mode=args.device_mode, dtype=args.dtype)
 
 
 def apply_overrides(prompt: Any, overrides: list[str]) -> list[str]:
@@ -168,7 +183,18 @@ def command_nodes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": command_run, "nodes": command_nodes}
+def command_demo_model(args: argparse.Namespace) -> int:
+    from nodes.runtime.demo_model import DEMO_CHECKPOINT_NAME, write_demo_checkpoint
+
+    path = options_from(args).folders().models / "checkpoints" / DEMO_CHECKPOINT_NAME
+    existed = path.exists()
+    write_demo_checkpoint(path)
+    print(f"{path} {'already there' if existed else 'written'}: a demo with random weights, its images are noise. "
+          f"Put real checkpoints in {path.parent}.")
+    return EXIT_OK
+
+
+COMMANDS = {"run": command_run, "nodes": command_nodes, "demo-model": command_demo_model}
 
 
 def main(argv: list[str] | None = None) -> int:

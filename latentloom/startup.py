@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graph_engine import Engine, Folders, LRUCache, NodeRegistry, NoCache, PluginReport, discover_plugins, load_plugins
+from graph_engine import (Engine, Folders, LRUCache, NodeRegistry, NoCache, PluginReport, Sizer, discover_plugins,
+                          load_plugins)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ class Options:
     cache: str = "lru"
     cache_ram: int | None = None
     cache_device: int | None = None
+    device_mode: str = "auto"  # auto, cpu, gpu_only, lowvram
+    dtype: str = "auto"  # auto, fp32, fp16, bf16
 
     def folders(self) -> Folders:
         return Folders.under(self.base_dir, models=self.models_dir, input=self.input_dir, output=self.output_dir)
@@ -53,8 +56,10 @@ def build_registry(options: Options) -> tuple[NodeRegistry, list[PluginReport]]:
     """Built-ins first (they win every name clash), then each plugin in isolation."""
     import nodes
     from nodes.images import set_input_folder
+    from nodes.runtime.model_folders import set_models_folder
 
     set_input_folder(options.folders().input)  # LoadImage lists and checks files there
+    set_models_folder(options.folders().models)  # the loaders list and find model files there
     registry = NodeRegistry()
     registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
     if options.disable_custom_nodes:
@@ -64,15 +69,30 @@ def build_registry(options: Options) -> tuple[NodeRegistry, list[PluginReport]]:
 
 
 def build_cache(options: Options):
+    from nodes.runtime.cache_sizes import register_torch_sizes
+
     if options.cache == "none":
         return NoCache()
     ram = options.cache_ram
     if ram is None:
         total = physical_memory()
         ram = total // 2 if total else None
-    return LRUCache(ram_budget=ram, device_budget=options.cache_device)
+    return LRUCache(ram_budget=ram, device_budget=options.cache_device, sizer=register_torch_sizes(Sizer()))
 
 
 def build_engine(options: Options) -> tuple[Engine, list[PluginReport]]:
+    """The engine with the built-in and plugin nodes; device settings are recorded for the first model load."""
+    from nodes.runtime.devices import DeviceSettings, request_device_settings
+
+    request_device_settings(DeviceSettings(mode=options.device_mode, dtype=options.dtype))
     registry, reports = build_registry(options)
-    return Engine(registry, options.folders(), cache=build_cache(options)), reports
+    cache = build_cache(options)
+    return Engine(registry, options.folders(), cache=cache, call_wrapper=memory_retry(cache)), reports
+
+
+def memory_retry(cache):
+    """Node calls that run out of device memory are retried once after the cache and the models are freed."""
+    from nodes.runtime.devices import run_with_memory_retry
+
+    return lambda call, node: run_with_memory_retry(call, node=node, free_caches=cache.free)
+

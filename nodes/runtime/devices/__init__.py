@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ..lazy_exports import lazy_attributes
 from .out_of_memory import (NodeOutOfMemoryError, describe_out_of_memory, is_out_of_memory, requested_memory,
                             run_with_memory_retry)
-from .settings import DTYPES, MODES, DeviceSettings
+from .settings import DTYPES, MODES, DeviceSettings, request_device_settings, requested_device_settings
 
 if TYPE_CHECKING:
     from .current import configure_devices, model_manager
@@ -23,5 +23,6 @@ __getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "DTYPES", "MODES", "DeviceSettings", "NodeOutOfMemoryError", "describe_out_of_memory", "is_out_of_memory",
+    "request_device_settings", "requested_device_settings",
     "requested_memory", "run_with_memory_retry", *sorted(_LAZY),
 ]

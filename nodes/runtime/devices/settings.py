@@ -33,3 +33,16 @@ class DeviceSettings:
             flags = ", ".join("--" + mode.replace("_", "-") for mode in chosen)
             raise ValueError(f"{flags} cannot be used together; pick one")
         return cls(mode=chosen[0] if chosen else "auto", dtype=dtype, reserve_bytes=reserve_bytes)
+
+
+_requested = DeviceSettings()
+
+
+def request_device_settings(settings: DeviceSettings) -> None:
+    """Start-up records the flags here without importing torch; the manager is built from them on first use."""
+    global _requested
+    _requested = settings
+
+
+def requested_device_settings() -> DeviceSettings:
+    return _requested
