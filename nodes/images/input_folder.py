@@ -5,6 +5,8 @@ import mimetypes
 import os
 from pathlib import Path
 
+from nodes.safe_paths import resolve_inside
+
 _input_folder: Path | None = None
 
 # mimetypes misses some of these on a few platforms
@@ -41,22 +43,9 @@ def strip_annotation(name: str) -> str:
     return name[: -len(" [input]")] if name.endswith(" [input]") else name
 
 
-def resolve_inside(folder: Path, name: str) -> Path:
-    """The real path of `name` under `folder`; ValueError when it would leave the folder (.., absolute, symlink)."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError("no image file name given")
-    if os.path.isabs(name):
-        raise ValueError(f"'{name}' is an absolute path: give a file name inside the input folder {folder}")
-    base = os.path.realpath(folder)
-    target = os.path.realpath(os.path.join(base, name))
-    if os.path.commonpath((base, target)) != base:
-        raise ValueError(f"'{name}' points outside the input folder {folder}: only files inside it can be loaded")
-    return Path(target)
-
-
 def find_input_file(folder: Path, name: str) -> Path:
     """The file `name` in `folder`, or ValueError/FileNotFoundError with a message a user can act on."""
-    path = resolve_inside(folder, strip_annotation(name))
+    path = resolve_inside(folder, strip_annotation(name), "input folder")
     if not path.is_file():
         raise FileNotFoundError(f"Invalid image file: '{name}' is not in the input folder {folder}")
     return path

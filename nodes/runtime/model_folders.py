@@ -11,8 +11,10 @@ import os
 from pathlib import Path
 
 from graph_engine import current_context
+from nodes.safe_paths import resolve_inside
 
-MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft")
+from .checkpoints.checkpoint_file import MODEL_SUFFIXES
+
 KINDS = ("checkpoints", "vae", "loras", "embeddings")
 DIFFUSERS_INDEX = "model_index.json"  # a diffusers-format model folder lists as one checkpoint
 
@@ -58,15 +60,8 @@ def list_models(kind: str) -> list[str]:
 def find_model(kind: str, name: str) -> Path:
     """The path of model `name` of `kind`; FileNotFoundError or ValueError with a message a beginner can act on."""
     root = kind_folder(kind)
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"no {kind} file name given")
-    if os.path.isabs(name):
-        raise ValueError(f"'{name}' is an absolute path: give a file name inside {root}")
-    base = os.path.realpath(root)
-    target = os.path.realpath(os.path.join(base, name))
-    if os.path.commonpath((base, target)) != base:
-        raise ValueError(f"'{name}' points outside the {kind} folder {root}")
+    target = resolve_inside(root, name, f"{kind} folder")
     if not os.path.exists(target):
         raise FileNotFoundError(f"'{name}' is not in the {kind} folder {root}: put the file there "
                                 f"(the list of files refreshes without a restart)")
-    return Path(target)
+    return target

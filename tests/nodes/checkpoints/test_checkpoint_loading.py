@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from nodes.runtime.checkpoints import load_checkpoint
+from tests.fixtures.module_checks import assert_same_computation
 from tests.fixtures.tiny_checkpoints import clip_weights
 
 
@@ -54,25 +55,7 @@ def test_nothing_is_left_on_the_meta_device_and_nothing_trains(tiny):
 def test_loaded_modules_compute_what_the_reference_modules_compute(tiny):
     """Equal weights are not enough: heads, activations and projections come from the inferred configs."""
     loaded = load_checkpoint(tiny.path)
-    generator = torch.Generator().manual_seed(0)
-    tokens = torch.randint(3, 1000, (1, 77), generator=generator)
-    states, pooled = [], None
-    for module, reference in zip(loaded.text_encoders, tiny.text_encoders):
-        got, want = module(tokens, output_hidden_states=True), reference(tokens, output_hidden_states=True)
-        for got_state, want_state in zip(got.hidden_states, want.hidden_states):
-            torch.testing.assert_close(got_state, want_state, rtol=0, atol=1e-6)
-        if hasattr(want, "text_embeds"):
-            torch.testing.assert_close(got.text_embeds, want.text_embeds, rtol=0, atol=1e-6)
-            pooled = want.text_embeds
-        states.append(want.hidden_states[-2])
-    context = torch.cat(states, dim=-1)
-    latent = torch.randn(1, 4, 8, 8, generator=generator)
-    extra = {}
-    if pooled is not None:
-        extra = {"added_cond_kwargs": {"text_embeds": pooled, "time_ids": torch.tensor([[64., 64, 0, 0, 64, 64]])}}
-    torch.testing.assert_close(loaded.unet(latent, 500, context, **extra).sample,
-                               tiny.unet(latent, 500, context, **extra).sample, rtol=0, atol=1e-5)
-    torch.testing.assert_close(loaded.vae.decode(latent).sample, tiny.vae.decode(latent).sample, rtol=0, atol=1e-5)
+    assert_same_computation(loaded, tiny)
 
 
 def test_loading_in_the_files_dtype_on_the_cpu_keeps_the_weights_memory_mapped(tiny_sd1):
