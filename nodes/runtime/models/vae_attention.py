@@ -57,11 +57,25 @@ class QueryChunkedAttention:
         return hidden_states / attn.rescale_output_factor
 
 
+class SlicedAttention:
+    """diffusers' sliced processor (one head-batch slice at a time), taking the `temb` argument the VAE passes so
+    diffusers does not warn on every call."""
+
+    def __init__(self) -> None:
+        from diffusers.models.attention_processor import SlicedAttnProcessor
+
+        self.inner = SlicedAttnProcessor(1)
+
+    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states=None, attention_mask=None,
+                 temb=None) -> torch.Tensor:
+        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask)
+
+
 def attention_paths() -> dict[str, Callable[[], object]]:
     """The processors to try, by name."""
-    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0, SlicedAttnProcessor
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
-    return {"sdpa": AttnProcessor2_0, "classic": AttnProcessor, "sliced": lambda: SlicedAttnProcessor(1),
+    return {"sdpa": AttnProcessor2_0, "classic": AttnProcessor, "sliced": SlicedAttention,
             "split": QueryChunkedAttention}
 
 

@@ -82,3 +82,21 @@ def test_a_node_that_runs_out_of_memory_is_retried_once_then_named_with_the_amou
     assert failed.status == "error"
     assert "Node 1 (Always)" in failed.error["exception_message"]
     assert "3.00 GiB" in failed.error["exception_message"]
+
+
+def test_every_vae_attention_path_decodes_the_same_image_and_the_chooser_installs_one(studio):
+    from nodes.runtime.models.vae_attention import attention_paths, vae_attention_layers
+
+    _, _, vae = studio.load("sd1")
+    latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    decoded = {}
+    for name, make in attention_paths().items():
+        for layer in vae_attention_layers(vae.module):
+            layer.set_processor(make())
+        with torch.no_grad():
+            decoded[name] = vae.module.decode(latent).sample
+    for name, image in decoded.items():
+        assert torch.allclose(image, decoded["sdpa"], atol=1e-5), name
+    chosen = vae.attention.install(vae.module, 8, 8)
+    assert chosen in attention_paths()
+    assert all(type(layer.processor) is type(attention_paths()[chosen]()) for layer in vae_attention_layers(vae.module))
