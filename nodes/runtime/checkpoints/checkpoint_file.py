@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CheckpointError, CorruptCheckpointError
-from .safetensors_header import REDOWNLOAD, looks_like_safetensors, read_safetensors_header
+from .safetensors_header import REDOWNLOAD, SafetensorsHeader, looks_like_safetensors, read_safetensors_header
 
 if TYPE_CHECKING:
     import torch
@@ -18,16 +18,33 @@ PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 MODEL_SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
 
 
+class _DtypeNames(dict):
+    """safetensors dtype names -> torch dtypes, built on first use (torch stays unimported for header reads)."""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if not self:
+            import torch
+
+            self.update({"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                         "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+                         "U8": torch.uint8, "BOOL": torch.bool})
+        return super().get(name, default)
+
+
+SAFETENSORS_DTYPES = _DtypeNames()
+
+
 class CheckpointFile:
     """A model file: `shapes` and `metadata` come from the header (no torch for safetensors); `tensor(key)` reads one
     weight, memory-mapped when the format allows, so nothing is copied until a caller converts it."""
 
     def __init__(self, path: Path, file_format: str, shapes: dict[str, tuple[int, ...]], metadata: dict[str, str],
-                 tensors: dict[str, Any] | None = None) -> None:
+                 tensors: dict[str, Any] | None = None, header: SafetensorsHeader | None = None) -> None:
         self.path = path
         self.format = file_format
         self.shapes = shapes
         self.metadata = metadata
+        self._header = header
         self._tensors = tensors  # pickles: already loaded (memory-mapped for zip files)
         self._handle: Any = None  # safetensors: safe_open handle, opened on first tensor()
         self._closed = False
@@ -47,6 +64,35 @@ class CheckpointFile:
                 raise KeyError(key) from None
             raise CorruptCheckpointError(self.path, f"{self.path} could not be read at weight '{key}' ({error}). "
                                                     f"{REDOWNLOAD}") from None
+
+    def stored_dtype(self, key: str) -> "torch.dtype":
+        """The dtype `key` is stored in, from the header when there is one (nothing is read)."""
+        if self._header is not None:
+            dtype = SAFETENSORS_DTYPES.get(self._header.dtypes[key])
+            if dtype is not None:
+                return dtype
+        return self.tensor(key).dtype
+
+    def tensor_copy(self, key: str) -> "torch.Tensor":
+        """The stored tensor `key` read into a private buffer instead of mapped: for weights that are converted or
+        moved right away, so the file's pages never count in this process's memory (only the page cache's)."""
+        if self._header is None or self._closed:
+            return self.tensor(key)
+        import torch
+
+        begin, end = self._header.spans[key]
+        dtype = SAFETENSORS_DTYPES.get(self._header.dtypes[key])
+        if dtype is None:
+            return self.tensor(key)
+        buffer = bytearray(end - begin)
+        with self.path.open("rb", buffering=0) as handle:
+            handle.seek(begin)
+            if handle.readinto(buffer) != len(buffer):
+                raise CorruptCheckpointError(self.path, f"{self.path} ended while reading weight '{key}'. "
+                                                        f"{REDOWNLOAD}")
+        if not buffer:
+            return torch.empty(self.shapes[key], dtype=dtype)
+        return torch.frombuffer(buffer, dtype=dtype).reshape(self.shapes[key])
 
     def close(self) -> None:
         """Drop this file's handle; tensors already handed out stay valid (they hold their own mapping)."""
@@ -78,7 +124,7 @@ def open_checkpoint_file(path: str | Path) -> CheckpointFile:
     if looks_like_safetensors(first) or (path.suffix.lower() in SAFETENSORS_SUFFIXES and not _pickle_magic(first)):
         header = read_safetensors_header(path)
         log.debug("opened %s: safetensors, %d tensors", path, len(header.shapes))
-        return CheckpointFile(path, "safetensors", header.shapes, header.metadata)
+        return CheckpointFile(path, "safetensors", header.shapes, header.metadata, header=header)
     from .pickle_reader import load_pickle_tensors  # imports torch
 
     tensors = load_pickle_tensors(path)

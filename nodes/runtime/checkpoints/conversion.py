@@ -30,8 +30,13 @@ class LazyWeights(Mapping):
         self.dtype = dtype
 
     def __getitem__(self, key: str) -> torch.Tensor:
-        tensor = self.checkpoint.tensor(key)
-        return tensor.to(device=self.device, dtype=self.dtype if tensor.is_floating_point() else None)
+        stored = self.checkpoint.stored_dtype(key)
+        dtype = self.dtype if stored.is_floating_point else stored
+        if self.device.type == "cpu" and dtype == stored:
+            return self.checkpoint.tensor(key)  # stays memory-mapped: no copy at all
+        # Converted or moved: read into a private buffer that is freed right after, so the mapped file's pages
+        # do not add to this process's peak memory on top of the converted copy.
+        return self.checkpoint.tensor_copy(key).to(device=self.device, dtype=dtype)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.checkpoint.shapes)

@@ -27,6 +27,7 @@ class SafetensorsHeader:
     dtypes: dict[str, str]
     metadata: dict[str, str]
     data_bytes: int
+    spans: dict[str, tuple[int, int]]  # each tensor's [begin, end) byte range in the file
 
 
 def looks_like_safetensors(first_bytes: bytes) -> bool:
@@ -53,13 +54,14 @@ def read_safetensors_header(path: str | Path) -> SafetensorsHeader:
         raise CorruptCheckpointError(path, _unreadable(path, "its header is not valid JSON")) from None
     if not isinstance(header, dict):
         raise CorruptCheckpointError(path, _unreadable(path, "its header is not a JSON object"))
-    return _check_entries(path, header, file_size - 8 - header_len)
+    return _check_entries(path, header, file_size - 8 - header_len, data_start=8 + header_len)
 
 
-def _check_entries(path: Path, header: dict, available: int) -> SafetensorsHeader:
+def _check_entries(path: Path, header: dict, available: int, data_start: int) -> SafetensorsHeader:
     metadata = header.pop("__metadata__", None) or {}
     shapes: dict[str, tuple[int, ...]] = {}
     dtypes: dict[str, str] = {}
+    spans: dict[str, tuple[int, int]] = {}
     needed = 0
     try:
         for key, entry in header.items():
@@ -68,6 +70,7 @@ def _check_entries(path: Path, header: dict, available: int) -> SafetensorsHeade
             dtypes[key] = str(entry["dtype"])
             if not 0 <= begin <= end:
                 raise ValueError(key)
+            spans[key] = (data_start + int(begin), data_start + int(end))
             needed = max(needed, int(end))
     except (TypeError, KeyError, ValueError):
         raise CorruptCheckpointError(path, _unreadable(path, "its header has a malformed tensor entry")) from None
@@ -76,7 +79,7 @@ def _check_entries(path: Path, header: dict, available: int) -> SafetensorsHeade
             path, f"{path} is truncated: its header describes {needed:,} bytes of weights but the file holds only "
                   f"{max(available, 0):,}. {REDOWNLOAD}")
     return SafetensorsHeader(shapes=shapes, dtypes=dtypes, metadata={str(k): str(v) for k, v in metadata.items()},
-                             data_bytes=needed)
+                             data_bytes=needed, spans=spans)
 
 
 def _unreadable(path: Path, why: str) -> str:
