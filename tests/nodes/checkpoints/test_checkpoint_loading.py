@@ -9,17 +9,10 @@ import torch
 from safetensors.torch import load_file
 
 from nodes.runtime.checkpoints import load_checkpoint
-from tests.fixtures.module_checks import assert_same_computation
+from tests.fixtures.module_checks import assert_same_computation, assert_same_weights
 from tests.fixtures.tiny_checkpoints import clip_weights
 
 
-def assert_same_weights(loaded: torch.nn.Module, reference: torch.nn.Module, dtype=torch.float32) -> None:
-    got, want = clip_weights(loaded), clip_weights(reference)
-    assert got.keys() == want.keys()
-    for name, tensor in want.items():
-        expected = tensor.to(dtype) if tensor.is_floating_point() else tensor
-        assert got[name].dtype == expected.dtype, name
-        assert torch.equal(got[name], expected), name
 
 
 def meta_or_off_device(module: torch.nn.Module, device: str) -> list[str]:

@@ -18,8 +18,8 @@ from nodes.runtime.checkpoints.diffusers_folder import (inspect_diffusers_folder
                                                         load_diffusers_folder)
 from nodes.runtime.checkpoints.meta_modules import meta_tensors
 from nodes.runtime.text.encode import encode_prompt
-from tests.fixtures.module_checks import assert_same_computation
-from tests.fixtures.tiny_checkpoints import TinyCheckpoint, clip_weights
+from tests.fixtures.module_checks import assert_same_computation, assert_same_weights
+from tests.fixtures.tiny_checkpoints import TinyCheckpoint
 
 UNET_FILE = "diffusion_pytorch_model.safetensors"
 PIPELINES = {"SD1.x": "StableDiffusionPipeline", "SD2.x": "StableDiffusionPipeline",
@@ -72,13 +72,6 @@ def sd1_copy(folders, tmp_path) -> Path:
     return Path(shutil.copytree(folders["sd1"][0], tmp_path / "sd1 model"))
 
 
-def assert_same_weights(loaded: torch.nn.Module, reference: torch.nn.Module, dtype=torch.float32) -> None:
-    got, want = clip_weights(loaded), clip_weights(reference)
-    assert got.keys() == want.keys()
-    for name, tensor in want.items():
-        expected = tensor.to(dtype) if tensor.is_floating_point() else tensor
-        assert got[name].dtype == expected.dtype, name
-        assert torch.equal(got[name], expected), name
 
 
 def assert_loads_reference(loaded, tiny: TinyCheckpoint, dtype=torch.float32) -> None:
