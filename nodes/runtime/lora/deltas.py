@@ -1,0 +1,186 @@
+"""Weight deltas of LoRA / LoCon / LoHa / LoKr / DoRA patches, and patching modules with exact restore.
+
+All maths runs in float32 whatever the model's dtype (a float16 rank-r product loses the small update), and the sum
+is stored back in the weight's own dtype. Originals are kept as clones so `restore` puts back bit-identical weights:
+re-subtracting a delta in float16 would not.
+
+Formulas (s = alpha / rank, or 1 when the file has no alpha; `strength` is applied by `apply_patches`):
+
+* lora:  delta = s * up @ down, flattened to 2D and reshaped to the weight (linear, 1x1 conv, LoCon 3x3 where
+  down is [r, in, kh, kw] and up [out, r, 1, 1]); with `mid` (CP/Tucker LoCon, mid [r, r, kh, kw]):
+  delta[o,i,h,w] = s * sum_ab up[o,a] mid[a,b,h,w] down[b,i].
+* loha:  delta = s * (w1_a @ w1_b) * (w2_a @ w2_b) (element-wise product of two low-rank matrices); with Tucker
+  cores t1/t2 each factor is sum_ab t[a,b,h,w] a[a,o] b[b,i].
+* lokr:  delta = s * kron(w1, w2), each of w1/w2 given full or as a @ b (w2 optionally with a Tucker core t2);
+  s = alpha / rank only when a factor is low-rank, 1 when both are full (there is no rank to divide by).
+* DoRA (`dora_scale` m, per output channel, or per input channel in older LyCORIS files):
+  W_dora = m * (W + delta) / ||W + delta||, the norm taken over every dimension but the channel dimension of m;
+  the returned delta is W_dora - W, so strength 1 gives the DoRA merge exactly and strength 0 leaves W unchanged.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .key_map import Target, lookup, module_weight
+from .lora_file import LoraFile, LoraPatch
+
+logger = logging.getLogger(__name__)
+SHOWN = 5  # unmatched keys named in messages
+
+
+def weight_delta(patch: LoraPatch, weight_shape: Sequence[int] | torch.Size,
+                 weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The float32 update a patch makes to a weight of `weight_shape` at strength 1 (`weight` is needed for DoRA)."""
+    shape = torch.Size(weight_shape)
+    t = {role: tensor.float() for role, tensor in patch.tensors.items()}
+    if patch.kind == "lora":
+        delta = _lora(t)
+    elif patch.kind == "loha":
+        delta = _factor(t, "w1", "t1") * _factor(t, "w2", "t2")
+    elif patch.kind == "lokr":
+        delta = _lokr(t, len(shape))
+    else:
+        raise ValueError(f"unknown patch kind {patch.kind!r}")
+    if delta.numel() != shape.numel():
+        raise ValueError(f"{patch.key}: the patch makes a {tuple(delta.shape)} update but the layer's weight is "
+                         f"{tuple(shape)}; the LoRA is for a different model")
+    delta = delta.reshape(shape) * _scale(patch)
+    if patch.dora_scale is not None:
+        if weight is None:
+            raise ValueError(f"{patch.key}: a DoRA patch needs the current weight")
+        delta = _dora(weight.float(), delta, patch.dora_scale.float())
+    return delta
+
+
+def _scale(patch: LoraPatch) -> float:
+    rank = patch.rank
+    if patch.alpha is None or rank is None:
+        return 1.0
+    return patch.alpha / rank
+
+
+def _lora(t: dict[str, torch.Tensor]) -> torch.Tensor:
+    up, down = t["up"].flatten(1), t["down"]
+    if "mid" in t:
+        return torch.einsum("abhw,oa,bi->oihw", t["mid"], up, down.flatten(1))
+    return up @ down.flatten(1)
+
+
+def _factor(t: dict[str, torch.Tensor], name: str, core: str) -> torch.Tensor:
+    """A full matrix `name`, or a @ b, or with a Tucker core: sum_ab core[a,b,h,w] a[a,o] b[b,i]."""
+    if name in t:
+        return t[name]
+    a, b = t[f"{name}_a"], t[f"{name}_b"]
+    if core in t:
+        return torch.einsum("abhw,ao,bi->oihw", t[core], a.flatten(1), b.flatten(1))
+    return a.flatten(1) @ b.flatten(1)
+
+
+def _lokr(t: dict[str, torch.Tensor], dims: int) -> torch.Tensor:
+    w1, w2 = _factor(t, "w1", "t1"), _factor(t, "w2", "t2")
+    if dims == 4 and w2.dim() == 2:
+        # a conv weight with a 2D right factor: kernel dims were flattened into its columns by the trainer; the
+        # caller's reshape restores them, so only the kron of the matrices is needed
+        return torch.kron(w1.flatten(1), w2)
+    while w1.dim() < w2.dim():
+        w1 = w1.unsqueeze(-1)
+    return torch.kron(w1, w2)
+
+
+def _dora(weight: torch.Tensor, delta: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+    merged = weight + delta
+    if magnitude.numel() == weight.shape[0]:
+        channel = 0
+    elif weight.dim() > 1 and magnitude.numel() == weight.shape[1]:
+        channel = 1
+    else:
+        raise ValueError(f"dora_scale of {tuple(magnitude.shape)} fits neither the output nor the input channels "
+                         f"of a {tuple(weight.shape)} weight")
+    dims = [d for d in range(weight.dim()) if d != channel]
+    norm = merged.norm(dim=dims, keepdim=True)
+    shape = [1] * weight.dim()
+    shape[channel] = -1
+    return magnitude.reshape(shape) * merged / norm - weight
+
+
+# ---------------------------------------------------------------- patching modules
+
+@dataclass
+class AppliedPatches:
+    """What `apply_patches` did: the original weights (for `restore`), and what the file targeted but did not hit."""
+
+    originals: dict[Target, torch.Tensor] = field(default_factory=dict)
+    applied: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)  # matched a layer whose weight has another shape
+    family: str | None = None
+
+    @property
+    def changed_weights(self) -> list[Target]:
+        return list(self.originals)
+
+    def message(self) -> str:
+        """A one-line summary for the user; mentions unmatched and mismatched keys with a few names."""
+        parts = [f"{len(self.applied)} LoRA layers applied to {len(self.originals)} weights"]
+        for label, keys in (("matched no layer of this model", self.unmatched),
+                            ("did not fit their layer's shape", self.mismatched)):
+            if keys:
+                parts.append(f"{len(keys)} keys {label} (e.g. {', '.join(keys[:SHOWN])})")
+        if (self.unmatched or self.mismatched) and self.family:
+            parts.append(f"the file is a LoRA for {self.family}")
+        return "; ".join(parts)
+
+
+PatchList = Sequence[tuple[LoraPatch, float]]
+
+
+def patches_with_strength(lora: LoraFile, strength: float) -> list[tuple[LoraPatch, float]]:
+    """Every patch of a file at one strength (callers wanting separate UNet / text strengths build the list)."""
+    return [(patch, strength) for patch in lora.patches.values()]
+
+
+@torch.no_grad()
+def apply_patches(components: Mapping[str, nn.Module], patches: PatchList, key_map: Mapping[str, Target],
+                  family: str | None = None) -> AppliedPatches:
+    """Add strength * delta to each targeted weight (float32 sum, stored in the weight's dtype), in place.
+
+    `components` is `key_map.model_components(...)`. Several patches on one weight are summed before storing (DoRA
+    deltas are computed on the weight as it was before this call). Keys that match no layer, or a layer of another
+    shape, are skipped and reported, not raised: a LoRA often carries a few layers a model lacks.
+    """
+    result = AppliedPatches(family=family)
+    totals: dict[Target, torch.Tensor] = {}
+    for patch, strength in patches:
+        target = lookup(key_map, patch.key)
+        if target is None or target.component not in components:
+            result.unmatched.append(patch.key)
+            continue
+        weight = module_weight(components, target)
+        try:
+            delta = weight_delta(patch, weight.shape, weight.detach().to(torch.float32))
+        except ValueError as error:
+            logger.debug("skipping %s: %s", patch.key, error)
+            result.mismatched.append(patch.key)
+            continue
+        delta = delta.to(weight.device) * float(strength)
+        totals[target] = totals[target] + delta if target in totals else delta
+        result.applied.append(patch.key)
+    for target, delta in totals.items():
+        weight = module_weight(components, target)
+        result.originals[target] = weight.detach().clone()
+        weight.copy_((weight.detach().float() + delta).to(weight.dtype))
+    if result.unmatched or result.mismatched:
+        logger.warning("LoRA: %s", result.message())
+    return result
+
+
+@torch.no_grad()
+def restore(components: Mapping[str, nn.Module], applied: AppliedPatches) -> None:
+    """Put back the weights `apply_patches` changed, bit for bit. Restore stacked applications in reverse order."""
+    for target, original in applied.originals.items():
+        module_weight(components, target).copy_(original)
