@@ -274,15 +274,9 @@ SDXL_PAIRS = {
 
 
 def test_full_size_sdxl_sgm_names_reach_the_same_modules_as_diffusers_names():
-    from diffusers import UNet2DConditionModel
-    with torch.device("meta"):  # the published SDXL base config; no memory, no init
-        unet = UNet2DConditionModel(
-            block_out_channels=(320, 640, 1280), layers_per_block=2,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            transformer_layers_per_block=[1, 2, 10], cross_attention_dim=2048, attention_head_dim=[5, 10, 20],
-            use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
-            projection_class_embeddings_input_dim=2816)
+    from tests.fixtures.tiny_checkpoints import full_size_layout
+
+    unet = full_size_layout("SDXL").unet  # the published SDXL base config on meta: no memory, no init
     key_map = build_key_map(unet)
     for sgm, diffusers_name in SDXL_PAIRS.items():
         assert key_map[sgm] == Target("unet", diffusers_name), sgm
