@@ -1,8 +1,9 @@
 """Weight deltas of LoRA / LoCon / LoHa / LoKr / DoRA patches, and patching modules with exact restore.
 
 All maths runs in float32 whatever the model's dtype (a float16 rank-r product loses the small update), and the sum
-is stored back in the weight's own dtype. Originals are kept as clones so `restore` puts back bit-identical weights:
-re-subtracting a delta in float16 would not.
+is stored in the weight's own dtype as a new parameter; the original tensor is never written (it may be
+memory-mapped from the file, or shared), and `restore` puts the original back: re-subtracting a delta in float16
+would not give the same bits.
 
 Formulas (s = alpha / rank, or 1 when the file has no alpha; `strength` is applied by `apply_patches`):
 
@@ -171,9 +172,12 @@ def apply_patches(components: Mapping[str, nn.Module], patches: PatchList, key_m
         totals[target] = totals[target] + delta if target in totals else delta
         result.applied.append(patch.key)
     for target, delta in totals.items():
-        weight = module_weight(components, target)
-        result.originals[target] = weight.detach().clone()
-        weight.copy_((weight.detach().float() + delta).to(weight.dtype))
+        layer = components[target.component].get_submodule(target.module_name)
+        original = layer.weight
+        result.originals[target] = original
+        # A new parameter instead of writing in place: the original may be memory-mapped from the file (read-only)
+        # or shared with another view of the same base model, and keeping it untouched makes restore exact.
+        layer.weight = nn.Parameter((original.detach().float() + delta).to(original.dtype), requires_grad=False)
     if result.unmatched or result.mismatched:
         logger.warning("LoRA: %s", result.message())
     return result
@@ -181,6 +185,6 @@ def apply_patches(components: Mapping[str, nn.Module], patches: PatchList, key_m
 
 @torch.no_grad()
 def restore(components: Mapping[str, nn.Module], applied: AppliedPatches) -> None:
-    """Put back the weights `apply_patches` changed, bit for bit. Restore stacked applications in reverse order."""
+    """Put back the very weight tensors `apply_patches` replaced. Restore stacked applications in reverse order."""
     for target, original in applied.originals.items():
-        module_weight(components, target).copy_(original)
+        components[target.component].get_submodule(target.module_name).weight = original

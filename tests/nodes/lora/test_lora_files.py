@@ -410,3 +410,32 @@ def test_old_diffusers_attention_processor_names(sd1, tmp_path):
     assert set(applied.changed_weights) == {Target("unet", f"{attn}.to_q"), Target("unet", f"{attn}.to_out.0")}
     restore(components, applied)
     _assert_identical(unet, before)
+
+
+def test_memory_mapped_weights_are_never_written_and_come_back_as_the_same_tensors(sd1, tmp_path):
+    """Same-dtype CPU loads keep weights mapped read-only from the file: patching must replace, not write."""
+    import mmap
+
+    unet, text = sd1
+    layer = unet.get_submodule(ATTN2_K)
+    own = layer.weight  # put back at the end: the fixture's modules are shared with other tests
+    raw = tmp_path / "weight.bin"
+    raw.write_bytes(layer.weight.detach().numpy().tobytes())
+    with open(raw, "rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    with pytest.warns(UserWarning, match="not writable"):
+        read_only = torch.frombuffer(mapped, dtype=torch.float32).reshape(layer.weight.shape)
+    original = torch.nn.Parameter(read_only, requires_grad=False)
+    layer.weight = original
+    g = torch.Generator().manual_seed(9)
+    prefix = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
+    tensors = {f"{prefix}.lora_down.weight": torch.randn(2, layer.weight.shape[1], generator=g),
+               f"{prefix}.lora_up.weight": torch.randn(layer.weight.shape[0], 2, generator=g)}
+    save_file(tensors, str(tmp_path / "mapped.safetensors"))
+    components = model_components(unet, [text])
+    _, applied = _apply(tmp_path / "mapped.safetensors", components, 1.0, build_key_map(unet, [text]))
+    expected = read_only + tensors[f"{prefix}.lora_up.weight"] @ tensors[f"{prefix}.lora_down.weight"]
+    assert torch.allclose(layer.weight, expected) and layer.weight is not original
+    restore(components, applied)
+    assert layer.weight is original
+    layer.weight = own
