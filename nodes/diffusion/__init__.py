@@ -2,11 +2,11 @@
 
 Importing this package does not import torch; the nodes load the runtime when they run.
 """
-from . import conditioning, loaders, sampling, text, vae
+from . import conditioning, loaders, lora, sampling, text, vae
 
 NODE_CLASS_MAPPINGS = {}
 NODE_DISPLAY_NAME_MAPPINGS = {}
-for _module in (loaders, text, conditioning, sampling, vae):
+for _module in (loaders, lora, text, conditioning, sampling, vae):
     NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
     NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)
 

@@ -6,7 +6,6 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .devices import model_manager
 from .guidance import GuidedDenoiser, read_conditioning
 from .models import DiffusionModel
 from .sampling import SAMPLERS, SCHEDULERS, advanced_sigmas, initial_noise, ksampler_sigmas, run_sampler
@@ -24,7 +23,7 @@ def sample_latent(model: DiffusionModel, latent: dict[str, Any], positive: Any, 
     if scheduler not in SCHEDULERS:
         raise ValueError(f"unknown scheduler '{scheduler}'; choose one of {', '.join(SCHEDULERS)}")
     samples = _check_latent(latent, model)
-    model_manager().use(model.unet)
+    model.prepare()
     device = model.device
     noise = (initial_noise(samples, seed, latent.get("batch_index")) if add_noise
              else torch.zeros(samples.shape, dtype=torch.float32))

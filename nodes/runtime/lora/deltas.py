@@ -187,4 +187,7 @@ def apply_patches(components: Mapping[str, nn.Module], patches: PatchList, key_m
 def restore(components: Mapping[str, nn.Module], applied: AppliedPatches) -> None:
     """Put back the very weight tensors `apply_patches` replaced. Restore stacked applications in reverse order."""
     for target, original in applied.originals.items():
-        components[target.component].get_submodule(target.module_name).weight = original
+        layer = components[target.component].get_submodule(target.module_name)
+        if original.device != layer.weight.device:  # the model was moved while patched; follow it
+            original.data = original.data.to(layer.weight.device)
+        layer.weight = original

@@ -1,6 +1,7 @@
 """MODEL: a UNet with what sampling needs to know about it (schedule, prediction type, latent format)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ class DiffusionModel:
     source: str  # the checkpoint's name, for messages
     schedule: DiscreteSchedule = field(default_factory=sd_schedule)
     latent_format: LatentFormat | None = None
+    loras: tuple = ()  # ((LoraFile, strength), ...) applied to the shared UNet just before it runs
 
     def __post_init__(self) -> None:
         if self.latent_format is None:
@@ -52,6 +54,18 @@ class DiffusionModel:
             out = self.unet(x_in.to(device, dtype), timestep.to(device), encoder_hidden_states=context.to(device, dtype),
                             added_cond_kwargs=added, return_dict=False)[0]
         return out.float()
+
+    def with_lora(self, lora: Any, strength: float) -> "DiffusionModel":
+        """A view with one more LoRA; the UNet module is shared."""
+        return dataclasses.replace(self, loras=(*self.loras, (lora, strength)))
+
+    def prepare(self) -> None:
+        """Put the UNet on the compute device carrying exactly this view's LoRAs."""
+        from ..devices import model_manager
+        from ..lora.views import ensure_patched, key_map_of
+
+        model_manager().use(self.unet)
+        ensure_patched(self.unet, {"unet": self.unet}, key_map_of(self.unet, self.unet, ()), self.loras)
 
     def denoiser(self) -> Denoiser:
         """D(x, sigma) -> x0 over this model, in k-diffusion units."""

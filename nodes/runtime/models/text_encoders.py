@@ -7,6 +7,8 @@ from typing import Any
 
 from ..checkpoints.architecture import CheckpointArchitecture
 from ..devices import model_manager
+from ..lora.key_map import model_components
+from ..lora.views import ensure_patched, key_map_of
 from ..text import EmbeddingFolder, encode_prompt
 
 
@@ -20,6 +22,7 @@ class TextEncoders:
     source: str
     clip_skip: int | None = None  # CLIPSetLastLayer; None: the family's default layer
     embeddings: EmbeddingFolder | None = None
+    loras: tuple = ()  # ((LoraFile, strength), ...) applied to the shared encoders just before they run
 
     @property
     def architecture(self) -> str:
@@ -29,9 +32,16 @@ class TextEncoders:
         """A view that stops at another layer; the modules are shared."""
         return dataclasses.replace(self, clip_skip=clip_skip)
 
+    def with_lora(self, lora: Any, strength: float) -> "TextEncoders":
+        """A view with one more LoRA; the encoder modules are shared."""
+        return dataclasses.replace(self, loras=(*self.loras, (lora, strength)))
+
     def encode(self, text: str) -> list:
         """ComfyUI CONDITIONING for `text`: [[hidden [1, tokens, width], {"pooled_output": pooled}]]."""
         model_manager().use(*self.text_encoders)
+        owner = self.text_encoders[0]
+        ensure_patched(owner, model_components(None, self.text_encoders),
+                       key_map_of(owner, None, self.text_encoders), self.loras)
         lookups = self.embeddings.lookups(self) if self.embeddings is not None else None
         encoded = encode_prompt(self, text, self.clip_skip, embeddings=lookups)
         return [[encoded.hidden, {"pooled_output": encoded.pooled}]]

@@ -1,0 +1,56 @@
+"""Which LoRAs the shared base modules carry right now, switched just before a model runs.
+
+A LoRA'd MODEL or CLIP is the base handle plus a stack of (LoraFile, strength). Its modules are the base model's
+own, so before they run, `ensure_patched` makes their weights match the stack: nothing when they already do, else
+the previous stack is restored (the original tensors go back) and the new one applied. Two branches of one workflow
+with different LoRAs therefore share one copy of the base weights, and a strength change never reads a file.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from torch import nn
+
+from .deltas import AppliedPatches, apply_patches, restore
+from .key_map import Target, build_key_map, lookup
+from .lora_file import LoraFile
+
+Stack = tuple[tuple[LoraFile, float], ...]
+
+_STATE = "_latentloom_lora_state"
+_KEYS = "_latentloom_lora_keys"
+
+
+@dataclass
+class _State:
+    stack: Stack
+    applied: AppliedPatches | None
+
+
+def key_map_of(owner: nn.Module, unet: nn.Module | None, text_encoders: Sequence[nn.Module]) -> dict[str, Target]:
+    """The module's LoRA key map, built once and kept on the module."""
+    found = owner.__dict__.get(_KEYS)
+    if found is None:
+        found = owner.__dict__[_KEYS] = build_key_map(unet, text_encoders)
+    return found
+
+
+def ensure_patched(owner: nn.Module, components: Mapping[str, nn.Module], key_map: Mapping[str, Target],
+                   stack: Stack) -> None:
+    """Make `components` carry exactly `stack` (patches for other components are left to their own views)."""
+    state = owner.__dict__.get(_STATE)
+    if state is not None and _same(state.stack, stack):
+        return
+    if state is not None and state.applied is not None:
+        restore(components, state.applied)
+    applied = None
+    if stack:
+        patches = [(patch, strength) for lora, strength in stack if strength for patch in lora.patches.values()
+                   if (target := lookup(key_map, patch.key)) is not None and target.component in components]
+        applied = apply_patches(components, patches, key_map)
+    owner.__dict__[_STATE] = _State(tuple(stack), applied)
+
+
+def _same(a: Stack, b: Stack) -> bool:
+    return len(a) == len(b) and all(x is y and s == t for (x, s), (y, t) in zip(a, b))
