@@ -203,10 +203,13 @@ class _Checker:
             error = _range_error(input_spec, value)
             if error is None and input_spec.type == COMBO:
                 error = _choice_error(input_spec, value)
-                if error is not None and spec.class_type not in self.refreshed:
-                    # the list may name files added since start-up: read it again once
-                    self.refreshed.add(spec.class_type)
-                    fresh = self.registry.refresh(spec.class_type)
+                if error is not None:
+                    # the list may name files added since start-up: read it again, once per class and validation;
+                    # later nodes of the class check against that fresh list too
+                    if spec.class_type not in self.refreshed:
+                        self.refreshed.add(spec.class_type)
+                        self.registry.refresh(spec.class_type)
+                    fresh = self.registry.get(spec.class_type)
                     fresh_input = fresh.inputs.get(input_spec.name) if fresh else None
                     if fresh_input is not None and fresh_input.choices is not None:
                         error = _choice_error(fresh_input, value)

@@ -409,3 +409,12 @@ def test_validation_accepts_a_file_added_after_registration(files_registry):
     assert report.ok, report.to_json()
     report = validate_prompt({"1": {"class_type": "Files", "inputs": {"name": "gone.safetensors"}}}, files_registry)
     assert [e.type for e in report.node_errors["1"].errors] == ["value_not_in_list"]
+
+
+def test_every_node_of_a_class_sees_files_added_since_start_up(files_registry):
+    from graph_engine import validate_prompt
+
+    Files.available = ["a.safetensors", "b.safetensors", "c.safetensors"]  # dropped in after registration
+    report = validate_prompt({"1": {"class_type": "Files", "inputs": {"name": "b.safetensors"}},
+                              "2": {"class_type": "Files", "inputs": {"name": "c.safetensors"}}}, files_registry)
+    assert report.ok, report.lines()
