@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from ..model_folders import find_model
-from .lora_file import LoraFile, check_family, read_lora
+from .key_map import lookup
+from .lora_file import LoraError, LoraFile, check_family, read_lora
+from .views import key_map_of
 
 log = logging.getLogger(__name__)
 
@@ -21,18 +25,46 @@ def lora_file(path: Path) -> LoraFile:
     cached = _read.get(path)
     if cached is None or cached[0] != version:
         _read[path] = (version, read_lora(path))
-        log.info("read LoRA %s (%d layers, for %s)", path.name, len(_read[path][1].patches),
-                 _read[path][1].family or "an unknown family")
     return _read[path][1]
 
 
 def apply_lora(model: Any, clip: Any, lora_name: str, strength_model: float,
                strength_clip: float) -> tuple[Any, Any]:
-    """(MODEL, CLIP) views carrying the LoRA; a strength of 0 leaves that side as it was."""
-    lora = lora_file(find_model("loras", lora_name))
+    """(MODEL, CLIP) views carrying the LoRA; a strength of 0 leaves that side as it was.
+
+    Logs one line per load (file, format, base, rank, matched and unmatched layers, time); a LoRA that matches no
+    layer of the model is an error, never a silent no-op."""
+    started = time.perf_counter()
+    path = find_model("loras", lora_name)
+    lora = lora_file(path)
     check_family(lora, model.architecture)
+    maps = [key_map_of(model.unet, model.unet, ())]
+    if clip is not None:
+        maps.append(key_map_of(clip.text_encoders[0], None, clip.text_encoders))
+    unmatched = [key for key in lora.patches if all(lookup(m, key) is None for m in maps)]
+    matched = len(lora.patches) - len(unmatched)
+    if matched == 0:
+        raise LoraError(path, f"{path.name}: none of its {len(lora.patches)} layers matches a layer of "
+                              f"{model.source} ({model.architecture}). It is probably a LoRA for another model "
+                              f"family (the file says: {lora.family or 'not stated'}), or not a LoRA at all.")
+    if unmatched:
+        log.debug("LoRA %s: layers that match nothing in %s: %s", path.name, model.source, unmatched)
+    ranks = Counter(patch.rank for patch in lora.patches.values() if patch.rank is not None)
+    log.info("LoRA %s: %s, for %s, rank %s, %d layers matched, %d unmatched, %.0f ms", path.name, describe_format(lora),
+             lora.family or "an unstated base", ranks.most_common(1)[0][0] if ranks else "-", matched, len(unmatched),
+             (time.perf_counter() - started) * 1000)
     if strength_model:
         model = model.with_lora(lora, strength_model)
     if clip is not None and strength_clip:
         clip = clip.with_lora(lora, strength_clip)
     return model, clip
+
+
+def describe_format(lora: LoraFile) -> str:
+    """e.g. "kohya LoRA", "diffusers/PEFT LoRA", "kohya LoHa+DoRA"."""
+    keys = list(lora.patches)
+    naming = "kohya" if any(key.startswith("lora_") for key in keys) else "diffusers/PEFT"
+    kinds = sorted({patch.kind for patch in lora.patches.values()})
+    names = {"lora": "LoRA", "loha": "LoHa", "lokr": "LoKr"}
+    dora = "+DoRA" if any(patch.dora_scale is not None for patch in lora.patches.values()) else ""
+    return f"{naming} {'/'.join(names.get(kind, kind) for kind in kinds)}{dora}"

@@ -103,3 +103,75 @@ def test_a_lora_for_another_family_is_refused_with_advice(studio):
     write_lora(studio, "xl_style.safetensors", seed=4, sdxl_metadata=True)
     with pytest.raises(LoraFamilyError, match="LoRA for SDXL but the model is SD1.x"):
         LoraLoader().load_lora(model, clip, "xl_style.safetensors", 1.0, 1.0)
+
+
+def test_a_lora_that_matches_nothing_is_an_error_and_a_load_is_logged_in_one_line(studio, caplog):
+    from nodes.diffusion.lora import LoraLoader
+    from nodes.runtime.lora.lora_file import LoraError
+    from nodes.runtime.model_folders import set_models_folder
+
+    model, clip, _ = studio.load("sd1")
+    set_models_folder(studio.base / "models")
+    g = torch.Generator().manual_seed(5)
+    save_file({"lora_unet_no_such_block_proj.lora_down.weight": torch.randn(2, 8, generator=g),
+               "lora_unet_no_such_block_proj.lora_up.weight": torch.randn(8, 2, generator=g)},
+              str(studio.base / "models" / "loras" / "nothing.safetensors"))
+    with pytest.raises(LoraError, match="none of its 1 layers matches"):
+        LoraLoader().load_lora(model, clip, "nothing.safetensors", 1.0, 1.0)
+    write_lora(studio, "logged.safetensors", seed=6)
+    with caplog.at_level("INFO", logger="nodes.runtime.lora.loading"):
+        LoraLoader().load_lora(model, clip, "logged.safetensors", 1.0, 1.0)
+    lines = [r.getMessage() for r in caplog.records if r.name == "nodes.runtime.lora.loading"]
+    assert len(lines) == 1 and "kohya LoRA" in lines[0] and "2 layers matched, 0 unmatched" in lines[0]
+
+
+def test_two_branches_with_different_loras_on_one_checkpoint_each_get_their_own_result(studio):
+    import json
+    from pathlib import Path
+
+    from nodes.runtime.model_folders import set_models_folder
+
+    set_models_folder(studio.base / "models")
+    write_lora(studio, "branch_a.safetensors", seed=7)
+    write_lora(studio, "branch_b.safetensors", seed=8)
+    base = json.loads((Path(__file__).resolve().parents[3] / "workflows" / "text_to_image.json").read_text())
+    base["4"]["inputs"]["ckpt_name"] = studio.tiny["sd1"].path.name
+    base["5"]["inputs"].update(width=64, height=64)
+    base["3"]["inputs"]["steps"] = 2
+
+    def branch(prompt, suffix, lora):
+        prompt["L" + suffix] = {"class_type": "LoraLoader", "inputs": {
+            "model": ["4", 0], "clip": ["4", 1], "lora_name": lora, "strength_model": 1.0, "strength_clip": 1.0}}
+        for node in ("3", "6", "7", "8", "9"):
+            prompt[node + suffix] = json.loads(json.dumps(prompt[node]))
+        for node in ("6", "7"):
+            prompt[node + suffix]["inputs"]["clip"] = ["L" + suffix, 1]
+        prompt["3" + suffix]["inputs"].update(model=["L" + suffix, 0], positive=["6" + suffix, 0],
+                                              negative=["7" + suffix, 0])
+        prompt["8" + suffix]["inputs"]["samples"] = ["3" + suffix, 0]
+        prompt["9" + suffix]["inputs"].update(images=["8" + suffix, 0], filename_prefix="branch" + suffix)
+
+    def pixels(result, node):
+        from PIL import Image
+        import numpy as np
+
+        image = result.outputs[node]["images"][0]["filename"]
+        with Image.open(studio.base / "output" / image) as opened:
+            return np.asarray(opened)
+
+    both = json.loads(json.dumps(base))
+    branch(both, "a", "branch_a.safetensors")
+    branch(both, "b", "branch_b.safetensors")
+    together = studio.engine.run(both)
+    alone = {}
+    for suffix, lora in (("a", "branch_a.safetensors"), ("b", "branch_b.safetensors")):
+        single = json.loads(json.dumps(base))
+        branch(single, suffix, lora)
+        for node in ("3", "6", "7", "8", "9"):
+            del single[node]
+        studio.engine.free()
+        alone[suffix] = studio.engine.run(single)
+    assert together.status == "success", together.error
+    assert (pixels(together, "9a") == pixels(alone["a"], "9a")).all()
+    assert (pixels(together, "9b") == pixels(alone["b"], "9b")).all()
+    assert not (pixels(together, "9a") == pixels(together, "9b")).all()
