@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from .deltas import AppliedPatches, apply_patches, restore
@@ -26,6 +27,7 @@ _KEYS = "_latentloom_lora_keys"
 class _State:
     stack: Stack
     applied: AppliedPatches | None
+    spare: dict  # buffers of earlier applications not in use now, kept so switching back writes no new memory
 
 
 def key_map_of(owner: nn.Module, unet: nn.Module | None, text_encoders: Sequence[nn.Module]) -> dict[str, Target]:
@@ -42,14 +44,17 @@ def ensure_patched(owner: nn.Module, components: Mapping[str, nn.Module], key_ma
     state = owner.__dict__.get(_STATE)
     if state is not None and _same(state.stack, stack):
         return
+    buffers: dict[Target, torch.Tensor] = dict(state.spare) if state is not None else {}
     if state is not None and state.applied is not None:
         restore(components, state.applied)
+        buffers.update({target: tensor for target, tensor in state.applied.patched.items()
+                        if tensor.dtype == torch.float32})  # the next stack's weights are written into these
     applied = None
     if stack:
         patches = [(patch, strength) for lora, strength in stack if strength for patch in lora.patches.values()
                    if (target := lookup(key_map, patch.key)) is not None and target.component in components]
-        applied = apply_patches(components, patches, key_map)
-    owner.__dict__[_STATE] = _State(tuple(stack), applied)
+        applied = apply_patches(components, patches, key_map, buffers=buffers)
+    owner.__dict__[_STATE] = _State(tuple(stack), applied, buffers)  # apply_patches took the buffers it used
 
 
 def _same(a: Stack, b: Stack) -> bool:
