@@ -7,14 +7,14 @@ with different LoRAs therefore share one copy of the base weights, and a strengt
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .deltas import AppliedPatches, apply_patches, restore
-from .key_map import Target, build_key_map, lookup
+from .key_map import Target, build_key_map, lookup, model_components
 from .lora_file import LoraFile
 
 Stack = tuple[tuple[LoraFile, float], ...]
@@ -38,12 +38,14 @@ def key_map_of(owner: nn.Module, unet: nn.Module | None, text_encoders: Sequence
     return found
 
 
-def ensure_patched(owner: nn.Module, components: Mapping[str, nn.Module], key_map: Mapping[str, Target],
-                   stack: Stack) -> None:
-    """Make `components` carry exactly `stack` (patches for other components are left to their own views)."""
+def ensure_patched(stack: Stack, unet: nn.Module | None = None, text_encoders: Sequence[nn.Module] = ()) -> None:
+    """Make the UNet, or the text encoders, carry exactly `stack` (patches for the other part are left to its own
+    views). A model that never had a LoRA costs nothing here: no key map is built."""
+    owner = unet if unet is not None else text_encoders[0]
     state = owner.__dict__.get(_STATE)
-    if state is not None and _same(state.stack, stack):
+    if (state is None and not stack) or (state is not None and _same(state.stack, stack)):
         return
+    components = model_components(unet, text_encoders)
     buffers: dict[Target, torch.Tensor] = dict(state.spare) if state is not None else {}
     if state is not None and state.applied is not None:
         restore(components, state.applied)
@@ -51,6 +53,7 @@ def ensure_patched(owner: nn.Module, components: Mapping[str, nn.Module], key_ma
                         if tensor.dtype == torch.float32})  # the next stack's weights are written into these
     applied = None
     if stack:
+        key_map = key_map_of(owner, unet, text_encoders)
         patches = [(patch, strength) for lora, strength in stack if strength for patch in lora.patches.values()
                    if (target := lookup(key_map, patch.key)) is not None and target.component in components]
         applied = apply_patches(components, patches, key_map, buffers=buffers)

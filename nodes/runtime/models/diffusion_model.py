@@ -62,10 +62,10 @@ class DiffusionModel:
     def prepare(self) -> None:
         """Put the UNet on the compute device carrying exactly this view's LoRAs."""
         from ..devices import model_manager
-        from ..lora.views import ensure_patched, key_map_of
+        from ..lora.views import ensure_patched
 
         model_manager().use(self.unet)
-        ensure_patched(self.unet, {"unet": self.unet}, key_map_of(self.unet, self.unet, ()), self.loras)
+        ensure_patched(self.loras, unet=self.unet)
 
     def denoiser(self) -> Denoiser:
         """D(x, sigma) -> x0 over this model, in k-diffusion units."""

@@ -7,8 +7,7 @@ from typing import Any
 
 from ..checkpoints.architecture import CheckpointArchitecture
 from ..devices import model_manager
-from ..lora.key_map import model_components
-from ..lora.views import ensure_patched, key_map_of
+from ..lora.views import ensure_patched
 from ..text import EmbeddingFolder, encode_prompt
 
 
@@ -39,9 +38,7 @@ class TextEncoders:
     def encode(self, text: str) -> list:
         """ComfyUI CONDITIONING for `text`: [[hidden [1, tokens, width], {"pooled_output": pooled}]]."""
         model_manager().use(*self.text_encoders)
-        owner = self.text_encoders[0]
-        ensure_patched(owner, model_components(None, self.text_encoders),
-                       key_map_of(owner, None, self.text_encoders), self.loras)
+        ensure_patched(self.loras, text_encoders=self.text_encoders)
         lookups = self.embeddings.lookups(self) if self.embeddings is not None else None
         encoded = encode_prompt(self, text, self.clip_skip, embeddings=lookups)
         return [[encoded.hidden, {"pooled_output": encoded.pooled}]]
