@@ -1,18 +1,7 @@
 """CheckpointLoaderSimple and VAELoader: files from the model folders, listed fresh for every refresh."""
 from __future__ import annotations
 
-import os
-
-from nodes.runtime.model_folders import find_model, list_models
-
-
-def _file_state(kind: str, name: str) -> str:
-    """Changes when the file is replaced, so a new download of the same name is loaded again."""
-    try:
-        stat = os.stat(find_model(kind, name))
-    except (OSError, ValueError):
-        return name  # validation reports the missing file
-    return f"{name}:{stat.st_size}:{stat.st_mtime_ns}"
+from nodes.runtime.model_folders import find_model, list_models, model_file_state
 
 
 class CheckpointLoaderSimple:
@@ -36,7 +25,7 @@ class CheckpointLoaderSimple:
 
     @classmethod
     def IS_CHANGED(cls, ckpt_name: str):
-        return _file_state("checkpoints", ckpt_name)
+        return model_file_state("checkpoints", ckpt_name)
 
 
 class VAELoader:
@@ -56,7 +45,7 @@ class VAELoader:
 
     @classmethod
     def IS_CHANGED(cls, vae_name: str):
-        return _file_state("vae", vae_name)
+        return model_file_state("vae", vae_name)
 
 
 NODE_CLASS_MAPPINGS = {"CheckpointLoaderSimple": CheckpointLoaderSimple, "VAELoader": VAELoader}

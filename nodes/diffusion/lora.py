@@ -1,9 +1,7 @@
 """LoraLoader and LoraLoaderModelOnly: a LoRA from models/loras on a MODEL (and CLIP), at a strength."""
 from __future__ import annotations
 
-from nodes.runtime.model_folders import list_models
-
-from .loaders import _file_state
+from nodes.runtime.model_folders import list_models, model_file_state
 
 STRENGTH = {"default": 1.0, "min": -100.0, "max": 100.0, "step": 0.01}
 
@@ -32,7 +30,7 @@ class LoraLoader:
 
     @classmethod
     def IS_CHANGED(cls, lora_name: str, **_):
-        return _file_state("loras", lora_name)
+        return model_file_state("loras", lora_name)
 
 
 class LoraLoaderModelOnly:
@@ -53,7 +51,7 @@ class LoraLoaderModelOnly:
 
     @classmethod
     def IS_CHANGED(cls, lora_name: str, **_):
-        return _file_state("loras", lora_name)
+        return model_file_state("loras", lora_name)
 
 
 NODE_CLASS_MAPPINGS = {"LoraLoader": LoraLoader, "LoraLoaderModelOnly": LoraLoaderModelOnly}

@@ -65,3 +65,12 @@ def find_model(kind: str, name: str) -> Path:
         raise FileNotFoundError(f"'{name}' is not in the {kind} folder {root}: put the file there "
                                 f"(the list of files refreshes without a restart)")
     return target
+
+
+def model_file_state(kind: str, name: str) -> str:
+    """A loader's IS_CHANGED: changes when the file is replaced, so a new download of the same name loads again."""
+    try:
+        stat = os.stat(find_model(kind, name))
+    except (OSError, ValueError):
+        return name  # validation reports the missing file
+    return f"{name}:{stat.st_size}:{stat.st_mtime_ns}"
