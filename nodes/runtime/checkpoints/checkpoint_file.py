@@ -18,20 +18,16 @@ PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 MODEL_SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
 
 
-class _DtypeNames(dict):
-    """safetensors dtype names -> torch dtypes, built on first use (torch stays unimported for header reads)."""
-
-    def get(self, name: str, default: Any = None) -> Any:
-        if not self:
-            import torch
-
-            self.update({"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-                         "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
-                         "U8": torch.uint8, "BOOL": torch.bool})
-        return super().get(name, default)
+# safetensors dtype names -> torch dtype attribute names (strings: header reads stay torch-free)
+SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+                      "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
 
 
-SAFETENSORS_DTYPES = _DtypeNames()
+def _torch_dtype(name: str) -> "torch.dtype | None":
+    import torch
+
+    attribute = SAFETENSORS_DTYPES.get(name)
+    return getattr(torch, attribute) if attribute else None
 
 
 class CheckpointFile:
@@ -47,6 +43,7 @@ class CheckpointFile:
         self._header = header
         self._tensors = tensors  # pickles: already loaded (memory-mapped for zip files)
         self._handle: Any = None  # safetensors: safe_open handle, opened on first tensor()
+        self._raw: Any = None  # safetensors: plain file handle for tensor_copy(), opened on first use
         self._closed = False
 
     def tensor(self, key: str) -> "torch.Tensor":
@@ -68,7 +65,7 @@ class CheckpointFile:
     def stored_dtype(self, key: str) -> "torch.dtype":
         """The dtype `key` is stored in, from the header when there is one (nothing is read)."""
         if self._header is not None:
-            dtype = SAFETENSORS_DTYPES.get(self._header.dtypes[key])
+            dtype = _torch_dtype(self._header.dtypes[key])
             if dtype is not None:
                 return dtype
         return self.tensor(key).dtype
@@ -81,21 +78,24 @@ class CheckpointFile:
         import torch
 
         begin, end = self._header.spans[key]
-        dtype = SAFETENSORS_DTYPES.get(self._header.dtypes[key])
+        dtype = _torch_dtype(self._header.dtypes[key])
         if dtype is None:
             return self.tensor(key)
+        if self._raw is None:
+            self._raw = self.path.open("rb", buffering=0)
         buffer = bytearray(end - begin)
-        with self.path.open("rb", buffering=0) as handle:
-            handle.seek(begin)
-            if handle.readinto(buffer) != len(buffer):
-                raise CorruptCheckpointError(self.path, f"{self.path} ended while reading weight '{key}'. "
-                                                        f"{REDOWNLOAD}")
+        self._raw.seek(begin)
+        if self._raw.readinto(buffer) != len(buffer):
+            raise CorruptCheckpointError(self.path, f"{self.path} ended while reading weight '{key}'. {REDOWNLOAD}")
         if not buffer:
             return torch.empty(self.shapes[key], dtype=dtype)
         return torch.frombuffer(buffer, dtype=dtype).reshape(self.shapes[key])
 
     def close(self) -> None:
-        """Drop this file's handle; tensors already handed out stay valid (they hold their own mapping)."""
+        """Drop this file's handles; tensors already handed out stay valid (they hold their own mapping or buffer)."""
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         self._handle = None
         self._tensors = None
         self._closed = True
