@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from .checkpoints import load_checkpoint
@@ -50,6 +49,6 @@ def load_checkpoint_models(path: Path) -> tuple[DiffusionModel, TextEncoders, Va
 def load_vae(path: Path) -> Vae:
     """A VAE file as the value on a VAE wire."""
     manager = model_manager()
-    module = load_vae_file(path, manager.load_device(os.path.getsize(path)), manager.weight_dtype())
+    module = load_vae_file(path, manager.load_device(file_bytes(path)), manager.weight_dtype())
     manager.track(module, f"{path.name} VAE")
     return Vae(module=module, source=path.name)
