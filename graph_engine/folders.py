@@ -1,6 +1,7 @@
 """Where a run reads and writes files: models, input, output, temp and user folders."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,3 +29,25 @@ class Folders:
         """Make the folders that a run writes to."""
         for path in (self.models, self.input, self.output, self.temp, self.user):
             path.mkdir(parents=True, exist_ok=True)
+
+
+def is_inside(folder: str | Path, path: str | Path) -> bool:
+    """Whether the real path of `path` (links followed) lies in the real path of `folder`."""
+    base = os.path.realpath(folder)
+    return os.path.commonpath((base, os.path.realpath(path))) == base
+
+
+def resolve_inside(folder: str | Path, name: str, what: str) -> Path:
+    """The real path of `name` under `folder` (`what` names the folder in messages, e.g. "input folder").
+
+    Names come from workflows and requests, so they are untrusted: ValueError when the name is empty or would
+    leave the folder through '..', an absolute path or a symbolic link.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"no file name given for the {what}")
+    if os.path.isabs(name) or (len(name) > 1 and name[1] == ":"):
+        raise ValueError(f"'{name}' is an absolute path: give a file name inside the {what}")
+    target = os.path.realpath(os.path.join(os.path.realpath(folder), name))
+    if not is_inside(folder, target):
+        raise ValueError(f"'{name}' points outside the {what}: only files inside it can be used")
+    return Path(target)

@@ -233,7 +233,10 @@ class _Checker:
         if result is True:
             return None
         details = "" if result is False else str(result)
-        return InputError("custom_validation_failed", "Custom validation failed for node", details, None)
+        # a check of one input names it, so an editor can mark that input
+        named = [k for k in kwargs if k != "input_types"]
+        return InputError("custom_validation_failed", "Custom validation failed for node", details,
+                          named[0] if len(named) == 1 else None)
 
 
 def _structure(prompt: dict, registry: NodeRegistry, node_errors: dict[str, NodeErrors]) -> tuple[dict, dict]:

@@ -55,10 +55,11 @@ def physical_memory() -> int | None:
 def build_registry(options: Options) -> tuple[NodeRegistry, list[PluginReport]]:
     """Built-ins first (they win every name clash), then each plugin in isolation."""
     import nodes
-    from nodes.images import set_input_folder
+    from nodes.images import set_input_folder, set_output_folder
     from nodes.runtime.model_folders import set_models_folder
 
     set_input_folder(options.folders().input)  # LoadImage lists and checks files there
+    set_output_folder(options.folders().output)  # SaveImage's prefix is checked against it at validation
     set_models_folder(options.folders().models)  # the loaders list and find model files there
     registry = NodeRegistry()
     registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")

@@ -1,13 +1,14 @@
-"""The input folder LoadImage lists and checks outside a run, and safe lookup of names inside it."""
+"""The input and output folders that LoadImage and SaveImage check outside a run, and safe lookup of input files."""
 from __future__ import annotations
 
 import mimetypes
 import os
 from pathlib import Path
 
-from nodes.safe_paths import resolve_inside
+from graph_engine.folders import is_inside, resolve_inside
 
 _input_folder: Path | None = None
+_output_folder: Path | None = None
 
 # mimetypes misses some of these on a few platforms
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -24,18 +25,30 @@ def get_input_folder() -> Path:
     return _input_folder if _input_folder is not None else Path("input").resolve()
 
 
+def set_output_folder(path: str | os.PathLike) -> None:
+    """Where SaveImage's validation checks prefixes; the app calls this at start-up with its folders' output."""
+    global _output_folder
+    _output_folder = Path(path).resolve()
+
+
+def get_output_folder() -> Path | None:
+    """The folder set with set_output_folder, or None (prefixes are then checked without the folder)."""
+    return _output_folder
+
+
 def is_image_name(name: str) -> bool:
     guessed, _ = mimetypes.guess_type(name)
     return (guessed or "").startswith("image/") or Path(name).suffix.lower() in _IMAGE_SUFFIXES
 
 
 def list_images(folder: Path) -> list[str]:
-    """Image files directly in `folder`, sorted (as ComfyUI's LoadImage lists them)."""
+    """Image files directly in `folder`, sorted (as ComfyUI's LoadImage lists them); links out of it are left out."""
     try:
         entries = os.listdir(folder)
     except OSError:
         return []
-    return sorted(name for name in entries if is_image_name(name) and (folder / name).is_file())
+    return sorted(name for name in entries
+                  if is_image_name(name) and (folder / name).is_file() and is_inside(folder, folder / name))
 
 
 def strip_annotation(name: str) -> str:

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from graph_engine.folders import is_inside
+
 
 class UnsafePrefixError(ValueError):
     """A filename_prefix that would write outside the output folder."""
@@ -42,27 +44,39 @@ def highest_counter(folder: Path, name: str) -> int:
     return max(found, default=0)
 
 
-def save_target(output_folder: Path, filename_prefix: str, width: int = 0, height: int = 0) -> SaveTarget:
-    """Where a prefix such as 'portraits/cat' saves; creates the subfolder; refuses prefixes that escape."""
-    prefix = expand_variables(filename_prefix, width, height).replace("\\", "/")
+def check_prefix(filename_prefix: str, output_folder: Path | None = None) -> str:
+    """The prefix as a relative "/" path, or UnsafePrefixError when it is empty or escapes the output folder.
+
+    Run at validation too, so an escaping prefix is refused before anything runs; with `output_folder` the
+    existing part of the path is checked through symbolic links as well.
+    """
+    prefix = expand_variables(filename_prefix, 0, 0).replace("\\", "/")
     if not prefix.strip():
         raise UnsafePrefixError("filename_prefix is empty: give a name such as 'ComfyUI' or 'portraits/cat'")
     if os.path.isabs(prefix) or re.match(r"^[A-Za-z]:", prefix):
         raise UnsafePrefixError(f"filename_prefix '{filename_prefix}' is an absolute path: "
                                 "images are saved only inside the output folder; use a relative prefix")
-    normal = os.path.normpath(prefix)
-    subfolder, name = os.path.split(normal)
+    subfolder, name = os.path.split(os.path.normpath(prefix))
     if name in ("", ".", ".."):
         raise UnsafePrefixError(f"filename_prefix '{filename_prefix}' names no file: end it with a name")
+    if subfolder.split(os.sep)[0] == ".." or (output_folder is not None
+                                               and not is_inside(output_folder, Path(output_folder, subfolder))):
+        raise UnsafePrefixError(f"filename_prefix '{filename_prefix}' leads outside the output folder "
+                                "(through '..' or a symbolic link): saving there is not allowed")
+    return prefix
+
+
+def save_target(output_folder: Path, filename_prefix: str, width: int = 0, height: int = 0) -> SaveTarget:
+    """Where a prefix such as 'portraits/cat' saves; creates the subfolder; refuses prefixes that escape."""
+    check_prefix(filename_prefix, output_folder)
+    prefix = expand_variables(filename_prefix, width, height).replace("\\", "/")
+    subfolder, name = os.path.split(os.path.normpath(prefix))
     base = os.path.realpath(output_folder)
     folder = os.path.realpath(os.path.join(base, subfolder))
-    if os.path.commonpath((base, folder)) != base:
-        raise UnsafePrefixError(f"filename_prefix '{filename_prefix}' leads outside the output folder {base} "
-                                "(through '..' or a symbolic link): saving there is not allowed")
     os.makedirs(folder, exist_ok=True)
     # check again: the folder may have been swapped for a link while it was being made
-    if os.path.commonpath((base, os.path.realpath(folder))) != base:
-        raise UnsafePrefixError(f"filename_prefix '{filename_prefix}' leads outside the output folder {base}")
+    if not is_inside(base, folder):
+        raise UnsafePrefixError(f"filename_prefix '{filename_prefix}' leads outside the output folder")
     relative = os.path.relpath(folder, base)
     subfolder = "" if relative == "." else relative.replace(os.sep, "/")
     return SaveTarget(Path(folder), subfolder, name, highest_counter(Path(folder), name) + 1)

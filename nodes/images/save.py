@@ -7,7 +7,8 @@ from typing import Any
 
 from graph_engine import current_context
 
-from .naming import file_name, save_target
+from .input_folder import get_output_folder
+from .naming import UnsafePrefixError, check_prefix, file_name, save_target
 
 
 def _context():
@@ -63,6 +64,16 @@ class SaveImage:
             },
             "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, filename_prefix=None):
+        if filename_prefix is None:
+            return True  # linked: checked when it runs
+        try:
+            check_prefix(str(filename_prefix), get_output_folder())
+        except UnsafePrefixError as exc:
+            return str(exc)
+        return True
 
     def save_images(self, images, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None) -> dict:
         folder = _context().folders.output

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from graph_engine import current_context
-from nodes.safe_paths import resolve_inside
+from graph_engine.folders import is_inside, resolve_inside
 
 from .checkpoints.checkpoint_file import MODEL_SUFFIXES
 
@@ -42,10 +42,16 @@ def kind_folder(kind: str) -> Path:
 
 
 def list_models(kind: str) -> list[str]:
-    """Model files (and, for checkpoints, diffusers folders) under the kind's folder, sorted, "/"-separated."""
+    """Model files (and, for checkpoints, diffusers folders) under the kind's folder, sorted, "/"-separated.
+
+    Symbolic links that lead outside the folder are left out, as find_model would refuse them.
+    """
     root = kind_folder(kind)
     names = []
     for folder, subfolders, files in os.walk(root, followlinks=True):
+        if not is_inside(root, folder):
+            subfolders.clear()
+            continue
         relative = Path(folder).relative_to(root)
         if kind == "checkpoints" and DIFFUSERS_INDEX in files and folder != str(root):
             names.append(relative.as_posix())
@@ -53,7 +59,8 @@ def list_models(kind: str) -> list[str]:
             continue
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         names.extend((relative / name).as_posix() for name in files
-                     if name.lower().endswith(MODEL_SUFFIXES) and not name.startswith("."))
+                     if name.lower().endswith(MODEL_SUFFIXES) and not name.startswith(".")
+                     and is_inside(root, os.path.join(folder, name)))
     return sorted(names, key=str.lower)
 
 
@@ -62,7 +69,7 @@ def find_model(kind: str, name: str) -> Path:
     root = kind_folder(kind)
     target = resolve_inside(root, name, f"{kind} folder")
     if not os.path.exists(target):
-        raise FileNotFoundError(f"'{name}' is not in the {kind} folder {root}: put the file there "
+        raise FileNotFoundError(f"'{name}' is not in the {kind} folder: put the file in {root} "
                                 f"(the list of files refreshes without a restart)")
     return target
 

@@ -116,22 +116,28 @@ def test_prefix_with_subfolder(engine, folders):
 
 
 @pytest.mark.parametrize("prefix", ["../escape", "a/../../escape", "/tmp/absolute", "", "sub/.."])
-def test_prefixes_that_leave_the_output_folder_are_refused(engine, folders, prefix):
-    result = engine.run(save_prompt(prefix=prefix))
-    assert result.status == "error"
-    assert result.error["node_id"] == "save"
-    message = result.error["exception_message"]
-    assert "output folder" in message or "names no file" in message or "empty" in message
+def test_prefixes_that_leave_the_output_folder_are_refused_before_anything_runs(engine, folders, prefix):
+    report = engine.validate(save_prompt(prefix=prefix))
+    (error,) = report.node_errors["save"].errors
+    assert error.type == "custom_validation_failed" and error.input_name == "filename_prefix"
+    assert "output folder" in error.details or "names no file" in error.details or "empty" in error.details
+    assert str(folders.base) not in error.details  # a remote client never learns server paths
     assert not list(folders.base.parent.glob("escape*"))
     assert not [p for p in folders.output.rglob("*") if p.is_file()]
 
 
 def test_a_symlink_out_of_the_output_folder_is_refused(engine, folders, tmp_path_factory):
+    from nodes.images import set_output_folder
+
     outside = tmp_path_factory.mktemp("outside")
     os.symlink(outside, folders.output / "link")
+    set_output_folder(tmp_path_factory.mktemp("elsewhere"))  # validation cannot see it: the run refuses
     result = engine.run(save_prompt(prefix="link/cat"))
     assert result.status == "error"
     assert "outside the output folder" in result.error["exception_message"]
+    set_output_folder(folders.output)  # as start-up sets it: refused at validation
+    (error,) = engine.validate(save_prompt(prefix="link/cat")).node_errors["save"].errors
+    assert "outside the output folder" in error.details
     assert list(outside.iterdir()) == []
 
 
