@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .serving import add_serve_arguments
 from .startup import Options
 
 log = logging.getLogger("latentloom")
@@ -73,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the outputs as JSON")
     listing = commands.add_parser("nodes", parents=[common], help="list the registered nodes and their sources")
     listing.add_argument("--json", action="store_true", help="print /object_info-style JSON with each node's source")
+    serve = commands.add_parser("serve", parents=[common], help="start the web server and the canvas")
+    add_serve_arguments(serve)
     commands.add_parser("demo-model", parents=[common],
                         help="write a small random-weight SD1 checkpoint into models/checkpoints (its images are "
                              "noise: it shows the pipeline works without any download)")
@@ -194,7 +197,14 @@ def command_demo_model(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": command_run, "nodes": command_nodes, "demo-model": command_demo_model}
+def command_serve(args: argparse.Namespace) -> int:
+    from .serving import command_serve as serve
+
+    with plugin_prints_to_stderr():
+        return serve(args, options_from(args))
+
+
+COMMANDS = {"run": command_run, "nodes": command_nodes, "serve": command_serve, "demo-model": command_demo_model}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,10 +13,12 @@ if TYPE_CHECKING:
     from .current import configure_devices, model_manager
     from .manager import ModelManager, ResidentModel
     from .memory import free_device_memory, module_bytes
+    from .stats import device_stats, unload_models
 
 # These import torch, so they load on first use: importing this package stays cheap.
 _LAZY = {"ModelManager": "manager", "ResidentModel": "manager", "configure_devices": "current",
-         "model_manager": "current", "module_bytes": "memory", "free_device_memory": "memory"}
+         "model_manager": "current", "module_bytes": "memory", "free_device_memory": "memory",
+         "device_stats": "stats", "unload_models": "stats"}
 
 __getattr__ = lazy_attributes(__name__, _LAZY)
 

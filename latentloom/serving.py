@@ -1,0 +1,79 @@
+"""`latentloom serve`: the engine and its hooks handed to the web server, and the refusal to listen beyond
+loopback without a token."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import sys
+
+from .startup import Options, build_engine
+
+log = logging.getLogger("latentloom")
+
+MODEL_FOLDERS = ("checkpoints", "loras", "vae", "embeddings")
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=8188, help="port (default: 8188)")
+    parser.add_argument("--auth-token", metavar="TOKEN",
+                        help="require this token on every request ('auto' makes one and prints it); needed to "
+                             "listen beyond loopback")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow listening beyond loopback without a token (anyone who can reach the port can "
+                             "run workflows and read your images)")
+    parser.add_argument("--max-history", type=int, default=10000, metavar="N", help="finished prompts kept (10000)")
+
+
+def build_services(options: Options, max_history: int):
+    """The engine with built-in and plugin nodes, the SQLite queue under user/, the model and device hooks."""
+    from nodes.runtime.model_folders import list_models
+    from web import Services, open_queue
+
+    engine, reports = build_engine(options)
+    folders = options.folders()
+    folders.create()
+
+    def device_stats():
+        from nodes.runtime.devices import device_stats as read
+        return read()
+
+    def unload_models():
+        from nodes.runtime.devices import unload_models as unload
+        unload()
+
+    web_directories = {r.name: r.web_directory for r in reports if r.ok and r.web_directory is not None}
+    return Services(engine=engine, queue=open_queue(folders.user, max_history), list_models=list_models,
+                    model_folder_names=list(MODEL_FOLDERS), device_stats=device_stats, unload_models=unload_models,
+                    web_directories=web_directories)
+
+
+def server_token(args: argparse.Namespace) -> str | None:
+    """The token to require; exits with advice when a public address would be served without one."""
+    from web import is_loopback
+
+    token = args.auth_token
+    if token == "auto":
+        token = secrets.token_urlsafe(24)
+        print(f"access token: {token}\nopen http://{args.host}:{args.port}/?token={token}", file=sys.stderr)
+    if token is None and not is_loopback(args.host) and not args.insecure:
+        raise SystemExit(f"error: refusing to listen on {args.host} without an access token: anyone who can reach "
+                         "it could run workflows and read your files. Add --auth-token auto (or your own token), "
+                         "or --insecure if this network is yours alone.")
+    return token
+
+
+def command_serve(args: argparse.Namespace, options: Options) -> int:
+    from web import ServerSettings, serve
+
+    settings = ServerSettings(host=args.host, port=args.port, auth_token=server_token(args),
+                              max_history=args.max_history)
+    services = build_services(options, args.max_history)
+    try:
+        asyncio.run(serve(services, settings))
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,26 @@
+"""The aiohttp application: routes at the root and under /api/, the guards, and the shared state."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from .replies import errors_as_json
+from .routes import canvas, files, info, prompts, websocket
+from .security import guard, is_loopback
+from .state import ServerState
+
+API_ROUTES = (prompts.routes, files.routes, info.routes, websocket.routes)
+
+
+def create_app(state: ServerState) -> web.Application:
+    """Every API route answers at /X and at /api/X, as ComfyUI's do; the canvas is at /."""
+    settings = state.settings
+    app = web.Application(
+        client_max_size=settings.max_upload_bytes + (1 << 20),
+        middlewares=[errors_as_json, guard(is_loopback(settings.host), settings.auth_token)])
+    app["state"] = state
+    for table in API_ROUTES:
+        app.router.add_routes(table)
+        for route in table:
+            app.router.add_route(route.method, "/api" + route.path, route.handler)
+    app.router.add_routes(canvas.routes)
+    return app

@@ -1,0 +1,91 @@
+"""JSON bodies in and errors out: every refusal is JSON with a type and a message a person can act on."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+class BadRequest(Exception):
+    """A request the server refuses; the route's answer is `status` with this JSON error."""
+
+    def __init__(self, message: str, *, status: int = 400, kind: str = "bad_request",
+                 body: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.body = status, kind, body
+
+
+def json_error(status: int, kind: str, message: str, **extra: Any) -> web.Response:
+    """ComfyUI-shaped error body: {"error": {"type", "message", "details", "extra_info"}, ...extra}."""
+    body = {"error": {"type": kind, "message": message, "details": "", "extra_info": {}}, **extra}
+    return web.json_response(body, status=status)
+
+
+async def read_json(request: web.Request, limit: int) -> Any:
+    """The decoded JSON body, read up to `limit` bytes; BadRequest for a body that is too big or not JSON."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BadRequest(f"the body is {request.content_length} bytes; the limit is {limit}", status=413,
+                         kind="body_too_large")
+    raw = await request.content.read(limit + 1)  # also bounds bodies sent without a length
+    if len(raw) > limit:
+        raise BadRequest(f"the body is larger than the limit of {limit} bytes", status=413, kind="body_too_large")
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", kind="invalid_json") from None
+    except RecursionError:
+        raise BadRequest("the body's JSON is nested too deeply", kind="invalid_json") from None
+
+
+async def read_object(request: web.Request, limit: int) -> dict[str, Any]:
+    """A JSON object body (an empty body reads as {})."""
+    body = await read_json(request, limit)
+    if not isinstance(body, dict):
+        raise BadRequest(f"the body must be a JSON object, not {type(body).__name__}", kind="invalid_json")
+    return body
+
+
+def field(body: dict[str, Any], name: str, kinds: type | tuple[type, ...], default: Any = None) -> Any:
+    """body[name] when present and of one of `kinds` (bool is never a number); BadRequest otherwise."""
+    value = body.get(name, default)
+    if value is None or value is default:
+        return value
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    if isinstance(value, bool) and bool not in kinds:
+        raise BadRequest(f"'{name}' must be {' or '.join(k.__name__ for k in kinds)}, not a boolean")
+    if not isinstance(value, kinds):
+        raise BadRequest(f"'{name}' must be {' or '.join(k.__name__ for k in kinds)}, not {type(value).__name__}")
+    return value
+
+
+def string_list(body: dict[str, Any], name: str) -> list[str]:
+    """A list of ids, e.g. {"delete": ["a", "b"]}; BadRequest when it is anything else."""
+    value = body.get(name)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise BadRequest(f"'{name}' must be a list of prompt ids (strings)")
+    return value
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler) -> web.StreamResponse:
+    """Whatever goes wrong in a route becomes a JSON reply; the server keeps serving."""
+    try:
+        return await handler(request)
+    except BadRequest as exc:
+        return json_error(exc.status, exc.kind, str(exc), **(exc.body or {}))
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        return json_error(exc.status, "http_error", exc.reason if exc.status != 404 else
+                          f"no route {request.method} {request.path}")
+    except ConnectionResetError:
+        raise
+    except Exception:
+        log.exception("request %s %s failed", request.method, request.path)
+        return json_error(500, "server_error", "the server failed on this request; the details are in its log")

@@ -1,0 +1,134 @@
+"""Image files in and out: /view, /upload/image, /upload/mask; every name stays inside its folder."""
+from __future__ import annotations
+
+import io
+import json
+import mimetypes
+import os
+from pathlib import Path
+
+from aiohttp import web
+
+from graph_engine.folders import resolve_inside
+
+from ..replies import BadRequest
+from ..state import ServerState
+from ..uploads import checked_image, free_name, safe_file_name, write_atomically
+
+routes = web.RouteTableDef()
+FOLDER_TYPES = ("input", "output", "temp")
+
+
+def _state(request: web.Request) -> ServerState:
+    return request.app["state"]
+
+
+def _folder(state: ServerState, kind: str) -> Path:
+    if kind not in FOLDER_TYPES:
+        raise BadRequest(f"type must be one of {', '.join(FOLDER_TYPES)}, not '{kind}'")
+    return getattr(state.services.engine.folders, kind)
+
+
+def _inside(folder: Path, relative: str, kind: str) -> Path:
+    """The real path of a name from a request; 403 when it leaves the folder (.., absolute, symbolic link)."""
+    try:
+        return resolve_inside(folder, relative, f"{kind} folder")
+    except ValueError as exc:
+        raise BadRequest(str(exc), status=403, kind="forbidden_path") from None
+
+
+@routes.get("/view")
+async def view(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    kind = request.query.get("type", "output") or "output"
+    folder = _folder(state, kind)
+    name = request.query.get("filename", "")
+    if not name:
+        raise BadRequest("filename is missing")
+    subfolder = request.query.get("subfolder", "")
+    path = _inside(folder, os.path.join(subfolder, name) if subfolder else name, kind)
+    if not path.is_file():
+        raise BadRequest(f"no file '{name}' in the {kind} folder", status=404, kind="not_found")
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    headers = {"Content-Type": content_type, "Content-Disposition": f'filename="{path.name}"'}
+    return web.FileResponse(path, headers=headers)
+
+
+async def _read_form(request: web.Request) -> dict[str, tuple[str, bytes]]:
+    """Multipart fields as name -> (file name, bytes), each bounded by the upload limit."""
+    limit = _state(request).settings.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise BadRequest(f"the upload is {request.content_length} bytes; the limit is {limit}", status=413,
+                         kind="body_too_large")
+    try:
+        reader = await request.multipart()
+    except (AssertionError, ValueError, KeyError):
+        raise BadRequest("send the image as multipart/form-data with a field named 'image'") from None
+    fields: dict[str, tuple[str, bytes]] = {}
+    total = 0
+    async for part in reader:
+        data = bytearray()
+        while chunk := await part.read_chunk(1 << 16):
+            total += len(chunk)
+            if total > limit:
+                raise BadRequest(f"the upload is larger than the limit of {limit} bytes", status=413,
+                                 kind="body_too_large")
+            data.extend(chunk)
+        fields[part.name or ""] = (part.filename or "", bytes(data))
+    return fields
+
+
+def _text(fields: dict[str, tuple[str, bytes]], name: str, default: str = "") -> str:
+    return fields[name][1].decode("utf-8", "replace") if name in fields else default
+
+
+def _target(state: ServerState, fields: dict[str, tuple[str, bytes]]) -> tuple[str, str, Path]:
+    kind = _text(fields, "type", "input") or "input"
+    subfolder = _text(fields, "subfolder").strip().strip("/")
+    folder = _folder(state, kind)
+    return kind, subfolder, _inside(folder, subfolder, kind) if subfolder else folder
+
+
+def _save(fields: dict, state: ServerState, data: bytes, name: str) -> web.Response:
+    kind, subfolder, folder = _target(state, fields)
+    overwrite = _text(fields, "overwrite").lower() in ("true", "1")
+    name = free_name(folder, safe_file_name(name), overwrite)
+    write_atomically(folder, name, data)
+    return web.json_response({"name": name, "subfolder": subfolder, "type": kind})
+
+
+@routes.post("/upload/image")
+async def upload_image(request: web.Request) -> web.Response:
+    state = _state(request)
+    fields = await _read_form(request)
+    if "image" not in fields:
+        raise BadRequest("the form has no field named 'image'")
+    filename, data = fields["image"]
+    checked_image(data, state.settings.max_upload_pixels)
+    return _save(fields, state, data, filename)
+
+
+@routes.post("/upload/mask")
+async def upload_mask(request: web.Request) -> web.Response:
+    """ComfyUI's mask editor: the mask's alpha replaces the alpha of the original image, saved as a new PNG."""
+    state = _state(request)
+    fields = await _read_form(request)
+    if "image" not in fields or "original_ref" not in fields:
+        raise BadRequest("the form needs the fields 'image' (the mask) and 'original_ref'")
+    filename, data = fields["image"]
+    mask = checked_image(data, state.settings.max_upload_pixels)
+    try:
+        ref = json.loads(_text(fields, "original_ref"))
+        ref_kind, ref_name, ref_sub = ref.get("type", "input"), ref["filename"], ref.get("subfolder", "")
+    except (ValueError, KeyError, AttributeError, TypeError):
+        raise BadRequest("original_ref must be JSON like {\"filename\": ..., \"subfolder\": ..., \"type\": ...}") \
+            from None
+    path = _inside(_folder(state, ref_kind), os.path.join(ref_sub, ref_name) if ref_sub else ref_name, ref_kind)
+    if not path.is_file():
+        raise BadRequest(f"original image '{ref_name}' is not in the {ref_kind} folder", status=404, kind="not_found")
+    original = checked_image(path.read_bytes(), state.settings.max_upload_pixels).convert("RGBA")
+    alpha = mask.getchannel("A") if "A" in mask.getbands() else mask.convert("L")
+    original.putalpha(alpha.resize(original.size))
+    buffer = io.BytesIO()
+    original.save(buffer, format="PNG")
+    return _save(fields, state, buffer.getvalue(), Path(safe_file_name(filename)).stem + ".png")

@@ -1,0 +1,98 @@
+"""What the server knows: /object_info, /system_stats, /models, /embeddings, /extensions."""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from ..replies import BadRequest
+from ..state import ServerState
+
+routes = web.RouteTableDef()
+
+
+def _state(request: web.Request) -> ServerState:
+    return request.app["state"]
+
+
+async def _in_worker_lock(state: ServerState, function, *args) -> Any:
+    """Registry reads refresh file lists, which validation may be doing too: one at a time, off the loop."""
+    def locked():
+        with state.worker.validation_lock:
+            return function(*args)
+
+    return await asyncio.get_running_loop().run_in_executor(None, locked)
+
+
+@routes.get("/object_info")
+async def object_info(request: web.Request) -> web.Response:
+    state = _state(request)
+    return web.json_response(await _in_worker_lock(state, state.services.engine.registry.object_info))
+
+
+@routes.get("/object_info/{class_type}")
+async def object_info_of(request: web.Request) -> web.Response:
+    state = _state(request)
+    name = request.match_info["class_type"]
+    spec = await _in_worker_lock(state, state.services.engine.registry.refresh, name)
+    return web.json_response({} if spec is None else {name: spec.object_info()})
+
+
+def _memory() -> tuple[int, int]:
+    """(total, available) bytes of RAM."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    available = total
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return total, available
+
+
+@routes.get("/system_stats")
+async def system_stats(request: web.Request) -> web.Response:
+    state = _state(request)
+    devices = await asyncio.get_running_loop().run_in_executor(None, state.services.device_stats)
+    total, available = _memory()
+    system = {"os": os.name, "python_version": sys.version, "embedded_python": False, "ram_total": total,
+              "ram_free": available, "pytorch_version": devices.get("pytorch_version"), "argv": sys.argv[:1]}
+    return web.json_response({"system": system, "devices": devices.get("devices", [])})
+
+
+@routes.get("/models")
+async def model_folders(request: web.Request) -> web.Response:
+    return web.json_response(_state(request).services.model_folder_names)
+
+
+@routes.get("/models/{folder}")
+async def models_in(request: web.Request) -> web.Response:
+    state = _state(request)
+    folder = request.match_info["folder"]
+    if folder not in state.services.model_folder_names:
+        raise BadRequest(f"no model folder '{folder}'; the folders are "
+                         f"{', '.join(state.services.model_folder_names)}", status=404, kind="not_found")
+    names = await asyncio.get_running_loop().run_in_executor(None, state.services.list_models, folder)
+    return web.json_response(names)
+
+
+@routes.get("/embeddings")
+async def embeddings(request: web.Request) -> web.Response:
+    state = _state(request)
+    names = await asyncio.get_running_loop().run_in_executor(None, state.services.list_models, "embeddings")
+    return web.json_response([os.path.splitext(name)[0] for name in names])
+
+
+@routes.get("/extensions")
+async def extensions(request: web.Request) -> web.Response:
+    """The plugins' browser scripts (WEB_DIRECTORY), as URLs the page imports."""
+    scripts = []
+    for plugin, folder in sorted(_state(request).services.web_directories.items()):
+        for path in sorted(folder.rglob("*.js")):
+            scripts.append(f"/extensions/{plugin}/{path.relative_to(folder).as_posix()}")
+    return web.json_response(scripts)

@@ -1,0 +1,86 @@
+"""Starting and stopping the server: the SQLite queue (recovered), the worker, the websocket hub, the site."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from aiohttp import web
+
+from graph_engine.prompt_queue_sqlite import SQLitePromptQueue
+
+from .app import create_app
+from .client_hub import ClientHub
+from .security import PathRedactor
+from .services import ServerSettings, Services
+from .state import ServerState
+from .worker import PromptWorker
+
+log = logging.getLogger(__name__)
+DATABASE = "latentloom.db"
+
+
+def redactor_for(services: Services) -> PathRedactor:
+    folders = services.engine.folders
+    shown = [(folders.models, "models"), (folders.input, "input"), (folders.output, "output"),
+             (folders.temp, "temp"), (folders.user, "user"), (folders.base, ".")]
+    return PathRedactor(shown)
+
+
+def build_state(services: Services, settings: ServerSettings, loop: asyncio.AbstractEventLoop) -> ServerState:
+    """The queue from user/latentloom.db (prompts left running by a stopped process are filed as interrupted)."""
+    services.engine.folders.create()
+    queue = services.queue
+    stopped = queue.recover()
+    if stopped:
+        log.warning("%d prompt(s) were running when the server last stopped; they are in the history as "
+                    "interrupted and can be queued again", len(stopped))
+    redact = redactor_for(services)
+    hub = ClientHub(loop, lambda: queue.count_pending() + len(queue.running()))
+    worker = PromptWorker(services.engine, queue, hub, redact)
+    return ServerState(settings, services, queue, hub, worker, redact)
+
+
+def open_queue(user_folder: Path, max_history: int) -> SQLitePromptQueue:
+    return SQLitePromptQueue(user_folder / DATABASE, max_history=max_history)
+
+
+def _warm_up(services: Services) -> None:
+    """Load torch and read the devices in the background, so the first run and /system_stats do not wait for it."""
+    try:
+        services.device_stats()
+    except Exception:
+        log.exception("reading the devices failed")
+
+
+async def serve(services: Services, settings: ServerSettings, ready: threading.Event | None = None) -> None:
+    """Run until SIGINT or SIGTERM; pending prompts stay in the queue for the next start."""
+    loop = asyncio.get_running_loop()
+    state = build_state(services, settings, loop)
+    runner = web.AppRunner(create_app(state), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    state.worker.start()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    log.info("serving on http://%s:%d%s", host, settings.port, "  (access token required)" if settings.auth_token
+             else "")
+    threading.Thread(target=_warm_up, args=(services,), name="latentloom-warm-up", daemon=True).start()
+    if ready is not None:
+        ready.set()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass  # not the main thread, or not supported here
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: the running prompt is interrupted, waiting prompts stay queued")
+        await loop.run_in_executor(None, state.worker.stop)
+        await state.hub.close_all()
+        await runner.cleanup()
+        state.queue.close()

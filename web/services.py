@@ -1,0 +1,38 @@
+"""What the application lends the server: the engine, the queue, and the few device and model hooks (web stays
+free of torch and of the diffusion nodes)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from graph_engine import Engine
+from graph_engine.prompt_queue import PromptQueue
+
+MiB = 1 << 20
+
+
+@dataclass
+class ServerSettings:
+    """Where the server listens and the limits it puts on requests."""
+
+    host: str = "127.0.0.1"
+    port: int = 8188
+    auth_token: str | None = None  # required on every route and the websocket when set
+    max_json_bytes: int = 16 * MiB
+    max_upload_bytes: int = 64 * MiB
+    max_upload_pixels: int = 64_000_000
+    max_history: int = 10000
+
+
+@dataclass
+class Services:
+    """The parts of the application the routes use."""
+
+    engine: Engine
+    queue: PromptQueue
+    list_models: Callable[[str], list[str]]  # a model folder name -> its files
+    model_folder_names: list[str]
+    device_stats: Callable[[], dict[str, Any]]  # {"pytorch_version", "devices": [...]} (imports torch)
+    unload_models: Callable[[], None]
+    web_directories: dict[str, Path] = field(default_factory=dict)  # plugin name -> its WEB_DIRECTORY

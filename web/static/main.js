@@ -1,0 +1,386 @@
+// Wires the editor together: model, canvas, palette, server connection and toolbar.
+import { api } from './api.js';
+import { ServerSocket } from './socket.js';
+import { buildSpecs } from './schema.js';
+import { Graph, nodeFromSpec, MODE_MUTED, MODE_BYPASS } from './graph.js';
+import { toWorkflow, loadWorkflow, copyNodes, addSavedNodes } from './workflow.js';
+import { toApiPrompt } from './apiformat.js';
+import { readPngText } from './png.js';
+import { UndoHistory } from './history.js';
+import { applySeedControls } from './widgets.js';
+import { CanvasView } from './canvas.js';
+import { Palette } from './palette.js';
+import { QueuePanel } from './queuepanel.js';
+import { RunState } from './runstate.js';
+import { buildDefaultGraph } from './defaultgraph.js';
+
+const STORAGE_KEY = 'latentloom.workflow';
+const CLIPBOARD_KEY = 'latentloom.clipboard';
+
+function newClientId() {
+  let id = sessionStorage.getItem('latentloom.clientId');
+  if (!id) {
+    id = crypto.randomUUID ? crypto.randomUUID().replace(/-/g, '') : String(Math.random()).slice(2);
+    sessionStorage.setItem('latentloom.clientId', id);
+  }
+  return id;
+}
+
+class App {
+  constructor() {
+    this.graph = new Graph();
+    this.specs = new Map();
+    this.history = new UndoHistory();
+    this.clientId = newClientId();
+    this.messageBox = document.querySelector('[data-testid="message"]');
+    this.canvas = new CanvasView(document.querySelector('[data-testid="canvas"]'), this);
+    this.runState = new RunState({
+      refreshState: (id) => this.canvas.refreshState(id),
+      refreshAllStates: () => this.canvas.refreshAllStates(),
+      gallery: (url) => this.queue.addImage(url),
+      message: (text, kind) => this.message(text, kind),
+      queueChanged: () => this.queue.refresh(),
+    });
+    this.palette = new Palette(document.querySelector('[data-testid="palette"]'), (type) => this.addNode(type));
+    this.queue = new QueuePanel(document.querySelector('.side'), (text) => this.message(text, 'error'));
+    this.pointerWorld = null;
+    this.lastRefresh = 0;
+  }
+
+  async start() {
+    try {
+      await this.refreshNodeInfo();
+    } catch (e) {
+      this.message(`Could not read the node list from the server: ${e.message}`, 'error');
+    }
+    this.restore();
+    this.history.reset(this.snapshot());
+    this.bindToolbar();
+    this.bindKeys();
+    this.bindFiles();
+    this.socket = new ServerSocket(this.clientId, {
+      message: (type, data) => this.runState.handle(type, data),
+      preview: (blob) => this.runState.preview(blob),
+      open: () => { this.setConnection('connected'); this.queue.refresh(); },
+      close: () => this.setConnection('disconnected'),
+    });
+    window.addEventListener('focus', () => {
+      // Model lists may have changed on disk while the tab was in the background.
+      if (Date.now() - this.lastRefresh > 2000) this.refreshNodeInfo().catch(() => {});
+    });
+    document.body.dataset.ready = 'true';
+  }
+
+  setConnection(text) {
+    const el = document.querySelector('[data-testid="connection"]');
+    el.textContent = text;
+    el.dataset.state = text;
+  }
+
+  // ---- state, history, storage --------------------------------------------
+
+  snapshot() { return toWorkflow(this.graph); }
+
+  persist() {
+    try { localStorage.setItem(STORAGE_KEY, JSON.stringify(toWorkflow(this.graph, this.canvas.view))); } catch { /* storage full or blocked */ }
+  }
+
+  restore() {
+    const saved = localStorage.getItem(STORAGE_KEY);
+    if (saved) {
+      try {
+        this.applyWorkflow(JSON.parse(saved));
+        return;
+      } catch (e) {
+        this.message(`The stored workflow could not be restored: ${e.message}`, 'error');
+      }
+    }
+    this.loadDefault();
+  }
+
+  loadDefault() {
+    if (!buildDefaultGraph(this.graph, this.specs)) this.graph.clear();
+    this.canvas.render();
+    this.canvas.fitView();
+    this.canvas.measureNodes();
+    this.persist();
+  }
+
+  /** Loads a UI-format workflow into the editor (not yet recorded for undo). */
+  applyWorkflow(data) {
+    const warnings = loadWorkflow(this.graph, data, this.specs);
+    const ds = this.graph.extra.ds;
+    if (ds && Array.isArray(ds.offset)) this.canvas.view = { x: Number(ds.offset[0]) || 0, y: Number(ds.offset[1]) || 0, scale: Number(ds.scale) || 1 };
+    this.canvas.render();
+    this.canvas.measureNodes();
+    if (warnings.length) this.message(warnings.join('\n'), 'warning');
+  }
+
+  /** Call after every user edit: redraws, records for undo, stores. */
+  changed() {
+    this.canvas.render();
+    this.commit();
+  }
+
+  commit() {
+    this.canvas.measureNodes();
+    this.history.record(this.snapshot());
+    this.persist();
+    this.updateButtons();
+  }
+
+  restoreSnapshot(state) {
+    if (!state) return;
+    const selected = [...this.canvas.selected];
+    loadWorkflow(this.graph, state, this.specs);
+    this.canvas.selected = new Set(selected.filter((id) => this.graph.nodes.has(id)));
+    this.canvas.render();
+    this.persist();
+    this.updateButtons();
+  }
+
+  undo() { this.restoreSnapshot(this.history.undo()); }
+  redo() { this.restoreSnapshot(this.history.redo()); }
+
+  updateButtons() {
+    document.querySelector('[data-action="undo"]').disabled = !this.history.canUndo();
+    document.querySelector('[data-action="redo"]').disabled = !this.history.canRedo();
+  }
+
+  // ---- hooks used by the canvas -----------------------------------------------
+
+  widgetInput() { this.persist(); }
+  widgetCommit() { this.commit(); }
+  viewChanged() { this.persist(); }
+
+  connect(fromId, fromSlot, toId, name) {
+    const result = this.graph.connect(fromId, fromSlot, toId, name);
+    return result.ok ? null : result.reason;
+  }
+
+  disconnect(linkId) { this.graph.disconnect(linkId); }
+
+  refused(text, element) {
+    if (element) {
+      element.classList.add('refused');
+      setTimeout(() => element.classList.remove('refused'), 1500);
+    }
+    this.message(text, 'error');
+  }
+
+  message(text, kind = 'info') {
+    const box = this.messageBox;
+    box.textContent = text;
+    box.dataset.kind = kind;
+    box.hidden = false;
+    clearTimeout(this.messageTimer);
+    this.messageTimer = setTimeout(() => { box.hidden = true; }, kind === 'error' ? 10000 : 5000);
+  }
+
+  // ---- editing -------------------------------------------------------------------
+
+  addNode(type, pos) {
+    const spec = this.specs.get(type);
+    if (!spec) return null;
+    const node = this.graph.addNode(nodeFromSpec(spec, null, pos || this.pendingPos || this.canvas.freeSpot()));
+    this.pendingPos = null;
+    this.canvas.select(node.id, false);
+    this.changed();
+    return node;
+  }
+
+  deleteSelected() {
+    if (!this.canvas.selected.size) return;
+    for (const id of this.canvas.selected) this.graph.removeNode(id);
+    this.canvas.selected.clear();
+    this.changed();
+  }
+
+  copySelected() {
+    if (!this.canvas.selected.size) return;
+    this.clipboard = copyNodes(this.graph, [...this.canvas.selected]);
+    try { localStorage.setItem(CLIPBOARD_KEY, JSON.stringify(this.clipboard)); } catch { /* ignore */ }
+    this.message(`Copied ${this.clipboard.nodes.length} node(s).`);
+  }
+
+  paste() {
+    let data = this.clipboard;
+    if (!data) {
+      try { data = JSON.parse(localStorage.getItem(CLIPBOARD_KEY) || 'null'); } catch { data = null; }
+    }
+    if (!data || !data.nodes.length) return;
+    const minX = Math.min(...data.nodes.map((n) => n.pos[0]));
+    const minY = Math.min(...data.nodes.map((n) => n.pos[1]));
+    const target = this.pointerWorld || [minX + 40, minY + 40];
+    const { ids } = addSavedNodes(this.graph, data.nodes, data.links, this.specs, { freshIds: true, offset: [target[0] - minX, target[1] - minY] });
+    this.canvas.selected = new Set(ids);
+    this.changed();
+  }
+
+  toggleMode(mode) {
+    if (!this.canvas.selected.size) return;
+    for (const id of this.canvas.selected) {
+      const node = this.graph.nodes.get(id);
+      node.mode = node.mode === mode ? 0 : mode;
+    }
+    this.changed();
+  }
+
+  clearGraph() {
+    this.graph.clear();
+    this.changed();
+  }
+
+  // ---- server actions -------------------------------------------------------------
+
+  async refreshNodeInfo() {
+    this.lastRefresh = Date.now();
+    this.specs = buildSpecs(await api.objectInfo());
+    this.palette.setSpecs(this.specs);
+    // Existing combos pick up new files but keep their value.
+    let touched = false;
+    for (const node of this.graph.nodes.values()) {
+      const spec = this.specs.get(node.type);
+      if (!spec) continue;
+      for (const w of node.widgets) {
+        const fresh = spec.widgets.find((s) => s.name === w.name);
+        if (w.kind !== 'COMBO' || !fresh) continue;
+        w.choices = [...fresh.choices];
+        if (!w.choices.includes(String(w.value))) {
+          if (w.value === '' || w.value == null) w.value = w.choices[0] ?? '';
+          else w.choices.push(String(w.value));
+        }
+        touched = true;
+      }
+    }
+    if (touched) this.canvas.render();
+  }
+
+  async queuePrompt() {
+    this.runState.clearErrors();
+    const workflow = toWorkflow(this.graph, this.canvas.view);
+    const prompt = toApiPrompt(this.graph);
+    let result;
+    try {
+      result = await api.queuePrompt(prompt, this.clientId, workflow);
+    } catch (e) {
+      this.message(`Could not reach the server: ${e.message}`, 'error');
+      return;
+    }
+    const data = result.data || {};
+    if (data.node_errors && Object.keys(data.node_errors).length) this.runState.showNodeErrors(data.node_errors);
+    if (!result.ok) {
+      const err = data.error || {};
+      this.message(`${err.message || 'The prompt was rejected.'}${err.details ? `\n${err.details}` : ''}`, 'error');
+      this.queue.refresh();
+      return;
+    }
+    this.message(`Queued prompt #${data.number}.`);
+    if (applySeedControls(this.graph)) this.changed();
+    this.queue.refresh();
+  }
+
+  async interrupt() {
+    await api.interrupt();
+  }
+
+  // ---- files ------------------------------------------------------------------------
+
+  save() {
+    const data = toWorkflow(this.graph, this.canvas.view);
+    const blob = new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = 'workflow.json';
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  }
+
+  async openFile(file) {
+    try {
+      let data;
+      if (file.type === 'image/png' || /\.png$/i.test(file.name)) {
+        const texts = await readPngText(await file.arrayBuffer());
+        if (!texts.workflow) throw new Error(`${file.name} holds no ComfyUI workflow.`);
+        data = JSON.parse(texts.workflow);
+      } else {
+        data = JSON.parse(await file.text());
+      }
+      this.runState.nodes.clear();
+      this.canvas.selected.clear();
+      this.applyWorkflow(data);
+      this.commit();
+      this.message(`Loaded ${file.name}.`);
+    } catch (e) {
+      this.message(`Could not load ${file.name}: ${e.message}`, 'error');
+    }
+  }
+
+  // ---- bindings -----------------------------------------------------------------------
+
+  bindToolbar() {
+    const actions = {
+      queue: () => this.queuePrompt(),
+      interrupt: () => this.interrupt(),
+      undo: () => this.undo(),
+      redo: () => this.redo(),
+      save: () => this.save(),
+      load: () => document.querySelector('[data-testid="load-file"]').click(),
+      refresh: () => this.refreshNodeInfo().then(() => this.message('Node list refreshed.')).catch((e) => this.message(e.message, 'error')),
+      default: () => { this.runState.nodes.clear(); this.loadDefault(); this.commit(); },
+      clear: () => this.clearGraph(),
+      'clear-queue': () => this.queue.clear(),
+    };
+    for (const [name, run] of Object.entries(actions)) {
+      document.querySelector(`[data-action="${name}"]`).addEventListener('click', run);
+    }
+    this.updateButtons();
+  }
+
+  bindKeys() {
+    const canvasEl = document.querySelector('[data-testid="canvas"]');
+    canvasEl.addEventListener('pointermove', (e) => { this.pointerWorld = this.canvas.toWorld(e.clientX, e.clientY); });
+    canvasEl.addEventListener('dblclick', (e) => {
+      if (e.target.closest('.node')) return;
+      this.pendingPos = this.canvas.toWorld(e.clientX, e.clientY);
+      this.palette.focus();
+    });
+    document.addEventListener('keydown', (e) => {
+      const ctrl = e.ctrlKey || e.metaKey;
+      const key = e.key.toLowerCase();
+      if (ctrl && key === 'enter') { e.preventDefault(); this.queuePrompt(); return; }
+      if (e.target.closest && e.target.closest('input, textarea, select, [contenteditable]')) return;
+      if (ctrl && key === 'z' && !e.shiftKey) { e.preventDefault(); this.undo(); }
+      else if (ctrl && (key === 'y' || (key === 'z' && e.shiftKey))) { e.preventDefault(); this.redo(); }
+      else if (ctrl && key === 'c') this.copySelected();
+      else if (ctrl && key === 'v') this.paste();
+      else if (ctrl && key === 's') { e.preventDefault(); this.save(); }
+      else if (ctrl && key === 'o') { e.preventDefault(); document.querySelector('[data-testid="load-file"]').click(); }
+      else if (ctrl && key === 'a') { e.preventDefault(); this.canvas.selected = new Set(this.graph.nodes.keys()); this.canvas.select(null, true); }
+      else if (ctrl && key === 'm') { e.preventDefault(); this.toggleMode(MODE_MUTED); }
+      else if (ctrl && key === 'b') { e.preventDefault(); this.toggleMode(MODE_BYPASS); }
+      else if (key === 'delete' || key === 'backspace') this.deleteSelected();
+      else if (key === '.') { this.canvas.fitView(); this.persist(); }
+    });
+  }
+
+  bindFiles() {
+    const input = document.querySelector('[data-testid="load-file"]');
+    input.addEventListener('change', () => {
+      if (input.files[0]) this.openFile(input.files[0]);
+      input.value = '';
+    });
+    window.addEventListener('dragover', (e) => e.preventDefault());
+    window.addEventListener('drop', (e) => {
+      e.preventDefault();
+      const file = e.dataTransfer && e.dataTransfer.files[0];
+      if (file) this.openFile(file);
+    });
+  }
+}
+
+const app = new App();
+window.latentloom = app; // handy from the devtools console
+app.start();

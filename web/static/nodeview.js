@@ -1,0 +1,100 @@
+// Builds the DOM of one node and applies its run state (progress, errors, images).
+import { widgetRows } from './widgets.js';
+
+function el(tag, attrs = {}, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+const MODE_CLASS = { 2: 'muted', 4: 'bypassed' };
+
+function slotRow(input, output, index) {
+  const row = el('div', { class: 'slot-row' });
+  if (input) {
+    const slot = el('div', { class: 'slot in', 'data-input': input.name, 'data-type': input.type, title: input.type });
+    slot.append(el('span', { class: 'socket' + (input.link != null ? ' linked' : '') }), el('span', { class: 'label' }, input.name));
+    row.append(slot);
+  } else row.append(el('div', { class: 'slot in empty' }));
+  if (output) {
+    const slot = el('div', { class: 'slot out', 'data-output': String(index), 'data-output-name': output.name, 'data-type': output.type, title: output.type });
+    slot.append(el('span', { class: 'label' }, output.name), el('span', { class: 'socket' }));
+    row.append(slot);
+  }
+  return row;
+}
+
+/** The element for a node. hooks: {widgetInput(node), widgetCommit(node)} */
+export function buildNodeElement(node, hooks) {
+  const root = el('div', { class: 'node', 'data-node-id': String(node.id), 'data-node-type': node.type });
+  if (MODE_CLASS[node.mode]) root.classList.add(MODE_CLASS[node.mode]);
+  if (node.missing && !node.editorOnly) root.classList.add('missing');
+  root.style.left = `${node.pos[0]}px`;
+  root.style.top = `${node.pos[1]}px`;
+  root.style.width = `${node.size[0]}px`;
+
+  const title = el('div', { class: 'node-title', 'data-drag-handle': '' });
+  title.append(el('span', { class: 'title-text' }, node.title));
+  title.append(el('span', { class: 'node-id' }, `#${node.id}`));
+  root.append(title);
+
+  const slots = el('div', { class: 'node-slots' });
+  const rows = Math.max(node.inputs.length, node.outputs.length);
+  for (let k = 0; k < rows; k++) slots.append(slotRow(node.inputs[k], node.outputs[k], k));
+  root.append(slots);
+
+  const widgets = el('div', { class: 'node-widgets' });
+  for (const w of node.widgets) {
+    for (const row of widgetRows(w, () => hooks.widgetInput(node), () => hooks.widgetCommit(node))) {
+      if (w.link != null && row.dataset.widget === w.name) row.classList.add('linked');
+      widgets.append(row);
+    }
+  }
+  if (node.missing && node.rawWidgets && node.rawWidgets.length) {
+    widgets.append(el('div', { class: 'raw-widgets' }, JSON.stringify(node.rawWidgets).slice(0, 200)));
+  }
+  root.append(widgets);
+
+  const progress = el('div', { class: 'node-progress', 'data-progress': '' });
+  progress.append(el('div', { class: 'bar' }));
+  root.append(progress);
+  root.append(el('div', { class: 'node-error', 'data-node-error': '' }));
+  root.append(el('img', { class: 'node-preview', 'data-preview': '', alt: 'live preview' }));
+  root.append(el('div', { class: 'node-images' }));
+  return root;
+}
+
+/** Shows a node's run state: running, progress, errors on inputs, preview and output images. */
+export function applyNodeState(root, state = {}) {
+  root.classList.toggle('running', !!state.running);
+  root.classList.toggle('has-error', !!state.error);
+  root.classList.toggle('cached', !!state.cached);
+
+  const bar = root.querySelector('.node-progress');
+  const p = state.progress;
+  bar.classList.toggle('active', !!(state.running && p && p.max));
+  bar.firstChild.style.width = p && p.max ? `${Math.round((100 * p.value) / p.max)}%` : '0%';
+  bar.dataset.value = p ? `${p.value}/${p.max}` : '';
+
+  const inputErrors = (state.error && state.error.inputs) || {};
+  for (const slot of root.querySelectorAll('[data-input], .widget[data-widget]')) {
+    const name = slot.dataset.input ?? slot.dataset.widget;
+    const message = inputErrors[name];
+    slot.classList.toggle('input-error', !!message);
+    if (message) slot.dataset.error = message; else delete slot.dataset.error;
+  }
+  const box = root.querySelector('.node-error');
+  box.textContent = state.error ? state.error.message : '';
+
+  const preview = root.querySelector('.node-preview');
+  if (state.running && state.preview) { preview.src = state.preview; preview.classList.add('active'); }
+  else { preview.removeAttribute('src'); preview.classList.remove('active'); }
+
+  const images = root.querySelector('.node-images');
+  const urls = state.images || [];
+  if (images.dataset.urls !== urls.join('|')) {
+    images.replaceChildren(...urls.map((url) => el('img', { src: url, 'data-output-image': '', alt: 'output image' })));
+    images.dataset.urls = urls.join('|');
+  }
+}

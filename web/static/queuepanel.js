@@ -1,0 +1,58 @@
+// The queue view (running and pending prompts) and the gallery of recent images.
+import { api } from './api.js';
+
+function el(tag, attrs = {}, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+export class QueuePanel {
+  constructor(root, onError) {
+    this.root = root;
+    this.onError = onError;
+    this.running = root.querySelector('[data-testid="queue-running"]');
+    this.pending = root.querySelector('[data-testid="queue-pending"]');
+    this.count = document.querySelector('[data-testid="queue-count"]');
+    this.gallery = document.querySelector('[data-testid="gallery"]');
+  }
+
+  item(entry, pending) {
+    const [number, promptId, prompt] = entry;
+    const li = el('li', { 'data-prompt-id': promptId });
+    li.append(el('span', {}, `#${number} · ${Object.keys(prompt || {}).length} nodes`));
+    if (pending) {
+      const del = el('button', { 'data-queue-delete': promptId, title: 'Remove from queue' }, '✕');
+      del.addEventListener('click', async () => {
+        try { await api.deleteFromQueue([promptId]); } catch (e) { this.onError(e.message); }
+        this.refresh();
+      });
+      li.append(del);
+    }
+    return li;
+  }
+
+  async refresh() {
+    let queue;
+    try { queue = await api.queue(); } catch (e) { return; }
+    const running = queue.queue_running || [];
+    const pending = (queue.queue_pending || []).slice().sort((a, b) => a[0] - b[0]);
+    this.running.replaceChildren(...running.map((q) => this.item(q, false)));
+    this.pending.replaceChildren(...pending.map((q) => this.item(q, true)));
+    this.count.textContent = String(running.length + pending.length);
+  }
+
+  async clear() {
+    try { await api.clearQueue(); } catch (e) { this.onError(e.message); }
+    this.refresh();
+  }
+
+  addImage(url) {
+    const img = el('img', { src: url, 'data-gallery-image': '', alt: 'generated image' });
+    const link = el('a', { href: url, target: '_blank' });
+    link.append(img);
+    this.gallery.prepend(link);
+    while (this.gallery.children.length > 24) this.gallery.lastChild.remove();
+  }
+}

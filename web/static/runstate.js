@@ -1,0 +1,98 @@
+// What the server tells us about a run, per node: running, progress, errors, images.
+import { api } from './api.js';
+
+export class RunState {
+  /** view: {refreshState(id), refreshAllStates(), gallery(url), message(text, kind), queueChanged()} */
+  constructor(view) {
+    this.view = view;
+    this.nodes = new Map();
+    this.running = null;
+    this.promptId = null;
+  }
+
+  get(id) { return this.nodes.get(Number(id)); }
+
+  update(id, patch) {
+    id = Number(id);
+    this.nodes.set(id, { ...(this.nodes.get(id) || {}), ...patch });
+    this.view.refreshState(id);
+  }
+
+  clearErrors() {
+    for (const [id, s] of this.nodes) if (s.error) this.update(id, { error: null });
+  }
+
+  /** node_errors of a rejected prompt, shown on each node and input. */
+  showNodeErrors(nodeErrors) {
+    for (const [id, entry] of Object.entries(nodeErrors || {})) {
+      const inputs = {};
+      const lines = [];
+      for (const err of entry.errors || []) {
+        const input = err.extra_info && err.extra_info.input_name;
+        const text = err.details ? `${err.message}: ${err.details}` : err.message;
+        if (input) inputs[input] = text;
+        lines.push(input ? `${input}: ${text}` : text);
+      }
+      this.update(id, { error: { message: lines.join('\n'), inputs } });
+    }
+  }
+
+  setRunning(id) {
+    if (this.running != null) this.update(this.running, { running: false, preview: null });
+    this.running = id == null ? null : Number(id);
+    if (this.running != null) this.update(this.running, { running: true, progress: null, cached: false });
+  }
+
+  handle(type, data) {
+    switch (type) {
+      case 'status':
+        this.view.queueChanged(data.status?.exec_info?.queue_remaining);
+        break;
+      case 'execution_start':
+        this.promptId = data.prompt_id;
+        for (const [id, s] of this.nodes) if (s.cached || s.error) this.update(id, { cached: false, error: null });
+        break;
+      case 'execution_cached':
+        for (const id of data.nodes || []) this.update(id, { cached: true });
+        break;
+      case 'executing':
+        this.setRunning(data.node);
+        if (data.node == null) this.view.queueChanged();
+        break;
+      case 'progress':
+        if (data.node != null) this.update(data.node, { progress: { value: data.value, max: data.max } });
+        break;
+      case 'executed': {
+        const images = (data.output && data.output.images) || [];
+        const urls = images.map((img) => api.viewUrl(img));
+        if (urls.length) {
+          this.update(data.node, { images: urls });
+          for (const url of urls) this.view.gallery(url);
+        }
+        break;
+      }
+      case 'execution_error':
+        this.update(data.node_id, { error: { message: `${data.exception_type || 'Error'}: ${data.exception_message}`, inputs: {} } });
+        this.view.message(`${data.node_type || 'Node'} #${data.node_id} failed: ${data.exception_message}`, 'error');
+        this.setRunning(null);
+        break;
+      case 'execution_interrupted':
+        this.view.message('Interrupted.', 'info');
+        this.setRunning(null);
+        break;
+      case 'execution_success':
+        this.setRunning(null);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** A binary preview frame belongs to the node that is running now. */
+  preview(blob) {
+    if (this.running == null) return;
+    const old = this.get(this.running)?.preview;
+    if (old) URL.revokeObjectURL(old);
+    this.update(this.running, { preview: URL.createObjectURL(blob) });
+  }
+}

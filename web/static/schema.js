@@ -1,0 +1,71 @@
+// Turns /api/object_info entries into node specs the editor works with.
+
+const WIDGET_KINDS = new Set(['INT', 'FLOAT', 'STRING', 'BOOLEAN', 'COMBO']);
+export const SEED_CONTROLS = ['fixed', 'increment', 'decrement', 'randomize'];
+
+function orderedInputs(info, group) {
+  const entries = (info.input && info.input[group]) || {};
+  const order = (info.input_order && info.input_order[group]) || Object.keys(entries);
+  return order.filter((name) => name in entries).map((name) => [name, entries[name]]);
+}
+
+/** One input declaration → a socket or a widget description. */
+function describeInput(name, decl, optional) {
+  const [type, options = {}] = Array.isArray(decl) ? decl : [decl, {}];
+  if (Array.isArray(type)) {
+    return { name, widget: true, kind: 'COMBO', type: 'COMBO', choices: type.map(String), options, optional };
+  }
+  if (type === 'COMBO') {
+    return { name, widget: true, kind: 'COMBO', type, choices: (options.options || []).map(String), options, optional };
+  }
+  // forceInput turns a widget type into a plain socket.
+  const widget = WIDGET_KINDS.has(type) && !options.forceInput;
+  return { name, widget, kind: widget ? type : null, type, options, optional };
+}
+
+/** Builds the spec of one node class. */
+export function nodeSpec(info) {
+  const fields = [
+    ...orderedInputs(info, 'required').map(([n, d]) => describeInput(n, d, false)),
+    ...orderedInputs(info, 'optional').map(([n, d]) => describeInput(n, d, true)),
+  ];
+  const outputs = (info.output || []).map((type, i) => ({
+    type: Array.isArray(type) ? 'COMBO' : type,
+    name: (info.output_name && info.output_name[i]) || String(type),
+    isList: !!(info.output_is_list && info.output_is_list[i]),
+  }));
+  return {
+    type: info.name,
+    title: info.display_name || info.name,
+    category: info.category || '',
+    description: info.description || '',
+    outputNode: !!info.output_node,
+    inputs: fields.filter((f) => !f.widget),
+    widgets: fields.filter((f) => f.widget),
+    outputs,
+  };
+}
+
+/** All specs by class name. */
+export function buildSpecs(objectInfo) {
+  const specs = new Map();
+  for (const [name, info] of Object.entries(objectInfo)) {
+    if (!info || typeof info !== 'object' || !info.input) continue;
+    specs.set(name, nodeSpec({ name, ...info }));
+  }
+  return specs;
+}
+
+/** The value a fresh widget starts with. */
+export function defaultWidgetValue(w) {
+  const o = w.options || {};
+  if (o.default !== undefined) return o.default;
+  switch (w.kind) {
+    case 'INT':
+    case 'FLOAT': return Math.max(o.min ?? 0, Math.min(o.max ?? 0, 0));
+    case 'STRING': return '';
+    case 'BOOLEAN': return false;
+    case 'COMBO': return w.choices.length ? w.choices[0] : '';
+    default: return null;
+  }
+}

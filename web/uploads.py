@@ -1,0 +1,68 @@
+"""Uploaded images: they must decode with Pillow within size and pixel limits, and get a safe name."""
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from .replies import BadRequest
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._\- ()\[\]+,@=]")
+
+
+def safe_file_name(name: str) -> str:
+    """The last part of a client's file name, with only plain characters; never empty, never hidden."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = _UNSAFE.sub("_", base).strip(" .")
+    return base[:180] or "upload.png"
+
+
+def checked_image(data: bytes, max_pixels: int) -> Image.Image:
+    """The decoded image; BadRequest when the bytes are not an image or it has too many pixels."""
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            width, height = probe.size
+            if width * height > max_pixels:
+                raise BadRequest(f"the image is {width}x{height}: more than the limit of {max_pixels} pixels",
+                                 status=413, kind="image_too_large")
+            probe.verify()
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        return image
+    except BadRequest:
+        raise
+    except Image.DecompressionBombError:
+        raise BadRequest(f"the image has more than the limit of {max_pixels} pixels", status=413,
+                         kind="image_too_large") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise BadRequest(f"the upload is not an image Pillow can read ({type(exc).__name__})",
+                         kind="invalid_image") from None
+
+
+def free_name(folder: Path, name: str, overwrite: bool) -> str:
+    """`name`, or ComfyUI's 'stem (1).ext' numbering when a file of that name exists and may not be replaced."""
+    if overwrite or not (folder / name).exists():
+        return name
+    stem, suffix = os.path.splitext(name)
+    counter = 1
+    while (folder / f"{stem} ({counter}){suffix}").exists():
+        counter += 1
+    return f"{stem} ({counter}){suffix}"
+
+
+def write_atomically(folder: Path, name: str, data: bytes) -> None:
+    """Write to a temporary file then rename, so a reader never sees half a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".upload-")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, folder / name)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

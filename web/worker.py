@@ -1,0 +1,115 @@
+"""The one worker thread: takes prompts from the queue in order, runs them on the engine, files the results."""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from graph_engine import Engine, ValidationReport, events
+from graph_engine.prompt_queue import PromptQueue, QueueItem, RunStatus
+
+from .client_hub import ClientHub, preview_frame
+from .security import PathRedactor
+
+log = logging.getLogger(__name__)
+
+
+class PromptWorker:
+    """Runs queued prompts one at a time; events go to the websocket hub as they happen."""
+
+    def __init__(self, engine: Engine, queue: PromptQueue, hub: ClientHub, redact: PathRedactor) -> None:
+        self.engine = engine
+        self.queue = queue
+        self.hub = hub
+        self.redact = redact
+        self.validation_lock = threading.Lock()  # validation may refresh the registry's file lists
+        self.current: QueueItem | None = None
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="latentloom-worker", daemon=True)
+        self._unsubscribe = engine.events.subscribe(self._forward)
+
+    def validate(self, prompt: Any) -> ValidationReport:
+        with self.validation_lock:
+            return self.engine.validate(prompt)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self) -> None:
+        """A prompt was queued."""
+        self._wake.set()
+
+    def interrupt(self, prompt_id: str | None = None) -> bool:
+        """Stop the running prompt (only if it is `prompt_id`, when given); False when nothing matched."""
+        current = self.current
+        if current is None or (prompt_id is not None and current.prompt_id != prompt_id):
+            return False
+        self.engine.interrupt()
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the running prompt (interrupted) is filed."""
+        self._stopping = True
+        self.interrupt()
+        self._wake.set()
+        self._thread.join(timeout)
+        self._unsubscribe()
+
+    def _loop(self) -> None:
+        while not self._stopping:
+            item = self.queue.take()
+            if item is None:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            self.current = item
+            self.hub.queue_changed_threadsafe()
+            try:
+                outputs, status = self._run(item)
+            except Exception as exc:  # the worker must outlive any prompt
+                log.exception("prompt %s failed outside any node", item.prompt_id)
+                outputs, status = {}, RunStatus("error", False, [["execution_error", {
+                    "prompt_id": item.prompt_id, "exception_message": str(exc), "exception_type": type(exc).__name__}]])
+            self.queue.finish(item.prompt_id, outputs, status)
+            self.current = None
+            self.hub.queue_changed_threadsafe()
+
+    def _run(self, item: QueueItem) -> tuple[dict, RunStatus]:
+        report = self.validate(item.prompt)  # files may have changed since the prompt was queued
+        wanted = set(item.outputs_to_execute)
+        report.outputs = [node for node in report.outputs if not wanted or node in wanted]
+        if not report.outputs:
+            return {}, self._refused(item, report)
+        result = self.engine.execute(report, item.prompt, prompt_id=item.prompt_id, extra_data=item.extra_data)
+        messages = [[event, self._for_clients(event, data)] for event, data in result.messages]
+        return self.redact(result.outputs), RunStatus("success" if result.ok else "error", result.ok, messages)
+
+    def _refused(self, item: QueueItem, report: ValidationReport) -> RunStatus:
+        """The prompt no longer validates (e.g. a model file was removed while it waited)."""
+        node_id, errors = next(iter(report.node_errors.items()), (None, None))
+        error = {"prompt_id": item.prompt_id, "node_id": node_id,
+                 "node_type": errors.class_type if errors else None,
+                 "exception_message": self.redact.text("; ".join(report.lines())),
+                 "exception_type": "WorkflowInvalid", "traceback": [], "executed": []}
+        self.hub.send_threadsafe(events.EXECUTION_START, {"prompt_id": item.prompt_id}, item.client_id)
+        self.hub.send_threadsafe(events.EXECUTION_ERROR, error, item.client_id)
+        self.hub.send_threadsafe(events.EXECUTING, {"node": None, "display_node": None,
+                                                    "prompt_id": item.prompt_id}, item.client_id)
+        return RunStatus("error", False, [[events.EXECUTION_ERROR, error]])
+
+    def _for_clients(self, event: str, data: dict) -> dict:
+        """What a client may see: no traceback, no server paths (the log keeps both)."""
+        if event == events.EXECUTION_ERROR:
+            data = {**data, "traceback": []}
+        return self.redact(data)
+
+    def _forward(self, event: str, data: dict[str, Any]) -> None:
+        """Engine events (on this thread) to the client that queued the running prompt."""
+        current = self.current
+        client_id = current.client_id if current is not None else None
+        if event == events.PREVIEW:
+            if client_id is not None and self.hub.wants_previews(client_id):
+                self.hub.send_preview_threadsafe(preview_frame(data["image"]), client_id)
+            return
+        self.hub.send_threadsafe(event, self._for_clients(event, data), client_id)
