@@ -78,7 +78,8 @@ async def errors_as_json(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except BadRequest as exc:
-        return json_error(exc.status, exc.kind, str(exc), **(exc.body or {}))
+        redact = request.app["state"].redact if "state" in request.app else (lambda text: text)
+        return json_error(exc.status, exc.kind, redact(str(exc)), **(exc.body or {}))
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
