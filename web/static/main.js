@@ -170,6 +170,8 @@ class App {
 
   message(text, kind = 'info') {
     const box = this.messageBox;
+    // Server events can overtake the reply to our own request; news never hides an error.
+    if (kind === 'info' && !box.hidden && box.dataset.kind === 'error') return;
     box.textContent = text;
     box.dataset.kind = kind;
     box.hidden = false;

@@ -1,0 +1,166 @@
+"""Drives the web canvas in a real browser the way a user would: clicks, drags and keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+DEMO_CHECKPOINT = "latentloom-demo-sd1-random-weights.safetensors"
+
+
+class CanvasDriver:
+    """A page of the canvas plus the gestures the tests need."""
+
+    def __init__(self, page, url: str):
+        self.page = page
+        self.url = url.rstrip("/")
+
+    # ---- page ---------------------------------------------------------------
+
+    def open(self, fresh: bool = True) -> None:
+        """Loads the page; fresh forgets the stored workflow so the default graph appears."""
+        self.page.goto(self.url + "/")
+        if fresh:
+            self.page.evaluate("localStorage.clear()")
+            self.page.reload()
+        self.page.wait_for_selector("body[data-ready=true]", timeout=15000)
+
+    def reload(self) -> None:
+        self.page.reload()
+        self.page.wait_for_selector("body[data-ready=true]", timeout=15000)
+
+    def click_action(self, name: str) -> None:
+        self.page.click(f'[data-action="{name}"]')
+
+    def message(self) -> str:
+        return self.page.locator('[data-testid="message"]').inner_text()
+
+    # ---- nodes --------------------------------------------------------------
+
+    def node(self, node_id):
+        return self.page.locator(f'.node[data-node-id="{node_id}"]')
+
+    def node_ids(self, node_type: str | None = None) -> list[int]:
+        selector = ".node" if node_type is None else f'.node[data-node-type="{node_type}"]'
+        return [int(x) for x in self.page.eval_on_selector_all(selector, "els => els.map(e => e.dataset.nodeId)")]
+
+    def link_count(self) -> int:
+        return self.page.locator("svg.links path.link").count()
+
+    def add_node(self, node_type: str) -> int:
+        """Searches the palette and clicks the entry; returns the new node's id."""
+        before = set(self.node_ids())
+        search = self.page.locator('[data-testid="palette-search"]')
+        search.fill(node_type)
+        self.page.click(f'[data-palette-node="{node_type}"]')
+        added = set(self.node_ids()) - before
+        assert len(added) == 1, f"adding {node_type} made {len(added)} nodes"
+        return added.pop()
+
+    def canvas_box(self) -> dict:
+        return self.page.locator('[data-testid="canvas"]').bounding_box()
+
+    def place(self, node_id, x: float, y: float) -> dict:
+        """Drags a node by its title so its top left lands at (x, y) inside the canvas."""
+        title = self.node(node_id).locator(".node-title").bounding_box()
+        canvas = self.canvas_box()
+        mouse = self.page.mouse
+        mouse.move(title["x"] + 10, title["y"] + 6)
+        mouse.down()
+        mouse.move(canvas["x"] + x + 10, canvas["y"] + y + 6, steps=6)
+        mouse.up()
+        return self.node(node_id).bounding_box()
+
+    def _center(self, locator) -> tuple[float, float]:
+        box = locator.bounding_box()
+        assert box, "socket is not visible"
+        return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    def output_socket(self, node_id, slot: int):
+        return self.node(node_id).locator(f'[data-output="{slot}"] .socket')
+
+    def input_socket(self, node_id, name: str):
+        return self.node(node_id).locator(f'[data-input="{name}"] .socket')
+
+    def drag(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        mouse = self.page.mouse
+        mouse.move(*start)
+        mouse.down()
+        mouse.move(*end, steps=8)
+        mouse.up()
+
+    def connect(self, from_id, slot: int, to_id, input_name: str) -> None:
+        """Drags from an output socket to an input socket."""
+        self.drag(self._center(self.output_socket(from_id, slot)), self._center(self.input_socket(to_id, input_name)))
+
+    def widget(self, node_id, name: str):
+        return self.node(node_id).locator(f'.widget[data-widget="{name}"]').locator("input, select, textarea").first
+
+    def set_widget(self, node_id, name: str, value) -> None:
+        control = self.widget(node_id, name)
+        tag = control.evaluate("e => e.tagName")
+        if tag == "SELECT":
+            control.select_option(str(value))
+        else:
+            control.fill(str(value))
+            control.press("Tab")  # commits the value, as leaving a field does
+
+    def wait_output_image(self, node_id, not_src: str | None = None, timeout: float = 60000) -> str:
+        """Waits for an <img> from /api/view on a node that has loaded; returns its src."""
+        selector = f'.node[data-node-id="{node_id}"] img[data-output-image]'
+        self.page.wait_for_function(
+            """([sel, old]) => { const img = document.querySelector(sel);
+                 return img && img.complete && img.naturalWidth > 0 && img.getAttribute('src') !== old; }""",
+            arg=[selector, not_src],
+            timeout=timeout,
+        )
+        return self.page.locator(selector).first.get_attribute("src")
+
+    def build_default_graph_by_hand(self, checkpoint: str = DEMO_CHECKPOINT, size: int = 64, steps: int = 2) -> dict:
+        """Clears the canvas and builds text-to-image from the palette; returns node ids by role."""
+        self.click_action("clear")
+        assert self.node_ids() == []
+        columns = [
+            [("ckpt", "CheckpointLoaderSimple")],
+            [("pos", "CLIPTextEncode"), ("neg", "CLIPTextEncode"), ("latent", "EmptyLatentImage")],
+            [("sampler", "KSampler")],
+            [("decode", "VAEDecode"), ("save", "SaveImage")],
+        ]
+        ids = {}
+        canvas = self.canvas_box()
+        x = 10
+        for column in columns:
+            # Each node is dragged into its column as soon as it is added, so columns never overlap.
+            y, right = 10, x
+            for role, node_type in column:
+                ids[role] = self.add_node(node_type)
+                box = self.place(ids[role], x, y)
+                y = box["y"] + box["height"] - canvas["y"] + 20
+                right = max(right, box["x"] + box["width"] - canvas["x"])
+            x = right + 40
+        self.connect(ids["ckpt"], 0, ids["sampler"], "model")
+        self.connect(ids["ckpt"], 1, ids["pos"], "clip")
+        self.connect(ids["ckpt"], 1, ids["neg"], "clip")
+        self.connect(ids["pos"], 0, ids["sampler"], "positive")
+        self.connect(ids["neg"], 0, ids["sampler"], "negative")
+        self.connect(ids["latent"], 0, ids["sampler"], "latent_image")
+        self.connect(ids["sampler"], 0, ids["decode"], "samples")
+        self.connect(ids["ckpt"], 2, ids["decode"], "vae")
+        self.connect(ids["decode"], 0, ids["save"], "images")
+        self.set_widget(ids["ckpt"], "ckpt_name", checkpoint)
+        self.set_widget(ids["pos"], "text", "a glass bottle on a beach")
+        self.set_widget(ids["neg"], "text", "blurry")
+        self.set_widget(ids["latent"], "width", size)
+        self.set_widget(ids["latent"], "height", size)
+        self.set_widget(ids["sampler"], "steps", steps)
+        return ids
+
+    def shrink_default_graph(self, size: int = 64, steps: int = 2) -> dict:
+        """Makes the default graph quick to run; returns node ids by type."""
+        ids = {t: self.node_ids(t)[0] for t in ["CheckpointLoaderSimple", "EmptyLatentImage", "KSampler", "SaveImage"]}
+        self.set_widget(ids["CheckpointLoaderSimple"], "ckpt_name", DEMO_CHECKPOINT)
+        self.set_widget(ids["EmptyLatentImage"], "width", size)
+        self.set_widget(ids["EmptyLatentImage"], "height", size)
+        self.set_widget(ids["KSampler"], "steps", steps)
+        return ids
