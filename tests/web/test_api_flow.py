@@ -26,7 +26,10 @@ def test_full_client_flow_prompt_websocket_history_view(live_server):
     assert kinds.index("execution_success") > max(i for i, k in enumerate(kinds) if k == "progress")
     assert kinds[-1] == "executing" and messages[-1][1]["node"] is None
     ran = [data["node"] for kind, data in messages if kind == "executing" and data["node"] is not None]
-    assert ran.index("4") < ran.index("3") < ran.index("8") < ran.index("9")  # loader, sampler, decode, save
+    cached = messages[start + 1][1]["nodes"]  # the checkpoint stays loaded from earlier tests on this server
+    assert "4" in ran or "4" in cached
+    assert ran.index("3") < ran.index("8") < ran.index("9")  # sampler, decode, save
+    assert not set(ran) & set(cached)
     steps = [data for kind, data in messages if kind == "progress" and data["node"] == "3"]
     assert [s["value"] for s in steps] == [1, 2] and all(s["max"] == 2 and s["prompt_id"] == prompt_id for s in steps)
     assert "binary" not in kinds  # previews only for clients that ask
