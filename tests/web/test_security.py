@@ -160,19 +160,32 @@ def test_oversized_json_is_refused(live_server):
     ("CheckpointLoaderSimple", "ckpt_name", "outside.safetensors"),
     ("SaveImage", "filename_prefix", "../escaped"), ("SaveImage", "filename_prefix", "/tmp/escaped"),
     ("SaveImage", "filename_prefix", "linked/escaped"),
+    ("LoraLoader", "lora_name", "../checkpoints/latentloom-demo-sd1-random-weights.safetensors"),
+    ("LoraLoader", "lora_name", "outside.safetensors"),
+    ("VAELoader", "vae_name", "/etc/passwd"), ("VAELoader", "vae_name", "outside.safetensors"),
 ])
 def test_node_inputs_that_leave_their_folder_fail_validation(live_server, secret, node, name, value):
-    outside = live_server.base_dir / "models" / "checkpoints" / "outside.safetensors"
-    if not outside.is_symlink():
-        os.symlink(secret, outside)
+    for kind in ("checkpoints", "loras", "vae"):
+        outside = live_server.base_dir / "models" / kind / "outside.safetensors"
+        outside.parent.mkdir(parents=True, exist_ok=True)
+        if not outside.is_symlink():
+            os.symlink(secret, outside)
     if not (live_server.base_dir / "output" / "linked").is_symlink():
         os.symlink(live_server.base_dir, live_server.base_dir / "output" / "linked")
-    node_id = {"LoadImage": "10", "CheckpointLoaderSimple": "4", "SaveImage": "9"}[node]
+    node_id = {"LoadImage": "10", "CheckpointLoaderSimple": "4", "SaveImage": "9", "LoraLoader": "20",
+               "VAELoader": "21"}[node]
+    prompt = text_to_image()
     if node == "LoadImage":
         prompt = {"10": {"class_type": "LoadImage", "inputs": {"image": value}},
                   "11": {"class_type": "PreviewImage", "inputs": {"images": ["10", 0]}}}
+    elif node == "LoraLoader":
+        prompt["20"] = {"class_type": "LoraLoader", "inputs": {"model": ["4", 0], "clip": ["4", 1], name: value,
+                                                               "strength_model": 1.0, "strength_clip": 1.0}}
+        prompt["3"]["inputs"]["model"] = ["20", 0]
+    elif node == "VAELoader":
+        prompt["21"] = {"class_type": "VAELoader", "inputs": {name: value}}
+        prompt["8"]["inputs"]["vae"] = ["21", 0]
     else:
-        prompt = text_to_image()
         prompt[node_id]["inputs"][name] = value
     outputs_before = sorted(os.listdir(live_server.base_dir / "output"))
     status, answer = call_json(live_server.url + "/prompt", "POST", {"prompt": prompt})
@@ -208,6 +221,14 @@ def test_a_token_guards_every_route_and_the_websocket(own_server):
 
     assert run_async(connect("")) == 401
     assert run_async(connect(f"?token={token}")) == "status"
+
+
+def test_insecure_serves_a_public_address_without_a_token(own_server):
+    server = own_server("--host", "0.0.0.0", "--insecure")
+    assert call_json(server.url + "/queue")[0] == 200
+    assert call_json(server.url + "/queue", headers={"Host": "my-box.lan:8188"})[0] == 200  # no loopback-only rule
+    assert call_json(server.url + "/prompt", "POST", {"prompt": {}}, headers={"Origin": "http://evil.example",
+                                                                             "Host": "my-box.lan"})[0] == 403
 
 
 def test_a_public_address_needs_a_token_or_insecure(tmp_path):
