@@ -164,3 +164,16 @@ class CanvasDriver:
         self.set_widget(ids["EmptyLatentImage"], "height", size)
         self.set_widget(ids["KSampler"], "steps", steps)
         return ids
+
+
+def open_canvas(chromium, server) -> tuple:
+    """A fresh page of the canvas on `server` with the default graph; returns (browser context, driver).
+    JavaScript errors on the page are collected in driver.page_errors."""
+    context = chromium.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    driver = CanvasDriver(page, server.url)
+    driver.page_errors = errors
+    driver.open(fresh=True)
+    return context, driver

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.web.browser.canvas_driver import CHROMIUM, CHROMIUM_ARGS, CanvasDriver
+from tests.web.browser.canvas_driver import CHROMIUM, CHROMIUM_ARGS, open_canvas
 
 
 @pytest.fixture(scope="session")
@@ -20,13 +20,7 @@ def chromium():
 @pytest.fixture
 def canvas(chromium, live_server):
     """A canvas page on the live server, opened fresh with the default graph."""
-    context = chromium.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    driver = CanvasDriver(page, live_server.url)
-    driver.page_errors = errors
-    driver.open(fresh=True)
+    context, driver = open_canvas(chromium, live_server)
     yield driver
     context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not driver.page_errors, f"JavaScript errors on the page: {driver.page_errors}"

@@ -5,24 +5,12 @@ import json
 import shutil
 from urllib.parse import parse_qs, urlparse
 
-from tests.web.browser.canvas_driver import DEMO_CHECKPOINT, CanvasDriver
+from tests.web.browser.canvas_driver import DEMO_CHECKPOINT, CanvasDriver, open_canvas
 
 
 def output_file(server, src):
     query = parse_qs(urlparse(src).query)
     return server.base_dir / "output" / query.get("subfolder", [""])[0] / query["filename"][0]
-
-
-def open_page(chromium, server):
-    """A fresh page of the canvas on a server of the test's own; returns (context, driver)."""
-    context = chromium.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    driver = CanvasDriver(page, server.url)
-    driver.page_errors = errors
-    driver.open(fresh=True)
-    return context, driver
 
 
 def drop_file(canvas, name: str, mime: str, data: bytes) -> None:
@@ -146,7 +134,7 @@ def test_drop_generated_png_replaces_graph(canvas, live_server):
 
 def test_refresh_button_lists_new_checkpoint(chromium, own_server):
     server = own_server()
-    context, canvas = open_page(chromium, server)
+    context, canvas = open_canvas(chromium, server)
     try:
         ckpt = canvas.node_ids("CheckpointLoaderSimple")[0]
         options = canvas.widget(ckpt, "ckpt_name").locator("option")
