@@ -115,7 +115,9 @@ def _lokr(t: dict[str, torch.Tensor], dims: int) -> torch.Tensor:
 
 def _dora(weight: torch.Tensor, delta: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
     merged = weight + delta
-    if magnitude.numel() == weight.shape[0]:
+    # an input-channel scale is stored [1, in, ...]: on a square layer only its shape tells it from [out, 1, ...]
+    input_shaped = magnitude.dim() > 1 and magnitude.shape[0] == 1 < weight.shape[0]
+    if magnitude.numel() == weight.shape[0] and not input_shaped:
         channel = 0
     elif weight.dim() > 1 and magnitude.numel() == weight.shape[1]:
         channel = 1

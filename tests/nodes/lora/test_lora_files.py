@@ -6,22 +6,19 @@ import logging
 import pytest
 import torch
 from safetensors.torch import save_file
-from transformers import CLIPTextModel, CLIPTextModelWithProjection
+from transformers import CLIPTextModel
 
-from nodes.runtime.lora.deltas import apply_patches, patches_with_strength, restore, weight_delta
+from nodes.runtime.lora.deltas import restore, weight_delta
 from nodes.runtime.lora.key_map import Target, build_key_map, model_components
 from nodes.runtime.lora.lora_file import LoraError, LoraFamilyError, NotALoraError, check_family, read_lora
-from tests.fixtures.tiny_checkpoints import sd1_unet, sdxl_unet, tiny_clip_config
+from tests.fixtures.tiny_checkpoints import sd1_unet, tiny_clip_config
+from tests.nodes.lora.conftest import (_apply, _assert_identical, _assert_only_changed, _seeded, _snapshot,
+                                       _text_module_name)
 
 ATTN2_K = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k"
 CONV1 = "down_blocks.0.resnets.0.conv1"
 PROJ_IN = "down_blocks.0.attentions.0.proj_in"  # a 1x1 conv in SD1
 Q_PROJ = "encoder.layers.0.self_attn.q_proj"
-
-
-def _seeded(seed: int) -> torch.Generator:
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 @pytest.fixture(scope="module")
@@ -30,42 +27,6 @@ def sd1():
     unet = sd1_unet().eval()
     text = CLIPTextModel(tiny_clip_config(layers=1, activation="quick_gelu")).eval()
     return unet, text
-
-
-@pytest.fixture(scope="module")
-def sdxl():
-    _seeded(1)
-    unet = sdxl_unet(32).eval()
-    text_l = CLIPTextModel(tiny_clip_config(layers=1, activation="quick_gelu")).eval()
-    text_g = CLIPTextModelWithProjection(tiny_clip_config(layers=1, activation="gelu", projection=32)).eval()
-    return unet, text_l, text_g
-
-
-def _text_module_name(text: torch.nn.Module, bare: str) -> str:
-    names = dict(text.named_modules())
-    return bare if bare in names else f"text_model.{bare}"
-
-
-def _snapshot(*modules: torch.nn.Module) -> list[dict[str, torch.Tensor]]:
-    return [{k: v.clone() for k, v in m.state_dict().items()} for m in modules]
-
-
-def _assert_only_changed(module, before, changed: dict[str, torch.Tensor]) -> None:
-    for name, tensor in module.state_dict().items():
-        if name in changed:
-            torch.testing.assert_close(tensor, changed[name], rtol=1e-5, atol=1e-6)
-        else:
-            assert torch.equal(tensor, before[name]), name
-
-
-def _assert_identical(module, before) -> None:
-    for name, tensor in module.state_dict().items():
-        assert torch.equal(tensor, before[name]), name
-
-
-def _apply(path, components, strength, key_map, family=None):
-    lora = read_lora(path)
-    return lora, apply_patches(components, patches_with_strength(lora, strength), key_map, family)
 
 
 def test_kohya_lora_changes_exactly_the_targeted_weights(sd1, tmp_path):
