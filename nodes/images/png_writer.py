@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-def png_info(prompt: Any, extra_pnginfo: Any) -> Any:
-    """tEXt chunks: `prompt` as API JSON, then one per key of extra_pnginfo (e.g. `workflow`)."""
+def png_info(prompt: Any, extra_pnginfo: Any, parameters: str | None = None) -> Any:
+    """tEXt chunks: `prompt` as API JSON, then one per key of extra_pnginfo (e.g. `workflow`), then A1111's
+    `parameters` text as is (iTXt when it is not Latin-1, as A1111's own files do)."""
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
@@ -19,6 +20,8 @@ def png_info(prompt: Any, extra_pnginfo: Any) -> Any:
     if isinstance(extra_pnginfo, dict):
         for key, value in extra_pnginfo.items():
             info.add_text(str(key), json.dumps(value))
+    if parameters and not (isinstance(extra_pnginfo, dict) and "parameters" in extra_pnginfo):
+        info.add_text("parameters", parameters)
     return info
 
 

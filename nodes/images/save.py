@@ -1,4 +1,8 @@
-"""SaveImage and PreviewImage: IMAGE batches to PNG files in the output or temp folder."""
+"""SaveImage and PreviewImage: IMAGE batches to PNG files in the output or temp folder.
+
+Both write ComfyUI's `prompt` and `workflow` chunks and, when the graph shows how the image was made, A1111's
+`parameters` text (see a1111_parameters), as ComfyUI's PreviewImage writes the same chunks as SaveImage.
+"""
 from __future__ import annotations
 
 import random
@@ -21,6 +25,7 @@ def _context():
 def save_batch(images: Any, folder: Path, filename_prefix: str, kind: str, prompt: Any, extra_pnginfo: Any,
                compress_level: int) -> dict:
     """Write every image of the batch; return ComfyUI's {"ui": {"images": [...]}}."""
+    from .a1111_parameters import parameters_for_image
     from .conversion import to_uint8_batch
     from .png_writer import png_info, write_png_exclusive
 
@@ -28,7 +33,9 @@ def save_batch(images: Any, folder: Path, filename_prefix: str, kind: str, promp
     frames = to_uint8_batch(images)
     height, width = frames[0].shape[:2] if frames else (0, 0)
     target = save_target(folder, filename_prefix, width, height)
-    info = png_info(prompt, extra_pnginfo)
+    node_id = context.node_id if context is not None and frames else None  # no image, no model hashing
+    parameters = parameters_for_image(prompt, node_id, width, height)
+    info = png_info(prompt, extra_pnginfo, parameters)
     counter = target.counter
     results = []
     for batch_number, pixels in enumerate(frames):

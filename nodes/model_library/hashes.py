@@ -1,0 +1,147 @@
+"""The hashes users compare model files by, computed once per version of a file and kept in SQLite.
+
+AUTOMATIC1111 and the sites that read its metadata name a checkpoint by "Model hash" (the first 10 hex digits of
+the file's sha256) and a LoRA by the first 12 hex digits of its "addnet" hash (for .safetensors the sha256 of the
+bytes after the header, so editing the metadata keeps the hash; for other files the whole file's sha256). Hashing
+a multi-GB file takes seconds, so results are stored keyed by path, size and modification time: a listing of
+hundreds of files is instant the second time, and a replaced file is hashed again.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK = 1024 * 1024
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS file_hashes (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    tensor_sha256 TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileHashes:
+    """The sha256 of the whole file and of its tensor bytes (the same for files that are not safetensors)."""
+
+    sha256: str
+    tensor_sha256: str
+
+    @property
+    def model_hash(self) -> str:
+        """A1111's "Model hash" of a checkpoint."""
+        return self.sha256[:10]
+
+    @property
+    def lora_hash(self) -> str:
+        """A1111's short hash of a LoRA, as written in "Lora hashes"."""
+        return self.tensor_sha256[:12]
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a whole file, streamed so multi-GB models do not fill memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def compute_hashes(path: str | Path) -> FileHashes:
+    """Read the file once, feeding both digests (the tensor digest starts after a safetensors header)."""
+    whole, tensors = hashlib.sha256(), hashlib.sha256()
+    with open(path, "rb", buffering=0) as handle:
+        tensor_start = _safetensors_data_start(handle, os.fstat(handle.fileno()).st_size)
+        handle.seek(0)
+        position = 0
+        while chunk := handle.read(CHUNK):
+            whole.update(chunk)
+            if tensor_start is not None and position + len(chunk) > tensor_start:
+                tensors.update(chunk[max(tensor_start - position, 0):])
+            position += len(chunk)
+    sha256 = whole.hexdigest()
+    return FileHashes(sha256, tensors.hexdigest() if tensor_start is not None else sha256)
+
+
+def _safetensors_data_start(handle, size: int) -> int | None:
+    """Where the tensor bytes begin when the file starts like a safetensors file, else None."""
+    prefix = handle.read(9)
+    if len(prefix) < 9 or prefix[8:9] != b"{":
+        return None
+    (header_length,) = struct.unpack("<Q", prefix[:8])
+    start = 8 + header_length
+    return start if start <= size else None
+
+
+class HashCache:
+    """Hashes by (real path, size, mtime); `path=None` keeps them in memory only (tests, one-off commands)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path) if self.path else ":memory:", check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self.computed = 0  # files hashed (not found in the cache) since this cache was opened
+
+    def cached(self, path: str | Path) -> FileHashes | None:
+        """The stored hashes if the file is unchanged since they were computed; never reads the file."""
+        key, stat = _identity(path)
+        with self._lock:
+            row = self._db.execute("SELECT size, mtime_ns, sha256, tensor_sha256 FROM file_hashes WHERE path = ?",
+                                   (key,)).fetchone()
+        if row is None or (row[0], row[1]) != (stat.st_size, stat.st_mtime_ns):
+            return None
+        return FileHashes(row[2], row[3])
+
+    def hashes(self, path: str | Path) -> FileHashes:
+        """The file's hashes, computed (and stored) only when the file is new or changed."""
+        found = self.cached(path)
+        if found is not None:
+            return found
+        key, stat = _identity(path)
+        result = compute_hashes(key)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?, ?)",
+                             (key, stat.st_size, stat.st_mtime_ns, result.sha256, result.tensor_sha256))
+            self.computed += 1
+        return result
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _identity(path: str | Path) -> tuple[str, os.stat_result]:
+    real = os.path.realpath(path)
+    return real, os.stat(real)
+
+
+_shared = HashCache()
+
+
+def set_hash_cache(path: str | Path) -> None:
+    """Start-up: keep hashes in this SQLite file, shared by every command and the server."""
+    global _shared
+    _shared = HashCache(path)
+
+
+def hash_cache() -> HashCache:
+    """The process-wide cache (in memory until start-up names a file)."""
+    return _shared
+
+
+def file_hashes(path: str | Path) -> FileHashes:
+    """The file's hashes through the process-wide cache."""
+    return _shared.hashes(path)

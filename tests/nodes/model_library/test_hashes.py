@@ -1,0 +1,65 @@
+"""A1111's model and LoRA hashes, computed independently here, and the SQLite cache that computes each file once."""
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+
+import torch
+from safetensors.torch import save_file
+
+from nodes.model_library.hashes import HashCache, compute_hashes, file_sha256
+
+
+def independent_addnet_hash(path) -> str:
+    """sha256 of what follows the safetensors header (8-byte length + JSON)."""
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    return hashlib.sha256(data[8 + length:]).hexdigest()
+
+
+def test_hashes_match_a1111s_definitions(tmp_path):
+    path = tmp_path / "lora.safetensors"
+    # more than one read chunk, so the tensor digest must start mid-chunk and continue across chunks
+    save_file({"a": torch.randn(700, 1024), "b": torch.randn(3)}, path, metadata={"ss_network_dim": "4"})
+    hashes = compute_hashes(path)
+    assert hashes.sha256 == file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert hashes.tensor_sha256 == independent_addnet_hash(path)
+    assert hashes.model_hash == hashes.sha256[:10] and hashes.lora_hash == hashes.tensor_sha256[:12]
+
+
+def test_metadata_edits_keep_the_lora_hash_but_change_the_file_hash(tmp_path):
+    tensors = {"a": torch.arange(12.0).reshape(3, 4)}
+    first, second = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
+    save_file(tensors, first, metadata={"ss_output_name": "one"})
+    save_file(tensors, second, metadata={"ss_output_name": "a much longer name"})
+    one, two = compute_hashes(first), compute_hashes(second)
+    assert one.tensor_sha256 == two.tensor_sha256
+    assert one.sha256 != two.sha256
+
+
+def test_a_file_that_is_not_safetensors_hashes_whole(tmp_path):
+    path = tmp_path / "old.ckpt"
+    path.write_bytes(b"PK\x03\x04" + os.urandom(5000))
+    hashes = compute_hashes(path)
+    assert hashes.tensor_sha256 == hashes.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_cache_hashes_each_version_of_a_file_once_and_survives_a_restart(tmp_path):
+    path = tmp_path / "model.safetensors"
+    save_file({"a": torch.ones(10)}, path)
+    database = tmp_path / "user" / "hashes.sqlite"
+    cache = HashCache(database)
+    first = cache.hashes(path)
+    assert cache.hashes(path) == first and cache.computed == 1
+    cache.close()
+
+    reopened = HashCache(database)
+    assert reopened.cached(path) == first
+    assert reopened.hashes(path) == first and reopened.computed == 0
+
+    save_file({"a": torch.zeros(10)}, path)  # a new download under the same name
+    os.utime(path, ns=(1, 1))
+    assert reopened.cached(path) is None
+    assert reopened.hashes(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert reopened.computed == 1
