@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .models_cli import add_models_commands, command_models
 from .serving import add_serve_arguments
 from .startup import Options
 
 log = logging.getLogger("latentloom")
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+MODEL_KIND_FLAGS = {"checkpoints": "checkpoints", "loras": "LoRAs", "vae": "VAEs", "embeddings": "embeddings"}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 
 
@@ -34,6 +36,15 @@ def _common_options() -> argparse.ArgumentParser:
     folders.add_argument("--base-dir", type=Path, default=Path.cwd(),
                          help="holds models/, input/, output/, temp/, user/ and custom_nodes/ (default: here)")
     folders.add_argument("--models-dir", type=Path, help="models folder (default: BASE/models)")
+    for kind, shown in MODEL_KIND_FLAGS.items():
+        folders.add_argument(f"--{kind}-dir", dest=f"{kind}_dirs", type=Path, action="append", default=[],
+                             metavar="DIR", help=f"another folder of {shown}, searched after MODELS/{kind} (where "
+                                                 f"new files go) and before extra_model_paths.yaml (repeatable)")
+    folders.add_argument("--extra-model-paths-config", dest="extra_model_paths_configs", type=Path, action="append",
+                         default=[], metavar="FILE",
+                         help="a ComfyUI-format extra_model_paths.yaml naming model folders of an existing "
+                              "ComfyUI or AUTOMATIC1111 install (repeatable; BASE/extra_model_paths.yaml is "
+                              "read too when present)")
     folders.add_argument("--input-dir", type=Path, help="input folder (default: BASE/input)")
     folders.add_argument("--output-dir", type=Path, help="output folder (default: BASE/output)")
     plugins = common.add_argument_group("plugins")
@@ -76,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print /object_info-style JSON with each node's source")
     serve = commands.add_parser("serve", parents=[common], help="start the web server and the canvas")
     add_serve_arguments(serve)
+    add_models_commands(commands, common)
     commands.add_parser("demo-model", parents=[common],
                         help="write a small random-weight SD1 checkpoint into models/checkpoints (its images are "
                              "noise: it shows the pipeline works without any download)")
@@ -88,7 +100,9 @@ def plugin_prints_to_stderr() -> contextlib.AbstractContextManager:
 
 
 def options_from(args: argparse.Namespace) -> Options:
-    return Options(base_dir=args.base_dir, models_dir=args.models_dir, input_dir=args.input_dir,
+    return Options(base_dir=args.base_dir, models_dir=args.models_dir,
+                   kind_dirs={kind: list(getattr(args, f"{kind}_dirs")) for kind in MODEL_KIND_FLAGS},
+                   extra_model_paths_configs=list(args.extra_model_paths_configs), input_dir=args.input_dir,
                    output_dir=args.output_dir, extra_custom_nodes=list(args.extra_custom_nodes),
                    disable_custom_nodes=args.disable_custom_nodes, allow_custom_nodes=args.allow_custom_nodes,
                    cache=args.cache, cache_ram=args.cache_ram, cache_device=args.cache_device,
@@ -204,11 +218,20 @@ def command_serve(args: argparse.Namespace) -> int:
         return serve(args, options_from(args))
 
 
-COMMANDS = {"run": command_run, "nodes": command_nodes, "serve": command_serve, "demo-model": command_demo_model}
+COMMANDS = {"run": command_run, "nodes": command_nodes, "serve": command_serve, "models": command_models,
+            "demo-model": command_demo_model}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
-    return COMMANDS[args.command](args)
+    try:
+        return COMMANDS[args.command](args)
+    except Exception as exc:
+        from nodes.runtime.extra_model_paths import ExtraModelPathsError  # only now: importing nodes costs time
+
+        if not isinstance(exc, ExtraModelPathsError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)  # a malformed extra_model_paths.yaml: the user fixes the file
+        return EXIT_INVALID

@@ -5,13 +5,18 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graph_engine import (Engine, Folders, LRUCache, NodeRegistry, NoCache, PluginReport, Sizer, discover_plugins,
                           load_plugins)
 
+if TYPE_CHECKING:
+    from nodes.runtime.model_folders import ModelRoot
+
 log = logging.getLogger(__name__)
 
 CUSTOM_NODES_ENV = "LATENTLOOM_CUSTOM_NODES"
+EXTRA_MODEL_PATHS_FILE = "extra_model_paths.yaml"
 
 
 @dataclass
@@ -20,6 +25,8 @@ class Options:
 
     base_dir: Path = field(default_factory=Path.cwd)
     models_dir: Path | None = None
+    kind_dirs: dict[str, list[Path]] = field(default_factory=dict)  # --checkpoints-dir ...: kind -> folders
+    extra_model_paths_configs: list[Path] = field(default_factory=list)  # --extra-model-paths-config
     input_dir: Path | None = None
     output_dir: Path | None = None
     extra_custom_nodes: list[Path] = field(default_factory=list)
@@ -33,6 +40,28 @@ class Options:
 
     def folders(self) -> Folders:
         return Folders.under(self.base_dir, models=self.models_dir, input=self.input_dir, output=self.output_dir)
+
+    def extra_model_paths_files(self) -> list[Path]:
+        """BASE/extra_model_paths.yaml (when present), then each --extra-model-paths-config, as ComfyUI reads them."""
+        default = Path(self.base_dir) / EXTRA_MODEL_PATHS_FILE
+        return ([default] if default.is_file() else []) + [Path(p) for p in self.extra_model_paths_configs]
+
+    def extra_model_roots(self) -> list[ModelRoot]:
+        """The model roots searched after BASE/models/<kind>: the --<kind>-dir folders, then the yaml files' folders
+        (blocks with `is_default: true` first); kinds Latentloom does not use yet are kept, for `models paths`.
+
+        Raises ExtraModelPathsError (file, line, problem) when a yaml file is malformed.
+        """
+        from nodes.runtime.extra_model_paths import read_extra_model_paths
+        from nodes.runtime.model_folders import ModelRoot
+
+        roots = [ModelRoot(kind, Path(folder).expanduser().resolve(), f"--{kind}-dir")
+                 for kind, folders in self.kind_dirs.items() for folder in folders]
+        listed = [entry for config in self.extra_model_paths_files() for entry in read_extra_model_paths(config)]
+        listed.sort(key=lambda entry: not entry.is_default)  # stable: file order otherwise
+        roots.extend(ModelRoot(entry.folder_name, entry.path,
+                               f"{entry.config} [{entry.block}], line {entry.line}") for entry in listed)
+        return roots
 
     def plugin_folders(self) -> list[Path]:
         """custom_nodes/ under the base folder (when present), then --extra-custom-nodes, then the env variable."""
@@ -52,15 +81,24 @@ def physical_memory() -> int | None:
         return None
 
 
+def use_model_folders(options: Options) -> None:
+    """Point the loaders and the model library at this installation: the folders they list and find model files
+    in (BASE/models/<kind>, --<kind>-dir, extra_model_paths.yaml) and the SQLite file that keeps file hashes."""
+    from nodes.model_library.hashes import set_hash_cache
+    from nodes.runtime.model_folders import set_models_folder
+
+    set_models_folder(options.folders().models, options.extra_model_roots())
+    set_hash_cache(options.folders().user / "model_hashes.sqlite")
+
+
 def build_registry(options: Options) -> tuple[NodeRegistry, list[PluginReport]]:
     """Built-ins first (they win every name clash), then each plugin in isolation."""
     import nodes
     from nodes.images import set_input_folder, set_output_folder
-    from nodes.runtime.model_folders import set_models_folder
 
     set_input_folder(options.folders().input)  # LoadImage lists and checks files there
     set_output_folder(options.folders().output)  # SaveImage's prefix is checked against it at validation
-    set_models_folder(options.folders().models)  # the loaders list and find model files there
+    use_model_folders(options)
     registry = NodeRegistry()
     registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
     if options.disable_custom_nodes:

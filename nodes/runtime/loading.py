@@ -7,7 +7,7 @@ from pathlib import Path
 from .checkpoints import load_checkpoint
 from .checkpoints.vae_file import load_vae_file
 from .devices import model_manager
-from .model_folders import DIFFUSERS_INDEX, kind_folder
+from .model_folders import DIFFUSERS_INDEX, model_roots
 from .models import DiffusionModel, TextEncoders, Vae
 from .text import EmbeddingFolder
 
@@ -42,7 +42,7 @@ def load_checkpoint_models(path: Path) -> tuple[DiffusionModel, TextEncoders, Va
     model = DiffusionModel(unet=loaded.unet, architecture=architecture, prediction_type=loaded.prediction_type,
                            source=name)
     clip = TextEncoders(text_encoders=loaded.text_encoders, detected=loaded.detected, source=name,
-                        embeddings=EmbeddingFolder([kind_folder("embeddings")]))
+                        embeddings=EmbeddingFolder(model_roots("embeddings")))
     return model, clip, Vae(module=loaded.vae, source=name)
 
 

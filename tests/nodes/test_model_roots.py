@@ -1,0 +1,175 @@
+"""Several model roots per kind: BASE/models/<kind>, --<kind>-dir folders and ComfyUI's extra_model_paths.yaml
+(with an AUTOMATIC1111 install used in place), merged listings, the first root winning, and the safety rules."""
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from latentloom.startup import Options, build_registry
+from nodes.runtime.extra_model_paths import ExtraModelPathsError, read_extra_model_paths
+from nodes.runtime.model_folders import find_model, list_models, model_roots, set_models_folder
+
+A1111_YAML = """\
+    # an AUTOMATIC1111 install, used in place
+    a111:
+        base_path: ../sd
+
+        checkpoints: models/Stable-diffusion
+        vae: models/VAE
+        loras: |
+            models/Lora
+            models/LyCORIS
+        embeddings: embeddings
+        controlnet: models/ControlNet
+"""
+
+
+def touch(path: Path, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def forget_roots(tmp_path):
+    """The roots are process-wide: leave no extra roots behind for other tests."""
+    yield
+    set_models_folder(tmp_path / "models")
+
+
+@pytest.fixture
+def a1111(tmp_path) -> Path:
+    """An AUTOMATIC1111-layout tree at tmp/sd and a base folder tmp/base whose yaml points at it."""
+    sd = tmp_path / "sd"
+    touch(sd / "models" / "Stable-diffusion" / "x.safetensors")
+    touch(sd / "models" / "Stable-diffusion" / "sdxl" / "y.safetensors")
+    touch(sd / "models" / "Lora" / "detail.safetensors")
+    touch(sd / "models" / "LyCORIS" / "loha.safetensors")
+    touch(sd / "models" / "VAE" / "vae-ft-mse.safetensors")
+    touch(sd / "embeddings" / "easynegative.safetensors")
+    base = tmp_path / "base"
+    write(base / "extra_model_paths.yaml", A1111_YAML)
+    return base
+
+
+def start(base: Path, **options) -> None:
+    build_registry(Options(base_dir=base, disable_custom_nodes=True, **options))
+
+
+# --- extra_model_paths.yaml -------------------------------------------------------------------------------------------
+
+
+def test_the_yaml_maps_each_folder_name_to_paths_under_base_path(a1111, tmp_path):
+    entries = read_extra_model_paths(a1111 / "extra_model_paths.yaml")
+    sd = tmp_path / "sd"
+    assert [(e.folder_name, e.path, e.block) for e in entries] == [
+        ("checkpoints", sd / "models" / "Stable-diffusion", "a111"), ("vae", sd / "models" / "VAE", "a111"),
+        ("loras", sd / "models" / "Lora", "a111"), ("loras", sd / "models" / "LyCORIS", "a111"),
+        ("embeddings", sd / "embeddings", "a111"), ("controlnet", sd / "models" / "ControlNet", "a111")]
+    assert entries[0].line == 5
+
+
+def test_a_block_without_base_path_is_relative_to_the_yaml_and_home_is_expanded(tmp_path):
+    config = write(tmp_path / "conf" / "extra.yaml", """\
+        comfyui:
+            checkpoints: ckpts
+            loras: ~/loras
+            is_default: true
+        empty:
+    """)
+    entries = read_extra_model_paths(config)
+    assert [(e.path, e.is_default) for e in entries] == [(tmp_path / "conf" / "ckpts", True),
+                                                         (Path.home() / "loras", True)]
+
+
+@pytest.mark.parametrize("text, line, problem", [
+    ("a111:\n  base_path: /x\n  checkpoints: [a\n", 4, "not valid YAML"),
+    ("a111:\n  checkpoints:\n    nested: x\n", 3, "'checkpoints' must be a path"),
+    ("- checkpoints\n", 1, "expected blocks"),
+    ("a111:\n  is_default: maybe\n", 2, "is_default must be true or false"),
+])
+def test_a_malformed_yaml_names_the_file_the_line_and_the_problem(tmp_path, text, line, problem):
+    config = tmp_path / "extra_model_paths.yaml"
+    config.write_text(text)
+    with pytest.raises(ExtraModelPathsError) as caught:
+        read_extra_model_paths(config)
+    message = str(caught.value)
+    assert message.startswith(f"{config}, line {line}") and problem in message, message
+
+
+# --- roots and listings -----------------------------------------------------------------------------------------------
+
+
+def test_an_a1111_tree_lists_in_the_combos_through_the_yaml(a1111, tmp_path):
+    touch(a1111 / "models" / "checkpoints" / "local.safetensors")
+    registry, _ = build_registry(Options(base_dir=a1111, disable_custom_nodes=True))
+    assert list_models("checkpoints") == ["local.safetensors", "sdxl/y.safetensors", "x.safetensors"]
+    assert list_models("loras") == ["detail.safetensors", "loha.safetensors"]
+    assert list_models("vae") == ["vae-ft-mse.safetensors"]
+    assert list_models("embeddings") == ["easynegative.safetensors"]
+    info = registry.object_info()
+    assert "x.safetensors" in info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
+    assert {"detail.safetensors", "loha.safetensors"} <= set(info["LoraLoader"]["input"]["required"]["lora_name"][0])
+    assert find_model("loras", "loha.safetensors") == tmp_path / "sd" / "models" / "LyCORIS" / "loha.safetensors"
+    assert model_roots("loras") == [a1111 / "models" / "loras", tmp_path / "sd" / "models" / "Lora",
+                                    tmp_path / "sd" / "models" / "LyCORIS"]
+
+
+def test_search_order_is_models_then_flags_then_yaml(a1111, tmp_path):
+    extra = tmp_path / "more-loras"
+    start(a1111, kind_dirs={"loras": [extra]})
+    assert model_roots("loras") == [a1111 / "models" / "loras", extra, tmp_path / "sd" / "models" / "Lora",
+                                    tmp_path / "sd" / "models" / "LyCORIS"]
+    assert model_roots("checkpoints")[0] == a1111 / "models" / "checkpoints"  # where installs go
+
+
+def test_a_name_clash_is_listed_once_and_the_first_root_wins(a1111, tmp_path):
+    first = touch(a1111 / "models" / "loras" / "detail.safetensors", b"first")
+    touch(tmp_path / "sd" / "models" / "LyCORIS" / "detail.safetensors", b"third")
+    start(a1111)
+    assert list_models("loras") == ["detail.safetensors", "loha.safetensors"]
+    assert find_model("loras", "detail.safetensors") == first
+    first.unlink()
+    assert find_model("loras", "detail.safetensors") == tmp_path / "sd" / "models" / "Lora" / "detail.safetensors"
+
+
+def test_a_folder_named_twice_is_searched_once(a1111, tmp_path):
+    start(a1111, kind_dirs={"checkpoints": [tmp_path / "sd" / "models" / "Stable-diffusion"]})
+    assert model_roots("checkpoints") == [a1111 / "models" / "checkpoints",
+                                          tmp_path / "sd" / "models" / "Stable-diffusion"]
+
+
+def test_a_link_leaving_its_root_is_left_out_and_refused(a1111, tmp_path):
+    secret = touch(tmp_path / "private" / "secret.safetensors")
+    os.symlink(secret, tmp_path / "sd" / "models" / "Lora" / "escape.safetensors")
+    start(a1111)
+    assert "escape.safetensors" not in list_models("loras")
+    with pytest.raises(ValueError, match="outside"):
+        find_model("loras", "escape.safetensors")
+    with pytest.raises(ValueError, match="outside"):
+        find_model("loras", "../VAE/vae-ft-mse.safetensors")  # exists, in no LoRA root
+
+
+def test_a_missing_model_names_the_install_folder_and_every_root(a1111, tmp_path):
+    start(a1111)
+    with pytest.raises(FileNotFoundError) as caught:
+        find_model("checkpoints", "absent.safetensors")
+    message = str(caught.value)
+    assert str(a1111 / "models" / "checkpoints") in message and "Stable-diffusion" in message
+
+
+def test_the_embeddings_of_every_root_reach_the_text_encoders(a1111, tmp_path):
+    from nodes.runtime.text import EmbeddingFolder
+
+    start(a1111)
+    assert EmbeddingFolder(model_roots("embeddings")).find("easynegative") == \
+        tmp_path / "sd" / "embeddings" / "easynegative.safetensors"
