@@ -1,4 +1,4 @@
-"""Tiny checkpoints in the original single-file layouts, built once per test session."""
+"""Tiny single-file checkpoints in the original layouts, built once per session for every tests/nodes room."""
 from __future__ import annotations
 
 import pytest

@@ -8,7 +8,7 @@ from .architecture import Architecture, CheckpointArchitecture, TextEncoderSpec,
 from .checkpoint_file import MODEL_SUFFIXES, CheckpointFile, open_checkpoint_file
 from .errors import (CheckpointError, CorruptCheckpointError, MissingComponentError, NotACheckpointError,
                      SidecarConfigError, UnknownArchitectureError, UnsafePickleError)
-from .file_kinds import refuse_non_checkpoint
+from .file_kinds import FileKind, classify_file, refuse_non_checkpoint
 from .prediction import EPSILON, V_PREDICTION, PredictionChoice, read_sidecar
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ __getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "Architecture", "CheckpointArchitecture", "TextEncoderSpec", "detect_architecture",
-    "MODEL_SUFFIXES", "CheckpointFile", "open_checkpoint_file", "refuse_non_checkpoint",
+    "MODEL_SUFFIXES", "CheckpointFile", "open_checkpoint_file", "FileKind", "classify_file", "refuse_non_checkpoint",
     "CheckpointError", "CorruptCheckpointError", "MissingComponentError", "NotACheckpointError",
     "SidecarConfigError", "UnknownArchitectureError", "UnsafePickleError",
     "EPSILON", "V_PREDICTION", "PredictionChoice", "read_sidecar",

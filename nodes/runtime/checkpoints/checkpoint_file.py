@@ -70,6 +70,12 @@ class CheckpointFile:
                 return dtype
         return self.tensor(key).dtype
 
+    def dtype_names(self) -> dict[str, str]:
+        """Each tensor's stored dtype by name ("F16", "float16"...): from the header for safetensors (nothing read)."""
+        if self._header is not None:
+            return dict(self._header.dtypes)
+        return {key: str(self.tensor(key).dtype).removeprefix("torch.") for key in self.shapes}
+
     def tensor_copy(self, key: str) -> "torch.Tensor":
         """The stored tensor `key` read into a private buffer instead of mapped: for weights that are converted or
         moved right away, so the file's pages never count in this process's memory (only the page cache's)."""

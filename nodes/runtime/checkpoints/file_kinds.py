@@ -1,10 +1,14 @@
-"""Tell a LoRA, a VAE, an embedding or a lone component from a full checkpoint, so the user learns where it belongs."""
+"""Tell a checkpoint, a LoRA, a VAE, an embedding or a lone component apart from a file's header alone.
+
+The loaders use it to tell users where a misplaced file belongs; the model library uses it to list and sort files.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import NotACheckpointError
+from .errors import CheckpointError, NotACheckpointError
 
 Shapes = Mapping[str, Sequence[int]]
 
@@ -14,23 +18,60 @@ LORA_MARKERS = (".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora
                 ".dora_scale")
 # Context width (the text encoder's output) -> base model; CLIP-L's hidden width is also SD1's context width.
 CONTEXT_WIDTHS = {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL"}
+KINDS = ("checkpoint", "lora", "embedding", "vae", "controlnet", "unet", "text_encoder", "unknown")
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """What a model file is: `kind` (one of KINDS), the base family when known ('' otherwise), and a sentence for
+    users saying what it is and where it belongs."""
+
+    kind: str
+    base: str
+    description: str
+    advice: str
+
+
+def classify_file(shapes: Shapes, metadata: Mapping[str, str], name: str = "the file") -> FileKind:
+    """Classify by key names and shapes (no tensor is read); `name` is used in the advice (embedding:<name>)."""
+    if any(key.startswith(UNET_PREFIX) for key in shapes):
+        return FileKind("checkpoint", _checkpoint_base(shapes), "a checkpoint",
+                        "put it in models/checkpoints and load it with Load Checkpoint (CheckpointLoaderSimple).")
+    lora_base = _lora_base(shapes, metadata)
+    if lora_base is not None:
+        return FileKind("lora", lora_base, f"a LoRA for {lora_base}" if lora_base else "a LoRA",
+                        f"put it in models/loras and apply it with a LoRA loader node on top of a "
+                        f"{lora_base or 'matching'} checkpoint.")
+    embedding_base = _embedding_base(shapes)
+    if embedding_base is not None:
+        article = (f"a textual-inversion embedding for {embedding_base}" if embedding_base
+                   else "a textual-inversion embedding")
+        return FileKind("embedding", embedding_base, article,
+                        f"put it in models/embeddings and use it in a prompt as embedding:{Path(name).stem}.")
+    part = _lone_part(shapes)
+    if part is not None:
+        return FileKind(part[0], "", part[1], part[2])
+    return FileKind("unknown", "", "not a model file Latentloom recognises",
+                    "check that it is a Stable Diffusion 1.x, 2.x or SDXL checkpoint, LoRA, VAE or embedding.")
 
 
 def refuse_non_checkpoint(path: str | Path, shapes: Shapes, metadata: Mapping[str, str]) -> None:
     """Raise NotACheckpointError naming what the file is and where it goes, unless it may be a full checkpoint."""
-    if any(key.startswith(UNET_PREFIX) for key in shapes):
+    found = classify_file(shapes, metadata, str(path))
+    if found.kind in ("checkpoint", "unknown"):
         return
     path = Path(path)
-    lora_base = _lora_base(shapes, metadata)
-    if lora_base is not None:
-        raise NotACheckpointError(path, _lora_message(path, lora_base), kind="lora")
-    embedding_base = _embedding_base(shapes)
-    if embedding_base is not None:
-        raise NotACheckpointError(path, _embedding_message(path, embedding_base), kind="embedding")
-    part = _lone_part(shapes)
-    if part is not None:
-        kind, name, where = part
-        raise NotACheckpointError(path, f"{path} is {name}, not a full checkpoint: {where}", kind=kind)
+    whole = "a checkpoint" if found.kind in ("lora", "embedding") else "a full checkpoint"
+    raise NotACheckpointError(path, f"{path} is {found.description}, not {whole}: {found.advice}", kind=found.kind)
+
+
+def _checkpoint_base(shapes: Shapes) -> str:
+    from .architecture import detect_architecture
+
+    try:
+        return detect_architecture(shapes).architecture.value
+    except CheckpointError:
+        return ""
 
 
 def _lora_base(shapes: Shapes, metadata: Mapping[str, str]) -> str | None:
@@ -52,12 +93,6 @@ def _lora_base(shapes: Shapes, metadata: Mapping[str, str]) -> str | None:
     return ""
 
 
-def _lora_message(path: Path, base: str) -> str:
-    article = f"a LoRA for {base}" if base else "a LoRA"
-    return (f"{path} is {article}, not a checkpoint: put it in models/loras and apply it with a LoRA loader node "
-            f"on top of a {base or 'matching'} checkpoint.")
-
-
 def _embedding_base(shapes: Shapes) -> str | None:
     """The base model of a textual-inversion file ('' when unknown), None when the file is not one."""
     keys = set(shapes)
@@ -67,12 +102,6 @@ def _embedding_base(shapes: Shapes) -> str | None:
     if not vectors or len(keys) > len(vectors) + 2:
         return None
     return CONTEXT_WIDTHS.get(int(vectors[0][-1]), "")
-
-
-def _embedding_message(path: Path, base: str) -> str:
-    article = f"a textual-inversion embedding for {base}" if base else "a textual-inversion embedding"
-    return (f"{path} is {article}, not a checkpoint: put it in models/embeddings and use it in a prompt as "
-            f"embedding:{path.stem}.")
 
 
 def _lone_part(shapes: Shapes) -> tuple[str, str, str] | None:

@@ -11,6 +11,7 @@ from typing import Any
 from ..model_folders import find_model
 from .key_map import lookup
 from .lora_file import LoraError, LoraFile, check_family, read_lora
+from .training_info import read_training_info
 from .views import key_map_of
 
 log = logging.getLogger(__name__)
@@ -50,14 +51,24 @@ def apply_lora(model: Any, clip: Any, lora_name: str, strength_model: float,
     if unmatched:
         log.debug("LoRA %s: layers that match nothing in %s: %s", path.name, model.source, unmatched)
     ranks = Counter(patch.rank for patch in lora.patches.values() if patch.rank is not None)
-    log.info("LoRA %s: %s, for %s, rank %s, %d layers matched, %d unmatched, %.0f ms", path.name, describe_format(lora),
-             lora.family or "an unstated base", ranks.most_common(1)[0][0] if ranks else "-", matched, len(unmatched),
-             (time.perf_counter() - started) * 1000)
+    log.info("LoRA %s: %s, for %s, rank %s, %d layers matched, %d unmatched, %.0f ms%s", path.name,
+             describe_format(lora), lora.family or "an unstated base", ranks.most_common(1)[0][0] if ranks else "-",
+             matched, len(unmatched), (time.perf_counter() - started) * 1000, _trigger_note(lora))
     if strength_model:
         model = model.with_lora(lora, strength_model)
     if clip is not None and strength_clip:
         clip = clip.with_lora(lora, strength_clip)
     return model, clip
+
+
+def _trigger_note(lora: LoraFile) -> str:
+    """A LoRA that "does nothing" usually lacks its trigger words in the prompt: name them in the load line."""
+    training = read_training_info(lora.metadata)
+    if training is None or not (training.trigger_words or training.top_tags):
+        return ""
+    if training.trigger_words:
+        return f"; trigger words: {', '.join(training.trigger_words)}"
+    return f"; most frequent training tags: {', '.join(training.top_tags[:5])}"
 
 
 def describe_format(lora: LoraFile) -> str:

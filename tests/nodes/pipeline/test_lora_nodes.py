@@ -123,6 +123,16 @@ def test_a_lora_that_matches_nothing_is_an_error_and_a_load_is_logged_in_one_lin
         LoraLoader().load_lora(model, clip, "logged.safetensors", 1.0, 1.0)
     lines = [r.getMessage() for r in caplog.records if r.name == "nodes.runtime.lora.loading"]
     assert len(lines) == 1 and "kohya LoRA" in lines[0] and "2 layers matched, 0 unmatched" in lines[0]
+    assert "trigger words" not in lines[0]
+
+    tensors = write_lora(studio, "with_trigger.safetensors", seed=7)
+    save_file(tensors, str(studio.base / "models" / "loras" / "with_trigger.safetensors"),
+              metadata={"modelspec.trigger_phrase": "mychar, red scarf"})
+    caplog.clear()
+    with caplog.at_level("INFO", logger="nodes.runtime.lora.loading"):
+        LoraLoader().load_lora(model, clip, "with_trigger.safetensors", 1.0, 1.0)
+    line = next(r.getMessage() for r in caplog.records if r.name == "nodes.runtime.lora.loading")
+    assert line.endswith("; trigger words: mychar, red scarf")
 
 
 def test_two_branches_with_different_loras_on_one_checkpoint_each_get_their_own_result(studio):

@@ -1,0 +1,105 @@
+"""`latentloom models list` and `models verify`: what each installed file is, and which files are broken."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+KIND_CHOICES = ("checkpoint", "lora", "vae", "embedding", "unknown")
+
+
+def add_list_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kind", choices=KIND_CHOICES, help="only files detected as this kind")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per file, in a list")
+    parser.add_argument("--verbose", dest="details", action="store_true",
+                        help="also show the full sha256 and what the trainer wrote (base model, network dim and "
+                             "alpha, trigger words)")
+
+
+def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                        help="files to check (default: every installed model)")
+
+
+def human_size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return ""
+
+
+def command_models_list(args: argparse.Namespace) -> int:
+    """A table (or JSON) of every installed model; problems and misplaced files are flagged under it."""
+    from nodes.model_library.listing import installed_models
+
+    from .cli import EXIT_OK, options_from
+    from .startup import use_model_folders
+
+    use_model_folders(options_from(args))
+    models = [model for model in installed_models() if args.kind in (None, model.file.kind)]
+    if args.json:
+        print(json.dumps([model.as_json() | {"path": str(model.file.path)} for model in models], indent=2))
+        return EXIT_OK
+    print(f"{'KIND':<11} {'BASE':<6} {'PREC':<9} {'SIZE':>9}  {'HASH':<10}  NAME")
+    for model in models:
+        file = model.file
+        model_hash = model.hashes.model_hash if model.hashes else "-"
+        print(f"{file.kind:<11} {file.architecture or '?':<6} {file.precision or '?':<9} "
+              f"{human_size(file.size):>9}  {model_hash:<10}  {model.folder}/{model.name}")
+        if args.details:
+            _print_details(model)
+    flagged = [(model, model.file.problem or model.misplaced) for model in models
+               if model.file.problem or model.misplaced]
+    for model, why in flagged:
+        print(f"! {model.folder}/{model.name}: {why}")
+    if not models:
+        print("(no model files: put them in the folders that `latentloom models paths` lists)")
+    return EXIT_OK
+
+
+def _print_details(model) -> None:
+    indent = " " * 4
+    if model.hashes:
+        print(f"{indent}sha256 {model.hashes.sha256}" +
+              (f"  (LoRA hash {model.hashes.lora_hash})" if model.file.kind == "lora" else ""))
+    print(f"{indent}path {model.file.path}")
+    training = model.file.training
+    if training is None:
+        return
+    facts = [("base model", training.base_model), ("network", training.network_module),
+             ("dim", training.network_dim), ("alpha", training.network_alpha)]
+    print(indent + ", ".join(f"{name} {value}" for name, value in facts if value is not None))
+    if training.trigger_words:
+        print(f"{indent}trigger words: {', '.join(training.trigger_words)}")
+    if training.top_tags:
+        print(f"{indent}most frequent training tags: {', '.join(training.top_tags)}")
+
+
+def command_models_verify(args: argparse.Namespace) -> int:
+    """Check the given files (or every installed one); exit 1 when any is unusable, naming the likely cause."""
+    from nodes.model_library.identify import identify_model
+    from nodes.model_library.listing import installed_models
+
+    from .cli import EXIT_FAILED, EXIT_OK, options_from
+    from .startup import use_model_folders
+
+    if args.paths:
+        missing = [path for path in args.paths if not path.exists()]
+        if missing:
+            for path in missing:
+                print(f"BAD  {path}: no such file")
+            return EXIT_FAILED
+        files = [identify_model(path) for path in args.paths]
+    else:
+        use_model_folders(options_from(args))
+        files = [model.file for model in installed_models(compute_hashes=False)]
+    bad = 0
+    for file in files:
+        if file.problem:
+            bad += 1
+            print(f"BAD  {file.path}: {file.problem}")
+        else:
+            print(f"ok   {file.path} ({file.description}{', ' + file.precision if file.precision else ''})")
+    print(f"{len(files) - bad} ok, {bad} with problems")
+    return EXIT_FAILED if bad else EXIT_OK

@@ -1,0 +1,63 @@
+"""Every installed model file with what it is and its hashes: the data behind `models list` and the models panel."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from nodes.runtime.model_folders import KINDS, find_model, list_models
+
+from .hashes import FileHashes, HashCache, hash_cache
+from .identify import ModelFile, identify_model
+
+# model folder -> the kind of file that belongs there
+FOLDER_KINDS = {"checkpoints": "checkpoint", "loras": "lora", "vae": "vae", "embeddings": "embedding"}
+KIND_FOLDERS = {kind: folder for folder, kind in FOLDER_KINDS.items()}
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    """A file as the loaders list it (`folder` + `name`), what it is, and its hashes (None for folders, or when
+    only cached hashes were asked for and there are none yet)."""
+
+    folder: str
+    name: str
+    file: ModelFile
+    hashes: FileHashes | None
+
+    @property
+    def misplaced(self) -> str | None:
+        """Advice when the file is a known kind that belongs in another folder."""
+        belongs = KIND_FOLDERS.get(self.file.kind)
+        if self.file.problem or belongs in (None, self.folder):
+            return None
+        return f"{self.name} is {self.file.description}, not a {FOLDER_KINDS[self.folder]}: {self.file.advice}"
+
+    def as_json(self) -> dict:
+        """The fields clients see; no server paths (the name locates the file within its folder)."""
+        file, hashes = self.file, self.hashes
+        shown = f"{self.folder}/{self.name}"
+        return {"folder": self.folder, "name": self.name, "kind": file.kind, "architecture": file.architecture,
+                "precision": file.precision, "size": file.size, "format": file.file_format,
+                "sha256": hashes.sha256 if hashes else None,
+                "model_hash": hashes.model_hash if hashes else None,
+                "lora_hash": hashes.lora_hash if hashes else None,
+                "training": file.training.as_json() if file.training else None,
+                "problem": file.problem.replace(str(file.path), shown) if file.problem else None,
+                "misplaced": self.misplaced}
+
+
+def installed_models(folders: Iterable[str] = KINDS, *, compute_hashes: bool = True,
+                     cache: HashCache | None = None) -> list[InstalledModel]:
+    """The files of the given model folders, in listing order; hashes computed (once per file version) or, with
+    `compute_hashes=False`, only those already known."""
+    cache = cache or hash_cache()
+    found = []
+    for folder in folders:
+        for name in list_models(folder):
+            path = find_model(folder, name)
+            file = identify_model(path)
+            hashes = None
+            if not path.is_dir():
+                hashes = cache.hashes(path) if compute_hashes else cache.cached(path)
+            found.append(InstalledModel(folder, name, file, hashes))
+    return found
