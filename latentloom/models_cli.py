@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import argparse
 
+from .models_install import add_install_arguments, command_models_install
 from .models_listing import add_list_arguments, add_verify_arguments, command_models_list, command_models_verify
 from .models_paths import command_models_paths
 
-MODELS_COMMANDS = {"paths": command_models_paths, "list": command_models_list, "verify": command_models_verify}
+MODELS_COMMANDS = {"paths": command_models_paths, "list": command_models_list, "install": command_models_install,
+                   "verify": command_models_verify}
 
 
 def add_models_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add `models` and its subcommands; each takes the options every command shares (`common`)."""
-    models = commands.add_parser("models", help="model files: where they go, what they are")
+    models = commands.add_parser("models", help="model files: where they go, what they are, installing them")
     subcommands = models.add_subparsers(dest="models_command", required=True)
     paths = subcommands.add_parser("paths", parents=[common],
                                    help="print the folders searched for each kind of model, in order, and why")
@@ -20,6 +22,8 @@ def add_models_commands(commands: argparse._SubParsersAction, common: argparse.A
     add_list_arguments(subcommands.add_parser(
         "list", parents=[common], conflict_handler="resolve",
         help="every model file: kind, base, precision, size, hashes (headers only)"))
+    add_install_arguments(subcommands.add_parser(
+        "install", parents=[common], help="copy, link or download a model into the folder its content belongs in"))
     add_verify_arguments(subcommands.add_parser(
         "verify", parents=[common], help="check model files and name broken ones with the likely cause"))
 

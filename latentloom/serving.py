@@ -32,6 +32,8 @@ def build_services(options: Options, max_history: int):
     from nodes.runtime.model_folders import list_models
     from web import Services, open_queue
 
+    from .model_services import describe_models, install_model
+
     engine, reports = build_engine(options)
     folders = options.folders()
     folders.create()
@@ -47,6 +49,7 @@ def build_services(options: Options, max_history: int):
     web_directories = {r.name: r.web_directory for r in reports if r.ok and r.web_directory is not None}
     return Services(engine=engine, queue=open_queue(folders.user, max_history), list_models=list_models,
                     model_folder_names=list(MODEL_FOLDERS), device_stats=device_stats, unload_models=unload_models,
+                    describe_models=describe_models, install_model=install_model,
                     web_directories=web_directories)
 
 

@@ -2,6 +2,6 @@
 from .app import create_app
 from .security import is_loopback
 from .server import build_state, open_queue, serve
-from .services import ServerSettings, Services
+from .services import ServerSettings, ServiceError, Services
 
-__all__ = ["ServerSettings", "Services", "build_state", "create_app", "is_loopback", "open_queue", "serve"]
+__all__ = ["ServerSettings", "ServiceError", "Services", "build_state", "create_app", "is_loopback", "open_queue", "serve"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from .replies import errors_as_json
-from .routes import canvas, files, info, prompts, websocket
+from .routes import canvas, files, info, model_installs, prompts, websocket
 from .security import guard, is_loopback
 from .state import ServerState
 
-API_ROUTES = (prompts.routes, files.routes, info.routes, websocket.routes)
+API_ROUTES = (prompts.routes, files.routes, info.routes, model_installs.routes, websocket.routes)
 
 
 def create_app(state: ServerState) -> web.Application:

@@ -12,6 +12,10 @@ from graph_engine.prompt_queue import PromptQueue
 MiB = 1 << 20
 
 
+class ServiceError(Exception):
+    """A failure of a service whose message is written for the user (sent to the client as it is, redacted)."""
+
+
 @dataclass
 class ServerSettings:
     """Where the server listens and the limits it puts on requests."""
@@ -35,4 +39,10 @@ class Services:
     model_folder_names: list[str]
     device_stats: Callable[[], dict[str, Any]]  # {"pytorch_version", "devices": [...]} (imports torch)
     unload_models: Callable[[], None]
+    # a model folder name -> what each of its files is ({"name", "kind", "architecture", "training", ...}); hashes
+    # only when already known, so a listing never stalls on hashing gigabytes
+    describe_models: Callable[[str], list[dict[str, Any]]] = lambda folder: []
+    # (source, {"kind", "name", "revision"}, progress(done, total)) -> {"model": entry, "message", "already_there"};
+    # raises ServiceError with advice when the source cannot be installed
+    install_model: Callable[[str, dict[str, Any], Callable[[int, int | None], None]], dict[str, Any]] | None = None
     web_directories: dict[str, Path] = field(default_factory=dict)  # plugin name -> its WEB_DIRECTORY

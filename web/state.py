@@ -1,7 +1,8 @@
 """Everything a route needs, in one object kept on the aiohttp application."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from graph_engine.prompt_queue import PromptQueue
 
@@ -19,3 +20,4 @@ class ServerState:
     hub: ClientHub
     worker: PromptWorker
     redact: PathRedactor
+    background_tasks: set[asyncio.Task] = field(default_factory=set)  # kept referenced until done

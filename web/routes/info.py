@@ -67,18 +67,31 @@ async def system_stats(request: web.Request) -> web.Response:
 
 @routes.get("/models")
 async def model_folders(request: web.Request) -> web.Response:
-    return web.json_response(_state(request).services.model_folder_names)
+    """ComfyUI's list of folder names; with ?details=1, every file of every folder described (Latentloom's)."""
+    services = _state(request).services
+    if not _wants_details(request):
+        return web.json_response(services.model_folder_names)
+    loop = asyncio.get_running_loop()
+    described = [await loop.run_in_executor(None, services.describe_models, folder)
+                 for folder in services.model_folder_names]
+    return web.json_response(_state(request).redact([entry for entries in described for entry in entries]))
 
 
 @routes.get("/models/{folder}")
 async def models_in(request: web.Request) -> web.Response:
+    """ComfyUI's file names of one folder; with ?details=1, each file described."""
     state = _state(request)
     folder = request.match_info["folder"]
     if folder not in state.services.model_folder_names:
         raise BadRequest(f"no model folder '{folder}'; the folders are "
                          f"{', '.join(state.services.model_folder_names)}", status=404, kind="not_found")
-    names = await asyncio.get_running_loop().run_in_executor(None, state.services.list_models, folder)
-    return web.json_response(names)
+    read = state.services.describe_models if _wants_details(request) else state.services.list_models
+    return web.json_response(state.redact(await asyncio.get_running_loop().run_in_executor(None, read, folder)))
+
+
+def _wants_details(request: web.Request) -> bool:
+    """ComfyUI's clients call these routes without a query and expect plain names, so details are opt-in."""
+    return request.query.get("details", "").lower() in ("1", "true", "yes")
 
 
 @routes.get("/embeddings")

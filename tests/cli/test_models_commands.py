@@ -1,0 +1,41 @@
+"""`models list`, `models verify` and `models install` through the real command line."""
+from __future__ import annotations
+
+import json
+
+from tests.cli.test_models_paths import latentloom
+from tests.fixtures.tiny_checkpoints import build_sd1, write_kohya_lora
+
+
+def test_install_then_list_and_verify(tmp_path):
+    tiny_sd1 = build_sd1(tmp_path / "built")
+    downloads = tmp_path / "downloads"
+    lora = write_kohya_lora(downloads / "mychar.safetensors",
+                            metadata={"ss_network_dim": "4", "ss_network_alpha": "2", "ss_base_model_version": "sd_v1",
+                                      "modelspec.trigger_phrase": "mychar"})
+    base = tmp_path / "install"
+    base.mkdir()
+    for source in (lora, tiny_sd1.path):
+        installed = latentloom("models", "install", source, cwd=base)
+        assert installed.returncode == 0, installed.stderr
+    assert "installed a LoRA for SD1.x" in installed.stdout or "installed a checkpoint" in installed.stdout
+
+    listed = latentloom("models", "list", "--json", cwd=base)
+    assert listed.returncode == 0, listed.stderr
+    by_folder = {entry["folder"]: entry for entry in json.loads(listed.stdout)}
+    assert by_folder["loras"]["training"]["trigger_words"] == ["mychar"]
+    assert by_folder["checkpoints"]["model_hash"] == by_folder["checkpoints"]["sha256"][:10]
+    assert (by_folder["checkpoints"]["kind"], by_folder["checkpoints"]["architecture"]) == ("checkpoint", "SD1.x")
+
+    table = latentloom("models", "list", "--verbose", "--kind", "lora", cwd=base)
+    assert "loras/mychar.safetensors" in table.stdout and "checkpoints/" not in table.stdout
+    assert "dim 4, alpha 2.0" in table.stdout and "trigger words: mychar" in table.stdout
+
+    assert latentloom("models", "verify", cwd=base).returncode == 0
+    (base / "models" / "vae").mkdir()
+    (base / "models" / "vae" / "vae.safetensors").write_bytes(b"<!doctype html><html></html>")
+    checked = latentloom("models", "verify", cwd=base)
+    assert checked.returncode == 1 and "BAD" in checked.stdout and "web page (HTML)" in checked.stdout
+
+    refused = latentloom("models", "install", write_kohya_lora(tmp_path / "other" / "mychar.safetensors"), cwd=base)
+    assert refused.returncode == 1 and "--force" in refused.stderr

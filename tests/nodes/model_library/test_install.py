@@ -1,0 +1,104 @@
+"""Installing from a file, a URL (loopback server) and a fake Hugging Face endpoint: the content picks the folder,
+nothing the user may want is deleted, and a different file of the same name is never overwritten silently."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from nodes.model_library.download import DownloadError
+from nodes.model_library.install import InstallError, install_model
+from nodes.runtime.model_folders import list_models, set_models_folder
+from tests.fixtures.model_servers import FakeHubServer, HubRepo, ModelFileServer
+from tests.fixtures.tiny_checkpoints import write_kohya_lora
+
+
+@pytest.fixture
+def models(tmp_path):
+    folder = tmp_path / "models"
+    set_models_folder(folder)
+    return folder
+
+
+def test_a_local_lora_and_checkpoint_go_to_their_folders(models, tmp_path, tiny_sd1):
+    lora = write_kohya_lora(tmp_path / "downloads" / "mychar.safetensors",
+                            metadata={"modelspec.trigger_phrase": "mychar"})
+    done = install_model(str(lora))
+    assert (done.folder, done.name, done.path) == ("loras", "mychar.safetensors", models / "loras" / lora.name)
+    assert done.path.read_bytes() == lora.read_bytes() and lora.exists()  # copied, the original kept
+    assert done.file.training.trigger_words == ("mychar",)
+    assert done.hashes.sha256 == hashlib.sha256(lora.read_bytes()).hexdigest()
+    assert list_models("loras") == ["mychar.safetensors"]
+
+    linked = install_model(str(tiny_sd1.path), link=True)
+    assert linked.folder == "checkpoints" and os.path.samefile(linked.path, tiny_sd1.path)
+    assert linked.file.architecture == "SD1.x"
+    assert not any((models / ".incoming").iterdir())
+
+
+def test_same_bytes_again_is_fine_a_different_file_needs_force(models, tmp_path):
+    first = write_kohya_lora(tmp_path / "a" / "style.safetensors")
+    install_model(str(first))
+    again = install_model(str(first))
+    assert again.already_there and "already installed" in again.message
+
+    other = tmp_path / "b" / "style.safetensors"
+    other.parent.mkdir()
+    save_file({"lora_unet_x_proj.lora_down.weight": torch.ones(2, 768),
+               "lora_unet_x_proj.lora_up.weight": torch.ones(320, 2)}, other)
+    with pytest.raises(InstallError, match="already has a different style.safetensors.*--force") as refused:
+        install_model(str(other))
+    kept = models / ".incoming" / "style.safetensors"
+    assert str(kept) in str(refused.value) and kept.read_bytes() == other.read_bytes()
+    assert (models / "loras" / "style.safetensors").read_bytes() == first.read_bytes()
+
+    replaced = install_model(str(other), force=True)
+    assert replaced.path.read_bytes() == other.read_bytes()
+
+
+def test_unknown_content_is_kept_in_unsorted_and_kind_decides_only_when_content_cannot(models, tmp_path):
+    mystery = tmp_path / "mystery.safetensors"
+    save_file({"some.weight": torch.zeros(3)}, mystery)
+    done = install_model(str(mystery))
+    assert done.folder is None and done.path == models / "unsorted" / "mystery.safetensors" and done.path.exists()
+    assert "--kind" in done.message
+
+    chosen = install_model(str(mystery), kind="vae", name="my-vae.safetensors")
+    assert (chosen.folder, chosen.name) == ("vae", "my-vae.safetensors")
+
+    lora = write_kohya_lora(tmp_path / "l.safetensors")
+    with pytest.raises(InstallError, match="is a LoRA for SD1.x, not a checkpoint"):
+        install_model(str(lora), kind="checkpoint")
+
+
+def test_a_url_without_a_model_name_and_an_html_page(models):
+    lora_bytes = (write_kohya_lora(models.parent / "src.safetensors")).read_bytes()
+    with ModelFileServer({"download": lora_bytes, "page": b"<!DOCTYPE html><html>log in</html>"}) as server:
+        progress = []
+        done = install_model(server.url("download"), progress=lambda d, t: progress.append((d, t)))
+        assert (done.folder, done.name) == ("loras", "download.safetensors")
+        assert progress[-1] == (len(lora_bytes), len(lora_bytes))
+        with pytest.raises(DownloadError, match="(?i)web page|html"):
+            install_model(server.url("page"))
+    assert list_models("checkpoints") == []
+
+
+def test_a_hugging_face_file_with_a_revision(models, monkeypatch):
+    lora_bytes = write_kohya_lora(models.parent / "hub.safetensors", sdxl=True, context_width=2048).read_bytes()
+    repo = HubRepo({"loras/xl_style.safetensors": lora_bytes}, revisions=("main", "v2"),
+                   lfs={"loras/xl_style.safetensors"})
+    with FakeHubServer({"someone/styles": repo}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        done = install_model("someone/styles/loras/xl_style.safetensors", revision="v2")
+    assert (done.folder, done.name, done.file.architecture) == ("loras", "xl_style.safetensors", "SDXL")
+    assert done.path.read_bytes() == lora_bytes
+
+
+def test_sources_that_are_nothing(models):
+    with pytest.raises(InstallError, match="not an existing file, an https:// URL, or a Hugging Face"):
+        install_model("no-such-thing")
+    with pytest.raises(InstallError, match="--link needs a local file"):
+        install_model("https://example.invalid/x.safetensors", link=True)
