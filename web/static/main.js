@@ -13,6 +13,7 @@ import { Palette } from './palette.js';
 import { QueuePanel } from './queuepanel.js';
 import { RunState } from './runstate.js';
 import { buildDefaultGraph } from './defaultgraph.js';
+import { modelNotes } from './modelnotes.js';
 
 const STORAGE_KEY = 'latentloom.workflow';
 const CLIPBOARD_KEY = 'latentloom.clipboard';
@@ -237,7 +238,9 @@ class App {
 
   async refreshNodeInfo() {
     this.lastRefresh = Date.now();
-    this.specs = buildSpecs(await api.objectInfo());
+    const [info, loras] = await Promise.all([api.objectInfo(), api.modelDetails('loras').catch(() => [])]);
+    this.specs = buildSpecs(info);
+    modelNotes.update(loras);
     this.palette.setSpecs(this.specs);
     // Existing combos pick up new files but keep their value.
     let touched = false;
@@ -255,7 +258,7 @@ class App {
         touched = true;
       }
     }
-    if (touched) this.canvas.render();
+    if (touched || loras.length) this.canvas.render();
   }
 
   async queuePrompt() {

@@ -1,5 +1,6 @@
 // Builds the DOM of one node and applies its run state (progress, errors, images).
 import { widgetRows } from './widgets.js';
+import { modelNotes } from './modelnotes.js';
 
 function el(tag, attrs = {}, text) {
   const e = document.createElement(tag);
@@ -25,6 +26,15 @@ function slotRow(input, output, index) {
   return row;
 }
 
+/** The LoRA's base and trigger words under its combo (`select`); follows the combo as it changes. */
+function modelNoteRow(widget, select) {
+  const note = el('div', { class: 'model-note', 'data-model-note': widget.name });
+  const show = () => { note.textContent = modelNotes.forWidget(widget); note.hidden = !note.textContent; };
+  show();
+  if (select) select.addEventListener('change', show);
+  return note;
+}
+
 /** The element for a node. hooks: {widgetInput(node), widgetCommit(node)} */
 export function buildNodeElement(node, hooks) {
   const root = el('div', { class: 'node', 'data-node-id': String(node.id), 'data-node-type': node.type });
@@ -46,10 +56,12 @@ export function buildNodeElement(node, hooks) {
 
   const widgets = el('div', { class: 'node-widgets' });
   for (const w of node.widgets) {
-    for (const row of widgetRows(w, () => hooks.widgetInput(node), () => hooks.widgetCommit(node))) {
+    const rows = widgetRows(w, () => hooks.widgetInput(node), () => hooks.widgetCommit(node));
+    for (const row of rows) {
       if (w.link != null && row.dataset.widget === w.name) row.classList.add('linked');
       widgets.append(row);
     }
+    if (w.name === 'lora_name') widgets.append(modelNoteRow(w, rows[0].querySelector('select')));
   }
   if (node.missing && node.rawWidgets && node.rawWidgets.length) {
     widgets.append(el('div', { class: 'raw-widgets' }, JSON.stringify(node.rawWidgets).slice(0, 200)));

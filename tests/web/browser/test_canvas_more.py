@@ -5,6 +5,7 @@ import json
 import shutil
 from urllib.parse import parse_qs, urlparse
 
+from tests.fixtures.tiny_checkpoints import write_kohya_lora
 from tests.web.browser.canvas_driver import DEMO_CHECKPOINT, CanvasDriver, open_canvas
 
 
@@ -253,3 +254,25 @@ def test_page_talks_only_to_its_server(chromium, live_server):
             strangers.append(url)
     assert not strangers, f"requests to other hosts: {strangers}"
     assert sockets and all(urlparse(u).netloc == origin.netloc and urlparse(u).scheme == "ws" for u in sockets), sockets
+
+
+# ---- 5. what a LoRA is, under its combo -------------------------------------------------------------------
+
+
+def test_lora_loader_shows_the_files_base_and_trigger_words(chromium, own_server, tmp_path):
+    loras = tmp_path / "models" / "loras"
+    write_kohya_lora(loras / "inky.safetensors", metadata={"modelspec.trigger_phrase": "inky style, ink"})
+    write_kohya_lora(loras / "xl_only.safetensors", sdxl=True, context_width=2048,
+                     metadata={"ss_tag_frequency": json.dumps({"5_x": {"glow": 9, "neon": 4}})})
+    server = own_server()
+    context, canvas = open_canvas(chromium, server)
+    try:
+        lora = canvas.add_node("LoraLoader")
+        canvas.set_widget(lora, "lora_name", "inky.safetensors")
+        note = canvas.node(lora).locator('[data-model-note="lora_name"]')
+        assert note.inner_text() == "for SD1.x · trigger words: inky style, ink"
+        canvas.set_widget(lora, "lora_name", "xl_only.safetensors")
+        assert note.inner_text() == "for SDXL · frequent training tags: glow, neon"
+        assert not canvas.page_errors
+    finally:
+        context.close()
