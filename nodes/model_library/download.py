@@ -353,7 +353,9 @@ def download_hub_file(
     token: str | None = None,
     progress: Progress | None = None,
 ) -> Path:
-    """Fetch one Hub file into `destination_dir/<path in repo>` with huggingface_hub, then verify its sha256.
+    """Fetch one Hub file into `destination_dir/<path in repo>` and verify its sha256: huggingface_hub resolves the
+    revision, authenticates and finds the file; plain files stream through download_url (resumable across runs),
+    Xet-stored ones through hf_hub_download.
 
     The revision is resolved to a commit first, so the hash checked is the one of the bytes downloaded even if
     the branch moves meanwhile. HF_ENDPOINT is read now (not at import) so mirrors and tests can point elsewhere.
@@ -365,6 +367,8 @@ def download_hub_file(
     with _hub_errors(ref, token, endpoint, transferring=False):
         url = hf_hub_url(ref.repo_id, ref.filename, repo_type=ref.repo_type, revision=ref.revision, endpoint=endpoint)
         metadata = get_hf_file_metadata(url, token=token, endpoint=endpoint)
+    if metadata.xet_file_data is None:
+        return _download_hub_bytes(ref, url, metadata, destination_dir, token, progress)
     with _hub_errors(ref, token, endpoint, transferring=True):
         path = hf_hub_download(
             ref.repo_id,
@@ -378,6 +382,23 @@ def download_hub_file(
         )
     path = Path(path)
     _verify_hub_file(ref, path, metadata.etag, metadata.size)
+    return path
+
+
+def _download_hub_bytes(ref: HubFile, url: str, metadata, destination_dir: Path, token: str | None,
+                        progress: Progress | None) -> Path:
+    """A plain (LFS or inline) Hub file through download_url, so an interrupted transfer resumes on the next run
+    too: hf_hub_download deletes its partial file when it gives up. The token goes only to the Hub's own host; a
+    CDN location is a signed URL."""
+    same_host = urlparse(metadata.location).netloc == urlparse(url).netloc
+    destination = Path(destination_dir) / ref.filename
+    etag = (metadata.etag or "").lower()
+    try:
+        path = download_url(metadata.location, destination, progress=progress, token=token if same_host else None,
+                            expected_sha256=etag if _SHA256.match(etag) else None)
+    except DownloadError as error:  # name the file the user asked for, not a signed CDN address
+        raise DownloadError(str(error).replace(metadata.location, ref.display)) from None
+    _verify_hub_file(ref, path, None, metadata.size)
     return path
 
 

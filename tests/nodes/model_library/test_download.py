@@ -266,11 +266,18 @@ def test_hub_unreachable_endpoint(tmp_path, monkeypatch):
         download_hub_file(HubFile("org/public", "model.safetensors"), tmp_path)
 
 
-def test_hub_download_that_keeps_failing_explains_it_starts_over(hub, tmp_path):
-    # huggingface_hub 2.x retries 5 times (1 s apart) by itself, then deletes its partial file.
-    hub.faults.drop_after = 0
-    hub.faults.drop_count = 100
-    with pytest.raises(DownloadError, match="interrupted.*run the same command again.*starts over"):
-        download_hub_file(HubFile("org/public", "unet/model.safetensors"), tmp_path)
-    assert not (tmp_path / "unet" / "model.safetensors").exists()
-    assert not list(tmp_path.rglob("*.incomplete"))
+def test_hub_download_cut_for_good_resumes_on_the_next_run(hub, tmp_path):
+    # hf_hub_download deletes its partial file when it gives up; plain Hub files stream through download_url,
+    # whose .part survives, so running the command again continues where the bytes stopped.
+    half = len(MODEL) // 2
+    hub.faults.drop_after = half
+    hub.faults.drop_count = 100  # every later attempt of this run gets no further bytes
+    ref = HubFile("org/public", "unet/model.safetensors")
+    with pytest.raises(DownloadError, match="org/public/unet/model.safetensors kept failing.*kept in "
+                                            ".*model.safetensors.part; run the same command again"):
+        download_hub_file(ref, tmp_path)
+    assert (tmp_path / "unet" / "model.safetensors.part").stat().st_size == half
+    hub.faults.drop_count = hub.faults.drops_done  # the connection works again
+    path = download_hub_file(ref, tmp_path)
+    assert path.read_bytes() == MODEL
+    assert hub.requests_to(f"/cdn/{MODEL_SHA}", "GET")[-1].headers["Range"] == f"bytes={half}-"
