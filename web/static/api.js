@@ -24,6 +24,8 @@ export const api = {
   objectInfo: () => json('GET', '/object_info'),
   /** Each file of a model folder described (kind, base, training facts, problems). */
   modelDetails: (folder) => json('GET', `/models/${encodeURIComponent(folder)}?details=1`),
+  /** Asks the server to fetch a model ({source, revision?, client_id}); answers {install_id}, progress comes by websocket. */
+  installModel: (body) => json('POST', '/models/install', body),
   /** Returns {ok, status, data}: a 400 carries node_errors the editor shows. */
   queuePrompt: (prompt, clientId, workflow) =>
     request('POST', '/prompt', { prompt, client_id: clientId, extra_data: { extra_pnginfo: { workflow } } }),

@@ -11,6 +11,7 @@ import { applySeedControls } from './widgets.js';
 import { CanvasView } from './canvas.js';
 import { Palette } from './palette.js';
 import { QueuePanel } from './queuepanel.js';
+import { ModelsPanel } from './modelspanel.js';
 import { RunState } from './runstate.js';
 import { buildDefaultGraph } from './defaultgraph.js';
 import { modelNotes } from './modelnotes.js';
@@ -43,7 +44,8 @@ class App {
       queueChanged: () => this.queue.refresh(),
     });
     this.palette = new Palette(document.querySelector('[data-testid="palette"]'), (type) => this.addNode(type));
-    this.queue = new QueuePanel(document.querySelector('.side'), (text) => this.message(text, 'error'));
+    this.queue = new QueuePanel(document.querySelector('.side:not(.models-panel)'), (text) => this.message(text, 'error'));
+    this.models = new ModelsPanel(document.querySelector('[data-testid="models-panel"]'), this);
     this.pointerWorld = null;
     this.lastRefresh = 0;
   }
@@ -60,7 +62,7 @@ class App {
     this.bindKeys();
     this.bindFiles();
     this.socket = new ServerSocket(this.clientId, {
-      message: (type, data) => this.runState.handle(type, data),
+      message: (type, data) => this.models.handle(type, data) || this.runState.handle(type, data),
       preview: (blob) => this.runState.preview(blob),
       open: () => { this.setConnection('connected'); this.queue.refresh(); },
       close: () => this.setConnection('disconnected'),
@@ -334,6 +336,7 @@ class App {
       save: () => this.save(),
       load: () => document.querySelector('[data-testid="load-file"]').click(),
       refresh: () => this.refreshNodeInfo().then(() => this.message('Node list refreshed.')).catch((e) => this.message(e.message, 'error')),
+      models: () => this.models.toggle(),
       default: () => { this.runState.nodes.clear(); this.loadDefault(); this.commit(); },
       clear: () => this.clearGraph(),
       'clear-queue': () => this.queue.clear(),

@@ -3,14 +3,18 @@
 
 const notes = new Map();
 
+/** What to type for a LoRA: its stated trigger words, else its most frequent training tags, else ''. */
+export function trainingHint(entry) {
+  const training = entry.training || {};
+  if (training.trigger_words && training.trigger_words.length) return `trigger words: ${training.trigger_words.join(', ')}`;
+  if (training.top_tags && training.top_tags.length) return `frequent training tags: ${training.top_tags.slice(0, 5).join(', ')}`;
+  return '';
+}
+
 /** The sentence shown for one entry of the details listing. */
 function noteFor(entry) {
   if (entry.problem) return `Unusable: ${entry.problem}`;
-  const parts = [entry.architecture ? `for ${entry.architecture}` : 'base not stated'];
-  const training = entry.training || {};
-  if (training.trigger_words && training.trigger_words.length) parts.push(`trigger words: ${training.trigger_words.join(', ')}`);
-  else if (training.top_tags && training.top_tags.length) parts.push(`frequent training tags: ${training.top_tags.slice(0, 5).join(', ')}`);
-  return parts.join(' · ');
+  return [entry.architecture ? `for ${entry.architecture}` : 'base not stated', trainingHint(entry)].filter(Boolean).join(' · ');
 }
 
 export const modelNotes = {
