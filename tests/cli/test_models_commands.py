@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from tests.cli.test_models_paths import latentloom
+from tests.fixtures.model_servers import ModelFileServer
 from tests.fixtures.tiny_checkpoints import build_sd1, write_kohya_lora
 
 
@@ -39,3 +40,14 @@ def test_install_then_list_and_verify(tmp_path):
 
     refused = latentloom("models", "install", write_kohya_lora(tmp_path / "other" / "mychar.safetensors"), cwd=base)
     assert refused.returncode == 1 and "--force" in refused.stderr
+
+
+def test_install_from_a_url_draws_a_progress_bar(tmp_path):
+    lora = write_kohya_lora(tmp_path / "src" / "inky.safetensors")
+    base = tmp_path / "install"
+    base.mkdir()
+    with ModelFileServer({"inky.safetensors": lora.read_bytes()}) as files:
+        installed = latentloom("models", "install", files.url("inky.safetensors"), cwd=base)
+    assert installed.returncode == 0, installed.stderr
+    assert "inky.safetensors" in installed.stderr and "100%" in installed.stderr  # tqdm's bar, on stderr
+    assert (base / "models" / "loras" / "inky.safetensors").read_bytes() == lora.read_bytes()
