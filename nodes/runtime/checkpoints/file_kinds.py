@@ -57,8 +57,10 @@ def classify_file(shapes: Shapes, metadata: Mapping[str, str], name: str = "the 
 
 def refuse_non_checkpoint(path: str | Path, shapes: Shapes, metadata: Mapping[str, str]) -> None:
     """Raise NotACheckpointError naming what the file is and where it goes, unless it may be a full checkpoint."""
+    if any(key.startswith(UNET_PREFIX) for key in shapes):
+        return  # the loader detects the architecture next; classifying would detect it twice
     found = classify_file(shapes, metadata, str(path))
-    if found.kind in ("checkpoint", "unknown"):
+    if found.kind == "unknown":
         return
     path = Path(path)
     whole = "a checkpoint" if found.kind in ("lora", "embedding") else "a full checkpoint"
