@@ -22,6 +22,7 @@ from typing import Callable
 from urllib.parse import unquote, urlparse
 
 from .hashes import file_sha256
+from .identify import looks_like_html
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ RETRY_DELAY_S = 0.5  # grows linearly with the attempt number; tests keep it sho
 _HUB_HOSTS = {"huggingface.co", "www.huggingface.co", "hf.co"}
 _REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_HTML_STARTS = (b"<!doctype", b"<html", b"<head", b"<body")
 _TRANSIENT_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 
 
@@ -268,14 +268,10 @@ def _check_sha256(source: str, path: Path, expected: str) -> None:
 # --------------------------------------------------------------------------------------------- HTML pages
 
 
-def _looks_like_html(head: bytes) -> bool:
-    return head.lstrip()[:16].lower().startswith(_HTML_STARTS)
-
-
 def _refuse_html(url: str, response, first: bytes) -> None:
     """A web page where a model was expected (login page, model page, HF 'blob' link): refuse it with advice."""
     content_type = (response.headers.get("Content-Type") or "").lower()
-    if content_type.startswith(("text/html", "application/xhtml")) or _looks_like_html(first):
+    if content_type.startswith(("text/html", "application/xhtml")) or looks_like_html(first):
         raise DownloadError(
             f"{url} returned a web page (HTML), not a model file. The link probably points to a page about the "
             f"model or to a login page. Use the file's direct download link: on Hugging Face the 'resolve' link or "
@@ -289,7 +285,7 @@ def _discard_if_html(part: Path) -> None:
     if part.is_file():
         with open(part, "rb") as handle:
             head = handle.read(64)
-        if _looks_like_html(head):
+        if looks_like_html(head):
             logger.warning("Deleting %s: it holds a web page, not part of a model file", part)
             part.unlink()
 

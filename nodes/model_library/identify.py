@@ -24,6 +24,7 @@ PRECISIONS = {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "F64": "fp64", "F8_E
               "float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64",
               "float8_e4m3fn": "fp8", "float8_e5m2": "fp8"}
 LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
 
 
 @dataclass(frozen=True)
@@ -78,14 +79,18 @@ def _identify_folder(path: Path) -> ModelFile:
                      "a checkpoint (diffusers folder)", "load it with Load Checkpoint (CheckpointLoaderSimple).")
 
 
+def looks_like_html(first_bytes: bytes) -> bool:
+    """Whether a file (or a download's first bytes) starts like a web page: a login or error page saved as a model."""
+    return first_bytes.lstrip()[:16].lower().startswith(HTML_STARTS)
+
+
 def _not_a_model(path: Path, size: int) -> str | None:
     """The commonest things saved under a model's name by mistake, told from the first bytes."""
     if size == 0:
         return f"{path} is empty (0 bytes): the download never started or was cancelled. Download it again."
     with path.open("rb") as handle:
         start = handle.read(512)
-    text = start.lstrip().lower()
-    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")):
+    if looks_like_html(start):
         return (f"{path} is a web page (HTML), not a model: the link pointed at a page (a login, an error or a "
                 f"model's web page) instead of the file. Download the file itself — on Hugging Face use the "
                 f"'resolve' link or the download button, not the 'blob' page; on sites that need a login, add "
