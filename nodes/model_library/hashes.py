@@ -134,7 +134,10 @@ _shared = HashCache()
 def set_hash_cache(path: str | Path) -> None:
     """Start-up: keep hashes in this SQLite file, shared by every command and the server."""
     global _shared
-    _shared = HashCache(path)
+    if _shared.path is not None and _shared.path == Path(path):
+        return  # start-up runs again in one process (tests, the CLI's helpers): keep the open connection
+    previous, _shared = _shared, HashCache(path)
+    previous.close()
 
 
 def hash_cache() -> HashCache:
