@@ -13,7 +13,8 @@ def describe_models(folder: str) -> list[dict[str, Any]]:
 
 def install_model(source: str, fields: dict[str, Any], progress: Callable[[int, int | None], None]) -> dict[str, Any]:
     """Install from a URL or Hugging Face reference; failures with advice become web.ServiceError."""
-    from nodes.model_library.install import DownloadError, InstallError, install_model as install
+    from nodes.model_library.download import DownloadError
+    from nodes.model_library.install import InstallError, install_model as install
     from nodes.model_library.listing import InstalledModel
     from web import ServiceError
 
