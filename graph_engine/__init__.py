@@ -11,6 +11,8 @@ from .plugins import PluginReport, discover_plugins, load_plugins
 from .registry import DuplicateNodeError, NodeRegistry, RegistrationReport
 from .sizing import Sizer
 from .specs import InputSpec, NodeInterfaceError, NodeSpec, OutputSpec
+from .ui_format import UIConversionError, ui_to_api
+from .ui_layout import api_to_ui
 from .validate import ValidationReport, validate_prompt
 from .workflow import Prompt, WorkflowFormatError, read_workflow_file, to_api_format
 
@@ -18,7 +20,7 @@ __all__ = [
     "CachePolicy", "CacheStats", "DuplicateNodeError", "Engine", "EventStream", "Folders", "InputError",
     "InputSpec", "Interrupted", "LRUCache", "NoCache", "NodeContext", "NodeErrors", "NodeInterfaceError",
     "NodeOutputError", "NodeRegistry", "NodeResult", "NodeSpec", "OutputSpec", "PluginReport", "Prompt",
-    "PromptError", "RegistrationReport", "RunResult", "Sizer", "ValidationReport", "WorkflowFormatError",
-    "WorkflowInvalid", "current_context", "discover_plugins", "load_plugins", "read_workflow_file",
-    "to_api_format", "validate_prompt",
+    "PromptError", "RegistrationReport", "RunResult", "Sizer", "UIConversionError", "ValidationReport",
+    "WorkflowFormatError", "WorkflowInvalid", "api_to_ui", "current_context", "discover_plugins", "load_plugins", "read_workflow_file",
+    "to_api_format", "ui_to_api", "validate_prompt",
 ]

@@ -1,9 +1,12 @@
-"""Reading workflow files: ComfyUI's API format now, a seam for the editor (UI) format."""
+"""Reading workflow files: ComfyUI's API format, and the editor (UI) format converted through graph_engine.ui_format."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .registry import NodeRegistry
 
 Prompt = dict[str, Any]  # API format: {node_id: {"class_type", "inputs", "_meta"?}}
 
@@ -17,31 +20,25 @@ def looks_like_ui_format(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data
 
 
-def _reject_ui_format(data: dict) -> Prompt:
-    raise WorkflowFormatError(
-        "this is an editor (UI format) workflow, which cannot be run yet; "
-        "in ComfyUI use 'Export (API)' and run that file")
+def to_api_format(data: Any, registry: NodeRegistry | None = None) -> Prompt:
+    """Return the API-format prompt for a decoded workflow; an editor (UI-format) workflow is converted with the
+    registry's node specs, and refused with a clear message when no registry is given."""
+    if looks_like_ui_format(data):
+        if registry is None:
+            raise WorkflowFormatError(
+                "this is an editor (UI format) workflow, which needs the installed nodes to be converted; "
+                "in ComfyUI use 'Export (API)' and run that file")
+        from .ui_format import ui_to_api  # ui_format imports this module for WorkflowFormatError
 
-
-# Converters from other workflow formats to the API format, tried in order.
-CONVERTERS: list[tuple[Callable[[Any], bool], Callable[[Any], Prompt]]] = [
-    (looks_like_ui_format, _reject_ui_format),
-]
-
-
-def to_api_format(data: Any) -> Prompt:
-    """Return the API-format prompt for a decoded workflow, converting other formats when a converter knows them."""
-    for detect, convert in CONVERTERS:
-        if detect(data):
-            return convert(data)
+        return ui_to_api(data, registry)
     if isinstance(data, dict) and isinstance(data.get("prompt"), dict) and "class_type" not in data:
         # the body of a /prompt request saved to a file
         return data["prompt"]
     return data
 
 
-def read_workflow_file(path: str | Path) -> Prompt:
-    """Read a workflow file; errors name the file and the problem."""
+def read_workflow_file(path: str | Path, registry: NodeRegistry | None = None) -> Prompt:
+    """Read a workflow file (API format, or UI format when a registry is given); errors name the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -56,6 +53,6 @@ def read_workflow_file(path: str | Path) -> Prompt:
     except RecursionError:
         raise WorkflowFormatError(f"{path}: JSON nested too deeply to be a workflow") from None
     try:
-        return to_api_format(data)
+        return to_api_format(data, registry)
     except WorkflowFormatError as exc:
-        raise WorkflowFormatError(f"{path}: {exc}") from None
+        raise type(exc)(f"{path}: {exc}") from None  # keep the kind (e.g. UIConversionError) for callers
