@@ -103,6 +103,9 @@ def build_registry(options: Options) -> tuple[NodeRegistry, list[PluginReport]]:
     registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
     if options.disable_custom_nodes:
         return registry, []
+    from nodes.comfy_compat import install_comfy_modules
+
+    install_comfy_modules(options.folders())  # folder_paths, comfy.*, server ... for ComfyUI plugins
     sources = discover_plugins(options.plugin_folders())
     return registry, load_plugins(registry, sources, allow=options.allow_custom_nodes)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .plugin_routes import mount_plugin_routes
 from .replies import errors_as_json
 from .routes import canvas, files, info, model_installs, prompts, websocket
 from .security import guard, is_loopback
@@ -12,7 +13,7 @@ API_ROUTES = (prompts.routes, files.routes, info.routes, model_installs.routes, 
 
 
 def create_app(state: ServerState) -> web.Application:
-    """Every API route answers at /X and at /api/X, as ComfyUI's do; the canvas is at /."""
+    """Every API route answers at /X and at /api/X, as ComfyUI's do; the canvas is at /; plugins' routes last."""
     settings = state.settings
     app = web.Application(
         client_max_size=settings.max_upload_bytes + (1 << 20),
@@ -23,4 +24,5 @@ def create_app(state: ServerState) -> web.Application:
         for route in table:
             app.router.add_route(route.method, "/api" + route.path, route.handler)
     app.router.add_routes(canvas.routes)
+    mount_plugin_routes(app, state)
     return app

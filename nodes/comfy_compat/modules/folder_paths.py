@@ -1,0 +1,161 @@
+"""ComfyUI's `folder_paths` for plugins: model, input, output and temp folders answered from Latentloom's.
+
+Model kinds Latentloom loads (checkpoints, vae, loras, embeddings) are listed and found by its model library, with
+every root it searches; any other kind a plugin asks for ("upscale_models", its own) is `<models>/<kind>`. Folders
+plugins add (`add_model_folder_path`, or an entry set in `folder_names_and_paths`) are searched after those.
+Names never lead outside their folder.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from graph_engine.folders import is_inside, resolve_inside
+from nodes.comfy_compat import installation_folders
+from nodes.images import get_input_folder
+from nodes.images.input_folder import get_output_folder
+from nodes.images.naming import save_target
+from nodes.runtime.checkpoints.checkpoint_file import MODEL_SUFFIXES
+from nodes.runtime.model_folders import KINDS, find_model, list_models, model_roots, models_folder
+
+log = logging.getLogger(__name__)
+
+supported_pt_extensions: set[str] = set(MODEL_SUFFIXES)
+
+# folder name -> (folders, file extensions) that plugins added or assigned, searched after Latentloom's own roots
+folder_names_and_paths: dict[str, tuple[list[str], set[str]]] = {}
+_ANNOTATIONS = {" [input]": "input", " [output]": "output", " [temp]": "temp"}
+
+
+def __getattr__(name: str) -> Any:
+    """ComfyUI's module-level folder constants, read when asked so they follow the installation's folders."""
+    folders = {"models_dir": lambda: models_folder(), "base_path": lambda: installation_folders().base,
+               "output_directory": get_output_directory, "input_directory": get_input_directory,
+               "temp_directory": get_temp_directory, "user_directory": get_user_directory}
+    if name in folders:
+        return str(folders[name]())
+    raise AttributeError(f"module 'folder_paths' has no attribute {name!r} (Latentloom's ComfyUI compatibility "
+                         f"layer offers only the common part of ComfyUI's folder_paths)")
+
+
+def get_input_directory() -> str:
+    return str(get_input_folder())
+
+
+def get_output_directory() -> str:
+    output = get_output_folder()
+    return str(output if output is not None else installation_folders().output)
+
+
+def get_temp_directory() -> str:
+    return str(installation_folders().temp)
+
+
+def get_user_directory() -> str:
+    return str(installation_folders().user)
+
+
+def get_directory_by_type(type_name: str) -> str | None:
+    """The folder of "input", "output" or "temp"; None for any other name."""
+    getter = {"input": get_input_directory, "output": get_output_directory, "temp": get_temp_directory}.get(type_name)
+    return getter() if getter is not None else None
+
+
+def add_model_folder_path(folder_name: str, full_folder_path: str, is_default: bool = False) -> None:
+    """Search one more folder for `folder_name` (first with is_default, else after the others)."""
+    paths, extensions = folder_names_and_paths.setdefault(folder_name, ([], set(supported_pt_extensions)))
+    path = str(Path(full_folder_path).expanduser().resolve())
+    if path in paths:
+        paths.remove(path)
+    paths.insert(0 if is_default else len(paths), path)
+
+
+def get_folder_paths(folder_name: str) -> list[str]:
+    """The folders searched for `folder_name`, in order, each once."""
+    own = model_roots(folder_name) if folder_name in KINDS else [models_folder() / folder_name]
+    added = folder_names_and_paths.get(folder_name, ([], set()))[0]
+    return list(dict.fromkeys([*(str(path) for path in own), *added]))
+
+
+def get_filename_list(folder_name: str) -> list[str]:
+    """Model files of `folder_name` as "/"-separated names relative to their folder, sorted, each once."""
+    paths, extensions = folder_names_and_paths.get(folder_name, ([], set(supported_pt_extensions)))
+    if folder_name in KINDS:  # Latentloom's model library lists its own roots
+        names, walked = set(list_models(folder_name)), paths
+    else:
+        names, walked = set(), get_folder_paths(folder_name)
+    for folder in walked:
+        names.update(_files_in(Path(folder), tuple(extensions)))
+    return sorted(names, key=lambda name: (name.lower(), name))
+
+
+def _files_in(folder: Path, extensions: tuple[str, ...]) -> list[str]:
+    """Files under `folder` ending in one of `extensions` (any file when there are none), links out of it left out."""
+    names = []
+    for current, subfolders, files in os.walk(folder, followlinks=True):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        relative = Path(current).relative_to(folder)
+        names.extend((relative / name).as_posix() for name in files
+                     if not name.startswith(".") and (not extensions or name.lower().endswith(extensions))
+                     and is_inside(folder, os.path.join(current, name)))
+    return names
+
+
+def get_full_path(folder_name: str, filename: str) -> str | None:
+    """The path of `filename` in the first folder of `folder_name` that has it; None when none has it."""
+    if folder_name in KINDS:
+        try:
+            return str(find_model(folder_name, filename))
+        except (FileNotFoundError, ValueError):
+            pass
+    for folder in get_folder_paths(folder_name):
+        try:
+            path = resolve_inside(folder, filename, f"{folder_name} folder")
+        except ValueError:
+            continue
+        if path.is_file():
+            return str(path)
+    return None
+
+
+def get_full_path_or_raise(folder_name: str, filename: str) -> str:
+    path = get_full_path(folder_name, filename)
+    if path is None:
+        raise FileNotFoundError(f"'{filename}' is not in the {folder_name} folder: put it in one of "
+                                f"{', '.join(get_folder_paths(folder_name))}")
+    return path
+
+
+def annotated_filepath(name: str) -> tuple[str, str | None]:
+    """`name` without ComfyUI's " [input]"/" [output]"/" [temp]" suffix, and the folder that suffix names."""
+    for suffix, kind in _ANNOTATIONS.items():
+        if name.endswith(suffix):
+            return name[: -len(suffix)], get_directory_by_type(kind)
+    return name, None
+
+
+def get_annotated_filepath(name: str, default_dir: str | None = None) -> str:
+    """The path of an annotated name ("cat.png [output]"); plain names are in `default_dir`, else the input folder.
+
+    Raises ValueError when the name leads outside its folder.
+    """
+    name, folder = annotated_filepath(name)
+    folder = folder or default_dir or get_input_directory()
+    return str(resolve_inside(folder, name, f"folder {folder}"))
+
+
+def exists_annotated_filepath(name: str) -> bool:
+    try:
+        return os.path.exists(get_annotated_filepath(name))
+    except ValueError:
+        return False
+
+
+def get_save_image_path(filename_prefix: str, output_dir: str, image_width: int = 0,
+                        image_height: int = 0) -> tuple[str, str, int, str, str]:
+    """(folder, file name stem, first free counter, subfolder, prefix) as SaveImage names its files; refuses a
+    prefix that leads outside `output_dir`."""
+    target = save_target(Path(output_dir), filename_prefix, image_width, image_height)
+    return str(target.folder), target.name, target.counter, target.subfolder, filename_prefix

@@ -1,0 +1,251 @@
+"""The ComfyUI compatibility modules answer from Latentloom's real runtime: model folders, input/output folders,
+SaveImage's naming, the sampler names, the running node's context, the safe file readers."""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from graph_engine import EventStream, Folders, Interrupted, NodeContext
+from graph_engine.context import enter_context, leave_context
+from nodes.comfy_compat import MODULES_FOLDER, install_comfy_modules
+from nodes.images import set_input_folder, set_output_folder
+from nodes.runtime.model_folders import ModelRoot, set_models_folder
+from nodes.runtime.sampler_names import SAMPLER_NAMES, SCHEDULER_NAMES
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def installation(tmp_path):
+    """An installation whose folders the shims must answer from; the process-wide folders are restored after."""
+    folders = Folders.under(tmp_path)
+    folders.create()
+    extra = tmp_path / "elsewhere" / "loras"
+    extra.mkdir(parents=True)
+    set_models_folder(folders.models, [ModelRoot("loras", extra, "test")])
+    set_input_folder(folders.input)
+    set_output_folder(folders.output)
+    install_comfy_modules(folders)
+    import folder_paths
+
+    yield folders, extra
+    folder_paths.folder_names_and_paths.clear()
+    set_models_folder(Path("models"))
+    set_input_folder(Path("input"))
+    set_output_folder(Path("output"))
+
+
+@pytest.fixture
+def running_node(installation):
+    """A node context as the engine lends one, recording the events the node sends."""
+    events, seen = EventStream(), []
+    events.subscribe(lambda event, data: seen.append((event, data)))
+    context = NodeContext("prompt-1", "7", "PluginNode", installation[0], events, threading.Event())
+    token = enter_context(context)
+    yield context, seen
+    leave_context(token)
+
+
+def test_folder_paths_lists_and_finds_models_in_every_root(installation):
+    import folder_paths
+
+    folders, extra = installation
+    (folders.models / "loras" / "style").mkdir(parents=True)
+    (folders.models / "loras" / "style" / "ink.safetensors").write_bytes(b"1")
+    (extra / "far.pt").write_bytes(b"2")
+    (extra / "readme.txt").write_text("not a model")
+    assert folder_paths.models_dir == str(folders.models)
+    assert folder_paths.get_folder_paths("loras") == [str(folders.models / "loras"), str(extra)]
+    assert folder_paths.get_filename_list("loras") == ["far.pt", "style/ink.safetensors"]
+    assert folder_paths.get_full_path("loras", "far.pt") == str(extra / "far.pt")
+    assert folder_paths.get_full_path("loras", "missing.safetensors") is None
+    (folders.models / "secret.pt").write_bytes(b"3")
+    assert folder_paths.get_full_path("loras", "../secret.pt") is None  # outside every loras folder
+    assert ".safetensors" in folder_paths.supported_pt_extensions
+
+
+def test_folder_paths_serves_kinds_latentloom_does_not_load_and_added_folders(installation, tmp_path):
+    import folder_paths
+
+    folders, _ = installation
+    (folders.models / "upscale_models").mkdir()
+    (folders.models / "upscale_models" / "x4.pth").write_bytes(b"1")
+    added = tmp_path / "plugin_models"
+    added.mkdir()
+    (added / "extra.safetensors").write_bytes(b"2")
+    folder_paths.add_model_folder_path("upscale_models", str(added))
+    assert folder_paths.get_folder_paths("upscale_models") == [str(folders.models / "upscale_models"), str(added)]
+    assert folder_paths.get_filename_list("upscale_models") == ["extra.safetensors", "x4.pth"]
+    assert folder_paths.get_full_path("upscale_models", "extra.safetensors") == str(added / "extra.safetensors")
+    with pytest.raises(FileNotFoundError, match="not in the upscale_models folder"):
+        folder_paths.get_full_path_or_raise("upscale_models", "absent.pth")
+
+    own = tmp_path / "ipadapter"
+    own.mkdir()
+    (own / "face.bin").write_bytes(b"3")
+    (own / "notes.safetensors").write_bytes(b"4")
+    folder_paths.folder_names_and_paths["ipadapter"] = ([str(own)], {".bin"})  # as plugins register their kinds
+    assert folder_paths.get_folder_paths("ipadapter") == [str(folders.models / "ipadapter"), str(own)]
+    assert folder_paths.get_filename_list("ipadapter") == ["face.bin"]
+
+
+def test_folder_paths_input_output_temp_and_annotated_names(installation):
+    import folder_paths
+
+    folders, _ = installation
+    assert folder_paths.get_input_directory() == str(folders.input)
+    assert folder_paths.get_output_directory() == str(folders.output)
+    assert folder_paths.get_temp_directory() == str(folders.temp)
+    assert folder_paths.get_annotated_filepath("cat.png") == str(folders.input / "cat.png")
+    assert folder_paths.get_annotated_filepath("cat.png [output]") == str(folders.output / "cat.png")
+    assert folder_paths.get_annotated_filepath("cat.png [temp]") == str(folders.temp / "cat.png")
+    with pytest.raises(ValueError, match="outside"):
+        folder_paths.get_annotated_filepath("../secret.txt [output]")
+    (folders.output / "cat.png").write_bytes(b"png")
+    assert folder_paths.exists_annotated_filepath("cat.png [output]")
+    assert not folder_paths.exists_annotated_filepath("cat.png")
+
+
+def test_get_save_image_path_counts_on_as_save_image_does(installation):
+    import folder_paths
+
+    output = folder_paths.get_output_directory()
+    folder, name, counter, subfolder, prefix = folder_paths.get_save_image_path("shots/cat", output, 64, 64)
+    assert (folder, name, counter, subfolder, prefix) == (str(Path(output) / "shots"), "cat", 1, "shots", "shots/cat")
+    Path(folder, f"{name}_{counter:05}_.png").write_bytes(b"")
+    assert folder_paths.get_save_image_path("shots/cat", output)[2] == 2
+    with pytest.raises(ValueError, match="outside the output folder"):
+        folder_paths.get_save_image_path("../escape", output)
+
+
+def test_sampler_names_are_latentloom_s_as_lists():
+    install_comfy_modules()
+    import comfy.samplers
+
+    assert comfy.samplers.KSampler.SAMPLERS == list(SAMPLER_NAMES)
+    assert comfy.samplers.KSampler.SCHEDULERS == list(SCHEDULER_NAMES)
+    assert "ddim" not in comfy.samplers.KSAMPLER_NAMES and "euler" in comfy.samplers.KSAMPLER_NAMES
+
+
+def test_progress_bar_reports_on_the_running_node_and_stops_when_interrupted(running_node):
+    import comfy.model_management as mm
+    import comfy.utils
+
+    context, seen = running_node
+    bar = comfy.utils.ProgressBar(4)
+    bar.update(1)
+    bar.update_absolute(3, preview=("JPEG", "an image", 512))
+    assert [data["value"] for _, data in seen if _ == "progress"] == [1, 3]
+    assert seen[0][1] == {"value": 1, "max": 4, "prompt_id": "prompt-1", "node": "7"}
+    assert [data["image"] for event, data in seen if event == "preview"] == ["an image"]
+    mm.throw_exception_if_processing_interrupted()  # not interrupted: nothing happens
+    mm.interrupt_current_processing()
+    assert mm.processing_interrupted()
+    with pytest.raises(mm.InterruptProcessingException):
+        mm.throw_exception_if_processing_interrupted()
+    with pytest.raises(Interrupted):
+        bar.update(1)
+    mm.interrupt_current_processing(False)
+    assert not mm.processing_interrupted()
+
+
+def test_progress_bar_and_interrupts_outside_a_run_do_nothing():
+    install_comfy_modules()
+    import comfy.model_management as mm
+    import comfy.utils
+
+    comfy.utils.ProgressBar(2).update(1)
+    mm.interrupt_current_processing()
+    mm.throw_exception_if_processing_interrupted()
+    assert not mm.processing_interrupted()
+
+
+def test_devices_are_latentloom_s():
+    install_comfy_modules()
+    import comfy.model_management as mm
+    from nodes.runtime.devices import model_manager
+
+    assert mm.get_torch_device() == model_manager().compute_device
+    assert mm.intermediate_device() == torch.device("cpu")
+    mm.soft_empty_cache()
+
+
+def test_load_torch_file_reads_safetensors_and_plain_pickles_and_refuses_code(tmp_path):
+    install_comfy_modules()
+    from safetensors.torch import save_file
+
+    import comfy.utils
+
+    weights = {"a.weight": torch.arange(6.0).reshape(2, 3)}
+    save_file(weights, str(tmp_path / "w.safetensors"), metadata={"ss_network_dim": "4"})
+    tensors, metadata = comfy.utils.load_torch_file(str(tmp_path / "w.safetensors"), return_metadata=True)
+    assert torch.equal(tensors["a.weight"], weights["a.weight"]) and metadata == {"ss_network_dim": "4"}
+    torch.save({"state_dict": weights}, tmp_path / "w.ckpt")
+    assert torch.equal(comfy.utils.load_torch_file(str(tmp_path / "w.ckpt"))["a.weight"], weights["a.weight"])
+    torch.save({"state_dict": weights, "hook": argparse.Namespace(run="code")}, tmp_path / "code.ckpt")
+    with pytest.raises(Exception, match="code.ckpt"):
+        comfy.utils.load_torch_file(str(tmp_path / "code.ckpt"), safe_load=False)
+
+
+def test_common_upscale_resizes_channel_first_samples():
+    install_comfy_modules()
+    import comfy.utils
+
+    samples = torch.rand(1, 3, 8, 12)
+    assert comfy.utils.common_upscale(samples, 6, 4, "bilinear", "disabled").shape == (1, 3, 4, 6)
+    assert comfy.utils.common_upscale(samples, 4, 4, "nearest-exact", "center").shape == (1, 3, 4, 4)
+
+
+def test_conditioning_set_values_copies_and_updates_options():
+    install_comfy_modules()
+    import node_helpers
+
+    tensor = torch.zeros(1, 2, 3)
+    conditioning = [[tensor, {"pooled_output": None, "areas": [1]}]]
+    updated = node_helpers.conditioning_set_values(conditioning, {"strength": 0.5, "areas": [2]}, append=True)
+    assert updated[0][1] == {"pooled_output": None, "areas": [1, 2], "strength": 0.5} and updated[0][0] is tensor
+    assert conditioning[0][1] == {"pooled_output": None, "areas": [1]}
+
+
+def test_nodes_module_offers_comfyui_names():
+    import nodes
+
+    assert nodes.MAX_RESOLUTION == 16384
+    assert nodes.KSampler is nodes.NODE_CLASS_MAPPINGS["KSampler"]
+    assert nodes.CheckpointLoaderSimple.FUNCTION and nodes.SaveImage.OUTPUT_NODE
+    with pytest.raises(AttributeError, match="NoSuchNode"):
+        nodes.NoSuchNode
+
+
+def test_prompt_server_without_a_web_server_accepts_messages_and_routes(caplog):
+    install_comfy_modules()
+    from server import PromptServer
+
+    instance = PromptServer.instance
+    assert instance.client_id is None and instance.app is None and instance.last_node_id is None
+    with caplog.at_level("DEBUG", logger="server"):
+        instance.send_sync("my.event", {"x": 1})
+    assert "my.event" in caplog.text
+    sent = []
+    instance.attach(None, lambda event, data, sid: sent.append((event, data, sid)), lambda: "client-1")
+    try:
+        instance.send_sync("my.event", {"x": 2}, instance.client_id)
+    finally:
+        instance.attach(None, None, lambda: None)
+    assert sent == [("my.event", {"x": 2}, "client-1")]
+
+
+def test_importing_the_modules_loads_no_torch():
+    code = (f"import sys; sys.path.insert(0, {str(MODULES_FOLDER)!r}); "
+            "import folder_paths, node_helpers, server, comfy.samplers, comfy.model_management, comfy.utils, nodes; "
+            "folder_paths.get_filename_list('checkpoints'); "
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
