@@ -29,6 +29,8 @@ export const api = {
   /** Returns {ok, status, data}: a 400 carries node_errors the editor shows. */
   queuePrompt: (prompt, clientId, workflow) =>
     request('POST', '/prompt', { prompt, client_id: clientId, extra_data: { extra_pnginfo: { workflow } } }),
+  /** Converts a workflow on the server, the one converter the CLI uses too: to 'api' → {prompt}, to 'ui' → {workflow}. */
+  convertWorkflow: (workflow, to) => json('POST', '/workflow/convert', { workflow, to }),
   queue: () => json('GET', '/queue'),
   deleteFromQueue: (ids) => json('POST', '/queue', { delete: ids }),
   clearQueue: () => json('POST', '/queue', { clear: true }),

@@ -6,6 +6,11 @@ export const MODE_NORMAL = 0;
 export const MODE_MUTED = 2;
 export const MODE_BYPASS = 4;
 
+/** ComfyUI's editor gives these INT widgets a control_after_generate value (and saves it after the seed). */
+function hasSeedControl(w) {
+  return w.kind === 'INT' && (w.name === 'seed' || w.name === 'noise_seed' || !!(w.options && w.options.control_after_generate));
+}
+
 /** A node built from a spec; widgets hold their values, sockets hold link ids. */
 export function nodeFromSpec(spec, id, pos) {
   return {
@@ -24,7 +29,7 @@ export function nodeFromSpec(spec, id, pos) {
       name: w.name, kind: w.kind, type: w.type, options: w.options, choices: w.choices ? [...w.choices] : undefined,
       value: defaultWidgetValue(w), link: null,
       // ComfyUI's default for seeds is to randomize after every queue.
-      control: w.options && w.options.control_after_generate ? 'randomize' : undefined,
+      control: hasSeedControl(w) ? 'randomize' : undefined,
     })),
   };
 }

@@ -3,8 +3,7 @@ import { api } from './api.js';
 import { ServerSocket } from './socket.js';
 import { buildSpecs } from './schema.js';
 import { Graph, nodeFromSpec, MODE_MUTED, MODE_BYPASS } from './graph.js';
-import { toWorkflow, loadWorkflow, copyNodes, addSavedNodes } from './workflow.js';
-import { toApiPrompt } from './apiformat.js';
+import { toWorkflow, loadWorkflow, copyNodes, addSavedNodes, isUiFormat } from './workflow.js';
 import { readPngText } from './png.js';
 import { UndoHistory } from './history.js';
 import { applySeedControls } from './widgets.js';
@@ -266,7 +265,13 @@ class App {
   async queuePrompt() {
     this.runState.clearErrors();
     const workflow = toWorkflow(this.graph, this.canvas.view);
-    const prompt = toApiPrompt(this.graph);
+    let prompt;
+    try {
+      ({ prompt } = await api.convertWorkflow(workflow, 'api'));
+    } catch (e) {
+      this.message(`The workflow could not be queued: ${e.message}`, 'error');
+      return;
+    }
     let result;
     try {
       result = await api.queuePrompt(prompt, this.clientId, workflow);
@@ -310,14 +315,19 @@ class App {
       let data;
       if (file.type === 'image/png' || /\.png$/i.test(file.name)) {
         const texts = await readPngText(await file.arrayBuffer());
-        if (!texts.workflow) throw new Error(`${file.name} holds no ComfyUI workflow.`);
-        data = JSON.parse(texts.workflow);
+        // Images from API clients carry only the prompt; the server lays it out.
+        const text = texts.workflow || texts.prompt;
+        if (!text) throw new Error(`${file.name} holds no ComfyUI workflow.`);
+        data = JSON.parse(text);
       } else {
         data = JSON.parse(await file.text());
       }
+      const laidOut = !isUiFormat(data);
+      if (laidOut) ({ workflow: data } = await api.convertWorkflow(data, 'ui'));
       this.runState.nodes.clear();
       this.canvas.selected.clear();
       this.applyWorkflow(data);
+      if (laidOut) this.canvas.fitView();
       this.commit();
       this.message(`Loaded ${file.name}.`);
     } catch (e) {

@@ -147,9 +147,14 @@ export function addSavedNodes(graph, savedNodes, savedLinks, specs, { freshIds =
   return { warnings, ids: [...idMap.values()] };
 }
 
+/** The editor's own format lists nodes; the API format maps node ids to nodes. */
+export function isUiFormat(data) {
+  return !!data && typeof data === 'object' && Array.isArray(data.nodes);
+}
+
 /** Replaces the graph's content with a UI-format workflow; returns warnings for the user. */
 export function loadWorkflow(graph, data, specs) {
-  if (!data || !Array.isArray(data.nodes)) throw new Error('This file is not a ComfyUI workflow (no "nodes" list).');
+  if (!isUiFormat(data)) throw new Error('This file is not a ComfyUI workflow (no "nodes" list).');
   graph.clear();
   const { warnings } = addSavedNodes(graph, data.nodes, data.links, specs);
   graph.lastNodeId = Math.max(graph.lastNodeId, data.last_node_id || 0);

@@ -177,3 +177,18 @@ def open_canvas(chromium, server) -> tuple:
     driver.page_errors = errors
     driver.open(fresh=True)
     return context, driver
+
+
+def drop_file(canvas, name: str, mime: str, data: bytes) -> None:
+    """Drops a file on the canvas as the browser does when one is dragged in from the desktop."""
+    transfer = canvas.page.evaluate_handle(
+        """([name, mime, bytes]) => {
+             const dt = new DataTransfer();
+             dt.items.add(new File([new Uint8Array(bytes)], name, { type: mime }));
+             return dt; }""",
+        [name, mime, list(data)],
+    )
+    target = canvas.page.locator('[data-testid="canvas"]')
+    box = canvas.canvas_box()
+    for event in ("dragenter", "dragover", "drop"):
+        target.dispatch_event(event, {"dataTransfer": transfer, "clientX": box["x"] + 50, "clientY": box["y"] + 50})

@@ -6,27 +6,12 @@ import shutil
 from urllib.parse import parse_qs, urlparse
 
 from tests.fixtures.tiny_checkpoints import write_kohya_lora
-from tests.web.browser.canvas_driver import DEMO_CHECKPOINT, CanvasDriver, open_canvas
+from tests.web.browser.canvas_driver import DEMO_CHECKPOINT, CanvasDriver, drop_file, open_canvas
 
 
 def output_file(server, src):
     query = parse_qs(urlparse(src).query)
     return server.base_dir / "output" / query.get("subfolder", [""])[0] / query["filename"][0]
-
-
-def drop_file(canvas, name: str, mime: str, data: bytes) -> None:
-    """Drops a file on the canvas as the browser does when one is dragged in from the desktop."""
-    transfer = canvas.page.evaluate_handle(
-        """([name, mime, bytes]) => {
-             const dt = new DataTransfer();
-             dt.items.add(new File([new Uint8Array(bytes)], name, { type: mime }));
-             return dt; }""",
-        [name, mime, list(data)],
-    )
-    target = canvas.page.locator('[data-testid="canvas"]')
-    box = canvas.canvas_box()
-    for event in ("dragenter", "dragover", "drop"):
-        target.dispatch_event(event, {"dataTransfer": transfer, "clientX": box["x"] + 50, "clientY": box["y"] + 50})
 
 
 def empty_point(canvas) -> tuple[float, float]:

@@ -1,0 +1,53 @@
+"""/workflow/convert: one converter between the editor (UI) format and the API format for the canvas and clients."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from graph_engine import NodeRegistry, WorkflowFormatError, api_to_ui, to_api_format
+from graph_engine.workflow import looks_like_ui_format
+
+from ..replies import BadRequest, read_object
+from ..state import ServerState
+
+routes = web.RouteTableDef()
+
+TARGETS = ("api", "ui")
+
+
+def _to_ui(data: Any, registry: NodeRegistry) -> dict[str, Any]:
+    """A UI-format workflow is returned as it is; anything else is read as API format and laid out."""
+    if looks_like_ui_format(data):
+        return data
+    return api_to_ui(to_api_format(data, registry), registry)
+
+
+def _to_api(data: Any, registry: NodeRegistry) -> dict[str, Any]:
+    """The API prompt; something that is neither format is refused here rather than queued later."""
+    prompt = to_api_format(data, registry)
+    for node_id, node in prompt.items():
+        if not isinstance(node, dict) or not isinstance(node.get("class_type"), str):
+            raise WorkflowFormatError(f"node {node_id}: must be an object with a 'class_type' string "
+                                      "(this is neither an API-format nor a UI-format workflow)")
+    return prompt
+
+
+@routes.post("/workflow/convert")
+async def convert_workflow(request: web.Request) -> web.Response:
+    state: ServerState = request.app["state"]
+    body = await read_object(request, state.settings.max_json_bytes)
+    target = body.get("to")
+    if target not in TARGETS:
+        raise BadRequest(f"'to' must be \"api\" or \"ui\", not {target!r}", kind="invalid_workflow")
+    data = body.get("workflow")
+    if not isinstance(data, dict):
+        raise BadRequest("'workflow' must be a workflow object (UI format or API format)", kind="invalid_workflow")
+    registry = state.services.engine.registry
+    try:
+        if target == "api":
+            return web.json_response({"prompt": _to_api(data, registry)})
+        return web.json_response({"workflow": _to_ui(data, registry)})
+    except WorkflowFormatError as exc:
+        raise BadRequest(f"the workflow cannot be converted to {target.upper()} format: {exc}",
+                         kind="invalid_workflow") from None
