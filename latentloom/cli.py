@@ -79,10 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="latentloom", description="Node-graph workflows for Stable Diffusion.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", parents=[common], help="run a workflow file in this process")
-    run.add_argument("workflow", type=Path, help="workflow file (ComfyUI API format JSON)")
+    run.add_argument("workflow", type=Path,
+                     help="workflow file: ComfyUI API or editor (UI) JSON, or a PNG/WEBP made by ComfyUI, Latentloom "
+                          "or AUTOMATIC1111 (its settings become the equivalent workflow)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.INPUT=VALUE",
                      help="override an input; VALUE is read as JSON when it parses, else as text (repeatable)")
     run.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    convert = commands.add_parser("convert", parents=[common],
+                                  help="write a workflow file (any form `run` reads) as API or editor (UI) JSON")
+    convert.add_argument("source", type=Path, help="workflow file or image, as for `run`")
+    convert.add_argument("target", type=Path, help="the JSON file to write")
+    convert.add_argument("--to", choices=("api", "ui"),
+                         help="api: the form that runs and that API clients send; ui: the editor's form, laid out "
+                              "left to right (default: ui for an API-format source, else api)")
     listing = commands.add_parser("nodes", parents=[common], help="list the registered nodes and their sources")
     listing.add_argument("--json", action="store_true", help="print /object_info-style JSON with each node's source")
     serve = commands.add_parser("serve", parents=[common], help="start the web server and the canvas")
@@ -142,13 +151,16 @@ def _print_outputs(result, report, as_json: bool) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from graph_engine import WorkflowFormatError, read_workflow_file
+    from graph_engine import WorkflowFormatError
 
     from .progress import ProgressLine
     from .startup import build_engine
+    from .workflow_files import read_any_workflow
 
+    with plugin_prints_to_stderr():
+        engine, _ = build_engine(options_from(args))
     try:
-        prompt = read_workflow_file(args.workflow)
+        prompt = read_any_workflow(args.workflow, engine.registry)
     except WorkflowFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -156,8 +168,6 @@ def command_run(args: argparse.Namespace) -> int:
     if problems:
         print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
         return EXIT_INVALID
-    with plugin_prints_to_stderr():
-        engine, _ = build_engine(options_from(args))
     report = engine.validate(prompt)
     if not report.ok:
         print("\n".join(f"error: {line}" for line in report.lines()), file=sys.stderr)
@@ -182,6 +192,30 @@ def command_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     _print_outputs(result, report, args.json)
     log.info("ran %d node(s), %d cached", len(result.executed), len(result.cached))
+    return EXIT_OK
+
+
+def command_convert(args: argparse.Namespace) -> int:
+    from graph_engine import WorkflowFormatError
+    from graph_engine.ui_layout import api_to_ui
+
+    from .startup import build_registry
+    from .workflow_files import is_api_format_file, read_any_workflow
+
+    if args.target.resolve() == args.source.resolve():
+        print(f"error: {args.target} is the source file; write the result to another file", file=sys.stderr)
+        return EXIT_INVALID
+    with plugin_prints_to_stderr():
+        registry, _ = build_registry(options_from(args))
+    try:
+        prompt = read_any_workflow(args.source, registry)
+        to = args.to or ("ui" if is_api_format_file(args.source) else "api")
+        converted = api_to_ui(prompt, registry) if to == "ui" else prompt
+    except WorkflowFormatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    args.target.write_text(json.dumps(converted, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"{args.target}: {'editor (UI)' if to == 'ui' else 'API'} format, {len(prompt)} node(s)")
     return EXIT_OK
 
 
@@ -218,7 +252,7 @@ def command_serve(args: argparse.Namespace) -> int:
         return serve(args, options_from(args))
 
 
-COMMANDS = {"run": command_run, "nodes": command_nodes, "serve": command_serve, "models": command_models,
+COMMANDS = {"run": command_run, "convert": command_convert, "nodes": command_nodes, "serve": command_serve, "models": command_models,
             "demo-model": command_demo_model}
 
 

@@ -1,7 +1,7 @@
 """SaveImage and PreviewImage: IMAGE batches to PNG files in the output or temp folder.
 
 Both write ComfyUI's `prompt` and `workflow` chunks and, when the graph shows how the image was made, A1111's
-`parameters` text (see a1111_parameters), as ComfyUI's PreviewImage writes the same chunks as SaveImage.
+`parameters` text (see nodes.a1111.infotext_writer), as ComfyUI's PreviewImage writes the same chunks as SaveImage.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _context():
 def save_batch(images: Any, folder: Path, filename_prefix: str, kind: str, prompt: Any, extra_pnginfo: Any,
                compress_level: int) -> dict:
     """Write every image of the batch; return ComfyUI's {"ui": {"images": [...]}}."""
-    from .a1111_parameters import parameters_for_image
+    from nodes.a1111.infotext_writer import parameters_for_image
     from .conversion import to_uint8_batch
     from .png_writer import png_info, write_png_exclusive
 

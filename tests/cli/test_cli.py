@@ -171,11 +171,11 @@ def test_a_missing_file_exits_2_naming_the_file(base):
     assert "Traceback" not in done.stderr
 
 
-def test_an_editor_format_file_exits_2_with_a_clear_message(base):
-    ui = {
+def editor_workflow(source_type: str = "PrimitiveInt") -> dict:
+    return {
         "last_node_id": 2, "last_link_id": 1,
         "nodes": [
-            {"id": 1, "type": "PrimitiveInt", "pos": [0, 0], "size": [200, 60], "mode": 0, "inputs": [],
+            {"id": 1, "type": source_type, "pos": [0, 0], "size": [200, 60], "mode": 0, "inputs": [],
              "outputs": [{"name": "INT", "type": "INT", "links": [1], "slot_index": 0}], "widgets_values": [6],
              "properties": {}},
             {"id": 2, "type": "PreviewAny", "pos": [300, 0], "size": [200, 60], "mode": 0,
@@ -184,13 +184,24 @@ def test_an_editor_format_file_exits_2_with_a_clear_message(base):
         ],
         "links": [[1, 1, 0, 2, 0, "INT"]], "groups": [], "extra": {}, "version": 0.4,
     }
+
+
+def test_an_editor_format_file_runs(base):
     workflow = base / "editor.json"
-    workflow.write_text(json.dumps(ui))
+    workflow.write_text(json.dumps(editor_workflow()))
+    done = latentloom("run", workflow, "--base-dir", base, cwd=base)
+    assert done.returncode == 0, done.stderr
+    assert "node 2 (PreviewAny) text: 6" in done.stdout
+
+
+def test_an_editor_file_with_a_node_no_plugin_provides_exits_2_naming_it(base):
+    workflow = base / "editor.json"
+    workflow.write_text(json.dumps(editor_workflow("FancySeedNode")))
     done = latentloom("run", workflow, "--base-dir", base, cwd=base)
     assert done.returncode == 2
     lines = error_lines(done.stderr)
     assert len(lines) == 1 and str(workflow) in lines[0], done.stderr
-    assert "UI format" in lines[0] or "editor" in lines[0]
+    assert "FancySeedNode" in lines[0] and "plugin" in lines[0]
     assert "Traceback" not in done.stderr
 
 

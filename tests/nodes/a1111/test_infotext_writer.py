@@ -9,11 +9,9 @@ import re
 import struct
 from pathlib import Path
 
-import pytest
+from nodes.a1111.infotext_writer import infotext, parameters_for_image, settings_from_graph
+from tests.fixtures.example_workflows import example_prompt
 
-from nodes.images.a1111_parameters import infotext, parameters_for_image, settings_from_graph
-
-WORKFLOW_FILE = Path(__file__).resolve().parents[3] / "workflows" / "text_to_image.json"
 UI_WORKFLOW = {"last_node_id": 9, "nodes": [{"id": 9, "type": "SaveImage"}], "links": [], "version": 0.4}
 FIELD = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 
@@ -32,8 +30,7 @@ def parse(text: str) -> tuple[str, str | None, dict[str, str]]:
 
 
 def standard_graph() -> dict:
-    with open(WORKFLOW_FILE, encoding="utf-8") as stream:
-        graph = json.load(stream)
+    graph = example_prompt("text_to_image.json")
     graph["4"]["inputs"]["ckpt_name"] = "sd15/dreamy.safetensors"
     graph["3"]["inputs"].update(seed=42, steps=25, cfg=7.0, sampler_name="euler_ancestral", scheduler="karras")
     graph["6"]["inputs"]["text"] = "a lighthouse at dusk"
@@ -178,36 +175,6 @@ def test_a_missing_model_file_leaves_out_only_its_hash():
 
 
 # --- end to end: the engine, a tiny checkpoint, a kohya LoRA, the PNG read back ---------------------------------
-
-@pytest.fixture(scope="module")
-def studio(tmp_path_factory):
-    from latentloom.startup import Options, build_engine
-    from tests.fixtures.tiny_checkpoints import FULL_VOCABULARY, build_sd1
-
-    base = tmp_path_factory.mktemp("a1111")
-    tiny = build_sd1(base / "models" / "checkpoints", vocab_size=FULL_VOCABULARY)
-    (base / "models" / "embeddings").mkdir(parents=True)
-    lora = write_kohya_lora(base / "models" / "loras" / "styles" / "ink.safetensors")
-    engine, _ = build_engine(Options(base_dir=base, disable_custom_nodes=True))
-    return base, engine, tiny.path, lora
-
-
-def write_kohya_lora(path: Path) -> Path:
-    """A small kohya LoRA on the tiny SD1 UNet and text encoder, with metadata in its header."""
-    import torch
-    from safetensors.torch import save_file
-
-    unet = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
-    text = "lora_te_text_model_encoder_layers_0_self_attn_q_proj"
-    g = torch.Generator().manual_seed(11)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({f"{unet}.lora_down.weight": torch.randn(2, 64, generator=g),
-               f"{unet}.lora_up.weight": torch.randn(32, 2, generator=g), f"{unet}.alpha": torch.tensor(1.0),
-               f"{text}.lora_down.weight": torch.randn(2, 64, generator=g),
-               f"{text}.lora_up.weight": torch.randn(64, 2, generator=g)},
-              str(path), metadata={"ss_network_dim": "2"})
-    return path
-
 
 def tensor_bytes_sha256(path: Path) -> str:
     data = path.read_bytes()
