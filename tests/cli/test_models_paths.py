@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import save_file
 
 from tests.fixtures.tiny_checkpoints import FULL_VOCABULARY, build_sd1
+from tests.fixtures.example_workflows import example_prompt
 
 REPO = Path(__file__).resolve().parents[2]
 ATTN2_K = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
@@ -99,7 +100,7 @@ def test_an_a1111_checkpoint_and_lora_are_in_the_combos_and_run(install):
     assert info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] == ["x.safetensors"]
     assert info["LoraLoader"]["input"]["required"]["lora_name"][0] == ["detail.safetensors"]
 
-    prompt = json.loads((REPO / "workflows" / "text_to_image.json").read_text())
+    prompt = example_prompt("text_to_image.json")
     prompt["4"]["inputs"]["ckpt_name"] = "x.safetensors"
     prompt["10"] = {"class_type": "LoraLoader", "inputs": {"model": ["4", 0], "clip": ["4", 1], "strength_model": 0.8,
                                                            "strength_clip": 1.0, "lora_name": "detail.safetensors"}}

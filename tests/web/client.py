@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from tests.fixtures.example_workflows import example_prompt
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +33,7 @@ def call_json(url: str, method: str = "GET", body: Any = None, **kwargs) -> tupl
 
 def text_to_image(seed: int = 1, size: int = 64, steps: int = 2, prefix: str = "web") -> dict:
     """The shipped default workflow, small and quick on the demo model."""
-    prompt = json.loads((REPO / "workflows" / "text_to_image.json").read_text())
+    prompt = example_prompt("text_to_image.json")
     prompt["5"]["inputs"].update(width=size, height=size)
     prompt["3"]["inputs"].update(seed=seed, steps=steps)
     prompt["9"]["inputs"]["filename_prefix"] = prefix

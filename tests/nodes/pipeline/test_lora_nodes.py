@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from safetensors.torch import save_file
+from tests.fixtures.example_workflows import example_prompt
 
 ATTN2_K = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k"
 KOHYA_K = "lora_unet_" + ATTN2_K.replace(".", "_")
@@ -70,14 +71,11 @@ def test_lora_views_patch_the_shared_base_and_the_base_comes_back_exactly(studio
 
 
 def test_changing_a_strength_rereads_no_checkpoint_and_no_lora(studio):
-    import json
-    from pathlib import Path
-
     from nodes.runtime.model_folders import set_models_folder
 
     set_models_folder(studio.base / "models")
     write_lora(studio, "strength.safetensors", seed=3)
-    prompt = json.loads((Path(__file__).resolve().parents[3] / "workflows" / "text_to_image.json").read_text())
+    prompt = example_prompt("text_to_image.json")
     prompt["4"]["inputs"]["ckpt_name"] = studio.tiny["sd1"].path.name
     prompt["5"]["inputs"].update(width=64, height=64)
     prompt["3"]["inputs"]["steps"] = 2
@@ -137,14 +135,13 @@ def test_a_lora_that_matches_nothing_is_an_error_and_a_load_is_logged_in_one_lin
 
 def test_two_branches_with_different_loras_on_one_checkpoint_each_get_their_own_result(studio):
     import json
-    from pathlib import Path
 
     from nodes.runtime.model_folders import set_models_folder
 
     set_models_folder(studio.base / "models")
     write_lora(studio, "branch_a.safetensors", seed=7)
     write_lora(studio, "branch_b.safetensors", seed=8)
-    base = json.loads((Path(__file__).resolve().parents[3] / "workflows" / "text_to_image.json").read_text())
+    base = example_prompt("text_to_image.json")
     base["4"]["inputs"]["ckpt_name"] = studio.tiny["sd1"].path.name
     base["5"]["inputs"].update(width=64, height=64)
     base["3"]["inputs"]["steps"] = 2

@@ -3,7 +3,6 @@ and a second run with only the seed changed that loads no checkpoint and encodes
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,14 +10,13 @@ from PIL import Image
 
 from graph_engine import events
 from tests.nodes.pipeline import reference_loop as ref
+from tests.fixtures.example_workflows import example_prompt
 
 STEPS = 4
-WORKFLOW = Path(__file__).resolve().parents[3] / "workflows" / "text_to_image.json"
 
 
 def graph(checkpoint: str, seed: int) -> dict:
-    with open(WORKFLOW, encoding="utf-8") as stream:
-        prompt = json.load(stream)
+    prompt = example_prompt("text_to_image.json")
     prompt["4"]["inputs"]["ckpt_name"] = checkpoint
     prompt["3"]["inputs"].update(seed=seed, steps=STEPS, cfg=6.0)
     prompt["5"]["inputs"].update(width=64, height=64)
@@ -62,3 +60,4 @@ def test_text_to_image_graph_saves_the_reference_image_and_reruns_only_the_sampl
     assert set(second.cached) >= {"4", "5", "6", "7"}
     assert set(second.executed) == {"3", "8", "9"}
     assert second.outputs["9"]["images"][0]["filename"] != saved["filename"]
+
