@@ -133,8 +133,15 @@ def build_engine(options: Options) -> tuple[Engine, list[PluginReport]]:
 
 
 def memory_retry(cache):
-    """Node calls that run out of device memory are retried once after the cache and the models are freed."""
+    """Node calls that run out of device memory are retried once after the cache and the models are freed; the
+    calling thread gets IEEE floats back after each node (see nodes.runtime.devices.denormals)."""
     from nodes.runtime.devices import run_with_memory_retry
+    from nodes.runtime.devices.denormals import keep_ieee_floats
 
-    return lambda call, node: run_with_memory_retry(call, node=node, free_caches=cache.free)
+    def call_node(call, node):
+        try:
+            return run_with_memory_retry(call, node=node, free_caches=cache.free)
+        finally:
+            keep_ieee_floats()
 
+    return call_node

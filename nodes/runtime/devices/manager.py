@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 from torch.utils.hooks import RemovableHandle
 
+from .denormals import flush_denormals
 from .lowvram import install_streaming_hooks, remove_streaming_hooks
 from .memory import empty_cache, free_device_memory, module_bytes, same_device
 from .settings import DeviceSettings
@@ -124,10 +125,7 @@ class ModelManager:
         models if they would not fit. In --lowvram (or when one cannot fit at all) the model stays on the offload
         device and streams each submodule's weights in for its forward."""
         if self.compute_device.type == "cpu":
-            # Random or badly scaled weights drive activations into denormal floats, which x86 CPUs compute up to
-            # 100x slower; flushing them to zero changes nothing visible. The flag is per thread, and this is
-            # called on the thread about to compute.
-            torch.set_flush_denormal(True)
+            flush_denormals()  # this is called on the thread about to compute
         with self._lock:
             entries = [self._entry_for(module) for module in modules]
             for entry in entries:

@@ -61,3 +61,17 @@ def test_text_to_image_graph_saves_the_reference_image_and_reruns_only_the_sampl
     assert set(second.executed) == {"3", "8", "9"}
     assert second.outputs["9"]["images"][0]["filename"] != saved["filename"]
 
+
+def denormals_survive() -> bool:
+    return bool(torch.tensor(1e-310, dtype=torch.float64) * 1.0 != 0)
+
+
+def test_a_run_in_this_thread_leaves_its_floats_as_they_were(studio):
+    """Sampling flushes denormals while a node computes on the CPU; the calling thread gets IEEE floats back."""
+    from nodes.runtime.model_folders import set_models_folder
+
+    set_models_folder(studio.base / "models")
+    assert denormals_survive()
+    result = studio.engine.run(graph(studio.tiny["sd1"].path.name, seed=21))
+    assert result.status == "success", result.error
+    assert denormals_survive()
