@@ -41,7 +41,7 @@ class SamplerChoice:
 
 def sampler_choice(sampler: str | None, schedule_type: str | None) -> SamplerChoice:
     """ComfyUI's sampler and scheduler for A1111's "Sampler" and "Schedule type" fields."""
-    from nodes.runtime.sampling import SAMPLERS
+    from nodes.runtime.sampling import SAMPLERS, SCHEDULERS
 
     written = (sampler or "Euler").strip()
     scheduler = None
@@ -55,7 +55,6 @@ def sampler_choice(sampler: str | None, schedule_type: str | None) -> SamplerCho
         raise WorkflowFormatError(f"A1111 sampler '{sampler}' has no equivalent here (known: {known})")
     if schedule_type and schedule_type.strip().lower() != "automatic":
         scheduler = A1111_SCHEDULES.get(schedule_type.strip().lower(), schedule_type.strip())
-        from nodes.runtime.sampling import SCHEDULERS
         if scheduler not in SCHEDULERS:
             raise WorkflowFormatError(f"A1111 schedule type '{schedule_type}' has no equivalent here "
                                       f"(known: {', '.join(SCHEDULE_TYPES.values())})")
