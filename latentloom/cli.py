@@ -30,6 +30,18 @@ def byte_size(text: str) -> int:
     return int(float(match.group(1)) * 1024 ** "bkmgt".index(unit))
 
 
+def seconds(text: str, *, zero_allowed: bool = False) -> float:
+    """'60', '2.5' -> seconds; 0 only where the option gives it a meaning."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 or (zero_allowed and value == 0)) or value == float("inf"):
+        least = "0 or more" if zero_allowed else "above 0"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds ({least})")
+    return value
+
+
 def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     folders = common.add_argument_group("folders")
