@@ -66,6 +66,10 @@ def _common_options() -> argparse.ArgumentParser:
     plugins.add_argument("--allow-custom-nodes", metavar="NAME,...",
                          type=lambda text: [n.strip() for n in text.split(",") if n.strip()],
                          help="load only these plugins")
+    plugins.add_argument("--plugin-import-timeout", type=lambda text: seconds(text, zero_allowed=True), default=60.0,
+                         metavar="SECONDS",
+                         help="a plugin still importing after this long is reported as failed and left out, and "
+                              "start-up goes on (default: 60; 0: no limit)")
     cache = common.add_argument_group("cache")
     cache.add_argument("--cache", choices=("lru", "none"), default="lru", help="keep results between runs (lru)")
     cache.add_argument("--cache-ram", type=byte_size, metavar="BYTES", help="RAM budget of the cache (default: half the RAM)")
@@ -126,6 +130,7 @@ def options_from(args: argparse.Namespace) -> Options:
                    extra_model_paths_configs=list(args.extra_model_paths_configs), input_dir=args.input_dir,
                    output_dir=args.output_dir, extra_custom_nodes=list(args.extra_custom_nodes),
                    disable_custom_nodes=args.disable_custom_nodes, allow_custom_nodes=args.allow_custom_nodes,
+                   plugin_import_timeout=args.plugin_import_timeout,
                    cache=args.cache, cache_ram=args.cache_ram, cache_device=args.cache_device,
                    device_mode=args.device_mode, dtype=args.dtype)
 
