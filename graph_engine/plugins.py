@@ -1,9 +1,18 @@
-"""Plugins: node packs from folders and entry points, each imported in isolation."""
+"""Plugins: node packs from folders and entry points, each imported in isolation and within a time limit.
+
+A plugin's import is arbitrary code: it may loop forever or end the process (`os._exit`). So each import is
+announced in the log before it starts (the last line then names the culprit), and runs on a daemon thread that
+start-up stops waiting for after the time limit: the plugin is reported as failed and left out. Such a thread
+cannot be stopped; it keeps running unseen, and its half-imported module stays in sys.modules so no later module
+takes its name. Import locks are per module since Python 3.3, so it blocks no other plugin's or the server's
+imports, only those of the modules it is itself importing.
+"""
 from __future__ import annotations
 
 import importlib.util
 import logging
 import sys
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -110,12 +119,46 @@ def _web_directory(module: Any, source: PluginSource) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def load_plugin(registry: NodeRegistry, source: PluginSource) -> PluginReport:
-    """Import one plugin and register its nodes; any failure is reported, never raised."""
+class PluginImportTimeout(Exception):
+    """A plugin's import went on past the time limit; the message says so in the user's words."""
+
+
+def _import(source: PluginSource) -> Any:
+    return source.entry_point.load() if source.entry_point is not None else _import_path(source)
+
+
+def _import_within(source: PluginSource, timeout: float | None) -> Any:
+    """The plugin's module (or an entry point's object); on a daemon thread given up after `timeout` seconds
+    (None: on this thread, without a limit, for plugins that must import on the main thread)."""
+    if timeout is None:
+        return _import(source)
+    outcome: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["loaded"] = _import(source)
+        except BaseException as exc:  # handed to the waiting thread, which reports it
+            outcome["error"] = exc
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, name=f"plugin-import-{source.name}", daemon=True).start()
+    if not finished.wait(timeout):
+        raise PluginImportTimeout(f"did not finish importing in {timeout:g} s; it was left out (it may go on "
+                                  f"running in the background; raise --plugin-import-timeout if it is only slow)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["loaded"]
+
+
+def load_plugin(registry: NodeRegistry, source: PluginSource, import_timeout: float | None = None) -> PluginReport:
+    """Import one plugin (within `import_timeout` seconds, when given) and register its nodes; any failure is
+    reported, never raised."""
     report = PluginReport(source.name, source.location)
     started = time.perf_counter()
     try:
-        loaded = source.entry_point.load() if source.entry_point is not None else _import_path(source)
+        loaded = _import_within(source, import_timeout)
         mappings = loaded if isinstance(loaded, dict) else getattr(loaded, "NODE_CLASS_MAPPINGS", None)
         if mappings is None:
             raise NodeInterfaceError("it has no NODE_CLASS_MAPPINGS")
@@ -126,22 +169,24 @@ def load_plugin(registry: NodeRegistry, source: PluginSource) -> PluginReport:
     except BaseException as exc:  # a plugin may even call sys.exit(); start-up must go on
         if isinstance(exc, KeyboardInterrupt):
             raise
-        report.error = f"{type(exc).__name__}: {exc}"
+        report.error = str(exc) if isinstance(exc, PluginImportTimeout) else f"{type(exc).__name__}: {exc}"
         log.debug("plugin %s failed to import", source.name, exc_info=exc)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def load_plugins(registry: NodeRegistry, sources: Iterable[PluginSource],
-                 allow: Iterable[str] | None = None) -> list[PluginReport]:
-    """Load each plugin in turn (only those named in `allow`, when given) and log one line for each."""
+def load_plugins(registry: NodeRegistry, sources: Iterable[PluginSource], allow: Iterable[str] | None = None,
+                 import_timeout: float | None = None) -> list[PluginReport]:
+    """Load each plugin in turn (only those named in `allow`, when given), each import within `import_timeout`
+    seconds (None: no limit); log a line before each import and one with its outcome."""
     allowed = set(allow) if allow is not None else None
     reports = []
     for source in sources:
         if allowed is not None and source.name not in allowed:
             log.info("plugin %s skipped: not in --allow-custom-nodes", source.name)
             continue
-        report = load_plugin(registry, source)
+        log.info("loading plugin %s (%s)", source.name, source.location)
+        report = load_plugin(registry, source, import_timeout)
         reports.append(report)
         if report.ok:
             log.info("plugin %s: %d node(s) in %.1f ms (%s)", report.name, len(report.nodes), report.seconds * 1000,

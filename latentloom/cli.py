@@ -30,6 +30,18 @@ def byte_size(text: str) -> int:
     return int(float(match.group(1)) * 1024 ** "bkmgt".index(unit))
 
 
+def seconds(text: str, *, zero_allowed: bool = False) -> float:
+    """'60', '2.5' -> seconds; 0 only where the option gives it a meaning."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 or (zero_allowed and value == 0)) or value == float("inf"):
+        least = "0 or more" if zero_allowed else "above 0"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds ({least})")
+    return value
+
+
 def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     folders = common.add_argument_group("folders")
@@ -54,6 +66,10 @@ def _common_options() -> argparse.ArgumentParser:
     plugins.add_argument("--allow-custom-nodes", metavar="NAME,...",
                          type=lambda text: [n.strip() for n in text.split(",") if n.strip()],
                          help="load only these plugins")
+    plugins.add_argument("--plugin-import-timeout", type=lambda text: seconds(text, zero_allowed=True), default=60.0,
+                         metavar="SECONDS",
+                         help="a plugin still importing after this long is reported as failed and left out, and "
+                              "start-up goes on (default: 60; 0: no limit)")
     cache = common.add_argument_group("cache")
     cache.add_argument("--cache", choices=("lru", "none"), default="lru", help="keep results between runs (lru)")
     cache.add_argument("--cache-ram", type=byte_size, metavar="BYTES", help="RAM budget of the cache (default: half the RAM)")
@@ -114,6 +130,7 @@ def options_from(args: argparse.Namespace) -> Options:
                    extra_model_paths_configs=list(args.extra_model_paths_configs), input_dir=args.input_dir,
                    output_dir=args.output_dir, extra_custom_nodes=list(args.extra_custom_nodes),
                    disable_custom_nodes=args.disable_custom_nodes, allow_custom_nodes=args.allow_custom_nodes,
+                   plugin_import_timeout=args.plugin_import_timeout,
                    cache=args.cache, cache_ram=args.cache_ram, cache_device=args.cache_device,
                    device_mode=args.device_mode, dtype=args.dtype)
 

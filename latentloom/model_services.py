@@ -1,7 +1,10 @@
 """The model library as the server uses it: folder listings with details, and installs (web imports no nodes)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from nodes.model_library.download_policy import DownloadPolicy
 
 
 def describe_models(folder: str) -> list[dict[str, Any]]:
@@ -11,17 +14,36 @@ def describe_models(folder: str) -> list[dict[str, Any]]:
     return [model.as_json() for model in installed_models([folder], compute_hashes=False)]
 
 
-def install_model(source: str, fields: dict[str, Any], progress: Callable[[int, int | None], None]) -> dict[str, Any]:
-    """Install from a URL or Hugging Face reference; failures with advice become web.ServiceError."""
-    from nodes.model_library.download import DownloadError
-    from nodes.model_library.install import InstallError, install_model as install
-    from nodes.model_library.listing import InstalledModel
+def check_install_source(source: str) -> None:
+    """Refuse (web.ServiceError) anything but an http(s) URL or a Hugging Face file, by syntax: a web client never
+    names a file on the server, and the answer must not tell whether such a file exists."""
+    from nodes.model_library.install import InstallError, remote_source
     from web import ServiceError
 
     try:
-        done = install(source, kind=fields.get("kind"), name=fields.get("name"), revision=fields.get("revision"),
-                       progress=progress)
-    except (InstallError, DownloadError) as error:
-        raise ServiceError(str(error)) from None
-    entry = InstalledModel(done.folder, done.name, done.file, done.hashes).as_json() if done.folder else None
-    return {"model": entry, "message": done.message, "already_there": done.already_there}
+        remote_source(source)
+    except InstallError as error:
+        raise ServiceError(f"{error} The server installs only from the network; copy a file that is on this "
+                           f"machine with `latentloom models install PATH`.") from None
+
+
+def model_installer(policy: DownloadPolicy) -> Callable[[str, dict[str, Any], Callable[[int, int | None], None]],
+                                                        dict[str, Any]]:
+    """The server's install hook: URLs and Hugging Face files only (never a local path), under `policy`."""
+
+    def install_model(source: str, fields: dict[str, Any],
+                      progress: Callable[[int, int | None], None]) -> dict[str, Any]:
+        from nodes.model_library.download import DownloadError
+        from nodes.model_library.install import InstallError, install_model as install
+        from nodes.model_library.listing import InstalledModel
+        from web import ServiceError
+
+        try:
+            done = install(source, kind=fields.get("kind"), name=fields.get("name"), revision=fields.get("revision"),
+                           progress=progress, policy=policy, local_files=False)
+        except (InstallError, DownloadError) as error:
+            raise ServiceError(str(error)) from None
+        entry = InstalledModel(done.folder, done.name, done.file, done.hashes).as_json() if done.folder else None
+        return {"model": entry, "message": done.message, "already_there": done.already_there}
+
+    return install_model

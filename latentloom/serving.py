@@ -1,5 +1,5 @@
-"""`latentloom serve`: the engine and its hooks handed to the web server, and the refusal to listen beyond
-loopback without a token."""
+"""`latentloom serve`: the engine and its hooks handed to the web server, the refusal to listen beyond
+loopback without a token, and the limits on what model installs may fetch."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import asyncio
 import logging
 import secrets
 import sys
+from dataclasses import replace
 
 from .startup import Options, build_engine
 
@@ -25,14 +26,43 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow listening beyond loopback without a token (anyone who can reach the port can "
                              "run workflows and read your images)")
     parser.add_argument("--max-history", type=int, default=10000, metavar="N", help="finished prompts kept (10000)")
+    add_download_arguments(parser.add_argument_group("model installs (POST /api/models/install)"))
 
 
-def build_services(options: Options, max_history: int):
-    """The engine with built-in and plugin nodes, the SQLite queue under user/, the model and device hooks."""
+def add_download_arguments(group: argparse._ArgumentGroup) -> None:
+    """The flags are None unless given: DownloadPolicy's defaults (named in the help) hold otherwise, and the
+    parser stays free of the model library's imports."""
+    from .cli import byte_size, seconds  # here, not at the top: cli imports this module
+
+    group.add_argument("--allow-private-downloads", action="store_true",
+                       help="let installs fetch from loopback, the local network and other non-public addresses "
+                            "(off: a web client cannot make the server reach this machine's or its network's "
+                            "services)")
+    group.add_argument("--download-max-size", type=byte_size, metavar="BYTES",
+                       help="largest file an install may download (default: 32G)")
+    group.add_argument("--download-stall-timeout", type=seconds, metavar="SECONDS",
+                       help="give up when no byte arrives for this long (default: 60)")
+    group.add_argument("--download-time-limit", type=seconds, metavar="SECONDS",
+                       help="longest time one download may take (default: 43200, 12 hours)")
+
+
+def download_policy(args: argparse.Namespace):
+    """The server's DownloadPolicy: public addresses only unless --allow-private-downloads, and the limits given."""
+    from nodes.model_library.download_policy import DownloadPolicy
+
+    given = {"max_bytes": args.download_max_size, "stall_s": args.download_stall_timeout,
+             "time_limit_s": args.download_time_limit}
+    policy = DownloadPolicy(**{name: value for name, value in given.items() if value is not None})
+    return replace(policy, allowed=None) if args.allow_private_downloads else policy
+
+
+def build_services(options: Options, max_history: int, downloads):
+    """The engine with built-in and plugin nodes, the SQLite queue under user/, the model and device hooks;
+    installs fetch under the DownloadPolicy `downloads`."""
     from nodes.runtime.model_folders import list_models
     from web import Services, open_queue
 
-    from .model_services import describe_models, install_model
+    from .model_services import check_install_source, describe_models, model_installer
 
     engine, reports = build_engine(options)
     folders = options.folders()
@@ -49,7 +79,8 @@ def build_services(options: Options, max_history: int):
     web_directories = {r.name: r.web_directory for r in reports if r.ok and r.web_directory is not None}
     return Services(engine=engine, queue=open_queue(folders.user, max_history), list_models=list_models,
                     model_folder_names=list(MODEL_FOLDERS), device_stats=device_stats, unload_models=unload_models,
-                    describe_models=describe_models, install_model=install_model,
+                    describe_models=describe_models, install_model=model_installer(downloads),
+                    check_install_source=check_install_source,
                     web_directories=web_directories)
 
 
@@ -73,7 +104,7 @@ def command_serve(args: argparse.Namespace, options: Options) -> int:
 
     settings = ServerSettings(host=args.host, port=args.port, auth_token=server_token(args),
                               max_history=args.max_history)
-    services = build_services(options, args.max_history)
+    services = build_services(options, args.max_history, download_policy(args))
     try:
         asyncio.run(serve(services, settings))
     except OSError as exc:

@@ -32,6 +32,7 @@ class Options:
     extra_custom_nodes: list[Path] = field(default_factory=list)
     disable_custom_nodes: bool = False
     allow_custom_nodes: list[str] | None = None
+    plugin_import_timeout: float = 60.0  # seconds; 0: no limit
     cache: str = "lru"
     cache_ram: int | None = None
     cache_device: int | None = None
@@ -107,7 +108,8 @@ def build_registry(options: Options) -> tuple[NodeRegistry, list[PluginReport]]:
 
     install_comfy_modules(options.folders())  # folder_paths, comfy.*, server ... for ComfyUI plugins
     sources = discover_plugins(options.plugin_folders())
-    return registry, load_plugins(registry, sources, allow=options.allow_custom_nodes)
+    return registry, load_plugins(registry, sources, allow=options.allow_custom_nodes,
+                                  import_timeout=options.plugin_import_timeout or None)
 
 
 def build_cache(options: Options):

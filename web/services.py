@@ -27,6 +27,8 @@ class ServerSettings:
     max_upload_bytes: int = 64 * MiB
     max_upload_pixels: int = 64_000_000
     max_history: int = 10000
+    max_running_installs: int = 2  # model downloads at once, on threads of their own
+    max_waiting_installs: int = 8  # more installs wait in line; beyond that a client gets 429
 
 
 @dataclass
@@ -45,4 +47,6 @@ class Services:
     # (source, {"kind", "name", "revision"}, progress(done, total)) -> {"model": entry, "message", "already_there"};
     # raises ServiceError with advice when the source cannot be installed
     install_model: Callable[[str, dict[str, Any], Callable[[int, int | None], None]], dict[str, Any]] | None = None
+    # raises ServiceError (at once, by syntax) for a source that is not a URL or a Hugging Face file
+    check_install_source: Callable[[str], None] | None = None
     web_directories: dict[str, Path] = field(default_factory=dict)  # plugin name -> its WEB_DIRECTORY

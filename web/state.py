@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from graph_engine.prompt_queue import PromptQueue
 
 from .client_hub import ClientHub
+from .install_slots import InstallSlots
 from .security import PathRedactor
 from .services import ServerSettings, Services
 from .worker import PromptWorker
@@ -21,3 +22,7 @@ class ServerState:
     worker: PromptWorker
     redact: PathRedactor
     background_tasks: set[asyncio.Task] = field(default_factory=set)  # kept referenced until done
+    installs: InstallSlots = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.installs = InstallSlots(self.settings.max_running_installs, self.settings.max_waiting_installs)

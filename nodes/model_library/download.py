@@ -4,7 +4,9 @@ Model files are gigabytes: a dropped connection must not cost the whole transfer
 `model.safetensors` must never reach the loader, and "HTTP 401" means nothing to someone who has not heard of
 gated repositories. Plain URLs stream into `<name>.part` beside the destination and resume from it with a Range
 request (also on a later run); Hub files go through `huggingface_hub.hf_hub_download`, then are checked against
-the sha256 the Hub publishes for LFS files. The install command (kind detection, folders) lives elsewhere.
+the sha256 the Hub publishes for LFS files. Every transfer runs under a DownloadPolicy: the addresses it may
+connect to (each redirect hop is followed here and checked again) and its size, stall and time limits. The
+install command (kind detection, folders) lives elsewhere.
 """
 from __future__ import annotations
 
@@ -12,15 +14,15 @@ import http.client
 import logging
 import os
 import re
-import socket
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urljoin, urlparse
 
+from .download_policy import AddressNotAllowed, DownloadPolicy
 from .hashes import file_sha256
 from .identify import looks_like_html
 
@@ -29,12 +31,13 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, "int | None"], None]  # (bytes done, total bytes or None when unknown)
 
 CHUNK = 1024 * 1024
-TIMEOUT_S = 60.0
 RETRY_DELAY_S = 0.5  # grows linearly with the attempt number; tests keep it short
 _HUB_HOSTS = {"huggingface.co", "www.huggingface.co", "hf.co"}
-_REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+_PATH_PART = re.compile(r"^[^\x00-\x1f\x7f\\/:*?\"<>|#%]+$")  # a file or folder name in a repository
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TRANSIENT_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+_REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 
 
 class DownloadError(Exception):
@@ -59,9 +62,9 @@ class HubFile:
 class _Interrupted(Exception):
     """The connection failed mid-way; what arrived is on disk and the next attempt resumes from it."""
 
-    def __init__(self, reason: str, progressed: bool) -> None:
+    def __init__(self, reason: str, progressed: bool, stalled: bool = False) -> None:
         super().__init__(reason)
-        self.progressed = progressed
+        self.progressed, self.stalled = progressed, stalled
 
 
 # --------------------------------------------------------------------------------------------- references
@@ -79,7 +82,7 @@ def parse_hub_reference(text: str, revision: str | None = None) -> HubFile | Non
     if text.startswith(("/", "./", "../", "~")) or "\\" in text or ":" in text:
         return None
     parts = text.split("/")
-    if len(parts) < 3 or not all(parts) or any(p in (".", "..") for p in parts):
+    if len(parts) < 3 or any(p in (".", "..") or p != p.strip() or not _PATH_PART.match(p) for p in parts):
         return None
     org, name, path = parts[0], parts[1], parts[2:]
     if not (_REPO_PART.match(org) and _REPO_PART.match(name)) or "." not in path[-1]:
@@ -112,17 +115,21 @@ def download_url(
     token: str | None = None,
     expected_sha256: str | None = None,
     retries: int = 3,
+    policy: DownloadPolicy = DownloadPolicy(),
 ) -> Path:
     """Download `url` to `destination`, resuming `<destination>.part` if a previous run left one.
 
     The file only appears under its final name once complete (and sha256-checked when `expected_sha256` is
-    given), so a half-downloaded or wrong file is never picked up as a model.
+    given), so a half-downloaded or wrong file is never picked up as a model. `policy` decides which addresses
+    may be reached (the default: public ones only) and bounds the size and the time.
     """
     destination = Path(destination)
     part = destination.with_name(destination.name + ".part")
     destination.parent.mkdir(parents=True, exist_ok=True)
     _discard_if_html(part)
-    total = _download_with_retries(url, part, token, progress, retries)
+    ends_at = None if policy.time_limit_s is None else time.monotonic() + policy.time_limit_s
+    transfer = _Transfer(url, part, token, progress, policy, ends_at)
+    total = _download_with_retries(transfer, retries)
     _check_complete(url, part, total)
     if expected_sha256:
         _check_sha256(url, part, expected_sha256)
@@ -131,48 +138,86 @@ def download_url(
     return destination
 
 
-def _download_with_retries(url: str, part: Path, token: str | None, progress: Progress | None, retries: int) -> int | None:
-    """Attempt the transfer, resuming after dropped connections; failures that made progress do not count."""
+@dataclass(frozen=True)
+class _Transfer:
+    """One download_url call: what goes where, who hears of the progress, and the limits it runs under."""
+
+    url: str
+    part: Path
+    token: str | None
+    progress: Progress | None
+    policy: DownloadPolicy
+    ends_at: float | None  # time.monotonic() by which it must be done
+
+    def check_time(self) -> None:
+        if self.ends_at is not None and time.monotonic() > self.ends_at:
+            raise DownloadError(
+                f"Downloading {self.url} took longer than the time limit of {self.policy.time_limit_s:g} s. The "
+                f"part already downloaded is kept in {self.part}; try again later to resume from there.")
+
+    def check_size(self, size: int | None) -> None:
+        """A file (announced or received) over the size limit is refused and its partial file removed."""
+        limit = self.policy.max_bytes
+        if size is not None and limit is not None and size > limit:
+            self.part.unlink(missing_ok=True)
+            raise _too_large_error(self.url, size, limit)
+
+
+def _too_large_error(source: str, size: int, limit: int) -> DownloadError:
+    return DownloadError(f"{source} is {size:,} bytes or more, over the download size limit of {limit:,} bytes; "
+                         f"nothing was kept.")
+
+
+def _download_with_retries(transfer: _Transfer, retries: int) -> int | None:
+    """Attempt the transfer, resuming after dropped connections; failures that made progress do not count, and
+    a connection that stalls again right after one that stalled ends it."""
     failures = 0
     while True:
+        transfer.check_time()
         try:
-            return _fetch_into(url, part, token, progress)
+            return _fetch_into(transfer)
         except _Interrupted as interruption:
+            if interruption.stalled and not interruption.progressed:
+                raise _interrupted_error(transfer.url, transfer.part, f"{interruption}, the stall limit") \
+                    from interruption
             failures = 0 if interruption.progressed else failures + 1
             if failures > retries:
-                raise _interrupted_error(url, part, str(interruption)) from interruption
+                raise _interrupted_error(transfer.url, transfer.part, str(interruption)) from interruption
             delay = RETRY_DELAY_S * max(failures, 1)
-            logger.warning("Download of %s interrupted (%s); resuming in %.1f s", url, interruption, delay)
+            logger.warning("Download of %s interrupted (%s); resuming in %.1f s", transfer.url, interruption, delay)
             time.sleep(delay)
 
 
-def _fetch_into(url: str, part: Path, token: str | None, progress: Progress | None) -> int | None:
-    """One HTTP request, appending to `part` from where it stops; returns the file's total size if known."""
+def _fetch_into(transfer: _Transfer) -> int | None:
+    """One HTTP request, appending to the partial file from where it stops; returns the file's total size if
+    known."""
+    url, part = transfer.url, transfer.part
     have = part.stat().st_size if part.exists() else 0
-    response = _open(url, token, have)
+    response = _open(transfer, have)
     try:
         if response is None:  # 416: the partial file already holds the whole file
             return have
         start, total = _response_span(url, response, have)
-        first = _read(response, progressed=False)
+        transfer.check_size(total)
+        first = _read(response, transfer, progressed=False)
         if start == 0:
             _refuse_html(url, response, first)
-        return _stream(response, part, start, total, first, progress)
+        return _stream(response, transfer, start, total, first)
     finally:
         if response is not None:
             response.close()
 
 
-def _open(url: str, token: str | None, have: int):
+def _open(transfer: _Transfer, have: int):
     """Send the request (with Range when resuming); map HTTP errors to advice, network errors to _Interrupted."""
+    url, token = transfer.url, transfer.token
     headers = {"User-Agent": "latentloom", "Accept-Encoding": "identity"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     if have:
         headers["Range"] = f"bytes={have}-"
-    request = urllib.request.Request(url, headers=headers)
     try:
-        return _opener().open(request, timeout=TIMEOUT_S)
+        return _request(transfer, headers)
     except urllib.error.HTTPError as error:
         error.close()
         if error.code == 416 and have:
@@ -182,7 +227,47 @@ def _open(url: str, token: str | None, have: int):
         raise _http_error(url, error.code, token) from error
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
         reason = getattr(error, "reason", error)
+        if isinstance(reason, TimeoutError):
+            raise _Interrupted(f"the server did not answer for {transfer.policy.stall_s:g} s", progressed=False,
+                               stalled=True) from error
         raise _Interrupted(f"could not connect: {reason}", progressed=False) from error
+
+
+def _request(transfer: _Transfer, headers: dict[str, str]):
+    """GET the URL, following redirects one hop at a time: each hop connects only where the policy allows, and
+    the token never goes to another host (a CDN behind a redirect gets a signed URL instead)."""
+    opener = transfer.policy.opener()
+    url = transfer.url
+    for _ in range(transfer.policy.max_redirects + 1):
+        try:
+            return opener.open(urllib.request.Request(url, headers=headers), timeout=transfer.policy.stall_s)
+        except AddressNotAllowed:
+            raise DownloadError(_not_allowed_message(transfer.url, redirected=url != transfer.url)) from None
+        except urllib.error.HTTPError as error:
+            location = error.headers.get("Location")
+            if error.code not in _REDIRECT_STATUSES or not location:
+                raise
+            error.close()
+            url, headers = _next_hop(transfer.url, url, location, headers)
+    raise DownloadError(f"{transfer.url} redirected more than {transfer.policy.max_redirects} times; check the link.")
+
+
+def _next_hop(asked: str, current: str, location: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+    target = urljoin(current, location)
+    if urlparse(target).scheme not in ("http", "https"):
+        raise DownloadError(f"{asked} redirected to an address that is not http:// or https://; only those are "
+                            f"downloaded.")
+    if urlparse(target).netloc != urlparse(current).netloc:
+        headers = {name: value for name, value in headers.items() if name != "Authorization"}
+    return target, headers
+
+
+def _not_allowed_message(url: str, redirected: bool) -> str:
+    """The same sentence whatever answers there: a web client learns nothing about the server's network."""
+    where = "redirected to an address" if redirected else "is on an address"
+    return (f"{url} {where} that is not allowed: this server downloads only from public internet addresses, not "
+            f"from itself, its local network or cloud metadata services. Its owner can allow those by starting it "
+            f"with --allow-private-downloads.")
 
 
 def _on_range_not_satisfiable(url: str, error: urllib.error.HTTPError, have: int) -> None:
@@ -210,9 +295,11 @@ def _response_span(url: str, response, have: int) -> tuple[int, int | None]:
     return 0, length
 
 
-def _stream(response, part: Path, start: int, total: int | None, first: bytes, progress: Progress | None) -> int | None:
-    """Write the body at `start` in `part`; a body shorter than announced is an interruption, not an end."""
+def _stream(response, transfer: _Transfer, start: int, total: int | None, first: bytes) -> int | None:
+    """Write the body at `start` in the partial file; a body shorter than announced is an interruption, not an
+    end. The size and time limits are checked as the bytes come, as a server may announce no size or lie."""
     expected_body = None if total is None else total - start
+    part, progress = transfer.part, transfer.progress
     mode = "r+b" if part.exists() else "wb"
     done, received = start, 0
     with open(part, mode) as handle:
@@ -222,21 +309,27 @@ def _stream(response, part: Path, start: int, total: int | None, first: bytes, p
         chunk = first
         while chunk:
             handle.write(chunk)
+            handle.flush()  # what arrived is kept for a resume even if the process ends in the middle
             received += len(chunk)
             done += len(chunk)
+            transfer.check_size(done)
             _report(progress, done, total)
-            chunk = _read(response, progressed=received > 0)
+            transfer.check_time()
+            chunk = _read(response, transfer, progressed=received > 0)
         if expected_body is not None and received < expected_body:
-            handle.flush()
             raise _Interrupted(f"the connection closed after {done} of {total} bytes", progressed=received > 0)
     return total
 
 
-def _read(response, progressed: bool) -> bytes:
-    """Read one chunk; a reset, timeout or truncated body becomes _Interrupted."""
+def _read(response, transfer: _Transfer, progressed: bool) -> bytes:
+    """Read what has arrived (up to one chunk, so the limits are checked while a server trickles); a reset,
+    stall or truncated body becomes _Interrupted."""
     try:
-        return response.read(CHUNK)
-    except (http.client.HTTPException, OSError, socket.timeout) as error:
+        return response.read1(CHUNK)
+    except TimeoutError as error:
+        raise _Interrupted(f"no data arrived for {transfer.policy.stall_s:g} s", progressed=progressed,
+                           stalled=True) from error
+    except (http.client.HTTPException, OSError) as error:
         raise _Interrupted(f"the connection dropped: {error!r}", progressed=progressed) from error
 
 
@@ -293,20 +386,6 @@ def _discard_if_html(part: Path) -> None:
 # --------------------------------------------------------------------------------------------- HTTP helpers
 
 
-class _DropAuthOnOtherHost(urllib.request.HTTPRedirectHandler):
-    """Follow redirects, but never send the user's token to another host (e.g. a CDN behind a redirect)."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and urlparse(newurl).netloc != urlparse(req.full_url).netloc:
-            new.remove_header("Authorization")
-        return new
-
-
-def _opener() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(_DropAuthOnOtherHost)
-
-
 def _http_error(url: str, status: int, token: str | None) -> DownloadError:
     """HTTP status -> what it means for someone downloading a model, and what to do."""
     if status in (401, 403):
@@ -348,13 +427,17 @@ def download_hub_file(
     *,
     token: str | None = None,
     progress: Progress | None = None,
+    policy: DownloadPolicy = DownloadPolicy(),
 ) -> Path:
     """Fetch one Hub file into `destination_dir/<path in repo>` and verify its sha256: huggingface_hub resolves the
     revision, authenticates and finds the file; plain files stream through download_url (resumable across runs),
     Xet-stored ones through hf_hub_download.
 
     The revision is resolved to a commit first, so the hash checked is the one of the bytes downloaded even if
-    the branch moves meanwhile. HF_ENDPOINT is read now (not at import) so mirrors and tests can point elsewhere.
+    the branch moves meanwhile. HF_ENDPOINT is read now (not at import) so mirrors and tests can point elsewhere;
+    it is the installation's own setting, so `policy` governs where the Hub sends the download (its CDN), not the
+    Hub itself. A Xet-stored file is checked against the size limit before it starts; the stall and time limits
+    apply to plain files only.
     """
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 
@@ -363,8 +446,10 @@ def download_hub_file(
     with _hub_errors(ref, token, endpoint, transferring=False):
         url = hf_hub_url(ref.repo_id, ref.filename, repo_type=ref.repo_type, revision=ref.revision, endpoint=endpoint)
         metadata = get_hf_file_metadata(url, token=token, endpoint=endpoint)
+    if metadata.size is not None and policy.max_bytes is not None and metadata.size > policy.max_bytes:
+        raise _too_large_error(ref.display, metadata.size, policy.max_bytes)
     if metadata.xet_file_data is None:
-        return _download_hub_bytes(ref, url, metadata, destination_dir, token, progress)
+        return _download_hub_bytes(ref, url, metadata, destination_dir, token, progress, policy)
     with _hub_errors(ref, token, endpoint, transferring=True):
         path = hf_hub_download(
             ref.repo_id,
@@ -382,7 +467,7 @@ def download_hub_file(
 
 
 def _download_hub_bytes(ref: HubFile, url: str, metadata, destination_dir: Path, token: str | None,
-                        progress: Progress | None) -> Path:
+                        progress: Progress | None, policy: DownloadPolicy) -> Path:
     """A plain (LFS or inline) Hub file through download_url, so an interrupted transfer resumes on the next run
     too: hf_hub_download deletes its partial file when it gives up. The token goes only to the Hub's own host; a
     CDN location is a signed URL."""
@@ -391,7 +476,7 @@ def _download_hub_bytes(ref: HubFile, url: str, metadata, destination_dir: Path,
     etag = (metadata.etag or "").lower()
     try:
         path = download_url(metadata.location, destination, progress=progress, token=token if same_host else None,
-                            expected_sha256=etag if _SHA256.match(etag) else None)
+                            expected_sha256=etag if _SHA256.match(etag) else None, policy=policy)
     except DownloadError as error:  # name the file the user asked for, not a signed CDN address
         raise DownloadError(str(error).replace(metadata.location, ref.display)) from None
     _verify_hub_file(ref, path, None, metadata.size)

@@ -4,7 +4,8 @@ Beginners do not know where a file goes, so the content decides: the file is fir
 `models/.incoming/` (same disk, so the final move is atomic and a half-copied file never shows up in a list), then
 identified from its header and moved into checkpoints/, loras/, vae/ or embeddings/. Nothing is ever deleted that
 the user may still want: a file whose kind cannot be told goes to `models/unsorted/` with advice, a refused
-install leaves the downloaded file where the message says.
+install leaves the downloaded file where the message says. The server installs with `local_files=False`: what a
+web client names is read as a URL or a Hub reference by its syntax alone, never as a path on the server.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from urllib.parse import unquote, urlparse
 from nodes.runtime.checkpoints import MODEL_SUFFIXES
 from nodes.runtime.model_folders import model_roots, models_folder
 
-from .download import DownloadError, Progress, download_hub_file, download_url, parse_hub_reference
+from .download import DownloadError, HubFile, Progress, download_hub_file, download_url, parse_hub_reference
+from .download_policy import DownloadPolicy
 from .hashes import FileHashes, file_hashes
 from .identify import ModelFile, identify_model
 from .listing import KIND_FOLDERS
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 INCOMING = ".incoming"
 UNSORTED = "unsorted"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()+\-\[\]]")
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
 class InstallError(Exception):
@@ -50,9 +53,13 @@ class Installed:
 
 def install_model(source: str, *, kind: str | None = None, name: str | None = None, revision: str | None = None,
                   link: bool = False, force: bool = False, token: str | None = None,
-                  progress: Progress | None = None) -> Installed:
-    """Bring `source` in, identify it, and move it to its folder; raises InstallError or DownloadError."""
-    staged = _stage(source, name, revision, link, token, progress)
+                  progress: Progress | None = None, policy: DownloadPolicy = DownloadPolicy(),
+                  local_files: bool = True) -> Installed:
+    """Bring `source` in, identify it, and move it to its folder; raises InstallError or DownloadError.
+
+    `local_files=False` never reads a local path, even one that exists; `policy` bounds the download.
+    """
+    staged = _stage(source, name, revision, link, token, progress, policy, local_files)
     file = identify_model(staged)
     if file.problem:
         raise InstallError(f"{file.problem} The file was kept as {staged}.")
@@ -63,25 +70,52 @@ def install_model(source: str, *, kind: str | None = None, name: str | None = No
     return _move_into(staged, target, folder, file, force)
 
 
+def remote_source(source: str, revision: str | None = None) -> HubFile | str:
+    """`source` as a Hugging Face file or an http(s) URL, judged by its syntax alone (no file is looked at);
+    InstallError for anything else, with the same words whether or not such a path exists on this machine."""
+    hub_file = parse_hub_reference(source, revision)
+    if hub_file is not None:
+        return hub_file
+    if _is_web_url(source):
+        return source
+    raise InstallError(f"'{source}' is not an http:// or https:// URL or a Hugging Face file reference such as "
+                       f"org/repo/path/model.safetensors.")
+
+
+def _is_web_url(text: str) -> bool:
+    if _SPACE_OR_CONTROL.search(text):
+        return False
+    try:
+        parsed = urlparse(text)
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return parsed.scheme in ("https", "http") and bool(parsed.hostname)
+
+
 def _stage(source: str, name: str | None, revision: str | None, link: bool, token: str | None,
-           progress: Progress | None) -> Path:
+           progress: Progress | None, policy: DownloadPolicy, local_files: bool) -> Path:
     """The source as a file in models/.incoming/ (hub files keep their path in the repo below it)."""
     incoming = models_folder() / INCOMING
     incoming.mkdir(parents=True, exist_ok=True)
-    local = Path(source).expanduser()
-    if local.is_file():
-        return _stage_local(local, incoming / _safe_name(name or local.name), link)
+    if local_files:
+        local = Path(source).expanduser()
+        if local.is_file():
+            return _stage_local(local, incoming / _safe_name(name or local.name), link)
     if link:
         raise InstallError(f"--link needs a local file; {source} is not one.")
-    hub_file = parse_hub_reference(source, revision)
-    if hub_file is not None:
-        fetched = download_hub_file(hub_file, incoming, token=token, progress=progress)
+    try:
+        remote = remote_source(source, revision)
+    except InstallError:
+        if not local_files:
+            raise
+        raise InstallError(f"'{source}' is not an existing file, an https:// URL, or a Hugging Face file "
+                           f"reference such as org/repo/path/model.safetensors.") from None
+    if isinstance(remote, HubFile):
+        fetched = download_hub_file(remote, incoming, token=token, progress=progress, policy=policy)
         return _renamed(fetched, name)
-    if source.startswith(("https://", "http://")):
-        wanted = name or unquote(Path(urlparse(source).path).name) or "download"
-        return download_url(source, incoming / _safe_name(wanted), token=token, progress=progress)
-    raise InstallError(f"'{source}' is not an existing file, an https:// URL, or a Hugging Face file reference "
-                       f"such as org/repo/path/model.safetensors.")
+    wanted = name or unquote(Path(urlparse(remote).path).name) or "download"
+    return download_url(remote, incoming / _safe_name(wanted), token=token, progress=progress, policy=policy)
 
 
 def _stage_local(source: Path, staged: Path, link: bool) -> Path:

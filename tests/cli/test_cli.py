@@ -292,8 +292,12 @@ def test_start_up_prints_one_line_per_plugin_with_node_count_and_time(base, two_
     listing = json.loads(done.stdout)  # the start-up lines go to stderr, never into the JSON
     assert "AlphaOne" in listing and "BetaOne" in listing
     assert "ll_cli_alpha" in listing["AlphaOne"]["source"]
-    alpha = [line for line in done.stderr.splitlines() if "ll_cli_alpha" in line]
-    beta = [line for line in done.stderr.splitlines() if "ll_cli_beta" in line]
+    lines = done.stderr.splitlines()
+    for name in ("ll_cli_alpha", "ll_cli_beta"):  # announced before its import (a crash there names it), then told
+        about = [line for line in lines if name in line]
+        assert len(about) == 2 and about[0].startswith(f"loading plugin {name} ("), done.stderr
+    alpha = [line for line in lines if line.startswith("plugin ll_cli_alpha")]
+    beta = [line for line in lines if line.startswith("plugin ll_cli_beta")]
     assert len(alpha) == 1 and len(beta) == 1, done.stderr
     assert re.search(r"\b2 node\(?s?\)?\b.*\d+(\.\d+)? ?ms", alpha[0]), alpha
     assert re.search(r"\b1 node\(?s?\)?\b.*\d+(\.\d+)? ?ms", beta[0]), beta

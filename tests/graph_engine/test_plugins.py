@@ -40,10 +40,10 @@ def registry_with_builtins() -> NodeRegistry:
     return registry
 
 
-def load_folder(folder: Path, registry: NodeRegistry | None = None, allow=None):
+def load_folder(folder: Path, registry: NodeRegistry | None = None, allow=None, import_timeout=None):
     registry = registry if registry is not None else registry_with_builtins()
     sources = [s for s in discover_plugins([folder]) if s.path is not None]
-    reports = load_plugins(registry, sources, allow=allow)
+    reports = load_plugins(registry, sources, allow=allow, import_timeout=import_timeout)
     return registry, {r.name: r for r in reports}
 
 
@@ -231,8 +231,9 @@ FAILURES = {
 }
 
 
+@pytest.mark.parametrize("import_timeout", [None, 30.0], ids=["this-thread", "import-thread"])
 @pytest.mark.parametrize("name", list(FAILURES))
-def test_a_failing_plugin_is_reported_and_the_others_still_load(tmp_path, caplog, name):
+def test_a_failing_plugin_is_reported_and_the_others_still_load(tmp_path, caplog, name, import_timeout):
     folder = tmp_path / "custom_nodes"
     files, reason = FAILURES[name]
     for relative, text in files.items():
@@ -243,7 +244,7 @@ def test_a_failing_plugin_is_reported_and_the_others_still_load(tmp_path, caplog
     location = folder / next(iter(files)).split("/")[0]
 
     with caplog.at_level(logging.INFO):
-        registry, reports = load_folder(folder)
+        registry, reports = load_folder(folder, import_timeout=import_timeout)
 
     report = reports[name]
     assert not report.ok
@@ -257,12 +258,13 @@ def test_a_failing_plugin_is_reported_and_the_others_still_load(tmp_path, caplog
     assert "BeforeNode" in registry and "AfterNode" in registry and "ListNode" not in registry
 
 
+@pytest.mark.parametrize("import_timeout", [None, 30.0], ids=["this-thread", "import-thread"])
 @pytest.mark.parametrize("name", ["ll_raises", "ll_missing_dep", "ll_syntax", "ll_exits"])
-def test_a_plugin_that_fails_to_import_leaves_no_module_behind(tmp_path, name):
+def test_a_plugin_that_fails_to_import_leaves_no_module_behind(tmp_path, name, import_timeout):
     folder = tmp_path / "custom_nodes"
     for relative, text in FAILURES[name][0].items():
         write(folder / relative, text)
-    _, reports = load_folder(folder)
+    _, reports = load_folder(folder, import_timeout=import_timeout)
     assert not reports[name].ok
     assert modules_under(folder) == []
 
@@ -482,3 +484,34 @@ def test_entry_point_plugin_runs_and_is_skipped_with_disable_custom_nodes(tmp_pa
     assert done.returncode == 0, done.stderr
     listing = json.loads(done.stdout)
     assert "EntryPointMappedNode" in listing and "EntryPointNode" not in listing
+
+
+# --- plugins that never finish or end the process --------------------------------------------------------------------
+
+
+def test_a_plugin_that_never_finishes_importing_is_left_out_and_start_up_goes_on(tmp_path):
+    base = tmp_path / "base"
+    write(base / "custom_nodes" / "ll_aaa_good.py", good_module("BeforeNode"))
+    # stuck inside a submodule's import, so it holds that module's import lock for good
+    write(base / "custom_nodes" / "ll_spins" / "__init__.py", "from . import spin\n")
+    write(base / "custom_nodes" / "ll_spins" / "spin.py", "while True:\n    pass\n")
+    write(base / "custom_nodes" / "ll_zzz_good" / "__init__.py", "import colorsys\nfrom .impl import *\n")
+    write(base / "custom_nodes" / "ll_zzz_good" / "impl.py", good_module("AfterNode"))
+    done = _latentloom(["nodes", "--json", "--plugin-import-timeout", "1", "--base-dir", str(base)], cwd=base,
+                       env_extra={"PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    listing = json.loads(done.stdout)
+    assert "BeforeNode" in listing and "AfterNode" in listing and "MathInt" in listing
+    lines = done.stderr.splitlines()
+    assert any(line.startswith("loading plugin ll_spins") for line in lines), done.stderr
+    failed = [line for line in lines if "ll_spins" in line and "failed" in line]
+    assert failed and "did not finish importing in 1 s" in failed[0], done.stderr
+
+
+def test_a_plugin_that_ends_the_process_is_named_by_the_last_log_line(tmp_path):
+    base = tmp_path / "base"
+    write(base / "custom_nodes" / "ll_aaa_good.py", good_module("BeforeNode"))
+    write(base / "custom_nodes" / "ll_quits.py", "import os\nos._exit(7)\n")
+    done = _latentloom(["nodes", "--base-dir", str(base)], cwd=base, env_extra={"PYTHONPATH": str(REPO)})
+    assert done.returncode == 7
+    assert done.stderr.splitlines()[-1] == f"loading plugin ll_quits ({base / 'custom_nodes' / 'll_quits.py'})"

@@ -65,7 +65,7 @@ async def install_and_listen(base_url: str, body: dict, client_id: str) -> tuple
 
 def test_install_by_url_reports_progress_and_lands_in_the_listing(own_server, tmp_path):
     lora = write_kohya_lora(tmp_path / "src" / "style.safetensors", metadata={"modelspec.trigger_phrase": "inky"})
-    server = own_server()
+    server = own_server("--allow-private-downloads")  # the file server is on loopback
     with ModelFileServer({"style.safetensors": lora.read_bytes(), "page": b"<!DOCTYPE html><html>"}) as files:
         status, answer, messages = run_async(install_and_listen(
             server.url, {"source": files.url("style.safetensors")}, "installer"))

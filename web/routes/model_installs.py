@@ -1,9 +1,11 @@
 """POST /models/install: fetch a model from a URL or Hugging Face in the background, progress over the websocket.
 
 A download takes minutes, longer than an HTTP request should wait, so the route answers at once with an id and
-the websocket carries `model_install_progress` (at most a few a second), then `model_install_done` or
-`model_install_error`, to the client that asked (every client when it gave no client_id). Local paths are refused
-here: the server's files are not the browser's to copy around.
+the websocket carries `model_install_waiting` (when it has to wait for a free slot), `model_install_progress` (at
+most a few a second), then `model_install_done` or `model_install_error`, to the client that asked (every client
+when it gave no client_id). Installs run on threads of their own, a few at a time (web/install_slots.py). The
+source is judged by its syntax: an http(s) URL or a Hugging Face file, never a path on the server, so the answer
+is the same whether or not such a path exists.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..install_slots import InstallsBusy
 from ..replies import BadRequest, field, read_object
 from ..services import ServiceError
 from ..state import ServerState
@@ -27,7 +30,8 @@ PROGRESS_INTERVAL_S = 0.25
 @routes.post("/models/install")
 async def install(request: web.Request) -> web.Response:
     state: ServerState = request.app["state"]
-    if state.services.install_model is None:
+    services = state.services
+    if services.install_model is None or services.check_install_source is None:
         raise BadRequest("this server cannot install models", status=501, kind="not_supported")
     body = await read_object(request, state.settings.max_json_bytes)
     source = field(body, "source", str)
@@ -35,20 +39,25 @@ async def install(request: web.Request) -> web.Response:
         raise BadRequest("'source' must name an https:// URL or a Hugging Face file such as "
                          "org/repo/path/model.safetensors")
     source = source.strip()
-    if source.startswith(("/", "~", ".", "file:")) or "\\" in source:
-        raise BadRequest(f"'{source}' looks like a path on the server; install files by URL or Hugging Face "
-                         f"reference here, or copy them with `latentloom models install PATH`")
+    try:
+        services.check_install_source(source)
+    except ServiceError as error:
+        raise BadRequest(str(error), kind="invalid_source") from None
     fields = {name: field(body, name, str) for name in ("kind", "name", "revision")}
     client_id = field(body, "client_id", str)
+    try:
+        place = state.installs.admit()
+    except InstallsBusy as error:
+        raise BadRequest(str(error), status=429, kind="too_many_installs") from None
     install_id = uuid.uuid4().hex
-    task = asyncio.get_running_loop().create_task(_run(state, install_id, source, fields, client_id))
+    task = asyncio.get_running_loop().create_task(_run(state, install_id, source, fields, client_id, place))
     state.background_tasks.add(task)
     task.add_done_callback(state.background_tasks.discard)
-    return web.json_response({"install_id": install_id}, status=202)
+    return web.json_response({"install_id": install_id, "place_in_line": place}, status=202)
 
 
-async def _run(state: ServerState, install_id: str, source: str, fields: dict[str, Any],
-               client_id: str | None) -> None:
+async def _run(state: ServerState, install_id: str, source: str, fields: dict[str, Any], client_id: str | None,
+               place: int) -> None:
     hub = state.hub
     last = [0.0]
 
@@ -59,9 +68,11 @@ async def _run(state: ServerState, install_id: str, source: str, fields: dict[st
             hub.send_threadsafe("model_install_progress",
                                 {"install_id": install_id, "source": source, "done": done, "total": total}, client_id)
 
-    loop = asyncio.get_running_loop()
+    if place:
+        hub.send("model_install_waiting", {"install_id": install_id, "source": source, "place_in_line": place},
+                 client_id)
     try:
-        result = await loop.run_in_executor(None, lambda: state.services.install_model(source, fields, progress))
+        result = await state.installs.run(lambda: state.services.install_model(source, fields, progress))
     except ServiceError as error:
         hub.send("model_install_error", {"install_id": install_id, "source": source,
                                          "message": state.redact.text(str(error))}, client_id)

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from nodes.model_library.download import DownloadError
+from nodes.model_library.download_policy import OWNER_POLICY
 from nodes.model_library.install import InstallError, install_model
 from nodes.runtime.model_folders import list_models, set_models_folder
 from tests.fixtures.model_servers import FakeHubServer, HubRepo, ModelFileServer
@@ -78,11 +79,12 @@ def test_a_url_without_a_model_name_and_an_html_page(models):
     lora_bytes = (write_kohya_lora(models.parent / "src.safetensors")).read_bytes()
     with ModelFileServer({"download": lora_bytes, "page": b"<!DOCTYPE html><html>log in</html>"}) as server:
         progress = []
-        done = install_model(server.url("download"), progress=lambda d, t: progress.append((d, t)))
+        done = install_model(server.url("download"), progress=lambda d, t: progress.append((d, t)),
+                             policy=OWNER_POLICY)
         assert (done.folder, done.name) == ("loras", "download.safetensors")
         assert progress[-1] == (len(lora_bytes), len(lora_bytes))
         with pytest.raises(DownloadError, match="(?i)web page|html"):
-            install_model(server.url("page"))
+            install_model(server.url("page"), policy=OWNER_POLICY)
     assert list_models("checkpoints") == []
 
 
@@ -92,7 +94,7 @@ def test_a_hugging_face_file_with_a_revision(models, monkeypatch):
                    lfs={"loras/xl_style.safetensors"})
     with FakeHubServer({"someone/styles": repo}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
-        done = install_model("someone/styles/loras/xl_style.safetensors", revision="v2")
+        done = install_model("someone/styles/loras/xl_style.safetensors", revision="v2", policy=OWNER_POLICY)
     assert (done.folder, done.name, done.file.architecture) == ("loras", "xl_style.safetensors", "SDXL")
     assert done.path.read_bytes() == lora_bytes
 
@@ -102,3 +104,21 @@ def test_sources_that_are_nothing(models):
         install_model("no-such-thing")
     with pytest.raises(InstallError, match="--link needs a local file"):
         install_model("https://example.invalid/x.safetensors", link=True)
+
+
+def test_without_local_files_a_path_is_never_read_whether_it_exists_or_not(models, tmp_path, monkeypatch):
+    lora = write_kohya_lora(tmp_path / "input" / "sub" / "style.safetensors")
+    monkeypatch.chdir(tmp_path)
+    answers = []
+    for source in (str(lora), str(lora.with_name("missing.safetensors")), "input/../input/sub/style.safetensors",
+                   "input/../input/sub/missing.safetensors", "file://" + str(lora), "file://" + str(lora) + ".x"):
+        with pytest.raises(InstallError, match="not an http:// or https:// URL or a Hugging Face file") as refused:
+            install_model(source, local_files=False)
+        answers.append(str(refused.value).replace(source, "SOURCE"))
+    assert len(set(answers)) == 1
+    # shaped like a Hugging Face file, so it goes to the Hub, even though the same path exists here
+    with FakeHubServer() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        with pytest.raises(DownloadError, match="Repository input/sub was not found"):
+            install_model("input/sub/style.safetensors", local_files=False)
+    assert list((models / ".incoming").iterdir()) == [] and list_models("loras") == []

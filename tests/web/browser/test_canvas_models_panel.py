@@ -20,7 +20,7 @@ def install(canvas, source: str):
 def test_models_panel_lists_models_and_installs_a_lora_by_url(chromium, own_server, tmp_path):
     lora = write_kohya_lora(tmp_path / "src" / "inky.safetensors",
                             metadata={"modelspec.trigger_phrase": "inky style, ink"})
-    server = own_server()
+    server = own_server("--allow-private-downloads")  # the file server is on loopback
     with ModelFileServer({"inky.safetensors": lora.read_bytes(), "page": b"<!DOCTYPE html><html>"}) as files:
         context, canvas = open_canvas(chromium, server)
         try:
