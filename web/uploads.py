@@ -4,10 +4,11 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from PIL import Image
+
+from graph_engine.partial_files import UPLOADING, partial_file
 
 from .replies import BadRequest
 
@@ -55,14 +56,9 @@ def free_name(folder: Path, name: str, overwrite: bool) -> str:
 
 
 def write_atomically(folder: Path, name: str, data: bytes) -> None:
-    """Write to a temporary file then rename, so a reader never sees half a file."""
+    """Write to a hidden temporary file then rename, so a reader never sees half a file."""
     folder.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".upload-")
-    try:
-        with os.fdopen(handle, "wb") as stream:
+    with partial_file(folder, UPLOADING) as temporary:
+        with open(temporary, "wb") as stream:
             stream.write(data)
         os.replace(temporary, folder / name)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise

@@ -1,4 +1,7 @@
-"""Image files in and out: /view, /upload/image, /upload/mask; every name stays inside its folder."""
+"""Image files in and out: /view, /upload/image, /upload/mask; every name stays inside its folder.
+
+Files still being written (graph_engine.partial_files) are never served.
+"""
 from __future__ import annotations
 
 import io
@@ -10,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from graph_engine.folders import resolve_inside
+from graph_engine.partial_files import is_partial_name
 
 from ..replies import BadRequest
 from ..state import ServerState
@@ -47,7 +51,7 @@ async def view(request: web.Request) -> web.StreamResponse:
         raise BadRequest("filename is missing")
     subfolder = request.query.get("subfolder", "")
     path = _inside(folder, os.path.join(subfolder, name) if subfolder else name, kind)
-    if not path.is_file():
+    if not path.is_file() or is_partial_name(path.name):
         raise BadRequest(f"no file '{name}' in the {kind} folder", status=404, kind="not_found")
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     headers = {"Content-Type": content_type, "Content-Disposition": f'filename="{path.name}"'}
