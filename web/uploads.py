@@ -1,4 +1,5 @@
-"""Uploaded images: they must decode with Pillow within size and pixel limits, and get a safe name."""
+"""Uploaded images: they must decode with Pillow within size and pixel limits (every frame counted), and get a
+safe name."""
 from __future__ import annotations
 
 import io
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from graph_engine.image_frames import frame_pixels
 from graph_engine.partial_files import UPLOADING, partial_file
 
 from .replies import BadRequest
@@ -22,14 +24,19 @@ def safe_file_name(name: str) -> str:
     return base[:180] or "upload.png"
 
 
+def _too_large(what: str, max_pixels: int) -> BadRequest:
+    return BadRequest(f"the image is {what}: more than the limit of {max_pixels} pixels", status=413,
+                      kind="image_too_large")
+
+
 def checked_image(data: bytes, max_pixels: int) -> Image.Image:
-    """The decoded image; BadRequest when the bytes are not an image or it has too many pixels."""
+    """The decoded first frame (its `format` says what Pillow read); BadRequest when the bytes are not an image
+    or its frames hold more pixels than the limit, counted from the headers before any frame is decoded."""
     try:
         with Image.open(io.BytesIO(data)) as probe:
-            width, height = probe.size
-            if width * height > max_pixels:
-                raise BadRequest(f"the image is {width}x{height}: more than the limit of {max_pixels} pixels",
-                                 status=413, kind="image_too_large")
+            counted = frame_pixels(probe)
+            if counted.pixels > max_pixels:
+                raise _too_large(counted.describe(), max_pixels)
             probe.verify()
         image = Image.open(io.BytesIO(data))
         image.load()
@@ -37,9 +44,8 @@ def checked_image(data: bytes, max_pixels: int) -> Image.Image:
     except BadRequest:
         raise
     except Image.DecompressionBombError:
-        raise BadRequest(f"the image has more than the limit of {max_pixels} pixels", status=413,
-                         kind="image_too_large") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+        raise _too_large("too large for Pillow to open safely", max_pixels) from None
+    except (OSError, EOFError, SyntaxError, ValueError) as exc:
         raise BadRequest(f"the upload is not an image Pillow can read ({type(exc).__name__})",
                          kind="invalid_image") from None
 
