@@ -1,5 +1,5 @@
 """Uploaded images: they must decode with Pillow within size and pixel limits (every frame counted), and get a
-safe name."""
+safe name whose extension matches the format Pillow read (a PNG sent as cat.html is stored as cat.png)."""
 from __future__ import annotations
 
 import io
@@ -16,12 +16,39 @@ from .replies import BadRequest
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\- ()\[\]+,@=]")
 
+# the extensions kept for the formats people upload, the usual one first; other formats Pillow reads keep the
+# extensions Pillow registers for them. MPO is how Pillow reads many cameras' JPEG files.
+_USUAL_EXTENSIONS = {"PNG": (".png", ".apng"), "JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"),
+                     "MPO": (".jpg", ".jpeg", ".jpe", ".jfif", ".mpo"), "WEBP": (".webp",), "GIF": (".gif",),
+                     "BMP": (".bmp",), "TIFF": (".tif", ".tiff")}
+
 
 def safe_file_name(name: str) -> str:
     """The last part of a client's file name, with only plain characters; never empty, never hidden."""
     base = re.split(r"[\\/]", name or "")[-1]
     base = _UNSAFE.sub("_", base).strip(" .")
     return base[:180] or "upload.png"
+
+
+def image_extensions(image_format: str) -> tuple[str, ...]:
+    """The extensions a file of this Pillow format may be stored under, the usual one first."""
+    if image_format in _USUAL_EXTENSIONS:
+        return _USUAL_EXTENSIONS[image_format]
+    return tuple(ext for ext, owner in Image.registered_extensions().items() if owner == image_format)
+
+
+def stored_name(client_name: str, image_format: str) -> str:
+    """The client's safe file name with an extension of the format Pillow read: its own when that is one of the
+    format's (photo.jpeg stays photo.jpeg), else the format's usual one (cat.html -> cat.png, x.png -> x.jpg)."""
+    name = safe_file_name(client_name)
+    extensions = image_extensions(image_format)
+    if not extensions:
+        raise BadRequest(f"the upload is a {image_format} image, which has no image file extension: upload PNG, "
+                         "JPEG, WebP, GIF, BMP or TIFF", kind="invalid_image")
+    stem, extension = os.path.splitext(name)
+    if extension.lower() in extensions:
+        return name
+    return (stem or "upload") + extensions[0]
 
 
 def _too_large(what: str, max_pixels: int) -> BadRequest:
