@@ -169,6 +169,7 @@ def _print_outputs(result, report, as_json: bool) -> None:
 
 def command_run(args: argparse.Namespace) -> int:
     from graph_engine import WorkflowFormatError
+    from graph_engine.partial_files import remove_abandoned_partials
 
     from .progress import ProgressLine
     from .startup import build_engine
@@ -190,6 +191,7 @@ def command_run(args: argparse.Namespace) -> int:
         print("\n".join(f"error: {line}" for line in report.lines()), file=sys.stderr)
         return EXIT_INVALID
     engine.folders.create()
+    remove_abandoned_partials([engine.folders.output, engine.folders.temp])  # left by a run killed mid-save
     unsubscribe = engine.events.subscribe(ProgressLine(len(report.order)))
     try:
         with plugin_prints_to_stderr():

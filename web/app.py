@@ -6,7 +6,7 @@ from aiohttp import web
 from .plugin_routes import mount_plugin_routes
 from .replies import errors_as_json
 from .routes import canvas, files, info, model_installs, prompts, websocket, workflows
-from .security import guard, is_loopback
+from .security import add_security_headers, guard, is_loopback
 from .state import ServerState
 
 API_ROUTES = (prompts.routes, files.routes, info.routes, model_installs.routes, websocket.routes, workflows.routes)
@@ -19,6 +19,7 @@ def create_app(state: ServerState) -> web.Application:
         client_max_size=settings.max_upload_bytes + (1 << 20),
         middlewares=[errors_as_json, guard(is_loopback(settings.host), settings.auth_token)])
     app["state"] = state
+    app.on_response_prepare.append(add_security_headers)
     for table in API_ROUTES:
         app.router.add_routes(table)
         for route in table:

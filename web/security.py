@@ -1,5 +1,6 @@
 """Safe by default: loopback Host names only when bound to loopback (DNS rebinding), no cross-site state changes,
-a token beyond loopback, and no server paths or tracebacks in what clients see."""
+a token beyond loopback (moved from the address bar into a cookie), headers that keep browsers from sniffing,
+framing or running what is not the canvas, and no server paths, versions or tracebacks in what clients see."""
 from __future__ import annotations
 
 import hmac
@@ -19,6 +20,16 @@ log = logging.getLogger(__name__)
 TOKEN_COOKIE = "latentloom_token"
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+SERVER_NAME = "Latentloom"  # the Server header, without versions
+# the canvas: its own ES modules and stylesheet only (no inline script or style), images from /view and the
+# previews' blob: URLs, fetch and the websocket to this server
+CANVAS_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+                 "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                 "form-action 'self'; frame-ancestors 'none'")
+# /view: a file opened on its own runs nothing and reaches nothing (sandbox: an origin of its own)
+VIEW_POLICY = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox; frame-ancestors 'none'"
+# every other answer; plugins' own pages keep their scripts, but nothing of this server is framed
+BASELINE_POLICY = "frame-ancestors 'none'"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -79,13 +90,35 @@ def guard(bound_to_loopback: bool, token: str | None) -> Callable:
             if given is None or not hmac.compare_digest(given.encode(), token.encode()):
                 return json_error(401, "unauthorized", "this server needs its access token: open the page as "
                                   "/?token=TOKEN or send 'Authorization: Bearer TOKEN'")
-            if request.query.get("token") and request.path == "/":
-                response = await handler(request)
-                response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
-                return response
+            if request.query.get("token") and request.path == "/" and request.method in ("GET", "HEAD"):
+                return _token_to_cookie(request, token)
         return await handler(request)
 
     return middleware
+
+
+def _token_to_cookie(request: web.Request, token: str) -> web.Response:
+    """The page opened as /?token=T: set the cookie and send the browser to the same address without the token,
+    so it leaves the address bar, the history and what is shared from there.
+
+    SameSite=Lax, not Strict: a Strict cookie is not sent on the redirected request when the link was followed
+    from another site, and that page would answer 401. Lax still keeps it off other sites' fetches, frames and
+    POSTs; our state changes are POSTs and the websocket, which the Origin checks guard as well.
+    """
+    rest = [(key, value) for key, value in request.query.items() if key != "token"]
+    response = web.Response(status=303, headers={"Location": str(request.rel_url.with_query(rest)),
+                                                 "Cache-Control": "no-store"})
+    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Lax")
+    return response
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer (an on_response_prepare signal, so errors, files and plugins' routes get them too)."""
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers.setdefault("Content-Security-Policy", BASELINE_POLICY)
+    headers["Server"] = SERVER_NAME
 
 
 class PathRedactor:

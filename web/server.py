@@ -9,6 +9,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from graph_engine.folders import Folders
+from graph_engine.partial_files import empty_folder, remove_abandoned_partials
 from graph_engine.prompt_queue_sqlite import SQLitePromptQueue
 
 from .app import create_app
@@ -29,9 +31,24 @@ def redactor_for(services: Services) -> PathRedactor:
     return PathRedactor(shown)
 
 
+def empty_temp(folders: Folders) -> None:
+    """Previews live as long as the server that showed them (as in ComfyUI): temp/ starts empty. Runs before the
+    worker can write there."""
+    emptied = empty_folder(folders.temp)
+    if emptied:
+        log.info("emptied the temp folder (%d file(s) from an earlier run)", emptied)
+
+
+def remove_unfinished_files(folders: Folders) -> None:
+    """Files of writers killed mid-write, in input/ and output/ (never served meanwhile). Runs beside the worker:
+    a big output folder takes a while to walk, and a live writer's file is locked against it."""
+    remove_abandoned_partials([folders.input, folders.output])
+
+
 def build_state(services: Services, settings: ServerSettings, loop: asyncio.AbstractEventLoop) -> ServerState:
     """The queue from user/latentloom.db (prompts left running by a stopped process are filed as interrupted)."""
     services.engine.folders.create()
+    empty_temp(services.engine.folders)
     queue = services.queue
     stopped = queue.recover()
     if stopped:
@@ -68,6 +85,8 @@ async def serve(services: Services, settings: ServerSettings, ready: threading.E
     log.info("serving on http://%s:%d%s", host, settings.port, "  (access token required)" if settings.auth_token
              else "")
     threading.Thread(target=_warm_up, args=(services,), name="latentloom-warm-up", daemon=True).start()
+    threading.Thread(target=remove_unfinished_files, args=(services.engine.folders,), name="latentloom-tidy",
+                     daemon=True).start()
     if ready is not None:
         ready.set()
     stop = asyncio.Event()

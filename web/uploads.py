@@ -1,17 +1,26 @@
-"""Uploaded images: they must decode with Pillow within size and pixel limits, and get a safe name."""
+"""Uploaded images: they must decode with Pillow within size and pixel limits (every frame counted), and get a
+safe name whose extension matches the format Pillow read (a PNG sent as cat.html is stored as cat.png)."""
 from __future__ import annotations
 
 import io
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from PIL import Image
 
+from graph_engine.image_frames import frame_pixels
+from graph_engine.partial_files import UPLOADING, partial_file
+
 from .replies import BadRequest
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\- ()\[\]+,@=]")
+
+# the extensions kept for the formats people upload, the usual one first; other formats Pillow reads keep the
+# extensions Pillow registers for them. MPO is how Pillow reads many cameras' JPEG files.
+_USUAL_EXTENSIONS = {"PNG": (".png", ".apng"), "JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"),
+                     "MPO": (".jpg", ".jpeg", ".jpe", ".jfif", ".mpo"), "WEBP": (".webp",), "GIF": (".gif",),
+                     "BMP": (".bmp",), "TIFF": (".tif", ".tiff")}
 
 
 def safe_file_name(name: str) -> str:
@@ -21,14 +30,40 @@ def safe_file_name(name: str) -> str:
     return base[:180] or "upload.png"
 
 
+def image_extensions(image_format: str) -> tuple[str, ...]:
+    """The extensions a file of this Pillow format may be stored under, the usual one first."""
+    if image_format in _USUAL_EXTENSIONS:
+        return _USUAL_EXTENSIONS[image_format]
+    return tuple(ext for ext, owner in Image.registered_extensions().items() if owner == image_format)
+
+
+def stored_name(client_name: str, image_format: str) -> str:
+    """The client's safe file name with an extension of the format Pillow read: its own when that is one of the
+    format's (photo.jpeg stays photo.jpeg), else the format's usual one (cat.html -> cat.png, x.png -> x.jpg)."""
+    name = safe_file_name(client_name)
+    extensions = image_extensions(image_format)
+    if not extensions:
+        raise BadRequest(f"the upload is a {image_format} image, which has no image file extension: upload PNG, "
+                         "JPEG, WebP, GIF, BMP or TIFF", kind="invalid_image")
+    stem, extension = os.path.splitext(name)
+    if extension.lower() in extensions:
+        return name
+    return (stem or "upload") + extensions[0]
+
+
+def _too_large(what: str, max_pixels: int) -> BadRequest:
+    return BadRequest(f"the image is {what}: more than the limit of {max_pixels} pixels", status=413,
+                      kind="image_too_large")
+
+
 def checked_image(data: bytes, max_pixels: int) -> Image.Image:
-    """The decoded image; BadRequest when the bytes are not an image or it has too many pixels."""
+    """The decoded first frame (its `format` says what Pillow read); BadRequest when the bytes are not an image
+    or its frames hold more pixels than the limit, counted from the headers before any frame is decoded."""
     try:
         with Image.open(io.BytesIO(data)) as probe:
-            width, height = probe.size
-            if width * height > max_pixels:
-                raise BadRequest(f"the image is {width}x{height}: more than the limit of {max_pixels} pixels",
-                                 status=413, kind="image_too_large")
+            counted = frame_pixels(probe)
+            if counted.pixels > max_pixels:
+                raise _too_large(counted.describe(), max_pixels)
             probe.verify()
         image = Image.open(io.BytesIO(data))
         image.load()
@@ -36,9 +71,8 @@ def checked_image(data: bytes, max_pixels: int) -> Image.Image:
     except BadRequest:
         raise
     except Image.DecompressionBombError:
-        raise BadRequest(f"the image has more than the limit of {max_pixels} pixels", status=413,
-                         kind="image_too_large") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+        raise _too_large("too large for Pillow to open safely", max_pixels) from None
+    except (OSError, EOFError, SyntaxError, ValueError) as exc:
         raise BadRequest(f"the upload is not an image Pillow can read ({type(exc).__name__})",
                          kind="invalid_image") from None
 
@@ -55,14 +89,9 @@ def free_name(folder: Path, name: str, overwrite: bool) -> str:
 
 
 def write_atomically(folder: Path, name: str, data: bytes) -> None:
-    """Write to a temporary file then rename, so a reader never sees half a file."""
+    """Write to a hidden temporary file then rename, so a reader never sees half a file."""
     folder.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".upload-")
-    try:
-        with os.fdopen(handle, "wb") as stream:
+    with partial_file(folder, UPLOADING) as temporary:
+        with open(temporary, "wb") as stream:
             stream.write(data)
         os.replace(temporary, folder / name)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise

@@ -1,12 +1,14 @@
-"""PNG files with tEXt metadata, written atomically and never over an existing file."""
+"""PNG files with tEXt metadata, written atomically (under a locked temporary name, graph_engine.partial_files)
+and never over an existing file."""
 from __future__ import annotations
 
 import errno
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
+
+from graph_engine.partial_files import SAVING, partial_file
 
 
 def png_info(prompt: Any, extra_pnginfo: Any, parameters: str | None = None) -> Any:
@@ -54,9 +56,8 @@ def write_png_exclusive(folder: Path, name_for: Callable[[int], str], counter: i
     from PIL import Image
 
     image = Image.fromarray(pixels)
-    handle, temporary = tempfile.mkstemp(prefix=".saving-", suffix=".png.tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
+    with partial_file(folder, SAVING, ".png.tmp") as temporary:
+        with open(temporary, "wb") as stream:
             image.save(stream, format="PNG", pnginfo=info, compress_level=compress_level)
             stream.flush()
             os.fsync(stream.fileno())
@@ -66,6 +67,3 @@ def write_png_exclusive(folder: Path, name_for: Callable[[int], str], counter: i
                 return name, counter
             counter += 1
         raise FileExistsError(f"no free file name in {folder} after many tries")
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)

@@ -1,17 +1,22 @@
 """Safe by default: cross-site and DNS-rebinding requests refused, paths kept inside their folders (.., absolute,
-symbolic links) in /view, uploads and node inputs, bounded bodies, images only, a token beyond loopback."""
+symbolic links) in /view, uploads and node inputs, bounded bodies, images only under an image extension, /view
+running nothing, security headers on every answer, a token beyond loopback."""
 from __future__ import annotations
 
 import io
 import json
 import os
+import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 
 import aiohttp
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from tests.web.client import REPO, call, call_json, run_async, text_to_image
 
@@ -22,13 +27,42 @@ def png_bytes(size=(8, 8), color=(200, 10, 10, 255)) -> bytes:
     return buffer.getvalue()
 
 
-def multipart(fields: dict[str, bytes | str], file_name: str = "picture.png") -> tuple[bytes, dict]:
+# what a stored script would do from our origin: leave a mark, and queue a prompt (it would pass the Origin check)
+STORED_SCRIPT_TAG = 987654321
+STORED_SCRIPT = ("localStorage.setItem('stored-script-ran', location.href);"
+                 "fetch('/prompt', {method: 'POST', body: JSON.stringify({prompt: {'1': {class_type: 'TestSleep', "
+                 f"inputs: {{seconds: 0, tag: {STORED_SCRIPT_TAG}}}}}}}}})}});")
+# files a user or a plugin might leave in input/ that a browser would run as a page of ours if served as they are
+SCRIPT_FILES = {
+    "page.html": f"<!doctype html><html><body><script>{STORED_SCRIPT}</script></body></html>",
+    "drawing.svg": f'<svg xmlns="http://www.w3.org/2000/svg"><script>{STORED_SCRIPT}</script></svg>',
+    "page.xhtml": ('<html xmlns="http://www.w3.org/1999/xhtml"><body><script>//<![CDATA[\n'
+                   f"{STORED_SCRIPT}\n//]]></script></body></html>"),
+    "data.xml": ('<?xml version="1.0"?><root><script xmlns="http://www.w3.org/1999/xhtml">//<![CDATA[\n'
+                 f"{STORED_SCRIPT}\n//]]></script></root>"),
+    "code.js": STORED_SCRIPT,
+}
+
+
+def polyglot_png() -> bytes:
+    """A valid PNG that is also an HTML page with a script (in a text chunk), as the issue's attack used."""
+    info = PngInfo()
+    info.add_text("comment", f"<html><body><script>{STORED_SCRIPT}</script></body></html>")
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (30, 60, 90)).save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def multipart(fields: dict[str, bytes | str], file_name: str | bytes = "picture.png") -> tuple[bytes, dict]:
     boundary = uuid.uuid4().hex
+    file_name = file_name if isinstance(file_name, bytes) else file_name.encode()
     parts = []
     for name, value in fields.items():
         data = value.encode() if isinstance(value, str) else value
-        disposition = f'form-data; name="{name}"' + (f'; filename="{file_name}"' if name == "image" else "")
-        parts.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n")
+        disposition = f'form-data; name="{name}"'.encode() + (b'; filename="' + file_name + b'"'
+                                                               if name == "image" else b"")
+        parts.append(f"--{boundary}\r\n".encode() + b"Content-Disposition: " + disposition + b"\r\n\r\n" + data
+                     + b"\r\n")
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
@@ -134,6 +168,85 @@ def test_uploads_must_be_images_within_limits(live_server):
     assert call_json(live_server.url + "/queue")[0] == 200
 
 
+def jpeg_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 100, 50)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind,sent,stored", [
+    ("polyglot", "cat.html", "cat.png"), ("png", "drawing.svg", "drawing.png"), ("png", "page.xhtml", "page.png"),
+    ("png", "noextension", "noextension.png"), ("png", "Shot.PNG", "Shot.PNG"), ("jpeg", "photo.png", "photo.jpg"),
+    ("jpeg", "photo.jpeg", "photo.jpeg"),
+])
+def test_uploads_are_stored_under_the_extension_of_the_format_pillow_read(live_server, kind, sent, stored):
+    data = {"polyglot": polyglot_png, "png": png_bytes, "jpeg": jpeg_bytes}[kind]()
+    status, answer = upload(live_server, {"image": data, "overwrite": "true"}, file_name=sent)
+    assert status == 200 and answer["name"] == stored
+    assert (live_server.base_dir / "input" / stored).read_bytes() == data
+    assert sent == stored or not (live_server.base_dir / "input" / sent).exists()
+
+
+def test_a_nul_in_an_upload_file_name_is_a_clear_400(live_server):
+    status, answer = upload(live_server, {"image": png_bytes()}, file_name=b"cat\x00.png")
+    assert status == 400 and answer["error"]["type"] == "invalid_form"
+    assert "NUL" in answer["error"]["message"]
+    status, answer = upload(live_server, {"image": png_bytes(), "subfolder": "a\x00b"})
+    assert status == 400 and "NUL" in answer["error"]["message"]
+    status, _, body = call(f"{live_server.url}/view?filename=cat%00.png")
+    assert status == 400 and b"NUL" in body
+    assert call_json(live_server.url + "/queue")[0] == 200
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPT_FILES))
+def test_view_sends_files_that_are_not_media_as_downloads(live_server, name):
+    (live_server.base_dir / "input" / name).write_text(SCRIPT_FILES[name])
+    status, headers, body = call(f"{live_server.url}/view?filename={name}&type=input")
+    assert status == 200 and body == SCRIPT_FILES[name].encode()
+    assert headers["Content-Type"] == "application/octet-stream"
+    assert headers["Content-Disposition"] == f'attachment; filename="{name}"'
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in headers["Content-Security-Policy"]
+
+
+def test_view_shows_images_inline_under_a_policy_that_runs_nothing(live_server):
+    status, answer = upload(live_server, {"image": polyglot_png(), "overwrite": "true"}, file_name="cat.html")
+    assert status == 200
+    status, headers, _ = call(f"{live_server.url}/view?filename={answer['name']}&type=input")
+    assert status == 200 and headers["Content-Type"] == "image/png"
+    assert headers["Content-Disposition"] == 'filename="cat.png"'
+    policy = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "sandbox" in policy and "script-src" not in policy
+
+
+def assert_security_headers(headers: dict) -> None:
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["Server"] == "Latentloom"
+
+
+@pytest.mark.parametrize("method,path,expected", [
+    ("GET", "/", 200), ("GET", "/queue", 200), ("GET", "/api/object_info/KSampler", 200),
+    ("GET", "/static/main.js", 200), ("GET", "/static/missing.js", 404), ("GET", "/no/such/route", 404),
+    ("GET", "/view?filename=missing.png", 404), ("GET", "/view?filename=x.png&type=models", 400),
+    ("POST", "/prompt", 400), ("POST", "/upload/image", 400),
+])
+def test_every_answer_carries_the_security_headers(live_server, method, path, expected):
+    status, headers, _ = call(live_server.url + path, method, raw=b"{}" if method == "POST" else None)
+    assert status == expected
+    assert_security_headers(headers)
+
+
+def test_the_canvas_runs_only_its_own_modules(live_server):
+    status, headers, page = call(live_server.url + "/")
+    policy = dict(part.strip().split(" ", 1) for part in headers["Content-Security-Policy"].split(";"))
+    assert policy["script-src"] == "'self'" and policy["object-src"] == "'none'" and policy["base-uri"] == "'none'"
+    assert "unsafe" not in headers["Content-Security-Policy"]
+    assert not re.search(rb"<script(?![^>]*\bsrc=)", page), "an inline script would be refused by the policy"
+    assert not re.search(rb"\sstyle=|\son[a-z]+=", page), "inline styles and handlers would be refused"
+
+
 def test_a_mask_upload_puts_the_alpha_on_the_original(live_server):
     upload(live_server, {"image": png_bytes(color=(10, 20, 30, 255)), "overwrite": "1"}, file_name="base.png")
     mask = io.BytesIO()
@@ -199,6 +312,20 @@ def test_node_inputs_that_leave_their_folder_fail_validation(live_server, secret
 
 # -- the token ---------------------------------------------------------------------------------------------------
 
+class _Unredirected(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # the redirect itself is the answer under test
+
+
+def first_answer(url: str) -> tuple[int, dict]:
+    """(status, headers) of a GET, redirects not followed."""
+    try:
+        with urllib.request.build_opener(_Unredirected).open(url, timeout=60) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers)
+
+
 def test_a_token_guards_every_route_and_the_websocket(own_server):
     token = "s3cret-token"
     server = own_server("--auth-token", token, headers={"Authorization": f"Bearer {token}"})
@@ -207,8 +334,14 @@ def test_a_token_guards_every_route_and_the_websocket(own_server):
     assert call(server.url + "/prompt", "POST", {"prompt": text_to_image()})[0] == 401
     assert call(server.url + "/queue", headers={"Authorization": "Bearer wrong"})[0] == 401
     assert call(server.url + "/queue", headers={"Authorization": f"Bearer {token}"})[0] == 200
-    status, headers, _ = call(f"{server.url}/?token={token}")
-    assert status == 200 and "latentloom_token=" in headers["Set-Cookie"] and "HttpOnly" in headers["Set-Cookie"]
+    status, headers = first_answer(f"{server.url}/?token={token}&lang=en&lang=fr")
+    assert status == 303 and headers["Location"] == "/?lang=en&lang=fr"  # the token leaves the address bar
+    assert "latentloom_token=" in headers["Set-Cookie"] and "HttpOnly" in headers["Set-Cookie"]
+    assert "SameSite=Lax" in headers["Set-Cookie"] and headers["Cache-Control"] == "no-store"
+    assert_security_headers(headers)
+    status, headers = first_answer(f"{server.url}/?token=wrong")
+    assert status == 401 and "Set-Cookie" not in headers
+    assert_security_headers(headers)
     assert call(server.url + "/queue", headers={"Cookie": f"latentloom_token={token}"})[0] == 200
 
     async def connect(query):

@@ -7,6 +7,7 @@ from aiohttp import web
 from graph_engine.folders import resolve_inside
 
 from ..replies import BadRequest
+from ..security import CANVAS_POLICY
 from ..state import ServerState
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -18,7 +19,7 @@ async def index(request: web.Request) -> web.StreamResponse:
     page = STATIC / "index.html"
     if not page.is_file():
         return web.Response(text="Latentloom is running; the canvas is not installed.", content_type="text/plain")
-    return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
+    return web.FileResponse(page, headers={"Cache-Control": "no-cache", "Content-Security-Policy": CANVAS_POLICY})
 
 
 def _file_under(folder: Path, name: str) -> web.FileResponse:

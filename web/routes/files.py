@@ -1,22 +1,41 @@
-"""Image files in and out: /view, /upload/image, /upload/mask; every name stays inside its folder."""
+"""Image files in and out: /view, /upload/image, /upload/mask; every name stays inside its folder.
+
+/view shows images, video and audio in the browser; every other file is a download (application/octet-stream,
+attachment), so an HTML, SVG or script file in a folder never runs as a page of this server. Files still being
+written (graph_engine.partial_files) are never served.
+"""
 from __future__ import annotations
 
 import io
 import json
-import mimetypes
 import os
+import re
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http import HttpProcessingError
 
 from graph_engine.folders import resolve_inside
+from graph_engine.partial_files import is_partial_name
 
 from ..replies import BadRequest
+from ..security import VIEW_POLICY
 from ..state import ServerState
-from ..uploads import checked_image, free_name, safe_file_name, write_atomically
+from ..uploads import checked_image, free_name, stored_name, write_atomically
 
 routes = web.RouteTableDef()
 FOLDER_TYPES = ("input", "output", "temp")
+# what /view lets the browser show; anything else, SVG and HTML included, is sent as a download
+INLINE_MEDIA_TYPES = {
+    ".png": "image/png", ".apng": "image/apng", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".jpe": "image/jpeg",
+    ".jfif": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp", ".avif": "image/avif", ".bmp": "image/bmp",
+    ".tif": "image/tiff", ".tiff": "image/tiff",
+    ".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska", ".ogv": "video/ogg",
+    ".mp3": "audio/mpeg", ".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".opus": "audio/ogg",
+    ".m4a": "audio/mp4", ".aac": "audio/aac",
+}
+_HEADER_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\]')
 
 
 def _state(request: web.Request) -> ServerState:
@@ -31,6 +50,10 @@ def _folder(state: ServerState, kind: str) -> Path:
 
 def _inside(folder: Path, relative: str, kind: str) -> Path:
     """The real path of a name from a request; 403 when it leaves the folder (.., absolute, symbolic link)."""
+    if "\0" in relative:
+        shown = relative.replace("\0", "\\0")
+        raise BadRequest(f"the file or folder name '{shown}' holds a NUL character: give the name without it",
+                         kind="invalid_file_name")
     try:
         return resolve_inside(folder, relative, f"{kind} folder")
     except ValueError as exc:
@@ -47,11 +70,18 @@ async def view(request: web.Request) -> web.StreamResponse:
         raise BadRequest("filename is missing")
     subfolder = request.query.get("subfolder", "")
     path = _inside(folder, os.path.join(subfolder, name) if subfolder else name, kind)
-    if not path.is_file():
+    if not path.is_file() or is_partial_name(path.name):
         raise BadRequest(f"no file '{name}' in the {kind} folder", status=404, kind="not_found")
-    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    headers = {"Content-Type": content_type, "Content-Disposition": f'filename="{path.name}"'}
-    return web.FileResponse(path, headers=headers)
+    return web.FileResponse(path, headers=_view_headers(path.name))
+
+
+def _view_headers(name: str) -> dict[str, str]:
+    """ComfyUI's `filename="<name>"` for media the browser may show; an attachment of bytes for the rest."""
+    shown = _HEADER_UNSAFE.sub("_", name)
+    media_type = INLINE_MEDIA_TYPES.get(os.path.splitext(name)[1].lower())
+    disposition = f'filename="{shown}"' if media_type else f'attachment; filename="{shown}"'
+    return {"Content-Type": media_type or "application/octet-stream", "Content-Disposition": disposition,
+            "Content-Security-Policy": VIEW_POLICY}
 
 
 async def _read_form(request: web.Request) -> dict[str, tuple[str, bytes]]:
@@ -64,6 +94,15 @@ async def _read_form(request: web.Request) -> dict[str, tuple[str, bytes]]:
         reader = await request.multipart()
     except (AssertionError, ValueError, KeyError):
         raise BadRequest("send the image as multipart/form-data with a field named 'image'") from None
+    try:
+        return await _read_parts(reader, limit)
+    except HttpProcessingError:  # aiohttp refuses a part's headers, e.g. a NUL in its file name
+        raise BadRequest("a part of the upload form has a header the server cannot read (a file or field name "
+                         "with a control character such as NUL?): rename the file and send it again",
+                         kind="invalid_form") from None
+
+
+async def _read_parts(reader, limit: int) -> dict[str, tuple[str, bytes]]:
     fields: dict[str, tuple[str, bytes]] = {}
     total = 0
     async for part in reader:
@@ -89,10 +128,10 @@ def _target(state: ServerState, fields: dict[str, tuple[str, bytes]]) -> tuple[s
     return kind, subfolder, _inside(folder, subfolder, kind) if subfolder else folder
 
 
-def _save(fields: dict, state: ServerState, data: bytes, name: str) -> web.Response:
+def _save(fields: dict, state: ServerState, data: bytes, name: str, image_format: str) -> web.Response:
     kind, subfolder, folder = _target(state, fields)
     overwrite = _text(fields, "overwrite").lower() in ("true", "1")
-    name = free_name(folder, safe_file_name(name), overwrite)
+    name = free_name(folder, stored_name(name, image_format), overwrite)
     write_atomically(folder, name, data)
     return web.json_response({"name": name, "subfolder": subfolder, "type": kind})
 
@@ -104,8 +143,8 @@ async def upload_image(request: web.Request) -> web.Response:
     if "image" not in fields:
         raise BadRequest("the form has no field named 'image'")
     filename, data = fields["image"]
-    checked_image(data, state.settings.max_upload_pixels)
-    return _save(fields, state, data, filename)
+    image = checked_image(data, state.settings.max_upload_pixels)
+    return _save(fields, state, data, filename, image.format)
 
 
 @routes.post("/upload/mask")
@@ -131,4 +170,4 @@ async def upload_mask(request: web.Request) -> web.Response:
     original.putalpha(alpha.resize(original.size))
     buffer = io.BytesIO()
     original.save(buffer, format="PNG")
-    return _save(fields, state, buffer.getvalue(), Path(safe_file_name(filename)).stem + ".png")
+    return _save(fields, state, buffer.getvalue(), filename, "PNG")

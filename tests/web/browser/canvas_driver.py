@@ -166,13 +166,22 @@ class CanvasDriver:
         return ids
 
 
-def open_canvas(chromium, server) -> tuple:
-    """A fresh page of the canvas on `server` with the default graph; returns (browser context, driver).
-    JavaScript errors on the page are collected in driver.page_errors."""
-    context = chromium.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
+def collect_page_errors(page) -> list[str]:
+    """JavaScript errors and Content-Security-Policy refusals on `page` (the canvas must need nothing its policy
+    forbids), as they happen."""
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text else None)
+    return errors
+
+
+def open_canvas(chromium, server) -> tuple:
+    """A fresh page of the canvas on `server` with the default graph; returns (browser context, driver).
+    JavaScript errors and CSP refusals on the page are collected in driver.page_errors."""
+    context = chromium.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    errors = collect_page_errors(page)
     driver = CanvasDriver(page, server.url)
     driver.page_errors = errors
     driver.open(fresh=True)

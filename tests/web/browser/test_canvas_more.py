@@ -88,7 +88,7 @@ def test_drop_json_workflow_replaces_graph(canvas, tmp_path):
     assert canvas.node_ids() == [lone]
 
     drop_file(canvas, "workflow.json", "application/json", saved.read_bytes())
-    canvas.page.wait_for_function("document.querySelectorAll('.node').length === 7")
+    canvas.page.wait_for_function("() => document.querySelectorAll('.node').length === 7")
     assert canvas.node_ids("TestSleep") == []
     assert canvas.link_count() == 9
     assert canvas.widget(canvas.node_ids("KSampler")[0], "steps").input_value() == "7"
@@ -108,7 +108,7 @@ def test_drop_generated_png_replaces_graph(canvas, live_server):
     assert len(canvas.node_ids()) == 2
 
     drop_file(canvas, png.name, "image/png", png.read_bytes())
-    canvas.page.wait_for_function("document.querySelectorAll('.node').length === 7")
+    canvas.page.wait_for_function("() => document.querySelectorAll('.node').length === 7")
     assert canvas.node_ids("TestSleep") == [] and canvas.node_ids("TestFail") == []
     assert canvas.link_count() == 9
     assert canvas.widget(canvas.node_ids("KSampler")[0], "steps").input_value() == "3"

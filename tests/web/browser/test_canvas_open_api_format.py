@@ -38,7 +38,7 @@ def test_open_api_format_file_lays_it_out_and_queue_runs_it(canvas, tmp_path):
 
     canvas.click_action("clear")
     canvas.page.set_input_files('[data-testid="load-file"]', str(path))
-    canvas.page.wait_for_function(f"document.querySelectorAll('.node').length === {len(prompt)}")
+    canvas.page.wait_for_function(f"() => document.querySelectorAll('.node').length === {len(prompt)}")
     assert canvas.link_count() == 9
     assert sorted(canvas.node_ids()) == sorted(int(k) for k in prompt)
     assert "Loaded api_prompt.json" in canvas.message()
@@ -69,7 +69,7 @@ def test_drop_png_with_only_a_prompt_chunk(canvas):
                         ' "4": {"class_type": "PreviewAny", "inputs": {"source": ["3", 0]}}}')
     canvas.click_action("clear")
     drop_file(canvas, "from_api_client.png", "image/png", png_with_prompt_only(prompt))
-    canvas.page.wait_for_function("document.querySelectorAll('.node').length === 4")
+    canvas.page.wait_for_function("() => document.querySelectorAll('.node').length === 4")
     assert canvas.link_count() == 3
     assert canvas.widget(2, "string").input_value() == "four"
     assert_laid_out_left_to_right(canvas)
@@ -80,7 +80,7 @@ def test_a_file_the_server_cannot_convert_shows_the_error(canvas, tmp_path):
     path.write_text(json.dumps({"1": {"class_type": "SomePluginNode", "inputs": {}}}))
     before = len(canvas.node_ids())
     canvas.page.set_input_files('[data-testid="load-file"]', str(path))
-    canvas.page.wait_for_function("document.querySelector('[data-testid=message]').dataset.kind === 'error'")
+    canvas.page.wait_for_function("() => document.querySelector('[data-testid=message]').dataset.kind === 'error'")
     assert "SomePluginNode" in canvas.message() and "plugin_missing.json" in canvas.message()
     assert len(canvas.node_ids()) == before  # the graph on the canvas is left as it was
 
@@ -133,5 +133,5 @@ def test_queue_refused_by_the_converter_shows_the_error(canvas):
       app.applyWorkflow(wf);
     }""")
     canvas.click_action("queue")
-    canvas.page.wait_for_function("document.querySelector('[data-testid=message]').dataset.kind === 'error'")
+    canvas.page.wait_for_function("() => document.querySelector('[data-testid=message]').dataset.kind === 'error'")
     assert "GoneAwayNode" in canvas.message()

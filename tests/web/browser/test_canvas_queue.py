@@ -18,11 +18,11 @@ def test_progress_queue_view_delete_and_interrupt(canvas):
     pending.first.wait_for(timeout=5000)
     assert pending.count() == 1
     pending.first.locator("[data-queue-delete]").click()
-    canvas.page.wait_for_function("document.querySelectorAll('[data-testid=queue-pending] li').length === 0", timeout=5000)
+    canvas.page.wait_for_function("() => document.querySelectorAll('[data-testid=queue-pending] li').length === 0", timeout=5000)
 
     canvas.click_action("interrupt")
-    canvas.page.wait_for_function("!document.querySelector('.node.running')", timeout=15000)
-    canvas.page.wait_for_function("document.querySelectorAll('[data-testid=queue-running] li').length === 0", timeout=10000)
+    canvas.page.wait_for_function("() => !document.querySelector('.node.running')", timeout=15000)
+    canvas.page.wait_for_function("() => document.querySelectorAll('[data-testid=queue-running] li').length === 0", timeout=10000)
 
 
 def test_execution_error_is_shown_on_node(canvas):

@@ -29,7 +29,7 @@ def test_save_reload_load_and_queue_again(canvas, live_server, tmp_path):
     canvas.click_action("clear")
     assert canvas.node_ids() == []
     canvas.page.set_input_files('[data-testid="load-file"]', str(saved))
-    canvas.page.wait_for_function("document.querySelectorAll('.node').length === 7")
+    canvas.page.wait_for_function("() => document.querySelectorAll('.node').length === 7")
     assert canvas.link_count() == 9
     save_id = canvas.node_ids("SaveImage")[0]
     assert canvas.widget(canvas.node_ids("EmptyLatentImage")[0], "width").input_value() == "64"
@@ -48,6 +48,6 @@ def test_load_workflow_from_generated_png(canvas, live_server):
 
     canvas.click_action("clear")
     canvas.page.set_input_files('[data-testid="load-file"]', str(png))
-    canvas.page.wait_for_function("document.querySelectorAll('.node').length === 7")
+    canvas.page.wait_for_function("() => document.querySelectorAll('.node').length === 7")
     assert canvas.link_count() == 9
     assert canvas.widget(canvas.node_ids("KSampler")[0], "steps").input_value() == "2"
