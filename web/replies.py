@@ -25,14 +25,32 @@ def json_error(status: int, kind: str, message: str, **extra: Any) -> web.Respon
     return web.json_response(body, status=status)
 
 
-async def read_json(request: web.Request, limit: int) -> Any:
-    """The decoded JSON body, read up to `limit` bytes; BadRequest for a body that is too big or not JSON."""
+def _too_large(limit: int, size: int | None) -> BadRequest:
+    """413 naming the limit (and the size when the client declared it)."""
+    limit_text = f"{limit} bytes ({limit / (1 << 20):g} MiB)"
+    message = (f"the body is {size} bytes; the limit is {limit_text}" if size is not None
+               else f"the body is larger than the limit of {limit_text}")
+    return BadRequest(message, status=413, kind="body_too_large")
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, however many pieces it arrives in; 413 naming the limit once it is over it.
+
+    A declared length is checked before reading; a body sent without one (chunked) is refused as soon as it
+    passes the limit, so at most one network chunk more than the limit is ever held."""
     if request.content_length is not None and request.content_length > limit:
-        raise BadRequest(f"the body is {request.content_length} bytes; the limit is {limit}", status=413,
-                         kind="body_too_large")
-    raw = await request.content.read(limit + 1)  # also bounds bodies sent without a length
-    if len(raw) > limit:
-        raise BadRequest(f"the body is larger than the limit of {limit} bytes", status=413, kind="body_too_large")
+        raise _too_large(limit, request.content_length)
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit, None)
+    return bytes(body)
+
+
+async def read_json(request: web.Request, limit: int) -> Any:
+    """The decoded JSON body of at most `limit` bytes; BadRequest for a body that is too big or not JSON."""
+    raw = await read_body(request, limit)
     if not raw.strip():
         return {}
     try:
