@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -11,6 +12,7 @@ from typing import Any, Iterable
 from .prompt_queue import INTERRUPTED_BY_SHUTDOWN, DuplicatePromptError, HistoryEntry, PromptQueue, QueueItem, RunStatus
 
 PENDING, RUNNING, DONE = "pending", "running", "done"
+SQLITE_MAX_INT = (1 << 63) - 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS prompts (
@@ -28,6 +30,11 @@ CREATE TABLE IF NOT EXISTS prompts (
 CREATE INDEX IF NOT EXISTS prompts_waiting ON prompts (state, number, seq);
 CREATE INDEX IF NOT EXISTS prompts_history ON prompts (state, finished);
 """
+
+
+def _sqlite_int(count: int) -> int:
+    """A count clamped to what SQLite's 64-bit integers hold (no table comes near it); negatives are 0."""
+    return min(max(0, count), SQLITE_MAX_INT)
 
 
 def _json(value: Any) -> str:
@@ -64,6 +71,8 @@ class SQLitePromptQueue(PromptQueue):
 
     def put(self, prompt_id: str, prompt: dict, extra_data: dict, outputs_to_execute: list[str], *,
             front: bool = False, number: float | None = None) -> QueueItem:
+        if number is not None and not math.isfinite(number):  # SQLite would store NaN as NULL
+            raise ValueError(f"a prompt's number must be finite, not {number}")
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -123,10 +132,10 @@ class SQLitePromptQueue(PromptQueue):
         return self._transaction([("DELETE FROM prompts WHERE state = ?", (PENDING,))])[0].rowcount
 
     def history(self, max_items: int | None = None, offset: int = 0) -> list[HistoryEntry]:
-        limit = -1 if max_items is None else max(0, max_items)
+        limit = -1 if max_items is None else _sqlite_int(max_items)
         rows = self._query(
             "SELECT number, prompt_id, prompt, extra_data, outputs_to_execute, outputs, status FROM prompts "
-            "WHERE state = ? ORDER BY finished DESC LIMIT ? OFFSET ?", (DONE, limit, max(0, offset)))
+            "WHERE state = ? ORDER BY finished DESC LIMIT ? OFFSET ?", (DONE, limit, _sqlite_int(offset)))
         return [_entry(row) for row in reversed(rows)]
 
     def history_entry(self, prompt_id: str) -> HistoryEntry | None:

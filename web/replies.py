@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from typing import Any
 
 from aiohttp import web
 
 log = logging.getLogger(__name__)
+
+# Lists and objects inside lists and objects: real workflows nest a dozen levels; far deeper values only come from
+# mistakes or attacks, and would exhaust the recursion of the code that walks them (echoes in errors, redaction).
+MAX_JSON_DEPTH = 128
 
 
 class BadRequest(Exception):
@@ -48,17 +53,52 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def read_json(request: web.Request, limit: int) -> Any:
-    """The decoded JSON body of at most `limit` bytes; BadRequest for a body that is too big or not JSON."""
-    raw = await read_body(request, limit)
-    if not raw.strip():
-        return {}
+def _nested_deeper_than(value: Any, levels: int) -> bool:
+    """Whether `value` has more than `levels` levels of lists and objects one inside the other (no recursion)."""
+    level = [value] if type(value) in (dict, list) else []
+    for _ in range(levels):
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            below += [child for child in children if type(child) is dict or type(child) is list]
+        if not below:
+            return False
+        level = below
+    return bool(level)
+
+
+def _deepest_path(value: Any, levels: int, steps: int = 4) -> str:
+    """Where a too deeply nested value goes deep, as 'prompt → 2 → inputs → source' (its first few steps)."""
+    path = []
+    while len(path) < steps and type(value) in (dict, list):
+        pairs = value.items() if type(value) is dict else enumerate(value)
+        key, value = next((key, child) for key, child in pairs if _nested_deeper_than(child, levels - len(path) - 1))
+        path.append(str(key))
+    return " → ".join(path)
+
+
+def _decode_json(raw: bytes) -> Any:
+    """JSON from a request, no deeper than MAX_JSON_DEPTH; BadRequest saying what is wrong otherwise."""
+    too_deep = (f"the body's JSON is nested more than {MAX_JSON_DEPTH} levels deep{{where}}; no workflow needs "
+                f"that many, so the server accepts at most {MAX_JSON_DEPTH}")
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", kind="invalid_json") from None
+    except ValueError:  # Python's limit on converting long digit strings to int
+        raise BadRequest(f"the body has a whole number of more than {sys.get_int_max_str_digits()} digits, more "
+                         "than the server reads", kind="invalid_json") from None
     except RecursionError:
-        raise BadRequest("the body's JSON is nested too deeply", kind="invalid_json") from None
+        raise BadRequest(too_deep.format(where=""), kind="invalid_json") from None
+    if _nested_deeper_than(value, MAX_JSON_DEPTH):
+        raise BadRequest(too_deep.format(where=f" (at {_deepest_path(value, MAX_JSON_DEPTH)})"), kind="invalid_json")
+    return value
+
+
+async def read_json(request: web.Request, limit: int) -> Any:
+    """The decoded JSON body of at most `limit` bytes (an empty body reads as {})."""
+    raw = await read_body(request, limit)
+    return _decode_json(raw) if raw.strip() else {}
 
 
 async def read_object(request: web.Request, limit: int) -> dict[str, Any]:
