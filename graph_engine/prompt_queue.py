@@ -1,6 +1,7 @@
 """The prompt queue's interface: pending prompts in order, the one running, and the history of finished ones."""
 from __future__ import annotations
 
+import errno
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,13 @@ INTERRUPTED_BY_SHUTDOWN = "the server stopped while this prompt was running; que
 
 class DuplicatePromptError(ValueError):
     """A prompt id that is already waiting or running."""
+
+
+class QueueStorageFull(OSError):
+    """The disk that holds the queue is full: nothing was changed; the write can be tried again once there is room."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(errno.ENOSPC, f"the disk that holds {where} is full")
 
 
 @dataclass
@@ -60,7 +68,9 @@ class HistoryEntry:
 
 
 class PromptQueue(ABC):
-    """Pending prompts run in `number` order, one at a time; finished ones move to a bounded history."""
+    """Pending prompts run in `number` order, one at a time; finished ones move to a bounded history.
+
+    Every method that writes raises QueueStorageFull, having changed nothing, when the disk is full."""
 
     @abstractmethod
     def put(self, prompt_id: str, prompt: dict, extra_data: dict, outputs_to_execute: list[str], *,

@@ -1,6 +1,7 @@
 """JSON bodies in and errors out: every refusal is JSON with a type and a message a person can act on."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 # Lists and objects inside lists and objects: real workflows nest a dozen levels; far deeper values only come from
 # mistakes or attacks, and would exhaust the recursion of the code that walks them (echoes in errors, redaction).
 MAX_JSON_DEPTH = 128
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class BadRequest(Exception):
@@ -145,6 +147,10 @@ async def errors_as_json(request: web.Request, handler) -> web.StreamResponse:
                           f"no route {request.method} {request.path}")
     except ConnectionResetError:
         raise
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            log.error("request %s %s: the disk is full: %s", request.method, request.path, exc)
+            return json_error(507, "disk_full", "the disk is full: the server could not save what this request "
+                              "needs; free some space on the disk of its folders (user/, output/) and try again")
         log.exception("request %s %s failed", request.method, request.path)
         return json_error(500, "server_error", "the server failed on this request; the details are in its log")
