@@ -143,8 +143,10 @@ async def errors_as_json(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
-        return json_error(exc.status, "http_error", exc.reason if exc.status != 404 else
-                          f"no route {request.method} {request.path}")
+        if exc.status == 404:
+            return json_error(404, "http_error", f"no route {request.method} {request.path}")
+        # aiohttp's own 413 (a plugin route's body over client_max_size) names the limit only in its text
+        return json_error(exc.status, "http_error", exc.text if exc.status == 413 and exc.text else exc.reason)
     except ConnectionResetError:
         raise
     except Exception as exc:

@@ -14,6 +14,21 @@ from tests.web.client import call_json, wait_for_history
 from web.services import ServerSettings
 
 LIMIT = ServerSettings().max_json_bytes
+PLUGIN_LIMIT = ServerSettings().max_upload_bytes + (1 << 20)  # aiohttp's client_max_size, set in web/app.py
+
+# A ComfyUI-style plugin route that reads its body the way plugins do (aiohttp's request.json()).
+BODY_PLUGIN = '''
+from aiohttp import web
+from server import PromptServer
+
+
+@PromptServer.instance.routes.post("/body_plugin/count")
+async def count(request):
+    return web.json_response({"items": len((await request.json())["items"])})
+
+
+NODE_CLASS_MAPPINGS = {}
+'''
 
 
 def _connect(server) -> socket.socket:
@@ -158,3 +173,21 @@ def test_a_chain_of_3000_nodes_is_queued_and_runs(live_server):
     assert status == 200, answer
     entry = wait_for_history(live_server.url, answer["prompt_id"])
     assert entry["status"]["status_str"] == "success" and entry["outputs"]["out"]["text"] == ["2999"]
+
+
+def test_a_plugin_route_reads_its_body_whole_and_refuses_one_over_the_limit_naming_it(own_server, tmp_path):
+    (tmp_path / "custom_nodes").mkdir()
+    (tmp_path / "custom_nodes" / "body_plugin.py").write_text(BODY_PLUGIN)
+    server = own_server(base=tmp_path)
+    body = json.dumps({"items": ["x" * 100] * 10_000}).encode()
+    assert post_in_pieces(server, "/body_plugin/count", body, 8 << 10, 0.002) == (200, {"items": 10_000})
+    piece = b"x" * (1 << 20)
+    with _connect(server) as connection:
+        connection.sendall(_head(server, "/api/body_plugin/count", "Transfer-Encoding: chunked\r\n"))
+        try:
+            for _ in range(PLUGIN_LIMIT // len(piece) + 2):  # never ended, as above
+                connection.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        status, reply = _answer(connection)
+    assert status == 413 and str(PLUGIN_LIMIT) in reply["error"]["message"]
