@@ -95,8 +95,9 @@ class PromptQueue(ABC):
         """The prompt being run (an empty list or one item)."""
 
     @abstractmethod
-    def count_pending(self) -> int:
-        """How many prompts wait (the websocket `status` message's queue_remaining counts the running one too)."""
+    def count_remaining(self) -> int:
+        """How many prompts wait or run: the websocket `status` message's queue_remaining (a count, so that the
+        broadcast never reads the prompts themselves)."""
 
     @abstractmethod
     def delete_pending(self, prompt_ids: list[str]) -> int:

@@ -130,8 +130,8 @@ class SQLitePromptQueue(PromptQueue):
             "SELECT number, prompt_id, prompt, extra_data, outputs_to_execute FROM prompts WHERE state = ?",
             (RUNNING,))]
 
-    def count_pending(self) -> int:
-        return self._query("SELECT COUNT(*) FROM prompts WHERE state = ?", (PENDING,))[0][0]
+    def count_remaining(self) -> int:
+        return self._query("SELECT COUNT(*) FROM prompts WHERE state IN (?, ?)", (PENDING, RUNNING))[0][0]
 
     def delete_pending(self, prompt_ids: list[str]) -> int:
         statements = [("DELETE FROM prompts WHERE prompt_id = ? AND state = ?", (pid, PENDING)) for pid in prompt_ids]

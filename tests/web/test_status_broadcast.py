@@ -1,5 +1,6 @@
 """Status broadcasts stay bounded: a burst of queue changes gives an idle websocket client at most one status
-message per STATUS_INTERVAL, and the last one it gets shows the queue as it ended (empty)."""
+message per STATUS_INTERVAL, and the last one it gets shows the queue as it ended (empty). queue_remaining counts
+the running prompt and the waiting ones."""
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,7 @@ import time
 
 import aiohttp
 
-from tests.web.client import run_async, sleep_prompt
+from tests.web.client import call_json, run_async, sleep_prompt, wait_for_history
 from web.client_hub import STATUS_INTERVAL
 
 PROMPTS = 60
@@ -58,3 +59,20 @@ def test_a_burst_of_queue_changes_sends_an_idle_client_few_status_messages(live_
     # STATUS_INTERVAL apart, so however slow the machine, their number is bounded by the time the burst took
     allowed = 2 + elapsed / STATUS_INTERVAL
     assert len(remaining) <= allowed, f"{len(remaining)} status messages in {elapsed:.2f} s: {remaining}"
+
+
+def test_queue_remaining_counts_the_running_prompt_and_the_waiting_ones(live_server):
+    running = call_json(live_server.url + "/prompt", "POST", {"prompt": sleep_prompt(30, 1)})[1]["prompt_id"]
+    waiting = call_json(live_server.url + "/prompt", "POST", {"prompt": sleep_prompt(0, 2)})[1]["prompt_id"]
+    deadline = time.monotonic() + 60
+    while not call_json(live_server.url + "/queue")[1]["queue_running"]:
+        assert time.monotonic() < deadline, "the first prompt did not start"
+        time.sleep(0.05)
+    remaining = call_json(live_server.url + "/prompt")[1]["exec_info"]["queue_remaining"]
+    queue = call_json(live_server.url + "/queue")[1]  # the 30 s prompt holds the queue still meanwhile
+    assert [item[1] for item in queue["queue_running"]] == [running]
+    assert waiting in [item[1] for item in queue["queue_pending"]]
+    assert remaining == 1 + len(queue["queue_pending"])
+    call_json(live_server.url + "/interrupt", "POST", {"prompt_id": running})
+    wait_for_history(live_server.url, waiting)
+    assert call_json(live_server.url + "/prompt")[1]["exec_info"]["queue_remaining"] == 0
