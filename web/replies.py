@@ -48,10 +48,13 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit, request.content_length)
     body = bytearray()
-    async for chunk in request.content.iter_any():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit, None)
+    try:
+        async for chunk in request.content.iter_any():
+            body += chunk
+            if len(body) > limit:
+                raise _too_large(limit, None)
+    except ConnectionResetError:  # the client went away mid-body: an answer it will not read, not a server error
+        raise BadRequest("the connection closed before the whole body arrived", kind="incomplete_body") from None
     return bytes(body)
 
 

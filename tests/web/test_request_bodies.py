@@ -191,3 +191,13 @@ def test_a_plugin_route_reads_its_body_whole_and_refuses_one_over_the_limit_nami
             pass
         status, reply = _answer(connection)
     assert status == 413 and str(PLUGIN_LIMIT) in reply["error"]["message"]
+
+
+@pytest.mark.parametrize("framing,start", [(f"Content-Length: {1 << 20}\r\n", b'{"prompt": '),
+                                           ("Transfer-Encoding: chunked\r\n", b'b\r\n{"prompt": \r\n')])
+def test_a_client_that_leaves_mid_body_is_no_server_error(live_server, framing, start):
+    logged = len(live_server.log())
+    with _connect(live_server) as connection:
+        connection.sendall(_head(live_server, "/prompt", framing) + start)
+    assert call_json(live_server.url + "/queue")[0] == 200
+    assert "Connection lost" not in live_server.log()[logged:]  # nothing went wrong on the server's side
