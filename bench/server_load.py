@@ -4,12 +4,17 @@ success, none lost or duplicated. Bounded in count and time; stops by itself.
 Each client holds a websocket open (as API clients do) and submits its share of prompts one after another.
 Prints submit latency p50/p99, throughput (prompts finished per second) and the server's RSS before and after.
 
-    .venv/bin/python bench/server_load.py [--clients 100] [--prompts 1000]
+Then one client submits prompts one after another, first with no other websocket connected, then with many idle
+ones (connected, reading what they are sent, in a process of their own): the submit latency p50 of both and their
+ratio (a status broadcast must not cost each submission a write to every client).
+
+    .venv/bin/python bench/server_load.py [--clients 100] [--prompts 1000] [--idle 1000] [--idle-prompts 300]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -78,6 +83,64 @@ async def run_load(url: str, clients: int, prompts: int) -> tuple[list[float], d
     return latencies, submitted, history, elapsed
 
 
+async def submit_in_turn(url: str, count: int) -> list[float]:
+    """One API client's submit latencies (its websocket open), each prompt sent when the previous one's answer came.
+
+    It gives its client id, as API clients do: a prompt without one has its events sent to every client."""
+    latencies: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url.replace("http", "ws", 1) + "/ws?clientId=in-turn") as socket:
+            reader = asyncio.create_task(drain(socket))
+            for value in range(count):
+                started = time.perf_counter()
+                async with session.post(url + "/prompt", json={"prompt": cheap_prompt(value),
+                                                                "client_id": "in-turn"}) as response:
+                    if response.status != 200:
+                        raise RuntimeError(f"submit refused: {response.status} {await response.text()}")
+                latencies.append(time.perf_counter() - started)
+            reader.cancel()
+    return latencies
+
+
+async def hold_idle_sockets(url: str, count: int, ready, done) -> None:
+    """`count` websockets that only read; `ready` is set once all are connected, they close when `done` is set."""
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        sockets = []
+        for index in range(count):
+            sockets.append(await session.ws_connect(url.replace("http", "ws", 1) + f"/ws?clientId=idle-{index}"))
+        readers = [asyncio.create_task(drain(socket)) for socket in sockets]
+        ready.set()
+        while not done.is_set():
+            await asyncio.sleep(0.1)
+        for reader in readers:
+            reader.cancel()
+        for socket in sockets:
+            await socket.close()
+
+
+def idle_sockets_process(url: str, count: int, ready, done) -> None:
+    asyncio.run(hold_idle_sockets(url, count, ready, done))
+
+
+def latency_with_idle_sockets(url: str, idle: int, prompts: int) -> tuple[list[float], list[float]]:
+    """(latencies with no other websocket, latencies with `idle` idle websockets connected)."""
+    alone = asyncio.run(submit_in_turn(url, prompts))
+    ready, done = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=idle_sockets_process, args=(url, idle, ready, done), daemon=True)
+    holder.start()
+    try:
+        if not ready.wait(TIME_LIMIT):
+            raise RuntimeError(f"{idle} idle websockets did not connect within {TIME_LIMIT:.0f} s")
+        crowded = asyncio.run(submit_in_turn(url, prompts))
+    finally:
+        done.set()
+        holder.join(30)
+        if holder.is_alive():
+            holder.kill()
+    return alone, crowded
+
+
 def check(submitted: dict[str, int], history: dict, prompts: int) -> list[str]:
     problems = []
     if len(submitted) != prompts:
@@ -96,14 +159,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--prompts", type=int, default=1000)
+    parser.add_argument("--idle", type=int, default=1000, help="idle websockets for the latency comparison")
+    parser.add_argument("--idle-prompts", type=int, default=300, help="prompts submitted in turn, with and without")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        process, url, _ = start(Path(folder), "--max-history", str(args.prompts + 10))
+        history_size = args.prompts + 2 * args.idle_prompts + 10
+        process, url, _ = start(Path(folder), "--max-history", str(history_size))
         try:
             first_answer(process, url + "/system_stats")
             rss_before = rss_bytes(process)
             latencies, submitted, history, elapsed = asyncio.run(run_load(url, args.clients, args.prompts))
             rss_after = rss_bytes(process)
+            alone, crowded = latency_with_idle_sockets(url, args.idle, args.idle_prompts)
         finally:
             stop(process)
     problems = check(submitted, history, args.prompts)
@@ -117,6 +184,10 @@ def main() -> int:
           f"({rss_after / rss_before:.2f}x)")
     print(f"history: {len(history)} entries, {len(set(history))} distinct ids, all success with their own value: "
           f"{'yes' if not problems else 'NO'}")
+    p50_alone, p50_crowded = statistics.median(alone), statistics.median(crowded)
+    print(f"submit latency, one client submitting {args.idle_prompts} in turn: p50 {p50_alone * 1000:.1f} ms with "
+          f"no other websocket, {p50_crowded * 1000:.1f} ms with {args.idle} idle websockets connected "
+          f"({p50_crowded / p50_alone:.2f}x)")
     for problem in problems:
         print(f"PROBLEM: {problem}")
     return 1 if problems else 0

@@ -1,6 +1,7 @@
 """The prompt queue's interface: pending prompts in order, the one running, and the history of finished ones."""
 from __future__ import annotations
 
+import errno
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,13 @@ INTERRUPTED_BY_SHUTDOWN = "the server stopped while this prompt was running; que
 
 class DuplicatePromptError(ValueError):
     """A prompt id that is already waiting or running."""
+
+
+class QueueStorageFull(OSError):
+    """The disk that holds the queue is full: nothing was changed; the write can be tried again once there is room."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(errno.ENOSPC, f"the disk that holds {where} is full")
 
 
 @dataclass
@@ -60,7 +68,9 @@ class HistoryEntry:
 
 
 class PromptQueue(ABC):
-    """Pending prompts run in `number` order, one at a time; finished ones move to a bounded history."""
+    """Pending prompts run in `number` order, one at a time; finished ones move to a bounded history.
+
+    Every method that writes raises QueueStorageFull, having changed nothing, when the disk is full."""
 
     @abstractmethod
     def put(self, prompt_id: str, prompt: dict, extra_data: dict, outputs_to_execute: list[str], *,
@@ -85,8 +95,9 @@ class PromptQueue(ABC):
         """The prompt being run (an empty list or one item)."""
 
     @abstractmethod
-    def count_pending(self) -> int:
-        """How many prompts wait (the websocket `status` message's queue_remaining counts the running one too)."""
+    def count_remaining(self) -> int:
+        """How many prompts wait or run: the websocket `status` message's queue_remaining (a count, so that the
+        broadcast never reads the prompts themselves)."""
 
     @abstractmethod
     def delete_pending(self, prompt_ids: list[str]) -> int:

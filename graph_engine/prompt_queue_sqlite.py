@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
-from .prompt_queue import INTERRUPTED_BY_SHUTDOWN, DuplicatePromptError, HistoryEntry, PromptQueue, QueueItem, RunStatus
+from .prompt_queue import (INTERRUPTED_BY_SHUTDOWN, DuplicatePromptError, HistoryEntry, PromptQueue, QueueItem,
+                           QueueStorageFull, RunStatus)
 
 PENDING, RUNNING, DONE = "pending", "running", "done"
+SQLITE_MAX_INT = (1 << 63) - 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS prompts (
@@ -30,6 +34,15 @@ CREATE INDEX IF NOT EXISTS prompts_history ON prompts (state, finished);
 """
 
 
+def _sqlite_int(count: int) -> int:
+    """A count clamped to what SQLite's 64-bit integers hold (no table comes near it); negatives are 0."""
+    return min(max(0, count), SQLITE_MAX_INT)
+
+
+def _disk_full(error: sqlite3.OperationalError) -> bool:
+    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL  # low byte: the primary code
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=repr)
 
@@ -47,16 +60,25 @@ class SQLitePromptQueue(PromptQueue):
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crashed process loses nothing committed
         self._db.executescript(_SCHEMA)
 
-    def _transaction(self, statements: Iterable[tuple[str, tuple]]) -> list[sqlite3.Cursor]:
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the lock, committed at the end or rolled back on any failure (the commit's
+        own included); a full disk is raised as QueueStorageFull."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                cursors = [self._db.execute(sql, args) for sql, args in statements]
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:  # SQLite may have rolled back by itself (e.g. on a full disk)
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and _disk_full(exc):
+                    raise QueueStorageFull(f"the prompt queue ({self.path.name})") from exc
                 raise
-            self._db.execute("COMMIT")
-            return cursors
+
+    def _transaction(self, statements: Iterable[tuple[str, tuple]]) -> list[sqlite3.Cursor]:
+        with self._writing() as db:
+            return [db.execute(sql, args) for sql, args in statements]
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
@@ -64,30 +86,26 @@ class SQLitePromptQueue(PromptQueue):
 
     def put(self, prompt_id: str, prompt: dict, extra_data: dict, outputs_to_execute: list[str], *,
             front: bool = False, number: float | None = None) -> QueueItem:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        if number is not None and not math.isfinite(number):  # SQLite would store NaN as NULL
+            raise ValueError(f"a prompt's number must be finite, not {number}")
+        with self._writing() as db:
+            if number is None:
+                (last,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM prompts").fetchone()
+                number = -(last + 1) if front else last + 1
+            # a prompt id that is queued again (e.g. after an interrupt) replaces its history entry
+            db.execute("DELETE FROM prompts WHERE prompt_id = ? AND state = ?", (prompt_id, DONE))
             try:
-                if number is None:
-                    (last,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM prompts").fetchone()
-                    number = -(last + 1) if front else last + 1
-                # a prompt id that is queued again (e.g. after an interrupt) replaces its history entry
-                self._db.execute("DELETE FROM prompts WHERE prompt_id = ? AND state = ?", (prompt_id, DONE))
-                self._db.execute(
+                db.execute(
                     "INSERT INTO prompts (prompt_id, number, state, prompt, extra_data, outputs_to_execute) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (prompt_id, float(number), PENDING, _json(prompt), _json(extra_data), _json(outputs_to_execute)))
-            except sqlite3.IntegrityError:
-                self._db.execute("ROLLBACK")
+            except sqlite3.IntegrityError:  # the only constraint a valid row can break is the unique prompt id
                 raise DuplicatePromptError(f"prompt id {prompt_id} is already queued") from None
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
         return QueueItem(number, prompt_id, prompt, extra_data, list(outputs_to_execute))
 
     def take(self) -> QueueItem | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._writing() as db:
+            row = db.execute(
                 "UPDATE prompts SET state = ? WHERE seq = (SELECT seq FROM prompts WHERE state = ? "
                 "ORDER BY number, seq LIMIT 1) RETURNING number, prompt_id, prompt, extra_data, outputs_to_execute",
                 (RUNNING, PENDING)).fetchone()
@@ -112,8 +130,8 @@ class SQLitePromptQueue(PromptQueue):
             "SELECT number, prompt_id, prompt, extra_data, outputs_to_execute FROM prompts WHERE state = ?",
             (RUNNING,))]
 
-    def count_pending(self) -> int:
-        return self._query("SELECT COUNT(*) FROM prompts WHERE state = ?", (PENDING,))[0][0]
+    def count_remaining(self) -> int:
+        return self._query("SELECT COUNT(*) FROM prompts WHERE state IN (?, ?)", (PENDING, RUNNING))[0][0]
 
     def delete_pending(self, prompt_ids: list[str]) -> int:
         statements = [("DELETE FROM prompts WHERE prompt_id = ? AND state = ?", (pid, PENDING)) for pid in prompt_ids]
@@ -123,10 +141,10 @@ class SQLitePromptQueue(PromptQueue):
         return self._transaction([("DELETE FROM prompts WHERE state = ?", (PENDING,))])[0].rowcount
 
     def history(self, max_items: int | None = None, offset: int = 0) -> list[HistoryEntry]:
-        limit = -1 if max_items is None else max(0, max_items)
+        limit = -1 if max_items is None else _sqlite_int(max_items)
         rows = self._query(
             "SELECT number, prompt_id, prompt, extra_data, outputs_to_execute, outputs, status FROM prompts "
-            "WHERE state = ? ORDER BY finished DESC LIMIT ? OFFSET ?", (DONE, limit, max(0, offset)))
+            "WHERE state = ? ORDER BY finished DESC LIMIT ? OFFSET ?", (DONE, limit, _sqlite_int(offset)))
         return [_entry(row) for row in reversed(rows)]
 
     def history_entry(self, prompt_id: str) -> HistoryEntry | None:

@@ -19,6 +19,9 @@ PREVIEW_FRAME = 1  # ComfyUI's binary event type for a preview image
 JPEG = 1
 OUTBOX_LIMIT = 10000  # messages waiting for one client; past this it is too slow and is disconnected
 PREVIEW_BACKLOG = 2  # a preview is dropped when this many messages already wait (a newer one will come)
+# At most one status broadcast per this many seconds: each one is a write to every client, so with many clients
+# connected a broadcast per queue change would stall the loop (and every submission) in proportion to them.
+STATUS_INTERVAL = 0.25
 
 
 def preview_frame(image: Any) -> bytes:
@@ -71,6 +74,7 @@ class ClientHub:
         self.clients: dict[str, Client] = {}
         self._status_due = False
         self._status_lock = threading.Lock()
+        self._last_status = float("-inf")  # loop time of the last status broadcast
 
     def attach(self, sid: str, socket: web.WebSocketResponse, wants_previews: bool) -> Client:
         """A new connection; one that reuses a connected client id replaces it (a reconnecting page)."""
@@ -127,16 +131,25 @@ class ClientHub:
         self._call_soon(deliver)
 
     def queue_changed_threadsafe(self) -> None:
-        """Many changes in a burst make one status broadcast."""
+        """A change is broadcast at most STATUS_INTERVAL later, with the queue as it is then; changes in between
+        share that broadcast, so there is never more than one per interval however many clients are connected."""
         with self._status_lock:
             if self._status_due:
                 return
             self._status_due = True
-        self._call_soon(self._broadcast_status)
+        self._call_soon(self._schedule_status)
+
+    def _schedule_status(self) -> None:
+        wait = self._last_status + STATUS_INTERVAL - self.loop.time()
+        if wait > 0:
+            self.loop.call_later(wait, self._broadcast_status)
+        else:
+            self._broadcast_status()
 
     def _broadcast_status(self) -> None:
         with self._status_lock:
-            self._status_due = False
+            self._status_due = False  # a change from now on gets a broadcast of its own
+        self._last_status = self.loop.time()
         self.send("status", self.status_data(), None)
 
     async def close_all(self) -> None:

@@ -55,7 +55,7 @@ def build_state(services: Services, settings: ServerSettings, loop: asyncio.Abst
         log.warning("%d prompt(s) were running when the server last stopped; they are in the history as "
                     "interrupted and can be queued again", len(stopped))
     redact = redactor_for(services)
-    hub = ClientHub(loop, lambda: queue.count_pending() + len(queue.running()))
+    hub = ClientHub(loop, queue.count_remaining)
     worker = PromptWorker(services.engine, queue, hub, redact)
     return ServerState(settings, services, queue, hub, worker, redact)
 

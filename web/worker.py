@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from graph_engine import Engine, ValidationReport, events
-from graph_engine.prompt_queue import PromptQueue, QueueItem, RunStatus
+from graph_engine.prompt_queue import PromptQueue, QueueItem, QueueStorageFull, RunStatus
 
 from .client_hub import ClientHub, preview_frame
 from .security import PathRedactor
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+STORAGE_RETRY = 2.0  # seconds between tries to write the queue while the disk is full
 
 
 class PromptWorker:
@@ -25,7 +27,7 @@ class PromptWorker:
         self.validation_lock = threading.Lock()  # validation may refresh the registry's file lists
         self.current: QueueItem | None = None
         self._wake = threading.Event()
-        self._stopping = False
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="latentloom-worker", daemon=True)
         self._unsubscribe = engine.events.subscribe(self._forward)
 
@@ -50,15 +52,33 @@ class PromptWorker:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop after the running prompt (interrupted) is filed."""
-        self._stopping = True
+        self._stopping.set()
         self.interrupt()
         self._wake.set()
         self._thread.join(timeout)
         self._unsubscribe()
 
+    def _when_stored(self, write: Callable[[], T]) -> T | None:
+        """A queue write, tried again every STORAGE_RETRY seconds while the disk is full (the worker must outlive
+        a full disk, and finish filing the prompt it ran once there is room); None when the server stops first."""
+        waited = False
+        while not self._stopping.is_set():
+            try:
+                result = write()
+            except QueueStorageFull as exc:
+                if not waited:
+                    log.error("%s: the queue waits until there is room (free some disk space)", exc.strerror)
+                waited = True
+                self._stopping.wait(STORAGE_RETRY)
+                continue
+            if waited:
+                log.info("the queue can be written again")
+            return result
+        return None
+
     def _loop(self) -> None:
-        while not self._stopping:
-            item = self.queue.take()
+        while not self._stopping.is_set():
+            item = self._when_stored(self.queue.take)
             if item is None:
                 self._wake.wait()
                 self._wake.clear()
@@ -71,7 +91,7 @@ class PromptWorker:
                 log.exception("prompt %s failed outside any node", item.prompt_id)
                 outputs, status = {}, RunStatus("error", False, [["execution_error", {
                     "prompt_id": item.prompt_id, "exception_message": str(exc), "exception_type": type(exc).__name__}]])
-            self.queue.finish(item.prompt_id, outputs, status)
+            self._when_stored(lambda: self.queue.finish(item.prompt_id, outputs, status))
             self.current = None
             self.hub.queue_changed_threadsafe()
 

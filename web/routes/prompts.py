@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from typing import Any
 
@@ -19,6 +20,21 @@ def _state(request: web.Request) -> ServerState:
     return request.app["state"]
 
 
+def _queue_number(body: dict[str, Any]) -> float | None:
+    """The optional place in the queue: any finite number (it is stored as a float, so at most about 1.8e308)."""
+    number = field(body, "number", (int, float))
+    if number is None:
+        return None
+    try:
+        number = float(number)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise BadRequest("'number' must be a finite number (its place in the queue), at most about 1.8e308 either "
+                         "way; leave it out to queue at the back")
+    return number
+
+
 @routes.post("/prompt")
 async def post_prompt(request: web.Request) -> web.Response:
     state = _state(request)
@@ -30,7 +46,7 @@ async def post_prompt(request: web.Request) -> web.Response:
     client_id = field(body, "client_id", str)
     extra_data = field(body, "extra_data", dict, {})
     front = field(body, "front", (bool, int), False)
-    number = field(body, "number", (int, float))
+    number = _queue_number(body)
     prompt_id = field(body, "prompt_id", str) or str(uuid.uuid4())
     extra_data = dict(extra_data)
     if client_id is not None:
@@ -76,23 +92,21 @@ async def post_queue(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-def _max_items(request: web.Request) -> int | None:
-    text = request.query.get("max_items")
+def _whole_number(request: web.Request, name: str) -> int | None:
+    """A query parameter that must be a whole number, or None when it is absent."""
+    text = request.query.get(name)
     if text is None:
         return None
     try:
-        return max(0, int(text))
+        return int(text)
     except ValueError:
-        raise BadRequest("max_items must be a whole number") from None
+        raise BadRequest(f"{name} must be a whole number, not '{text[:40]}'") from None
 
 
 @routes.get("/history")
 async def get_history(request: web.Request) -> web.Response:
-    try:
-        offset = int(request.query.get("offset", 0))
-    except ValueError:
-        raise BadRequest("offset must be a whole number") from None
-    entries = _state(request).queue.history(_max_items(request), offset)
+    max_items, offset = _whole_number(request, "max_items"), _whole_number(request, "offset") or 0
+    entries = _state(request).queue.history(max_items, offset)
     return web.json_response({entry.item.prompt_id: entry.to_json() for entry in entries})
 
 
