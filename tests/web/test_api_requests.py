@@ -87,7 +87,8 @@ def wait_until_running(server) -> None:
 
 def test_queue_order_front_number_delete_and_clear(own_server):
     server = own_server()
-    blocker = call_json(server.url + "/prompt", "POST", {"prompt": sleep_prompt(1.5, 0)})[1]["prompt_id"]
+    # the blocker runs until interrupted, so the queue is read before anything behind it starts, however loaded
+    blocker = call_json(server.url + "/prompt", "POST", {"prompt": sleep_prompt(120, 0)})[1]["prompt_id"]
     wait_until_running(server)
     ids = {}
     for tag, extra in [(1, {}), (2, {}), (3, {"front": True}), (4, {"number": -1000}), (5, {})]:
@@ -101,6 +102,7 @@ def test_queue_order_front_number_delete_and_clear(own_server):
                zip(queue["queue_pending"], [4, 3, 1, 2, 5]))
     assert call_json(server.url + "/queue", "POST", {"delete": [ids[2]]})[0] == 200
     assert call_json(server.url + "/prompt", "POST", {"prompt": sleep_prompt(0, 9), "prompt_id": ids[1]})[0] == 400
+    assert call_json(server.url + "/interrupt", "POST", {"prompt_id": blocker})[0] == 200
     finished = [wait_for_history(server.url, ids[tag]) for tag in (4, 3, 1, 5)]
     order = [entry["prompt"][0] for entry in finished]
     assert order == sorted(order)
@@ -111,11 +113,13 @@ def test_queue_order_front_number_delete_and_clear(own_server):
     assert call_json(server.url + "/history", "POST", {"delete": [ids[4]]})[0] == 200
     assert ids[4] not in call_json(server.url + "/history")[1]
     assert call_json(f"{server.url}/history/{ids[4]}") == (200, {})
-    call_json(server.url + "/prompt", "POST", {"prompt": sleep_prompt(2, 7)})
+    running = call_json(server.url + "/prompt", "POST", {"prompt": sleep_prompt(120, 7)})[1]["prompt_id"]
+    wait_until_running(server)
     waiting = call_json(server.url + "/prompt", "POST", {"prompt": sleep_prompt(0, 8)})[1]["prompt_id"]
     assert call_json(server.url + "/queue", "POST", {"clear": True})[0] == 200
     assert call_json(server.url + "/queue")[1]["queue_pending"] == []
     call_json(server.url + "/interrupt", "POST")
+    wait_for_history(server.url, running)  # filed as interrupted before the history is cleared
     call_json(server.url + "/history", "POST", {"clear": True})
     assert call_json(server.url + "/history")[1] == {}
     assert waiting not in call_json(server.url + "/history")[1]
