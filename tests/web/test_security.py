@@ -175,7 +175,7 @@ def jpeg_bytes() -> bytes:
 
 
 @pytest.mark.parametrize("kind,sent,stored", [
-    ("polyglot", "cat.html", "cat.png"), ("png", "drawing.svg", "drawing.png"), ("png", "page.xhtml", "page.png"),
+    ("polyglot", "cat.html", "cat.png"), ("png", "sketch.svg", "sketch.png"), ("png", "form.xhtml", "form.png"),
     ("png", "noextension", "noextension.png"), ("png", "Shot.PNG", "Shot.PNG"), ("jpeg", "photo.png", "photo.jpg"),
     ("jpeg", "photo.jpeg", "photo.jpeg"),
 ])
