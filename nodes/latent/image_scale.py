@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from graph_engine.estimate import NodeEstimate, ValueSize
 
-from .resize import CROP_METHODS, IMAGE_METHODS, MAX_RESOLUTION, resize
+from .resize import CROP_METHODS, IMAGE_METHODS, MAX_RESOLUTION, resize, scaled_size
 
 RGB = 3
 
@@ -77,12 +77,12 @@ class ImageScaleBy:
         if known is None or scale is None:
             return None
         batch, height, width, channels = known.shape
-        return new_image(batch, max(1, round(height * scale)), max(1, round(width * scale)), channels)
+        width, height = scaled_size(width, height, scale)
+        return new_image(batch, height, width, channels)
 
     def upscale(self, image, upscale_method: str, scale_by: float):
         samples = image.movedim(-1, 1)
-        width = max(1, round(samples.shape[-1] * scale_by))
-        height = max(1, round(samples.shape[-2] * scale_by))
+        width, height = scaled_size(samples.shape[-1], samples.shape[-2], scale_by)
         return (resize(samples, width, height, upscale_method, "disabled").movedim(1, -1),)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from graph_engine.estimate import NodeEstimate, ValueSize
 
-from .resize import CROP_METHODS, LATENT_METHODS, MAX_RESOLUTION, resize
+from .resize import CROP_METHODS, LATENT_METHODS, MAX_RESOLUTION, resize, scaled_size
 
 LATENT_CHANNELS = 4
 LATENT_SCALE = 8
@@ -109,12 +109,12 @@ class LatentUpscaleBy:
         if known is None or scale is None:
             return None
         batch, channels, height, width = known.shape
-        return new_latent((batch, channels, max(1, round(height * scale)), max(1, round(width * scale))))
+        width, height = scaled_size(width, height, scale)
+        return new_latent((batch, channels, height, width))
 
     def upscale(self, samples: dict, upscale_method: str, scale_by: float):
         latent = samples["samples"]
-        width = max(1, round(latent.shape[-1] * scale_by))
-        height = max(1, round(latent.shape[-2] * scale_by))
+        width, height = scaled_size(latent.shape[-1], latent.shape[-2], scale_by)
         out = dict(samples)
         out["samples"] = resize(latent, width, height, upscale_method, "disabled")
         return (out,)

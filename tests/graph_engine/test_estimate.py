@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from graph_engine import (Engine, Folders, InputTooLarge, NodeEstimate, NodeRegistry, ValueSize, validate_prompt)
+from graph_engine import Engine, Folders, InputTooLarge, NodeEstimate, NodeRegistry, ValueSize, validate_prompt
 
 
 class MakeText:
@@ -65,25 +65,14 @@ class Copy:
         return (text,)
 
 
-class Capped:
+class Capped(Copy):
     """Refuses a text over 10 characters, whatever memory is free."""
-
-    CATEGORY = "tests"
-    RETURN_TYPES = ("STRING",)
-    FUNCTION = "run"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"text": ("STRING", {})}}
 
     @classmethod
     def ESTIMATE_MEMORY(cls, inputs, sizes):
         if sizes["text"].shape[0] > 10:
             raise InputTooLarge("text", f"the text has {sizes['text'].shape[0]} characters, more than 10")
         return None
-
-    def run(self, text):
-        return (text,)
 
 
 class BrokenEstimate(Copy):
@@ -92,34 +81,20 @@ class BrokenEstimate(Copy):
         raise RuntimeError("a bug in a plugin's estimate")
 
 
-class Show:
-    CATEGORY = "tests"
-    RETURN_TYPES = ()
-    FUNCTION = "run"
-    OUTPUT_NODE = True
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"value": ("STRING", {})}}
-
-    def run(self, value):
-        return {"ui": {"length": [len(value)]}}
-
-
 @pytest.fixture
-def registry() -> NodeRegistry:
-    made = NodeRegistry()
-    made.register_mappings({"MakeText": MakeText, "Join": Join, "Copy": Copy, "Capped": Capped,
-                            "BrokenEstimate": BrokenEstimate, "Show": Show}, source="test")
-    return made
+def registry(registry) -> NodeRegistry:
+    """The shared test registry (TSink shows any value) with the nodes above."""
+    registry.register_mappings({"MakeText": MakeText, "Join": Join, "Copy": Copy, "Capped": Capped,
+                                "BrokenEstimate": BrokenEstimate}, source="test")
+    return registry
 
 
 def doubling_chain(start: int, doublings: int) -> dict:
-    """MakeText(start) -> Join(itself, itself) x doublings -> Show; node "d<k>" holds start * 2**k characters."""
+    """MakeText(start) -> Join(itself, itself) x doublings -> TSink; node "d<k>" holds start * 2**k characters."""
     prompt = {"d0": {"class_type": "MakeText", "inputs": {"length": start}}}
     for k in range(1, doublings + 1):
         prompt[f"d{k}"] = {"class_type": "Join", "inputs": {"a": [f"d{k - 1}", 0], "b": [f"d{k - 1}", 0]}}
-    prompt["show"] = {"class_type": "Show", "inputs": {"value": [f"d{doublings}", 0]}}
+    prompt["show"] = {"class_type": "TSink", "inputs": {"value": [f"d{doublings}", 0]}}
     return prompt
 
 
@@ -146,7 +121,7 @@ def test_without_a_budget_or_within_it_the_same_chain_is_valid(registry):
 
 def test_text_constants_count_as_their_length(registry):
     prompt = {"join": {"class_type": "Join", "inputs": {"a": "y" * 5000, "b": "z"}},
-              "show": {"class_type": "Show", "inputs": {"value": ["join", 0]}}}
+              "show": {"class_type": "TSink", "inputs": {"value": ["join", 0]}}}
     assert validate_prompt(prompt, registry, memory_budget=5001).ok
     report = validate_prompt(prompt, registry, memory_budget=5000)
     assert [e.type for e in report.node_errors["join"].errors] == ["memory_estimate_exceeded"]
@@ -163,7 +138,7 @@ def test_a_node_without_an_estimate_stops_the_flow_of_sizes(registry):
 def test_a_hook_can_refuse_an_input_whatever_memory_is_free(registry):
     prompt = {"long": {"class_type": "MakeText", "inputs": {"length": 11}},
               "capped": {"class_type": "Capped", "inputs": {"text": ["long", 0]}},
-              "show": {"class_type": "Show", "inputs": {"value": ["capped", 0]}}}
+              "show": {"class_type": "TSink", "inputs": {"value": ["capped", 0]}}}
     report = validate_prompt(prompt, registry)
     [error] = report.node_errors["capped"].errors
     assert (error.type, error.input_name) == ("input_too_large", "text")
