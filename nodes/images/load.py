@@ -25,17 +25,19 @@ class LoadLimits:
     def __init__(self, name: str, max_pixels: int = MAX_LOADED_PIXELS, max_frames: int = MAX_LOADED_FRAMES) -> None:
         self.name, self.max_pixels, self.max_frames = name, max_pixels, max_frames
         self.frames = self.pixels = 0
+        self.largest = (0, 0)
 
     def check(self, frames: int, width: int, height: int) -> None:
         """Count `frames` more frames of width x height; ValueError when that passes a limit."""
         self.frames += frames
         self.pixels += frames * width * height
+        self.largest = max(self.largest, (width, height), key=lambda size: size[0] * size[1])
         if self.frames > self.max_frames:
             raise ValueError(f"Invalid image file: '{self.name}' has more than {self.max_frames} frames, "
                              f"LoadImage's limit; keep fewer frames in the file")
         if self.pixels > self.max_pixels:
-            raise ValueError(f"Invalid image file: '{self.name}' has {self.frames} frame(s) of {width}x{height} pixels "
-                             f"or more ({self.pixels:,} pixels in all), more than LoadImage's limit of "
+            raise ValueError(f"Invalid image file: '{self.name}' holds {self.pixels:,} pixels in {self.frames} "
+                             f"frame(s) of up to {self.largest[0]}x{self.largest[1]}, more than LoadImage's limit of "
                              f"{self.max_pixels:,} pixels across all frames; use a smaller image or fewer frames")
 
 

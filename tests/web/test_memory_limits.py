@@ -107,7 +107,8 @@ def test_image_files_of_many_big_frames_in_the_input_folder_are_refused(server, 
     assert status == 400, body
     [error] = body["node_errors"]["1"]["errors"]
     assert error["type"] == "custom_validation_failed"
-    assert error["details"].startswith(f"Invalid image file: '{name}' has 5 frame(s) of 4096x4096 pixels")
+    assert error["details"].startswith(f"Invalid image file: '{name}' holds 83,886,080 pixels in 5 frame(s) of up to "
+                                       f"4096x4096")
     assert "more than LoadImage's limit of 64,000,000 pixels across all frames" in error["details"]
 
 
