@@ -23,10 +23,10 @@ def to_uint8_batch(images: Any) -> list:
     return [frame[..., 0] if frame.shape[-1] == 1 else frame for frame in pixels]
 
 
-def pil_frames_to_tensors(image: Any, count_frame: Callable[[int, int, int], None]) -> tuple[Any, Any]:
+def pil_frames_to_tensors(image: Any, count_frame: Callable[[int, int], None]) -> tuple[Any, Any]:
     """A Pillow image (maybe several frames) -> (IMAGE [N,H,W,3] float32, MASK [N,H,W] = 1 - alpha), as ComfyUI.
 
-    `count_frame(1, width, height)` is called before each frame is decoded, and raises to stop at a limit."""
+    `count_frame(width, height)` is called before each frame is decoded, and raises to stop at a limit."""
     import numpy as np
     import torch
     from PIL import ImageOps, ImageSequence
@@ -34,7 +34,7 @@ def pil_frames_to_tensors(image: Any, count_frame: Callable[[int, int, int], Non
     frames, masks = [], []
     size = None
     for frame in ImageSequence.Iterator(image):
-        count_frame(1, *frame.size)
+        count_frame(*frame.size)
         frame = ImageOps.exif_transpose(frame)
         if frame.mode == "I":
             frame = frame.point(lambda value: value * (1 / 255))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from graph_engine import current_context
 from graph_engine.estimate import NodeEstimate, ValueSize
+from graph_engine.image_frames import FramePixels, frame_pixels
 
 from .input_folder import find_input_file, get_input_folder, list_images
 
@@ -18,36 +19,39 @@ MAX_LOADED_PIXELS = 64_000_000
 MAX_LOADED_FRAMES = 4096
 
 
-class LoadLimits:
-    """Counts frames and pixels as they are decoded; refuses, naming the file, before the frame that would pass a
-    limit is decoded."""
-
-    def __init__(self, name: str, max_pixels: int = MAX_LOADED_PIXELS, max_frames: int = MAX_LOADED_FRAMES) -> None:
-        self.name, self.max_pixels, self.max_frames = name, max_pixels, max_frames
-        self.frames = self.pixels = 0
-        self.largest = (0, 0)
-
-    def check(self, frames: int, width: int, height: int) -> None:
-        """Count `frames` more frames of width x height; ValueError when that passes a limit."""
-        self.frames += frames
-        self.pixels += frames * width * height
-        self.largest = max(self.largest, (width, height), key=lambda size: size[0] * size[1])
-        if self.frames > self.max_frames:
-            raise ValueError(f"Invalid image file: '{self.name}' has more than {self.max_frames} frames, "
-                             f"LoadImage's limit; keep fewer frames in the file")
-        if self.pixels > self.max_pixels:
-            raise ValueError(f"Invalid image file: '{self.name}' holds {self.pixels:,} pixels in {self.frames} "
-                             f"frame(s) of up to {self.largest[0]}x{self.largest[1]}, more than LoadImage's limit of "
-                             f"{self.max_pixels:,} pixels across all frames; use a smaller image or fewer frames")
-
-
-def image_file_shape(path: Path) -> tuple[int, int, int]:
-    """(width, height, frames LoadImage would decode) from the file's header, without decoding any pixels."""
+def frames_of(path: Path) -> FramePixels:
+    """The frames LoadImage would decode from the file and their pixels, read from its headers."""
     from PIL import Image
 
     with Image.open(path) as opened:
-        frames = 1 if opened.format == "MPO" else getattr(opened, "n_frames", 1)  # an MPO's others are previews
-        return opened.width, opened.height, frames
+        return frame_pixels(opened)
+
+
+def over_limits(name: str, counted: FramePixels) -> str | None:
+    """Why LoadImage refuses frames so counted, naming the file, or None when they are within its limits."""
+    if counted.frames > MAX_LOADED_FRAMES:
+        return (f"Invalid image file: '{name}' has more than {MAX_LOADED_FRAMES} frames, LoadImage's limit; keep fewer "
+                f"frames in the file")
+    if counted.pixels > MAX_LOADED_PIXELS:
+        return (f"Invalid image file: '{name}' is {counted.describe()}: more than LoadImage's limit of "
+                f"{MAX_LOADED_PIXELS:,} pixels across all frames; use a smaller image or fewer frames")
+    return None
+
+
+class FrameCounter:
+    """Counts frames while they are decoded and stops before the one that would pass a limit (the file may have
+    changed since validation read its headers)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.counted: FramePixels | None = None
+
+    def __call__(self, width: int, height: int) -> None:
+        before = self.counted or FramePixels(0, 0, width, height)
+        self.counted = FramePixels(before.frames + 1, before.pixels + width * height, before.width, before.height)
+        problem = over_limits(self.name, self.counted)
+        if problem is not None:
+            raise ValueError(problem)
 
 
 def _run_input_folder() -> Path:
@@ -75,7 +79,7 @@ class LoadImage:
 
         path = find_input_file(_run_input_folder(), image)
         with Image.open(path) as opened:
-            return pil_frames_to_tensors(opened, LoadLimits(image).check)
+            return pil_frames_to_tensors(opened, FrameCounter(image))
 
     @classmethod
     def IS_CHANGED(cls, image: str):
@@ -95,18 +99,17 @@ class LoadImage:
         except (ValueError, OSError) as exc:
             return str(exc) if str(exc).startswith("Invalid image file") else f"Invalid image file: {exc}"
         try:
-            width, height, frames = image_file_shape(path)
+            counted = frames_of(path)
         except Exception as exc:  # Pillow has many ways to say it cannot read a file; none is a server error
             return f"Invalid image file: '{image}' is not an image Pillow can read ({type(exc).__name__})"
-        try:
-            LoadLimits(image).check(frames, width, height)
-        except ValueError as exc:
-            return str(exc)
-        return True
+        return over_limits(image, counted) or True
 
     @classmethod
     def ESTIMATE_MEMORY(cls, inputs, sizes):
-        width, height, frames = image_file_shape(find_input_file(get_input_folder(), inputs["image"]))
+        counted = frames_of(find_input_file(get_input_folder(), inputs["image"]))
+        width, height = counted.width, counted.height
+        # pages of another size than the first are left out of the batch: count only the first when sizes differ
+        frames = counted.frames if counted.pixels == counted.frames * width * height else 1
         image, mask = ValueSize.array((frames, height, width, 3)), ValueSize.array((frames, height, width))
         return NodeEstimate((image, mask), image.nbytes + mask.nbytes,
                             f"{frames} frame(s) of {width}x{height} pixels as float32")

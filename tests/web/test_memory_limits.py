@@ -16,8 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.fixtures.animated_images import animated_gif, animated_png, many_page_tiff
 from tests.fixtures.example_workflows import example_prompt
-from tests.fixtures.frame_bombs import write_frame_bombs, write_many_frames
 from tests.web.client import call_json, wait_for_history
 from tests.web.conftest import prepare_base, start_server
 
@@ -32,8 +32,12 @@ def limit_memory() -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = prepare_base(tmp_path_factory.mktemp("limited"))
-    write_frame_bombs(base / "input")  # put there by hand, not uploaded
-    write_many_frames(base / "input" / "frames.gif", 8, side=64)
+    inputs = base / "input"  # files put there by hand, not uploaded
+    inputs.mkdir()
+    (inputs / "bomb.png").write_bytes(animated_png(5, 4096, 4096))
+    (inputs / "bomb.gif").write_bytes(animated_gif(5, 4096, 4096))
+    (inputs / "bomb.tiff").write_bytes(many_page_tiff((4096, 4096), 4, (4096, 4096)))
+    (inputs / "frames.gif").write_bytes(animated_gif(8, 64, 64))
     server = start_server(base, preexec_fn=limit_memory)
     yield server
     server.stop()
@@ -102,14 +106,14 @@ def test_a_prompt_text_over_the_cap_is_refused_even_when_a_node_makes_it(server)
 
 @pytest.mark.parametrize("name", ["bomb.png", "bomb.gif", "bomb.tiff"])
 def test_image_files_of_many_big_frames_in_the_input_folder_are_refused(server, name):
-    assert (server.base_dir / "input" / name).stat().st_size < 200_000
+    assert (server.base_dir / "input" / name).stat().st_size < 100_000
     status, body = call_json(server.url + "/prompt", "POST", {"prompt": load_image(name)})
     assert status == 400, body
     [error] = body["node_errors"]["1"]["errors"]
     assert error["type"] == "custom_validation_failed"
-    assert error["details"].startswith(f"Invalid image file: '{name}' holds 83,886,080 pixels in 5 frame(s) of up to "
-                                       f"4096x4096")
-    assert "more than LoadImage's limit of 64,000,000 pixels across all frames" in error["details"]
+    assert error["details"] == (f"Invalid image file: '{name}' is 5 frames of 4096x4096 (83886080 pixels in all): "
+                                f"more than LoadImage's limit of 64,000,000 pixels across all frames; use a smaller "
+                                f"image or fewer frames")
 
 
 async def watch_run(base_url: str, prompt: dict, interrupt_after: float | None = None) -> dict[str, float | list]:
