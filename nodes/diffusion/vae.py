@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 from graph_engine.estimate import NodeEstimate, ValueSize
-
-VAE_SCALE = 8  # pixels per latent cell in every Stable Diffusion VAE
-LATENT_CHANNELS = 4  # the fewest any family's latent has
+from nodes.latent.latent_nodes import LATENT_CHANNELS, LATENT_SCALE
 
 
 def _vae_scratch(batch: int, height: int, width: int) -> int:
@@ -19,7 +17,7 @@ def _encode_estimate(pixels: ValueSize | None, extra_bytes: int = 0) -> NodeEsti
     if pixels is None or len(pixels.shape) != 4:
         return None
     batch, height, width, _channels = pixels.shape
-    latent = ValueSize.array((batch, LATENT_CHANNELS, height // VAE_SCALE, width // VAE_SCALE))
+    latent = ValueSize.array((batch, LATENT_CHANNELS, height // LATENT_SCALE, width // LATENT_SCALE))
     return NodeEstimate((latent,), latent.nbytes + extra_bytes + _vae_scratch(batch, height, width),
                         f"encoding {batch} image(s) of {width}x{height} pixels")
 
@@ -42,7 +40,7 @@ class VAEDecode:
         if latent is None or len(latent.shape) != 4:
             return None
         batch, _channels, height, width = latent.shape
-        height, width = height * VAE_SCALE, width * VAE_SCALE
+        height, width = height * LATENT_SCALE, width * LATENT_SCALE
         image = ValueSize.array((batch, height, width, 3))
         return NodeEstimate((image,), image.nbytes + _vae_scratch(batch, height, width),
                             f"decoding {batch} image(s) of {width}x{height} pixels")
