@@ -4,6 +4,7 @@ from .calling import NodeOutputError, NodeResult
 from .context import Interrupted, NodeContext, current_context
 from .engine import Engine
 from .errors import InputError, NodeErrors, PromptError, WorkflowInvalid
+from .estimate import InputTooLarge, NodeEstimate, ValueSize
 from .events import EventStream
 from .executor import RunResult
 from .folders import Folders
@@ -18,7 +19,7 @@ from .workflow import Prompt, WorkflowFormatError, read_workflow_file, to_api_fo
 
 __all__ = [
     "CachePolicy", "CacheStats", "DuplicateNodeError", "Engine", "EventStream", "Folders", "InputError",
-    "InputSpec", "Interrupted", "LRUCache", "NoCache", "NodeContext", "NodeErrors", "NodeInterfaceError",
+    "InputSpec", "InputTooLarge", "NodeEstimate", "ValueSize", "Interrupted", "LRUCache", "NoCache", "NodeContext", "NodeErrors", "NodeInterfaceError",
     "NodeOutputError", "NodeRegistry", "NodeResult", "NodeSpec", "OutputSpec", "PluginReport", "Prompt",
     "PromptError", "RegistrationReport", "RunResult", "Sizer", "UIConversionError", "ValidationReport",
     "WorkflowFormatError", "WorkflowInvalid", "api_to_ui", "current_context", "discover_plugins", "load_plugins", "read_workflow_file",

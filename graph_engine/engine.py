@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from .cache import CachePolicy, LRUCache
 from .errors import WorkflowInvalid
@@ -11,15 +11,22 @@ from .executor import CallWrapper, Executor, RunResult, call_directly
 from .folders import Folders
 from .gcpause import gc_paused
 from .registry import NodeRegistry
+from .sizing import HOST
 from .validate import ValidationReport, validate_prompt
 
 
 class Engine:
-    """Validates and runs API-format workflows; results stay cached between runs."""
+    """Validates and runs API-format workflows; results stay cached between runs.
+
+    `memory_budget` says how many bytes a run may still allocate (e.g. `memory.available_memory`); with it,
+    validation refuses nodes whose memory estimate does not fit in that plus what the cache would give back.
+    """
 
     def __init__(self, registry: NodeRegistry, folders: Folders, cache: CachePolicy | None = None,
-                 events: EventStream | None = None, call_wrapper: CallWrapper = call_directly) -> None:
+                 events: EventStream | None = None, call_wrapper: CallWrapper = call_directly,
+                 memory_budget: Callable[[], int | None] | None = None) -> None:
         self.registry = registry
+        self.memory_budget = memory_budget
         self.folders = folders
         self.events = events or EventStream()
         self.cache = cache if cache is not None else LRUCache()
@@ -27,7 +34,12 @@ class Engine:
 
     def validate(self, prompt: Any) -> ValidationReport:
         with gc_paused():
-            return validate_prompt(prompt, self.registry)
+            return validate_prompt(prompt, self.registry, self._memory_budget())
+
+    def _memory_budget(self) -> int | None:
+        """The budget now: free memory plus the cache's RAM, which is freed before a node runs out of memory."""
+        budget = self.memory_budget() if self.memory_budget is not None else None
+        return None if budget is None else budget + self.cache.stats().bytes_by_device.get(HOST, 0)
 
     def run(self, prompt: Any, *, prompt_id: str | None = None, extra_data: dict | None = None) -> RunResult:
         """Validate then run; raises WorkflowInvalid (carrying the report) when any node has an error."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError, NodeErrors, PromptError
+from .estimate import estimate_memory
 from .plan import Link, Node, ancestors_of, run_order
 from .registry import NodeRegistry
 from .specs import COMBO, InputSpec, NodeSpec, types_compatible
@@ -280,8 +281,10 @@ def _mark_dependents(outputs: list[str], sources_of: dict, node_errors: dict[str
     return good
 
 
-def validate_prompt(prompt: Any, registry: NodeRegistry) -> ValidationReport:
-    """Validate an API-format prompt; never raises for bad input, the report says what is wrong."""
+def validate_prompt(prompt: Any, registry: NodeRegistry, memory_budget: int | None = None) -> ValidationReport:
+    """Validate an API-format prompt; never raises for bad input, the report says what is wrong.
+
+    With `memory_budget` (bytes), nodes whose memory estimate exceeds it are refused (see estimate.py)."""
     report = ValidationReport()
     if not isinstance(prompt, dict):
         report.error = PromptError("invalid_prompt", "A workflow must be a JSON object that maps node ids to nodes",
@@ -307,6 +310,9 @@ def validate_prompt(prompt: Any, registry: NodeRegistry) -> ValidationReport:
         for nid in cycle:
             report.node_errors.setdefault(nid, NodeErrors(nid, specs[nid].class_type)).errors.append(
                 InputError("dependency_cycle", "Dependency cycle detected", loop))
+    for nid, error in estimate_memory(report.nodes, order, memory_budget).items():
+        report.node_errors[nid] = NodeErrors(nid, specs[nid].class_type, [error])
+        del report.nodes[nid]
     good = _mark_dependents(outputs, all_sources, report.node_errors) if report.node_errors else outputs
     report.outputs = good
     if len(good) < len(outputs):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from graph_engine import (Engine, Folders, LRUCache, NodeRegistry, NoCache, PluginReport, Sizer, discover_plugins,
                           load_plugins)
+from graph_engine.memory import available_memory
 
 if TYPE_CHECKING:
     from nodes.runtime.model_folders import ModelRoot
@@ -131,7 +132,8 @@ def build_engine(options: Options) -> tuple[Engine, list[PluginReport]]:
     request_device_settings(DeviceSettings(mode=options.device_mode, dtype=options.dtype))
     registry, reports = build_registry(options)
     cache = build_cache(options)
-    return Engine(registry, options.folders(), cache=cache, call_wrapper=memory_retry(cache)), reports
+    return Engine(registry, options.folders(), cache=cache, call_wrapper=memory_retry(cache),
+                  memory_budget=available_memory), reports
 
 
 def memory_retry(cache):

@@ -277,7 +277,7 @@ class BuiltinNodes:
         ...
 
     def LoadImage(self, *, image: str | Output[Literal['COMBO']]) -> LoadImageNode:
-        'Loads an image from the input folder; the mask is 1 where the image is transparent.'
+        'Loads an image from the input folder; the mask is 1 where the image is transparent. Animated files give one image per frame, up to 4096 frames and 64 megapixels in all.'
         ...
 
     def LoraLoader(

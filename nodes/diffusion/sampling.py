@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from graph_engine import current_context
+from graph_engine.estimate import NodeEstimate, ValueSize
 from nodes.runtime.sampler_names import SAMPLER_NAMES, SCHEDULER_NAMES
 
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
@@ -20,6 +21,20 @@ def _progress_reporter(model):
         context.progress(step, total, preview=preview)
 
     return on_step
+
+
+def _sampling_estimate(latent: ValueSize | None, cfg: float | None) -> NodeEstimate | None:
+    """The sampled latent and the starting noise (host memory, the latent's shape) and, when the model computes in
+    host memory, the sampler's latents and the UNet's first block (twice for cfg other than 1: cond and uncond)."""
+    if latent is None or len(latent.shape) != 4:
+        return None
+    from nodes.runtime.models.estimates import computes_in_host_memory, sampling_bytes
+
+    result = ValueSize.array(latent.shape)
+    new_bytes = 2 * result.nbytes
+    if computes_in_host_memory():
+        new_bytes += sampling_bytes(latent.shape, 1 if cfg in (None, 1) else 2)
+    return NodeEstimate((result,), new_bytes, f"sampling a latent of {' x '.join(map(str, latent.shape))} values")
 
 
 def _common_inputs() -> dict:
@@ -54,6 +69,10 @@ class KSampler:
                                   "tooltip": "How much of the latent is replaced: below 1 keeps its structure "
                                              "(img2img)."})}}
 
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        return _sampling_estimate(sizes.get("latent_image"), inputs.get("cfg"))
+
     def sample(self, model, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str, positive,
                negative, latent_image, denoise: float = 1.0):
         from nodes.runtime.sample_latent import sample_latent
@@ -81,6 +100,10 @@ class KSamplerAdvanced:
             "start_at_step": ("INT", {"default": 0, "min": 0, "max": 10000}),
             "end_at_step": ("INT", {"default": 10000, "min": 0, "max": 10000}),
             "return_with_leftover_noise": (["disable", "enable"],)}}
+
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        return _sampling_estimate(sizes.get("latent_image"), inputs.get("cfg"))
 
     def sample(self, model, add_noise: str, noise_seed: int, steps: int, cfg: float, sampler_name: str,
                scheduler: str, positive, negative, latent_image, start_at_step: int, end_at_step: int,

@@ -1,6 +1,21 @@
 """CLIPTextEncode and CLIPSetLastLayer."""
 from __future__ import annotations
 
+from graph_engine.estimate import InputTooLarge
+
+# CLIP reads 75 tokens at a time and every chunk joins the conditioning each sampling step attends to. 50,000
+# characters is ten times the longest prompts people write, and at most about 670 chunks (under 0.5 GB of SDXL
+# conditioning); a longer text only makes a run slower and bigger, and megabytes of it take the machine's memory.
+MAX_PROMPT_CHARACTERS = 50_000
+
+
+def prompt_too_long(length: int) -> str | None:
+    """The message for a prompt of `length` characters over the cap, else None."""
+    if length <= MAX_PROMPT_CHARACTERS:
+        return None
+    return (f"The prompt is {length:,} characters long, more than the limit of {MAX_PROMPT_CHARACTERS:,} "
+            f"characters; shorten it (CLIP reads 75 tokens at a time, so a longer text only makes sampling slower)")
+
 
 class CLIPTextEncode:
     CATEGORY = "conditioning"
@@ -16,7 +31,18 @@ class CLIPTextEncode:
                                                  "tooltip": "The text to be encoded."}),
                              "clip": ("CLIP", {"tooltip": "The CLIP model used for encoding the text."})}}
 
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        text = sizes.get("text")
+        problem = prompt_too_long(text.shape[0]) if text is not None else None
+        if problem is not None:
+            raise InputTooLarge("text", problem)
+        return None
+
     def encode(self, clip, text: str):
+        problem = prompt_too_long(len(text))
+        if problem is not None:  # a text made while the graph ran, by a node that could not say its length before
+            raise ValueError(problem)
         if clip is None:
             raise ValueError("clip input is invalid: None. If the CLIP came from a checkpoint loader, the checkpoint "
                              "has no text encoder.")

@@ -1,7 +1,7 @@
 """IMAGE tensors to 8-bit pixel arrays and back (torch, numpy and Pillow load here, on first use)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 
 def to_uint8_batch(images: Any) -> list:
@@ -23,8 +23,10 @@ def to_uint8_batch(images: Any) -> list:
     return [frame[..., 0] if frame.shape[-1] == 1 else frame for frame in pixels]
 
 
-def pil_frames_to_tensors(image: Any) -> tuple[Any, Any]:
-    """A Pillow image (maybe several frames) -> (IMAGE [N,H,W,3] float32, MASK [N,H,W] = 1 - alpha), as ComfyUI."""
+def pil_frames_to_tensors(image: Any, count_frame: Callable[[int, int], None]) -> tuple[Any, Any]:
+    """A Pillow image (maybe several frames) -> (IMAGE [N,H,W,3] float32, MASK [N,H,W] = 1 - alpha), as ComfyUI.
+
+    `count_frame(width, height)` is called before each frame is decoded, and raises to stop at a limit."""
     import numpy as np
     import torch
     from PIL import ImageOps, ImageSequence
@@ -32,6 +34,7 @@ def pil_frames_to_tensors(image: Any) -> tuple[Any, Any]:
     frames, masks = [], []
     size = None
     for frame in ImageSequence.Iterator(image):
+        count_frame(*frame.size)
         frame = ImageOps.exif_transpose(frame)
         if frame.mode == "I":
             frame = frame.point(lambda value: value * (1 / 255))

@@ -1,12 +1,57 @@
-"""LoadImage: a file from the input folder as IMAGE and MASK (1 - alpha)."""
+"""LoadImage: a file from the input folder as IMAGE and MASK (1 - alpha), within a frame and pixel limit."""
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
 from graph_engine import current_context
+from graph_engine.estimate import NodeEstimate, ValueSize
+from graph_engine.image_frames import FramePixels, frame_pixels
 
 from .input_folder import find_input_file, get_input_folder, list_images
+
+# Every frame becomes float32 RGB plus a float32 mask: 16 bytes a pixel, so 64 megapixels across all frames is about
+# 1 GiB of tensors. The same count as the upload limit: any image one upload may hold can be loaded, and a small file
+# of many big frames (an APNG, GIF or TIFF compresses them to nothing) cannot take the machine's memory.
+MAX_LOADED_PIXELS = 64_000_000
+# Many tiny frames cost per frame too (a tensor each, a 64x64 mask for frames without alpha): 4096 frames is nearly
+# three minutes of animation at 25 frames a second.
+MAX_LOADED_FRAMES = 4096
+
+
+def frames_of(path: Path) -> FramePixels:
+    """The frames LoadImage would decode from the file and their pixels, read from its headers."""
+    from PIL import Image
+
+    with Image.open(path) as opened:
+        return frame_pixels(opened)
+
+
+def over_limits(name: str, counted: FramePixels) -> str | None:
+    """Why LoadImage refuses frames so counted, naming the file, or None when they are within its limits."""
+    if counted.frames > MAX_LOADED_FRAMES:
+        return (f"Invalid image file: '{name}' has more than {MAX_LOADED_FRAMES} frames, LoadImage's limit; keep fewer "
+                f"frames in the file")
+    if counted.pixels > MAX_LOADED_PIXELS:
+        return (f"Invalid image file: '{name}' is {counted.describe()}: more than LoadImage's limit of "
+                f"{MAX_LOADED_PIXELS:,} pixels across all frames; use a smaller image or fewer frames")
+    return None
+
+
+class FrameCounter:
+    """Counts frames while they are decoded and stops before the one that would pass a limit (the file may have
+    changed since validation read its headers)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.counted: FramePixels | None = None
+
+    def __call__(self, width: int, height: int) -> None:
+        before = self.counted or FramePixels(0, 0, width, height)
+        self.counted = FramePixels(before.frames + 1, before.pixels + width * height, before.width, before.height)
+        problem = over_limits(self.name, self.counted)
+        if problem is not None:
+            raise ValueError(problem)
 
 
 def _run_input_folder() -> Path:
@@ -19,7 +64,9 @@ class LoadImage:
     CATEGORY = "image"
     RETURN_TYPES = ("IMAGE", "MASK")
     FUNCTION = "load_image"
-    DESCRIPTION = "Loads an image from the input folder; the mask is 1 where the image is transparent."
+    DESCRIPTION = (f"Loads an image from the input folder; the mask is 1 where the image is transparent. Animated "
+                   f"files give one image per frame, up to {MAX_LOADED_FRAMES} frames and "
+                   f"{MAX_LOADED_PIXELS // 1_000_000} megapixels in all.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -28,11 +75,11 @@ class LoadImage:
     def load_image(self, image: str):
         from PIL import Image
 
-        path = find_input_file(_run_input_folder(), image)
         from .conversion import pil_frames_to_tensors
 
+        path = find_input_file(_run_input_folder(), image)
         with Image.open(path) as opened:
-            return pil_frames_to_tensors(opened)
+            return pil_frames_to_tensors(opened, FrameCounter(image))
 
     @classmethod
     def IS_CHANGED(cls, image: str):
@@ -48,7 +95,21 @@ class LoadImage:
         if not isinstance(image, str):
             return f"Invalid image file: expected a file name, got {type(image).__name__}"
         try:
-            find_input_file(get_input_folder(), image)
+            path = find_input_file(get_input_folder(), image)
         except (ValueError, OSError) as exc:
             return str(exc) if str(exc).startswith("Invalid image file") else f"Invalid image file: {exc}"
-        return True
+        try:
+            counted = frames_of(path)
+        except Exception as exc:  # Pillow has many ways to say it cannot read a file; none is a server error
+            return f"Invalid image file: '{image}' is not an image Pillow can read ({type(exc).__name__})"
+        return over_limits(image, counted) or True
+
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        counted = frames_of(find_input_file(get_input_folder(), inputs["image"]))
+        width, height = counted.width, counted.height
+        # pages of another size than the first are left out of the batch: count only the first when sizes differ
+        frames = counted.frames if counted.pixels == counted.frames * width * height else 1
+        image, mask = ValueSize.array((frames, height, width, 3)), ValueSize.array((frames, height, width))
+        return NodeEstimate((image, mask), image.nbytes + mask.nbytes,
+                            f"{frames} frame(s) of {width}x{height} pixels as float32")

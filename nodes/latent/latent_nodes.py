@@ -1,10 +1,30 @@
 """Latent nodes: an empty latent, latent resizing and the inpainting noise mask (ComfyUI's names and inputs)."""
 from __future__ import annotations
 
-from .resize import CROP_METHODS, LATENT_METHODS, MAX_RESOLUTION, resize
+from graph_engine.estimate import NodeEstimate, ValueSize
+
+from .resize import CROP_METHODS, LATENT_METHODS, MAX_RESOLUTION, resize, scaled_size
 
 LATENT_CHANNELS = 4
 LATENT_SCALE = 8
+
+
+def new_latent(shape: tuple[int, ...]) -> NodeEstimate:
+    """The estimate of a node whose one output is a freshly allocated float32 latent of `shape`."""
+    size = ValueSize.array(shape)
+    return NodeEstimate((size,), size.nbytes, f"a latent of {' x '.join(map(str, shape))} float32 values")
+
+
+def latent_target_size(old: tuple[int, int] | None, width: int, height: int) -> tuple[int, int] | None:
+    """LatentUpscale's (width, height) in pixels; `old` is the latent's (width, height) in cells, when known."""
+    if width and height:
+        return max(64, width), max(64, height)
+    if old is None:
+        return None
+    old_width, old_height = old
+    if width == 0:
+        return max(64, round(old_width * max(64, height) / old_height)), max(64, height)
+    return max(64, width), max(64, round(old_height * max(64, width) / old_width))
 
 
 class EmptyLatentImage:
@@ -18,6 +38,13 @@ class EmptyLatentImage:
         side = {"default": 512, "min": 16, "max": MAX_RESOLUTION, "step": 8}
         return {"required": {"width": ("INT", dict(side)), "height": ("INT", dict(side)),
                              "batch_size": ("INT", {"default": 1, "min": 1, "max": 4096})}}
+
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        width, height, batch = inputs.get("width"), inputs.get("height"), inputs.get("batch_size")
+        if None in (width, height, batch):
+            return None  # linked sizes are known only when the graph runs
+        return new_latent((batch, LATENT_CHANNELS, height // LATENT_SCALE, width // LATENT_SCALE))
 
     def generate(self, width: int, height: int, batch_size: int = 1):
         import torch
@@ -40,19 +67,26 @@ class LatentUpscale:
                              "width": ("INT", dict(side)), "height": ("INT", dict(side)),
                              "crop": (list(CROP_METHODS),)}}
 
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        known = sizes.get("samples")
+        new_width, new_height = inputs.get("width"), inputs.get("height")
+        if new_width is None or new_height is None:
+            return None
+        if new_width == 0 and new_height == 0:
+            return NodeEstimate((known,))
+        # an unknown source counts as one latent of 4 channels: the least any model family has
+        batch, channels, height, width = known.shape if known is not None else (1, LATENT_CHANNELS, None, None)
+        target = latent_target_size((width, height) if known is not None else None, new_width, new_height)
+        if target is None:
+            return None
+        return new_latent((batch, channels, target[1] // LATENT_SCALE, target[0] // LATENT_SCALE))
+
     def upscale(self, samples: dict, upscale_method: str, width: int, height: int, crop: str):
         if width == 0 and height == 0:
             return (samples,)
         latent = samples["samples"]
-        old_height, old_width = latent.shape[-2], latent.shape[-1]
-        if width == 0:
-            height = max(64, height)
-            width = max(64, round(old_width * height / old_height))
-        elif height == 0:
-            width = max(64, width)
-            height = max(64, round(old_height * width / old_width))
-        else:
-            width, height = max(64, width), max(64, height)
+        width, height = latent_target_size((latent.shape[-1], latent.shape[-2]), width, height)
         out = dict(samples)
         out["samples"] = resize(latent, width // LATENT_SCALE, height // LATENT_SCALE, upscale_method, crop)
         return (out,)
@@ -69,10 +103,18 @@ class LatentUpscaleBy:
         return {"required": {"samples": ("LATENT",), "upscale_method": (list(LATENT_METHODS),),
                              "scale_by": ("FLOAT", {"default": 1.5, "min": 0.01, "max": 8.0, "step": 0.01})}}
 
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        known, scale = sizes.get("samples"), inputs.get("scale_by")
+        if known is None or scale is None:
+            return None
+        batch, channels, height, width = known.shape
+        width, height = scaled_size(width, height, scale)
+        return new_latent((batch, channels, height, width))
+
     def upscale(self, samples: dict, upscale_method: str, scale_by: float):
         latent = samples["samples"]
-        width = max(1, round(latent.shape[-1] * scale_by))
-        height = max(1, round(latent.shape[-2] * scale_by))
+        width, height = scaled_size(latent.shape[-1], latent.shape[-2], scale_by)
         out = dict(samples)
         out["samples"] = resize(latent, width, height, upscale_method, "disabled")
         return (out,)
@@ -87,6 +129,10 @@ class SetLatentNoiseMask:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"samples": ("LATENT",), "mask": ("MASK",)}}
+
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        return NodeEstimate((sizes.get("samples"),))  # the same tensors, passed on
 
     def set_mask(self, samples: dict, mask):
         out = dict(samples)

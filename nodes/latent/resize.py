@@ -11,6 +11,11 @@ LATENT_METHODS = (*INTERPOLATE_METHODS, "bislerp")
 CROP_METHODS = ("disabled", "center")
 
 
+def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """(width, height) times `scale`, each side rounded to whole pixels (or cells) and at least 1."""
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def center_crop_offsets(old_width: int, old_height: int, width: int, height: int) -> tuple[int, int]:
     """Pixels to drop on each side (x from left and right, y from top and bottom) so the kept part has the
     target's aspect ratio, rounded as ComfyUI rounds them."""

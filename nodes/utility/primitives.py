@@ -1,6 +1,8 @@
 """Constant-value nodes: one widget in, the same value out (ComfyUI's Primitive* names)."""
 from __future__ import annotations
 
+from graph_engine.estimate import NodeEstimate
+
 INT_LIMIT = 2**63 - 1  # ComfyUI's range for integer widgets such as seeds
 
 
@@ -41,6 +43,10 @@ class PrimitiveString:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"value": ("STRING", {"default": ""})}}
+
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        return NodeEstimate((sizes.get("value"),))  # the text it was given, passed on
 
     def execute(self, value: str) -> tuple[str]:
         return (value,)

@@ -109,13 +109,14 @@ class LiveServer:
 
 
 def start_server(base: Path, *extra: str, port: int | None = None, wait: bool = True,
-                 headers: dict | None = None) -> LiveServer:
+                 headers: dict | None = None, preexec_fn=None) -> LiveServer:
+    """`preexec_fn` runs in the server's process before it starts (e.g. to set resource limits)."""
     port = port or free_port()
     log_path = base / f"server-{port}.log"
     env = {k: v for k, v in os.environ.items() if k != "LATENTLOOM_CUSTOM_NODES"}
     process = subprocess.Popen(
         [sys.executable, "-m", "latentloom", "serve", "--base-dir", str(base), "--port", str(port), *extra],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(log_path, "w"), preexec_fn=preexec_fn)
     server = LiveServer(f"http://127.0.0.1:{port}", base, port, process, log_path)
     if wait:
         wait_until_up(server, headers or {})

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import torch
+
+from graph_engine.memory import available_memory
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +34,13 @@ def free_device_memory(device: torch.device) -> int:
 
 
 def available_system_memory() -> int:
-    """MemAvailable from /proc/meminfo (counts reclaimable page cache), else the free pages sysconf reports."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
+    """The memory this process can still allocate: MemAvailable, capped by its `ulimit -v/-d` room (see
+    graph_engine.memory); 0 when the system does not say."""
+    available = available_memory()
+    if available is None:
         log.warning("cannot tell how much system memory is free; assuming none is")
         return 0
+    return available
 
 
 def empty_cache(device: torch.device) -> None:

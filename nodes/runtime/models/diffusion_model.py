@@ -60,10 +60,12 @@ class DiffusionModel:
         return dataclasses.replace(self, loras=(*self.loras, (lora, strength)))
 
     def prepare(self) -> None:
-        """Put the UNet on the compute device carrying exactly this view's LoRAs."""
+        """Put the UNet on the compute device carrying exactly this view's LoRAs, with its interrupt checks."""
         from ..devices import model_manager
         from ..lora.views import ensure_patched
+        from .interrupts import make_unet_interruptible
 
+        make_unet_interruptible(self.unet)
         model_manager().use(self.unet)
         ensure_patched(self.loras, unet=self.unet)
 

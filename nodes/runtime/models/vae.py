@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ..devices import model_manager
+from .interrupts import make_vae_interruptible
 from .vae_attention import AttentionChooser
 
 
@@ -42,6 +43,7 @@ class Vae:
     def decode(self, samples: torch.Tensor) -> torch.Tensor:
         """LATENT samples [B, C, h, w] -> IMAGE [B, h*f, w*f, 3] float32 in 0..1 on the CPU."""
         self._check_latent(samples)
+        make_vae_interruptible(self.module)
         model_manager().use(self.module)
         self.attention.install(self.module, samples.shape[-2], samples.shape[-1], samples.shape[0])
         with torch.no_grad():
@@ -52,6 +54,7 @@ class Vae:
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         """IMAGE [B, H, W, C] -> LATENT samples; the image is centre-cropped to a multiple of the downscale."""
         image = self.crop_to_multiple(image)[..., :3]
+        make_vae_interruptible(self.module)
         model_manager().use(self.module)
         height, width = image.shape[1] // self.downscale, image.shape[2] // self.downscale
         self.attention.install(self.module, height, width, image.shape[0])

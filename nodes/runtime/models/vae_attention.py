@@ -3,7 +3,9 @@
 The VAE's mid-block attends over every latent pixel (4096 tokens at 512 px). PyTorch's fused SDPA is the default and
 usually the fastest on a GPU, but on a CPU its fallback can lose to a plain batched matmul or to processing the
 queries in chunks, depending on the size and the machine. So the first decode of a new size times each path on the
-real attention layer and keeps the fastest; later decodes of that size pay nothing.
+real attention layer and keeps the fastest; later decodes of that size pay nothing. Past HUGE_SCORES query-key pairs
+one fused call would run for many seconds without a chance to stop it, and timing every path would cost minutes: there
+the split path is taken at once, and it checks for an interrupt between its query blocks.
 """
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from .interrupts import check_interrupt
+
 log = logging.getLogger(__name__)
 
 QUERY_CHUNK = 1024
+HUGE_SCORES = 1 << 30  # a square image of about 1,450 px, batch 1: seconds of one fused attention on a CPU
 
 
 class QueryChunkedAttention:
@@ -46,6 +51,7 @@ class QueryChunkedAttention:
         value = split_heads(attn.to_v(hidden_states))
         out = torch.empty_like(query)
         for start in range(0, tokens, self.chunk):
+            check_interrupt()
             out[:, :, start:start + self.chunk] = F.scaled_dot_product_attention(
                 query[:, :, start:start + self.chunk], key, value)
         hidden_states = out.transpose(1, 2).reshape(batch, tokens, -1)
@@ -129,7 +135,10 @@ class AttentionChooser:
         layer = layers[-1]
         weight = layer.to_q.weight
         channels = weight.shape[1]
-        key = (weight.device, weight.dtype, channels, latent_height * latent_width, batch)
+        tokens = latent_height * latent_width
+        key = (weight.device, weight.dtype, channels, tokens, batch)
+        if key not in self.choices and batch * tokens * tokens > HUGE_SCORES:
+            self.choices[key] = "split"
         if key not in self.choices:
             sample = torch.randn(batch, channels, latent_height, latent_width, device=weight.device, dtype=weight.dtype)
             self.choices[key] = fastest_path(layer, sample)

@@ -1,0 +1,130 @@
+"""Interrupt checks inside one model call: before each part of each UNet and VAE block, and between the query blocks of
+a big attention, with results unchanged."""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import pytest
+import torch
+from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+
+from graph_engine import EventStream, Folders, Interrupted
+from graph_engine.context import NodeContext, enter_context, leave_context
+from nodes.runtime.demo_model import demo_unet, demo_vae
+from nodes.runtime.models.interrupts import (MAX_SCORES, InterruptibleAttention, make_unet_interruptible,
+                                             make_vae_interruptible)
+
+
+class CountingFlag(threading.Event):
+    """An interrupt flag that counts how often it is asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    def is_set(self) -> bool:
+        self.asked += 1
+        return super().is_set()
+
+
+@contextlib.contextmanager
+def running_node(flag: threading.Event, tmp_path):
+    """The context a node runs in, as the executor lends it."""
+    token = enter_context(NodeContext("prompt", "3", "KSampler", Folders.under(tmp_path), EventStream(), flag))
+    try:
+        yield flag
+    finally:
+        leave_context(token)
+
+
+def attention_layer(heads: int = 16, head_dim: int = 4) -> Attention:
+    torch.manual_seed(0)
+    return Attention(query_dim=heads * head_dim, heads=heads, dim_head=head_dim).eval()
+
+
+def test_a_big_attention_is_computed_in_query_blocks_with_the_same_result(tmp_path):
+    layer = attention_layer()
+    tokens = 2048
+    x = torch.randn(2, tokens, 64)
+    assert 2 * 16 * tokens * tokens > MAX_SCORES  # big enough to be split
+    with torch.no_grad():
+        expected = layer(x)
+        layer.set_processor(InterruptibleAttention(AttnProcessor2_0()))
+        with running_node(CountingFlag(), tmp_path) as flag:
+            got = layer(x)
+    assert flag.asked == 2  # one check before each of its two blocks of 1024 queries
+    assert torch.equal(got, expected)
+
+
+def test_small_attentions_and_cross_attention_go_to_the_default_processor(tmp_path):
+    layer = attention_layer()
+    layer.set_processor(InterruptibleAttention(AttnProcessor2_0()))
+    with torch.no_grad(), running_node(CountingFlag(), tmp_path) as flag:
+        layer(torch.randn(2, 1024, 64))
+        layer(torch.randn(2, 4096, 64), encoder_hidden_states=torch.randn(2, 77, 64))
+    assert flag.asked == 0
+
+
+def test_an_interrupt_stops_a_big_attention_at_its_next_block(tmp_path):
+    layer = attention_layer()
+    layer.set_processor(InterruptibleAttention(AttnProcessor2_0()))
+    flag = threading.Event()
+    flag.set()
+    with torch.no_grad(), running_node(flag, tmp_path), pytest.raises(Interrupted):
+        layer(torch.randn(2, 2048, 64))
+
+
+def ran(module: torch.nn.Module) -> list[str]:
+    """A list that gets "ran" each time `module` finishes a forward call."""
+    calls: list[str] = []
+    module.register_forward_hook(lambda *_: calls.append("ran"))
+    return calls
+
+
+def test_an_interrupt_during_a_unet_call_stops_it_before_the_next_block_part(tmp_path):
+    unet = demo_unet().eval()
+    make_unet_interruptible(unet)
+    flag = threading.Event()
+    unet.down_blocks[0].resnets[0].register_forward_hook(lambda *_: flag.set())  # /interrupt arrives meanwhile
+    transformer_after, up_blocks = ran(unet.down_blocks[0].attentions[0]), ran(unet.up_blocks[0])
+    with torch.no_grad(), running_node(flag, tmp_path), pytest.raises(Interrupted):
+        unet(torch.randn(1, 4, 16, 16), torch.tensor([500]), encoder_hidden_states=torch.randn(1, 77, 64))
+    assert transformer_after == [] and up_blocks == []
+
+
+def test_the_checks_change_no_unet_result_and_are_added_once(tmp_path):
+    unet = demo_unet().eval()
+    x, t, context = torch.randn(2, 4, 16, 16), torch.tensor([500, 500]), torch.randn(2, 77, 64)
+    with torch.no_grad():
+        expected = unet(x, t, encoder_hidden_states=context).sample
+        make_unet_interruptible(unet)
+        make_unet_interruptible(unet)
+        with running_node(CountingFlag(), tmp_path) as flag:
+            got = unet(x, t, encoder_hidden_states=context).sample
+    parts = sum(len(getattr(block, name, None) or ()) for block in (*unet.down_blocks, unet.mid_block,
+                                                                    *unet.up_blocks)
+                for name in ("resnets", "attentions", "downsamplers", "upsamplers"))
+    assert flag.asked == parts  # one check per block part, not two
+    assert torch.equal(got, expected)
+
+
+def test_an_interrupt_during_a_vae_decode_stops_it_before_the_next_block_part(tmp_path):
+    vae = demo_vae().eval()
+    make_vae_interruptible(vae)
+    flag = threading.Event()
+    vae.decoder.mid_block.resnets[0].register_forward_hook(lambda *_: flag.set())
+    up_blocks = ran(vae.decoder.up_blocks[0])
+    with torch.no_grad(), running_node(flag, tmp_path), pytest.raises(Interrupted):
+        vae.decode(torch.randn(1, 4, 8, 8))
+    assert up_blocks == []
+
+
+def test_a_huge_vae_attention_takes_the_interruptible_split_path_without_timing_every_path():
+    from nodes.runtime.models.vae_attention import AttentionChooser, QueryChunkedAttention
+
+    vae = demo_vae().eval()
+    # 182 x 182 latent cells (a 1,456 px image): 33,124 tokens, over a billion query-key pairs; timing each path on it
+    # would run the attention a dozen times
+    assert AttentionChooser().install(vae, 182, 182) == "split"
+    assert isinstance(vae.decoder.mid_block.attentions[0].processor, QueryChunkedAttention)
