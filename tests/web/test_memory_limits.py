@@ -18,7 +18,7 @@ import pytest
 
 from tests.fixtures.animated_images import animated_gif, animated_png, many_page_tiff
 from tests.fixtures.example_workflows import example_prompt
-from tests.web.client import call_json, wait_for_history
+from tests.web.client import call_json, run_async, wait_for_history
 from tests.web.conftest import prepare_base, start_server
 
 SERVER_MEMORY = 4 << 30
@@ -157,13 +157,13 @@ async def watch_run(base_url: str, prompt: dict, interrupt_after: float | None =
 def test_the_default_graph_runs_under_the_limit_and_interrupt_stops_its_step_part_way(server):
     one_step = example_prompt("text_to_image.json")
     one_step["3"]["inputs"].update(steps=1, seed=2)
-    reference = asyncio.run(watch_run(server.url, one_step))
+    reference = run_async(watch_run(server.url, one_step))
     assert wait_for_history(server.url, reference["answer"]["prompt_id"])["status"]["status_str"] == "success"
     step_seconds = reference["first_step"] - reference["sampler"]
 
     # the default graph as shipped (512 px, 20 steps) still validates and queues; stop it a quarter into its first
     # step (by the reference's time: the delay only places the interrupt, the assertions are on the events)
-    stopped = asyncio.run(watch_run(server.url, example_prompt("text_to_image.json"),
+    stopped = run_async(watch_run(server.url, example_prompt("text_to_image.json"),
                                     interrupt_after=step_seconds / 4))
     kinds = [kind for kind, _ in stopped["events"]]
     assert "execution_interrupted" in kinds and "execution_success" not in kinds
