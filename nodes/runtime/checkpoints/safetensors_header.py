@@ -2,14 +2,16 @@
 
 Layout: 8 bytes little-endian header length N, N bytes of JSON ({name: {dtype, shape, data_offsets}, "__metadata__":
 {...}}), then the tensor bytes. Checking that the file holds every byte the header promises catches interrupted
-downloads before safetensors maps the file.
+downloads before any weight is read.
 """
 from __future__ import annotations
 
 import json
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import CorruptCheckpointError
 
@@ -38,16 +40,23 @@ def looks_like_safetensors(first_bytes: bytes) -> bool:
 def read_safetensors_header(path: str | Path) -> SafetensorsHeader:
     """Parse the header of `path` and check that the file is complete; raise CorruptCheckpointError if not."""
     path = Path(path)
-    file_size = path.stat().st_size
     with path.open("rb") as handle:
-        prefix = handle.read(8)
-        if len(prefix) < 8:
-            raise CorruptCheckpointError(path, f"{path} is not a valid safetensors file: it is only {file_size} "
-                                               f"bytes long. {REDOWNLOAD}")
-        (header_len,) = struct.unpack("<Q", prefix)
-        if header_len > min(MAX_HEADER_BYTES, file_size - 8):
-            raise CorruptCheckpointError(path, _unreadable(path, "its header length is impossible"))
-        raw = handle.read(header_len)
+        return header_of_open_file(handle, path)
+
+
+def header_of_open_file(handle: BinaryIO, path: Path) -> SafetensorsHeader:
+    """The header of the open file `handle` (read from its start), checked against that file's size: a reader
+    that keeps the handle reads its tensors from the very file the header describes."""
+    file_size = os.fstat(handle.fileno()).st_size
+    handle.seek(0)
+    prefix = handle.read(8)
+    if len(prefix) < 8:
+        raise CorruptCheckpointError(path, f"{path} is not a valid safetensors file: it is only {file_size} "
+                                           f"bytes long. {REDOWNLOAD}")
+    (header_len,) = struct.unpack("<Q", prefix)
+    if header_len > min(MAX_HEADER_BYTES, file_size - 8):
+        raise CorruptCheckpointError(path, _unreadable(path, "its header length is impossible"))
+    raw = handle.read(header_len)
     try:
         header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
