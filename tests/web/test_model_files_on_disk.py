@@ -1,7 +1,8 @@
-"""Model files changed on disk under a running server: the server keeps serving and uses the new file.
+"""Model files changed or broken on disk under a running server: the server keeps serving and names the file.
 
 A checkpoint overwritten in place during a run (`cp new.safetensors models/checkpoints/X.safetensors` truncates and
-rewrites the same inode) used to kill the server with SIGBUS, the weights being mapped from the file.
+rewrites the same inode) used to kill the server with SIGBUS, the weights being mapped from the file; a file whose
+header nests 100,000 deep made every detailed model listing fail.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import aiohttp
 import torch
 from PIL import Image
 
+from nodes.runtime.demo_model import DEMO_CHECKPOINT_NAME
+from tests.fixtures.hostile_files import write_deeply_nested_safetensors
 from tests.fixtures.tiny_checkpoints import FULL_VOCABULARY, build_sd1
 from tests.web.client import call, call_json, run_async, text_to_image, wait_for_history
 
@@ -114,3 +117,16 @@ def test_a_checkpoint_overwritten_in_place_during_a_run_neither_kills_the_server
     assert pixels(server, after) == pixels(server, fresh)  # the new file, loaded again
     assert pixels(server, after) != pixels(server, before)
     assert server.log().count("loaded swapped.safetensors") == 2
+
+
+def test_a_header_nested_100000_deep_is_named_as_broken_and_the_listing_goes_on(own_server, tmp_path):
+    write_deeply_nested_safetensors(tmp_path / "models" / "checkpoints" / "deep.safetensors")
+    server = own_server()
+
+    for route in ("/api/models/checkpoints?details=1", "/api/models?details=1"):
+        status, listed = call_json(server.url + route)
+        assert status == 200, listed
+        by_name = {entry["name"]: entry for entry in listed if entry["folder"] == "checkpoints"}
+        assert by_name[DEMO_CHECKPOINT_NAME]["problem"] is None
+        assert "nested too deeply" in by_name["deep.safetensors"]["problem"]
+    assert call_json(server.url + "/api/models/checkpoints")[1] == ["deep.safetensors", DEMO_CHECKPOINT_NAME]

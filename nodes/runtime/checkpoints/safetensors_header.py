@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,11 @@ from .errors import CorruptCheckpointError
 
 # Real headers are at most a few MB; a larger length means the first bytes are not a safetensors header.
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+# {"name": {"shape": [...]}} is 3 deep and "__metadata__" holds only strings; one level of slack for odd writers.
+MAX_HEADER_DEPTH = 4
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_OPENING = b"[{"
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 
 REDOWNLOAD = "If it was downloaded, the download was probably interrupted or failed: download it again."
 
@@ -57,6 +63,9 @@ def header_of_open_file(handle: BinaryIO, path: Path) -> SafetensorsHeader:
     if header_len > min(MAX_HEADER_BYTES, file_size - 8):
         raise CorruptCheckpointError(path, _unreadable(path, "its header length is impossible"))
     raw = handle.read(header_len)
+    if _nests_too_deeply(raw):
+        raise CorruptCheckpointError(path, _unreadable(path, "its header is not a safetensors header: nested too "
+                                                             "deeply"))
     try:
         header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -66,8 +75,21 @@ def header_of_open_file(handle: BinaryIO, path: Path) -> SafetensorsHeader:
     return _check_entries(path, header, file_size - 8 - header_len, data_start=8 + header_len)
 
 
+def _nests_too_deeply(raw: bytes) -> bool:
+    """Whether the JSON text `raw` nests arrays and objects deeper than MAX_HEADER_DEPTH (brackets inside strings do
+    not count). One pass that stops at the first level too deep, so json.loads never recurses deeper than that."""
+    depth = 0
+    for bracket in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        depth += 1 if bracket in _OPENING else -1
+        if depth > MAX_HEADER_DEPTH:
+            return True
+    return False
+
+
 def _check_entries(path: Path, header: dict, available: int, data_start: int) -> SafetensorsHeader:
     metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict):
+        raise CorruptCheckpointError(path, _unreadable(path, "its __metadata__ is not a JSON object"))
     shapes: dict[str, tuple[int, ...]] = {}
     dtypes: dict[str, str] = {}
     spans: dict[str, tuple[int, int]] = {}
@@ -77,7 +99,7 @@ def _check_entries(path: Path, header: dict, available: int, data_start: int) ->
             begin, end = entry["data_offsets"]
             shapes[key] = tuple(int(size) for size in entry["shape"])
             dtypes[key] = str(entry["dtype"])
-            if not 0 <= begin <= end:
+            if not 0 <= begin <= end or min(shapes[key], default=0) < 0:
                 raise ValueError(key)
             spans[key] = (data_start + int(begin), data_start + int(end))
             needed = max(needed, int(end))
