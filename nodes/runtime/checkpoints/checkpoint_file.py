@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import CheckpointError, CorruptCheckpointError, FileChangedError
 from .file_identity import FileIdentity, file_identity
+from .range_reader import RangeReader
 from .safetensors_header import REDOWNLOAD, SafetensorsHeader, header_of_open_file, looks_like_safetensors
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class CheckpointFile:
         self._header = header
         self._tensors = tensors  # pickles: already read
         self._handle = handle  # safetensors: the open file the header came from, read unbuffered
+        self._reader = RangeReader(handle, path) if handle is not None else None
         self._closed = False
 
     def tensor(self, key: str) -> "torch.Tensor":
@@ -90,6 +92,7 @@ class CheckpointFile:
     def close(self) -> None:
         """Drop this file's handle; tensors already handed out stay valid (each owns its memory)."""
         if self._handle is not None:
+            self._reader.close()
             self._handle.close()
             self._handle = None
         self._tensors = None
@@ -122,19 +125,9 @@ class CheckpointFile:
                                                     f"file but its shape {shape} needs {elements * dtype.itemsize}. "
                                                     f"{REDOWNLOAD}")
         stored = torch.empty(end - begin, dtype=torch.uint8)
-        self._read_into(memoryview(stored.numpy()), begin)
+        # the header said the file holds these bytes, so a short read means it shrank: FileChangedError
+        self._reader.read_into(memoryview(stored.numpy()), begin)
         return stored.view(dtype).reshape(shape)
-
-    def _read_into(self, target: memoryview, offset: int) -> None:
-        """Fill `target` from `offset`; the header said the file holds these bytes, so a short read means the file
-        shrank while it was being read."""
-        self._handle.seek(offset)
-        filled = 0
-        while filled < len(target):
-            count = self._handle.readinto(target[filled:])
-            if not count:
-                raise FileChangedError(self.path)
-            filled += count
 
 
 def open_checkpoint_file(path: str | Path) -> CheckpointFile:

@@ -6,6 +6,7 @@ truncated and rewritten in place (same inode), sometimes with the old mtime set 
 """
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 import subprocess
@@ -20,6 +21,7 @@ from nodes.runtime.checkpoints import load_checkpoint, open_checkpoint_file
 from nodes.runtime.checkpoints.checkpoint_file import read_all_tensors
 from nodes.runtime.checkpoints.errors import FileChangedError
 from nodes.runtime.checkpoints.pickle_reader import load_pickle_tensors
+from nodes.runtime.checkpoints.range_reader import PART_BYTES, RangeReader
 from tests.fixtures.file_rewrites import overwrite_in_place, wait_for_a_later_ctime
 from tests.fixtures.module_checks import assert_same_weights
 
@@ -102,6 +104,24 @@ def test_a_file_truncated_while_its_tensors_are_read_is_named_instead_of_crashin
     assert done.returncode == 0, f"exit status {done.returncode} (-7: SIGBUS)\n{done.stderr}"
     # FileChangedError is a CorruptCheckpointError: the loader nodes report it like any broken file
     assert done.stdout.startswith("FileChangedError ") and str(sd1_copy) in done.stdout and CHANGED in done.stdout
+
+
+def test_ranges_read_in_parallel_parts_get_every_byte_and_a_file_that_shrank_is_named(tmp_path):
+    """Large tensors are read by several threads, one part each; any part coming up short is the error."""
+    data = os.urandom(3 * PART_BYTES + 123)
+    path = tmp_path / "bytes.bin"
+    path.write_bytes(data)
+    with open(path, "rb", buffering=0) as handle:
+        reader = RangeReader(handle, path)
+        try:
+            target = bytearray(len(data) - 7)
+            reader.read_into(memoryview(target), 7)
+            assert target == data[7:]
+            os.truncate(path, PART_BYTES + 5)
+            with pytest.raises(FileChangedError, match=CHANGED):
+                reader.read_into(memoryview(bytearray(len(data))), 0)
+        finally:
+            reader.close()
 
 
 def test_a_file_rewritten_in_place_with_its_size_and_mtime_kept_during_a_read_is_named(sd1_copy):
