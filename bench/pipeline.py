@@ -330,7 +330,7 @@ def part_load(checkpoints: dict[str, Path], repeat: int) -> None:
             grown = max(r["peak"] - r["before"] for r in runs)
             anon, mapped = max(r["anon"] for r in runs), max(r["file"] for r in runs)
             reset = reset and all(r["reset"] for r in runs)
-            natural = dtype == "float16"  # the file's dtype: weights stay memory-mapped
+            natural = dtype == "float16"  # the file's dtype: each weight is read once and kept, not converted
             time_ratio, rss_ratio = seconds / read, grown / size
             rows.append([name, f"{size / 1e6:.0f} MB", dtype + (" (file)" if natural else ""),
                          f"{read * 1000:.1f}", f"{seconds * 1000:.0f}", f"{time_ratio:.2f}x",
@@ -347,8 +347,8 @@ def part_load(checkpoints: dict[str, Path], repeat: int) -> None:
     print("  empty modules (floor) = constructing the same diffusers/transformers modules on meta with no file read "
           "at all, and its ratio to the read: no loader using these classes can load faster than that.")
     print("  peak RSS + = VmHWM during the load minus VmRSS before it, in a fresh process after a warm-up load of the "
-          "tiny file; anon / file-backed = sampled peaks (5 ms) of copies vs mapped file pages. Untouched mmapped "
-          "weights are not resident until first used.")
+          "tiny file; anon / file-backed = sampled peaks (5 ms) of private copies vs mapped file pages (the loader "
+          "maps nothing: weights never depend on the file staying as it is).")
     if not reset:
         print("  note: /proc/self/clear_refs unavailable, the peak may include the warm-up load")
 

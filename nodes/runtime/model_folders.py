@@ -19,6 +19,7 @@ from graph_engine import current_context
 from graph_engine.folders import is_inside, resolve_inside
 
 from .checkpoints.checkpoint_file import MODEL_SUFFIXES
+from .checkpoints.file_identity import file_identity, folder_identity
 
 KINDS = ("checkpoints", "vae", "loras", "embeddings")
 DIFFUSERS_INDEX = "model_index.json"  # a diffusers-format model folder lists as one checkpoint
@@ -139,9 +140,11 @@ def find_model(kind: str, name: str) -> Path:
 
 
 def model_file_state(kind: str, name: str) -> str:
-    """A loader's IS_CHANGED: changes when the file is replaced, so a new download of the same name loads again."""
+    """A loader's IS_CHANGED: changes whenever the file is written or replaced (in place too, even with its mtime
+    set back), so the engine's cache never serves a model loaded from an older version of the file."""
     try:
-        stat = os.stat(find_model(kind, name))
+        path = find_model(kind, name)
+        identity = folder_identity(path) if os.path.isdir(path) else file_identity(path)
     except (OSError, ValueError):
         return name  # validation reports the missing file
-    return f"{name}:{stat.st_size}:{stat.st_mtime_ns}"
+    return f"{name}:{identity}"

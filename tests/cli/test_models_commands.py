@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from tests.cli.test_models_paths import latentloom
+from tests.fixtures.hostile_files import write_deeply_nested_safetensors
 from tests.fixtures.model_servers import ModelFileServer
 from tests.fixtures.tiny_checkpoints import build_sd1, write_kohya_lora
 
@@ -51,3 +52,26 @@ def test_install_from_a_url_draws_a_progress_bar(tmp_path):
     assert installed.returncode == 0, installed.stderr
     assert "inky.safetensors" in installed.stderr and "100%" in installed.stderr  # tqdm's bar, on stderr
     assert (base / "models" / "loras" / "inky.safetensors").read_bytes() == lora.read_bytes()
+
+
+def test_a_header_nested_100000_deep_is_named_as_broken_beside_a_good_file(tmp_path):
+    """A RecursionError in the header parser used to end both commands with a traceback."""
+    base = tmp_path / "install"
+    checkpoints = base / "models" / "checkpoints"
+    build_sd1(checkpoints, "good.safetensors")
+    deep = write_deeply_nested_safetensors(checkpoints / "deep.safetensors")
+
+    listed = latentloom("models", "list", "--json", cwd=base)
+    assert listed.returncode == 0, listed.stderr
+    by_name = {entry["name"]: entry for entry in json.loads(listed.stdout)}
+    assert (by_name["good.safetensors"]["kind"], by_name["good.safetensors"]["problem"]) == ("checkpoint", None)
+    assert "is not a safetensors header: nested too deeply" in by_name["deep.safetensors"]["problem"]
+    table = latentloom("models", "list", cwd=base)
+    assert table.returncode == 0 and "! checkpoints/deep.safetensors:" in table.stdout, table.stderr
+
+    every, one = latentloom("models", "verify", cwd=base), latentloom("models", "verify", deep, cwd=base)
+    for checked in (every, one):
+        assert checked.returncode == 1, checked.stderr
+        assert f"BAD  {deep}: " in checked.stdout and "nested too deeply" in checked.stdout
+        assert "Traceback" not in checked.stderr
+    assert any(line.startswith("ok") and "good.safetensors" in line for line in every.stdout.splitlines())

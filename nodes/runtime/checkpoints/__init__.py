@@ -5,9 +5,10 @@ from typing import TYPE_CHECKING
 
 from ..lazy_exports import lazy_attributes
 from .architecture import Architecture, CheckpointArchitecture, TextEncoderSpec, detect_architecture
-from .checkpoint_file import MODEL_SUFFIXES, CheckpointFile, open_checkpoint_file
-from .errors import (CheckpointError, CorruptCheckpointError, MissingComponentError, NotACheckpointError,
-                     SidecarConfigError, UnknownArchitectureError, UnsafePickleError)
+from .checkpoint_file import MODEL_SUFFIXES, CheckpointFile, open_checkpoint_file, read_all_tensors
+from .errors import (CheckpointError, CorruptCheckpointError, FileChangedError, MissingComponentError,
+                     NotACheckpointError, SidecarConfigError, UnknownArchitectureError, UnsafePickleError)
+from .file_identity import FileIdentity, file_identity, folder_identity
 from .file_kinds import FileKind, classify_file, refuse_non_checkpoint
 from .prediction import EPSILON, V_PREDICTION, PredictionChoice, read_sidecar
 
@@ -25,8 +26,9 @@ __getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "Architecture", "CheckpointArchitecture", "TextEncoderSpec", "detect_architecture",
-    "MODEL_SUFFIXES", "CheckpointFile", "open_checkpoint_file", "FileKind", "classify_file", "refuse_non_checkpoint",
-    "CheckpointError", "CorruptCheckpointError", "MissingComponentError", "NotACheckpointError",
+    "MODEL_SUFFIXES", "CheckpointFile", "open_checkpoint_file", "read_all_tensors", "FileKind", "classify_file",
+    "refuse_non_checkpoint", "FileIdentity", "file_identity", "folder_identity",
+    "CheckpointError", "CorruptCheckpointError", "FileChangedError", "MissingComponentError", "NotACheckpointError",
     "SidecarConfigError", "UnknownArchitectureError", "UnsafePickleError",
     "EPSILON", "V_PREDICTION", "PredictionChoice", "read_sidecar",
     "load_checkpoint", "LoadedCheckpoint", "inspect_checkpoint", "CheckpointSummary",

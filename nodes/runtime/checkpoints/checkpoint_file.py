@@ -1,12 +1,20 @@
-"""One model file opened for reading: keys, shapes and metadata at once, tensors on demand, memory-mapped."""
+"""One model file opened for reading: keys, shapes and metadata at once, tensors on demand, read into private memory.
+
+Tensors are read with ordinary file reads, never mapped: a mapping of a file that is rewritten in place changes
+under the loaded model, and one that shrinks kills the process with SIGBUS on the next access. A read instead comes
+up short, which names the file; and the file's identity is checked again when the reading is done, so a rewrite
+that kept the size is noticed too.
+"""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .errors import CheckpointError, CorruptCheckpointError
-from .safetensors_header import REDOWNLOAD, SafetensorsHeader, looks_like_safetensors, read_safetensors_header
+from .errors import CheckpointError, CorruptCheckpointError, FileChangedError
+from .file_identity import FileIdentity, file_identity
+from .range_reader import RangeReader
+from .safetensors_header import REDOWNLOAD, SafetensorsHeader, header_of_open_file, looks_like_safetensors
 
 if TYPE_CHECKING:
     import torch
@@ -20,47 +28,46 @@ MODEL_SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
 
 # safetensors dtype names -> torch dtype attribute names (strings: header reads stay torch-free)
 SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
-                      "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+                      "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
+                      "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "U16": "uint16", "U32": "uint32",
+                      "U64": "uint64"}
 
 
 def _torch_dtype(name: str) -> "torch.dtype | None":
     import torch
 
     attribute = SAFETENSORS_DTYPES.get(name)
-    return getattr(torch, attribute) if attribute else None
+    return getattr(torch, attribute, None) if attribute else None
 
 
 class CheckpointFile:
     """A model file: `shapes` and `metadata` come from the header (no torch for safetensors); `tensor(key)` reads one
-    weight, memory-mapped when the format allows, so nothing is copied until a caller converts it."""
+    weight into memory of its own. Used as a context manager, leaving the block without an error checks that the
+    file is still the version that was opened (FileChangedError otherwise)."""
 
     def __init__(self, path: Path, file_format: str, shapes: dict[str, tuple[int, ...]], metadata: dict[str, str],
-                 tensors: dict[str, Any] | None = None, header: SafetensorsHeader | None = None) -> None:
+                 tensors: dict[str, Any] | None = None, header: SafetensorsHeader | None = None,
+                 handle: BinaryIO | None = None, identity: FileIdentity | None = None) -> None:
         self.path = path
         self.format = file_format
         self.shapes = shapes
         self.metadata = metadata
+        self.identity = identity  # the version that was opened
         self._header = header
-        self._tensors = tensors  # pickles: already loaded (memory-mapped for zip files)
-        self._handle: Any = None  # safetensors: safe_open handle, opened on first tensor()
-        self._raw: Any = None  # safetensors: plain file handle for tensor_copy(), opened on first use
+        self._tensors = tensors  # pickles: already read
+        self._handle = handle  # safetensors: the open file the header came from, read unbuffered
+        self._reader = RangeReader(handle, path) if handle is not None else None
         self._closed = False
 
     def tensor(self, key: str) -> "torch.Tensor":
-        """The stored tensor `key` on the CPU, as stored (dtype unchanged)."""
+        """The stored tensor `key` on the CPU, as stored (dtype unchanged), in memory no other tensor shares."""
         if self._closed:
             raise ValueError(f"{self.path} was closed")
         if self._tensors is not None:
             return self._tensors[key]
-        if self._handle is None:
-            self._handle = _open_safetensors(self.path)
-        try:
-            return self._handle.get_tensor(key)
-        except Exception as error:  # safetensors raises its own error type for unreadable data
-            if key not in self.shapes:
-                raise KeyError(key) from None
-            raise CorruptCheckpointError(self.path, f"{self.path} could not be read at weight '{key}' ({error}). "
-                                                    f"{REDOWNLOAD}") from None
+        if key not in self.shapes:
+            raise KeyError(key)
+        return self._read_tensor(key)
 
     def stored_dtype(self, key: str) -> "torch.dtype":
         """The dtype `key` is stored in, from the header when there is one (nothing is read)."""
@@ -76,41 +83,51 @@ class CheckpointFile:
             return dict(self._header.dtypes)
         return {key: str(self.tensor(key).dtype).removeprefix("torch.") for key in self.shapes}
 
-    def tensor_copy(self, key: str) -> "torch.Tensor":
-        """The stored tensor `key` read into a private buffer instead of mapped: for weights that are converted or
-        moved right away, so the file's pages never count in this process's memory (only the page cache's)."""
-        if self._header is None or self._closed:
-            return self.tensor(key)
-        import torch
-
-        begin, end = self._header.spans[key]
-        dtype = _torch_dtype(self._header.dtypes[key])
-        if dtype is None:
-            return self.tensor(key)
-        if self._raw is None:
-            self._raw = self.path.open("rb", buffering=0)
-        buffer = bytearray(end - begin)
-        self._raw.seek(begin)
-        if self._raw.readinto(buffer) != len(buffer):
-            raise CorruptCheckpointError(self.path, f"{self.path} ended while reading weight '{key}'. {REDOWNLOAD}")
-        if not buffer:
-            return torch.empty(self.shapes[key], dtype=dtype)
-        return torch.frombuffer(buffer, dtype=dtype).reshape(self.shapes[key])
+    def check_unchanged(self) -> None:
+        """Raise FileChangedError when the open file is no longer the version that was opened (written since)."""
+        if self._handle is not None and self.identity is not None and \
+                file_identity(self._handle.fileno()) != self.identity:
+            raise FileChangedError(self.path)
 
     def close(self) -> None:
-        """Drop this file's handles; tensors already handed out stay valid (they hold their own mapping or buffer)."""
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
-        self._handle = None
+        """Drop this file's handle; tensors already handed out stay valid (each owns its memory)."""
+        if self._handle is not None:
+            self._reader.close()
+            self._handle.close()
+            self._handle = None
         self._tensors = None
         self._closed = True
 
     def __enter__(self) -> "CheckpointFile":
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, error_type: type | None, *exc_info: object) -> None:
+        try:
+            if error_type is None:
+                self.check_unchanged()
+        finally:
+            self.close()
+
+    def _read_tensor(self, key: str) -> "torch.Tensor":
+        import torch
+
+        begin, end = self._header.spans[key]
+        dtype = _torch_dtype(self._header.dtypes[key])
+        if dtype is None:
+            raise CorruptCheckpointError(self.path, f"{self.path}: weight '{key}' is stored as "
+                                                    f"{self._header.dtypes[key]}, a type Latentloom cannot read.")
+        shape = self.shapes[key]
+        elements = 1
+        for size in shape:
+            elements *= size
+        if elements * dtype.itemsize != end - begin:
+            raise CorruptCheckpointError(self.path, f"{self.path}: weight '{key}' takes {end - begin} bytes in the "
+                                                    f"file but its shape {shape} needs {elements * dtype.itemsize}. "
+                                                    f"{REDOWNLOAD}")
+        stored = torch.empty(end - begin, dtype=torch.uint8)
+        # the header said the file holds these bytes, so a short read means it shrank: FileChangedError
+        self._reader.read_into(memoryview(stored.numpy()), begin)
+        return stored.view(dtype).reshape(shape)
 
 
 def open_checkpoint_file(path: str | Path) -> CheckpointFile:
@@ -125,12 +142,19 @@ def open_checkpoint_file(path: str | Path) -> CheckpointFile:
                                     f"({', '.join(MODEL_SUFFIXES)}).")
     if not path.exists():
         raise CheckpointError(path, f"{path} does not exist. Check the file name and the models folder.")
-    with path.open("rb") as handle:
+    handle = path.open("rb", buffering=0)
+    try:
+        identity = file_identity(handle.fileno())
         first = handle.read(9)
-    if looks_like_safetensors(first) or (path.suffix.lower() in SAFETENSORS_SUFFIXES and not _pickle_magic(first)):
-        header = read_safetensors_header(path)
-        log.debug("opened %s: safetensors, %d tensors", path, len(header.shapes))
-        return CheckpointFile(path, "safetensors", header.shapes, header.metadata, header=header)
+        if looks_like_safetensors(first) or (path.suffix.lower() in SAFETENSORS_SUFFIXES and not _pickle_magic(first)):
+            header = header_of_open_file(handle, path)
+            log.debug("opened %s: safetensors, %d tensors", path, len(header.shapes))
+            return CheckpointFile(path, "safetensors", header.shapes, header.metadata, header=header, handle=handle,
+                                  identity=identity)
+    except BaseException:
+        handle.close()
+        raise
+    handle.close()
     from .pickle_reader import load_pickle_tensors  # imports torch
 
     tensors = load_pickle_tensors(path)
@@ -139,15 +163,12 @@ def open_checkpoint_file(path: str | Path) -> CheckpointFile:
     return CheckpointFile(path, "pickle", shapes, {}, tensors)
 
 
+def read_all_tensors(path: str | Path) -> tuple[dict[str, "torch.Tensor"], dict[str, str]]:
+    """Every tensor of a model file, each in memory of its own, and the file's metadata: for small files kept whole
+    (LoRAs, embeddings)."""
+    with open_checkpoint_file(path) as opened:
+        return {key: opened.tensor(key) for key in opened.shapes}, dict(opened.metadata)
+
+
 def _pickle_magic(first: bytes) -> bool:
     return first.startswith(b"PK\x03\x04") or first.startswith(b"\x80")
-
-
-def _open_safetensors(path: Path) -> Any:
-    from safetensors import safe_open  # imports torch through framework="pt"
-
-    try:
-        return safe_open(str(path), framework="pt", device="cpu")
-    except Exception as error:
-        message = f"{path} is not a readable safetensors file ({error}). {REDOWNLOAD}"
-        raise CorruptCheckpointError(path, message) from None

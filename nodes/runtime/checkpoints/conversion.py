@@ -22,7 +22,8 @@ UNUSED_TEXT_KEYS = ("logit_scale", "attn_mask", "text_model.embeddings.position_
 
 class LazyWeights(Mapping):
     """The checkpoint's tensors by key, each read when asked for and moved to `device` as `dtype` (floating point
-    only). A same-dtype CPU read stays memory-mapped, so the module ends up holding the file's pages, not a copy."""
+    only). A tensor that is converted or moved is read into a buffer freed right after, so the peak holds the
+    converted weights plus one tensor, never a second copy of the file."""
 
     def __init__(self, checkpoint: CheckpointFile, device: torch.device, dtype: torch.dtype) -> None:
         self.checkpoint = checkpoint
@@ -32,11 +33,7 @@ class LazyWeights(Mapping):
     def __getitem__(self, key: str) -> torch.Tensor:
         stored = self.checkpoint.stored_dtype(key)
         dtype = self.dtype if stored.is_floating_point else stored
-        if self.device.type == "cpu" and dtype == stored:
-            return self.checkpoint.tensor(key)  # stays memory-mapped: no copy at all
-        # Converted or moved: read into a private buffer that is freed right after, so the mapped file's pages
-        # do not add to this process's peak memory on top of the converted copy.
-        return self.checkpoint.tensor_copy(key).to(device=self.device, dtype=dtype)
+        return self.checkpoint.tensor(key).to(device=self.device, dtype=dtype)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.checkpoint.shapes)

@@ -156,7 +156,8 @@ def _read_json(file: Path, folder: Path) -> dict:
                                             f"download the whole model folder again.")
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        # RecursionError: nested far deeper than any config; json stops cleanly at the recursion limit
         raise CorruptCheckpointError(file, f"{file} (in the diffusers folder {folder}) is not readable JSON "
                                            f"({error}). Download it again or fix it.") from None
     if not isinstance(data, dict):

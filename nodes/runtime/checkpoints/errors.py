@@ -16,6 +16,14 @@ class CorruptCheckpointError(CheckpointError):
     """The file is truncated or is not the format its name says (often an interrupted download)."""
 
 
+class FileChangedError(CorruptCheckpointError):
+    """The file was overwritten, truncated or replaced while it was being read, so what was read is of no version."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path, f"{path} changed while it was being read (it was overwritten or replaced during the "
+                               f"load). Run again once the new file is complete.")
+
+
 class UnsafePickleError(CheckpointError):
     """A pickle file needs more than plain tensors to load, which would let it run code."""
 

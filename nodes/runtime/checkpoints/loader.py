@@ -56,9 +56,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
                     dtype: torch.dtype = torch.float32) -> LoadedCheckpoint:
     """Build the UNet, VAE and text encoder(s) of a checkpoint on meta, then fill them from the file.
 
-    Each tensor is read once and goes straight to `device` as `dtype`; on the CPU in the file's own dtype the
-    weights stay memory-mapped from the file. Raises a CheckpointError subclass, written for the user, when the
-    file is broken, unsafe, not a checkpoint, or of an unknown architecture.
+    Each tensor is read once, into memory of its own (never mapped, so the modules do not depend on the file
+    staying as it is), and goes straight to `device` as `dtype`. Raises a CheckpointError subclass, written for the
+    user, when the file is broken, unsafe, not a checkpoint, of an unknown architecture, or changed while it was
+    being read.
     """
     started = time.perf_counter()
     device = torch.device(device)

@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from .errors import CorruptCheckpointError, UnsafePickleError
+from .errors import CorruptCheckpointError, FileChangedError, UnsafePickleError
+from .file_identity import file_identity
 from .safetensors_header import REDOWNLOAD
 
 log = logging.getLogger(__name__)
@@ -39,24 +40,30 @@ class LightningCheckpointSettings:
 
 
 def load_pickle_tensors(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load the tensors of a pickle checkpoint (memory-mapped when the file allows), keys flattened with dots."""
+    """Load the tensors of a pickle checkpoint into memory of their own (never mapped from the file, which may be
+    rewritten while they are in use), keys flattened with dots."""
     path = Path(path)
     with path.open("rb") as handle:
+        opened = file_identity(handle.fileno())
         magic = handle.read(4)
-    if not (magic.startswith(ZIP_MAGIC) or magic.startswith(LEGACY_PICKLE_MAGIC)):
-        raise CorruptCheckpointError(path, f"{path} is not a PyTorch checkpoint: it does not start like one. "
-                                           f"{REDOWNLOAD}")
-    is_zip = magic.startswith(ZIP_MAGIC)
-    try:
-        with _harmless_globals():
-            # mmap needs the zip format; the legacy format is read into memory once.
-            loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
-    except pickle.UnpicklingError as error:
-        raise UnsafePickleError(path, _refusal(path, _needed_global(path, error, is_zip))) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        log.debug("torch.load failed on %s", path, exc_info=True)
-        raise CorruptCheckpointError(path, f"{path} could not be read as a PyTorch checkpoint ({_first_line(error)}). "
-                                           f"{REDOWNLOAD}") from None
+        if not (magic.startswith(ZIP_MAGIC) or magic.startswith(LEGACY_PICKLE_MAGIC)):
+            raise CorruptCheckpointError(path, f"{path} is not a PyTorch checkpoint: it does not start like one. "
+                                               f"{REDOWNLOAD}")
+        handle.seek(0)
+        try:
+            with _harmless_globals():
+                loaded = torch.load(handle, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise UnsafePickleError(path, _refusal(path, _needed_global(path, error, magic.startswith(ZIP_MAGIC)))) \
+                from None
+        except (RuntimeError, EOFError, OSError, ValueError) as error:
+            log.debug("torch.load failed on %s", path, exc_info=True)
+            if file_identity(handle.fileno()) != opened:
+                raise FileChangedError(path) from None
+            raise CorruptCheckpointError(path, f"{path} could not be read as a PyTorch checkpoint "
+                                               f"({_first_line(error)}). {REDOWNLOAD}") from None
+        if file_identity(handle.fileno()) != opened:
+            raise FileChangedError(path)
     tensors = flatten_tensors(_unwrap_state_dict(loaded))
     if not tensors:
         raise CorruptCheckpointError(path, f"{path} holds no tensors, so it is not a model file.")

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..checkpoints.file_identity import FileIdentity, file_identity
 from ..model_folders import find_model
 from .key_map import lookup
 from .lora_file import LoraError, LoraFile, check_family, read_lora
@@ -16,13 +16,12 @@ from .views import key_map_of
 
 log = logging.getLogger(__name__)
 
-_read: dict[Path, tuple[tuple[int, int], LoraFile]] = {}
+_read: dict[Path, tuple[FileIdentity, LoraFile]] = {}
 
 
 def lora_file(path: Path) -> LoraFile:
-    """The parsed file; read again only when its size or modification time changed."""
-    stat = os.stat(path)
-    version = (stat.st_size, stat.st_mtime_ns)
+    """The parsed file; read again whenever the file was written or replaced since (see FileIdentity)."""
+    version = file_identity(path)
     cached = _read.get(path)
     if cached is None or cached[0] != version:
         _read[path] = (version, read_lora(path))

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoints.checkpoint_file import read_all_tensors
+from ..checkpoints.errors import CheckpointError
+
 logger = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".pt", ".ckpt", ".bin", ".pth")
@@ -205,15 +208,10 @@ def _load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         raise LoraError(path, f"LoRA file {path} does not exist; put LoRAs in models/loras.")
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        from safetensors import SafetensorError, safe_open
-        from safetensors.torch import load_file
         try:
-            with safe_open(str(path), framework="pt") as handle:
-                metadata = dict(handle.metadata() or {})
-            return load_file(str(path)), metadata
-        except (SafetensorError, OSError, ValueError) as error:
-            raise LoraError(path, f"{path} is not a readable .safetensors file ({error}); it may be an "
-                                  f"interrupted download - download it again.") from error
+            return read_all_tensors(path)  # into memory of their own: the file may be rewritten while in use
+        except CheckpointError as error:  # names the file and what to do
+            raise LoraError(path, str(error)) from None
     if suffix in PICKLE_SUFFIXES:
         try:
             loaded = torch.load(str(path), map_location="cpu", weights_only=True)

@@ -15,7 +15,9 @@ from typing import Any
 
 import torch
 
+from ..checkpoints.checkpoint_file import read_all_tensors
 from ..checkpoints.errors import CheckpointError
+from ..checkpoints.file_identity import FileIdentity, file_identity
 from ..checkpoints.pickle_reader import load_pickle_tensors
 from .tokens import EmbeddingLookup
 
@@ -26,11 +28,11 @@ FILE_KEYS = {"clip_l": "clip_l", "clip_g": "clip_g", "open_clip_h": "clip_h"}  #
 
 
 class EmbeddingFolder:
-    """The embeddings in some folders; each file is read once."""
+    """The embeddings in some folders; each file is read once per version (read again after it is rewritten)."""
 
     def __init__(self, directories: Iterable[str | Path]) -> None:
         self.directories = [Path(directory) for directory in directories]
-        self._loaded: dict[Path, dict[str, torch.Tensor] | None] = {}
+        self._loaded: dict[Path, tuple[FileIdentity, dict[str, torch.Tensor] | None]] = {}
 
     def find(self, name: str) -> Path | None:
         """The file `name` refers to, or None."""
@@ -68,9 +70,11 @@ class EmbeddingFolder:
                 for spec in checkpoint.detected.text_encoders}
 
     def _read(self, path: Path) -> dict[str, torch.Tensor] | None:
-        if path not in self._loaded:
-            self._loaded[path] = _load(path)
-        return self._loaded[path]
+        version = file_identity(path)
+        cached = self._loaded.get(path)
+        if cached is None or cached[0] != version:
+            self._loaded[path] = cached = (version, _load(path))
+        return cached[1]
 
 
 def _with_subfolders(root: Path) -> list[Path]:
@@ -96,9 +100,7 @@ def _file_in(folder: Path, name: str) -> Path | None:
 def _load(path: Path) -> dict[str, torch.Tensor] | None:
     try:
         if path.suffix.lower() == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path), device="cpu")
+            return read_all_tensors(path)[0]  # into memory of their own: the file may be rewritten while in use
         return load_pickle_tensors(path)
     except (CheckpointError, OSError, ValueError, RuntimeError) as error:
         log.warning("embedding file %s could not be read and is left out of the prompt: %s", path, error)

@@ -1,6 +1,7 @@
 """Broken, unsafe and wrong files get errors that name the file and say what to do; pickles never run code."""
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import types
@@ -12,6 +13,8 @@ from safetensors.torch import load_file, save_file
 from nodes.runtime.checkpoints import (CheckpointError, CorruptCheckpointError, MissingComponentError,
                                        NotACheckpointError, UnknownArchitectureError, UnsafePickleError,
                                        load_checkpoint)
+from nodes.runtime.checkpoints.safetensors_header import read_safetensors_header
+from tests.fixtures.hostile_files import write_deeply_nested_safetensors
 from tests.fixtures.tiny_checkpoints import clip_weights, write_kohya_lora
 
 
@@ -218,3 +221,18 @@ def test_an_sdxl_refiner_is_named_as_such(tmp_path, tiny_sd1):
                    extra={"conditioner.embedders.0.model.text_projection": torch.zeros(64, 64)})
     with pytest.raises(UnknownArchitectureError, match=r"looks like an SDXL refiner"):
         load_checkpoint(path)
+
+
+def test_a_header_nested_far_too_deep_is_named_and_brackets_inside_strings_do_not_count(tmp_path):
+    """json.loads recursed until RecursionError on 100,000 levels; real metadata often holds JSON text, whose
+    brackets are inside strings (with escaped quotes) and must not count."""
+    deep = write_deeply_nested_safetensors(tmp_path / "deep.safetensors")
+    with pytest.raises(CorruptCheckpointError) as broken:
+        read_safetensors_header(deep)
+    assert str(deep) in str(broken.value)
+    assert "its header is not a safetensors header: nested too deeply" in str(broken.value)
+
+    nested_text = json.dumps({"a": [[[[[{"b": "say \"[[[\""}]]]]]})
+    path = tmp_path / "metadata.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path), metadata={"ss_tag_frequency": nested_text, "odd": "\\\"{{{"})
+    assert read_safetensors_header(path).metadata["ss_tag_frequency"] == nested_text

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 
 from nodes.model_library.identify import identify_model
 from nodes.runtime.lora.training_info import read_training_info
+from tests.fixtures.hostile_files import write_deeply_nested_safetensors
 from tests.fixtures.tiny_checkpoints import build_sd1, write_kohya_lora
 
 
@@ -89,6 +90,12 @@ def test_a_truncated_download_is_named(tmp_path, tiny_sd1):
     found = identify_model(path)
     assert found.kind == "unknown"
     assert "truncated" in found.problem and "download it again" in found.problem
+
+
+def test_a_header_nested_far_too_deep_is_a_problem_not_a_crash(tmp_path):
+    found = identify_model(write_deeply_nested_safetensors(tmp_path / "deep.safetensors"))
+    assert (found.kind, found.file_format) == ("unknown", "")
+    assert "its header is not a safetensors header: nested too deeply" in found.problem
 
 
 @pytest.mark.parametrize("content, words", [

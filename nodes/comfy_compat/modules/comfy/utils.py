@@ -48,18 +48,15 @@ def load_torch_file(ckpt: str, safe_load: bool = False, device: Any = None,
                     return_metadata: bool = False) -> Any:
     """The tensors of a .safetensors or pickle model file (pickles always with weights_only, whatever safe_load
     says: a file that needs code to load is refused); with return_metadata, (tensors, metadata or None)."""
-    from nodes.runtime.checkpoints.checkpoint_file import SAFETENSORS_SUFFIXES
+    from nodes.runtime.checkpoints.checkpoint_file import SAFETENSORS_SUFFIXES, read_all_tensors
     from nodes.runtime.checkpoints.pickle_reader import load_pickle_tensors
-    from nodes.runtime.checkpoints.safetensors_header import read_safetensors_header
 
     path = Path(ckpt)
     target = str(device) if device is not None else "cpu"
     if path.suffix.lower() in SAFETENSORS_SUFFIXES:
-        from safetensors.torch import load_file
-
-        tensors, metadata = load_file(str(path), device=target), read_safetensors_header(path).metadata
+        tensors, metadata = read_all_tensors(path)  # never mapped: the file may be rewritten while in use
     else:
         tensors, metadata = load_pickle_tensors(path), None
-        if target != "cpu":
-            tensors = {key: tensor.to(target) for key, tensor in tensors.items()}
+    if target != "cpu":
+        tensors = {key: tensor.to(target) for key, tensor in tensors.items()}
     return (tensors, metadata) if return_metadata else tensors
