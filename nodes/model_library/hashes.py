@@ -3,8 +3,9 @@
 AUTOMATIC1111 and the sites that read its metadata name a checkpoint by "Model hash" (the first 10 hex digits of
 the file's sha256) and a LoRA by the first 12 hex digits of its "addnet" hash (for .safetensors the sha256 of the
 bytes after the header, so editing the metadata keeps the hash; for other files the whole file's sha256). Hashing
-a multi-GB file takes seconds, so results are stored keyed by path, size and modification time: a listing of
-hundreds of files is instant the second time, and a replaced file is hashed again.
+a multi-GB file takes seconds, so results are stored keyed by path and file identity (device, inode, size, mtime and
+ctime): a listing of hundreds of files is instant the second time, and a file replaced or rewritten in place (even
+with its mtime set back) is hashed again.
 """
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from nodes.runtime.checkpoints.file_identity import file_identity
+
 CHUNK = 1024 * 1024
 
+# file_hashes (keyed by size and mtime only) is the table of earlier versions: its rows cannot be trusted
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS file_hashes (
+DROP TABLE IF EXISTS file_hashes;
+CREATE TABLE IF NOT EXISTS file_version_hashes (
     path TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
+    identity TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     tensor_sha256 TEXT NOT NULL
 );
@@ -83,7 +87,7 @@ def _safetensors_data_start(handle, size: int) -> int | None:
 
 
 class HashCache:
-    """Hashes by (real path, size, mtime); `path=None` keeps them in memory only (tests, one-off commands)."""
+    """Hashes by (real path, file identity); `path=None` keeps them in memory only (tests, one-off commands)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else None
@@ -98,24 +102,26 @@ class HashCache:
 
     def cached(self, path: str | Path) -> FileHashes | None:
         """The stored hashes if the file is unchanged since they were computed; never reads the file."""
-        key, stat = _identity(path)
+        key, identity = _identity(path)
         with self._lock:
-            row = self._db.execute("SELECT size, mtime_ns, sha256, tensor_sha256 FROM file_hashes WHERE path = ?",
+            row = self._db.execute("SELECT identity, sha256, tensor_sha256 FROM file_version_hashes WHERE path = ?",
                                    (key,)).fetchone()
-        if row is None or (row[0], row[1]) != (stat.st_size, stat.st_mtime_ns):
+        if row is None or row[0] != identity:
             return None
-        return FileHashes(row[2], row[3])
+        return FileHashes(row[1], row[2])
 
     def hashes(self, path: str | Path) -> FileHashes:
         """The file's hashes, computed (and stored) only when the file is new or changed."""
         found = self.cached(path)
         if found is not None:
             return found
-        key, stat = _identity(path)
+        key, identity = _identity(path)
         result = compute_hashes(key)
+        if _identity(path)[1] != identity:  # written to while it was read: not kept, the next call reads it again
+            return result
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?, ?)",
-                             (key, stat.st_size, stat.st_mtime_ns, result.sha256, result.tensor_sha256))
+            self._db.execute("INSERT OR REPLACE INTO file_version_hashes VALUES (?, ?, ?, ?)",
+                             (key, identity, result.sha256, result.tensor_sha256))
             self.computed += 1
         return result
 
@@ -123,9 +129,9 @@ class HashCache:
         self._db.close()
 
 
-def _identity(path: str | Path) -> tuple[str, os.stat_result]:
+def _identity(path: str | Path) -> tuple[str, str]:
     real = os.path.realpath(path)
-    return real, os.stat(real)
+    return real, str(file_identity(real))
 
 
 _shared = HashCache()

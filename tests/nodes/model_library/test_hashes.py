@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from nodes.model_library.hashes import HashCache, compute_hashes, file_sha256
+from tests.fixtures.file_rewrites import overwrite_in_place, wait_for_a_later_ctime
 
 
 def independent_addnet_hash(path) -> str:
@@ -63,3 +64,17 @@ def test_the_cache_hashes_each_version_of_a_file_once_and_survives_a_restart(tmp
     assert reopened.cached(path) is None
     assert reopened.hashes(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert reopened.computed == 1
+
+
+def test_a_file_rewritten_in_place_with_its_size_and_mtime_kept_is_hashed_again(tmp_path):
+    path = tmp_path / "model.safetensors"
+    save_file({"a": torch.ones(10)}, path)
+    cache = HashCache()
+    first = cache.hashes(path)
+    replacement = tmp_path / "other.safetensors"
+    save_file({"a": torch.full((10,), 2.0)}, replacement)
+    assert replacement.stat().st_size == path.stat().st_size
+    wait_for_a_later_ctime(path)
+    overwrite_in_place(path, replacement.read_bytes(), keep_mtime=True)  # cp --preserve=timestamps onto it
+    assert cache.cached(path) is None
+    assert cache.hashes(path).sha256 == hashlib.sha256(replacement.read_bytes()).hexdigest() != first.sha256
