@@ -104,6 +104,17 @@ def test_a_prompt_text_over_the_cap_is_refused_even_when_a_node_makes_it(server)
     assert error["message"].startswith("The prompt is 50,002 characters long, more than the limit of 50,000")
 
 
+def test_a_typed_prompt_text_of_12_8_mb_is_refused_with_the_cap(server):
+    prompt = example_prompt("text_to_image.json")
+    prompt["6"]["inputs"]["text"] = "a cat, " * 1_828_572  # 12.8 MB, within the 16 MiB body limit
+    status, body = call_json(server.url + "/prompt", "POST", {"prompt": prompt})
+    assert status == 400, body
+    [error] = body["node_errors"]["6"]["errors"]
+    assert (error["type"], error["extra_info"]["input_name"]) == ("input_too_large", "text")
+    assert "more than the limit of 50,000" in error["message"]
+    assert call_json(server.url + "/queue")[0] == 200
+
+
 @pytest.mark.parametrize("name", ["bomb.png", "bomb.gif", "bomb.tiff"])
 def test_image_files_of_many_big_frames_in_the_input_folder_are_refused(server, name):
     assert (server.base_dir / "input" / name).stat().st_size < 100_000
