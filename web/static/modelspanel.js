@@ -104,15 +104,30 @@ export class ModelsPanel {
 
   /** Routes the server's model_install_* websocket messages; returns whether it was one of them. */
   handle(type, data) {
-    if (type === 'model_install_progress') this.progress(data);
+    if (type === 'model_install_waiting') this.waiting(data);
+    else if (type === 'model_install_progress') this.progress(data);
     else if (type === 'model_install_done') this.done(data);
     else if (type === 'model_install_error') this.finish(data, data.message || 'The install failed.', 'error');
     else return false;
     return true;
   }
 
+  /** The server runs a few installs at a time; the others wait in line until a slot frees. */
+  waiting(data) {
+    const li = this.rowFor(data);
+    let note = li.querySelector('[data-install-waiting]');
+    if (!note) {
+      note = el('small', { class: 'install-message', 'data-install-waiting': '' });
+      li.append(note);
+    }
+    const ahead = data.place_in_line > 1 ? ` (${data.place_in_line - 1} ahead of it)` : '';
+    note.textContent = `Waiting for another install to finish${ahead}.`;
+  }
+
   progress(data) {
-    const bar = this.rowFor(data).querySelector('progress');
+    const li = this.rowFor(data);
+    li.querySelector('[data-install-waiting]')?.remove();
+    const bar = li.querySelector('progress');
     if (!bar) return;
     // No total means the server does not know the size: leave the bar indeterminate.
     if (data.total) {
@@ -126,6 +141,7 @@ export class ModelsPanel {
   finish(data, text, kind) {
     const li = this.rowFor(data);
     li.querySelector('progress')?.remove();
+    li.querySelector('[data-install-waiting]')?.remove();
     li.querySelector('[data-install-message]')?.remove();
     li.append(el('small', { class: `install-message ${kind}`, 'data-install-message': kind }, text));
   }

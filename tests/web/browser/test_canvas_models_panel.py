@@ -51,3 +51,33 @@ def test_models_panel_lists_models_and_installs_a_lora_by_url(chromium, own_serv
             assert not canvas.page_errors
         finally:
             context.close()
+
+
+def test_an_install_that_waits_for_a_free_slot_says_so_until_it_starts(chromium, own_server, tmp_path):
+    loras = {f"wait{k}.safetensors": write_kohya_lora(tmp_path / "src" / f"wait{k}.safetensors").read_bytes()
+             for k in range(3)}
+    server = own_server("--allow-private-downloads")
+    with ModelFileServer(loras) as files:
+        files.faults.hold_after = 1_000  # the two running installs hold until released; the third waits for a slot
+        context, canvas = open_canvas(chromium, server)
+        try:
+            canvas.click_action("models")
+            panel = canvas.page.locator('[data-testid="models-panel"]')
+            source = panel.locator('[data-testid="model-source"]')
+            for name in loras:
+                source.fill(files.url(name))
+                panel.locator('[data-testid="model-install"]').click()
+                canvas.page.wait_for_function("e => e.value === ''", arg=source.element_handle())  # sent
+            assert files.wait_for_held(2)
+            waiting = panel.locator("[data-install-waiting]")
+            waiting.wait_for(timeout=10000)
+            assert waiting.count() == 1
+            assert waiting.inner_text() == "Waiting for another install to finish."
+            files.release_held()
+            canvas.page.wait_for_function(
+                "() => document.querySelectorAll('[data-testid=\"models-panel\"] [data-install-message=\"done\"]')"
+                ".length === 3", timeout=30000)
+            assert waiting.count() == 0 and panel.locator("progress").count() == 0
+            assert not canvas.page_errors
+        finally:
+            context.close()
