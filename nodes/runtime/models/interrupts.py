@@ -1,14 +1,17 @@
 """Interrupt checks inside one model call: on a CPU one UNet step of a big image takes minutes, and /interrupt must not
 wait for it to end.
 
-Two places check: a forward pre-hook on each part of each UNet and VAE block (resnet, transformer, resampler), and
-the attention, which for big images is the one op that runs longest: an attention with more than MAX_SCORES
-query-key pairs is computed a block of queries at a time, with a check between blocks. Each query's row of the result
-is computed on its own either way, so the arithmetic, and the image, are the same. A check is one context-variable
-read and one flag test: nothing next to a block's convolutions.
+Three places check: a forward pre-hook on each part of each UNet and VAE block (resnet, transformer, resampler); the
+attention: one with more than MAX_SCORES query-key pairs is computed a block of queries at a time, with a check
+between blocks; and the convolution: one of more than MAX_CONV_MACS multiply-adds (a VAE's last layers at 4096 px
+take a minute on a CPU) is computed a band of output rows at a time, with a check between bands. Each query's row
+and each output pixel is computed from the same inputs either way (for a band, the backend may sum the same products
+in another order: float round-off, far below a pixel's step).
+A check is one context-variable read and one flag test: nothing next to a block's convolutions.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -19,6 +22,9 @@ from graph_engine import current_context
 # About a fifth of a second of CPU attention per block (the demo model on two cores); a 512 px image has 2^28.
 MAX_SCORES = 1 << 26
 QUERY_BLOCK = 1024  # blocks are whole multiples of this: the fused kernels tile queries in smaller powers of two
+# About a quarter of a second of CPU convolution (two cores); a band is at most half of it. Bands cost a few percent
+# (smaller matrix products), so convolutions below this stay whole.
+MAX_CONV_MACS = 1 << 34
 _HOOKED = "_latentloom_interrupt_checks"
 
 
@@ -36,7 +42,8 @@ def block_parts(block: torch.nn.Module) -> Iterable[torch.nn.Module]:
 
 
 def make_unet_interruptible(unet: torch.nn.Module) -> None:
-    """Checks before each part of each UNet block and inside each big attention; once per UNet."""
+    """Checks before each part of each UNet block, inside each big attention and each big convolution; once per
+    UNet."""
     if _hook_blocks(unet, [*unet.down_blocks, *([unet.mid_block] if unet.mid_block is not None else []),
                            *unet.up_blocks]):
         from diffusers.models.attention_processor import Attention
@@ -44,13 +51,22 @@ def make_unet_interruptible(unet: torch.nn.Module) -> None:
         for module in unet.modules():
             if isinstance(module, Attention):
                 module.set_processor(InterruptibleAttention(module.processor))
+        _band_convolutions(unet)
 
 
 def make_vae_interruptible(vae: torch.nn.Module) -> None:
-    """Checks before each part of each encoder and decoder block of an AutoencoderKL; once per VAE (its attention
-    checks in its own query blocks, see vae_attention)."""
+    """Checks before each part of each encoder and decoder block of an AutoencoderKL and inside each big convolution;
+    once per VAE (its attention checks in its own query blocks, see vae_attention)."""
     encoder, decoder = vae.encoder, vae.decoder
-    _hook_blocks(vae, [*encoder.down_blocks, encoder.mid_block, decoder.mid_block, *decoder.up_blocks])
+    if _hook_blocks(vae, [*encoder.down_blocks, encoder.mid_block, decoder.mid_block, *decoder.up_blocks]):
+        _band_convolutions(vae)
+
+
+def _band_convolutions(model: torch.nn.Module) -> None:
+    """Every plain 2-d convolution of `model` becomes an InterruptibleConv2d (same weights, same results)."""
+    for module in model.modules():
+        if type(module) is torch.nn.Conv2d and module.padding_mode == "zeros" and isinstance(module.padding, tuple):
+            module.__class__ = InterruptibleConv2d
 
 
 def _hook_blocks(model: torch.nn.Module, blocks: Iterable[torch.nn.Module]) -> bool:
@@ -119,3 +135,35 @@ def _attention_in_blocks(attn, hidden_states: torch.Tensor, encoder_hidden_state
     if attn.residual_connection:
         hidden_states = hidden_states + residual
     return hidden_states / attn.rescale_output_factor
+
+
+class InterruptibleConv2d(torch.nn.Conv2d):
+    """A Conv2d that computes a big output a band of rows at a time, with an interrupt check before each band.
+
+    Each band convolves the input rows its output rows read (the zero padding above and below added to the edge bands
+    only), so every output pixel sums the same products as in one call, with no copy of the whole input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.device.type != "cpu":  # a GPU runs even the biggest convolution in a blink
+            return super().forward(x)
+        batch, _, height, width = x.shape
+        (pad_h, pad_w), (stride_h, stride_w) = self.padding, self.stride
+        reach_h = self.dilation[0] * (self.kernel_size[0] - 1) + 1
+        reach_w = self.dilation[1] * (self.kernel_size[1] - 1) + 1
+        out_h = (height + 2 * pad_h - reach_h) // stride_h + 1
+        out_w = (width + 2 * pad_w - reach_w) // stride_w + 1
+        row_macs = batch * out_w * self.out_channels * (self.in_channels // self.groups) * math.prod(self.kernel_size)
+        if out_h < 2 or row_macs * out_h <= MAX_CONV_MACS:
+            return super().forward(x)
+        rows = max(MAX_CONV_MACS // 2 // row_macs, 1)
+        out = x.new_empty(batch, self.out_channels, out_h, out_w)
+        for first in range(0, out_h, rows):
+            last = min(first + rows, out_h)
+            check_interrupt()
+            top, bottom = first * stride_h - pad_h, (last - 1) * stride_h + reach_h - pad_h
+            band = x[:, :, max(top, 0):min(bottom, height)]
+            if top < 0 or bottom > height:
+                band = F.pad(band, (0, 0, max(-top, 0), max(bottom - height, 0)))
+            out[:, :, first:last] = F.conv2d(band, self.weight, self.bias, self.stride, (0, pad_w), self.dilation,
+                                             self.groups)
+        return out

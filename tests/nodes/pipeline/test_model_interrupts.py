@@ -128,3 +128,50 @@ def test_a_huge_vae_attention_takes_the_interruptible_split_path_without_timing_
     # would run the attention a dozen times
     assert AttentionChooser().install(vae, 182, 182) == "split"
     assert isinstance(vae.decoder.mid_block.attentions[0].processor, QueryChunkedAttention)
+
+
+@pytest.mark.parametrize("conv", [
+    torch.nn.Conv2d(8, 16, 3, padding=1),  # a resnet's
+    torch.nn.Conv2d(8, 8, 3, stride=2, padding=0),  # diffusers' downsampler (its own padding done before)
+    torch.nn.Conv2d(8, 8, 3, stride=2, padding=1),
+    torch.nn.Conv2d(8, 4, 1),  # a shortcut
+    torch.nn.Conv2d(8, 8, 5, padding=4, dilation=2, groups=2),
+], ids=["3x3", "stride2", "stride2-padded", "1x1", "dilated-grouped"])
+def test_a_big_convolution_is_computed_in_bands_of_rows_with_the_same_result(tmp_path, monkeypatch, conv):
+    from nodes.runtime.models import interrupts
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 37, 29)
+    with torch.no_grad():
+        expected = conv(x)
+        conv.__class__ = interrupts.InterruptibleConv2d
+        macs = 2 * expected.shape[-1] * conv.out_channels * (8 // conv.groups) * conv.kernel_size[0] ** 2
+        monkeypatch.setattr(interrupts, "MAX_CONV_MACS", macs * 6)  # bands of three output rows
+        with running_node(CountingFlag(), tmp_path) as flag:
+            got = conv(x)
+    assert flag.asked == -(-expected.shape[-2] // 3)  # one check before each band
+    # the same products summed; a backend may pick another summation order for a band's shape (float round-off)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+
+
+class InterruptAfterFirstAsk(CountingFlag):
+    """/interrupt arrives right after the first check (while the first band is computed)."""
+
+    def is_set(self) -> bool:
+        return super().is_set() or self.asked > 1
+
+
+def test_an_interrupt_stops_a_big_convolution_at_its_next_band_and_the_models_have_them(tmp_path, monkeypatch):
+    from nodes.runtime.models import interrupts
+
+    vae = demo_vae().eval()
+    make_vae_interruptible(vae)
+    unet = demo_unet().eval()
+    make_unet_interruptible(unet)
+    convolutions = [m for model in (vae, unet) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convolutions and all(type(m) is interrupts.InterruptibleConv2d for m in convolutions)
+    monkeypatch.setattr(interrupts, "MAX_CONV_MACS", 1 << 20)
+    conv_out = vae.decoder.conv_out
+    with torch.no_grad(), running_node(InterruptAfterFirstAsk(), tmp_path) as flag, pytest.raises(Interrupted):
+        conv_out(torch.randn(1, conv_out.in_channels, 64, 64))
+    assert flag.asked == 2  # the first band ran, the second was never started
