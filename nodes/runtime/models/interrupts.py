@@ -21,7 +21,7 @@ from graph_engine import current_context
 
 # About a fifth of a second of CPU attention per block (the demo model on two cores); a 512 px image has 2^28.
 MAX_SCORES = 1 << 26
-QUERY_BLOCK = 1024  # blocks are whole multiples of this: the fused kernels tile queries in smaller powers of two
+QUERY_BLOCK = 64  # blocks are whole multiples of this (as small as the fused kernels tile queries; same results)
 # About a quarter of a second of CPU convolution (two cores); a band is at most half of it. Bands cost a few percent
 # (smaller matrix products), so convolutions below this stay whole.
 MAX_CONV_MACS = 1 << 34

@@ -175,3 +175,15 @@ def test_an_interrupt_stops_a_big_convolution_at_its_next_band_and_the_models_ha
     with torch.no_grad(), running_node(InterruptAfterFirstAsk(), tmp_path) as flag, pytest.raises(Interrupted):
         conv_out(torch.randn(1, conv_out.in_channels, 64, 64))
     assert flag.asked == 2  # the first band ran, the second was never started
+
+
+def test_an_attention_over_very_many_keys_is_split_into_blocks_smaller_than_1024_queries(tmp_path):
+    layer = attention_layer(heads=8, head_dim=4)
+    x = torch.randn(2, 8192, 32)  # 2 x 8 x 8192 keys: 1024 queries would hold 2^27 scores, over MAX_SCORES
+    with torch.no_grad():
+        expected = layer(x)
+        layer.set_processor(InterruptibleAttention(AttnProcessor2_0()))
+        with running_node(CountingFlag(), tmp_path) as flag:
+            got = layer(x)
+    assert flag.asked == 8192 // 512  # blocks of 512 queries: 2^26 scores each
+    assert torch.equal(got, expected)
