@@ -8,7 +8,6 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
 from .models_cli import add_models_commands, command_models
 from .serving import add_serve_arguments
@@ -136,27 +135,6 @@ def options_from(args: argparse.Namespace) -> Options:
                    device_mode=args.device_mode, dtype=args.dtype)
 
 
-def apply_overrides(prompt: Any, overrides: list[str]) -> list[str]:
-    """Apply --set NODE.INPUT=VALUE in place; returns the problems found (nothing is applied then)."""
-    problems = []
-    for override in overrides:
-        target, sep, text = override.partition("=")
-        node_id, dot, input_name = target.rpartition(".")
-        if not sep or not dot or not node_id or not input_name:
-            problems.append(f"--set {override!r}: expected NODE.INPUT=VALUE, e.g. --set 3.seed=42")
-            continue
-        node = prompt.get(node_id) if isinstance(prompt, dict) else None
-        if not isinstance(node, dict) or not isinstance(node.get("inputs", {}), dict):
-            problems.append(f"--set {override!r}: the workflow has no node {node_id!r}")
-            continue
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        node.setdefault("inputs", {})[input_name] = value
-    return problems
-
-
 def _print_outputs(result, report, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result.outputs, indent=2, default=repr))
@@ -173,6 +151,7 @@ def command_run(args: argparse.Namespace) -> int:
     from graph_engine.partial_files import remove_abandoned_partials
 
     from .error_reports import node_failures_reported_here, report_node_failure
+    from .overrides import apply_overrides
     from .progress import ProgressLine
     from .startup import build_engine
     from .workflow_files import read_any_workflow
@@ -184,7 +163,7 @@ def command_run(args: argparse.Namespace) -> int:
     except WorkflowFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    problems = apply_overrides(prompt, args.overrides)
+    problems = apply_overrides(prompt, args.overrides, engine.registry)
     if problems:
         print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
         return EXIT_INVALID
