@@ -153,7 +153,7 @@ def command_run(args: argparse.Namespace) -> int:
     from .error_reports import node_failures_reported_here, report_node_failure
     from .overrides import apply_overrides
     from .progress import ProgressLine
-    from .startup import build_engine
+    from .startup import build_engine, create_folders
     from .workflow_files import read_any_workflow
 
     with plugin_prints_to_stderr():
@@ -171,7 +171,7 @@ def command_run(args: argparse.Namespace) -> int:
     if not report.ok:
         print("\n".join(f"error: {line}" for line in report.lines()), file=sys.stderr)
         return EXIT_INVALID
-    engine.folders.create()
+    create_folders(engine.folders)
     remove_abandoned_partials([engine.folders.output, engine.folders.temp])  # left by a run killed mid-save
     unsubscribe = engine.events.subscribe(ProgressLine(len(report.order)))
     try:
