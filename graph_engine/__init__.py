@@ -3,7 +3,7 @@ from .cache import CachePolicy, CacheStats, LRUCache, NoCache
 from .calling import NodeOutputError, NodeResult
 from .context import Interrupted, NodeContext, current_context
 from .engine import Engine
-from .errors import InputError, NodeErrors, PromptError, WorkflowInvalid
+from .errors import InputError, NodeErrors, PromptError, UserFacingError, WorkflowInvalid
 from .estimate import InputTooLarge, NodeEstimate, ValueSize
 from .events import EventStream
 from .executor import RunResult
@@ -21,7 +21,7 @@ __all__ = [
     "CachePolicy", "CacheStats", "DuplicateNodeError", "Engine", "EventStream", "Folders", "InputError",
     "InputSpec", "InputTooLarge", "NodeEstimate", "ValueSize", "Interrupted", "LRUCache", "NoCache", "NodeContext", "NodeErrors", "NodeInterfaceError",
     "NodeOutputError", "NodeRegistry", "NodeResult", "NodeSpec", "OutputSpec", "PluginReport", "Prompt",
-    "PromptError", "RegistrationReport", "RunResult", "Sizer", "UIConversionError", "ValidationReport",
+    "PromptError", "RegistrationReport", "RunResult", "Sizer", "UIConversionError", "UserFacingError", "ValidationReport",
     "WorkflowFormatError", "WorkflowInvalid", "api_to_ui", "current_context", "discover_plugins", "load_plugins", "read_workflow_file",
     "to_api_format", "ui_to_api", "validate_prompt",
 ]

@@ -61,6 +61,12 @@ class PromptError:
         return {"type": self.type, "message": self.message, "details": self.details, "extra_info": {}}
 
 
+class UserFacingError(Exception):
+    """Base of the errors raised on purpose for the user (a bad model file, a wrong base, a file that is missing):
+    the message alone says what happened, to which file, and what to do, so reports show it without a traceback.
+    Any other exception escaping a node is taken for a bug and keeps its traceback."""
+
+
 class WorkflowInvalid(Exception):
     """Raised by the engine for a workflow that failed validation; carries the whole report."""
 

@@ -14,6 +14,7 @@ from . import events as ev
 from .cache import CachePolicy
 from .calling import NodeResult, call_node, requested_lazy_inputs
 from .context import Interrupted, NodeContext, enter_context, leave_context
+from .errors import UserFacingError
 from .events import EventStream
 from .folders import Folders
 from .gcpause import gc_paused
@@ -36,6 +37,7 @@ class RunResult:
     executed: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    user_facing_error: bool = False  # the error is a UserFacingError: its message is the whole story, no traceback
     messages: list[tuple[str, dict]] = field(default_factory=list)
 
     @property
@@ -206,7 +208,11 @@ class _Run:
                                              "timestamp": _now_ms()}, record=True)
 
     def failed(self, node: Node, exc: Exception) -> None:
-        log.error("node %s (%s) failed", node.id, node.class_type, exc_info=exc)
+        self.result.user_facing_error = isinstance(exc, UserFacingError)
+        if self.result.user_facing_error:
+            log.error("node %s (%s) failed: %s", node.id, node.class_type, exc)
+        else:
+            log.error("node %s (%s) failed", node.id, node.class_type, exc_info=exc)
         self.result.status = ERROR
         inputs = {name: [repr(v)[:200]] for name, v in node.constants.items()}
         for name, link in node.links.items():

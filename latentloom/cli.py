@@ -8,7 +8,6 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
 from .models_cli import add_models_commands, command_models
 from .serving import add_serve_arguments
@@ -17,6 +16,7 @@ from .startup import Options
 log = logging.getLogger("latentloom")
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 128 + 2, 128 + 13  # as a shell reports death by SIGINT / SIGPIPE
 MODEL_KIND_FLAGS = {"checkpoints": "checkpoints", "loras": "LoRAs", "vae": "VAEs", "embeddings": "embeddings"}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 
@@ -135,27 +135,6 @@ def options_from(args: argparse.Namespace) -> Options:
                    device_mode=args.device_mode, dtype=args.dtype)
 
 
-def apply_overrides(prompt: Any, overrides: list[str]) -> list[str]:
-    """Apply --set NODE.INPUT=VALUE in place; returns the problems found (nothing is applied then)."""
-    problems = []
-    for override in overrides:
-        target, sep, text = override.partition("=")
-        node_id, dot, input_name = target.rpartition(".")
-        if not sep or not dot or not node_id or not input_name:
-            problems.append(f"--set {override!r}: expected NODE.INPUT=VALUE, e.g. --set 3.seed=42")
-            continue
-        node = prompt.get(node_id) if isinstance(prompt, dict) else None
-        if not isinstance(node, dict) or not isinstance(node.get("inputs", {}), dict):
-            problems.append(f"--set {override!r}: the workflow has no node {node_id!r}")
-            continue
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        node.setdefault("inputs", {})[input_name] = value
-    return problems
-
-
 def _print_outputs(result, report, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result.outputs, indent=2, default=repr))
@@ -171,8 +150,10 @@ def command_run(args: argparse.Namespace) -> int:
     from graph_engine import WorkflowFormatError
     from graph_engine.partial_files import remove_abandoned_partials
 
+    from .error_reports import node_failures_reported_here, report_node_failure
+    from .overrides import apply_overrides
     from .progress import ProgressLine
-    from .startup import build_engine
+    from .startup import build_engine, create_folders
     from .workflow_files import read_any_workflow
 
     with plugin_prints_to_stderr():
@@ -182,7 +163,7 @@ def command_run(args: argparse.Namespace) -> int:
     except WorkflowFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    problems = apply_overrides(prompt, args.overrides)
+    problems = apply_overrides(prompt, args.overrides, engine.registry)
     if problems:
         print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
         return EXIT_INVALID
@@ -190,11 +171,11 @@ def command_run(args: argparse.Namespace) -> int:
     if not report.ok:
         print("\n".join(f"error: {line}" for line in report.lines()), file=sys.stderr)
         return EXIT_INVALID
-    engine.folders.create()
+    create_folders(engine.folders)
     remove_abandoned_partials([engine.folders.output, engine.folders.temp])  # left by a run killed mid-save
     unsubscribe = engine.events.subscribe(ProgressLine(len(report.order)))
     try:
-        with plugin_prints_to_stderr():
+        with plugin_prints_to_stderr(), node_failures_reported_here():
             result = engine.execute(report, prompt)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -202,9 +183,7 @@ def command_run(args: argparse.Namespace) -> int:
     finally:
         unsubscribe()
     if result.status == "error":
-        error = result.error
-        print(f"error: node {error['node_id']} ({error['node_type']}) failed: "
-              f"{error['exception_type']}: {error['exception_message']}", file=sys.stderr)
+        report_node_failure(result.error, result.user_facing_error, engine.folders.user, args.verbose)
         return EXIT_FAILED
     if result.status == "interrupted":
         print("interrupted", file=sys.stderr)
@@ -281,10 +260,32 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     try:
         return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
-        from nodes.runtime.extra_model_paths import ExtraModelPathsError  # only now: importing nodes costs time
+        return _failed(args, exc)
 
-        if not isinstance(exc, ExtraModelPathsError):
-            raise
-        print(f"error: {exc}", file=sys.stderr)  # a malformed extra_model_paths.yaml: the user fixes the file
+
+def _failed(args: argparse.Namespace, exc: Exception) -> int:
+    """What escaped a command, in one line: a closed stdout ends quietly, as Unix tools do (`latentloom nodes |
+    head`); errors meant for the user show their message; anything else names the log file with its traceback."""
+    from graph_engine import UserFacingError
+    from nodes.runtime.extra_model_paths import ExtraModelPathsError  # only now: importing nodes costs time
+
+    from .error_reports import os_error_line, report_unexpected, silence_stdout, stdout_is_closed
+
+    if isinstance(exc, BrokenPipeError) and stdout_is_closed():
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
+    if isinstance(exc, ExtraModelPathsError):  # a malformed extra_model_paths.yaml: the user fixes the file
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    if isinstance(exc, UserFacingError):
+        print(f"error: {exc}", file=sys.stderr)
+    elif isinstance(exc, OSError):  # the machine's doing (a full disk, a folder not writable), not a bug
+        print(f"error: {os_error_line(exc)}", file=sys.stderr)
+    else:
+        command = " ".join(filter(None, (args.command, getattr(args, "models_command", None))))
+        report_unexpected(command, exc, options_from(args).folders().user, args.verbose)
+    return EXIT_FAILED

@@ -1,7 +1,10 @@
 """The model library as the server uses it: folder listings with details, and installs (web imports no nodes)."""
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Callable
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from nodes.model_library.download_policy import DownloadPolicy
@@ -43,6 +46,7 @@ def model_installer(policy: DownloadPolicy) -> Callable[[str, dict[str, Any], Ca
                            progress=progress, policy=policy, local_files=False)
         except (InstallError, DownloadError) as error:
             raise ServiceError(str(error)) from None
+        log.info("%s", done.message)  # the server's console; the client gets the message too
         entry = InstalledModel(done.folder, done.name, done.file, done.hashes).as_json() if done.folder else None
         return {"model": entry, "message": done.message, "already_there": done.already_there}
 

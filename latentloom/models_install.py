@@ -46,6 +46,7 @@ def command_models_install(args: argparse.Namespace) -> int:
     from nodes.model_library.install import InstallError, install_model
 
     from .cli import EXIT_FAILED, EXIT_OK, options_from
+    from .models_listing import prompt_word_lines
     from .startup import use_model_folders
 
     use_model_folders(options_from(args))
@@ -63,7 +64,6 @@ def command_models_install(args: argparse.Namespace) -> int:
         file = done.file
         print(f"  {file.kind}, {file.architecture or 'base not known'}, {file.precision or '?'}, "
               f"Model hash {done.hashes.model_hash}, sha256 {done.hashes.sha256}")
-        if file.training and (file.training.trigger_words or file.training.top_tags):
-            words = file.training.trigger_words or file.training.top_tags
-            print(f"  trigger words: {', '.join(words)}")
+        for line in prompt_word_lines(file.training) if file.training else ():
+            print(f"  {line}")
     return EXIT_OK

@@ -13,7 +13,7 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per file, in a list")
     parser.add_argument("--verbose", dest="details", action="store_true",
                         help="also show the full sha256 and what the trainer wrote (base model, network dim and "
-                             "alpha, trigger words)")
+                             "alpha, stated trigger words, most frequent training tags)")
 
 
 def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,10 +70,17 @@ def _print_details(model) -> None:
     facts = [("base model", training.base_model), ("network", training.network_module),
              ("dim", training.network_dim), ("alpha", training.network_alpha)]
     print(indent + ", ".join(f"{name} {value}" for name, value in facts if value is not None))
-    if training.trigger_words:
-        print(f"{indent}trigger words: {', '.join(training.trigger_words)}")
+    for line in prompt_word_lines(training):
+        print(indent + line)
+
+
+def prompt_word_lines(training) -> list[str]:
+    """What to put in the prompt for a LoRA: the trigger words its file states, and apart from them the tags most
+    frequent in its training captions (a guess at words it responds to, not a promise)."""
+    lines = [f"trigger words: {', '.join(training.trigger_words)}"] if training.trigger_words else []
     if training.top_tags:
-        print(f"{indent}most frequent training tags: {', '.join(training.top_tags)}")
+        lines.append(f"most frequent training tags: {', '.join(training.top_tags)}")
+    return lines
 
 
 def command_models_verify(args: argparse.Namespace) -> int:

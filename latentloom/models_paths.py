@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass
+
+log = logging.getLogger(__name__)
 
 NOT_USED_NOTE = "not used by Latentloom yet"
 
@@ -19,10 +22,17 @@ class SearchedFolder:
 
 
 def command_models_paths(args: argparse.Namespace) -> int:
-    """Print each kind's roots in search order with their origin, warning about folders that do not exist."""
+    """Print each kind's roots in search order with their origin, warning about folders that do not exist: the
+    default ones are made first, so the warnings are about folders the user named."""
     from .cli import EXIT_OK, options_from
+    from .error_reports import os_error_line
+    from .startup import create_folders
 
     options = options_from(args)
+    try:
+        create_folders(options.folders())
+    except OSError as error:  # e.g. a read-only base folder: the listing is still worth having
+        log.warning("cannot create the default folders: %s", os_error_line(error))
     used, not_used = searched_folders(options)
     if args.json:
         print(json.dumps({"kinds": _as_json(used), "not_used": _as_json(not_used)}, indent=2))

@@ -9,7 +9,7 @@ import secrets
 import sys
 from dataclasses import replace
 
-from .startup import Options, build_engine
+from .startup import Options, build_engine, create_folders
 
 log = logging.getLogger("latentloom")
 
@@ -66,7 +66,7 @@ def build_services(options: Options, max_history: int, downloads):
 
     engine, reports = build_engine(options)
     folders = options.folders()
-    folders.create()
+    create_folders(folders)
 
     def device_stats():
         from nodes.runtime.devices import device_stats as read

@@ -93,6 +93,17 @@ def use_model_folders(options: Options) -> None:
     set_hash_cache(options.folders().user / "model_hashes.sqlite")
 
 
+def create_folders(folders: Folders) -> None:
+    """Make the installation's folders on first use: models/<kind>, input, output, temp, user (the ones these
+    `folders` name, defaults or given). Folders named for more models (--<kind>-dir, extra_model_paths.yaml) are
+    never made: a mistyped one must show up as missing (`latentloom models paths`), not as a new empty folder."""
+    from nodes.runtime.model_folders import KINDS
+
+    folders.create()
+    for kind in KINDS:
+        (folders.models / kind).mkdir(exist_ok=True)
+
+
 def build_registry(options: Options) -> tuple[NodeRegistry, list[PluginReport]]:
     """Built-ins first (they win every name clash), then each plugin in isolation."""
     import nodes

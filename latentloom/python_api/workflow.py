@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from graph_engine import Engine, NodeRegistry, NodeSpec
 from graph_engine.specs import types_compatible
 
-from ..startup import Options, build_engine
+from ..startup import Options, build_engine, create_folders
 from .failures import WorkflowFailed
 from .handles import NodeHandle, Output
 from .remote import submit_prompt
@@ -106,7 +106,7 @@ class Workflow(BuiltinNodes):
     def run(self) -> WorkflowResult:
         """Validate and run in this process; WorkflowInvalid or WorkflowFailed (naming the node) when it cannot."""
         engine = self.engine
-        engine.folders.create()
+        create_folders(engine.folders)
         result = engine.run(self.to_api())
         if not result.ok:
             raise WorkflowFailed(result.prompt_id, result.status, result.error)

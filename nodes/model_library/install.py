@@ -9,7 +9,6 @@ web client names is read as a URL or a Hub reference by its syntax alone, never 
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shutil
@@ -25,8 +24,6 @@ from .download_policy import DownloadPolicy
 from .hashes import FileHashes, file_hashes
 from .identify import ModelFile, identify_model
 from .listing import KIND_FOLDERS
-
-log = logging.getLogger(__name__)
 
 INCOMING = ".incoming"
 UNSORTED = "unsorted"
@@ -178,7 +175,6 @@ def _move_into(staged: Path, target: Path, folder: str, file: ModelFile, force: 
                                f"kept as {staged}.")
     os.replace(staged, target)
     message = f"installed {file.description} ({file.precision or 'unknown precision'}) as models/{folder}/{target.name}"
-    log.info("%s", message)
     return Installed(target, folder, target.name, replace(file, path=target), file_hashes(target), False, message)
 
 

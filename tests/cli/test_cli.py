@@ -112,6 +112,33 @@ def test_a_bad_set_exits_2_naming_the_problem(base, override, named):
     assert "Traceback" not in done.stderr
 
 
+def test_a_set_for_a_node_not_in_the_workflow_names_its_node_ids(base):
+    done = latentloom("run", UTILITY, "--set", "99.value=1", "--base-dir", base, cwd=base)
+    assert done.returncode == 2
+    [line] = error_lines(done.stderr)
+    assert "no node '99'" in line and "1, 2, 3, 4, 5, 6, 7, 8" in line
+
+
+def test_a_set_of_an_input_the_node_does_not_have_exits_2_naming_its_inputs(base):
+    """It used to be written into the workflow and ignored by the run, which exited 0 with the old value."""
+    done = latentloom("run", UTILITY, "--set", "3.operaton=add", "--set", "1.value=10", "--base-dir", base, cwd=base)
+    assert done.returncode == 2, done.stdout
+    [line] = error_lines(done.stderr)
+    assert "node 3 (MathInt) has no input 'operaton'" in line and "did you mean 'operation'?" in line
+    assert "Its inputs: a, b, operation." in line
+    assert done.stdout == ""
+
+
+def test_a_set_of_an_input_the_node_declares_but_the_workflow_leaves_out_is_applied(base):
+    prompt = utility_prompt()
+    del prompt["5"]["inputs"]["delimiter"]
+    workflow = base / "no_delimiter.json"
+    workflow.write_text(json.dumps(prompt))
+    done = latentloom("run", workflow, "--set", '5.delimiter=" - "', "--base-dir", base, cwd=base)
+    assert done.returncode == 0, done.stderr
+    assert "node 7 (PreviewAny) text: Hello - Latentloom" in done.stdout.splitlines()
+
+
 def test_an_invalid_workflow_exits_2_with_one_line_per_error(base):
     prompt = utility_prompt()
     prompt["1"]["inputs"]["value"] = "six"

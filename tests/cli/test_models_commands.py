@@ -43,6 +43,25 @@ def test_install_then_list_and_verify(tmp_path):
     assert refused.returncode == 1 and "--force" in refused.stderr
 
 
+def test_install_says_installed_once_and_tells_stated_trigger_words_from_frequent_tags(tmp_path):
+    tags = json.dumps({"10_inky": {"ink drawing": 12, "monochrome": 9}, "5_more": {"monochrome": 4}})
+    tagged = write_kohya_lora(tmp_path / "src" / "inky.safetensors", metadata={"ss_tag_frequency": tags})
+    stated = write_kohya_lora(tmp_path / "src" / "mychar.safetensors",
+                              metadata={"modelspec.trigger_phrase": "mychar", "ss_tag_frequency": tags})
+    base = tmp_path / "install"
+    base.mkdir()
+    done = latentloom("models", "install", tagged, cwd=base)
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout + done.stderr).count("installed a LoRA") == 1, (done.stdout, done.stderr)
+    assert "  most frequent training tags: monochrome, ink drawing" in done.stdout.splitlines()
+    assert "trigger" not in done.stdout
+
+    done = latentloom("models", "install", stated, cwd=base)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "  trigger words: mychar" in lines and "  most frequent training tags: monochrome, ink drawing" in lines
+
+
 def test_install_from_a_url_draws_a_progress_bar(tmp_path):
     lora = write_kohya_lora(tmp_path / "src" / "inky.safetensors")
     base = tmp_path / "install"

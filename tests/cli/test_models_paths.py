@@ -72,12 +72,29 @@ def test_models_paths_prints_each_kind_in_order_and_warns_about_missing_folders(
     searched = [line.split()[1] for line in loras if line.strip()[0].isdigit()]
     assert searched == [str(base / "models" / "loras"), str(base / "more-loras"), str(sd / "models" / "Lora"),
                         str(sd / "models" / "LyCORIS")]
-    assert f"2. {base / 'more-loras'}  (--loras-dir)" in loras[2]
-    assert f"[a111], line 4" in loras[4]
+    assert f"2. {base / 'more-loras'}  (--loras-dir)" in loras[1]  # the default folder was made: no warning
+    assert f"[a111], line 4" in loras[3]
     assert any(f"warning: {base / 'more-loras'} does not exist" in line for line in loras)
     assert not any(f"warning: {sd / 'models' / 'Lora'} " in line for line in loras)
     assert any(f"warning: {sd / 'models' / 'VAE'} does not exist" in line for line in lines)
     assert "not used by Latentloom yet" in done.stdout and str(sd / "models" / "ControlNet") in done.stdout
+
+
+def test_models_paths_makes_the_default_folders_and_warns_only_about_named_ones(tmp_path):
+    base = tmp_path / "fresh"
+    base.mkdir()
+    done = latentloom("models", "paths", "--base-dir", base, cwd=base)
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stdout + done.stderr
+    for folder in ("models/checkpoints", "models/vae", "models/loras", "models/embeddings", "input", "output"):
+        assert (base / folder).is_dir(), folder
+
+    named = tmp_path / "big-drive" / "vae"
+    done = latentloom("models", "paths", "--base-dir", base, "--vae-dir", named, cwd=base)
+    assert done.returncode == 0, done.stderr
+    warnings = [line.strip() for line in done.stdout.splitlines() if "warning" in line]
+    assert warnings == [f"warning: {named} does not exist: create it, or correct the path"]
+    assert not named.exists()  # a folder the user named may be a typo: it is not made
 
 
 def test_models_paths_json(install):
@@ -86,7 +103,7 @@ def test_models_paths_json(install):
     assert done.returncode == 0, done.stderr
     listing = json.loads(done.stdout)
     assert listing["kinds"]["checkpoints"] == [
-        {"path": str(base / "models" / "checkpoints"), "origin": "default", "exists": False},
+        {"path": str(base / "models" / "checkpoints"), "origin": "default", "exists": True},  # made on first use
         {"path": str(sd / "models" / "Stable-diffusion"), "exists": True,
          "origin": f"{base / 'extra_model_paths.yaml'} [a111], line 3"}]
     assert listing["not_used"]["controlnet"][0]["path"] == str(sd / "models" / "ControlNet")

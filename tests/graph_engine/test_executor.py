@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from graph_engine import Interrupted, NoCache, NodeRegistry, current_context
+from graph_engine import Interrupted, NoCache, NodeRegistry, UserFacingError, current_context
 
 
 def node(class_type, **inputs):
@@ -319,6 +319,41 @@ def test_exception_in_a_node_gives_execution_error(engine, record_events, tn):
     assert events.names()[-1] == "executing" and events.events[-1][1]["node"] is None
     assert tn.ran("TSink") == []
     assert ("execution_error", event) in result.messages
+
+
+def test_a_user_facing_error_is_recorded_as_such_and_logged_without_a_traceback(registry, make_engine, caplog):
+    class BadFileError(UserFacingError):
+        pass
+
+    class ReadsAFile:
+        CATEGORY = "tests"
+        RETURN_TYPES = ("INT",)
+        FUNCTION = "run"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"value": ("INT", {})}}
+
+        def run(self, value):
+            raise BadFileError("model.safetensors is truncated: download it again")
+
+    registry.register("ReadsAFile", ReadsAFile, source="tests")
+    engine = make_engine()
+    with caplog.at_level("ERROR", logger="graph_engine.executor"):
+        result = engine.run({"1": node("ReadsAFile", value=1), "2": node("TSink", value=["1", 0])})
+    assert result.status == "error" and result.user_facing_error
+    assert result.error["exception_message"] == "model.safetensors is truncated: download it again"
+    assert result.error["traceback"]  # clients and logs that want it still get it
+    [record] = caplog.records
+    assert record.exc_info is None and "truncated: download it again" in record.getMessage()
+
+
+def test_any_other_exception_is_logged_with_its_traceback(engine, caplog):
+    with caplog.at_level("ERROR", logger="graph_engine.executor"):
+        result = engine.run(failing_prompt(True))
+    assert result.status == "error" and not result.user_facing_error
+    [record] = caplog.records
+    assert record.exc_info is not None and record.exc_info[0] is ValueError
 
 
 def test_results_before_an_error_stay_cached_and_the_fixed_run_succeeds(engine, tn):

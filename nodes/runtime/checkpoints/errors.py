@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from graph_engine import UserFacingError
 
-class CheckpointError(Exception):
+
+class CheckpointError(UserFacingError):
     """A checkpoint file could not be loaded; the message is written for the user."""
 
     def __init__(self, path: str | Path, message: str) -> None:

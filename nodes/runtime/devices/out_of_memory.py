@@ -9,6 +9,8 @@ import re
 import sys
 from typing import Callable, TypeVar
 
+from graph_engine import UserFacingError
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -47,7 +49,7 @@ def describe_out_of_memory(error: BaseException) -> str:
     return f"Ran out of device memory while allocating {amount[0]}. {_ADVICE}"
 
 
-class NodeOutOfMemoryError(RuntimeError):
+class NodeOutOfMemoryError(RuntimeError, UserFacingError):
     """A node ran out of memory even after the models were unloaded and the caches emptied; the run ends here."""
 
     def __init__(self, node: str, error: BaseException) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from graph_engine import UserFacingError
+
 from ..checkpoints.checkpoint_file import read_all_tensors
 from ..checkpoints.errors import CheckpointError
 
@@ -48,7 +50,7 @@ REQUIRED = {"lora": ({"down"}, {"up"}), "loha": ({"w1_a"}, {"w1_b"}, {"w2_a"}, {
             "lokr": ({"w1", "w1_a"}, {"w2", "w2_a"})}
 
 
-class LoraError(Exception):
+class LoraError(UserFacingError):
     """A LoRA file cannot be used; the message says what to do."""
 
     def __init__(self, path: str | Path | None, message: str) -> None:
