@@ -77,6 +77,18 @@ export function buildNodeElement(node, hooks) {
   return root;
 }
 
+/** The error's message as the user reads it; its type (an exception's class path) only behind a toggle. */
+function fillError(box, error) {
+  if (!error) { box.replaceChildren(); return; }
+  const parts = [el('div', { class: 'node-error-message', 'data-node-error-message': '' }, error.message || 'Failed.')];
+  if (error.type) {
+    const details = el('details', { class: 'node-error-details', 'data-node-error-details': '' });
+    details.append(el('summary', {}, 'details'), el('code', {}, error.type));
+    parts.push(details);
+  }
+  box.replaceChildren(...parts);
+}
+
 /** Shows a node's run state: running, progress, errors on inputs, preview and output images. */
 export function applyNodeState(root, state = {}) {
   root.classList.toggle('running', !!state.running);
@@ -97,7 +109,12 @@ export function applyNodeState(root, state = {}) {
     if (message) slot.dataset.error = message; else delete slot.dataset.error;
   }
   const box = root.querySelector('.node-error');
-  box.textContent = state.error ? state.error.message : '';
+  // Rebuilt only when the error changes, so an open details toggle stays open.
+  const errorKey = state.error ? `${state.error.type}\n${state.error.message}` : '';
+  if (box.dataset.key !== errorKey) {
+    fillError(box, state.error);
+    box.dataset.key = errorKey;
+  }
 
   const preview = root.querySelector('.node-preview');
   if (state.running && state.preview) { preview.src = state.preview; preview.classList.add('active'); }

@@ -22,18 +22,20 @@ export class RunState {
     for (const [id, s] of this.nodes) if (s.error) this.update(id, { error: null });
   }
 
-  /** node_errors of a rejected prompt, shown on each node and input. */
+  /** node_errors of a rejected prompt, shown on each node and input; the error types go in the details. */
   showNodeErrors(nodeErrors) {
     for (const [id, entry] of Object.entries(nodeErrors || {})) {
       const inputs = {};
       const lines = [];
+      const types = new Set();
       for (const err of entry.errors || []) {
         const input = err.extra_info && err.extra_info.input_name;
         const text = err.details ? `${err.message}: ${err.details}` : err.message;
         if (input) inputs[input] = text;
+        if (err.type) types.add(err.type);
         lines.push(input ? `${input}: ${text}` : text);
       }
-      this.update(id, { error: { message: lines.join('\n'), inputs } });
+      this.update(id, { error: { message: lines.join('\n'), type: [...types].join(', '), inputs } });
     }
   }
 
@@ -72,7 +74,8 @@ export class RunState {
         break;
       }
       case 'execution_error':
-        this.update(data.node_id, { error: { message: `${data.exception_type || 'Error'}: ${data.exception_message}`, inputs: {} } });
+        // The message is for the user; the exception's class path is for a bug report, behind a toggle.
+        this.update(data.node_id, { error: { message: data.exception_message, type: data.exception_type || '', inputs: {} } });
         this.view.message(`${data.node_type || 'Node'} #${data.node_id} failed: ${data.exception_message}`, 'error');
         this.setRunning(null);
         break;
