@@ -2,7 +2,7 @@
 // tags, notes and problems) and a form that has the server install a file from a Hugging Face reference or a URL,
 // with a progress bar per install.
 import { api } from './api.js';
-import { familyOf, trainingHints } from './modelnotes.js';
+import { RANDOM_WEIGHTS_ADVICE, familyOf, trainingHints } from './modelnotes.js';
 
 const FOLDERS = ['checkpoints', 'loras', 'vae', 'embeddings'];
 
@@ -62,6 +62,7 @@ export class ModelsPanel {
     if (entry.folder === 'loras' || entry.kind === 'lora') {
       for (const hint of trainingHints(entry)) li.append(el('small', { class: 'model-hint', 'data-model-hint': '' }, hint));
     }
+    if (entry.random_weights) li.append(el('small', { class: 'model-warning', 'data-model-note': '' }, RANDOM_WEIGHTS_ADVICE));
     if (entry.note) li.append(el('small', { class: 'model-warning', 'data-model-note': '' }, String(entry.note)));
     if (entry.problem) li.append(el('small', { class: 'model-warning', 'data-model-problem': '' }, entry.problem));
     if (entry.misplaced) li.append(el('small', { class: 'model-warning', 'data-model-misplaced': '' }, String(entry.misplaced)));
