@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable
 
 log = logging.getLogger(__name__)
@@ -11,10 +12,14 @@ if TYPE_CHECKING:
 
 
 def describe_models(folder: str) -> list[dict[str, Any]]:
-    """Each file of a model folder described; hashes only when already computed (a listing never hashes)."""
-    from nodes.model_library.listing import installed_models
+    """Each file of a model folder described; hashes only when already computed (a listing never hashes).
 
-    return [model.as_json() for model in installed_models([folder], compute_hashes=False)]
+    `random_weights` marks the demo checkpoint, whose images are noise by design, so a client can say so."""
+    from nodes.model_library.listing import installed_models
+    from nodes.runtime.demo_model import DEMO_CHECKPOINT_NAME
+
+    return [model.as_json() | {"random_weights": PurePosixPath(model.name).name == DEMO_CHECKPOINT_NAME}
+            for model in installed_models([folder], compute_hashes=False)]
 
 
 def check_install_source(source: str) -> None:

@@ -27,8 +27,8 @@ export const api = {
   /** Asks the server to fetch a model ({source, revision?, client_id}); answers {install_id}, progress comes by websocket. */
   installModel: (body) => json('POST', '/models/install', body),
   /** Returns {ok, status, data}: a 400 carries node_errors the editor shows. */
-  queuePrompt: (prompt, clientId, workflow) =>
-    request('POST', '/prompt', { prompt, client_id: clientId, extra_data: { extra_pnginfo: { workflow } } }),
+  queuePrompt: (prompt, clientId, workflow, promptId) =>
+    request('POST', '/prompt', { prompt, client_id: clientId, prompt_id: promptId, extra_data: { extra_pnginfo: { workflow } } }),
   /** Converts a workflow on the server, the one converter the CLI uses too: to 'api' → {prompt}, to 'ui' → {workflow}. */
   convertWorkflow: (workflow, to) => json('POST', '/workflow/convert', { workflow, to }),
   queue: () => json('GET', '/queue'),

@@ -18,10 +18,14 @@ import { modelNotes } from './modelnotes.js';
 const STORAGE_KEY = 'latentloom.workflow';
 const CLIPBOARD_KEY = 'latentloom.clipboard';
 
+function randomId() {
+  return crypto.randomUUID ? crypto.randomUUID().replace(/-/g, '') : String(Math.random()).slice(2);
+}
+
 function newClientId() {
   let id = sessionStorage.getItem('latentloom.clientId');
   if (!id) {
-    id = crypto.randomUUID ? crypto.randomUUID().replace(/-/g, '') : String(Math.random()).slice(2);
+    id = randomId();
     sessionStorage.setItem('latentloom.clientId', id);
   }
   return id;
@@ -38,7 +42,7 @@ class App {
     this.runState = new RunState({
       refreshState: (id) => this.canvas.refreshState(id),
       refreshAllStates: () => this.canvas.refreshAllStates(),
-      gallery: (url) => this.queue.addImage(url),
+      gallery: (url, note) => this.queue.addImage(url, note),
       message: (text, kind) => this.message(text, kind),
       queueChanged: () => this.queue.refresh(),
     });
@@ -239,9 +243,10 @@ class App {
 
   async refreshNodeInfo() {
     this.lastRefresh = Date.now();
-    const [info, loras] = await Promise.all([api.objectInfo(), api.modelDetails('loras').catch(() => [])]);
+    const [info, loras, checkpoints] = await Promise.all([api.objectInfo(),
+      ...['loras', 'checkpoints'].map((folder) => api.modelDetails(folder).catch(() => []))]);
     this.specs = buildSpecs(info);
-    modelNotes.update(loras);
+    modelNotes.update({ loras, checkpoints });
     this.palette.setSpecs(this.specs);
     // Existing combos pick up new files but keep their value.
     let touched = false;
@@ -259,7 +264,7 @@ class App {
         touched = true;
       }
     }
-    if (touched || loras.length) this.canvas.render();
+    if (touched || loras.length || checkpoints.length) this.canvas.render();
   }
 
   async queuePrompt() {
@@ -272,16 +277,21 @@ class App {
       this.message(`The workflow could not be queued: ${e.message}`, 'error');
       return;
     }
+    // Our own prompt id: the run's events may arrive before the server's answer does.
+    const promptId = randomId();
+    this.runState.noteImages(promptId, modelNotes.imageNote(prompt));
     let result;
     try {
-      result = await api.queuePrompt(prompt, this.clientId, workflow);
+      result = await api.queuePrompt(prompt, this.clientId, workflow, promptId);
     } catch (e) {
+      this.runState.forgetImages(promptId);
       this.message(`Could not reach the server: ${e.message}`, 'error');
       return;
     }
     const data = result.data || {};
     if (data.node_errors && Object.keys(data.node_errors).length) this.runState.showNodeErrors(data.node_errors);
     if (!result.ok) {
+      this.runState.forgetImages(promptId);
       const err = data.error || {};
       this.message(`${err.message || 'The prompt was rejected.'}${err.details ? `\n${err.details}` : ''}`, 'error');
       this.queue.refresh();

@@ -1,7 +1,8 @@
-// The models panel: what each model folder holds (kind, base, LoRA trigger words, problems) and a form
-// that has the server install a file from a Hugging Face reference or a URL, with a progress bar per install.
+// The models panel: what each model folder holds (kind, base or family, LoRA trigger words and frequent training
+// tags, notes and problems) and a form that has the server install a file from a Hugging Face reference or a URL,
+// with a progress bar per install.
 import { api } from './api.js';
-import { trainingHint } from './modelnotes.js';
+import { RANDOM_WEIGHTS_ADVICE, familyOf, trainingHints } from './modelnotes.js';
 
 const FOLDERS = ['checkpoints', 'loras', 'vae', 'embeddings'];
 
@@ -56,10 +57,13 @@ export class ModelsPanel {
   entryView(entry) {
     const li = el('li', { 'data-model': entry.name });
     li.append(el('span', { class: 'model-name' }, entry.name));
-    const facts = [entry.kind, entry.architecture || 'base not stated', formatSize(entry.size)].filter(Boolean);
+    const facts = [entry.kind, familyOf(entry) || 'base not stated', formatSize(entry.size)].filter(Boolean);
     li.append(el('small', { class: 'model-facts' }, facts.join(' · ')));
-    const hint = entry.folder === 'loras' || entry.kind === 'lora' ? trainingHint(entry) : '';
-    if (hint) li.append(el('small', { class: 'model-hint', 'data-model-hint': '' }, hint));
+    if (entry.folder === 'loras' || entry.kind === 'lora') {
+      for (const hint of trainingHints(entry)) li.append(el('small', { class: 'model-hint', 'data-model-hint': '' }, hint));
+    }
+    if (entry.random_weights) li.append(el('small', { class: 'model-warning', 'data-model-note': '' }, RANDOM_WEIGHTS_ADVICE));
+    if (entry.note) li.append(el('small', { class: 'model-warning', 'data-model-note': '' }, String(entry.note)));
     if (entry.problem) li.append(el('small', { class: 'model-warning', 'data-model-problem': '' }, entry.problem));
     if (entry.misplaced) li.append(el('small', { class: 'model-warning', 'data-model-misplaced': '' }, String(entry.misplaced)));
     return li;

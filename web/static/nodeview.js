@@ -26,7 +26,8 @@ function slotRow(input, output, index) {
   return row;
 }
 
-/** The LoRA's base and trigger words under its combo (`select`); follows the combo as it changes. */
+/** What the picked model file is (a LoRA's base and trigger words, the demo checkpoint's random weights) under
+ * its combo (`select`); follows the combo as it changes. */
 function modelNoteRow(widget, select) {
   const note = el('div', { class: 'model-note', 'data-model-note': widget.name });
   const show = () => { note.textContent = modelNotes.forWidget(widget); note.hidden = !note.textContent; };
@@ -61,7 +62,7 @@ export function buildNodeElement(node, hooks) {
       if (w.link != null && row.dataset.widget === w.name) row.classList.add('linked');
       widgets.append(row);
     }
-    if (w.name === 'lora_name') widgets.append(modelNoteRow(w, rows[0].querySelector('select')));
+    if (modelNotes.covers(w.name)) widgets.append(modelNoteRow(w, rows[0].querySelector('select')));
   }
   if (node.missing && node.rawWidgets && node.rawWidgets.length) {
     widgets.append(el('div', { class: 'raw-widgets' }, JSON.stringify(node.rawWidgets).slice(0, 200)));
@@ -74,7 +75,20 @@ export function buildNodeElement(node, hooks) {
   root.append(el('div', { class: 'node-error', 'data-node-error': '' }));
   root.append(el('img', { class: 'node-preview', 'data-preview': '', alt: 'live preview' }));
   root.append(el('div', { class: 'node-images' }));
+  root.append(el('div', { class: 'image-note', 'data-image-note': '' }));
   return root;
+}
+
+/** The error's message as the user reads it; its type (an exception's class path) only behind a toggle. */
+function fillError(box, error) {
+  if (!error) { box.replaceChildren(); return; }
+  const parts = [el('div', { class: 'node-error-message', 'data-node-error-message': '' }, error.message || 'Failed.')];
+  if (error.type) {
+    const details = el('details', { class: 'node-error-details', 'data-node-error-details': '' });
+    details.append(el('summary', {}, 'details'), el('code', {}, error.type));
+    parts.push(details);
+  }
+  box.replaceChildren(...parts);
 }
 
 /** Shows a node's run state: running, progress, errors on inputs, preview and output images. */
@@ -97,7 +111,12 @@ export function applyNodeState(root, state = {}) {
     if (message) slot.dataset.error = message; else delete slot.dataset.error;
   }
   const box = root.querySelector('.node-error');
-  box.textContent = state.error ? state.error.message : '';
+  // Rebuilt only when the error changes, so an open details toggle stays open.
+  const errorKey = state.error ? `${state.error.type}\n${state.error.message}` : '';
+  if (box.dataset.key !== errorKey) {
+    fillError(box, state.error);
+    box.dataset.key = errorKey;
+  }
 
   const preview = root.querySelector('.node-preview');
   if (state.running && state.preview) { preview.src = state.preview; preview.classList.add('active'); }
@@ -109,4 +128,5 @@ export function applyNodeState(root, state = {}) {
     images.replaceChildren(...urls.map((url) => el('img', { src: url, 'data-output-image': '', alt: 'output image' })));
     images.dataset.urls = urls.join('|');
   }
+  root.querySelector('.image-note').textContent = urls.length ? state.imageNote || '' : '';
 }

@@ -48,11 +48,14 @@ export class QueuePanel {
     this.refresh();
   }
 
-  addImage(url) {
-    const img = el('img', { src: url, 'data-gallery-image': '', alt: 'generated image' });
+  /** Adds an image to the gallery, with a note under it when one is due (the demo checkpoint's noise). */
+  addImage(url, note) {
+    const item = el('figure', { class: note ? 'gallery-item noted' : 'gallery-item' });
     const link = el('a', { href: url, target: '_blank' });
-    link.append(img);
-    this.gallery.prepend(link);
+    link.append(el('img', { src: url, 'data-gallery-image': '', alt: 'generated image' }));
+    item.append(link);
+    if (note) item.append(el('figcaption', { class: 'image-note', 'data-image-note': '' }, note));
+    this.gallery.prepend(item);
     while (this.gallery.children.length > 24) this.gallery.lastChild.remove();
   }
 }

@@ -2,12 +2,13 @@
 import { api } from './api.js';
 
 export class RunState {
-  /** view: {refreshState(id), refreshAllStates(), gallery(url), message(text, kind), queueChanged()} */
+  /** view: {refreshState(id), refreshAllStates(), gallery(url, note), message(text, kind), queueChanged()} */
   constructor(view) {
     this.view = view;
     this.nodes = new Map();
     this.running = null;
     this.promptId = null;
+    this.imageNotes = new Map(); // prompt_id -> what to say under that prompt's images
   }
 
   get(id) { return this.nodes.get(Number(id)); }
@@ -22,18 +23,30 @@ export class RunState {
     for (const [id, s] of this.nodes) if (s.error) this.update(id, { error: null });
   }
 
-  /** node_errors of a rejected prompt, shown on each node and input. */
+  /** Remembers a note for the images of a prompt we queue (its id is ours, so no event can come first). */
+  noteImages(promptId, note) {
+    if (note) this.imageNotes.set(promptId, note);
+  }
+
+  /** Forgets a prompt's note once it ran or was refused. */
+  forgetImages(promptId) {
+    this.imageNotes.delete(promptId);
+  }
+
+  /** node_errors of a rejected prompt, shown on each node and input; the error types go in the details. */
   showNodeErrors(nodeErrors) {
     for (const [id, entry] of Object.entries(nodeErrors || {})) {
       const inputs = {};
       const lines = [];
+      const types = new Set();
       for (const err of entry.errors || []) {
         const input = err.extra_info && err.extra_info.input_name;
         const text = err.details ? `${err.message}: ${err.details}` : err.message;
         if (input) inputs[input] = text;
+        if (err.type) types.add(err.type);
         lines.push(input ? `${input}: ${text}` : text);
       }
-      this.update(id, { error: { message: lines.join('\n'), inputs } });
+      this.update(id, { error: { message: lines.join('\n'), type: [...types].join(', '), inputs } });
     }
   }
 
@@ -66,26 +79,33 @@ export class RunState {
         const images = (data.output && data.output.images) || [];
         const urls = images.map((img) => api.viewUrl(img));
         if (urls.length) {
-          this.update(data.node, { images: urls });
-          for (const url of urls) this.view.gallery(url);
+          const note = this.imageNotes.get(data.prompt_id) || '';
+          this.update(data.node, { images: urls, imageNote: note });
+          for (const url of urls) this.view.gallery(url, note);
         }
         break;
       }
       case 'execution_error':
-        this.update(data.node_id, { error: { message: `${data.exception_type || 'Error'}: ${data.exception_message}`, inputs: {} } });
+        // The message is for the user; the exception's class path is for a bug report, behind a toggle.
+        this.update(data.node_id, { error: { message: data.exception_message, type: data.exception_type || '', inputs: {} } });
         this.view.message(`${data.node_type || 'Node'} #${data.node_id} failed: ${data.exception_message}`, 'error');
-        this.setRunning(null);
+        this.finished(data.prompt_id);
         break;
       case 'execution_interrupted':
         this.view.message('Interrupted.', 'info');
-        this.setRunning(null);
+        this.finished(data.prompt_id);
         break;
       case 'execution_success':
-        this.setRunning(null);
+        this.finished(data.prompt_id);
         break;
       default:
         break;
     }
+  }
+
+  finished(promptId) {
+    this.forgetImages(promptId);
+    this.setRunning(null);
   }
 
   /** A binary preview frame belongs to the node that is running now. */

@@ -244,11 +244,15 @@ def test_page_talks_only_to_its_server(chromium, live_server):
 # ---- 5. what a LoRA is, under its combo -------------------------------------------------------------------
 
 
-def test_lora_loader_shows_the_files_base_and_trigger_words(chromium, own_server, tmp_path):
+def test_lora_loader_and_models_panel_tell_stated_trigger_words_from_frequent_training_tags(chromium, own_server,
+                                                                                             tmp_path):
     loras = tmp_path / "models" / "loras"
     write_kohya_lora(loras / "inky.safetensors", metadata={"modelspec.trigger_phrase": "inky style, ink"})
     write_kohya_lora(loras / "xl_only.safetensors", sdxl=True, context_width=2048,
                      metadata={"ss_tag_frequency": json.dumps({"5_x": {"glow": 9, "neon": 4}})})
+    write_kohya_lora(loras / "both.safetensors", metadata={
+        "modelspec.trigger_phrase": "zkx",
+        "ss_tag_frequency": json.dumps({"10_zkx": {"1girl": 20, "zkx": 12, "smile": 3}})})
     server = own_server()
     context, canvas = open_canvas(chromium, server)
     try:
@@ -257,7 +261,22 @@ def test_lora_loader_shows_the_files_base_and_trigger_words(chromium, own_server
         note = canvas.node(lora).locator('[data-model-note="lora_name"]')
         assert note.inner_text() == "for SD1.x · trigger words: inky style, ink"
         canvas.set_widget(lora, "lora_name", "xl_only.safetensors")
-        assert note.inner_text() == "for SDXL · frequent training tags: glow, neon"
+        # Tags frequent in the captions are not words the file states: they are not called trigger words.
+        assert note.inner_text() == "for SDXL · most frequent training tags: glow, neon"
+        canvas.set_widget(lora, "lora_name", "both.safetensors")
+        assert note.inner_text() == "for SD1.x · trigger words: zkx · most frequent training tags: 1girl, zkx, smile"
+
+        canvas.click_action("models")
+        panel = canvas.page.locator('[data-testid="models-panel"]')
+
+        def hints(name: str) -> list[str]:
+            entry = panel.locator(f'[data-models-folder="loras"] li[data-model="{name}"]')
+            entry.wait_for(timeout=10000)
+            return entry.locator("[data-model-hint]").all_inner_texts()
+
+        assert hints("inky.safetensors") == ["trigger words: inky style, ink"]
+        assert hints("xl_only.safetensors") == ["most frequent training tags: glow, neon"]
+        assert hints("both.safetensors") == ["trigger words: zkx", "most frequent training tags: 1girl, zkx, smile"]
         assert not canvas.page_errors
     finally:
         context.close()
