@@ -8,7 +8,9 @@ if TYPE_CHECKING:
 
 
 def describe_models(folder: str) -> list[dict[str, Any]]:
-    """Each file of a model folder described; hashes only when already computed (a listing never hashes)."""
+    """Each file of a model folder described (InstalledModel.as_json: `architecture` is the model's family, FLUX.1
+    too; `unsupported` says when Latentloom cannot run that family; `problem` names broken files and links);
+    hashes only when already computed (a listing never hashes)."""
     from nodes.model_library.listing import installed_models
 
     return [model.as_json() for model in installed_models([folder], compute_hashes=False)]
