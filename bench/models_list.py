@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -23,22 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 2.0
 
-
-def write_sparse_safetensors(path: Path, shapes: dict[str, tuple[int, ...]], metadata: dict[str, str]) -> None:
-    """A complete, valid file whose tensors are all zero (holes on disk)."""
-    header, offset = {"__metadata__": metadata}, 0
-    for key, shape in shapes.items():
-        size = 2
-        for dim in shape:
-            size *= dim
-        header[key] = {"dtype": "F16", "shape": list(shape), "data_offsets": [offset, offset + size]}
-        offset += size
-    raw = json.dumps(header).encode()
-    raw += b" " * (-len(raw) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
-        handle.write(struct.pack("<Q", len(raw)) + raw)
-        handle.truncate(8 + len(raw) + offset)
+from tests.fixtures.sparse_safetensors import write_sparse_safetensors  # noqa: E402 - after the path is set
 
 
 def kohya_lora_shapes(layout, rank: int = 16) -> dict[str, tuple[int, ...]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,11 +44,32 @@ def resolve_inside(folder: str | Path, name: str, what: str) -> Path:
     Names come from workflows and requests, so they are untrusted: ValueError when the name is empty or would
     leave the folder through '..', an absolute path or a symbolic link.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"no file name given for the {what}")
-    if os.path.isabs(name) or (len(name) > 1 and name[1] == ":"):
-        raise ValueError(f"'{name}' is an absolute path: give a file name inside the {what}")
+    _check_relative_name(name, what)
     target = os.path.realpath(os.path.join(os.path.realpath(folder), name))
     if not is_inside(folder, target):
         raise ValueError(f"'{name}' points outside the {what}: only files inside it can be used")
     return Path(target)
+
+
+def join_inside(folder: str | Path, name: str, what: str) -> Path:
+    """`name` under `folder`, judged by its words alone: ValueError when it is empty, absolute or holds a '..' part.
+
+    For model folders, where symbolic links are the machine owner's way to keep models on another drive: the
+    links a name passes through are followed wherever they lead, while the name itself (from a workflow or a
+    request) can still only go down from the folder. Input and output folders use resolve_inside.
+    """
+    _check_relative_name(name, what)
+    if ".." in re.split(r"[\\/]", name):
+        raise ValueError(f"'{name}' leads outside the {what} ('..' is not allowed): give a name from the folder's "
+                         f"list")
+    return Path(folder) / name
+
+
+def _check_relative_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"no file name given for the {what}")
+    if "\0" in name:
+        shown = name.replace("\0", "\\0")
+        raise ValueError(f"'{shown}' holds a NUL character: give a file name inside the {what}")
+    if os.path.isabs(name) or (len(name) > 1 and name[1] == ":"):
+        raise ValueError(f"'{name}' is an absolute path: give a file name inside the {what}")

@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 
 
 def describe_models(folder: str) -> list[dict[str, Any]]:
-    """Each file of a model folder described; hashes only when already computed (a listing never hashes).
+    """Each file of a model folder described (InstalledModel.as_json: `architecture` is the model's family, FLUX.1
+    too; `unsupported` says when Latentloom cannot run that family; `problem` names broken files and links);
+    hashes only when already computed (a listing never hashes).
 
     `random_weights` marks the demo checkpoint, whose images are noise by design, so a client can say so."""
     from nodes.model_library.listing import installed_models

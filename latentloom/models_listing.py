@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 KIND_CHOICES = ("checkpoint", "lora", "vae", "embedding", "unknown")
@@ -17,6 +18,9 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Check model files: exit status 1 when any is broken (truncated, a web page, a dangling "
+                          "link ...). A valid file of a family Latentloom cannot run (FLUX.1, SD3 ...) is named as "
+                          "such but is not broken, so it alone does not fail the check.")
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                         help="files to check (default: every installed model)")
 
@@ -41,16 +45,17 @@ def command_models_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([model.as_json() | {"path": str(model.file.path)} for model in models], indent=2))
         return EXIT_OK
-    print(f"{'KIND':<11} {'BASE':<6} {'PREC':<9} {'SIZE':>9}  {'HASH':<10}  NAME")
+    base_width = max([6, *(len(model.file.architecture) for model in models)])
+    print(f"{'KIND':<11} {'BASE':<{base_width}} {'PREC':<9} {'SIZE':>9}  {'HASH':<10}  NAME")
     for model in models:
         file = model.file
         model_hash = model.hashes.model_hash if model.hashes else "-"
-        print(f"{file.kind:<11} {file.architecture or '?':<6} {file.precision or '?':<9} "
+        print(f"{file.kind:<11} {file.architecture or '?':<{base_width}} {file.precision or '?':<9} "
               f"{human_size(file.size):>9}  {model_hash:<10}  {model.folder}/{model.name}")
         if args.details:
             _print_details(model)
-    flagged = [(model, model.file.problem or model.misplaced) for model in models
-               if model.file.problem or model.misplaced]
+    flagged = [(model, model.file.problem or model.misplaced or f"valid file; {model.file.unsupported}")
+               for model in models if model.file.problem or model.misplaced or model.file.unsupported]
     for model, why in flagged:
         print(f"! {model.folder}/{model.name}: {why}")
     if not models:
@@ -63,7 +68,7 @@ def _print_details(model) -> None:
     if model.hashes:
         print(f"{indent}sha256 {model.hashes.sha256}" +
               (f"  (LoRA hash {model.hashes.lora_hash})" if model.file.kind == "lora" else ""))
-    print(f"{indent}path {model.file.path}")
+    print(f"{indent}path {model.file.path}{_link_target(model.file.path)}")
     training = model.file.training
     if training is None:
         return
@@ -83,6 +88,11 @@ def prompt_word_lines(training) -> list[str]:
     return lines
 
 
+def _link_target(path: Path) -> str:
+    """' -> target' for a symbolic link (where a linked model really is, or where a dangling link points)."""
+    return f" -> {os.readlink(path)}" if path.is_symlink() else ""
+
+
 def command_models_verify(args: argparse.Namespace) -> int:
     """Check the given files (or every installed one); exit 1 when any is unusable, naming the likely cause."""
     from nodes.model_library.identify import identify_model
@@ -92,7 +102,7 @@ def command_models_verify(args: argparse.Namespace) -> int:
     from .startup import use_model_folders
 
     if args.paths:
-        missing = [path for path in args.paths if not path.exists()]
+        missing = [path for path in args.paths if not path.exists() and not path.is_symlink()]
         if missing:
             for path in missing:
                 print(f"BAD  {path}: no such file")
@@ -105,8 +115,11 @@ def command_models_verify(args: argparse.Namespace) -> int:
     for file in files:
         if file.problem:
             bad += 1
-            print(f"BAD  {file.path}: {file.problem}")
+            print(f"BAD  {file.path}: {file.problem}{_link_target(file.path)}")
         else:
-            print(f"ok   {file.path} ({file.description}{', ' + file.precision if file.precision else ''})")
-    print(f"{len(files) - bad} ok, {bad} with problems")
+            note = f": valid file; {file.unsupported}" if file.unsupported else ""
+            print(f"ok   {file.path} ({file.description}{', ' + file.precision if file.precision else ''}){note}")
+    cannot_run = sum(1 for file in files if file.unsupported)
+    print(f"{len(files) - bad} ok{f' ({cannot_run} that Latentloom cannot run)' if cannot_run else ''}, "
+          f"{bad} with problems")
     return EXIT_FAILED if bad else EXIT_OK

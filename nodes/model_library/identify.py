@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nodes.runtime.checkpoints import (CheckpointError, CheckpointFile, UnsafePickleError, classify_file,
                                        open_checkpoint_file)
-from nodes.runtime.model_folders import DIFFUSERS_INDEX
+from nodes.runtime.model_folders import DIFFUSERS_INDEX, link_problem
 
 from nodes.runtime.lora.training_info import TrainingInfo, read_training_info
 
@@ -35,46 +35,51 @@ class ModelFile:
     size: int
     file_format: str  # safetensors, pickle, diffusers, or "" when unreadable
     kind: str  # see nodes.runtime.checkpoints.file_kinds.KINDS
-    architecture: str  # SD1.x, SD2.x, SDXL, or "" when unknown
+    architecture: str  # SD1.x, SD2.x, SDXL, a family Latentloom cannot run (FLUX.1, SD3 ...), or "" when unknown
     precision: str  # fp16, fp32, bf16, fp8, "fp16+fp32" for mixed files, "" when unknown
     description: str  # "a LoRA for SDXL"
     advice: str  # where it belongs / what to do
     training: TrainingInfo | None = None
     problem: str | None = None
+    unsupported: str | None = None  # a valid file Latentloom cannot run: "Latentloom cannot run FLUX.1 models (...)"
 
 
 def identify_model(path: str | Path) -> ModelFile:
     """Identify a file or a diffusers folder; never raises for a bad file (the problem is in `.problem`)."""
     path = Path(path)
+    broken_link = link_problem(path)
+    if broken_link is not None:
+        return unusable_model(path, 0, "", f"{path} is {broken_link}")
     if path.is_dir():
         return _identify_folder(path)
     size = path.stat().st_size
     problem = _not_a_model(path, size)
     if problem is not None:
-        return _unusable(path, size, "", problem)
+        return unusable_model(path, size, "", problem)
     try:
         with open_checkpoint_file(path) as opened:
             kind = classify_file(opened.shapes, opened.metadata, path.name)
             return ModelFile(path, size, opened.format, kind.kind, kind.base, _precision(opened),
-                             kind.description, kind.advice, read_training_info(opened.metadata))
+                             kind.description, kind.advice, read_training_info(opened.metadata),
+                             unsupported=kind.unsupported)
     except UnsafePickleError as error:
-        return _unusable(path, size, "pickle", f"{error} Convert it to .safetensors with a trusted tool, or "
+        return unusable_model(path, size, "pickle", f"{error} Convert it to .safetensors with a trusted tool, or "
                                                f"download the .safetensors version.")
     except CheckpointError as error:
-        return _unusable(path, size, "", str(error))
+        return unusable_model(path, size, "", str(error))
 
 
 def _identify_folder(path: Path) -> ModelFile:
     size = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
     if not (path / DIFFUSERS_INDEX).is_file():
-        return _unusable(path, size, "", f"{path} is a folder without a model_index.json, so it is not a diffusers "
-                                         f"model folder.")
+        return unusable_model(path, size, "", f"{path} is a folder without a model_index.json, so it is not a "
+                                              f"diffusers model folder.")
     from nodes.runtime.checkpoints import inspect_diffusers_folder  # imports torch: only for folders
 
     try:
         summary = inspect_diffusers_folder(path)
     except CheckpointError as error:
-        return _unusable(path, size, "diffusers", str(error))
+        return unusable_model(path, size, "diffusers", str(error))
     return ModelFile(path, size, "diffusers", "checkpoint", summary.detected.architecture.value, "",
                      "a checkpoint (diffusers folder)", "load it with Load Checkpoint (CheckpointLoaderSimple).")
 
@@ -103,7 +108,8 @@ def _not_a_model(path: Path, size: int) -> str | None:
     return None
 
 
-def _unusable(path: Path, size: int, file_format: str, problem: str) -> ModelFile:
+def unusable_model(path: Path, size: int, file_format: str, problem: str) -> ModelFile:
+    """A file (or a link, or a folder) that cannot be used, with the sentence saying why."""
     return ModelFile(path, size, file_format, "unknown", "", "", "", "", None, problem)
 
 

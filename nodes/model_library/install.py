@@ -1,14 +1,21 @@
 """Install a model file from a local path, a URL or a Hugging Face reference into the folder its content calls for.
 
-Beginners do not know where a file goes, so the content decides: the file is first brought into
+Beginners do not know where a file goes, so the content decides. A local file is identified where it is (its header
+is enough), so a broken one is named as the user's own file and nothing is copied. A download is first brought into
 `models/.incoming/` (same disk, so the final move is atomic and a half-copied file never shows up in a list), then
-identified from its header and moved into checkpoints/, loras/, vae/ or embeddings/. Nothing is ever deleted that
-the user may still want: a file whose kind cannot be told goes to `models/unsorted/` with advice, a refused
-install leaves the downloaded file where the message says. The server installs with `local_files=False`: what a
-web client names is read as a URL or a Hub reference by its syntax alone, never as a path on the server.
+identified there. Either goes into checkpoints/, loras/, vae/ or embeddings/. Nothing is ever deleted that the user
+may still want: a file whose kind cannot be told goes to `models/unsorted/` with advice, a refused download is kept
+where the message says. The server installs with `local_files=False`: what a web client names is read as a URL or a
+Hub reference by its syntax alone, never as a path on the server.
+
+Installs never write through a symbolic link. The file goes into the real folder that models/<kind> is, or that the
+owner's link of that name leads to (LoRAs kept on a big drive, say), under a plain file name, by way of a hidden
+partial name in that same folder. A link that already has the file's name is replaced only with --force, and then
+the link itself is replaced, never the file it points to.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -17,9 +24,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from nodes.runtime.checkpoints import MODEL_SUFFIXES
-from nodes.runtime.model_folders import model_roots, models_folder
+from nodes.runtime.model_folders import KINDS, link_problem, model_roots, models_folder
 
-from .download import DownloadError, HubFile, Progress, download_hub_file, download_url, parse_hub_reference
+from .download import HubFile, Progress, download_hub_file, download_url, parse_hub_reference
 from .download_policy import DownloadPolicy
 from .hashes import FileHashes, file_hashes
 from .identify import ModelFile, identify_model
@@ -27,6 +34,7 @@ from .listing import KIND_FOLDERS
 
 INCOMING = ".incoming"
 UNSORTED = "unsorted"
+NOTHING_COPIED = "Nothing was copied into the models folder."
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()+\-\[\]]")
 _SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
@@ -52,19 +60,17 @@ def install_model(source: str, *, kind: str | None = None, name: str | None = No
                   link: bool = False, force: bool = False, token: str | None = None,
                   progress: Progress | None = None, policy: DownloadPolicy = DownloadPolicy(),
                   local_files: bool = True) -> Installed:
-    """Bring `source` in, identify it, and move it to its folder; raises InstallError or DownloadError.
+    """Identify `source` and put it in the folder it belongs in; raises InstallError or DownloadError.
 
     `local_files=False` never reads a local path, even one that exists; `policy` bounds the download.
     """
-    staged = _stage(source, name, revision, link, token, progress, policy, local_files)
-    file = identify_model(staged)
-    if file.problem:
-        raise InstallError(f"{file.problem} The file was kept as {staged}.")
-    folder = _folder_for(file, kind, staged)
-    if folder is None:
-        return _keep_unsorted(staged, file)
-    target = model_roots(folder)[0] / _final_name(staged, file)
-    return _move_into(staged, target, folder, file, force)
+    local = Path(source).expanduser() if local_files else None
+    if local is not None and local.is_file():
+        return _install_local(local, kind, name, link, force)
+    if link:
+        raise InstallError(f"--link needs a local file; {source} is not one.")
+    staged = _download(source, name, revision, token, progress, policy, local_files)
+    return _install_download(staged, kind, force)
 
 
 def remote_source(source: str, revision: str | None = None) -> HubFile | str:
@@ -90,17 +96,50 @@ def _is_web_url(text: str) -> bool:
     return parsed.scheme in ("https", "http") and bool(parsed.hostname)
 
 
-def _stage(source: str, name: str | None, revision: str | None, link: bool, token: str | None,
-           progress: Progress | None, policy: DownloadPolicy, local_files: bool) -> Path:
-    """The source as a file in models/.incoming/ (hub files keep their path in the repo below it)."""
-    incoming = models_folder() / INCOMING
-    incoming.mkdir(parents=True, exist_ok=True)
-    if local_files:
-        local = Path(source).expanduser()
-        if local.is_file():
-            return _stage_local(local, incoming / _safe_name(name or local.name), link)
-    if link:
-        raise InstallError(f"--link needs a local file; {source} is not one.")
+def _install_local(source: Path, kind: str | None, name: str | None, link: bool, force: bool) -> Installed:
+    """A file on this machine, checked where it is before anything is copied."""
+    file = identify_model(source)
+    if file.problem:
+        raise InstallError(f"{file.problem} {NOTHING_COPIED}")
+    folder = _folder_for(file, kind, source.name, NOTHING_COPIED)
+    wanted = _safe_name(name or source.name)
+    if folder is None:
+        target = _free_name(_install_folder(UNSORTED) / wanted)
+        _place(source, target, link)
+        return _kept_unsorted(target, file)
+    target = _install_folder(folder) / _final_name(wanted, file)
+    if os.path.lexists(target):
+        existing = _existing_target(source, target, folder, file, force, f"Your file was not copied: {source}.")
+        if existing is not None:
+            return existing
+    _place(source, target, link)
+    return _installed(target, folder, file)
+
+
+def _install_download(staged: Path, kind: str | None, force: bool) -> Installed:
+    """A file downloaded into models/.incoming/, identified there and moved to its folder."""
+    kept = f"The file was kept as {staged}."
+    file = identify_model(staged)
+    if file.problem:
+        raise InstallError(f"{file.problem} {kept}")
+    folder = _folder_for(file, kind, staged.name, kept)
+    if folder is None:
+        target = _free_name(_install_folder(UNSORTED) / staged.name)
+        _move(staged, target)
+        return _kept_unsorted(target, file)
+    target = _install_folder(folder) / _final_name(staged.name, file)
+    if os.path.lexists(target):
+        existing = _existing_target(staged, target, folder, file, force, f"The new file was kept as {staged}.")
+        if existing is not None:
+            staged.unlink()
+            return existing
+    _move(staged, target)
+    return _installed(target, folder, file)
+
+
+def _download(source: str, name: str | None, revision: str | None, token: str | None, progress: Progress | None,
+              policy: DownloadPolicy, local_files: bool) -> Path:
+    """The source downloaded into models/.incoming/ (hub files keep their path in the repo below it)."""
     try:
         remote = remote_source(source, revision)
     except InstallError:
@@ -108,25 +147,13 @@ def _stage(source: str, name: str | None, revision: str | None, link: bool, toke
             raise
         raise InstallError(f"'{source}' is not an existing file, an https:// URL, or a Hugging Face file "
                            f"reference such as org/repo/path/model.safetensors.") from None
+    incoming = models_folder() / INCOMING
+    incoming.mkdir(parents=True, exist_ok=True)
     if isinstance(remote, HubFile):
         fetched = download_hub_file(remote, incoming, token=token, progress=progress, policy=policy)
         return _renamed(fetched, name)
     wanted = name or unquote(Path(urlparse(remote).path).name) or "download"
     return download_url(remote, incoming / _safe_name(wanted), token=token, progress=progress, policy=policy)
-
-
-def _stage_local(source: Path, staged: Path, link: bool) -> Path:
-    if link:
-        try:
-            os.link(source, staged.with_name(staged.name + ".part"))
-        except OSError as error:
-            raise InstallError(f"cannot link {source} into {staged.parent} ({error.strerror}): a link needs both on "
-                               f"one disk. Copy it (leave out --link), or name its folder in "
-                               f"extra_model_paths.yaml to use it in place.") from None
-    else:
-        shutil.copyfile(source, staged.with_name(staged.name + ".part"))
-    os.replace(staged.with_name(staged.name + ".part"), staged)
-    return staged
 
 
 def _renamed(fetched: Path, name: str | None) -> Path:
@@ -143,51 +170,100 @@ def _safe_name(name: str) -> str:
     return cleaned or "model"
 
 
-def _folder_for(file: ModelFile, kind: str | None, staged: Path) -> str | None:
+def _folder_for(file: ModelFile, kind: str | None, name: str, not_installed: str) -> str | None:
     """The models subfolder the content belongs in; --kind only decides when the content cannot."""
     detected = KIND_FOLDERS.get(file.kind)
     wanted = KIND_FOLDERS.get(kind) if kind else None
     if kind and wanted is None:
         raise InstallError(f"unknown kind '{kind}'; the kinds are {', '.join(KIND_FOLDERS)}.")
     if detected and wanted and detected != wanted:
-        raise InstallError(f"{staged.name} is {file.description}, not a {kind}: install it without --kind (it goes "
-                           f"to models/{detected}). The file was kept as {staged}.")
+        raise InstallError(f"{name} is {file.description}, not a {kind}: install it without --kind (it goes "
+                           f"to models/{detected}). {not_installed}")
     return detected or wanted
 
 
-def _final_name(staged: Path, file: ModelFile) -> str:
+def _final_name(name: str, file: ModelFile) -> str:
     """Downloads without a model suffix (e.g. .../download?id=1) get the one their content has."""
-    if staged.name.lower().endswith(MODEL_SUFFIXES):
-        return staged.name
-    return staged.name + (".safetensors" if file.file_format == "safetensors" else ".ckpt")
+    if name.lower().endswith(MODEL_SUFFIXES):
+        return name
+    return name + (".safetensors" if file.file_format == "safetensors" else ".ckpt")
 
 
-def _move_into(staged: Path, target: Path, folder: str, file: ModelFile, force: bool) -> Installed:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        if file_hashes(target).sha256 == file_hashes(staged).sha256:
-            staged.unlink()
-            return Installed(target, folder, target.name, replace(file, path=target), file_hashes(target), True,
-                             f"{target.name} is already installed in models/{folder} (same sha256).")
-        if not force:
-            raise InstallError(f"models/{folder} already has a different {target.name}: rerun with --force to "
-                               f"replace it, or with --name to install under another name. The new file was "
-                               f"kept as {staged}.")
-    os.replace(staged, target)
+def _install_folder(folder: str) -> Path:
+    """The real folder new files of `folder` go into: models/<folder>, or the folder the owner's link of that name
+    leads to; InstallError when that link leads nowhere (a drive not mounted: its folders are never made here)."""
+    first = model_roots(folder)[0] if folder in KINDS else models_folder() / folder
+    problem = link_problem(first)
+    if problem is not None:
+        raise InstallError(f"{first} is {problem}. Nothing was installed.")
+    real = Path(os.path.realpath(first))
+    real.mkdir(parents=True, exist_ok=True)
+    return real
+
+
+def _free_name(target: Path) -> Path:
+    """`target`, or a name beside it that no file (or link) has yet."""
+    if not os.path.lexists(target):
+        return target
+    return target.with_name(f"{Path(target.name).stem}-{os.getpid()}{target.suffix}")
+
+
+def _place(source: Path, target: Path, link: bool) -> None:
+    """Copy (or hard-link) `source` to `target` through a hidden partial name beside it: a half-written file never
+    shows in a list, and a copy that fails (disk full, Ctrl-C) leaves nothing behind."""
+    part = target.with_name(f".{target.name}.part")
+    part.unlink(missing_ok=True)
+    try:
+        if link:
+            try:
+                os.link(source, part)
+            except OSError as error:
+                raise InstallError(f"cannot link {source} into {target.parent} ({error.strerror}): a link needs both "
+                                   f"on one disk. Copy it (leave out --link), or name its folder in "
+                                   f"extra_model_paths.yaml to use it in place. {NOTHING_COPIED}") from None
+        else:
+            shutil.copyfile(source, part)
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _move(staged: Path, target: Path) -> None:
+    """Move a download to its folder: a rename, or a copy when the folder is on another disk (a linked folder)."""
+    try:
+        os.replace(staged, target)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        _place(staged, target, link=False)
+        staged.unlink()
+
+
+def _existing_target(source: Path, target: Path, folder: str, file: ModelFile, force: bool,
+                     not_installed: str) -> Installed | None:
+    """Installed (already there) when `target` holds the same bytes; None when --force may replace it; else
+    InstallError. A link of that name is compared by what it points to and, with --force, replaced itself."""
+    if os.path.exists(target) and file_hashes(target).sha256 == file_hashes(source).sha256:
+        return Installed(target, folder, target.name, replace(file, path=target), file_hashes(target), True,
+                         f"{target.name} is already installed in models/{folder} (same sha256).")
+    if force:
+        return None
+    what = " (a symbolic link: --force replaces the link, not the file it points to)" if target.is_symlink() else ""
+    raise InstallError(f"models/{folder} already has a different {target.name}{what}: rerun with --force to replace "
+                       f"it, or with --name to install under another name. {not_installed}")
+
+
+def _installed(target: Path, folder: str, file: ModelFile) -> Installed:
     message = f"installed {file.description} ({file.precision or 'unknown precision'}) as models/{folder}/{target.name}"
+    if file.unsupported:
+        message += f": a valid file, but {file.unsupported}"
     return Installed(target, folder, target.name, replace(file, path=target), file_hashes(target), False, message)
 
 
-def _keep_unsorted(staged: Path, file: ModelFile) -> Installed:
-    unsorted = models_folder() / UNSORTED
-    unsorted.mkdir(parents=True, exist_ok=True)
-    target = unsorted / staged.name
-    if target.exists():
-        target = unsorted / f"{staged.stem}-{os.getpid()}{staged.suffix}"
-    os.replace(staged, target)
+def _kept_unsorted(target: Path, file: ModelFile) -> Installed:
     if file.kind == "unknown":
-        message = (f"could not tell what {staged.name} is; it was kept as {target}. If you know its kind, install it "
+        message = (f"could not tell what {target.name} is; it was kept as {target}. If you know its kind, install it "
                    f"again with --kind, or move it to the matching models/ folder.")
     else:
-        message = f"{staged.name} is {file.description}: {file.advice} It was kept as {target}."
+        message = f"{target.name} is {file.description}: {file.advice} It was kept as {target}."
     return Installed(target, None, target.name, replace(file, path=target), file_hashes(target), False, message)

@@ -4,10 +4,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from nodes.runtime.model_folders import KINDS, find_model, list_models
+from nodes.runtime.model_folders import KINDS, find_model, scan_models
 
 from .hashes import FileHashes, HashCache, hash_cache
-from .identify import ModelFile, identify_model
+from .identify import ModelFile, identify_model, unusable_model
 
 # model folder -> the kind of file that belongs there
 FOLDER_KINDS = {"checkpoints": "checkpoint", "loras": "lora", "vae": "vae", "embeddings": "embedding"}
@@ -43,21 +43,26 @@ class InstalledModel:
                 "lora_hash": hashes.lora_hash if hashes else None,
                 "training": file.training.as_json() if file.training else None,
                 "problem": file.problem.replace(str(file.path), shown) if file.problem else None,
-                "misplaced": self.misplaced}
+                "misplaced": self.misplaced, "unsupported": file.unsupported}
 
 
 def installed_models(folders: Iterable[str] = KINDS, *, compute_hashes: bool = True,
                      cache: HashCache | None = None) -> list[InstalledModel]:
-    """The files of the given model folders, in listing order; hashes computed (once per file version) or, with
+    """The files of the given model folders, in listing order, then what could not be followed in them (dangling
+    links, link loops: `file.problem` says why); hashes computed (once per file version) or, with
     `compute_hashes=False`, only those already known."""
     cache = cache or hash_cache()
     found = []
     for folder in folders:
-        for name in list_models(folder):
+        scan = scan_models(folder)
+        for name in scan.names:
             path = find_model(folder, name)
             file = identify_model(path)
             hashes = None
             if not path.is_dir():
                 hashes = cache.hashes(path) if compute_hashes else cache.cached(path)
             found.append(InstalledModel(folder, name, file, hashes))
+        found += [InstalledModel(folder, entry.name, unusable_model(entry.path, 0, "", f"{entry.path} is "
+                                                                                       f"{entry.reason}"), None)
+                  for entry in scan.broken]
     return found

@@ -5,18 +5,20 @@ the `--<kind>-dir` folders, then the folders of extra_model_paths.yaml. Node cla
 outside any run, so the roots are process-wide: start-up calls `set_models_folder`; inside a run the engine's own
 models folder wins for the first root. Listings are read from disk on every call, so a file dropped into a folder
 shows up after the registry's refresh, without a restart. Names are paths relative to their root with "/"
-separators, as ComfyUI lists them, merged across roots (the first root wins a clash, as in ComfyUI); a name may
-never lead outside its root.
+separators, as ComfyUI lists them, merged across roots (the first root wins a clash, as in ComfyUI). Symbolic
+links inside a root are followed for listing and loading, as ComfyUI and A1111 follow them (users keep models on
+a big drive and link them in); a name from a workflow or request may still only go down from its root.
 """
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from graph_engine import current_context
-from graph_engine.folders import is_inside, resolve_inside
+from graph_engine.folders import is_inside, join_inside
 
 from .checkpoints.checkpoint_file import MODEL_SUFFIXES
 from .checkpoints.file_identity import file_identity, folder_identity
@@ -85,55 +87,133 @@ def model_roots(kind: str) -> list[Path]:
     return [root.path for root in model_search_roots(kind)]
 
 
+@dataclass(frozen=True)
+class BrokenEntry:
+    """Something in a model folder that cannot be listed as a model: a dangling link, a link loop, a folder that
+    cannot be read. `reason` completes "<path> is ..." and names no other path (clients see it)."""
+
+    kind: str
+    name: str  # relative to its root, "/"-separated, as a model's name would be
+    path: Path  # the entry itself (the link, not its target)
+    reason: str
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """What a walk of one model folder found: model names, the folders walked (relative, the root as '.'), and the
+    entries that could not be followed."""
+
+    names: list[str]
+    folders: list[str]
+    broken: list[BrokenEntry]
+
+
+def scan_model_folder(root: str | os.PathLike, suffixes: tuple[str, ...] = MODEL_SUFFIXES, kind: str = "",
+                      diffusers_folders: bool = False) -> FolderScan:
+    """Walk `root` following symbolic links (they are the owner's, e.g. to a big drive) without ever looping.
+
+    Files ending in one of `suffixes` (any file when empty) are names; hidden files and folders are skipped; with
+    `diffusers_folders`, a subfolder holding model_index.json is one name. A link to a folder that holds the link
+    (a loop), a link whose target does not exist and a folder that cannot be read are `broken`, never followed.
+    """
+    root = Path(root)
+    scan = FolderScan([], [], [])
+    if link_problem(root):
+        scan.broken.append(BrokenEntry(kind, "", root, link_problem(root)))
+    pending = [(root, "", frozenset({os.path.realpath(root)}))]
+    while pending:
+        folder, relative, walked = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as error:
+            if relative:
+                scan.broken.append(BrokenEntry(kind, relative, folder, f"a folder that cannot be read "
+                                                                       f"({error.strerror}), so its models are not "
+                                                                       f"listed"))
+            continue
+        if diffusers_folders and relative and any(entry.name == DIFFUSERS_INDEX for entry in entries):
+            scan.names.append(relative)  # its unet/, vae/ ... are parts, not models
+            continue
+        scan.folders.append(relative or ".")
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            name = f"{relative}/{entry.name}" if relative else entry.name
+            if _is_folder(entry):
+                real = os.path.realpath(entry.path)
+                if real in walked or is_inside(real, folder):
+                    scan.broken.append(BrokenEntry(kind, name, Path(entry.path), LINK_LOOP))
+                else:
+                    subfolders.append((Path(entry.path), name, walked | {real}))
+            elif entry.is_symlink() and not os.path.exists(entry.path):
+                scan.broken.append(BrokenEntry(kind, name, Path(entry.path), link_problem(entry.path)))
+            elif not suffixes or entry.name.lower().endswith(suffixes):
+                scan.names.append(name)
+        pending.extend(reversed(subfolders))
+    return scan
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    """Whether the entry is a folder or a link to one."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+LINK_LOOP = ("a symbolic link to a folder that holds the link itself (a link loop), so it is not searched: remove the "
+             "link or point it at another folder")
+
+
+def link_problem(path: str | os.PathLike) -> str | None:
+    """Why the symbolic link `path` cannot be followed (completing "<path> is ..."), or None when it can or when
+    `path` is no link."""
+    if not os.path.islink(path):
+        return None
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symbolic link that leads back to itself through other links: fix or remove the link"
+        return ("a symbolic link whose target does not exist (a drive that is not mounted, or a file that was moved "
+                "or deleted): mount the drive, or fix or remove the link")
+    return None
+
+
+def scan_models(kind: str) -> FolderScan:
+    """Every root of `kind` walked: names merged (sorted, each once: the first root wins a clash) and the broken
+    entries of every root."""
+    names, broken = set(), []
+    for root in model_roots(kind):
+        found = scan_model_folder(root, kind=kind, diffusers_folders=kind == "checkpoints")
+        names.update(found.names)
+        broken.extend(found.broken)
+    return FolderScan(sorted(names, key=lambda name: (name.lower(), name)), [], broken)
+
+
 def list_models(kind: str) -> list[str]:
     """Model files (and, for checkpoints, diffusers folders) in every root of the kind, sorted, "/"-separated.
 
-    A name found in several roots is listed once (find_model gives the first root's file). Symbolic links that
-    lead outside their root are left out, as find_model would refuse them.
+    A name found in several roots is listed once (find_model gives the first root's file). Symbolic links are
+    followed wherever they lead; dangling ones and loops are left out (scan_models names them).
     """
-    names = set()
-    for root in model_roots(kind):
-        names.update(_names_in(kind, root))
-    return sorted(names, key=lambda name: (name.lower(), name))
-
-
-def _names_in(kind: str, root: Path) -> list[str]:
-    names = []
-    for folder, subfolders, files in os.walk(root, followlinks=True):
-        if not is_inside(root, folder):
-            subfolders.clear()
-            continue
-        relative = Path(folder).relative_to(root)
-        if kind == "checkpoints" and DIFFUSERS_INDEX in files and folder != str(root):
-            names.append(relative.as_posix())
-            subfolders.clear()  # its unet/, vae/ ... are parts, not models
-            continue
-        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-        names.extend((relative / name).as_posix() for name in files
-                     if name.lower().endswith(MODEL_SUFFIXES) and not name.startswith(".")
-                     and is_inside(root, os.path.join(folder, name)))
-    return names
+    return scan_models(kind).names
 
 
 def find_model(kind: str, name: str) -> Path:
-    """The path of model `name` of `kind` in the first root that has it; FileNotFoundError or ValueError with a
-    message a beginner can act on.
+    """The path of model `name` of `kind` in the first root that has it (links in it not resolved); FileNotFoundError
+    or ValueError with a message a beginner can act on.
 
-    A root where the name would lead outside (a link out of it) is skipped, as the listing skips it; a name that
-    leaves every root ('..', an absolute path) is refused.
+    The name comes from a workflow or a request: it may not be absolute or hold '..' (graph_engine.folders.
+    join_inside); the links it passes through inside a root are followed, as the listing follows them.
     """
     roots = model_roots(kind)
-    refused: ValueError | None = None
     for root in roots:
-        try:
-            target = resolve_inside(root, name, f"{kind} folder")
-        except ValueError as exc:
-            refused = refused or exc
-            continue
+        target = join_inside(root, name, f"{kind} folder")
         if os.path.exists(target):
             return target
-    if refused is not None:
-        raise refused
     searched = "" if len(roots) == 1 else f" (searched: {', '.join(str(r) for r in roots)})"
     raise FileNotFoundError(f"'{name}' is not in the {kind} folder: put the file in {roots[0]}{searched} "
                             f"(the list of files refreshes without a restart)")

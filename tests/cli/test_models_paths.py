@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import save_file
 
 from tests.fixtures.tiny_checkpoints import FULL_VOCABULARY, build_sd1
-from tests.fixtures.example_workflows import example_prompt
+from tests.fixtures.example_workflows import with_checkpoint_and_lora
 
 REPO = Path(__file__).resolve().parents[2]
 ATTN2_K = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
@@ -48,6 +48,24 @@ def write_tiny_sd1_lora(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={"ss_network_dim": "2"})
     return path
+
+
+def offer_and_run(base: Path, ckpt_name: str, lora_name: str) -> subprocess.CompletedProcess:
+    """Check that the loaders offer exactly this checkpoint and LoRA, then run the default workflow on them (through
+    a LoraLoader) and check that it wrote its image; the run, for its log."""
+    listed = latentloom("nodes", "--json", "--base-dir", base, cwd=base)
+    assert listed.returncode == 0, listed.stderr
+    info = json.loads(listed.stdout)
+    assert info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] == [ckpt_name]
+    assert info["LoraLoader"]["input"]["required"]["lora_name"][0] == [lora_name]
+    workflow = base / "with_lora.json"
+    workflow.write_text(json.dumps(with_checkpoint_and_lora(ckpt_name, lora_name)))
+    ran = latentloom("run", workflow, "--base-dir", base, "--set", "5.width=64", "--set", "5.height=64",
+                     "--set", "3.steps=2", "--json", cwd=base)
+    assert ran.returncode == 0, ran.stderr
+    image = json.loads(ran.stdout)["9"]["images"][0]
+    assert (base / "output" / image["filename"]).stat().st_size > 0
+    return ran
 
 
 @pytest.fixture
@@ -111,25 +129,7 @@ def test_models_paths_json(install):
 
 def test_an_a1111_checkpoint_and_lora_are_in_the_combos_and_run(install):
     base, sd = install
-    listed = latentloom("nodes", "--json", "--base-dir", base, cwd=base)
-    assert listed.returncode == 0, listed.stderr
-    info = json.loads(listed.stdout)
-    assert info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] == ["x.safetensors"]
-    assert info["LoraLoader"]["input"]["required"]["lora_name"][0] == ["detail.safetensors"]
-
-    prompt = example_prompt("text_to_image.json")
-    prompt["4"]["inputs"]["ckpt_name"] = "x.safetensors"
-    prompt["10"] = {"class_type": "LoraLoader", "inputs": {"model": ["4", 0], "clip": ["4", 1], "strength_model": 0.8,
-                                                           "strength_clip": 1.0, "lora_name": "detail.safetensors"}}
-    prompt["3"]["inputs"]["model"] = ["10", 0]
-    prompt["6"]["inputs"]["clip"] = prompt["7"]["inputs"]["clip"] = ["10", 1]
-    workflow = base / "a1111.json"
-    workflow.write_text(json.dumps(prompt))
-    ran = latentloom("run", workflow, "--base-dir", base, "--set", "5.width=64", "--set", "5.height=64",
-                     "--set", "3.steps=2", "--json", cwd=base)
-    assert ran.returncode == 0, ran.stderr
-    image = json.loads(ran.stdout)["9"]["images"][0]
-    assert (base / "output" / image["filename"]).stat().st_size > 0
+    ran = offer_and_run(base, "x.safetensors", "detail.safetensors")
     assert "loaded x.safetensors: SD1.x" in ran.stderr
     assert "LoRA detail.safetensors:" in ran.stderr and "2 layers matched, 0 unmatched" in ran.stderr
 

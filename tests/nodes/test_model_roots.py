@@ -10,7 +10,7 @@ import pytest
 
 from latentloom.startup import Options, build_registry
 from nodes.runtime.extra_model_paths import ExtraModelPathsError, read_extra_model_paths
-from nodes.runtime.model_folders import find_model, list_models, model_roots, set_models_folder
+from nodes.runtime.model_folders import find_model, list_models, model_roots, scan_models, set_models_folder
 
 A1111_YAML = """\
     # an AUTOMATIC1111 install, used in place
@@ -148,15 +148,41 @@ def test_a_folder_named_twice_is_searched_once(a1111, tmp_path):
                                           tmp_path / "sd" / "models" / "Stable-diffusion"]
 
 
-def test_a_link_leaving_its_root_is_left_out_and_refused(a1111, tmp_path):
-    secret = touch(tmp_path / "private" / "secret.safetensors")
-    os.symlink(secret, tmp_path / "sd" / "models" / "Lora" / "escape.safetensors")
+def test_links_the_owner_put_in_a_root_are_followed_names_still_cannot_go_up(a1111, tmp_path):
+    """Links used to be left out when they led outside their root; they are the owner's, so they are followed now."""
+    drive = tmp_path / "big-drive"
+    linked_file = touch(drive / "style.safetensors")
+    touch(drive / "pack" / "inner.safetensors")
+    os.symlink(linked_file, tmp_path / "sd" / "models" / "Lora" / "style.safetensors")
+    os.symlink(drive / "pack", tmp_path / "sd" / "models" / "Lora" / "pack")
     start(a1111)
-    assert "escape.safetensors" not in list_models("loras")
-    with pytest.raises(ValueError, match="outside"):
-        find_model("loras", "escape.safetensors")
-    with pytest.raises(ValueError, match="outside"):
-        find_model("loras", "../VAE/vae-ft-mse.safetensors")  # exists, in no LoRA root
+    assert list_models("loras") == ["detail.safetensors", "loha.safetensors", "pack/inner.safetensors",
+                                    "style.safetensors"]
+    assert find_model("loras", "style.safetensors").resolve() == linked_file
+    assert find_model("loras", "pack/inner.safetensors").read_bytes() == b"x"
+    for name in ("../VAE/vae-ft-mse.safetensors", "pack/../../VAE/vae-ft-mse.safetensors"):  # both exist
+        with pytest.raises(ValueError, match=r"leads outside the loras folder \('\.\.' is not allowed\)"):
+            find_model("loras", name)
+    with pytest.raises(ValueError, match="is an absolute path"):
+        find_model("loras", str(linked_file))
+
+
+def test_a_link_loop_and_a_dangling_link_are_broken_entries_and_never_hang(tmp_path):
+    loras = tmp_path / "models" / "loras"
+    touch(loras / "sub" / "a.safetensors")
+    os.symlink("..", loras / "sub" / "up")  # back to loras/: walking into it would never end
+    os.symlink(tmp_path / "models", loras / "sub" / "models")  # a folder holding loras/ itself
+    os.symlink(tmp_path / "gone.safetensors", loras / "gone.safetensors")
+    os.symlink("self.safetensors", loras / "self.safetensors")  # a link to itself
+    set_models_folder(tmp_path / "models")
+    scan = scan_models("loras")
+    assert scan.names == ["sub/a.safetensors"]
+    reasons = {entry.name: entry.reason for entry in scan.broken}
+    assert set(reasons) == {"sub/up", "sub/models", "gone.safetensors", "self.safetensors"}
+    assert "link loop" in reasons["sub/up"] and "link loop" in reasons["sub/models"]
+    assert "target does not exist" in reasons["gone.safetensors"]
+    assert "leads back to itself" in reasons["self.safetensors"]
+    assert list_models("loras") == ["sub/a.safetensors"]
 
 
 def test_a_missing_model_names_the_install_folder_and_every_root(a1111, tmp_path):

@@ -3,7 +3,8 @@
 Model kinds Latentloom loads (checkpoints, vae, loras, embeddings) are listed and found by its model library, with
 every root it searches; any other kind a plugin asks for ("upscale_models", its own) is `<models>/<kind>`. Folders
 plugins add (`add_model_folder_path`, or an entry set in `folder_names_and_paths`) are searched after those.
-Names never lead outside their folder.
+Model names never go up from their folder ('..', absolute); symbolic links inside model folders are followed, as
+Latentloom's own listing follows them. Input, output and temp names may not leave their folder at all.
 """
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from graph_engine.folders import is_inside, resolve_inside
+from graph_engine.folders import join_inside, resolve_inside
 from nodes.comfy_compat import installation_folders
 from nodes.images import get_input_folder
 from nodes.images.input_folder import get_output_folder
 from nodes.images.naming import save_target
 from nodes.runtime.checkpoints.checkpoint_file import MODEL_SUFFIXES
-from nodes.runtime.model_folders import KINDS, find_model, list_models, model_roots, models_folder
+from nodes.runtime.model_folders import (KINDS, find_model, list_models, model_roots, models_folder,
+                                         scan_model_folder)
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +94,9 @@ def get_filename_list(folder_name: str) -> list[str]:
 
 
 def _files_in(folder: Path, extensions: tuple[str, ...]) -> list[str]:
-    """Files under `folder` ending in one of `extensions` (any file when there are none), links out of it left out."""
-    names = []
-    for current, subfolders, files in os.walk(folder, followlinks=True):
-        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-        relative = Path(current).relative_to(folder)
-        names.extend((relative / name).as_posix() for name in files
-                     if not name.startswith(".") and (not extensions or name.lower().endswith(extensions))
-                     and is_inside(folder, os.path.join(current, name)))
-    return names
+    """Files under `folder` ending in one of `extensions` (any file when there are none), links followed as in
+    Latentloom's own model folders."""
+    return scan_model_folder(folder, extensions).names
 
 
 def get_full_path(folder_name: str, filename: str) -> str | None:
@@ -112,7 +108,7 @@ def get_full_path(folder_name: str, filename: str) -> str | None:
             pass
     for folder in get_folder_paths(folder_name):
         try:
-            path = resolve_inside(folder, filename, f"{folder_name} folder")
+            path = join_inside(folder, filename, f"{folder_name} folder")
         except ValueError:
             continue
         if path.is_file():

@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 
 from .errors import MissingComponentError, UnknownArchitectureError
+from .families import foreign_family
 from .text_encoder_config import infer_clip_config, infer_open_clip_config
 from .unet_config import UNET_PREFIX, LayoutError, infer_unet_config
 from .vae_config import SCALING_FACTORS, VAE_PREFIX, infer_vae_config
@@ -65,7 +66,7 @@ ENCODERS = {
 # Heads cannot be seen in weights: SD1.x has 8 per attention layer, SD2.x and SDXL 64 channels per head.
 UNET_HEADS = {Architecture.SD1: {"num_heads": 8}, Architecture.SD2: {"head_channels": 64},
               Architecture.SDXL: {"head_channels": 64}}
-# Key fragments of other families, named so the user learns what the file is.
+# Key fragments of other families, a hint for files that families.py cannot place (a part of one, an odd layout).
 OTHER_FAMILIES = (
     ("model.diffusion_model.joint_blocks.", "Stable Diffusion 3"),
     ("double_blocks.", "Flux"),
@@ -100,6 +101,9 @@ def _family(shapes: Shapes, path: str | Path) -> Architecture:
     def has(prefix: str) -> bool:
         return any(key.startswith(prefix) for key in shapes)
 
+    foreign = foreign_family(shapes)
+    if foreign is not None:
+        raise UnknownArchitectureError(path, f"{path} is {foreign.description}: {foreign.unsupported}.")
     for fragment, family in OTHER_FAMILIES:
         if any(fragment in key for key in shapes):
             raise _unknown(path, shapes, f"it looks like {family}")

@@ -1,6 +1,7 @@
 """Tell a checkpoint, a LoRA, a VAE, an embedding or a lone component apart from a file's header alone.
 
-The loaders use it to tell users where a misplaced file belongs; the model library uses it to list and sort files.
+Models of families Latentloom cannot run (families.py) are named with their family first. The loaders use it to tell
+users where a misplaced file belongs; the model library uses it to list and sort files.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CheckpointError, NotACheckpointError
+from .families import ForeignFamily, foreign_family
 
 Shapes = Mapping[str, Sequence[int]]
 
@@ -24,16 +26,21 @@ KINDS = ("checkpoint", "lora", "embedding", "vae", "controlnet", "unet", "text_e
 @dataclass(frozen=True)
 class FileKind:
     """What a model file is: `kind` (one of KINDS), the base family when known ('' otherwise), and a sentence for
-    users saying what it is and where it belongs."""
+    users saying what it is and where it belongs. `unsupported` is set for a valid file of a family Latentloom
+    cannot run (then `base` names that family: FLUX.1, SD3 ...)."""
 
     kind: str
     base: str
     description: str
     advice: str
+    unsupported: str | None = None
 
 
 def classify_file(shapes: Shapes, metadata: Mapping[str, str], name: str = "the file") -> FileKind:
     """Classify by key names and shapes (no tensor is read); `name` is used in the advice (embedding:<name>)."""
+    foreign = foreign_family(shapes)
+    if foreign is not None:
+        return _foreign_kind(foreign, shapes)
     if any(key.startswith(UNET_PREFIX) for key in shapes):
         return FileKind("checkpoint", _checkpoint_base(shapes), "a checkpoint",
                         "put it in models/checkpoints and load it with Load Checkpoint (CheckpointLoaderSimple).")
@@ -65,6 +72,16 @@ def refuse_non_checkpoint(path: str | Path, shapes: Shapes, metadata: Mapping[st
     path = Path(path)
     whole = "a checkpoint" if found.kind in ("lora", "embedding") else "a full checkpoint"
     raise NotACheckpointError(path, f"{path} is {found.description}, not {whole}: {found.advice}", kind=found.kind)
+
+
+def _foreign_kind(family: ForeignFamily, shapes: Shapes) -> FileKind:
+    """A model (a full checkpoint, or its diffusion model alone) or a VAE of a family Latentloom cannot run."""
+    if family.part == "vae":
+        return FileKind("vae", family.name, family.description, f"{family.unsupported}.", family.unsupported)
+    whole = any(key.startswith(UNET_PREFIX) for key in shapes)
+    return FileKind("checkpoint" if whole else "unet", family.name,
+                    family.description if whole else f"{family.description} (the diffusion model alone)",
+                    f"{family.unsupported}.", family.unsupported)
 
 
 def _checkpoint_base(shapes: Shapes) -> str:

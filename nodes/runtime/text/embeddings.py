@@ -1,24 +1,27 @@
 """Textual-inversion files (models/embeddings) found by name for `embedding:name`, as ComfyUI finds them.
 
-A name is looked up in each folder and its subfolders, as given or with .safetensors, .pt or .bin added; it may not
-lead outside the folder. Formats: A1111's .pt (`string_to_param`), single-tensor files (`emb_params`), and SDXL files
-holding `clip_l` and `clip_g`. Pickles are read with the checkpoint loader's weights-only reader, so they run no code.
-A file that cannot be read, or whose vectors do not fit the encoder, is left out of the prompt with a warning.
+A name is looked up in each folder and its subfolders (symbolic links followed, as in the model listing), as given
+or with .safetensors, .pt or .bin added; it may not be absolute or hold '..'. Formats: A1111's .pt
+(`string_to_param`), single-tensor files (`emb_params`), and SDXL files holding `clip_l` and `clip_g`. Pickles are
+read with the checkpoint loader's weights-only reader, so they run no code. A file that cannot be read, or whose
+vectors do not fit the encoder, is left out of the prompt with a warning.
 """
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from graph_engine.folders import join_inside
+
 from ..checkpoints.checkpoint_file import read_all_tensors
 from ..checkpoints.errors import CheckpointError
 from ..checkpoints.file_identity import FileIdentity, file_identity
 from ..checkpoints.pickle_reader import load_pickle_tensors
+from ..model_folders import scan_model_folder
 from .tokens import EmbeddingLookup
 
 log = logging.getLogger(__name__)
@@ -78,15 +81,16 @@ class EmbeddingFolder:
 
 
 def _with_subfolders(root: Path) -> list[Path]:
+    """The root, then its subfolders (links followed, as the model listing follows them), sorted."""
     if not root.is_dir():
         return []
-    return [root] + sorted(Path(folder) for folder, _, _ in os.walk(root, followlinks=True) if Path(folder) != root)
+    return [root] + sorted(root / folder for folder in scan_model_folder(root, EMBEDDING_SUFFIXES).folders[1:])
 
 
 def _file_in(folder: Path, name: str) -> Path | None:
-    base = folder.resolve()
-    candidate = (base / name).resolve()
-    if candidate != base and base not in candidate.parents:
+    try:
+        candidate = join_inside(folder, name, "embeddings folder")
+    except ValueError:
         return None  # `..` or an absolute path would leave the embeddings folder
     if candidate.is_file():
         return candidate

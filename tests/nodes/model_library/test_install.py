@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -37,7 +40,7 @@ def test_a_local_lora_and_checkpoint_go_to_their_folders(models, tmp_path, tiny_
     linked = install_model(str(tiny_sd1.path), link=True)
     assert linked.folder == "checkpoints" and os.path.samefile(linked.path, tiny_sd1.path)
     assert linked.file.architecture == "SD1.x"
-    assert not any((models / ".incoming").iterdir())
+    assert not (models / ".incoming").exists()  # local files are never staged
 
 
 def test_same_bytes_again_is_fine_a_different_file_needs_force(models, tmp_path):
@@ -52,8 +55,8 @@ def test_same_bytes_again_is_fine_a_different_file_needs_force(models, tmp_path)
                "lora_unet_x_proj.lora_up.weight": torch.ones(320, 2)}, other)
     with pytest.raises(InstallError, match="already has a different style.safetensors.*--force") as refused:
         install_model(str(other))
-    kept = models / ".incoming" / "style.safetensors"
-    assert str(kept) in str(refused.value) and kept.read_bytes() == other.read_bytes()
+    assert f"Your file was not copied: {other}" in str(refused.value)  # a local file is checked before any copy
+    assert not (models / ".incoming").exists() and sorted(os.listdir(models / "loras")) == ["style.safetensors"]
     assert (models / "loras" / "style.safetensors").read_bytes() == first.read_bytes()
 
     replaced = install_model(str(other), force=True)
@@ -122,3 +125,50 @@ def test_without_local_files_a_path_is_never_read_whether_it_exists_or_not(model
         with pytest.raises(DownloadError, match="Repository input/sub was not found"):
             install_model("input/sub/style.safetensors", local_files=False)
     assert list((models / ".incoming").iterdir()) == [] and list_models("loras") == []
+
+
+def test_a_linked_kind_folder_gets_the_file_in_its_real_folder_a_linked_file_is_never_written_through(models, tmp_path):
+    drive = tmp_path / "big-drive" / "loras"
+    drive.mkdir(parents=True)
+    models.mkdir()
+    os.symlink(drive, models / "loras")  # the owner keeps LoRAs on a big drive
+    first = write_kohya_lora(tmp_path / "a" / "style.safetensors")
+    done = install_model(str(first))
+    assert done.path == drive / "style.safetensors" and (models / "loras").is_symlink()
+    assert sorted(os.listdir(drive)) == ["style.safetensors"]  # no partial file left beside it
+
+    kept = write_kohya_lora(tmp_path / "kept" / "kept.safetensors", context_width=1024)
+    os.symlink(kept, drive / "mine.safetensors")
+    other = write_kohya_lora(tmp_path / "b" / "mine.safetensors", sdxl=True, context_width=2048)
+    with pytest.raises(InstallError, match=r"a symbolic link: --force replaces the link, not the file it points to"):
+        install_model(str(other))
+    install_model(str(other), force=True)
+    assert not (drive / "mine.safetensors").is_symlink() and (drive / "mine.safetensors").read_bytes() == \
+        other.read_bytes()
+    assert kept.read_bytes() != other.read_bytes() and (tmp_path / "kept" / "kept.safetensors").exists()
+
+
+def test_a_kind_folder_linked_to_an_unmounted_drive_is_named_and_nothing_is_made_there(models, tmp_path):
+    models.mkdir()
+    os.symlink(tmp_path / "unmounted" / "loras", models / "loras")
+    with pytest.raises(InstallError, match=r"loras is a symbolic link whose target does not exist.*Nothing was "
+                                           r"installed"):
+        install_model(str(write_kohya_lora(tmp_path / "a" / "style.safetensors")))
+    assert not (tmp_path / "unmounted").exists()
+
+
+def test_a_download_into_a_kind_folder_on_another_disk_is_copied_across(models, tmp_path):
+    """A rename cannot cross file systems; /dev/shm is a memory file system on Linux, another disk to /tmp."""
+    if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs a second file system (/dev/shm)")
+    other_disk = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        models.mkdir()
+        os.symlink(other_disk, models / "loras")
+        lora_bytes = write_kohya_lora(tmp_path / "src.safetensors").read_bytes()
+        with ModelFileServer({"style.safetensors": lora_bytes}) as server:
+            done = install_model(server.url("style.safetensors"), policy=OWNER_POLICY)
+        assert done.path == other_disk / "style.safetensors" and done.path.read_bytes() == lora_bytes
+        assert os.listdir(other_disk) == ["style.safetensors"] and os.listdir(models / ".incoming") == []
+    finally:
+        shutil.rmtree(other_disk)
