@@ -26,20 +26,20 @@ export function trainingHints(entry) {
 
 /** The model's family where the server names one apart from a base Latentloom runs (e.g. a family it cannot run). */
 export function familyOf(entry) {
-  return entry.family || entry.architecture || '';
+  return entry.architecture || '';
 }
 
 function loraNote(entry) {
   if (entry.problem) return `Unusable: ${entry.problem}`;
   const base = familyOf(entry) ? `for ${familyOf(entry)}` : 'base not stated';
-  return [base, entry.note, ...trainingHints(entry)].filter(Boolean).join(' · ');
+  return [base, entry.unsupported, ...trainingHints(entry)].filter(Boolean).join(' · ');
 }
 
 /** Ordinary checkpoints need no words under the combo; only what the user must know before a run. */
 function checkpointNote(entry) {
   if (entry.problem) return `Unusable: ${entry.problem}`;
   if (entry.random_weights) return RANDOM_WEIGHTS_NOTE;
-  return entry.note || '';
+  return entry.unsupported || '';
 }
 
 const NOTE_MAKERS = { loras: loraNote, checkpoints: checkpointNote };

@@ -63,7 +63,7 @@ export class ModelsPanel {
       for (const hint of trainingHints(entry)) li.append(el('small', { class: 'model-hint', 'data-model-hint': '' }, hint));
     }
     if (entry.random_weights) li.append(el('small', { class: 'model-warning', 'data-model-note': '' }, RANDOM_WEIGHTS_ADVICE));
-    if (entry.note) li.append(el('small', { class: 'model-warning', 'data-model-note': '' }, String(entry.note)));
+    if (entry.unsupported) li.append(el('small', { class: 'model-warning', 'data-model-unsupported': '' }, String(entry.unsupported)));
     if (entry.problem) li.append(el('small', { class: 'model-warning', 'data-model-problem': '' }, entry.problem));
     if (entry.misplaced) li.append(el('small', { class: 'model-warning', 'data-model-misplaced': '' }, String(entry.misplaced)));
     return li;

@@ -1,5 +1,6 @@
 """The models panel of the canvas: lists the model folders and installs a file by URL, with progress."""
 
+from tests.fixtures.foreign_models import FLUX1, write_foreign_model
 from tests.fixtures.model_servers import ModelFileServer
 from tests.fixtures.tiny_checkpoints import write_kohya_lora
 from tests.web.browser.canvas_driver import DEMO_CHECKPOINT, open_canvas
@@ -81,3 +82,27 @@ def test_an_install_that_waits_for_a_free_slot_says_so_until_it_starts(chromium,
             assert not canvas.page_errors
         finally:
             context.close()
+
+
+def test_a_model_of_a_family_latentloom_cannot_run_is_named_in_the_panel_and_on_its_loader(chromium, own_server,
+                                                                                          tmp_path):
+    write_foreign_model(tmp_path / "models" / "checkpoints" / "flux1-dev.safetensors", FLUX1, checkpoint=True)
+    server = own_server()
+    context, canvas = open_canvas(chromium, server)
+    try:
+        canvas.click_action("models")
+        panel = canvas.page.locator('[data-testid="models-panel"]')
+        entry = panel.locator('[data-models-folder="checkpoints"] li[data-model="flux1-dev.safetensors"]')
+        entry.wait_for(timeout=10000)
+        assert "FLUX.1" in entry.locator(".model-facts").inner_text()
+        said = entry.locator("[data-model-unsupported]").inner_text()
+        assert said.startswith("Latentloom cannot run FLUX.1 models")
+        assert panel.locator(f'li[data-model="{DEMO_CHECKPOINT}"] [data-model-unsupported]').count() == 0
+
+        loader = canvas.shrink_default_graph()["CheckpointLoaderSimple"]
+        canvas.set_widget(loader, "ckpt_name", "flux1-dev.safetensors")
+        note = canvas.node(loader).locator('[data-model-note="ckpt_name"]')
+        assert note.inner_text() == said
+        assert not canvas.page_errors
+    finally:
+        context.close()
