@@ -561,6 +561,46 @@ def test_output_depending_on_an_unknown_node_is_not_a_good_output(registry):
     assert "2" not in report.order
 
 
+@pytest.mark.parametrize("broken, words", [
+    (node("NotInstalled", value=1), ["NotInstalled", "does not exist", "#9"]),
+    ({"inputs": {"value": 1}}, ["missing the class_type", "#9"]),
+    ({"class_type": 7, "inputs": {}}, ["class_type", "#9"]),
+    ("TInt", ["must be an object", "#9"]),
+    ({"class_type": "TInt", "inputs": [1]}, ["'inputs' must be an object", "#9"]),
+])
+def test_a_broken_node_that_feeds_no_output_refuses_the_whole_prompt(registry, broken, words):
+    """As in ComfyUI: an unknown, typeless or malformed node anywhere means the prompt is not what its author
+    thinks, so nothing runs, even the outputs that do not depend on it."""
+    prompt = {"3": node("TInt", value=1), "4": node("TSink", value=["3", 0], tag=4), "9": broken}
+    report = validate_prompt(prompt, registry)
+    assert not report.ok
+    assert report.outputs == [] and report.order == []
+    body = report.to_json()
+    assert body["error"]["type"] == "invalid_prompt"
+    text = body["error"]["message"] + " " + body["error"]["details"]
+    assert all(word in text for word in words), text
+    assert body["error"]["extra_info"]["node_id"] == "9"
+    assert list(body["node_errors"]) == ["9"]  # the good nodes carry no error
+    assert body["node_errors"]["9"]["dependent_outputs"] == []
+
+
+def test_every_broken_node_is_named_and_the_other_nodes_are_still_checked(registry):
+    prompt = {"1": node("NotInstalled"), "2": {"inputs": {}}, "3": takes(count=-5), "4": node("TInt", value=1)}
+    report = validate_prompt(prompt, registry)
+    assert report.error.type == "invalid_prompt" and "1 more" in report.error.details
+    assert set(report.node_errors) == {"1", "2", "3"}
+    assert errors_of(report, "3") == [("value_smaller_than_min", "count")]
+    assert report.outputs == []
+
+
+def test_an_input_error_still_lets_the_other_outputs_run(registry):
+    """Only malformed or unknown nodes refuse the whole prompt; an invalid input blocks its own outputs."""
+    prompt = {"1": takes(count="many"), "3": node("TInt", value=1), "4": node("TSink", value=["3", 0], tag=4)}
+    report = validate_prompt(prompt, registry)
+    assert report.error is None and report.outputs == ["4"]
+    assert errors_of(report, "1") == [("invalid_input_type", "count")]
+
+
 def test_engine_run_raises_workflow_invalid_with_readable_lines(engine):
     with pytest.raises(WorkflowInvalid) as info:
         engine.run({"1": node("MathInt", a=1, operation="add"), "2": node("PreviewAny", source=["1", 0])})

@@ -64,6 +64,28 @@ def test_an_invalid_graph_gets_comfyui_node_errors(live_server):
     assert kinds == {("required_input_missing", "model"), ("value_smaller_than_min", "steps")}
 
 
+@pytest.mark.parametrize("broken, words", [
+    ({"class_type": "NoSuchUpscaler", "inputs": {}}, ["NoSuchUpscaler", "#7"]),
+    ({"inputs": {"seconds": 0}}, ["class_type", "#7"]),
+    (["TestSleep"], ["#7"]),
+])
+def test_an_unknown_or_malformed_node_refuses_the_whole_prompt(live_server, broken, words):
+    """As ComfyUI: 400 invalid_prompt naming the node, nothing queued, even though the node feeds no output."""
+    prompt_id = uuid.uuid4().hex
+    body = {"prompt": {**sleep_prompt(0, 5), "7": broken}, "prompt_id": prompt_id}
+    status, answer = call_json(live_server.url + "/prompt", "POST", body)
+    assert status == 400, answer
+    assert answer["error"]["type"] == "invalid_prompt"
+    text = answer["error"]["message"] + " " + answer["error"]["details"]
+    assert all(word in text for word in words), text
+    assert answer["error"]["extra_info"]["node_id"] == "7"
+    assert list(answer["node_errors"]) == ["7"]
+    assert answer["node_errors"]["7"]["errors"][0]["type"] == "invalid_prompt"
+    queue = call_json(live_server.url + "/queue")[1]
+    assert prompt_id not in [item[1] for item in queue["queue_running"] + queue["queue_pending"]]
+    assert call_json(f"{live_server.url}/history/{prompt_id}") == (200, {})
+
+
 def test_a_failing_node_is_an_execution_error_and_the_next_prompt_runs(live_server):
     failing = {"1": {"class_type": "TestFail", "inputs": {"message": f"failed in {live_server.base_dir}"}}}
     answer, messages = listen(live_server.url, {"prompt": failing}, uuid.uuid4().hex)
