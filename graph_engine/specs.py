@@ -12,6 +12,7 @@ ANY_TYPE = "*"
 COMBO = "COMBO"
 HIDDEN_KINDS = frozenset({"PROMPT", "EXTRA_PNGINFO", "UNIQUE_ID", "DYNPROMPT", "AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG"})
 SECTIONS = ("required", "optional", "hidden")
+CORE_MODULE = "nodes"  # ComfyUI's python_module for its core nodes; clients group nodes by it
 
 
 class NodeInterfaceError(ValueError):
@@ -62,7 +63,7 @@ class NodeSpec:
 
     class_type: str
     cls: type
-    source: str
+    source: str  # where the class came from, for people (`latentloom nodes`): may name a path on this machine
     display_name: str
     category: str
     description: str
@@ -77,6 +78,7 @@ class NodeSpec:
     validate_params: frozenset[str] | None = None  # None: the class has no VALIDATE_INPUTS
     validate_takes_all: bool = False
     flags: Mapping[str, Any] = field(default_factory=dict)
+    python_module: str = CORE_MODULE  # ComfyUI's module name for /object_info: never a path
 
     @cached_property
     def hidden_inputs(self) -> tuple[InputSpec, ...]:
@@ -100,7 +102,7 @@ class NodeSpec:
             "name": self.class_type,
             "display_name": self.display_name,
             "description": self.description,
-            "python_module": self.source,
+            "python_module": self.python_module,
             "category": self.category,
             "output_node": self.output_node,
         }
@@ -201,8 +203,11 @@ def _validate_signature(cls: type) -> tuple[frozenset[str] | None, bool]:
     return names, takes_all
 
 
-def spec_from_class(class_type: str, cls: Any, *, display_name: str | None = None, source: str = "built-in") -> NodeSpec:
-    """Read a classic ComfyUI node class into a NodeSpec, or raise NodeInterfaceError saying what is wrong."""
+def spec_from_class(class_type: str, cls: Any, *, display_name: str | None = None, source: str = "built-in",
+                    python_module: str = CORE_MODULE) -> NodeSpec:
+    """Read a classic ComfyUI node class into a NodeSpec, or raise NodeInterfaceError saying what is wrong.
+
+    `source` tells people where the class came from; `python_module` is what ComfyUI clients see."""
     where = f"node {class_type!r}"
     if not isinstance(class_type, str) or not class_type:
         raise NodeInterfaceError(f"node name {class_type!r} must be a non-empty string")
@@ -233,6 +238,7 @@ def spec_from_class(class_type: str, cls: Any, *, display_name: str | None = Non
         validate_params=validate_params,
         validate_takes_all=validate_takes_all,
         flags={"deprecated": bool(getattr(cls, "DEPRECATED", False)), "experimental": bool(getattr(cls, "EXPERIMENTAL", False))},
+        python_module=python_module,
     )
 
 
