@@ -5,7 +5,7 @@ import copy
 import inspect
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN"})
 ANY_TYPE = "*"
@@ -79,6 +79,9 @@ class NodeSpec:
     validate_takes_all: bool = False
     flags: Mapping[str, Any] = field(default_factory=dict)
     python_module: str = CORE_MODULE  # ComfyUI's module name for /object_info: never a path
+    # CHOICES_HINT(input_name): where a combo's choices come from and how to add one (e.g. the folder a model file
+    # belongs in); validation adds it to a value_not_in_list message. None: the class has none.
+    choices_hint: Callable[[str], str | None] | None = None
 
     @cached_property
     def hidden_inputs(self) -> tuple[InputSpec, ...]:
@@ -220,6 +223,7 @@ def spec_from_class(class_type: str, cls: Any, *, display_name: str | None = Non
         raise NodeInterfaceError(f"{where}: FUNCTION must name a method of the class, got {function!r}")
     validate_params, validate_takes_all = _validate_signature(cls)
     category = getattr(cls, "CATEGORY", "sd")
+    choices_hint = getattr(cls, "CHOICES_HINT", None)
     return NodeSpec(
         class_type=class_type,
         cls=cls,
@@ -239,6 +243,7 @@ def spec_from_class(class_type: str, cls: Any, *, display_name: str | None = Non
         validate_takes_all=validate_takes_all,
         flags={"deprecated": bool(getattr(cls, "DEPRECATED", False)), "experimental": bool(getattr(cls, "EXPERIMENTAL", False))},
         python_module=python_module,
+        choices_hint=choices_hint if callable(choices_hint) else None,
     )
 
 

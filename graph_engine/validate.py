@@ -1,7 +1,11 @@
 """Validation: every problem of a workflow in one pass, each naming its node and input."""
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import logging
 import math
+import os
 import reprlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +17,10 @@ from .registry import NodeRegistry
 from .specs import COMBO, InputSpec, NodeSpec, types_compatible
 
 MAX_LISTED_CHOICES = 20  # like ComfyUI, long lists of model files are summarised, not echoed
+MAX_SUGGESTIONS = 3
+MAX_NAME_SHOWN = 200  # file names are shown whole; only absurd values are cut
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -129,6 +137,48 @@ def _choice_error(spec: InputSpec, value: Any) -> InputError | None:
                       {"received_value": value})
 
 
+def _name_key(text: str) -> str:
+    """What a file name is compared by: its last path part without the extension, case ignored (a shared
+    '.safetensors' would make every file look alike)."""
+    return os.path.splitext(text.rsplit("/", 1)[-1])[0].lower()
+
+
+def close_choices(value: Any, choices: tuple) -> list[str]:
+    """The choices a mistyped value probably meant: the same name in another subfolder or with another extension
+    first, then the closest spellings."""
+    if not isinstance(value, str) or not value:
+        return []
+    by_key: dict[str, list[str]] = {}
+    for choice in choices:
+        if isinstance(choice, str):
+            by_key.setdefault(_name_key(choice), []).append(choice)
+    wanted = _name_key(value)
+    keys = [wanted] if wanted in by_key else []
+    keys += difflib.get_close_matches(wanted, list(by_key), n=MAX_SUGGESTIONS, cutoff=0.6)
+    found = [choice for key in keys for choice in by_key.get(key, ())]
+    return list(dict.fromkeys(found))[:MAX_SUGGESTIONS]
+
+
+def _explained(error: InputError, spec: NodeSpec, choices: tuple, value: Any) -> InputError:
+    """ComfyUI's value_not_in_list, its type and details kept (clients parse them), with a message a beginner can
+    act on: the closest choices and the node's CHOICES_HINT (where such values come from, how to add one)."""
+    named = repr(value if len(value) <= MAX_NAME_SHOWN else value[:MAX_NAME_SHOWN] + "...") \
+        if isinstance(value, str) else _short(value)
+    parts = [f"Value not in list: {named}."]
+    suggestions = close_choices(value, choices)
+    if suggestions:
+        parts.append("Did you mean " + " or ".join(f"'{s}'" for s in suggestions) + "?")
+    if spec.choices_hint is not None:
+        try:
+            hint = spec.choices_hint(error.input_name)
+        except Exception:  # a plugin's hint must never break validation
+            log.warning("CHOICES_HINT of %s failed", spec.class_type, exc_info=True)
+            hint = None
+        if hint:
+            parts.append(str(hint))
+    return dataclasses.replace(error, message=" ".join(parts))
+
+
 class _Checker:
     """Checks the inputs of nodes against their specs; one instance per validation."""
 
@@ -210,10 +260,13 @@ class _Checker:
                     if spec.class_type not in self.refreshed:
                         self.refreshed.add(spec.class_type)
                         self.registry.refresh(spec.class_type)
-                    fresh = self.registry.get(spec.class_type)
-                    fresh_input = fresh.inputs.get(input_spec.name) if fresh else None
-                    if fresh_input is not None and fresh_input.choices is not None:
-                        error = _choice_error(fresh_input, value)
+                    fresh = self.registry.get(spec.class_type) or spec
+                    fresh_input = fresh.inputs.get(input_spec.name)
+                    if fresh_input is None or fresh_input.choices is None:
+                        fresh_input = input_spec
+                    error = _choice_error(fresh_input, value)
+                    if error is not None:
+                        error = _explained(error, fresh, fresh_input.choices, value)
             if error is not None:
                 return error
         node.constants[input_spec.name] = value

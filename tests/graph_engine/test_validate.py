@@ -228,6 +228,70 @@ def test_combo_value_not_in_list(registry):
     assert "fast" in error.details and "slow" in error.details
 
 
+def test_a_combo_value_not_in_list_suggests_the_closest_choices(registry):
+    error = only_error(validate_prompt({"1": takes(mode="FSAT")}, registry), "1")
+    assert error.type == "value_not_in_list"
+    assert error.message.startswith("Value not in list") and "Did you mean 'fast'?" in error.message
+    assert error.details == "mode: 'FSAT' not in ['fast', 'slow']"  # ComfyUI's details, which clients show
+    assert error.to_json()["extra_info"] == {"received_value": "FSAT", "input_name": "mode"}
+
+
+def test_nothing_is_suggested_when_no_choice_is_close(registry):
+    error = only_error(validate_prompt({"1": takes(mode="medium")}, registry), "1")
+    assert "Did you mean" not in error.message
+
+
+def files_node(hint):
+    """An output node whose combo lists 'files', with the given CHOICES_HINT (or none)."""
+    class Files:
+        RETURN_TYPES = ()
+        FUNCTION = "go"
+        OUTPUT_NODE = True
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"name": (["sd15/dreamshaper_8.safetensors", "other.safetensors"],)}}
+
+        def go(self, name):
+            return ()
+
+    if hint is not None:
+        Files.CHOICES_HINT = classmethod(hint)
+    registry = NodeRegistry()
+    registry.register("Files", Files)
+    return registry
+
+
+def test_the_same_file_name_in_a_subfolder_is_suggested_first():
+    report = validate_prompt({"1": node("Files", name="dreamshaper_8.safetensors")}, files_node(None))
+    assert "Did you mean 'sd15/dreamshaper_8.safetensors'?" in only_error(report, "1").message
+
+
+def test_a_node_choices_hint_says_where_its_choices_come_from():
+    asked = []
+
+    def hint(cls, input_name):
+        asked.append(input_name)
+        return "Such files are read from the files folder."
+
+    registry = files_node(hint)
+    error = only_error(validate_prompt({"1": node("Files", name="missing.safetensors")}, registry), "1")
+    assert asked == ["name"]
+    assert (error.type, error.input_name) == ("value_not_in_list", "name")
+    assert error.message.endswith("Such files are read from the files folder.")
+    shown = json.dumps(registry.get("Files").object_info())  # /object_info keeps ComfyUI's shape
+    assert "files folder" not in shown and "hint" not in shown.lower()
+
+
+def test_a_failing_choices_hint_leaves_the_plain_message(caplog):
+    def hint(cls, input_name):
+        raise RuntimeError("the hint is broken")
+
+    error = only_error(validate_prompt({"1": node("Files", name="missing")}, files_node(hint)), "1")
+    assert error.type == "value_not_in_list" and error.message == "Value not in list: 'missing'."
+    assert "CHOICES_HINT of Files failed" in caplog.text
+
+
 def test_long_combo_lists_are_summarised():
     class Many:
         RETURN_TYPES = ()
