@@ -86,10 +86,12 @@ def write_demo_checkpoint(path: Path, seed: int = 0) -> Path:
         torch.manual_seed(seed)  # module constructors draw their initial weights from the global generator
         unet, vae, text = demo_unet().eval(), demo_vae().eval(), demo_text_encoder().eval()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = create_new_file(path.parent, f".{path.name}.", ".tmp")  # mode as umask says, not 0600
+    handle, temporary = create_new_file(path.parent, f".{path.name}.", ".tmp")
+    mode = os.fstat(handle).st_mode & 0o777  # the usual mode for new files (umask); safetensors writes 0600
     os.close(handle)
     try:
         save_ldm_checkpoint(temporary, unet, vae, (text,), "SD1.x", torch.float16, metadata=DEMO_METADATA)
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
