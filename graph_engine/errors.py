@@ -56,9 +56,10 @@ class PromptError:
     type: str
     message: str
     details: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "message": self.message, "details": self.details, "extra_info": {}}
+        return {"type": self.type, "message": self.message, "details": self.details, "extra_info": dict(self.extra)}
 
 
 class UserFacingError(Exception):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +26,11 @@ log = logging.getLogger(__name__)
 
 SAVING = ".saving-"  # SaveImage and PreviewImage
 UPLOADING = ".upload-"  # /upload/image and /upload/mask
-# mkstemp's names: prefix, 8 characters from [a-z0-9_], suffix; every writer's suffix ends in .tmp
+# names as mkstemp makes them: prefix, 8 characters from [a-z0-9_], suffix; every writer's suffix ends in .tmp
+_NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 _PARTIAL_NAME = re.compile(r"\.(?:saving|upload)-[a-z0-9_]{8}(?:\.[A-Za-z0-9]+)*\.tmp")
+_CREATE_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+                 | getattr(os, "O_BINARY", 0))
 
 
 def is_partial_name(name: str) -> bool:
@@ -51,10 +55,24 @@ def _still_named(handle: int, path: str) -> bool:
         return False
 
 
+def create_new_file(folder: str | Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """(handle, path) of a new file with a random name, as mkstemp makes, but with the usual mode for new files
+    (0666 less the umask, as any program's): writers publish the file under its final name as it is, and
+    mkstemp's 0600 would keep saved images, uploads and models from everyone but their owner."""
+    for _ in range(tempfile.TMP_MAX):
+        name = prefix + "".join(secrets.choice(_NAME_CHARACTERS) for _ in range(8)) + suffix
+        path = os.path.join(folder, name)
+        try:
+            return os.open(path, _CREATE_FLAGS, 0o666), os.path.abspath(path)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name in {folder}")
+
+
 def _create_locked(folder: str | Path, prefix: str, suffix: str) -> tuple[int, str]:
-    """mkstemp, then the lock; a sweep may catch the file in between, and then a fresh one is made."""
+    """A new file, then the lock; a sweep may catch the file in between, and then a fresh one is made."""
     for _ in range(3):
-        handle, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+        handle, path = create_new_file(folder, prefix, suffix)
         _lock(handle, wait=True)
         if _still_named(handle, path):
             return handle, path

@@ -41,6 +41,12 @@ class PluginSource:
     def location(self) -> str:
         return str(self.path) if self.path is not None else f"entry point {self.entry_point.value}"
 
+    @property
+    def python_module(self) -> str:
+        """What ComfyUI calls the pack in /object_info: `custom_nodes.<folder or file name>`; an entry point by its
+        name. Never a path: clients group nodes by it, and it must not show where the server keeps files."""
+        return f"custom_nodes.{self.name}"
+
 
 @dataclass
 class PluginReport:
@@ -163,7 +169,8 @@ def load_plugin(registry: NodeRegistry, source: PluginSource, import_timeout: fl
         if mappings is None:
             raise NodeInterfaceError("it has no NODE_CLASS_MAPPINGS")
         display_names = getattr(loaded, "NODE_DISPLAY_NAME_MAPPINGS", None)
-        outcome = registry.register_mappings(mappings, display_names, source=f"plugin {source.name} ({source.location})")
+        outcome = registry.register_mappings(mappings, display_names, source=f"plugin {source.name} ({source.location})",
+                                             python_module=source.python_module)
         report.nodes, report.refused = outcome.registered, outcome.refused
         report.web_directory = _web_directory(loaded, source)
     except BaseException as exc:  # a plugin may even call sys.exit(); start-up must go on

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from .specs import NodeInterfaceError, NodeSpec, read_input_types, spec_from_class
+from .specs import CORE_MODULE, NodeInterfaceError, NodeSpec, read_input_types, spec_from_class
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +29,21 @@ class NodeRegistry:
     def __init__(self) -> None:
         self._specs: dict[str, NodeSpec] = {}
 
-    def register(self, class_type: str, cls: Any, *, display_name: str | None = None, source: str = "built-in") -> NodeSpec:
-        """Read and register one class; raises NodeInterfaceError or DuplicateNodeError."""
+    def register(self, class_type: str, cls: Any, *, display_name: str | None = None, source: str = "built-in",
+                 python_module: str = CORE_MODULE) -> NodeSpec:
+        """Read and register one class; raises NodeInterfaceError or DuplicateNodeError.
+
+        `source` is for people (it may name a file); `python_module` is the module name ComfyUI clients group by."""
         existing = self._specs.get(class_type) if isinstance(class_type, str) else None
         if existing is not None:
             raise DuplicateNodeError(
                 f"node {class_type!r} from {source} is refused: {existing.source} already registered it")
-        spec = spec_from_class(class_type, cls, display_name=display_name, source=source)
+        spec = spec_from_class(class_type, cls, display_name=display_name, source=source, python_module=python_module)
         self._specs[class_type] = spec
         return spec
 
-    def register_mappings(self, mappings: Any, display_names: Any = None, *, source: str) -> RegistrationReport:
+    def register_mappings(self, mappings: Any, display_names: Any = None, *, source: str,
+                          python_module: str = CORE_MODULE) -> RegistrationReport:
         """Register a plugin's NODE_CLASS_MAPPINGS; a bad class is refused alone, the others still register."""
         if not isinstance(mappings, Mapping):
             raise NodeInterfaceError(f"NODE_CLASS_MAPPINGS must be a dict of name -> class, got {type(mappings).__name__}")
@@ -49,7 +53,8 @@ class NodeRegistry:
         for class_type, cls in mappings.items():
             try:
                 name = display_names.get(class_type)
-                self.register(class_type, cls, display_name=name if isinstance(name, str) else None, source=source)
+                self.register(class_type, cls, display_name=name if isinstance(name, str) else None, source=source,
+                              python_module=python_module)
             except (NodeInterfaceError, DuplicateNodeError) as exc:
                 report.refused.append((str(class_type), str(exc)))
                 log.warning("%s", exc)

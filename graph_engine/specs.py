@@ -5,13 +5,14 @@ import copy
 import inspect
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN"})
 ANY_TYPE = "*"
 COMBO = "COMBO"
 HIDDEN_KINDS = frozenset({"PROMPT", "EXTRA_PNGINFO", "UNIQUE_ID", "DYNPROMPT", "AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG"})
 SECTIONS = ("required", "optional", "hidden")
+CORE_MODULE = "nodes"  # ComfyUI's python_module for its core nodes; clients group nodes by it
 
 
 class NodeInterfaceError(ValueError):
@@ -62,7 +63,7 @@ class NodeSpec:
 
     class_type: str
     cls: type
-    source: str
+    source: str  # where the class came from, for people (`latentloom nodes`): may name a path on this machine
     display_name: str
     category: str
     description: str
@@ -77,6 +78,10 @@ class NodeSpec:
     validate_params: frozenset[str] | None = None  # None: the class has no VALIDATE_INPUTS
     validate_takes_all: bool = False
     flags: Mapping[str, Any] = field(default_factory=dict)
+    python_module: str = CORE_MODULE  # ComfyUI's module name for /object_info: never a path
+    # CHOICES_HINT(input_name): where a combo's choices come from and how to add one (e.g. the folder a model file
+    # belongs in); validation adds it to a value_not_in_list message. None: the class has none.
+    choices_hint: Callable[[str], str | None] | None = None
 
     @cached_property
     def hidden_inputs(self) -> tuple[InputSpec, ...]:
@@ -100,7 +105,7 @@ class NodeSpec:
             "name": self.class_type,
             "display_name": self.display_name,
             "description": self.description,
-            "python_module": self.source,
+            "python_module": self.python_module,
             "category": self.category,
             "output_node": self.output_node,
         }
@@ -201,8 +206,11 @@ def _validate_signature(cls: type) -> tuple[frozenset[str] | None, bool]:
     return names, takes_all
 
 
-def spec_from_class(class_type: str, cls: Any, *, display_name: str | None = None, source: str = "built-in") -> NodeSpec:
-    """Read a classic ComfyUI node class into a NodeSpec, or raise NodeInterfaceError saying what is wrong."""
+def spec_from_class(class_type: str, cls: Any, *, display_name: str | None = None, source: str = "built-in",
+                    python_module: str = CORE_MODULE) -> NodeSpec:
+    """Read a classic ComfyUI node class into a NodeSpec, or raise NodeInterfaceError saying what is wrong.
+
+    `source` tells people where the class came from; `python_module` is what ComfyUI clients see."""
     where = f"node {class_type!r}"
     if not isinstance(class_type, str) or not class_type:
         raise NodeInterfaceError(f"node name {class_type!r} must be a non-empty string")
@@ -215,6 +223,7 @@ def spec_from_class(class_type: str, cls: Any, *, display_name: str | None = Non
         raise NodeInterfaceError(f"{where}: FUNCTION must name a method of the class, got {function!r}")
     validate_params, validate_takes_all = _validate_signature(cls)
     category = getattr(cls, "CATEGORY", "sd")
+    choices_hint = getattr(cls, "CHOICES_HINT", None)
     return NodeSpec(
         class_type=class_type,
         cls=cls,
@@ -233,6 +242,8 @@ def spec_from_class(class_type: str, cls: Any, *, display_name: str | None = Non
         validate_params=validate_params,
         validate_takes_all=validate_takes_all,
         flags={"deprecated": bool(getattr(cls, "DEPRECATED", False)), "experimental": bool(getattr(cls, "EXPERIMENTAL", False))},
+        python_module=python_module,
+        choices_hint=choices_hint if callable(choices_hint) else None,
     )
 
 

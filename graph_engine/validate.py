@@ -1,7 +1,11 @@
 """Validation: every problem of a workflow in one pass, each naming its node and input."""
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import logging
 import math
+import os
 import reprlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +17,10 @@ from .registry import NodeRegistry
 from .specs import COMBO, InputSpec, NodeSpec, types_compatible
 
 MAX_LISTED_CHOICES = 20  # like ComfyUI, long lists of model files are summarised, not echoed
+MAX_SUGGESTIONS = 3
+MAX_NAME_SHOWN = 200  # file names are shown whole; only absurd values are cut
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -129,6 +137,48 @@ def _choice_error(spec: InputSpec, value: Any) -> InputError | None:
                       {"received_value": value})
 
 
+def _name_key(text: str) -> str:
+    """What a file name is compared by: its last path part without the extension, case ignored (a shared
+    '.safetensors' would make every file look alike)."""
+    return os.path.splitext(text.rsplit("/", 1)[-1])[0].lower()
+
+
+def close_choices(value: Any, choices: tuple) -> list[str]:
+    """The choices a mistyped value probably meant: the same name in another subfolder or with another extension
+    first, then the closest spellings."""
+    if not isinstance(value, str) or not value:
+        return []
+    by_key: dict[str, list[str]] = {}
+    for choice in choices:
+        if isinstance(choice, str):
+            by_key.setdefault(_name_key(choice), []).append(choice)
+    wanted = _name_key(value)
+    keys = [wanted] if wanted in by_key else []
+    keys += difflib.get_close_matches(wanted, list(by_key), n=MAX_SUGGESTIONS, cutoff=0.6)
+    found = [choice for key in keys for choice in by_key.get(key, ())]
+    return list(dict.fromkeys(found))[:MAX_SUGGESTIONS]
+
+
+def _explained(error: InputError, spec: NodeSpec, choices: tuple, value: Any) -> InputError:
+    """ComfyUI's value_not_in_list, its type and details kept (clients parse them), with a message a beginner can
+    act on: the closest choices and the node's CHOICES_HINT (where such values come from, how to add one)."""
+    named = repr(value if len(value) <= MAX_NAME_SHOWN else value[:MAX_NAME_SHOWN] + "...") \
+        if isinstance(value, str) else _short(value)
+    parts = [f"Value not in list: {named}."]
+    suggestions = close_choices(value, choices)
+    if suggestions:
+        parts.append("Did you mean " + " or ".join(f"'{s}'" for s in suggestions) + "?")
+    if spec.choices_hint is not None:
+        try:
+            hint = spec.choices_hint(error.input_name)
+        except Exception:  # a plugin's hint must never break validation
+            log.warning("CHOICES_HINT of %s failed", spec.class_type, exc_info=True)
+            hint = None
+        if hint:
+            parts.append(str(hint))
+    return dataclasses.replace(error, message=" ".join(parts))
+
+
 class _Checker:
     """Checks the inputs of nodes against their specs; one instance per validation."""
 
@@ -210,10 +260,13 @@ class _Checker:
                     if spec.class_type not in self.refreshed:
                         self.refreshed.add(spec.class_type)
                         self.registry.refresh(spec.class_type)
-                    fresh = self.registry.get(spec.class_type)
-                    fresh_input = fresh.inputs.get(input_spec.name) if fresh else None
-                    if fresh_input is not None and fresh_input.choices is not None:
-                        error = _choice_error(fresh_input, value)
+                    fresh = self.registry.get(spec.class_type) or spec
+                    fresh_input = fresh.inputs.get(input_spec.name)
+                    if fresh_input is None or fresh_input.choices is None:
+                        fresh_input = input_spec
+                    error = _choice_error(fresh_input, value)
+                    if error is not None:
+                        error = _explained(error, fresh, fresh_input.choices, value)
             if error is not None:
                 return error
         node.constants[input_spec.name] = value
@@ -240,32 +293,42 @@ class _Checker:
                           named[0] if len(named) == 1 else None)
 
 
+def _shape_problem(node_id: str, body: Any, registry: NodeRegistry) -> InputError | None:
+    """Why a node cannot be part of any run (not an object, no known class_type, inputs not an object), or None.
+
+    Such a problem refuses the whole prompt, as in ComfyUI: the workflow is not what its author thinks it is."""
+    if not isinstance(body, dict):
+        return InputError("invalid_prompt", "A node must be an object with 'class_type' and 'inputs'",
+                          f"Node ID '#{node_id}': got {_short(body)}", None, {"node_id": node_id, "class_type": None})
+    class_type = body.get("class_type")
+    where = {"node_id": node_id, "class_type": class_type if isinstance(class_type, str) else None}
+    if "class_type" not in body:
+        return InputError("invalid_prompt", "Cannot execute because a node is missing the class_type property.",
+                          f"Node ID '#{node_id}'", None, where)
+    if not isinstance(class_type, str):
+        return InputError("invalid_prompt", "Cannot execute because a node's class_type is not a node type name.",
+                          f"Node ID '#{node_id}': class_type is {_short(class_type)}", None, where)
+    if registry.get(class_type) is None:
+        return InputError("invalid_prompt", f"Cannot execute because node {class_type} does not exist.",
+                          f"Node ID '#{node_id}': the node type '{class_type}' is not installed; "
+                          "it may come from a plugin that is missing from custom_nodes", None, where)
+    if not isinstance(body.get("inputs", {}), dict):
+        return InputError("invalid_prompt", "A node's 'inputs' must be an object", f"Node ID '#{node_id}'", None,
+                          where)
+    return None
+
+
 def _structure(prompt: dict, registry: NodeRegistry, node_errors: dict[str, NodeErrors]) -> tuple[dict, dict]:
     """Check each node's shape and class_type; return (specs, inputs) of the well-formed ones."""
     specs: dict[str, NodeSpec] = {}
     inputs: dict[str, dict] = {}
     for node_id, body in prompt.items():
-        if not isinstance(body, dict):
-            node_errors[node_id] = NodeErrors(node_id, None, [InputError(
-                "invalid_prompt", "A node must be an object with 'class_type' and 'inputs'", f"got {_short(body)}")])
-            continue
-        class_type = body.get("class_type")
-        node_inputs = body.get("inputs", {})
-        problem = None
-        if not isinstance(class_type, str):
-            problem = InputError("invalid_prompt", "Cannot execute because a node is missing the class_type property.",
-                                 f"Node ID '#{node_id}'")
-        elif registry.get(class_type) is None:
-            problem = InputError("invalid_prompt", f"Cannot execute because node {class_type} does not exist.",
-                                 f"Node ID '#{node_id}': the node type '{class_type}' is not installed; "
-                                 "it may come from a plugin that is missing from custom_nodes")
-        elif not isinstance(node_inputs, dict):
-            problem = InputError("invalid_prompt", "A node's 'inputs' must be an object", f"Node ID '#{node_id}'")
+        problem = _shape_problem(node_id, body, registry)
         if problem is not None:
-            node_errors[node_id] = NodeErrors(node_id, class_type if isinstance(class_type, str) else None, [problem])
+            node_errors[node_id] = NodeErrors(node_id, problem.extra["class_type"], [problem])
             continue
-        specs[node_id] = registry.get(class_type)
-        inputs[node_id] = node_inputs
+        specs[node_id] = registry.get(body["class_type"])
+        inputs[node_id] = body.get("inputs", {})
     return specs, inputs
 
 
@@ -292,6 +355,7 @@ def validate_prompt(prompt: Any, registry: NodeRegistry, memory_budget: int | No
         return report
     prompt = {str(k): v for k, v in prompt.items()}
     specs, inputs = _structure(prompt, registry, report.node_errors)
+    malformed = bool(report.node_errors)  # the other nodes are still checked, so one pass names every problem
     all_sources = _link_sources(prompt)
     sources_of = {nid: [source for source in all_sources[nid] if source in specs] for nid in specs}
     outputs = [nid for nid, spec in specs.items() if spec.output_node]
@@ -314,6 +378,8 @@ def validate_prompt(prompt: Any, registry: NodeRegistry, memory_budget: int | No
         report.node_errors[nid] = NodeErrors(nid, specs[nid].class_type, [error])
         del report.nodes[nid]
     good = _mark_dependents(outputs, all_sources, report.node_errors) if report.node_errors else outputs
+    if malformed:
+        good = []  # refused as a whole, even when the broken node feeds no output
     report.outputs = good
     if len(good) < len(outputs):
         order, _ = run_order([nid for nid in needed if nid in ancestors_of(good, sources_of)], sources_of)
@@ -336,7 +402,9 @@ def _link_sources(prompt: dict[str, Any]) -> dict[str, list[str]]:
 def _top_level_error(report: ValidationReport, outputs: list[str], good: list[str]) -> PromptError | None:
     structural = [e for ne in report.node_errors.values() for e in ne.errors if e.type == "invalid_prompt"]
     if structural:
-        return PromptError("invalid_prompt", structural[0].message, structural[0].details)
+        first = structural[0]
+        more = f" (and {len(structural) - 1} more malformed or unknown node(s))" if len(structural) > 1 else ""
+        return PromptError("invalid_prompt", first.message, first.details + more, dict(first.extra))
     if not outputs:
         return PromptError("prompt_no_outputs", "Prompt has no outputs",
                            "add an output node (one that saves or shows a result) to the workflow")

@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_commands(commands, common)
     commands.add_parser("demo-model", parents=[common],
                         help="write a small random-weight SD1 checkpoint into models/checkpoints (its images are "
-                             "noise: it shows the pipeline works without any download)")
+                             "noise: it shows the pipeline works without any download), and input/example.png "
+                             "when missing")
     return parser
 
 
@@ -235,11 +236,16 @@ def command_nodes(args: argparse.Namespace) -> int:
 def command_demo_model(args: argparse.Namespace) -> int:
     from nodes.runtime.demo_model import DEMO_CHECKPOINT_NAME, write_demo_checkpoint
 
-    path = options_from(args).folders().models / "checkpoints" / DEMO_CHECKPOINT_NAME
+    from .example_image import PURPOSE, ensure_example_image
+
+    folders = options_from(args).folders()
+    path = folders.models / "checkpoints" / DEMO_CHECKPOINT_NAME
     existed = path.exists()
     write_demo_checkpoint(path)
     print(f"{path} {'already there' if existed else 'written'}: a demo with random weights, its images are noise. "
           f"Put real checkpoints in {path.parent}.")
+    if (picture := ensure_example_image(folders.input)) is not None:
+        print(f"{picture} written: {PURPOSE}.")
     return EXIT_OK
 
 

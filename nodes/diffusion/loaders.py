@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from nodes.runtime.model_folders import find_model, list_models, model_file_state
+from nodes.runtime.model_hints import model_folder_hint
 
 
 class CheckpointLoaderSimple:
@@ -27,6 +28,10 @@ class CheckpointLoaderSimple:
     def IS_CHANGED(cls, ckpt_name: str):
         return model_file_state("checkpoints", ckpt_name)
 
+    @classmethod
+    def CHOICES_HINT(cls, input_name: str) -> str:
+        return model_folder_hint("checkpoints")
+
 
 class VAELoader:
     CATEGORY = "loaders"
@@ -46,6 +51,10 @@ class VAELoader:
     @classmethod
     def IS_CHANGED(cls, vae_name: str):
         return model_file_state("vae", vae_name)
+
+    @classmethod
+    def CHOICES_HINT(cls, input_name: str) -> str:
+        return model_folder_hint("vae")
 
 
 NODE_CLASS_MAPPINGS = {"CheckpointLoaderSimple": CheckpointLoaderSimple, "VAELoader": VAELoader}

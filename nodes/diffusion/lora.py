@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from nodes.runtime.model_folders import list_models, model_file_state
+from nodes.runtime.model_hints import model_folder_hint
 
 STRENGTH = {"default": 1.0, "min": -100.0, "max": 100.0, "step": 0.01}
 
@@ -32,6 +33,10 @@ class LoraLoader:
     def IS_CHANGED(cls, lora_name: str, **_):
         return model_file_state("loras", lora_name)
 
+    @classmethod
+    def CHOICES_HINT(cls, input_name: str) -> str:
+        return model_folder_hint("loras")
+
 
 class LoraLoaderModelOnly:
     CATEGORY = "loaders"
@@ -52,6 +57,10 @@ class LoraLoaderModelOnly:
     @classmethod
     def IS_CHANGED(cls, lora_name: str, **_):
         return model_file_state("loras", lora_name)
+
+    @classmethod
+    def CHOICES_HINT(cls, input_name: str) -> str:
+        return model_folder_hint("loras")
 
 
 NODE_CLASS_MAPPINGS = {"LoraLoader": LoraLoader, "LoraLoaderModelOnly": LoraLoaderModelOnly}

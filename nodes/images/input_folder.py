@@ -10,6 +10,8 @@ from graph_engine.folders import is_inside, resolve_inside
 _input_folder: Path | None = None
 _output_folder: Path | None = None
 
+EXAMPLE_IMAGE_NAME = "example.png"  # what workflows/img2img.json and inpaint.json read, as ComfyUI's examples do
+
 # mimetypes misses some of these on a few platforms
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -60,5 +62,8 @@ def find_input_file(folder: Path, name: str) -> Path:
     """The file `name` in `folder`, or ValueError/FileNotFoundError with a message a user can act on."""
     path = resolve_inside(folder, strip_annotation(name), "input folder")
     if not path.is_file():
-        raise FileNotFoundError(f"Invalid image file: '{name}' is not in the input folder {folder}")
+        example = " (`latentloom demo-model` writes it: the picture the shipped workflows read)" \
+            if name == EXAMPLE_IMAGE_NAME else ""
+        raise FileNotFoundError(f"Invalid image file: '{name}' is not in the input folder {folder}: put the file "
+                                f"there or upload it{example}")
     return path

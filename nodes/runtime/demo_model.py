@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from graph_engine.partial_files import create_new_file
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -85,10 +86,12 @@ def write_demo_checkpoint(path: Path, seed: int = 0) -> Path:
         torch.manual_seed(seed)  # module constructors draw their initial weights from the global generator
         unet, vae, text = demo_unet().eval(), demo_vae().eval(), demo_text_encoder().eval()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = create_new_file(path.parent, f".{path.name}.", ".tmp")
+    mode = os.fstat(handle).st_mode & 0o777  # the usual mode for new files (umask); safetensors writes 0600
     os.close(handle)
     try:
         save_ldm_checkpoint(temporary, unet, vae, (text,), "SD1.x", torch.float16, metadata=DEMO_METADATA)
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

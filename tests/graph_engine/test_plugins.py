@@ -445,7 +445,8 @@ def test_entry_point_plugins_are_listed_with_their_source(tmp_path):
     site = _entry_point_site(tmp_path)
     base = tmp_path / "base"
     base.mkdir()
-    done = _latentloom(["nodes", "--json", "--base-dir", str(base)], cwd=base, env_extra={"PYTHONPATH": str(site)})
+    done = _latentloom(["nodes", "--json", "--base-dir", str(base)], cwd=base,
+                       env_extra={"PYTHONPATH": os.pathsep.join((str(site), str(REPO)))})
     assert done.returncode == 0, done.stderr
     listing = json.loads(done.stdout)
     assert listing["MathInt"]["source"] == "built-in"
@@ -454,6 +455,10 @@ def test_entry_point_plugins_are_listed_with_their_source(tmp_path):
     assert "ll_ep_module" in module_node["source"]
     mapped_node = listing["EntryPointMappedNode"]
     assert "entry point" in mapped_node["source"] and "ll_ep_direct:NODE_CLASS_MAPPINGS" in mapped_node["source"]
+    # ComfyUI clients group by python_module: a module-like name, never the place on disk
+    assert listing["MathInt"]["python_module"] == "nodes"
+    assert module_node["python_module"] == "custom_nodes.ll_ep_module"
+    assert mapped_node["python_module"] == "custom_nodes.ll_ep_mapping"
     # the broken entry point is reported on stderr and does not stop the others
     assert "ll_ep_broken" in done.stderr and "ll_ep_not_installed" in done.stderr
     assert any(line.startswith("plugin ll_ep_module") and "1 node" in line for line in done.stderr.splitlines())
@@ -468,7 +473,7 @@ def test_entry_point_plugin_runs_and_is_skipped_with_disable_custom_nodes(tmp_pa
         "1": {"class_type": "EntryPointNode", "inputs": {"x": 41}},
         "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
     }))
-    env = {"PYTHONPATH": str(site)}
+    env = {"PYTHONPATH": os.pathsep.join((str(site), str(REPO)))}
     done = _latentloom(["run", str(workflow), "--base-dir", str(base)], cwd=base, env_extra=env)
     assert done.returncode == 0, done.stderr
     assert "node 2 (PreviewAny) text: 42" in done.stdout

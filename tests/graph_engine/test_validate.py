@@ -228,6 +228,70 @@ def test_combo_value_not_in_list(registry):
     assert "fast" in error.details and "slow" in error.details
 
 
+def test_a_combo_value_not_in_list_suggests_the_closest_choices(registry):
+    error = only_error(validate_prompt({"1": takes(mode="FSAT")}, registry), "1")
+    assert error.type == "value_not_in_list"
+    assert error.message.startswith("Value not in list") and "Did you mean 'fast'?" in error.message
+    assert error.details == "mode: 'FSAT' not in ['fast', 'slow']"  # ComfyUI's details, which clients show
+    assert error.to_json()["extra_info"] == {"received_value": "FSAT", "input_name": "mode"}
+
+
+def test_nothing_is_suggested_when_no_choice_is_close(registry):
+    error = only_error(validate_prompt({"1": takes(mode="medium")}, registry), "1")
+    assert "Did you mean" not in error.message
+
+
+def files_node(hint):
+    """An output node whose combo lists 'files', with the given CHOICES_HINT (or none)."""
+    class Files:
+        RETURN_TYPES = ()
+        FUNCTION = "go"
+        OUTPUT_NODE = True
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"name": (["sd15/dreamshaper_8.safetensors", "other.safetensors"],)}}
+
+        def go(self, name):
+            return ()
+
+    if hint is not None:
+        Files.CHOICES_HINT = classmethod(hint)
+    registry = NodeRegistry()
+    registry.register("Files", Files)
+    return registry
+
+
+def test_the_same_file_name_in_a_subfolder_is_suggested_first():
+    report = validate_prompt({"1": node("Files", name="dreamshaper_8.safetensors")}, files_node(None))
+    assert "Did you mean 'sd15/dreamshaper_8.safetensors'?" in only_error(report, "1").message
+
+
+def test_a_node_choices_hint_says_where_its_choices_come_from():
+    asked = []
+
+    def hint(cls, input_name):
+        asked.append(input_name)
+        return "Such files are read from the files folder."
+
+    registry = files_node(hint)
+    error = only_error(validate_prompt({"1": node("Files", name="missing.safetensors")}, registry), "1")
+    assert asked == ["name"]
+    assert (error.type, error.input_name) == ("value_not_in_list", "name")
+    assert error.message.endswith("Such files are read from the files folder.")
+    shown = json.dumps(registry.get("Files").object_info())  # /object_info keeps ComfyUI's shape
+    assert "files folder" not in shown and "hint" not in shown.lower()
+
+
+def test_a_failing_choices_hint_leaves_the_plain_message(caplog):
+    def hint(cls, input_name):
+        raise RuntimeError("the hint is broken")
+
+    error = only_error(validate_prompt({"1": node("Files", name="missing")}, files_node(hint)), "1")
+    assert error.type == "value_not_in_list" and error.message == "Value not in list: 'missing'."
+    assert "CHOICES_HINT of Files failed" in caplog.text
+
+
 def test_long_combo_lists_are_summarised():
     class Many:
         RETURN_TYPES = ()
@@ -559,6 +623,46 @@ def test_output_depending_on_an_unknown_node_is_not_a_good_output(registry):
     assert report.node_errors["1"].dependent_outputs == ["2"]
     assert "2" not in report.outputs
     assert "2" not in report.order
+
+
+@pytest.mark.parametrize("broken, words", [
+    (node("NotInstalled", value=1), ["NotInstalled", "does not exist", "#9"]),
+    ({"inputs": {"value": 1}}, ["missing the class_type", "#9"]),
+    ({"class_type": 7, "inputs": {}}, ["class_type", "#9"]),
+    ("TInt", ["must be an object", "#9"]),
+    ({"class_type": "TInt", "inputs": [1]}, ["'inputs' must be an object", "#9"]),
+])
+def test_a_broken_node_that_feeds_no_output_refuses_the_whole_prompt(registry, broken, words):
+    """As in ComfyUI: an unknown, typeless or malformed node anywhere means the prompt is not what its author
+    thinks, so nothing runs, even the outputs that do not depend on it."""
+    prompt = {"3": node("TInt", value=1), "4": node("TSink", value=["3", 0], tag=4), "9": broken}
+    report = validate_prompt(prompt, registry)
+    assert not report.ok
+    assert report.outputs == [] and report.order == []
+    body = report.to_json()
+    assert body["error"]["type"] == "invalid_prompt"
+    text = body["error"]["message"] + " " + body["error"]["details"]
+    assert all(word in text for word in words), text
+    assert body["error"]["extra_info"]["node_id"] == "9"
+    assert list(body["node_errors"]) == ["9"]  # the good nodes carry no error
+    assert body["node_errors"]["9"]["dependent_outputs"] == []
+
+
+def test_every_broken_node_is_named_and_the_other_nodes_are_still_checked(registry):
+    prompt = {"1": node("NotInstalled"), "2": {"inputs": {}}, "3": takes(count=-5), "4": node("TInt", value=1)}
+    report = validate_prompt(prompt, registry)
+    assert report.error.type == "invalid_prompt" and "1 more" in report.error.details
+    assert set(report.node_errors) == {"1", "2", "3"}
+    assert errors_of(report, "3") == [("value_smaller_than_min", "count")]
+    assert report.outputs == []
+
+
+def test_an_input_error_still_lets_the_other_outputs_run(registry):
+    """Only malformed or unknown nodes refuse the whole prompt; an invalid input blocks its own outputs."""
+    prompt = {"1": takes(count="many"), "3": node("TInt", value=1), "4": node("TSink", value=["3", 0], tag=4)}
+    report = validate_prompt(prompt, registry)
+    assert report.error is None and report.outputs == ["4"]
+    assert errors_of(report, "1") == [("invalid_input_type", "count")]
 
 
 def test_engine_run_raises_workflow_invalid_with_readable_lines(engine):

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from tests.fixtures.example_workflows import example_prompt
 from tests.web.client import call, call_json, listen, sleep_prompt, text_to_image, wait_for_history
 
 
@@ -62,6 +63,48 @@ def test_an_invalid_graph_gets_comfyui_node_errors(live_server):
     assert errors["class_type"] == "KSampler" and errors["dependent_outputs"] == ["9"]
     kinds = {(e["type"], e["extra_info"]["input_name"]) for e in errors["errors"]}
     assert kinds == {("required_input_missing", "model"), ("value_smaller_than_min", "steps")}
+
+
+def test_a_model_name_not_installed_keeps_comfyui_shape_and_says_where_it_goes(live_server):
+    """ComfyUI's value_not_in_list (type, details, extra_info) with a message naming the folder (relative: no
+    server path), the close installed name, and for an empty folder how to install one."""
+    prompt = example_prompt("lora.json")
+    prompt["4"]["inputs"]["ckpt_name"] = "latentloom-demo-sd1.safetensors"
+    status, answer = call_json(live_server.url + "/prompt", "POST", {"prompt": prompt})
+    assert status == 400 and answer["error"]["type"] == "prompt_outputs_failed_validation"
+    (checkpoint,) = answer["node_errors"]["4"]["errors"]
+    assert checkpoint["type"] == "value_not_in_list"
+    assert checkpoint["extra_info"] == {"input_name": "ckpt_name", "received_value": "latentloom-demo-sd1.safetensors"}
+    assert checkpoint["details"].startswith("ckpt_name: 'latentloom-demo-sd1.safetensors' not in [")
+    assert checkpoint["message"].startswith("Value not in list")
+    assert "Did you mean 'latentloom-demo-sd1-random-weights.safetensors'?" in checkpoint["message"]
+    assert "read from models/checkpoints" in checkpoint["message"]
+    (lora,) = answer["node_errors"]["10"]["errors"]
+    assert lora["type"] == "value_not_in_list" and lora["extra_info"]["input_name"] == "lora_name"
+    assert "models/loras holds no LoRA yet" in lora["message"] and "latentloom models install" in lora["message"]
+    assert str(live_server.base_dir) not in str(answer)
+
+
+@pytest.mark.parametrize("broken, words", [
+    ({"class_type": "NoSuchUpscaler", "inputs": {}}, ["NoSuchUpscaler", "#7"]),
+    ({"inputs": {"seconds": 0}}, ["class_type", "#7"]),
+    (["TestSleep"], ["#7"]),
+])
+def test_an_unknown_or_malformed_node_refuses_the_whole_prompt(live_server, broken, words):
+    """As ComfyUI: 400 invalid_prompt naming the node, nothing queued, even though the node feeds no output."""
+    prompt_id = uuid.uuid4().hex
+    body = {"prompt": {**sleep_prompt(0, 5), "7": broken}, "prompt_id": prompt_id}
+    status, answer = call_json(live_server.url + "/prompt", "POST", body)
+    assert status == 400, answer
+    assert answer["error"]["type"] == "invalid_prompt"
+    text = answer["error"]["message"] + " " + answer["error"]["details"]
+    assert all(word in text for word in words), text
+    assert answer["error"]["extra_info"]["node_id"] == "7"
+    assert list(answer["node_errors"]) == ["7"]
+    assert answer["node_errors"]["7"]["errors"][0]["type"] == "invalid_prompt"
+    queue = call_json(live_server.url + "/queue")[1]
+    assert prompt_id not in [item[1] for item in queue["queue_running"] + queue["queue_pending"]]
+    assert call_json(f"{live_server.url}/history/{prompt_id}") == (200, {})
 
 
 def test_a_failing_node_is_an_execution_error_and_the_next_prompt_runs(live_server):

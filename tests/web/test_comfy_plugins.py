@@ -53,6 +53,42 @@ def test_the_failing_pack_is_reported_and_the_others_load(plugin_server):
     assert info["LLComfySplitWords"]["output_is_list"] == [True]
 
 
+def strings_in(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+def test_object_info_names_packs_as_comfyui_does_and_no_server_path(plugin_server):
+    """python_module is `custom_nodes.<pack>` for plugins and `nodes` for built-ins (ComfyUI's core value, so
+    ComfyUI's frontend groups them as core nodes); no path on the server's disk appears anywhere."""
+    status, info = call_json(f"{plugin_server.url}/object_info")
+    assert status == 200
+    assert info["LLComfySplitWords"]["python_module"] == "custom_nodes.ll_comfy_basics"
+    assert info["LLComfySaveLines"]["python_module"] == "custom_nodes.ll_comfy_files"
+    assert info["LLComfyAnnounce"]["python_module"] == "custom_nodes.ll_comfy_messages"
+    assert {info[name]["python_module"] for name in ("KSampler", "SaveImage", "MathInt", "PreviewAny")} == {"nodes"}
+    assert all(entry["python_module"] == "nodes" or entry["python_module"].startswith("custom_nodes.")
+               for entry in info.values())
+    assert call_json(f"{plugin_server.url}/object_info/LLComfyShout")[1]["LLComfyShout"]["python_module"] == \
+        "custom_nodes.ll_comfy_basics"
+    places = [str(PACKS), str(plugin_server.base_dir), str(Path(__file__).resolve().parents[2])]
+    leaks = [text for text in strings_in(info) if any(place in text for place in places)]
+    assert leaks == []
+
+
+def test_a_single_file_plugin_is_named_by_its_file(live_server):
+    status, info = call_json(f"{live_server.url}/api/object_info")
+    assert status == 200 and info["TestSleep"]["python_module"] == "custom_nodes.latentloom_test_nodes"
+    assert str(live_server.base_dir) not in str(info)
+
+
 def test_list_outputs_list_inputs_hidden_inputs_and_ui(plugin_server):
     prompt = {"1": {"class_type": "LLComfySplitWords", "inputs": {"text": "red green blue"}},
               "2": {"class_type": "LLComfyShout", "inputs": {"word": ["1", 0]}},

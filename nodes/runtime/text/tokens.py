@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
+from ..model_hints import missing_embedding_message
 from .prompt_weights import EMBEDDING_PREFIX, parse_prompt_weights, prompt_words
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def _embedding_vectors(name: str, embeddings: EmbeddingLookup) -> tuple[list[Any
         if len(stripped) < len(name):
             found, leftover = embeddings(stripped), name[len(stripped):]
     if found is None:
-        log.warning("embedding:%s was not found among the embeddings; it is left out of the prompt", name)
+        log.warning("%s", missing_embedding_message(name))
         return [], leftover
     if getattr(found, "ndim", 2) == 1:
         return [found], leftover

@@ -107,6 +107,13 @@ def test_missing_file_is_refused_before_running(loading, folders):
     text = str(refused.value)
     assert "custom_validation_failed" in str(refused.value.report.to_json())
     assert "Invalid image file" in text and "nothing.png" in text and "not in the input folder" in text
+    assert "put the file there or upload it" in text and "demo-model" not in text
+
+
+def test_a_missing_example_picture_says_which_command_writes_it(loading, folders):
+    with pytest.raises(WorkflowInvalid) as refused:
+        load(loading, "example.png")
+    assert "`latentloom demo-model` writes it" in str(refused.value)
 
 
 @pytest.mark.parametrize("name", ["../outside.png", "/etc/hostname", "link.png"])

@@ -169,3 +169,22 @@ def test_node_declarations_match_comfyui():
     assert save.INPUT_TYPES()["required"]["filename_prefix"][1]["default"] == "ComfyUI"
     assert save.INPUT_TYPES()["hidden"] == {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}
     assert list(preview.INPUT_TYPES()["required"]) == ["images"] and preview.OUTPUT_NODE is True
+
+
+@pytest.fixture
+def umask():
+    """Set the process's umask for one test (as a shell's `umask` would), then put the previous one back."""
+    previous = os.umask(0o022)
+    yield os.umask
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_saved_and_previewed_images_get_the_usual_mode_for_new_files(engine, folders, umask, mask, mode):
+    """0666 less the umask, as ComfyUI and any image tool give: others may read them unless the umask says no."""
+    umask(mask)
+    (entry,) = run_ok(engine, save_prompt())
+    assert os.stat(folders.output / entry["filename"]).st_mode & 0o777 == mode
+    prompt = {"src": source(0, 1, 8, 8), "save": {"class_type": "PreviewImage", "inputs": {"images": ["src", 0]}}}
+    (preview,) = run_ok(engine, prompt)
+    assert os.stat(folders.temp / preview["filename"]).st_mode & 0o777 == mode
