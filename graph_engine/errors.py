@@ -68,6 +68,15 @@ class UserFacingError(Exception):
     Any other exception escaping a node is taken for a bug and keeps its traceback."""
 
 
+class InvalidNodeInput(UserFacingError, ValueError):
+    """A value a node cannot work with (a latent of the wrong model, an image of the wrong shape); the message says
+    what the node needs and where such a value comes from."""
+
+
+class MissingFile(UserFacingError, FileNotFoundError):
+    """A file a node input names is not there (removed or renamed since the workflow was checked)."""
+
+
 class WorkflowInvalid(Exception):
     """Raised by the engine for a workflow that failed validation; carries the whole report."""
 

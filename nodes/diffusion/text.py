@@ -1,6 +1,7 @@
 """CLIPTextEncode and CLIPSetLastLayer."""
 from __future__ import annotations
 
+from graph_engine import InvalidNodeInput
 from graph_engine.estimate import InputTooLarge
 
 # CLIP reads 75 tokens at a time and every chunk joins the conditioning each sampling step attends to. 50,000
@@ -42,10 +43,10 @@ class CLIPTextEncode:
     def encode(self, clip, text: str):
         problem = prompt_too_long(len(text))
         if problem is not None:  # a text made while the graph ran, by a node that could not say its length before
-            raise ValueError(problem)
+            raise InvalidNodeInput(problem)
         if clip is None:
-            raise ValueError("clip input is invalid: None. If the CLIP came from a checkpoint loader, the checkpoint "
-                             "has no text encoder.")
+            raise InvalidNodeInput("clip input is invalid: None. If the CLIP came from a checkpoint loader, the "
+                                   "checkpoint has no text encoder.")
         return (clip.encode(text),)
 
 

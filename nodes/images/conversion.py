@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from graph_engine import InvalidNodeInput
+
 
 def to_uint8_batch(images: Any) -> list:
     """[B,H,W,C] (or [H,W,C]) floats in 0..1 -> list of uint8 arrays [H,W,C], as ComfyUI: clip(255*x), truncated."""
@@ -13,7 +15,8 @@ def to_uint8_batch(images: Any) -> list:
         images = images[None]
         shape = (1, *shape)
     if len(shape) != 4 or shape[-1] not in (1, 3, 4):
-        raise ValueError(f"images must be an IMAGE tensor [batch, height, width, 1|3|4 channels], got shape {shape}")
+        raise InvalidNodeInput("images must be an IMAGE tensor [batch, height, width, 1|3|4 channels], got shape "
+                               f"{shape}")
     if hasattr(images, "detach"):
         array = images.detach().float().cpu().numpy()
     else:
@@ -55,7 +58,7 @@ def pil_frames_to_tensors(image: Any, count_frame: Callable[[int, int], None]) -
         if image.format == "MPO":
             break  # the other frames of an MPO are previews, not animation
     if not frames:
-        raise ValueError("the image file holds no frames")
+        raise InvalidNodeInput("the image file holds no frames")
     if any(mask.shape != masks[0].shape for mask in masks):
         # some frames with alpha, some without: ones without get an all-kept mask of the image size
         masks = [mask if mask.shape == frames[0].shape[:2] else torch.zeros(frames[0].shape[:2]) for mask in masks]

@@ -5,6 +5,7 @@ import mimetypes
 import os
 from pathlib import Path
 
+from graph_engine import MissingFile
 from graph_engine.folders import is_inside, resolve_inside
 
 _input_folder: Path | None = None
@@ -64,6 +65,6 @@ def find_input_file(folder: Path, name: str) -> Path:
     if not path.is_file():
         example = " (`latentloom demo-model` writes it: the picture the shipped workflows read)" \
             if name == EXAMPLE_IMAGE_NAME else ""
-        raise FileNotFoundError(f"Invalid image file: '{name}' is not in the input folder {folder}: put the file "
-                                f"there or upload it{example}")
+        raise MissingFile(f"Invalid image file: '{name}' is not in the input folder {folder}: put the file "
+                          f"there or upload it{example}")
     return path

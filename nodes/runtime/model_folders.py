@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph_engine import current_context
+from graph_engine import MissingFile, current_context
 from graph_engine.folders import is_inside, join_inside
 
 from .checkpoints.checkpoint_file import MODEL_SUFFIXES
@@ -215,8 +215,8 @@ def find_model(kind: str, name: str) -> Path:
         if os.path.exists(target):
             return target
     searched = "" if len(roots) == 1 else f" (searched: {', '.join(str(r) for r in roots)})"
-    raise FileNotFoundError(f"'{name}' is not in the {kind} folder: put the file in {roots[0]}{searched} "
-                            f"(the list of files refreshes without a restart)")
+    raise MissingFile(f"'{name}' is not in the {kind} folder: put the file in {roots[0]}{searched} "
+                      f"(the list of files refreshes without a restart)")
 
 
 def model_file_state(kind: str, name: str) -> str:

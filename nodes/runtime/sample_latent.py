@@ -6,6 +6,8 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from graph_engine import InvalidNodeInput
+
 from .guidance import GuidedDenoiser, read_conditioning
 from .models import DiffusionModel
 from .sampling import SAMPLERS, SCHEDULERS, advanced_sigmas, initial_noise, ksampler_sigmas, run_sampler
@@ -19,9 +21,9 @@ def sample_latent(model: DiffusionModel, latent: dict[str, Any], positive: Any, 
                   force_full_denoise: bool = False, on_step: StepCallback | None = None) -> dict[str, Any]:
     """The sampled LATENT: a copy of `latent` (noise_mask, batch_index kept) with new samples, as ComfyUI does."""
     if sampler_name not in SAMPLERS:
-        raise ValueError(f"unknown sampler '{sampler_name}'; choose one of {', '.join(SAMPLERS)}")
+        raise InvalidNodeInput(f"unknown sampler '{sampler_name}'; choose one of {', '.join(SAMPLERS)}")
     if scheduler not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler '{scheduler}'; choose one of {', '.join(SCHEDULERS)}")
+        raise InvalidNodeInput(f"unknown scheduler '{scheduler}'; choose one of {', '.join(SCHEDULERS)}")
     samples = _check_latent(latent, model)
     model.prepare()
     device = model.device
@@ -48,12 +50,12 @@ def sample_latent(model: DiffusionModel, latent: dict[str, Any], positive: Any, 
 
 def _check_latent(latent: Any, model: DiffusionModel) -> torch.Tensor:
     if not isinstance(latent, dict) or not isinstance(latent.get("samples"), torch.Tensor):
-        raise ValueError("latent_image must be a LATENT ({'samples': tensor}), e.g. from EmptyLatentImage")
+        raise InvalidNodeInput("latent_image must be a LATENT ({'samples': tensor}), e.g. from EmptyLatentImage")
     samples = latent["samples"].float()
     channels = model.unet.config.in_channels
     if samples.ndim != 4 or samples.shape[1] != channels:
-        raise ValueError(f"{model.source} samples latents of {channels} channels; this latent has shape "
-                         f"{tuple(samples.shape)}. Was it made by another model family's VAE?")
+        raise InvalidNodeInput(f"{model.source} samples latents of {channels} channels; this latent has shape "
+                               f"{tuple(samples.shape)}. Was it made by another model family's VAE?")
     return samples
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
 from tests.cli.test_cli import error_lines, latentloom, write
@@ -80,6 +81,24 @@ def test_a_checkpoint_of_a_family_latentloom_cannot_run_is_one_line(base):
     [line] = error_lines(done.stderr)
     assert line.startswith("error: node 1 (CheckpointLoaderSimple) failed: ") and str(checkpoint) in line
     assert "Stable Diffusion 3" in line and "SDXL" in line
+
+
+def test_a_value_a_node_cannot_work_with_is_one_line_saying_what_it_needs(base):
+    build_sd1(base / "models" / "checkpoints", "tiny.safetensors")
+    (base / "input").mkdir()
+    Image.new("RGB", (1, 1), (120, 30, 200)).save(base / "input" / "icon.png")  # smaller than one latent pixel
+    workflow = base / "encode.json"
+    workflow.write_text(json.dumps({
+        **checkpoint_loader("tiny.safetensors"),
+        "2": {"class_type": "LoadImage", "inputs": {"image": "icon.png"}},
+        "3": {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["1", 2]}},
+        "4": {"class_type": "PreviewAny", "inputs": {"source": ["3", 0]}}}))
+    done = latentloom("run", workflow, "--base-dir", base, cwd=base)
+    assert done.returncode == 1, done.stderr
+    assert_no_traceback(done.stderr)
+    [line] = error_lines(done.stderr)
+    assert line.startswith("error: node 3 (VAEEncode) failed: the image is 1x1 pixels; the VAE needs at least ")
+    assert not (base / "user" / "logs").exists() or not any((base / "user" / "logs").iterdir())
 
 
 # --- bugs: one line, and the traceback kept in a log file ---------------------------------------------------------------

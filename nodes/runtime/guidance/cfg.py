@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from graph_engine import InvalidNodeInput
+
 from ..models.diffusion_model import DiffusionModel
 from .conditioning import CondEntry
 
@@ -103,8 +105,8 @@ class GuidedDenoiser:
 
 def _pooled(entry: CondEntry) -> torch.Tensor:
     if entry.pooled is None:
-        raise ValueError("SDXL conditioning needs a pooled text embedding; this conditioning has none (was it made "
-                         "by another model's CLIP?)")
+        raise InvalidNodeInput("SDXL conditioning needs a pooled text embedding; this conditioning has none (was "
+                               "it made by another model's CLIP?)")
     return entry.pooled.reshape(1, -1)
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from graph_engine import InvalidNodeInput
+
 SIZE_KEYS = ("width", "height", "crop_w", "crop_h", "target_width", "target_height")
 
 
@@ -46,23 +48,23 @@ class CondEntry:
 def read_conditioning(conditioning: Any, name: str) -> list[CondEntry]:
     """Check and read a CONDITIONING input; `name` (positive/negative) goes into the error messages."""
     if not isinstance(conditioning, (list, tuple)):
-        raise ValueError(f"{name}: CONDITIONING must be a list of [tensor, options] entries (from CLIPTextEncode), "
-                         f"got {type(conditioning).__name__}")
+        raise InvalidNodeInput(f"{name}: CONDITIONING must be a list of [tensor, options] entries (from "
+                               f"CLIPTextEncode), got {type(conditioning).__name__}")
     entries = []
     for index, item in enumerate(conditioning):
         if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], torch.Tensor)
                 and isinstance(item[1], dict)):
-            raise ValueError(f"{name}: conditioning entry {index} is not [tensor, options]")
+            raise InvalidNodeInput(f"{name}: conditioning entry {index} is not [tensor, options]")
         context, options = item
         if context.ndim == 2:
             context = context.unsqueeze(0)
         if context.ndim != 3:
-            raise ValueError(f"{name}: conditioning entry {index} has shape {tuple(context.shape)}; expected "
-                             f"[batch, tokens, width]")
+            raise InvalidNodeInput(f"{name}: conditioning entry {index} has shape {tuple(context.shape)}; expected "
+                                   f"[batch, tokens, width]")
         area = options.get("area")
         if area is not None and not (isinstance(area, (list, tuple)) and len(area) == 4):
-            raise ValueError(f"{name}: conditioning entry {index} has an area {area!r}; only rectangles "
-                             f"(height, width, y, x) are supported")
+            raise InvalidNodeInput(f"{name}: conditioning entry {index} has an area {area!r}; only rectangles "
+                                   f"(height, width, y, x) are supported")
         entries.append(CondEntry(context=context, pooled=options.get("pooled_output"),
                                  area=tuple(int(v) for v in area) if area is not None else None,
                                  strength=float(options.get("strength", 1.0)),

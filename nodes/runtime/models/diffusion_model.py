@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from graph_engine import InvalidNodeInput
+
 from ..sampling import Denoiser, DiscreteSchedule, sd_schedule
 from .latent_formats import LatentFormat, latent_format
 
@@ -47,8 +49,8 @@ class DiffusionModel:
         added = None
         if self.uses_size_conditioning:
             if pooled is None or time_ids is None:
-                raise ValueError(f"{self.source} is an SDXL model: its conditioning needs a pooled text embedding "
-                                 f"(encode the prompt with this checkpoint's CLIP)")
+                raise InvalidNodeInput(f"{self.source} is an SDXL model: its conditioning needs a pooled text "
+                                       "embedding (encode the prompt with this checkpoint's CLIP)")
             added = {"text_embeds": pooled.to(device, dtype), "time_ids": time_ids.to(device, dtype)}
         with torch.no_grad():
             out = self.unet(x_in.to(device, dtype), timestep.to(device), encoder_hidden_states=context.to(device, dtype),

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from graph_engine import InvalidNodeInput
+
 from ..devices import model_manager
 from .interrupts import make_vae_interruptible
 from .vae_attention import AttentionChooser
@@ -66,16 +68,17 @@ class Vae:
     def crop_to_multiple(self, image: torch.Tensor) -> torch.Tensor:
         """Centre crop of [B, H, W, C] to the largest size the VAE can encode exactly."""
         if image.ndim != 4:
-            raise ValueError(f"an IMAGE is [batch, height, width, channels]; got shape {tuple(image.shape)}")
+            raise InvalidNodeInput(f"an IMAGE is [batch, height, width, channels]; got shape {tuple(image.shape)}")
         f = self.downscale
         height, width = image.shape[1] // f * f, image.shape[2] // f * f
         if height == 0 or width == 0:
-            raise ValueError(f"the image is {image.shape[2]}x{image.shape[1]} pixels; the VAE needs at least {f}x{f}")
+            raise InvalidNodeInput(f"the image is {image.shape[2]}x{image.shape[1]} pixels; the VAE needs at least "
+                                   f"{f}x{f}")
         top, left = (image.shape[1] % f) // 2, (image.shape[2] % f) // 2
         return image[:, top:top + height, left:left + width, :]
 
     def _check_latent(self, samples: torch.Tensor) -> None:
         if samples.ndim != 4 or samples.shape[1] != self.latent_channels:
-            raise ValueError(f"the VAE of {self.source} decodes latents of {self.latent_channels} channels "
-                             f"[batch, {self.latent_channels}, height, width]; got shape {tuple(samples.shape)}. "
-                             f"Use the VAE of the model that made the latent.")
+            raise InvalidNodeInput(f"the VAE of {self.source} decodes latents of {self.latent_channels} channels "
+                                   f"[batch, {self.latent_channels}, height, width]; got shape {tuple(samples.shape)}. "
+                                   f"Use the VAE of the model that made the latent.")

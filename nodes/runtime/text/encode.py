@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from graph_engine import InvalidNodeInput
+
 from ..checkpoints.architecture import TextEncoderSpec
 from .tokens import (END_TOKEN, PAD_WITH_END, START_TOKEN, EmbeddingLookup, TokenChunk, WordEncoder, empty_chunk,
                      tokenize_prompt)
@@ -42,8 +44,8 @@ def choose_hidden_layer(spec: TextEncoderSpec, clip_skip: int | None = None) -> 
     if clip_skip is None:
         return HiddenLayer(spec.hidden_layer, spec.final_norm)
     if isinstance(clip_skip, bool) or not isinstance(clip_skip, int) or clip_skip >= 0:
-        raise ValueError(f"clip skip (stop at CLIP layer) must be a negative whole number such as -1 or -2, "
-                         f"not {clip_skip!r}")
+        raise InvalidNodeInput(f"clip skip (stop at CLIP layer) must be a negative whole number such as -1 or -2, "
+                               f"not {clip_skip!r}")
     if -clip_skip > spec.config["num_hidden_layers"]:
         return HiddenLayer(-1, True)  # ComfyUI falls back to the plain last layer, normed
     return HiddenLayer(clip_skip, spec.final_norm)
@@ -103,8 +105,8 @@ def _place_embeddings(token_embedding: torch.nn.Module, rows: Sequence[TokenChun
     width = token_embedding.weight.shape[1]
     for _, _, vector in places:
         if tuple(vector.shape) != (width,):
-            raise ValueError(f"an embedding vector of width {tuple(vector.shape)[-1]} cannot go into a text encoder "
-                             f"of width {width}; the embedding was made for another model family")
+            raise InvalidNodeInput(f"an embedding vector of width {tuple(vector.shape)[-1]} cannot go into a text "
+                                   f"encoder of width {width}; the embedding was made for another model family")
 
     def replace(_module, _inputs, output):
         output = output.clone()
