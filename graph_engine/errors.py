@@ -77,6 +77,10 @@ class MissingFile(UserFacingError, FileNotFoundError):
     """A file a node input names is not there (removed or renamed since the workflow was checked)."""
 
 
+class WorkflowFormatError(ValueError):
+    """A file or value that is not a workflow we can read."""
+
+
 class WorkflowInvalid(Exception):
     """Raised by the engine for a workflow that failed validation; carries the whole report."""
 

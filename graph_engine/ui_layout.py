@@ -11,7 +11,8 @@ import networkx as nx
 from .registry import NodeRegistry
 from .specs import COMBO, InputSpec, NodeSpec
 from .ui_widgets import has_control_widget, widget_inputs
-from .workflow import Prompt, WorkflowFormatError
+from .errors import WorkflowFormatError
+from .workflow import Prompt
 
 log = logging.getLogger(__name__)
 
