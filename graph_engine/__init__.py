@@ -3,7 +3,7 @@ from .cache import CachePolicy, CacheStats, LRUCache, NoCache
 from .calling import NodeOutputError, NodeResult
 from .context import Interrupted, NodeContext, current_context
 from .engine import Engine
-from .errors import (InputError, InvalidNodeInput, MissingFile, NodeErrors, PromptError, UserFacingError,
+from .errors import (InputError, InvalidNodeInput, MissingFile, NodeErrors, PromptError, RunError, UserFacingError,
                      WorkflowFormatError, WorkflowInvalid)
 from .estimate import InputTooLarge, NodeEstimate, ValueSize
 from .events import EventStream
@@ -22,7 +22,7 @@ __all__ = [
     "CachePolicy", "CacheStats", "DuplicateNodeError", "Engine", "EventStream", "Folders", "InputError", "InputSpec",
     "InputTooLarge", "Interrupted", "InvalidNodeInput", "LRUCache", "MissingFile", "NoCache", "NodeContext",
     "NodeErrors", "NodeEstimate", "NodeInterfaceError", "NodeOutputError", "NodeRegistry", "NodeResult", "NodeSpec",
-    "OutputSpec", "PluginReport", "Prompt", "PromptError", "RegistrationReport", "RunResult", "Sizer",
+    "OutputSpec", "PluginReport", "Prompt", "PromptError", "RegistrationReport", "RunError", "RunResult", "Sizer",
     "UIConversionError", "UserFacingError", "ValidationReport", "ValueSize", "WorkflowFormatError", "WorkflowInvalid",
     "api_to_ui", "current_context", "discover_plugins", "load_plugins", "read_workflow_file", "to_api_format",
     "ui_to_api", "validate_prompt",
