@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Callable, Iterator, Mapping
 
+from graph_engine.plan import Link
+
 log = logging.getLogger(__name__)
 
 VERSION = "Latentloom"
@@ -91,11 +93,6 @@ def file_stem(name: str) -> str:
     return PurePosixPath(str(name).replace("\\", "/")).stem
 
 
-def _is_link(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int)) \
-        and isinstance(value[1], int) and not isinstance(value[1], bool)
-
-
 def _node(graph: Mapping[str, Any], node_id: Any) -> dict | None:
     node = graph.get(str(node_id))
     return node if isinstance(node, dict) and isinstance(node.get("inputs"), dict) else None
@@ -103,9 +100,10 @@ def _node(graph: Mapping[str, Any], node_id: Any) -> dict | None:
 
 def literal(graph: Mapping[str, Any], value: Any, kind: type | tuple[type, ...], depth: int = 0) -> Any:
     """A literal input, or the value of a simple primitive node it links to (one literal input); else None."""
-    if _is_link(value):
-        source = _node(graph, value[0])
-        if source is None or depth > 8 or value[1] != 0:
+    link = Link.of(value)
+    if link is not None:
+        source = _node(graph, link.source)
+        if source is None or depth > 8 or link.index != 0:
             return None
         inputs = source["inputs"]
         if len(inputs) != 1:
@@ -124,9 +122,10 @@ def nearest_sampler(graph: Mapping[str, Any], start_id: str) -> str | None:
         if node is None:
             continue
         for value in node["inputs"].values():
-            if not _is_link(value) or str(value[0]) in seen:
+            link = Link.of(value)
+            if link is None or link.source in seen:
                 continue
-            source_id = str(value[0])
+            source_id = link.source
             seen.add(source_id)
             source = _node(graph, source_id)
             if source is not None and source.get("class_type") in SAMPLERS:
@@ -135,11 +134,13 @@ def nearest_sampler(graph: Mapping[str, Any], start_id: str) -> str | None:
     return None
 
 
-def conditioning_texts(graph: Mapping[str, Any], link: Any, depth: int = 0) -> list[str] | None:
-    """The texts encoded into a conditioning, in input order; None when a node on the way is not understood."""
-    if not _is_link(link) or depth > 32:
+def conditioning_texts(graph: Mapping[str, Any], value: Any, depth: int = 0) -> list[str] | None:
+    """The texts encoded into the conditioning an input value links to, in input order; None when a node on the way
+    is not understood."""
+    link = Link.of(value)
+    if link is None or depth > 32:
         return None
-    node = _node(graph, link[0])
+    node = _node(graph, link.source)
     if node is None:
         return None
     class_type, inputs = node.get("class_type"), node["inputs"]
@@ -149,10 +150,10 @@ def conditioning_texts(graph: Mapping[str, Any], link: Any, depth: int = 0) -> l
     if class_type == "ConditioningZeroOut":
         return []
     through = CONDITIONING_THROUGH.get(class_type)
-    if through is None or link[1] >= len(through):
+    if through is None or link.index >= len(through):
         return None
     texts: list[str] = []
-    for name in through[link[1]]:
+    for name in through[link.index]:
         found = conditioning_texts(graph, inputs.get(name), depth + 1)
         if found is None:
             return None
@@ -171,13 +172,14 @@ def joined_text(texts: list[str] | None) -> str | None:
     return ", ".join(kept)
 
 
-def model_chain(graph: Mapping[str, Any], link: Any) -> tuple[str | None, list[LoraUse]]:
-    """(checkpoint file name, LoRAs from the checkpoint outward) along the sampler's model input."""
+def model_chain(graph: Mapping[str, Any], value: Any) -> tuple[str | None, list[LoraUse]]:
+    """(checkpoint file name, LoRAs from the checkpoint outward) along the sampler's model input `value`."""
     loras: list[LoraUse] = []
     seen: set[str] = set()
-    while _is_link(link) and str(link[0]) not in seen:
-        seen.add(str(link[0]))
-        node = _node(graph, link[0])
+    link = Link.of(value)
+    while link is not None and link.source not in seen:
+        seen.add(link.source)
+        node = _node(graph, link.source)
         if node is None:
             break
         class_type, inputs = node.get("class_type"), node["inputs"]
@@ -187,7 +189,7 @@ def model_chain(graph: Mapping[str, Any], link: Any) -> tuple[str | None, list[L
             lora = _lora_use(graph, class_type, inputs)
             if lora is not None:
                 loras.append(lora)
-        link = inputs.get("model")  # model patches (ModelSamplingDiscrete, FreeU, ...) pass the model through
+        link = Link.of(inputs.get("model"))  # model patches (ModelSamplingDiscrete, FreeU, ...) pass the model through
     return None, loras[::-1]
 
 

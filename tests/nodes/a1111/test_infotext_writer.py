@@ -167,6 +167,15 @@ def test_no_sampler_upstream_gives_no_text_and_broken_graphs_never_raise():
     assert text is not None and "Model:" not in text and parse(text)[2]["Steps"] == "25"
 
 
+def test_links_given_as_tuples_are_followed_as_validation_follows_them():
+    graph = with_loras(standard_graph())
+    as_tuples = {node_id: {**node, "inputs": {name: tuple(value) if isinstance(value, list) else value
+                                              for name, value in node["inputs"].items()}}
+                 for node_id, node in graph.items()}  # as a Python caller may build the prompt
+    assert text_of(as_tuples) == text_of(graph)
+    assert text_of(as_tuples).startswith("a lighthouse at dusk, <lora:ink:0.8>, <lora:detail:0:1>\nNegative prompt: blurry")
+
+
 def test_a_missing_model_file_leaves_out_only_its_hash():
     text = parameters_for_image(with_loras(standard_graph()), "9", 64, 64)
     _, _, fields = parse(text)
