@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Callable, Iterator, Mapping
@@ -299,10 +300,27 @@ def _file_hashes(kind: str, name: str):
     return file_hashes(find_model(kind, name))
 
 
+_warned: set[tuple[str, str]] = set()  # (field, reason) already in the log: a failing file is named once, not per save
+_warned_lock = threading.Lock()
+
+
+def _first_time(key: tuple[str, str]) -> bool:
+    with _warned_lock:
+        if key in _warned:
+            return False
+        _warned.add(key)
+        return True
+
+
 def _safely(what: str, compute: Callable[[], str]) -> str | None:
+    """`compute()`, or None when it fails (a moved or unreadable file: the image is saved without this field); the
+    first failure for each file and reason is a warning, since galleries will show the image without it."""
     try:
         return compute()
-    except Exception:  # a moved or unreadable file: the image is saved without this field
+    except Exception as error:
+        reason = str(error) or type(error).__name__
+        if _first_time((what, reason)):
+            log.warning("saved images' A1111 parameters leave out the %s: %s (said once for this file)", what, reason)
         log.debug("no %s for the A1111 parameters", what, exc_info=True)
         return None
 
@@ -317,11 +335,11 @@ def parameters_for_image(graph: Any, save_node_id: str | None, width: int, heigh
             return None
         model_hash = None
         if settings.checkpoint:
-            model_hash = _safely(f"hash of {settings.checkpoint}",
+            model_hash = _safely(f"Model hash of checkpoint '{settings.checkpoint}'",
                                  lambda: _file_hashes("checkpoints", settings.checkpoint).model_hash)
         lora_hashes = {}
         for lora in settings.loras:
-            found = _safely(f"hash of {lora.file}", lambda f=lora.file: _file_hashes("loras", f).lora_hash)
+            found = _safely(f"Lora hash of '{lora.file}'", lambda f=lora.file: _file_hashes("loras", f).lora_hash)
             if found:
                 lora_hashes[lora.file] = found
         return infotext(settings, width, height, model_hash, lora_hashes)
