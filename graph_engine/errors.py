@@ -89,6 +89,7 @@ class RunError:
                    **where)
 
     def to_json(self) -> dict[str, Any]:
+        """The execution_error message's data, its fields in ComfyUI's order."""
         return {"prompt_id": self.prompt_id, "node_id": self.node_id, "node_type": self.node_type,
                 "executed": list(self.executed), "exception_message": self.exception_message,
                 "exception_type": self.exception_type, "traceback": list(self.traceback),
@@ -97,6 +98,7 @@ class RunError:
 
 
 def exception_type_name(exc: BaseException) -> str:
+    """'ValueError' for a builtin exception, else 'module.path.Name', as ComfyUI's execution_error names it."""
     module = type(exc).__module__
     return type(exc).__qualname__ if module == "builtins" else f"{module}.{type(exc).__qualname__}"
 

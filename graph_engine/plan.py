@@ -11,7 +11,7 @@ from .specs import NodeSpec
 
 def is_link(value: Any) -> bool:
     """Whether an API-format input value is meant as a link: any list is, as in ComfyUI (no input takes a list as a
-    constant), and so is a tuple (the Python API's). `Link.of` reads a well-formed one."""
+    constant), and so is a tuple (a prompt built in Python). `Link.of` reads a well-formed one."""
     return isinstance(value, (list, tuple))
 
 
