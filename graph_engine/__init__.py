@@ -3,7 +3,8 @@ from .cache import CachePolicy, CacheStats, LRUCache, NoCache
 from .calling import NodeOutputError, NodeResult
 from .context import Interrupted, NodeContext, current_context
 from .engine import Engine
-from .errors import InputError, InvalidNodeInput, MissingFile, NodeErrors, PromptError, UserFacingError, WorkflowInvalid
+from .errors import (InputError, InvalidNodeInput, MissingFile, NodeErrors, PromptError, RunError, UserFacingError,
+                     WorkflowFormatError, WorkflowInvalid)
 from .estimate import InputTooLarge, NodeEstimate, ValueSize
 from .events import EventStream
 from .executor import RunResult
@@ -15,13 +16,13 @@ from .specs import InputSpec, NodeInterfaceError, NodeSpec, OutputSpec
 from .ui_format import UIConversionError, ui_to_api
 from .ui_layout import api_to_ui
 from .validate import ValidationReport, validate_prompt
-from .workflow import Prompt, WorkflowFormatError, read_workflow_file, to_api_format
+from .workflow import Prompt, read_workflow_file, to_api_format
 
 __all__ = [
     "CachePolicy", "CacheStats", "DuplicateNodeError", "Engine", "EventStream", "Folders", "InputError", "InputSpec",
     "InputTooLarge", "Interrupted", "InvalidNodeInput", "LRUCache", "MissingFile", "NoCache", "NodeContext",
     "NodeErrors", "NodeEstimate", "NodeInterfaceError", "NodeOutputError", "NodeRegistry", "NodeResult", "NodeSpec",
-    "OutputSpec", "PluginReport", "Prompt", "PromptError", "RegistrationReport", "RunResult", "Sizer",
+    "OutputSpec", "PluginReport", "Prompt", "PromptError", "RegistrationReport", "RunError", "RunResult", "Sizer",
     "UIConversionError", "UserFacingError", "ValidationReport", "ValueSize", "WorkflowFormatError", "WorkflowInvalid",
     "api_to_ui", "current_context", "discover_plugins", "load_plugins", "read_workflow_file", "to_api_format",
     "ui_to_api", "validate_prompt",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,11 @@ EXECUTION_ERROR = "execution_error"
 EXECUTION_INTERRUPTED = "execution_interrupted"
 
 Subscriber = Callable[[str, dict[str, Any]], None]
+
+
+def now_ms() -> int:
+    """The `timestamp` of ComfyUI's messages: milliseconds since the epoch."""
+    return int(time.time() * 1000)
 
 
 class EventStream:

@@ -4,8 +4,6 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-import time
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -14,7 +12,7 @@ from . import events as ev
 from .cache import CachePolicy
 from .calling import NodeResult, call_node, requested_lazy_inputs
 from .context import Interrupted, NodeContext, enter_context, leave_context
-from .errors import UserFacingError
+from .errors import RunError, UserFacingError
 from .events import EventStream
 from .folders import Folders
 from .gcpause import gc_paused
@@ -36,22 +34,13 @@ class RunResult:
     outputs: dict[str, dict] = field(default_factory=dict)
     executed: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
-    error: dict[str, Any] | None = None
+    error: RunError | None = None
     user_facing_error: bool = False  # the error is a UserFacingError: its message is the whole story, no traceback
     messages: list[tuple[str, dict]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.status == SUCCESS
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _type_name(exc: BaseException) -> str:
-    module = type(exc).__module__
-    return type(exc).__qualname__ if module == "builtins" else f"{module}.{type(exc).__qualname__}"
 
 
 def _preview(values: list, limit: int = 200) -> list[str]:
@@ -126,14 +115,14 @@ class _Run:
 
     def execute(self) -> RunResult:
         cache = self.executor.cache
-        self.emit(ev.EXECUTION_START, {"prompt_id": self.prompt_id, "timestamp": _now_ms()}, record=True)
+        self.emit(ev.EXECUTION_START, {"prompt_id": self.prompt_id, "timestamp": ev.now_ms()}, record=True)
         for nid in self.report.order:
             hit = cache.get(self.signatures[nid])
             if hit is not None:
                 self.values[self.signatures[nid]] = hit
                 self.result.cached.append(nid)
         self.emit(ev.EXECUTION_CACHED, {"nodes": list(self.result.cached), "prompt_id": self.prompt_id,
-                                        "timestamp": _now_ms()}, record=True)
+                                        "timestamp": ev.now_ms()}, record=True)
         try:
             self.run_outputs()
         except Interrupted:
@@ -141,7 +130,7 @@ class _Run:
         except Exception as exc:
             self.failed(self.report.nodes[self.current], exc)
         else:
-            self.emit(ev.EXECUTION_SUCCESS, {"prompt_id": self.prompt_id, "timestamp": _now_ms()}, record=True)
+            self.emit(ev.EXECUTION_SUCCESS, {"prompt_id": self.prompt_id, "timestamp": ev.now_ms()}, record=True)
         self.emit(ev.EXECUTING, {"node": None, "display_node": None, "prompt_id": self.prompt_id})
         return self.result
 
@@ -205,7 +194,7 @@ class _Run:
         self.result.status = INTERRUPTED
         self.emit(ev.EXECUTION_INTERRUPTED, {"prompt_id": self.prompt_id, "node_id": node_id,
                                              "node_type": node.class_type, "executed": list(self.result.executed),
-                                             "timestamp": _now_ms()}, record=True)
+                                             "timestamp": ev.now_ms()}, record=True)
 
     def failed(self, node: Node, exc: Exception) -> None:
         self.result.user_facing_error = isinstance(exc, UserFacingError)
@@ -219,13 +208,10 @@ class _Run:
             produced = self.values.get(self.signatures[link.source])
             if produced is not None:
                 inputs[name] = _preview(produced.outputs[link.index])
-        self.result.error = {
-            "prompt_id": self.prompt_id, "node_id": node.id, "node_type": node.class_type,
-            "executed": list(self.result.executed), "exception_message": str(exc),
-            "exception_type": _type_name(exc), "traceback": traceback.format_tb(exc.__traceback__),
-            "current_inputs": inputs, "current_outputs": list(self.result.outputs), "timestamp": _now_ms(),
-        }
-        self.emit(ev.EXECUTION_ERROR, self.result.error, record=True)
+        self.result.error = RunError.from_exception(
+            self.prompt_id, exc, node_id=node.id, node_type=node.class_type, executed=list(self.result.executed),
+            current_inputs=inputs, current_outputs=list(self.result.outputs))
+        self.emit(ev.EXECUTION_ERROR, self.result.error.to_json(), record=True)
 
 
 # Wraps every node call: (call, "id (class_type)") -> result. The app uses it to retry a node once after freeing

@@ -9,12 +9,29 @@ import networkx as nx
 from .specs import NodeSpec
 
 
+def is_link(value: Any) -> bool:
+    """Whether an API-format input value is meant as a link: any list is, as in ComfyUI (no input takes a list as a
+    constant), and so is a tuple (a prompt built in Python). `Link.of` reads a well-formed one."""
+    return isinstance(value, (list, tuple))
+
+
 @dataclass(frozen=True)
 class Link:
     """An input fed by output `index` of node `source`."""
 
     source: str
     index: int
+
+    @classmethod
+    def of(cls, value: Any) -> Link | None:
+        """The link an input value makes when it is a well-formed one, [source node id, output index]; else None
+        (a constant, or a malformed link)."""
+        if not is_link(value) or len(value) != 2:
+            return None
+        source, index = value
+        if isinstance(source, bool) or not isinstance(source, (str, int)) or type(index) is not int:
+            return None
+        return cls(str(source), index)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .workflow import WorkflowFormatError
+from .errors import WorkflowFormatError
 
 SUBGRAPH_INPUT_NODE = -10  # the frontend's id for a subgraph's input node
 SUBGRAPH_OUTPUT_NODE = -20  # ... and for its output node

@@ -8,10 +8,12 @@ from typing import Any
 
 import networkx as nx
 
+from .errors import WorkflowFormatError
+from .plan import Link, is_link
 from .registry import NodeRegistry
 from .specs import COMBO, InputSpec, NodeSpec
 from .ui_widgets import has_control_widget, widget_inputs
-from .workflow import Prompt, WorkflowFormatError
+from .workflow import Prompt
 
 log = logging.getLogger(__name__)
 
@@ -92,27 +94,25 @@ def _ui_ids(api_ids: list[str]) -> dict[str, int]:
     return ids
 
 
-def _is_link(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int)) and not isinstance(value[0], bool)
-
-
 def _links(nodes: dict[str, _Node]) -> list[_Link]:
     """Every link of the prompt, checked: the source node exists and has that output."""
     links = []
     for node in nodes.values():
         for name, value in node.inputs.items():
-            if not _is_link(value):
+            if not is_link(value):
                 continue
-            source_id, slot = str(value[0]), value[1]
             where = f"node {node.api_id} ({node.spec.class_type}), input {name!r}"
-            source = nodes.get(source_id)
+            link = Link.of(value)
+            if link is None:
+                raise WorkflowFormatError(f"{where}: {value!r} is not a link; a link is [node id, output index]")
+            source = nodes.get(link.source)
             if source is None:
-                raise WorkflowFormatError(f"{where}: links to node {source_id}, which is not in the workflow")
-            if not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot < len(source.spec.outputs):
+                raise WorkflowFormatError(f"{where}: links to node {link.source}, which is not in the workflow")
+            if not 0 <= link.index < len(source.spec.outputs):
                 raise WorkflowFormatError(
-                    f"{where}: links to output {slot!r} of node {source_id} ({source.spec.class_type}), "
+                    f"{where}: links to output {link.index} of node {link.source} ({source.spec.class_type}), "
                     f"which has {len(source.spec.outputs)} output(s)")
-            links.append(_Link(source_id, slot, node.api_id, name))
+            links.append(_Link(link.source, link.index, node.api_id, name))
     return links
 
 
@@ -133,7 +133,7 @@ def _widget_values(node: _Node) -> list[Any]:
     values: list[Any] = []
     for spec in node.widgets:
         value = node.inputs.get(spec.name)
-        values.append(_fresh_value(spec) if value is None or _is_link(value) else value)
+        values.append(_fresh_value(spec) if value is None or is_link(value) else value)
         if has_control_widget(spec):
             values.append(SEED_CONTROL)
     return values
@@ -168,7 +168,7 @@ def _socket_inputs(node: _Node, links_in: dict[str, tuple[int, str]]) -> list[di
 def _warn_unplaceable_constants(node: _Node) -> None:
     widget_names = {spec.name for spec in node.widgets}
     for name, value in node.inputs.items():
-        if not _is_link(value) and name not in widget_names:
+        if not is_link(value) and name not in widget_names:
             log.warning("node %s (%s): input %r = %r has no widget in the editor and is left out",
                         node.api_id, node.spec.class_type, name, value)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import InputError, NodeErrors, PromptError
 from .estimate import estimate_memory
-from .plan import Link, Node, ancestors_of, run_order
+from .plan import Link, Node, ancestors_of, is_link, run_order
 from .registry import NodeRegistry
 from .specs import COMBO, InputSpec, NodeSpec, types_compatible
 
@@ -50,10 +50,6 @@ class ValidationReport:
         if not lines and self.error is not None:
             lines.append(self.error.message + (f": {self.error.details}" if self.error.details else ""))
         return lines
-
-
-def _is_link(value: Any) -> bool:
-    return isinstance(value, (list, tuple))
 
 
 def _short(value: Any) -> str:
@@ -200,7 +196,7 @@ class _Checker:
                     errors.append(InputError("required_input_missing", "Required input is missing", name, name))
                 continue
             value = inputs[name]
-            if _is_link(value):
+            if is_link(value):
                 error = self._check_link(spec, input_spec, value, node, received_types)
             else:
                 error = self._check_constant(spec, input_spec, value, node)
@@ -214,10 +210,11 @@ class _Checker:
 
     def _check_link(self, node_spec: NodeSpec, spec: InputSpec, value: Any, node: Node,
                     received_types: dict[str, str]) -> InputError | None:
-        if len(value) != 2 or not isinstance(value[0], (str, int)) or isinstance(value[0], bool) or type(value[1]) is not int:
+        link = Link.of(value)
+        if link is None:
             return InputError("bad_linked_input", "Bad linked input, must be a length-2 list of [node_id, slot_index]",
                               f"{spec.name}, {_short(value)}", spec.name, {"linked_node": value})
-        source_id, index = str(value[0]), value[1]
+        source_id, index = link.source, link.index
         if source_id not in self.prompt:
             return InputError("bad_linked_input", f"Linked node {source_id} does not exist",
                               f"{spec.name} <- node {source_id}", spec.name, {"linked_node": [source_id, index]})
@@ -236,7 +233,7 @@ class _Checker:
                               f"{spec.name}, received_type({output.type}) mismatch input_type({spec.type})", spec.name,
                               {"received_type": output.type, "linked_node": [source_id, index]})
         received_types[spec.name] = output.type
-        node.links[spec.name] = Link(source_id, index)
+        node.links[spec.name] = link
         return None
 
     def _check_constant(self, spec: NodeSpec, input_spec: InputSpec, value: Any, node: Node) -> InputError | None:
@@ -389,13 +386,13 @@ def validate_prompt(prompt: Any, registry: NodeRegistry, memory_budget: int | No
 
 
 def _link_sources(prompt: dict[str, Any]) -> dict[str, list[str]]:
-    """For every node, the existing node ids its link-shaped inputs point at (known class or not)."""
+    """For every node, the existing node ids its well-formed links point at (known class or not); a malformed link
+    is its node's own error and links nothing."""
     sources = {}
     for nid, body in prompt.items():
         node_inputs = body.get("inputs") if isinstance(body, dict) else None
-        sources[nid] = [str(v[0]) for v in node_inputs.values()
-                        if _is_link(v) and len(v) == 2 and isinstance(v[0], (str, int)) and str(v[0]) in prompt
-                        ] if isinstance(node_inputs, dict) else []
+        links = [Link.of(value) for value in node_inputs.values()] if isinstance(node_inputs, dict) else []
+        sources[nid] = [link.source for link in links if link is not None and link.source in prompt]
     return sources
 
 

@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .registry import NodeRegistry
+from .errors import WorkflowFormatError
+from .registry import NodeRegistry
+from .ui_format import ui_to_api
 
 Prompt = dict[str, Any]  # API format: {node_id: {"class_type", "inputs", "_meta"?}}
-
-
-class WorkflowFormatError(ValueError):
-    """A file or value that is not a workflow we can read."""
-
 
 def looks_like_ui_format(data: Any) -> bool:
     """The editor saves {"nodes": [...], "links": [...]}; the API format maps ids to nodes."""
@@ -28,8 +24,6 @@ def to_api_format(data: Any, registry: NodeRegistry | None = None) -> Prompt:
             raise WorkflowFormatError(
                 "this is an editor (UI format) workflow, which needs the installed nodes to be converted; "
                 "in ComfyUI use 'Export (API)' and run that file")
-        from .ui_format import ui_to_api  # ui_format imports this module for WorkflowFormatError
-
         return ui_to_api(data, registry)
     if isinstance(data, dict) and isinstance(data.get("prompt"), dict) and "class_type" not in data:
         # the body of a /prompt request saved to a file

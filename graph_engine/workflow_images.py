@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from .workflow import Prompt, WorkflowFormatError
+from .errors import WorkflowFormatError
+from .workflow import Prompt
 
 IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"RIFF")
 COMFY_KEYS = ("prompt", "workflow")

@@ -5,41 +5,15 @@ import argparse
 import contextlib
 import json
 import logging
-import re
 import sys
 from pathlib import Path
 
+from .cli_options import MODEL_KIND_FLAGS, byte_size, options_from, seconds
+from .exit_codes import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from .models_cli import add_models_commands, command_models
 from .serving import add_serve_arguments
-from .startup import Options
 
 log = logging.getLogger("latentloom")
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 128 + 2, 128 + 13  # as a shell reports death by SIGINT / SIGPIPE
-MODEL_KIND_FLAGS = {"checkpoints": "checkpoints", "loras": "LoRAs", "vae": "VAEs", "embeddings": "embeddings"}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
-
-
-def byte_size(text: str) -> int:
-    """'8G', '512MiB', '1000000' -> bytes."""
-    match = _SIZE.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 512M or 8G")
-    unit = (match.group(2) or "b")[0].lower()
-    return int(float(match.group(1)) * 1024 ** "bkmgt".index(unit))
-
-
-def seconds(text: str, *, zero_allowed: bool = False) -> float:
-    """'60', '2.5' -> seconds; 0 only where the option gives it a meaning."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (value > 0 or (zero_allowed and value == 0)) or value == float("inf"):
-        least = "0 or more" if zero_allowed else "above 0"
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds ({least})")
-    return value
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -123,17 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
 def plugin_prints_to_stderr() -> contextlib.AbstractContextManager:
     """Plugins print banners while loading and running; stdout is kept for our results (--json)."""
     return contextlib.redirect_stdout(sys.stderr)
-
-
-def options_from(args: argparse.Namespace) -> Options:
-    return Options(base_dir=args.base_dir, models_dir=args.models_dir,
-                   kind_dirs={kind: list(getattr(args, f"{kind}_dirs")) for kind in MODEL_KIND_FLAGS},
-                   extra_model_paths_configs=list(args.extra_model_paths_configs), input_dir=args.input_dir,
-                   output_dir=args.output_dir, extra_custom_nodes=list(args.extra_custom_nodes),
-                   disable_custom_nodes=args.disable_custom_nodes, allow_custom_nodes=args.allow_custom_nodes,
-                   plugin_import_timeout=args.plugin_import_timeout,
-                   cache=args.cache, cache_ram=args.cache_ram, cache_device=args.cache_device,
-                   device_mode=args.device_mode, dtype=args.dtype)
 
 
 def _print_outputs(result, report, as_json: bool) -> None:

@@ -15,7 +15,8 @@ import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+from graph_engine import RunError
 
 LOGS_FOLDER = "logs"
 
@@ -36,12 +37,11 @@ def traceback_note(text: str, user_folder: Path, verbose: bool) -> str:
     return f" (traceback in {path})"
 
 
-def report_node_failure(error: dict[str, Any], user_facing: bool, user_folder: Path, verbose: bool) -> None:
-    """One `error:` line for a run's execution_error data; the traceback of a bug goes to a log file."""
-    where = f"node {error['node_id']} ({error['node_type']}) failed"
-    message, type_path = error["exception_message"], error["exception_type"]
-    text = (f"{where}\nTraceback (most recent call last):\n{''.join(error.get('traceback') or [])}"
-            f"{type_path}: {message}\n")
+def report_node_failure(error: RunError, user_facing: bool, user_folder: Path, verbose: bool) -> None:
+    """One `error:` line for a run's error; the traceback of a bug goes to a log file."""
+    where = f"node {error.node_id} ({error.node_type}) failed"
+    message, type_path = error.exception_message, error.exception_type
+    text = f"{where}\nTraceback (most recent call last):\n{''.join(error.traceback)}{type_path}: {message}\n"
     if user_facing:
         if verbose:
             print(text, file=sys.stderr, end="")

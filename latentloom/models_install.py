@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .cli_options import options_from
+from .exit_codes import EXIT_FAILED, EXIT_OK
+
 KIND_CHOICES = ("checkpoint", "lora", "vae", "embedding")
 
 
@@ -45,7 +48,6 @@ def command_models_install(args: argparse.Namespace) -> int:
     from nodes.model_library.download_policy import OWNER_POLICY
     from nodes.model_library.install import InstallError, install_model
 
-    from .cli import EXIT_FAILED, EXIT_OK, options_from
     from .models_listing import prompt_word_lines
     from .startup import use_model_folders
 

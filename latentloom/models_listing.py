@@ -6,6 +6,9 @@ import json
 import os
 from pathlib import Path
 
+from .cli_options import options_from
+from .exit_codes import EXIT_FAILED, EXIT_OK
+
 KIND_CHOICES = ("checkpoint", "lora", "vae", "embedding", "unknown")
 
 
@@ -37,7 +40,6 @@ def command_models_list(args: argparse.Namespace) -> int:
     """A table (or JSON) of every installed model; problems and misplaced files are flagged under it."""
     from nodes.model_library.listing import installed_models
 
-    from .cli import EXIT_OK, options_from
     from .startup import use_model_folders
 
     use_model_folders(options_from(args))
@@ -98,7 +100,6 @@ def command_models_verify(args: argparse.Namespace) -> int:
     from nodes.model_library.identify import identify_model
     from nodes.model_library.listing import installed_models
 
-    from .cli import EXIT_FAILED, EXIT_OK, options_from
     from .startup import use_model_folders
 
     if args.paths:

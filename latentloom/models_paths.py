@@ -7,6 +7,9 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 
+from .cli_options import options_from
+from .exit_codes import EXIT_OK
+
 log = logging.getLogger(__name__)
 
 NOT_USED_NOTE = "not used by Latentloom yet"
@@ -24,7 +27,6 @@ class SearchedFolder:
 def command_models_paths(args: argparse.Namespace) -> int:
     """Print each kind's roots in search order with their origin, warning about folders that do not exist: the
     default ones are made first, so the warnings are about folders the user named."""
-    from .cli import EXIT_OK, options_from
     from .error_reports import os_error_line
     from .startup import create_folders
 

@@ -9,6 +9,7 @@ import secrets
 import sys
 from dataclasses import replace
 
+from .cli_options import byte_size, seconds
 from .startup import Options, build_engine, create_folders
 
 log = logging.getLogger("latentloom")
@@ -32,8 +33,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def add_download_arguments(group: argparse._ArgumentGroup) -> None:
     """The flags are None unless given: DownloadPolicy's defaults (named in the help) hold otherwise, and the
     parser stays free of the model library's imports."""
-    from .cli import byte_size, seconds  # here, not at the top: cli imports this module
-
     group.add_argument("--allow-private-downloads", action="store_true",
                        help="let installs fetch from loopback, the local network and other non-public addresses "
                             "(off: a web client cannot make the server reach this machine's or its network's "

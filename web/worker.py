@@ -5,7 +5,7 @@ import logging
 import threading
 from typing import Any, Callable, TypeVar
 
-from graph_engine import Engine, ValidationReport, events
+from graph_engine import Engine, RunError, ValidationReport, events
 from graph_engine.prompt_queue import PromptQueue, QueueItem, QueueStorageFull, RunStatus
 
 from .client_hub import ClientHub, preview_frame
@@ -89,8 +89,8 @@ class PromptWorker:
                 outputs, status = self._run(item)
             except Exception as exc:  # the worker must outlive any prompt
                 log.exception("prompt %s failed outside any node", item.prompt_id)
-                outputs, status = {}, RunStatus("error", False, [["execution_error", {
-                    "prompt_id": item.prompt_id, "exception_message": str(exc), "exception_type": type(exc).__name__}]])
+                error = RunError(item.prompt_id, str(exc), type(exc).__name__)
+                outputs, status = {}, RunStatus("error", False, [[events.EXECUTION_ERROR, error.to_json()]])
             self._when_stored(lambda: self.queue.finish(item.prompt_id, outputs, status))
             self.current = None
             self.hub.queue_changed_threadsafe()
@@ -108,10 +108,8 @@ class PromptWorker:
     def _refused(self, item: QueueItem, report: ValidationReport) -> RunStatus:
         """The prompt no longer validates (e.g. a model file was removed while it waited)."""
         node_id, errors = next(iter(report.node_errors.items()), (None, None))
-        error = {"prompt_id": item.prompt_id, "node_id": node_id,
-                 "node_type": errors.class_type if errors else None,
-                 "exception_message": self.redact.text("; ".join(report.lines())),
-                 "exception_type": "WorkflowInvalid", "traceback": [], "executed": []}
+        error = RunError(item.prompt_id, self.redact.text("; ".join(report.lines())), "WorkflowInvalid",
+                         node_id=node_id, node_type=errors.class_type if errors else None).to_json()
         self.hub.send_threadsafe(events.EXECUTION_START, {"prompt_id": item.prompt_id}, item.client_id)
         self.hub.send_threadsafe(events.EXECUTION_ERROR, error, item.client_id)
         self.hub.send_threadsafe(events.EXECUTING, {"node": None, "display_node": None,

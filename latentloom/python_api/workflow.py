@@ -109,7 +109,7 @@ class Workflow(BuiltinNodes):
         create_folders(engine.folders)
         result = engine.run(self.to_api())
         if not result.ok:
-            raise WorkflowFailed(result.prompt_id, result.status, result.error)
+            raise WorkflowFailed(result.prompt_id, result.status, result.error.to_json() if result.error else None)
         return WorkflowResult(result.prompt_id, result.outputs, result.executed, result.cached, engine.folders)
 
     def submit(self, url: str, client_id: str | None = None, wait: bool = True,

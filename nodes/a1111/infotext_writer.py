@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Callable, Iterator, Mapping
+
+from graph_engine.plan import Link
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +94,6 @@ def file_stem(name: str) -> str:
     return PurePosixPath(str(name).replace("\\", "/")).stem
 
 
-def _is_link(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int)) \
-        and isinstance(value[1], int) and not isinstance(value[1], bool)
-
-
 def _node(graph: Mapping[str, Any], node_id: Any) -> dict | None:
     node = graph.get(str(node_id))
     return node if isinstance(node, dict) and isinstance(node.get("inputs"), dict) else None
@@ -103,9 +101,10 @@ def _node(graph: Mapping[str, Any], node_id: Any) -> dict | None:
 
 def literal(graph: Mapping[str, Any], value: Any, kind: type | tuple[type, ...], depth: int = 0) -> Any:
     """A literal input, or the value of a simple primitive node it links to (one literal input); else None."""
-    if _is_link(value):
-        source = _node(graph, value[0])
-        if source is None or depth > 8 or value[1] != 0:
+    link = Link.of(value)
+    if link is not None:
+        source = _node(graph, link.source)
+        if source is None or depth > 8 or link.index != 0:
             return None
         inputs = source["inputs"]
         if len(inputs) != 1:
@@ -124,9 +123,10 @@ def nearest_sampler(graph: Mapping[str, Any], start_id: str) -> str | None:
         if node is None:
             continue
         for value in node["inputs"].values():
-            if not _is_link(value) or str(value[0]) in seen:
+            link = Link.of(value)
+            if link is None or link.source in seen:
                 continue
-            source_id = str(value[0])
+            source_id = link.source
             seen.add(source_id)
             source = _node(graph, source_id)
             if source is not None and source.get("class_type") in SAMPLERS:
@@ -135,11 +135,13 @@ def nearest_sampler(graph: Mapping[str, Any], start_id: str) -> str | None:
     return None
 
 
-def conditioning_texts(graph: Mapping[str, Any], link: Any, depth: int = 0) -> list[str] | None:
-    """The texts encoded into a conditioning, in input order; None when a node on the way is not understood."""
-    if not _is_link(link) or depth > 32:
+def conditioning_texts(graph: Mapping[str, Any], value: Any, depth: int = 0) -> list[str] | None:
+    """The texts encoded into the conditioning an input value links to, in input order; None when a node on the way
+    is not understood."""
+    link = Link.of(value)
+    if link is None or depth > 32:
         return None
-    node = _node(graph, link[0])
+    node = _node(graph, link.source)
     if node is None:
         return None
     class_type, inputs = node.get("class_type"), node["inputs"]
@@ -149,10 +151,10 @@ def conditioning_texts(graph: Mapping[str, Any], link: Any, depth: int = 0) -> l
     if class_type == "ConditioningZeroOut":
         return []
     through = CONDITIONING_THROUGH.get(class_type)
-    if through is None or link[1] >= len(through):
+    if through is None or link.index >= len(through):
         return None
     texts: list[str] = []
-    for name in through[link[1]]:
+    for name in through[link.index]:
         found = conditioning_texts(graph, inputs.get(name), depth + 1)
         if found is None:
             return None
@@ -171,13 +173,14 @@ def joined_text(texts: list[str] | None) -> str | None:
     return ", ".join(kept)
 
 
-def model_chain(graph: Mapping[str, Any], link: Any) -> tuple[str | None, list[LoraUse]]:
-    """(checkpoint file name, LoRAs from the checkpoint outward) along the sampler's model input."""
+def model_chain(graph: Mapping[str, Any], value: Any) -> tuple[str | None, list[LoraUse]]:
+    """(checkpoint file name, LoRAs from the checkpoint outward) along the sampler's model input `value`."""
     loras: list[LoraUse] = []
     seen: set[str] = set()
-    while _is_link(link) and str(link[0]) not in seen:
-        seen.add(str(link[0]))
-        node = _node(graph, link[0])
+    link = Link.of(value)
+    while link is not None and link.source not in seen:
+        seen.add(link.source)
+        node = _node(graph, link.source)
         if node is None:
             break
         class_type, inputs = node.get("class_type"), node["inputs"]
@@ -187,7 +190,7 @@ def model_chain(graph: Mapping[str, Any], link: Any) -> tuple[str | None, list[L
             lora = _lora_use(graph, class_type, inputs)
             if lora is not None:
                 loras.append(lora)
-        link = inputs.get("model")  # model patches (ModelSamplingDiscrete, FreeU, ...) pass the model through
+        link = Link.of(inputs.get("model"))  # model patches (ModelSamplingDiscrete, FreeU, ...) pass the model through
     return None, loras[::-1]
 
 
@@ -297,10 +300,27 @@ def _file_hashes(kind: str, name: str):
     return file_hashes(find_model(kind, name))
 
 
+_warned: set[tuple[str, str]] = set()  # (field, reason) already in the log: a failing file is named once, not per save
+_warned_lock = threading.Lock()
+
+
+def _first_time(key: tuple[str, str]) -> bool:
+    with _warned_lock:
+        if key in _warned:
+            return False
+        _warned.add(key)
+        return True
+
+
 def _safely(what: str, compute: Callable[[], str]) -> str | None:
+    """`compute()`, or None when it fails (a moved or unreadable file: the image is saved without this field); the
+    first failure for each file and reason is a warning, since galleries will show the image without it."""
     try:
         return compute()
-    except Exception:  # a moved or unreadable file: the image is saved without this field
+    except Exception as error:
+        reason = str(error) or type(error).__name__
+        if _first_time((what, reason)):
+            log.warning("saved images' A1111 parameters leave out the %s: %s (said once for this file)", what, reason)
         log.debug("no %s for the A1111 parameters", what, exc_info=True)
         return None
 
@@ -315,11 +335,11 @@ def parameters_for_image(graph: Any, save_node_id: str | None, width: int, heigh
             return None
         model_hash = None
         if settings.checkpoint:
-            model_hash = _safely(f"hash of {settings.checkpoint}",
+            model_hash = _safely(f"Model hash of checkpoint '{settings.checkpoint}'",
                                  lambda: _file_hashes("checkpoints", settings.checkpoint).model_hash)
         lora_hashes = {}
         for lora in settings.loras:
-            found = _safely(f"hash of {lora.file}", lambda f=lora.file: _file_hashes("loras", f).lora_hash)
+            found = _safely(f"Lora hash of '{lora.file}'", lambda f=lora.file: _file_hashes("loras", f).lora_hash)
             if found:
                 lora_hashes[lora.file] = found
         return infotext(settings, width, height, model_hash, lora_hashes)

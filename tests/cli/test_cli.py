@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from latentloom.cli import byte_size
+from latentloom.cli_options import byte_size
 from tests.fixtures.plugin_sources import plugin_module
 
 REPO = Path(__file__).resolve().parents[2]

@@ -74,9 +74,9 @@ def test_wrong_return_shape_is_an_execution_error_naming_the_node(engine, record
     result = engine.run({"1": node("TInt", value=1), "2": node("TReturn", value=["1", 0]),
                          "3": node("TSink", value=["2", 0])})
     assert result.status == "error"
-    assert result.error["node_id"] == "2"
-    assert result.error["node_type"] == "TReturn"
-    assert "TReturn" in result.error["exception_message"]
+    assert result.error.node_id == "2"
+    assert result.error.node_type == "TReturn"
+    assert "TReturn" in result.error.exception_message
     [error] = events.of("execution_error")
     assert error["node_id"] == "2"
     assert "execution_success" not in events.names()
@@ -302,7 +302,7 @@ def test_exception_in_a_node_gives_execution_error(engine, record_events, tn):
     events = record_events(engine)
     result = engine.run(failing_prompt(True), prompt_id="p-1")
     assert result.status == "error" and not result.ok
-    error = result.error
+    error = result.error.to_json()
     assert error["prompt_id"] == "p-1"
     assert error["node_id"] == "3"
     assert error["node_type"] == "TFail"
@@ -311,10 +311,11 @@ def test_exception_in_a_node_gives_execution_error(engine, record_events, tn):
     assert isinstance(error["traceback"], list) and error["traceback"]
     assert any("asked to fail" in line or "raise ValueError" in line for line in error["traceback"])
     assert sorted(error["executed"]) == ["1", "2"]
+    assert error["current_inputs"] == {"fail": ["True"], "value": ["2"]} and error["current_outputs"] == []
     [event] = events.of("execution_error")
-    assert {k: event[k] for k in ("prompt_id", "node_id", "node_type", "exception_message", "exception_type")} == {
-        "prompt_id": "p-1", "node_id": "3", "node_type": "TFail", "exception_message": "asked to fail on 2",
-        "exception_type": "ValueError"}
+    assert event == error  # ComfyUI's execution_error message, its fields in ComfyUI's order
+    assert list(event) == ["prompt_id", "node_id", "node_type", "executed", "exception_message", "exception_type",
+                           "traceback", "current_inputs", "current_outputs", "timestamp"]
     assert "execution_success" not in events.names()
     assert events.names()[-1] == "executing" and events.events[-1][1]["node"] is None
     assert tn.ran("TSink") == []
@@ -342,8 +343,8 @@ def test_a_user_facing_error_is_recorded_as_such_and_logged_without_a_traceback(
     with caplog.at_level("ERROR", logger="graph_engine.executor"):
         result = engine.run({"1": node("ReadsAFile", value=1), "2": node("TSink", value=["1", 0])})
     assert result.status == "error" and result.user_facing_error
-    assert result.error["exception_message"] == "model.safetensors is truncated: download it again"
-    assert result.error["traceback"]  # clients and logs that want it still get it
+    assert result.error.exception_message == "model.safetensors is truncated: download it again"
+    assert result.error.traceback  # clients and logs that want it still get it
     [record] = caplog.records
     assert record.exc_info is None and "truncated: download it again" in record.getMessage()
 

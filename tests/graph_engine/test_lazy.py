@@ -83,7 +83,7 @@ def test_only_the_requested_lazy_branch_runs(engine):
 def test_the_other_branch_runs_when_asked_for(engine):
     result = engine.run(switch_prompt(False))
     assert result.status == "error"
-    assert result.error["node_id"] == "bad"
+    assert result.error.node_id == "bad"
     assert Explode.calls == 1
 
 

@@ -168,9 +168,9 @@ def check(engine: Engine, prompt) -> ValidationReport:
         json.dumps(result.messages)
         if result.status == "error":
             node_ids = {str(k) for k in prompt}
-            assert result.error["node_id"] in node_ids
-            assert result.error["node_type"] == prompt_class(prompt, result.error["node_id"])
-            json.dumps(result.error)
+            assert result.error.node_id in node_ids
+            assert result.error.node_type == prompt_class(prompt, result.error.node_id)
+            json.dumps(result.error.to_json())
         else:
             assert set(result.outputs) <= set(report.outputs)
     assert repr(prompt) == before, "validating and running must not change the workflow"
@@ -294,5 +294,5 @@ def test_a_node_failing_at_run_time_is_named(engine):
     assert report.ok
     result = engine.run(prompt)
     assert result.status == "error"
-    assert result.error["node_id"] == "3" and result.error["node_type"] == "MathInt"
-    assert result.error["exception_type"] == "ZeroDivisionError"
+    assert result.error.node_id == "3" and result.error.node_type == "MathInt"
+    assert result.error.exception_type == "ZeroDivisionError"

@@ -52,8 +52,8 @@ def test_math_float_matches_python(engine, a, b, operation):
 def test_math_errors_name_the_node_and_the_reason(engine, class_type, a, b, operation, message):
     result = engine.run(math_prompt(class_type, a, b, operation))
     assert result.status == "error"
-    assert result.error["node_id"] == "m"
-    assert message in result.error["exception_message"]
+    assert result.error.node_id == "m"
+    assert message in result.error.exception_message
 
 
 def test_strings_and_primitives(engine):

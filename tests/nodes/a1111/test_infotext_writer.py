@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import re
 import struct
+import uuid
 from pathlib import Path
 
 from nodes.a1111.infotext_writer import infotext, parameters_for_image, settings_from_graph
@@ -167,11 +169,41 @@ def test_no_sampler_upstream_gives_no_text_and_broken_graphs_never_raise():
     assert text is not None and "Model:" not in text and parse(text)[2]["Steps"] == "25"
 
 
+def test_links_given_as_tuples_are_followed_as_validation_follows_them():
+    graph = with_loras(standard_graph())
+    as_tuples = {node_id: {**node, "inputs": {name: tuple(value) if isinstance(value, list) else value
+                                              for name, value in node["inputs"].items()}}
+                 for node_id, node in graph.items()}  # as a Python caller may build the prompt
+    assert text_of(as_tuples) == text_of(graph)
+    assert text_of(as_tuples).startswith("a lighthouse at dusk, <lora:ink:0.8>, <lora:detail:0:1>\nNegative prompt: blurry")
+
+
 def test_a_missing_model_file_leaves_out_only_its_hash():
     text = parameters_for_image(with_loras(standard_graph()), "9", 64, 64)
     _, _, fields = parse(text)
     assert fields["Model"] == "dreamy" and "Model hash" not in fields and "Lora hashes" not in fields
     assert "<lora:ink:0.8>" in text
+
+
+def test_a_model_file_that_cannot_be_hashed_is_one_warning_not_one_per_save(caplog):
+    graph = with_loras(standard_graph())
+    gone = f"removed-{uuid.uuid4().hex}.safetensors"  # a name of this test alone: each file is named once a process
+    graph["4"]["inputs"]["ckpt_name"] = gone
+    with caplog.at_level(logging.WARNING, logger="nodes.a1111.infotext_writer"):
+        texts = [parameters_for_image(graph, "9", 64, 64) for _save in range(2)]
+    assert all(text is not None and "Model hash" not in parse(text)[2] for text in texts)
+    about_the_checkpoint = [record.getMessage() for record in caplog.records
+                            if record.levelno == logging.WARNING and gone in record.getMessage()]
+    assert len(about_the_checkpoint) == 1
+    assert "Model hash of checkpoint" in about_the_checkpoint[0]
+    assert f"'{gone}' is not in the checkpoints folder" in about_the_checkpoint[0]  # the reason
+
+    caplog.clear()
+    other = f"removed-{uuid.uuid4().hex}.safetensors"
+    graph["4"]["inputs"]["ckpt_name"] = other
+    with caplog.at_level(logging.WARNING, logger="nodes.a1111.infotext_writer"):
+        parameters_for_image(graph, "9", 64, 64)
+    assert [record for record in caplog.records if other in record.getMessage()]  # each file is named
 
 
 # --- end to end: the engine, a tiny checkpoint, a kohya LoRA, the PNG read back ---------------------------------

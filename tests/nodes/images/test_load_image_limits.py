@@ -51,7 +51,7 @@ def test_a_file_changed_after_validation_is_stopped_before_its_frame_is_decoded(
     (folders.input / "swap.tiff").write_bytes(many_page_tiff((8000, 8001), 1, (16, 16)))
     result = engine.execute(report, load_prompt("swap.tiff"))
     assert result.status == "error"
-    assert result.error["exception_message"] == (
+    assert result.error.exception_message == (
         f"Invalid image file: 'swap.tiff' is 8000x8001: more than LoadImage's limit of {MAX_LOADED_PIXELS:,} pixels "
         f"across all frames; use a smaller image or fewer frames")
 

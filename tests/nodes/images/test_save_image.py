@@ -134,7 +134,7 @@ def test_a_symlink_out_of_the_output_folder_is_refused(engine, folders, tmp_path
     set_output_folder(tmp_path_factory.mktemp("elsewhere"))  # validation cannot see it: the run refuses
     result = engine.run(save_prompt(prefix="link/cat"))
     assert result.status == "error"
-    assert "outside the output folder" in result.error["exception_message"]
+    assert "outside the output folder" in result.error.exception_message
     set_output_folder(folders.output)  # as start-up sets it: refused at validation
     (error,) = engine.validate(save_prompt(prefix="link/cat")).node_errors["save"].errors
     assert "outside the output folder" in error.details

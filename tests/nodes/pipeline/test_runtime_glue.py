@@ -80,8 +80,8 @@ def test_a_node_that_runs_out_of_memory_is_retried_once_then_named_with_the_amou
     assert result.status == "success" and RunsOutOfMemoryOnce.calls == 2
     failed = engine.run({"1": {"class_type": "Always", "inputs": {"value": 6}}})
     assert failed.status == "error"
-    assert "Node 1 (Always)" in failed.error["exception_message"]
-    assert "3.00 GiB" in failed.error["exception_message"]
+    assert "Node 1 (Always)" in failed.error.exception_message
+    assert "3.00 GiB" in failed.error.exception_message
 
 
 def test_every_vae_attention_path_decodes_the_same_image_and_the_chooser_installs_one(studio):
