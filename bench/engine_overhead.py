@@ -19,7 +19,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import nodes  # noqa: E402
-from graph_engine import Engine, Folders, NodeRegistry  # noqa: E402
+from graph_engine import Engine, Folders, NodeRegistry, using_folders  # noqa: E402
 
 TARGETS = {"first run": 100.0, "cached re-run": 20.0}
 MAX_RATIO = 1.5
@@ -45,9 +45,11 @@ def fan_out(size: int) -> dict:
 
 
 def make_engine(folder: Path) -> Engine:
+    folders = Folders.under(folder)
     registry = NodeRegistry()
-    registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
-    return Engine(registry, Folders.under(folder))
+    with using_folders(folders):  # the loaders list this installation's model files
+        registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
+    return Engine(registry, folders)
 
 
 def best_of(repeat: int, measure: Callable[[], float]) -> float:

@@ -20,20 +20,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from graph_engine import EventStream, Folders, Interrupted  # noqa: E402
+from graph_engine import EventStream, Interrupted  # noqa: E402
 from graph_engine.context import NodeContext, enter_context, leave_context  # noqa: E402
 
 TARGET_S = 2.0
 
 
-def stop_latency(call: Callable[[], object], delay: float, scratch: Path) -> tuple[float, bool]:
+def stop_latency(call: Callable[[], object], delay: float) -> tuple[float, bool]:
     """Seconds from setting the interrupt flag `delay` seconds into `call` to the call's end, and whether it ended by
     the interrupt (False: it finished before the flag was set)."""
     flag = threading.Event()
     ended: dict[str, object] = {}
 
     def work() -> None:
-        token = enter_context(NodeContext("bench", "1", "Bench", Folders.under(scratch), EventStream(), flag))
+        token = enter_context(NodeContext("bench", "1", "Bench", EventStream(), flag))
         try:
             with torch.no_grad():
                 call()
@@ -78,10 +78,9 @@ def main() -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; SD1 widths, random weights; "
           f"target: stopped within {TARGET_S:g} s of the interrupt")
     worst = 0.0
-    scratch = Path(__file__).resolve().parent
     for name, call in calls.items():
         for delay in args.delays:
-            latency, interrupted = stop_latency(call, delay, scratch)
+            latency, interrupted = stop_latency(call, delay)
             if not interrupted:
                 print(f"  {name}: finished before {delay:g} s; no interrupt to measure")
                 continue

@@ -1,14 +1,14 @@
 """The generic typed-DAG engine: node specs, plugins, validation, planning, execution and caching (no torch)."""
 from .cache import CachePolicy, CacheStats, LRUCache, NoCache
 from .calling import NodeOutputError, NodeResult
-from .context import Interrupted, NodeContext, current_context
+from .context import Interrupted, NodeContext, NoFoldersError, current_context, current_folders, using_folders
 from .engine import Engine
 from .errors import (InputError, InvalidNodeInput, MissingFile, NodeErrors, PromptError, RunError, UserFacingError,
                      WorkflowFormatError, WorkflowInvalid)
 from .estimate import InputTooLarge, NodeEstimate, ValueSize
 from .events import EventStream
 from .executor import RunResult
-from .folders import Folders
+from .folders import Folders, ModelRoot
 from .plugins import PluginReport, discover_plugins, load_plugins
 from .registry import DuplicateNodeError, NodeRegistry, RegistrationReport
 from .sizing import Sizer
@@ -26,4 +26,5 @@ __all__ = [
     "UIConversionError", "UserFacingError", "ValidationReport", "ValueSize", "WorkflowFormatError", "WorkflowInvalid",
     "api_to_ui", "current_context", "discover_plugins", "load_plugins", "read_workflow_file", "to_api_format",
     "ui_to_api", "validate_prompt",
+    "ModelRoot", "NoFoldersError", "current_folders", "using_folders",
 ]

@@ -1,9 +1,12 @@
-"""The small context a running node sees: progress, interrupt check, folders, logger."""
+"""What node code sees while the engine calls it: the installation's folders, and while a node runs its progress,
+interrupt check and logger."""
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +20,12 @@ class Interrupted(Exception):
 
 @dataclass
 class NodeContext:
-    """What the engine lends a node while it runs; nodes reach it with `current_context()`."""
+    """What the engine lends a node while it runs; nodes reach it with `current_context()` (and the installation's
+    folders with `current_folders()`)."""
 
     prompt_id: str
     node_id: str
     class_type: str
-    folders: Folders
     events: EventStream
     interrupt_flag: threading.Event
 
@@ -58,3 +61,32 @@ def enter_context(context: NodeContext) -> contextvars.Token:
 
 def leave_context(token: contextvars.Token) -> None:
     _current.reset(token)
+
+
+class NoFoldersError(RuntimeError):
+    """Node code asked for the installation's folders outside an engine call and outside `using_folders`."""
+
+
+_folders: contextvars.ContextVar[Folders | None] = contextvars.ContextVar("latentloom_folders", default=None)
+
+
+def current_folders(default: Folders | None = None) -> Folders:
+    """The folders of the installation whose engine is calling node code in this thread (validation, a run, a
+    registry read), or those `using_folders` made current; else `default`; else NoFoldersError."""
+    folders = _folders.get()
+    if folders is not None:
+        return folders
+    if default is not None:
+        return default
+    raise NoFoldersError("no installation's folders are current: node code reads files only while an engine calls "
+                         "it; outside one, wrap the call in graph_engine.using_folders(folders)")
+
+
+@contextlib.contextmanager
+def using_folders(folders: Folders) -> Iterator[Folders]:
+    """Make `folders` current in this thread (and the threads started with its context copied) for the block."""
+    token = _folders.set(folders)
+    try:
+        yield folders
+    finally:
+        _folders.reset(token)

@@ -5,6 +5,7 @@ import uuid
 from typing import Any, Callable
 
 from .cache import CachePolicy, LRUCache
+from .context import using_folders
 from .errors import WorkflowInvalid
 from .events import EventStream
 from .executor import CallWrapper, Executor, RunResult, call_directly
@@ -12,6 +13,7 @@ from .folders import Folders
 from .gcpause import gc_paused
 from .registry import NodeRegistry
 from .sizing import HOST
+from .specs import NodeSpec
 from .validate import ValidationReport, validate_prompt
 
 
@@ -20,6 +22,10 @@ class Engine:
 
     `memory_budget` says how many bytes a run may still allocate (e.g. `memory.available_memory`); with it,
     validation refuses nodes whose memory estimate does not fit in that plus what the cache would give back.
+
+    Every call into node code it makes (INPUT_TYPES when file lists are read again, VALIDATE_INPUTS, the memory
+    estimates and choice hints, IS_CHANGED, check_lazy_status, the node functions) runs with its `folders` current
+    (`current_folders()`), so two engines over two installations in one process never see each other's files.
     """
 
     def __init__(self, registry: NodeRegistry, folders: Folders, cache: CachePolicy | None = None,
@@ -33,8 +39,18 @@ class Engine:
         self._executor = Executor(self.cache, self.events, folders, call_wrapper)
 
     def validate(self, prompt: Any) -> ValidationReport:
-        with gc_paused():
+        with using_folders(self.folders), gc_paused():
             return validate_prompt(prompt, self.registry, self._memory_budget())
+
+    def object_info(self) -> dict[str, dict[str, Any]]:
+        """Every node in /object_info's shape, with this installation's files in the combo lists."""
+        with using_folders(self.folders):
+            return self.registry.object_info()
+
+    def refresh(self, class_type: str) -> NodeSpec | None:
+        """One node's spec with its combo lists read again from this installation's files (None: no such node)."""
+        with using_folders(self.folders):
+            return self.registry.refresh(class_type)
 
     def _memory_budget(self) -> int | None:
         """The budget now: free memory plus the cache's RAM, which is freed before a node runs out of memory."""

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from . import events as ev
 from .cache import CachePolicy
 from .calling import NodeResult, call_node, requested_lazy_inputs
-from .context import Interrupted, NodeContext, enter_context, leave_context
+from .context import Interrupted, NodeContext, enter_context, leave_context, using_folders
 from .errors import RunError, UserFacingError
 from .events import EventStream
 from .folders import Folders
@@ -167,8 +167,7 @@ class _Run:
         result = self.values.get(signature)
         if result is None:
             self.emit(ev.EXECUTING, {"node": node.id, "display_node": node.id, "prompt_id": self.prompt_id})
-            context = NodeContext(self.prompt_id, node.id, node.class_type, self.executor.folders,
-                                  self.executor.events, interrupt)
+            context = NodeContext(self.prompt_id, node.id, node.class_type, self.executor.events, interrupt)
             token = enter_context(context)
             if self.gc_enabled:
                 gc.enable()  # the node's own code runs with the collector as the caller had it
@@ -235,8 +234,11 @@ class Executor:
         self.interrupt_flag = threading.Event()
 
     def run(self, report: ValidationReport, prompt: Any, prompt_id: str, extra_data: dict | None = None) -> RunResult:
-        """Run the outputs of a validated report; node failures and interrupts end in the RunResult, not raised."""
+        """Run the outputs of a validated report; node failures and interrupts end in the RunResult, not raised.
+
+        The folders are current for the whole run, so IS_CHANGED, check_lazy_status and every node function see
+        this installation (set once per run: no cost per node)."""
         self.interrupt_flag.clear()
         gc_enabled = gc.isenabled()
-        with gc_paused():
+        with using_folders(self.folders), gc_paused():
             return _Run(self, report, prompt, prompt_id, extra_data or {}, gc_enabled).execute()

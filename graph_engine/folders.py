@@ -1,15 +1,37 @@
-"""Where a run reads and writes files: models, input, output, temp and user folders."""
+"""Where an installation keeps its files: models (several roots per kind), input, output, temp and user folders.
+
+One `Folders` value describes one installation. Start-up builds it once; the engine makes it current around every
+call into node code (`context.current_folders()`), and code outside an engine call is handed it. Model kinds are
+only names here ("checkpoints", "controlnet", ...): which kinds exist is the application's business.
+"""
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 
 @dataclass(frozen=True)
+class ModelRoot:
+    """A folder searched for one kind of model, and why (shown by `latentloom models paths`)."""
+
+    kind: str
+    path: Path
+    origin: str
+
+
+DEFAULT_ROOT = "default"  # the origin of <models>/<kind>, the first root of every kind
+
+
+@dataclass(frozen=True)
 class Folders:
-    """The folders of one installation; every one lives under `base` unless overridden."""
+    """The folders of one installation; every one lives under `base` unless overridden.
+
+    `extra_model_roots` are the model folders searched after `<models>/<kind>`, in order (the `--<kind>-dir` flags,
+    then extra_model_paths.yaml); `model_roots(kind)` gives a kind's whole search order.
+    """
 
     base: Path
     models: Path
@@ -17,14 +39,28 @@ class Folders:
     output: Path
     temp: Path
     user: Path
+    extra_model_roots: tuple[ModelRoot, ...] = ()
 
     @classmethod
     def under(cls, base: str | Path, *, models: str | Path | None = None, input: str | Path | None = None,
-              output: str | Path | None = None) -> "Folders":
+              output: str | Path | None = None, extra_model_roots: Iterable[ModelRoot] = ()) -> "Folders":
         base = Path(base).resolve()
         pick = lambda given, name: Path(given).resolve() if given else base / name  # noqa: E731
+        extra = tuple(ModelRoot(root.kind, Path(root.path).resolve(), root.origin) for root in extra_model_roots)
         return cls(base=base, models=pick(models, "models"), input=pick(input, "input"),
-                   output=pick(output, "output"), temp=base / "temp", user=base / "user")
+                   output=pick(output, "output"), temp=base / "temp", user=base / "user", extra_model_roots=extra)
+
+    def model_roots(self, kind: str) -> list[ModelRoot]:
+        """The roots of `kind` in search order: `<models>/<kind>` first (where new files go), then the extra roots
+        named for it; a folder named twice is searched once."""
+        roots, seen = [], set()
+        for root in (ModelRoot(kind, self.models / kind, DEFAULT_ROOT),
+                     *(root for root in self.extra_model_roots if root.kind == kind)):
+            real = os.path.realpath(root.path)
+            if real not in seen:
+                seen.add(real)
+                roots.append(root)
+        return roots
 
     def create(self) -> None:
         """Make the folders that a run writes to."""

@@ -9,6 +9,7 @@ imports, only those of the modules it is itself importing.
 """
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import logging
 import sys
@@ -149,7 +150,9 @@ def _import_within(source: PluginSource, timeout: float | None) -> Any:
         finally:
             finished.set()
 
-    threading.Thread(target=run, name=f"plugin-import-{source.name}", daemon=True).start()
+    # the import sees what the caller's thread sees, the installation's folders (current_folders()) included
+    threading.Thread(target=contextvars.copy_context().run, args=(run,), name=f"plugin-import-{source.name}",
+                     daemon=True).start()
     if not finished.wait(timeout):
         raise PluginImportTimeout(f"did not finish importing in {timeout:g} s; it was left out (it may go on "
                                   f"running in the background; raise --plugin-import-timeout if it is only slow)")

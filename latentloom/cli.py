@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .cli_options import MODEL_KIND_FLAGS, byte_size, options_from, seconds
+from .cli_options import byte_size, options_from, seconds
 from .exit_codes import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from .models_cli import add_models_commands, command_models
 from .serving import add_serve_arguments
@@ -17,15 +17,18 @@ log = logging.getLogger("latentloom")
 
 
 def _common_options() -> argparse.ArgumentParser:
+    from nodes.runtime.model_kinds import MODEL_KINDS
+
     common = argparse.ArgumentParser(add_help=False)
     folders = common.add_argument_group("folders")
     folders.add_argument("--base-dir", type=Path, default=Path.cwd(),
                          help="holds models/, input/, output/, temp/, user/ and custom_nodes/ (default: here)")
     folders.add_argument("--models-dir", type=Path, help="models folder (default: BASE/models)")
-    for kind, shown in MODEL_KIND_FLAGS.items():
-        folders.add_argument(f"--{kind}-dir", dest=f"{kind}_dirs", type=Path, action="append", default=[],
-                             metavar="DIR", help=f"another folder of {shown}, searched after MODELS/{kind} (where "
-                                                 f"new files go) and before extra_model_paths.yaml (repeatable)")
+    for kind in MODEL_KINDS:
+        folders.add_argument(f"--{kind.folder}-dir", dest=f"{kind.folder}_dirs", type=Path, action="append",
+                             default=[], metavar="DIR",
+                             help=f"another folder of {kind.plural}, searched after MODELS/{kind.folder} (where new "
+                                  f"files go) and before extra_model_paths.yaml (repeatable)")
     folders.add_argument("--extra-model-paths-config", dest="extra_model_paths_configs", type=Path, action="append",
                          default=[], metavar="FILE",
                          help="a ComfyUI-format extra_model_paths.yaml naming model folders of an existing "
@@ -123,7 +126,7 @@ def command_run(args: argparse.Namespace) -> int:
     with plugin_prints_to_stderr():
         engine, _ = build_engine(options_from(args))
     try:
-        prompt = read_any_workflow(args.workflow, engine.registry)
+        prompt = read_any_workflow(args.workflow, engine.registry, engine.folders)
     except WorkflowFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -167,10 +170,12 @@ def command_convert(args: argparse.Namespace) -> int:
     if args.target.resolve() == args.source.resolve():
         print(f"error: {args.target} is the source file; write the result to another file", file=sys.stderr)
         return EXIT_INVALID
+    options = options_from(args)
+    folders = options.folders()
     with plugin_prints_to_stderr():
-        registry, _ = build_registry(options_from(args))
+        registry, _ = build_registry(options, folders)
     try:
-        prompt = read_any_workflow(args.source, registry)
+        prompt = read_any_workflow(args.source, registry, folders)
         to = args.to or ("ui" if is_api_format_file(args.source) else "api")
         converted = api_to_ui(prompt, registry) if to == "ui" else prompt
     except WorkflowFormatError as exc:
@@ -184,8 +189,9 @@ def command_convert(args: argparse.Namespace) -> int:
 def command_nodes(args: argparse.Namespace) -> int:
     from .startup import build_registry
 
+    options = options_from(args)
     with plugin_prints_to_stderr():
-        registry, _ = build_registry(options_from(args))
+        registry, _ = build_registry(options, options.folders())
     specs = sorted(registry, key=lambda s: (s.category, s.class_type))
     if args.json:
         print(json.dumps({s.class_type: {**s.object_info(), "source": s.source} for s in specs}, indent=2, default=repr))
@@ -239,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 def _failed(args: argparse.Namespace, exc: Exception) -> int:
     """What escaped a command, in one line: a closed stdout ends quietly, as Unix tools do (`latentloom nodes |
     head`); errors meant for the user show their message; anything else names the log file with its traceback."""
-    from graph_engine import UserFacingError
+    from graph_engine import Folders, UserFacingError
     from nodes.runtime.extra_model_paths import ExtraModelPathsError  # only now: importing nodes costs time
 
     from .error_reports import os_error_line, report_unexpected, silence_stdout, stdout_is_closed
@@ -256,5 +262,6 @@ def _failed(args: argparse.Namespace, exc: Exception) -> int:
         print(f"error: {os_error_line(exc)}", file=sys.stderr)
     else:
         command = " ".join(filter(None, (args.command, getattr(args, "models_command", None))))
-        report_unexpected(command, exc, options_from(args).folders().user, args.verbose)
+        # the user folder alone: the whole installation (extra_model_paths.yaml read again) may be what failed
+        report_unexpected(command, exc, Folders.under(args.base_dir).user, args.verbose)
     return EXIT_FAILED

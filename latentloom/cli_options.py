@@ -7,7 +7,6 @@ import re
 
 from .startup import Options
 
-MODEL_KIND_FLAGS = {"checkpoints": "checkpoints", "loras": "LoRAs", "vae": "VAEs", "embeddings": "embeddings"}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 
 
@@ -34,8 +33,10 @@ def seconds(text: str, *, zero_allowed: bool = False) -> float:
 
 def options_from(args: argparse.Namespace) -> Options:
     """The Options the common flags give (see the parser in latentloom.cli)."""
+    from nodes.runtime.model_kinds import KINDS
+
     return Options(base_dir=args.base_dir, models_dir=args.models_dir,
-                   kind_dirs={kind: list(getattr(args, f"{kind}_dirs")) for kind in MODEL_KIND_FLAGS},
+                   kind_dirs={kind: list(getattr(args, f"{kind}_dirs")) for kind in KINDS},
                    extra_model_paths_configs=list(args.extra_model_paths_configs), input_dir=args.input_dir,
                    output_dir=args.output_dir, extra_custom_nodes=list(args.extra_custom_nodes),
                    disable_custom_nodes=args.disable_custom_nodes, allow_custom_nodes=args.allow_custom_nodes,

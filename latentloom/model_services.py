@@ -8,20 +8,26 @@ from typing import TYPE_CHECKING, Any, Callable
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from graph_engine import Folders
     from nodes.model_library.download_policy import DownloadPolicy
 
 
-def describe_models(folder: str) -> list[dict[str, Any]]:
-    """Each file of a model folder described (InstalledModel.as_json: `architecture` is the model's family, FLUX.1
-    too; `unsupported` says when Latentloom cannot run that family; `problem` names broken files and links);
-    hashes only when already computed (a listing never hashes).
+def model_describer(folders: Folders) -> Callable[[str], list[dict[str, Any]]]:
+    """The server's listing hook for the installation `folders`: each file of a model folder described
+    (InstalledModel.as_json: `architecture` is the model's family, FLUX.1 too; `unsupported` says when Latentloom
+    cannot run that family; `problem` names broken files and links); hashes only when already computed (a listing
+    never hashes).
 
     `random_weights` marks the demo checkpoint, whose images are noise by design, so a client can say so."""
-    from nodes.model_library.listing import installed_models
-    from nodes.runtime.demo_model import DEMO_CHECKPOINT_NAME
 
-    return [model.as_json() | {"random_weights": PurePosixPath(model.name).name == DEMO_CHECKPOINT_NAME}
-            for model in installed_models([folder], compute_hashes=False)]
+    def describe_models(folder: str) -> list[dict[str, Any]]:
+        from nodes.model_library.listing import installed_models
+        from nodes.runtime.demo_model import DEMO_CHECKPOINT_NAME
+
+        return [model.as_json() | {"random_weights": PurePosixPath(model.name).name == DEMO_CHECKPOINT_NAME}
+                for model in installed_models(folders, [folder], compute_hashes=False)]
+
+    return describe_models
 
 
 def check_install_source(source: str) -> None:
@@ -37,9 +43,10 @@ def check_install_source(source: str) -> None:
                            f"machine with `latentloom models install PATH`.") from None
 
 
-def model_installer(policy: DownloadPolicy) -> Callable[[str, dict[str, Any], Callable[[int, int | None], None]],
-                                                        dict[str, Any]]:
-    """The server's install hook: URLs and Hugging Face files only (never a local path), under `policy`."""
+def model_installer(folders: Folders, policy: DownloadPolicy) -> Callable[
+        [str, dict[str, Any], Callable[[int, int | None], None]], dict[str, Any]]:
+    """The server's install hook into the installation `folders`: URLs and Hugging Face files only (never a local
+    path), under `policy`."""
 
     def install_model(source: str, fields: dict[str, Any],
                       progress: Callable[[int, int | None], None]) -> dict[str, Any]:
@@ -49,8 +56,8 @@ def model_installer(policy: DownloadPolicy) -> Callable[[str, dict[str, Any], Ca
         from web import ServiceError
 
         try:
-            done = install(source, kind=fields.get("kind"), name=fields.get("name"), revision=fields.get("revision"),
-                           progress=progress, policy=policy, local_files=False)
+            done = install(folders, source, kind=fields.get("kind"), name=fields.get("name"),
+                           revision=fields.get("revision"), progress=progress, policy=policy, local_files=False)
         except (InstallError, DownloadError) as error:
             raise ServiceError(str(error)) from None
         log.info("%s", done.message)  # the server's console; the client gets the message too

@@ -7,13 +7,13 @@ import sys
 from .cli_options import options_from
 from .exit_codes import EXIT_FAILED, EXIT_OK
 
-KIND_CHOICES = ("checkpoint", "lora", "vae", "embedding")
-
 
 def add_install_arguments(parser: argparse.ArgumentParser) -> None:
+    from nodes.runtime.model_kinds import KIND_FOLDERS
+
     parser.add_argument("source", help="a local file, an https:// URL, or a Hugging Face file "
                                        "org/repo/path/in/repo.safetensors (token from HF_TOKEN for gated repos)")
-    parser.add_argument("--kind", choices=KIND_CHOICES,
+    parser.add_argument("--kind", choices=tuple(KIND_FOLDERS),
                         help="what the file is, used only when its content does not tell")
     parser.add_argument("--name", help="the file name to install under (default: the source's)")
     parser.add_argument("--revision", help="Hugging Face branch, tag or commit (default: the main branch)")
@@ -49,13 +49,12 @@ def command_models_install(args: argparse.Namespace) -> int:
     from nodes.model_library.install import InstallError, install_model
 
     from .models_listing import prompt_word_lines
-    from .startup import use_model_folders
 
-    use_model_folders(options_from(args))
+    folders = options_from(args).folders()
     bar = ProgressBar(args.name or args.source.rsplit("/", 1)[-1])
     try:
-        done = install_model(args.source, kind=args.kind, name=args.name, revision=args.revision, link=args.link,
-                             force=args.force, progress=bar, policy=OWNER_POLICY)
+        done = install_model(folders, args.source, kind=args.kind, name=args.name, revision=args.revision,
+                             link=args.link, force=args.force, progress=bar, policy=OWNER_POLICY)
     except (InstallError, DownloadError) as error:
         bar.close()
         print(f"error: {error}", file=sys.stderr)

@@ -9,11 +9,11 @@ from pathlib import Path
 from .cli_options import options_from
 from .exit_codes import EXIT_FAILED, EXIT_OK
 
-KIND_CHOICES = ("checkpoint", "lora", "vae", "embedding", "unknown")
-
 
 def add_list_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kind", choices=KIND_CHOICES, help="only files detected as this kind")
+    from nodes.runtime.model_kinds import KIND_FOLDERS
+
+    parser.add_argument("--kind", choices=(*KIND_FOLDERS, "unknown"), help="only files detected as this kind")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file, in a list")
     parser.add_argument("--verbose", dest="details", action="store_true",
                         help="also show the full sha256 and what the trainer wrote (base model, network dim and "
@@ -40,10 +40,9 @@ def command_models_list(args: argparse.Namespace) -> int:
     """A table (or JSON) of every installed model; problems and misplaced files are flagged under it."""
     from nodes.model_library.listing import installed_models
 
-    from .startup import use_model_folders
 
-    use_model_folders(options_from(args))
-    models = [model for model in installed_models() if args.kind in (None, model.file.kind)]
+    models = [model for model in installed_models(options_from(args).folders())
+              if args.kind in (None, model.file.kind)]
     if args.json:
         print(json.dumps([model.as_json() | {"path": str(model.file.path)} for model in models], indent=2))
         return EXIT_OK
@@ -100,7 +99,6 @@ def command_models_verify(args: argparse.Namespace) -> int:
     from nodes.model_library.identify import identify_model
     from nodes.model_library.listing import installed_models
 
-    from .startup import use_model_folders
 
     if args.paths:
         missing = [path for path in args.paths if not path.exists() and not path.is_symlink()]
@@ -110,8 +108,7 @@ def command_models_verify(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         files = [identify_model(path) for path in args.paths]
     else:
-        use_model_folders(options_from(args))
-        files = [model.file for model in installed_models(compute_hashes=False)]
+        files = [model.file for model in installed_models(options_from(args).folders(), compute_hashes=False)]
     bad = 0
     for file in files:
         if file.problem:

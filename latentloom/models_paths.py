@@ -6,6 +6,10 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from graph_engine import Folders
 
 from .cli_options import options_from
 from .exit_codes import EXIT_OK
@@ -31,11 +35,12 @@ def command_models_paths(args: argparse.Namespace) -> int:
     from .startup import create_folders
 
     options = options_from(args)
+    folders = options.folders()
     try:
-        create_folders(options.folders())
+        create_folders(folders)
     except OSError as error:  # e.g. a read-only base folder: the listing is still worth having
         log.warning("cannot create the default folders: %s", os_error_line(error))
-    used, not_used = searched_folders(options)
+    used, not_used = searched_folders(folders, bool(options.models_dir))
     if args.json:
         print(json.dumps({"kinds": _as_json(used), "not_used": _as_json(not_used)}, indent=2))
         return EXIT_OK
@@ -50,18 +55,18 @@ def command_models_paths(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def searched_folders(options) -> tuple[dict[str, list[SearchedFolder]], dict[str, list[SearchedFolder]]]:
-    """The roots the loaders search for each kind (exactly as a run would), and the yaml folders of other kinds."""
-    from nodes.runtime.model_folders import KINDS, model_search_roots, set_models_folder
+def searched_folders(folders: Folders, models_dir_given: bool) -> tuple[dict[str, list[SearchedFolder]],
+                                                                       dict[str, list[SearchedFolder]]]:
+    """The roots the loaders search for each kind of the installation `folders` (exactly as a run would), and the
+    yaml folders of other kinds."""
+    from nodes.runtime.model_kinds import KINDS
 
-    extra = options.extra_model_roots()
-    set_models_folder(options.folders().models, extra)
-    primary_origin = "--models-dir" if options.models_dir else "default"
+    primary_origin = "--models-dir" if models_dir_given else "default"
     used = {kind: [SearchedFolder(str(root.path), primary_origin if index == 0 else root.origin,
                                   os.path.isdir(root.path))
-                   for index, root in enumerate(model_search_roots(kind))] for kind in KINDS}
+                   for index, root in enumerate(folders.model_roots(kind))] for kind in KINDS}
     not_used: dict[str, list[SearchedFolder]] = {}
-    for root in extra:
+    for root in folders.extra_model_roots:
         if root.kind not in KINDS:
             not_used.setdefault(root.kind, []).append(SearchedFolder(str(root.path), root.origin,
                                                                      os.path.isdir(root.path)))

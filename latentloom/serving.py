@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import secrets
 import sys
@@ -13,8 +14,6 @@ from .cli_options import byte_size, seconds
 from .startup import Options, build_engine, create_folders
 
 log = logging.getLogger("latentloom")
-
-MODEL_FOLDERS = ("checkpoints", "loras", "vae", "embeddings")
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,15 +55,16 @@ def download_policy(args: argparse.Namespace):
 
 
 def build_services(options: Options, max_history: int, downloads):
-    """The engine with built-in and plugin nodes, the SQLite queue under user/, the model and device hooks;
-    installs fetch under the DownloadPolicy `downloads`."""
+    """The engine with built-in and plugin nodes, the SQLite queue under user/, the model and device hooks (all on
+    the engine's folders); installs fetch under the DownloadPolicy `downloads`."""
     from nodes.runtime.model_folders import list_models
+    from nodes.runtime.model_kinds import KINDS
     from web import Services, open_queue
 
-    from .model_services import check_install_source, describe_models, model_installer
+    from .model_services import check_install_source, model_describer, model_installer
 
     engine, reports = build_engine(options)
-    folders = options.folders()
+    folders = engine.folders
     create_folders(folders)
 
     def device_stats():
@@ -76,9 +76,10 @@ def build_services(options: Options, max_history: int, downloads):
         unload()
 
     web_directories = {r.name: r.web_directory for r in reports if r.ok and r.web_directory is not None}
-    return Services(engine=engine, queue=open_queue(folders.user, max_history), list_models=list_models,
-                    model_folder_names=list(MODEL_FOLDERS), device_stats=device_stats, unload_models=unload_models,
-                    describe_models=describe_models, install_model=model_installer(downloads),
+    return Services(engine=engine, queue=open_queue(folders.user, max_history),
+                    list_models=functools.partial(list_models, folders), model_folder_names=list(KINDS),
+                    device_stats=device_stats, unload_models=unload_models,
+                    describe_models=model_describer(folders), install_model=model_installer(folders, downloads),
                     check_install_source=check_install_source,
                     web_directories=web_directories)
 

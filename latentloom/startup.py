@@ -1,18 +1,15 @@
-"""Start-up: folders, the registry of built-in and plugin nodes, the cache, the engine."""
+"""Start-up: the installation's folders (one `Folders` value, handed to everything that reads files), the registry
+of built-in and plugin nodes, the cache, the engine."""
 from __future__ import annotations
 
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from graph_engine import (Engine, Folders, LRUCache, NodeRegistry, NoCache, PluginReport, Sizer, discover_plugins,
-                          load_plugins)
+from graph_engine import (Engine, Folders, LRUCache, ModelRoot, NodeRegistry, NoCache, PluginReport, Sizer,
+                          discover_plugins, load_plugins, using_folders)
 from graph_engine.memory import available_memory
-
-if TYPE_CHECKING:
-    from nodes.runtime.model_folders import ModelRoot
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +38,10 @@ class Options:
     dtype: str = "auto"  # auto, fp32, fp16, bf16
 
     def folders(self) -> Folders:
-        return Folders.under(self.base_dir, models=self.models_dir, input=self.input_dir, output=self.output_dir)
+        """The installation these options describe, model roots included; ExtraModelPathsError (file, line,
+        problem) when an extra_model_paths.yaml is malformed."""
+        return Folders.under(self.base_dir, models=self.models_dir, input=self.input_dir, output=self.output_dir,
+                             extra_model_roots=self.extra_model_roots())
 
     def extra_model_paths_files(self) -> list[Path]:
         """BASE/extra_model_paths.yaml (when present), then each --extra-model-paths-config, as ComfyUI reads them."""
@@ -50,12 +50,12 @@ class Options:
 
     def extra_model_roots(self) -> list[ModelRoot]:
         """The model roots searched after BASE/models/<kind>: the --<kind>-dir folders, then the yaml files' folders
-        (blocks with `is_default: true` first); kinds Latentloom does not use yet are kept, for `models paths`.
+        (blocks with `is_default: true` first); kinds Latentloom does not load yet are kept, for `models paths` and
+        plugins (folder_paths).
 
         Raises ExtraModelPathsError (file, line, problem) when a yaml file is malformed.
         """
         from nodes.runtime.extra_model_paths import read_extra_model_paths
-        from nodes.runtime.model_folders import ModelRoot
 
         roots = [ModelRoot(kind, Path(folder).expanduser().resolve(), f"--{kind}-dir")
                  for kind, folders in self.kind_dirs.items() for folder in folders]
@@ -83,45 +83,34 @@ def physical_memory() -> int | None:
         return None
 
 
-def use_model_folders(options: Options) -> None:
-    """Point the loaders and the model library at this installation: the folders they list and find model files
-    in (BASE/models/<kind>, --<kind>-dir, extra_model_paths.yaml) and the SQLite file that keeps file hashes."""
-    from nodes.model_library.hashes import set_hash_cache
-    from nodes.runtime.model_folders import set_models_folder
-
-    set_models_folder(options.folders().models, options.extra_model_roots())
-    set_hash_cache(options.folders().user / "model_hashes.sqlite")
-
-
 def create_folders(folders: Folders) -> None:
     """Make the installation's folders on first use: models/<kind>, input, output, temp, user (the ones these
     `folders` name, defaults or given). Folders named for more models (--<kind>-dir, extra_model_paths.yaml) are
     never made: a mistyped one must show up as missing (`latentloom models paths`), not as a new empty folder."""
-    from nodes.runtime.model_folders import KINDS
+    from nodes.runtime.model_kinds import KINDS
 
     folders.create()
     for kind in KINDS:
         (folders.models / kind).mkdir(exist_ok=True)
 
 
-def build_registry(options: Options) -> tuple[NodeRegistry, list[PluginReport]]:
-    """Built-ins first (they win every name clash), then each plugin in isolation."""
+def build_registry(options: Options, folders: Folders) -> tuple[NodeRegistry, list[PluginReport]]:
+    """Built-ins first (they win every name clash), then each plugin in isolation; `folders` (the installation the
+    options describe) are current meanwhile, so the combo lists of files (INPUT_TYPES) and plugins' imports see
+    them."""
     import nodes
-    from nodes.images import set_input_folder, set_output_folder
 
-    set_input_folder(options.folders().input)  # LoadImage lists and checks files there
-    set_output_folder(options.folders().output)  # SaveImage's prefix is checked against it at validation
-    use_model_folders(options)
-    registry = NodeRegistry()
-    registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
-    if options.disable_custom_nodes:
-        return registry, []
-    from nodes.comfy_compat import install_comfy_modules
+    with using_folders(folders):
+        registry = NodeRegistry()
+        registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
+        if options.disable_custom_nodes:
+            return registry, []
+        from nodes.comfy_compat import install_comfy_modules
 
-    install_comfy_modules(options.folders())  # folder_paths, comfy.*, server ... for ComfyUI plugins
-    sources = discover_plugins(options.plugin_folders())
-    return registry, load_plugins(registry, sources, allow=options.allow_custom_nodes,
-                                  import_timeout=options.plugin_import_timeout or None)
+        install_comfy_modules(folders)  # folder_paths, comfy.*, server ... for ComfyUI plugins
+        sources = discover_plugins(options.plugin_folders())
+        return registry, load_plugins(registry, sources, allow=options.allow_custom_nodes,
+                                      import_timeout=options.plugin_import_timeout or None)
 
 
 def build_cache(options: Options):
@@ -141,9 +130,10 @@ def build_engine(options: Options) -> tuple[Engine, list[PluginReport]]:
     from nodes.runtime.devices import DeviceSettings, request_device_settings
 
     request_device_settings(DeviceSettings(mode=options.device_mode, dtype=options.dtype))
-    registry, reports = build_registry(options)
+    folders = options.folders()  # built once: the engine, its registry and its plugins share this one value
+    registry, reports = build_registry(options, folders)
     cache = build_cache(options)
-    return Engine(registry, options.folders(), cache=cache, call_wrapper=memory_retry(cache),
+    return Engine(registry, folders, cache=cache, call_wrapper=memory_retry(cache),
                   memory_budget=available_memory), reports
 
 

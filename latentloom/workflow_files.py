@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from graph_engine import NodeRegistry, WorkflowFormatError, read_workflow_file, to_api_format
+from graph_engine import Folders, NodeRegistry, WorkflowFormatError, read_workflow_file, to_api_format
 from graph_engine.workflow import looks_like_ui_format
 from graph_engine.workflow_images import looks_like_image, read_image_texts, workflow_from_image_texts
 
 
-def read_any_workflow(path: str | Path, registry: NodeRegistry) -> dict:
-    """The API-format prompt in `path`; WorkflowFormatError names the file and what is wrong with it."""
+def read_any_workflow(path: str | Path, registry: NodeRegistry, folders: Folders) -> dict:
+    """The API-format prompt in `path`; WorkflowFormatError names the file and what is wrong with it. An A1111
+    image's settings name the model files of the installation `folders`."""
     path = Path(path)
     try:
         is_image = path.is_file() and looks_like_image(path)
@@ -24,7 +25,7 @@ def read_any_workflow(path: str | Path, registry: NodeRegistry) -> dict:
     texts = read_image_texts(path)
     try:
         return workflow_from_image_texts(texts, lambda data: to_api_format(data, registry=registry),
-                                         {"parameters": prompt_from_parameters})
+                                         {"parameters": lambda text: prompt_from_parameters(text, folders)})
     except WorkflowFormatError as exc:
         raise WorkflowFormatError(f"{path}: {exc}") from None
 

@@ -35,9 +35,11 @@ from .handles import NodeHandle, Output
 
 def builtin_registry() -> NodeRegistry:
     """The built-in nodes over an empty base folder, so combos of model and input files come out empty (typed
-    `str`): the stub is the same on every machine."""
+    `str`): the stub is the same on every machine. The folder is current only while the registry reads the nodes,
+    so nothing keeps pointing at it once it is deleted."""
     with tempfile.TemporaryDirectory() as base:
-        registry, _ = build_registry(Options(base_dir=Path(base), disable_custom_nodes=True))
+        options = Options(base_dir=Path(base), disable_custom_nodes=True)
+        registry, _ = build_registry(options, options.folders())
     return registry
 
 

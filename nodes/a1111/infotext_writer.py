@@ -21,7 +21,11 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+
+if TYPE_CHECKING:
+    from graph_engine import Folders
+    from nodes.model_library.hashes import HashCache
 
 from graph_engine.plan import Link
 
@@ -293,11 +297,10 @@ def infotext(settings: GenerationSettings, width: int, height: int, model_hash: 
     return f"{prompt}{negative}\n{fields}".strip()
 
 
-def _file_hashes(kind: str, name: str):
-    from nodes.model_library.hashes import file_hashes
+def _file_hashes(folders: Folders, hashes: HashCache, kind: str, name: str):
     from nodes.runtime.model_folders import find_model
 
-    return file_hashes(find_model(kind, name))
+    return hashes.hashes(find_model(folders, kind, name))
 
 
 _warned: set[tuple[str, str]] = set()  # (field, reason) already in the log: a failing file is named once, not per save
@@ -325,23 +328,29 @@ def _safely(what: str, compute: Callable[[], str]) -> str | None:
         return None
 
 
-def parameters_for_image(graph: Any, save_node_id: str | None, width: int, height: int) -> str | None:
-    """The `parameters` text for an image saved by `save_node_id`, or None; never raises (the save goes on)."""
+def parameters_for_image(graph: Any, save_node_id: str | None, width: int, height: int,
+                         folders: Folders) -> str | None:
+    """The `parameters` text for an image saved by `save_node_id`, its models hashed from the installation
+    `folders`, or None; never raises (the save goes on)."""
     try:
         if save_node_id is None or not isinstance(graph, Mapping):
             return None
         settings = settings_from_graph(graph, str(save_node_id))
         if settings is None:
             return None
+        from nodes.model_library.hashes import open_hash_cache
+
         model_hash = None
-        if settings.checkpoint:
-            model_hash = _safely(f"Model hash of checkpoint '{settings.checkpoint}'",
-                                 lambda: _file_hashes("checkpoints", settings.checkpoint).model_hash)
         lora_hashes = {}
-        for lora in settings.loras:
-            found = _safely(f"Lora hash of '{lora.file}'", lambda f=lora.file: _file_hashes("loras", f).lora_hash)
-            if found:
-                lora_hashes[lora.file] = found
+        with open_hash_cache(folders) as hashes:
+            if settings.checkpoint:
+                model_hash = _safely(f"Model hash of checkpoint '{settings.checkpoint}'", lambda: _file_hashes(
+                    folders, hashes, "checkpoints", settings.checkpoint).model_hash)
+            for lora in settings.loras:
+                found = _safely(f"Lora hash of '{lora.file}'",
+                                lambda f=lora.file: _file_hashes(folders, hashes, "loras", f).lora_hash)
+                if found:
+                    lora_hashes[lora.file] = found
         return infotext(settings, width, height, model_hash, lora_hashes)
     except Exception:
         log.debug("could not build the A1111 parameters for node %s", save_node_id, exc_info=True)

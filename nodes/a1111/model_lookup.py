@@ -8,7 +8,11 @@ model) and is logged. Hashes come from the model library's cache, so only files 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from graph_engine import Folders
+    from nodes.model_library.hashes import HashCache
 
 log = logging.getLogger(__name__)
 
@@ -23,50 +27,53 @@ def _stem(name: str) -> str:
     return file_stem(name)
 
 
-def _hash_of(kind: str, name: str, which: Callable) -> str | None:
-    from nodes.model_library.hashes import file_hashes
+def _hash_of(folders: Folders, hashes: HashCache, kind: str, name: str, which: Callable) -> str | None:
     from nodes.runtime.model_folders import find_model
 
     try:
-        return which(file_hashes(find_model(kind, name)))
+        return which(hashes.hashes(find_model(folders, kind, name)))
     except (OSError, ValueError):
         log.debug("cannot hash %s %s", kind, name, exc_info=True)
         return None
 
 
-def find_installed(kind: str, name: str | None, wanted_hash: str | None, which_hash: Callable) -> str:
-    """The listed name (relative to its model folder) of the `kind` file with `wanted_hash` or named `name`."""
+def find_installed(folders: Folders, kind: str, name: str | None, wanted_hash: str | None,
+                   which_hash: Callable) -> str:
+    """The listed name (relative to its model folder) of the `kind` file with `wanted_hash` or named `name`, among
+    the files of the installation `folders`."""
+    from nodes.model_library.hashes import open_hash_cache
     from nodes.runtime.model_folders import kind_folder, list_models
 
-    installed = list_models(kind)
+    installed = list_models(folders, kind)
     named = [entry for entry in installed if name and _stem(entry).lower() == _stem(name).lower()]
     if wanted_hash:
         wanted = wanted_hash.lower()
-        # files with the right name are the likely match: hash those first, the rest only when they miss
-        for entry in named + [e for e in installed if e not in named]:
-            if (_hash_of(kind, entry, which_hash) or "").lower() == wanted:
-                return entry
+        with open_hash_cache(folders) as hashes:
+            # files with the right name are the likely match: hash those first, the rest only when they miss
+            for entry in named + [e for e in installed if e not in named]:
+                if (_hash_of(folders, hashes, kind, entry, which_hash) or "").lower() == wanted:
+                    return entry
     if named:
         if wanted_hash:
             log.warning("no %s file has hash %s; using %s, which has the same name", kind, wanted_hash, named[0])
         return named[0]
     described = " ".join(part for part in (f"'{name}'" if name else "", f"(hash {wanted_hash})" if wanted_hash else "")
                          if part)
-    raise ModelNotInstalled(f"the {kind[:-1]} {described} is not installed: put the file in {kind_folder(kind)} "
-                            f"(latentloom models install <file or URL> does it for you)")
+    raise ModelNotInstalled(f"the {kind[:-1]} {described} is not installed: put the file in "
+                            f"{kind_folder(folders, kind)} (latentloom models install <file or URL> does it for you)")
 
 
-def find_checkpoint(name: str | None, model_hash: str | None) -> str:
-    return find_installed("checkpoints", name, model_hash, lambda hashes: hashes.model_hash)
+def find_checkpoint(folders: Folders, name: str | None, model_hash: str | None) -> str:
+    return find_installed(folders, "checkpoints", name, model_hash, lambda hashes: hashes.model_hash)
 
 
-def find_lora(name: str, lora_hash: str | None) -> str:
-    return find_installed("loras", name, lora_hash, lambda hashes: hashes.lora_hash)
+def find_lora(folders: Folders, name: str, lora_hash: str | None) -> str:
+    return find_installed(folders, "loras", name, lora_hash, lambda hashes: hashes.lora_hash)
 
 
-def installed_embeddings() -> dict[str, str]:
+def installed_embeddings(folders: Folders) -> dict[str, str]:
     """Embedding file stems, lower case -> as spelled, to turn A1111's bare embedding words into ComfyUI's
     `embedding:name` (which finds a file by its stem in any subfolder)."""
     from nodes.runtime.model_folders import list_models
 
-    return {_stem(entry).lower(): _stem(entry) for entry in list_models("embeddings")}
+    return {_stem(entry).lower(): _stem(entry) for entry in list_models(folders, "embeddings")}

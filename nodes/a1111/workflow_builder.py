@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from graph_engine import WorkflowFormatError
+from graph_engine import Folders, WorkflowFormatError
 
 from .infotext_reader import Infotext, LoraTag, parse_infotext
 from .infotext_writer import SAMPLER_NAMES, SCHEDULE_TYPES
@@ -113,23 +113,24 @@ class _Graph:
         return node_id
 
 
-def _checkpoint(fields: dict[str, str]) -> str:
+def _checkpoint(folders: Folders, fields: dict[str, str]) -> str:
     from nodes.runtime.model_folders import list_models
 
     name, model_hash = fields.get("Model"), fields.get("Model hash")
     if not name and not model_hash:
-        installed = list_models("checkpoints")
+        installed = list_models(folders, "checkpoints")
         if not installed:
             raise ModelNotInstalled("the text names no checkpoint and models/checkpoints is empty")
         log.warning("the A1111 text names no checkpoint; using %s", installed[0])
         return installed[0]
-    return find_checkpoint(name, model_hash)
+    return find_checkpoint(folders, name, model_hash)
 
 
-def _lora_chain(graph: _Graph, model: list, clip: list, loras: list[LoraTag], hashes: dict[str, str]):
+def _lora_chain(folders: Folders, graph: _Graph, model: list, clip: list, loras: list[LoraTag],
+                hashes: dict[str, str]):
     for tag in loras:
         node = graph.add("LoraLoader", f"LoRA {tag.name}", model=model, clip=clip,
-                         lora_name=find_lora(tag.name, hashes.get(tag.name)),
+                         lora_name=find_lora(folders, tag.name, hashes.get(tag.name)),
                          strength_model=tag.unet, strength_clip=tag.text_encoder)
         model, clip = [node, 0], [node, 1]
     return model, clip
@@ -149,8 +150,9 @@ def _hires_upscale(graph: _Graph, fields: dict[str, str], latent: list, vae: lis
     return [graph.add("VAEEncode", "Encode upscaled", pixels=[scaled, 0], vae=vae), 0]
 
 
-def prompt_from_infotext(info: Infotext) -> dict[str, dict]:
-    """The API-format workflow for a parsed infotext; WorkflowFormatError names whatever cannot be matched."""
+def prompt_from_infotext(info: Infotext, folders: Folders) -> dict[str, dict]:
+    """The API-format workflow for a parsed infotext, naming the model files of the installation `folders`;
+    WorkflowFormatError names whatever cannot be matched."""
     fields = info.fields
     choice = sampler_choice(fields.get("Sampler"), fields.get("Schedule type"))
     steps, cfg, seed = _number(fields, "Steps", int), _number(fields, "CFG scale", float), _number(fields, "Seed", int)
@@ -158,11 +160,11 @@ def prompt_from_infotext(info: Infotext) -> dict[str, dict]:
     if "Denoising strength" in fields and "Hires upscale" not in fields:
         log.warning("the A1111 image was made by img2img; its source image is not in the file, so this runs "
                     "text-to-image with the same settings")
-    embeddings = installed_embeddings()
+    embeddings = installed_embeddings(folders)
     graph = _Graph()
     try:
-        checkpoint = graph.add("CheckpointLoaderSimple", "Load Checkpoint", ckpt_name=_checkpoint(fields))
-        model, clip = _lora_chain(graph, [checkpoint, 0], [checkpoint, 1], info.loras, _lora_hashes(fields))
+        checkpoint = graph.add("CheckpointLoaderSimple", "Load Checkpoint", ckpt_name=_checkpoint(folders, fields))
+        model, clip = _lora_chain(folders, graph, [checkpoint, 0], [checkpoint, 1], info.loras, _lora_hashes(fields))
     except ModelNotInstalled as exc:
         raise WorkflowFormatError(str(exc)) from None
     vae = [checkpoint, 2]
@@ -187,10 +189,11 @@ def prompt_from_infotext(info: Infotext) -> dict[str, dict]:
     return graph.prompt
 
 
-def prompt_from_parameters(text: str) -> dict[str, dict]:
-    """The API-format workflow for an A1111 `parameters` text (the PNG chunk, or text pasted from PNG Info)."""
+def prompt_from_parameters(text: str, folders: Folders) -> dict[str, dict]:
+    """The API-format workflow for an A1111 `parameters` text (the PNG chunk, or text pasted from PNG Info), naming
+    the model files of the installation `folders`."""
     try:
         info = parse_infotext(text)
     except ValueError as exc:
         raise WorkflowFormatError(f"A1111 parameters: {exc}") from None
-    return prompt_from_infotext(info)
+    return prompt_from_infotext(info, folders)

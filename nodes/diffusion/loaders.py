@@ -1,6 +1,7 @@
 """CheckpointLoaderSimple and VAELoader: files from the model folders, listed fresh for every refresh."""
 from __future__ import annotations
 
+from graph_engine import current_folders
 from nodes.runtime.model_folders import find_model, list_models, model_file_state
 from nodes.runtime.model_hints import model_folder_hint
 
@@ -16,21 +17,21 @@ class CheckpointLoaderSimple:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"ckpt_name": (list_models("checkpoints"),
+        return {"required": {"ckpt_name": (list_models(current_folders(), "checkpoints"),
                                            {"tooltip": "A file in models/checkpoints."})}}
 
     def load_checkpoint(self, ckpt_name: str):
         from nodes.runtime.loading import load_checkpoint_models
 
-        return load_checkpoint_models(find_model("checkpoints", ckpt_name))
+        return load_checkpoint_models(find_model(current_folders(), "checkpoints", ckpt_name))
 
     @classmethod
     def IS_CHANGED(cls, ckpt_name: str):
-        return model_file_state("checkpoints", ckpt_name)
+        return model_file_state(current_folders(), "checkpoints", ckpt_name)
 
     @classmethod
     def CHOICES_HINT(cls, input_name: str) -> str:
-        return model_folder_hint("checkpoints")
+        return model_folder_hint(current_folders(), "checkpoints")
 
 
 class VAELoader:
@@ -41,20 +42,20 @@ class VAELoader:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"vae_name": (list_models("vae"), {"tooltip": "A file in models/vae."})}}
+        return {"required": {"vae_name": (list_models(current_folders(), "vae"), {"tooltip": "A file in models/vae."})}}
 
     def load_vae(self, vae_name: str):
         from nodes.runtime.loading import load_vae
 
-        return (load_vae(find_model("vae", vae_name)),)
+        return (load_vae(find_model(current_folders(), "vae", vae_name)),)
 
     @classmethod
     def IS_CHANGED(cls, vae_name: str):
-        return model_file_state("vae", vae_name)
+        return model_file_state(current_folders(), "vae", vae_name)
 
     @classmethod
     def CHOICES_HINT(cls, input_name: str) -> str:
-        return model_folder_hint("vae")
+        return model_folder_hint(current_folders(), "vae")
 
 
 NODE_CLASS_MAPPINGS = {"CheckpointLoaderSimple": CheckpointLoaderSimple, "VAELoader": VAELoader}

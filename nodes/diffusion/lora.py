@@ -1,6 +1,7 @@
 """LoraLoader and LoraLoaderModelOnly: a LoRA from models/loras on a MODEL (and CLIP), at a strength."""
 from __future__ import annotations
 
+from graph_engine import current_folders
 from nodes.runtime.model_folders import list_models, model_file_state
 from nodes.runtime.model_hints import model_folder_hint
 
@@ -20,7 +21,7 @@ class LoraLoader:
         return {"required": {
             "model": ("MODEL", {"tooltip": "The diffusion model the LoRA will be applied to."}),
             "clip": ("CLIP", {"tooltip": "The CLIP model the LoRA will be applied to."}),
-            "lora_name": (list_models("loras"), {"tooltip": "A file in models/loras."}),
+            "lora_name": (list_models(current_folders(), "loras"), {"tooltip": "A file in models/loras."}),
             "strength_model": ("FLOAT", {**STRENGTH, "tooltip": "How strongly to modify the diffusion model."}),
             "strength_clip": ("FLOAT", {**STRENGTH, "tooltip": "How strongly to modify the CLIP model."})}}
 
@@ -31,11 +32,11 @@ class LoraLoader:
 
     @classmethod
     def IS_CHANGED(cls, lora_name: str, **_):
-        return model_file_state("loras", lora_name)
+        return model_file_state(current_folders(), "loras", lora_name)
 
     @classmethod
     def CHOICES_HINT(cls, input_name: str) -> str:
-        return model_folder_hint("loras")
+        return model_folder_hint(current_folders(), "loras")
 
 
 class LoraLoaderModelOnly:
@@ -46,7 +47,7 @@ class LoraLoaderModelOnly:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"model": ("MODEL",), "lora_name": (list_models("loras"),),
+        return {"required": {"model": ("MODEL",), "lora_name": (list_models(current_folders(), "loras"),),
                              "strength_model": ("FLOAT", dict(STRENGTH))}}
 
     def load_lora_model_only(self, model, lora_name: str, strength_model: float):
@@ -56,11 +57,11 @@ class LoraLoaderModelOnly:
 
     @classmethod
     def IS_CHANGED(cls, lora_name: str, **_):
-        return model_file_state("loras", lora_name)
+        return model_file_state(current_folders(), "loras", lora_name)
 
     @classmethod
     def CHOICES_HINT(cls, input_name: str) -> str:
-        return model_folder_hint("loras")
+        return model_folder_hint(current_folders(), "loras")
 
 
 NODE_CLASS_MAPPINGS = {"LoraLoader": LoraLoader, "LoraLoaderModelOnly": LoraLoaderModelOnly}

@@ -1,4 +1,4 @@
-"""The input and output folders that LoadImage and SaveImage check outside a run, and safe lookup of input files."""
+"""Image files in the input folder: which names LoadImage lists, and safe lookup of a named one."""
 from __future__ import annotations
 
 import mimetypes
@@ -8,35 +8,10 @@ from pathlib import Path
 from graph_engine import MissingFile
 from graph_engine.folders import is_inside, resolve_inside
 
-_input_folder: Path | None = None
-_output_folder: Path | None = None
-
 EXAMPLE_IMAGE_NAME = "example.png"  # what workflows/img2img.json and inpaint.json read, as ComfyUI's examples do
 
 # mimetypes misses some of these on a few platforms
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-
-
-def set_input_folder(path: str | os.PathLike) -> None:
-    """Where LoadImage finds its files; the app calls this at start-up with its folders' input."""
-    global _input_folder
-    _input_folder = Path(path).resolve()
-
-
-def get_input_folder() -> Path:
-    """The folder set with set_input_folder, else ./input of the current directory."""
-    return _input_folder if _input_folder is not None else Path("input").resolve()
-
-
-def set_output_folder(path: str | os.PathLike) -> None:
-    """Where SaveImage's validation checks prefixes; the app calls this at start-up with its folders' output."""
-    global _output_folder
-    _output_folder = Path(path).resolve()
-
-
-def get_output_folder() -> Path | None:
-    """The folder set with set_output_folder, or None (prefixes are then checked without the folder)."""
-    return _output_folder
 
 
 def is_image_name(name: str) -> bool:

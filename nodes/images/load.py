@@ -4,11 +4,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from graph_engine import current_context
+from graph_engine import current_folders
 from graph_engine.estimate import NodeEstimate, ValueSize
 from graph_engine.image_frames import FramePixels, frame_pixels
 
-from .input_folder import find_input_file, get_input_folder, list_images
+from .input_folder import find_input_file, list_images
 
 # Every frame becomes float32 RGB plus a float32 mask: 16 bytes a pixel, so 64 megapixels across all frames is about
 # 1 GiB of tensors. The same count as the upload limit: any image one upload may hold can be loaded, and a small file
@@ -54,12 +54,6 @@ class FrameCounter:
             raise ValueError(problem)
 
 
-def _run_input_folder() -> Path:
-    """The engine's input folder while a run is on, else the one set at start-up."""
-    context = current_context()
-    return context.folders.input if context is not None else get_input_folder()
-
-
 class LoadImage:
     CATEGORY = "image"
     RETURN_TYPES = ("IMAGE", "MASK")
@@ -70,20 +64,20 @@ class LoadImage:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"image": (list_images(get_input_folder()), {"image_upload": True})}}
+        return {"required": {"image": (list_images(current_folders().input), {"image_upload": True})}}
 
     def load_image(self, image: str):
         from PIL import Image
 
         from .conversion import pil_frames_to_tensors
 
-        path = find_input_file(_run_input_folder(), image)
+        path = find_input_file(current_folders().input, image)
         with Image.open(path) as opened:
             return pil_frames_to_tensors(opened, FrameCounter(image))
 
     @classmethod
     def IS_CHANGED(cls, image: str):
-        path = find_input_file(get_input_folder(), image)
+        path = find_input_file(current_folders().input, image)
         digest = hashlib.sha256()
         with open(path, "rb") as stream:
             for block in iter(lambda: stream.read(1 << 20), b""):
@@ -95,7 +89,7 @@ class LoadImage:
         if not isinstance(image, str):
             return f"Invalid image file: expected a file name, got {type(image).__name__}"
         try:
-            path = find_input_file(get_input_folder(), image)
+            path = find_input_file(current_folders().input, image)
         except (ValueError, OSError) as exc:
             return str(exc) if str(exc).startswith("Invalid image file") else f"Invalid image file: {exc}"
         try:
@@ -106,7 +100,7 @@ class LoadImage:
 
     @classmethod
     def ESTIMATE_MEMORY(cls, inputs, sizes):
-        counted = frames_of(find_input_file(get_input_folder(), inputs["image"]))
+        counted = frames_of(find_input_file(current_folders().input, inputs["image"]))
         width, height = counted.width, counted.height
         # pages of another size than the first are left out of the batch: count only the first when sizes differ
         frames = counted.frames if counted.pixels == counted.frames * width * height else 1

@@ -44,11 +44,11 @@ def highest_counter(folder: Path, name: str) -> int:
     return max(found, default=0)
 
 
-def check_prefix(filename_prefix: str, output_folder: Path | None = None) -> str:
+def check_prefix(filename_prefix: str, output_folder: Path) -> str:
     """The prefix as a relative "/" path, or UnsafePrefixError when it is empty or escapes the output folder.
 
-    Run at validation too, so an escaping prefix is refused before anything runs; with `output_folder` the
-    existing part of the path is checked through symbolic links as well.
+    Run at validation too, so an escaping prefix is refused before anything runs; the existing part of the path is
+    checked through symbolic links as well.
     """
     prefix = expand_variables(filename_prefix, 0, 0).replace("\\", "/")
     if not prefix.strip():
@@ -59,8 +59,7 @@ def check_prefix(filename_prefix: str, output_folder: Path | None = None) -> str
     subfolder, name = os.path.split(os.path.normpath(prefix))
     if name in ("", ".", ".."):
         raise UnsafePrefixError(f"filename_prefix '{filename_prefix}' names no file: end it with a name")
-    if subfolder.split(os.sep)[0] == ".." or (output_folder is not None
-                                               and not is_inside(output_folder, Path(output_folder, subfolder))):
+    if subfolder.split(os.sep)[0] == ".." or not is_inside(output_folder, Path(output_folder, subfolder)):
         raise UnsafePrefixError(f"filename_prefix '{filename_prefix}' leads outside the output folder "
                                 "(through '..' or a symbolic link): saving there is not allowed")
     return prefix

@@ -6,25 +6,23 @@ Both write ComfyUI's `prompt` and `workflow` chunks and, when the graph shows ho
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
-from graph_engine import current_context
+from graph_engine import Folders, current_context, current_folders
 
-from .input_folder import get_output_folder
 from .naming import UnsafePrefixError, check_prefix, file_name, save_target
 
 
-def _context():
-    context = current_context()
-    if context is None:
+def _folders_of_run() -> Folders:
+    if current_context() is None:
         raise RuntimeError("SaveImage and PreviewImage save only while the engine runs them")
-    return context
+    return current_folders()
 
 
-def save_batch(images: Any, folder: Path, filename_prefix: str, kind: str, prompt: Any, extra_pnginfo: Any,
+def save_batch(images: Any, folders: Folders, kind: str, filename_prefix: str, prompt: Any, extra_pnginfo: Any,
                compress_level: int) -> dict:
-    """Write every image of the batch; return ComfyUI's {"ui": {"images": [...]}}."""
+    """Write every image of the batch into the `kind` folder ("output" or "temp") of the installation `folders`;
+    return ComfyUI's {"ui": {"images": [...]}}."""
     from nodes.a1111.infotext_writer import parameters_for_image
     from .conversion import to_uint8_batch
     from .png_writer import png_info, write_png_exclusive
@@ -32,9 +30,9 @@ def save_batch(images: Any, folder: Path, filename_prefix: str, kind: str, promp
     context = current_context()
     frames = to_uint8_batch(images)
     height, width = frames[0].shape[:2] if frames else (0, 0)
-    target = save_target(folder, filename_prefix, width, height)
+    target = save_target(getattr(folders, kind), filename_prefix, width, height)
     node_id = context.node_id if context is not None and frames else None  # no image, no model hashing
-    parameters = parameters_for_image(prompt, node_id, width, height)
+    parameters = parameters_for_image(prompt, node_id, width, height, folders)
     info = png_info(prompt, extra_pnginfo, parameters)
     counter = target.counter
     results = []
@@ -77,14 +75,15 @@ class SaveImage:
         if filename_prefix is None:
             return True  # linked: checked when it runs
         try:
-            check_prefix(str(filename_prefix), get_output_folder())
+            check_prefix(str(filename_prefix), current_folders().output)
         except UnsafePrefixError as exc:
             return str(exc)
         return True
 
     def save_images(self, images, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None) -> dict:
-        folder = _context().folders.output
-        return save_batch(images, folder, filename_prefix, "output", prompt, extra_pnginfo, self.compress_level)
+        # the output folder VALIDATE_INPUTS checked the prefix against: both ask current_folders()
+        return save_batch(images, _folders_of_run(), "output", filename_prefix, prompt, extra_pnginfo,
+                          self.compress_level)
 
 
 class PreviewImage:
@@ -101,5 +100,5 @@ class PreviewImage:
 
     def save_images(self, images, prompt=None, extra_pnginfo=None) -> dict:
         suffix = "_temp_" + "".join(random.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
-        folder = _context().folders.temp
-        return save_batch(images, folder, "ComfyUI" + suffix, "temp", prompt, extra_pnginfo, self.compress_level)
+        return save_batch(images, _folders_of_run(), "temp", "ComfyUI" + suffix, prompt, extra_pnginfo,
+                          self.compress_level)

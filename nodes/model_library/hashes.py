@@ -5,7 +5,8 @@ the file's sha256) and a LoRA by the first 12 hex digits of its "addnet" hash (f
 bytes after the header, so editing the metadata keeps the hash; for other files the whole file's sha256). Hashing
 a multi-GB file takes seconds, so results are stored keyed by path and file identity (device, inode, size, mtime and
 ctime): a listing of hundreds of files is instant the second time, and a file replaced or rewritten in place (even
-with its mtime set back) is hashed again.
+with its mtime set back) is hashed again. Each installation keeps its own database, `user/model_hashes.sqlite`,
+opened for one piece of work (a listing, an install, a saved image) by `open_hash_cache(folders)`.
 """
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from graph_engine import Folders
 from nodes.runtime.checkpoints.file_identity import file_identity
 
 CHUNK = 1024 * 1024
+HASH_DATABASE = "model_hashes.sqlite"  # in the installation's user folder
 
 # file_hashes (keyed by size and mtime only) is the table of earlier versions: its rows cannot be trusted
 _SCHEMA = """
@@ -128,29 +131,20 @@ class HashCache:
     def close(self) -> None:
         self._db.close()
 
+    def __enter__(self) -> HashCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_hash_cache(folders: Folders) -> HashCache:
+    """The hash database of the installation `folders` describes, shared by every command and the server; close it
+    when done (`with open_hash_cache(folders) as cache:`)."""
+    return HashCache(folders.user / HASH_DATABASE)
+
 
 def _identity(path: str | Path) -> tuple[str, str]:
     real = os.path.realpath(path)
     return real, str(file_identity(real))
 
-
-_shared = HashCache()
-
-
-def set_hash_cache(path: str | Path) -> None:
-    """Start-up: keep hashes in this SQLite file, shared by every command and the server."""
-    global _shared
-    if _shared.path is not None and _shared.path == Path(path):
-        return  # start-up runs again in one process (tests, the CLI's helpers): keep the open connection
-    previous, _shared = _shared, HashCache(path)
-    previous.close()
-
-
-def hash_cache() -> HashCache:
-    """The process-wide cache (in memory until start-up names a file)."""
-    return _shared
-
-
-def file_hashes(path: str | Path) -> FileHashes:
-    """The file's hashes through the process-wide cache."""
-    return _shared.hashes(path)

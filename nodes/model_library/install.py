@@ -23,14 +23,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from graph_engine import Folders
 from nodes.runtime.checkpoints import MODEL_SUFFIXES
-from nodes.runtime.model_folders import KINDS, link_problem, model_roots, models_folder
+from nodes.runtime.model_folders import link_problem
+from nodes.runtime.model_kinds import KIND_FOLDERS
 
 from .download import HubFile, Progress, download_hub_file, download_url, parse_hub_reference
 from .download_policy import DownloadPolicy
-from .hashes import FileHashes, file_hashes
+from .hashes import FileHashes, HashCache, open_hash_cache
 from .identify import ModelFile, identify_model
-from .listing import KIND_FOLDERS
 
 INCOMING = ".incoming"
 UNSORTED = "unsorted"
@@ -56,21 +57,33 @@ class Installed:
     message: str
 
 
-def install_model(source: str, *, kind: str | None = None, name: str | None = None, revision: str | None = None,
-                  link: bool = False, force: bool = False, token: str | None = None,
+@dataclass(frozen=True)
+class _Into:
+    """The installation an install puts files into, and its hash database (open for the install)."""
+
+    folders: Folders
+    hashes: HashCache
+
+
+def install_model(folders: Folders, source: str, *, kind: str | None = None, name: str | None = None,
+                  revision: str | None = None, link: bool = False, force: bool = False, token: str | None = None,
                   progress: Progress | None = None, policy: DownloadPolicy = DownloadPolicy(),
                   local_files: bool = True) -> Installed:
-    """Identify `source` and put it in the folder it belongs in; raises InstallError or DownloadError.
+    """Identify `source` and put it in the folder of the installation `folders` it belongs in; raises InstallError
+    or DownloadError.
 
     `local_files=False` never reads a local path, even one that exists; `policy` bounds the download.
     """
     local = Path(source).expanduser() if local_files else None
-    if local is not None and local.is_file():
-        return _install_local(local, kind, name, link, force)
-    if link:
+    is_local = local is not None and local.is_file()
+    if link and not is_local:
         raise InstallError(f"--link needs a local file; {source} is not one.")
-    staged = _download(source, name, revision, token, progress, policy, local_files)
-    return _install_download(staged, kind, force)
+    with open_hash_cache(folders) as hashes:
+        into = _Into(folders, hashes)
+        if is_local:
+            return _install_local(local, kind, name, link, force, into)
+        staged = _download(source, name, revision, token, progress, policy, local_files, folders)
+        return _install_download(staged, kind, force, into)
 
 
 def remote_source(source: str, revision: str | None = None) -> HubFile | str:
@@ -96,7 +109,8 @@ def _is_web_url(text: str) -> bool:
     return parsed.scheme in ("https", "http") and bool(parsed.hostname)
 
 
-def _install_local(source: Path, kind: str | None, name: str | None, link: bool, force: bool) -> Installed:
+def _install_local(source: Path, kind: str | None, name: str | None, link: bool, force: bool,
+                   into: _Into) -> Installed:
     """A file on this machine, checked where it is before anything is copied."""
     file = identify_model(source)
     if file.problem:
@@ -104,19 +118,20 @@ def _install_local(source: Path, kind: str | None, name: str | None, link: bool,
     folder = _folder_for(file, kind, source.name, NOTHING_COPIED)
     wanted = _safe_name(name or source.name)
     if folder is None:
-        target = _free_name(_install_folder(UNSORTED) / wanted)
+        target = _free_name(_install_folder(into.folders, UNSORTED) / wanted)
         _place(source, target, link)
-        return _kept_unsorted(target, file)
-    target = _install_folder(folder) / _final_name(wanted, file)
+        return _kept_unsorted(target, file, into.hashes)
+    target = _install_folder(into.folders, folder) / _final_name(wanted, file)
     if os.path.lexists(target):
-        existing = _existing_target(source, target, folder, file, force, f"Your file was not copied: {source}.")
+        existing = _existing_target(source, target, folder, file, force, f"Your file was not copied: {source}.",
+                                    into.hashes)
         if existing is not None:
             return existing
     _place(source, target, link)
-    return _installed(target, folder, file)
+    return _installed(target, folder, file, into.hashes)
 
 
-def _install_download(staged: Path, kind: str | None, force: bool) -> Installed:
+def _install_download(staged: Path, kind: str | None, force: bool, into: _Into) -> Installed:
     """A file downloaded into models/.incoming/, identified there and moved to its folder."""
     kept = f"The file was kept as {staged}."
     file = identify_model(staged)
@@ -124,21 +139,22 @@ def _install_download(staged: Path, kind: str | None, force: bool) -> Installed:
         raise InstallError(f"{file.problem} {kept}")
     folder = _folder_for(file, kind, staged.name, kept)
     if folder is None:
-        target = _free_name(_install_folder(UNSORTED) / staged.name)
+        target = _free_name(_install_folder(into.folders, UNSORTED) / staged.name)
         _move(staged, target)
-        return _kept_unsorted(target, file)
-    target = _install_folder(folder) / _final_name(staged.name, file)
+        return _kept_unsorted(target, file, into.hashes)
+    target = _install_folder(into.folders, folder) / _final_name(staged.name, file)
     if os.path.lexists(target):
-        existing = _existing_target(staged, target, folder, file, force, f"The new file was kept as {staged}.")
+        existing = _existing_target(staged, target, folder, file, force, f"The new file was kept as {staged}.",
+                                    into.hashes)
         if existing is not None:
             staged.unlink()
             return existing
     _move(staged, target)
-    return _installed(target, folder, file)
+    return _installed(target, folder, file, into.hashes)
 
 
 def _download(source: str, name: str | None, revision: str | None, token: str | None, progress: Progress | None,
-              policy: DownloadPolicy, local_files: bool) -> Path:
+              policy: DownloadPolicy, local_files: bool, folders: Folders) -> Path:
     """The source downloaded into models/.incoming/ (hub files keep their path in the repo below it)."""
     try:
         remote = remote_source(source, revision)
@@ -147,7 +163,7 @@ def _download(source: str, name: str | None, revision: str | None, token: str | 
             raise
         raise InstallError(f"'{source}' is not an existing file, an https:// URL, or a Hugging Face file "
                            f"reference such as org/repo/path/model.safetensors.") from None
-    incoming = models_folder() / INCOMING
+    incoming = folders.models / INCOMING
     incoming.mkdir(parents=True, exist_ok=True)
     if isinstance(remote, HubFile):
         fetched = download_hub_file(remote, incoming, token=token, progress=progress, policy=policy)
@@ -189,10 +205,10 @@ def _final_name(name: str, file: ModelFile) -> str:
     return name + (".safetensors" if file.file_format == "safetensors" else ".ckpt")
 
 
-def _install_folder(folder: str) -> Path:
+def _install_folder(folders: Folders, folder: str) -> Path:
     """The real folder new files of `folder` go into: models/<folder>, or the folder the owner's link of that name
     leads to; InstallError when that link leads nowhere (a drive not mounted: its folders are never made here)."""
-    first = model_roots(folder)[0] if folder in KINDS else models_folder() / folder
+    first = folders.models / folder
     problem = link_problem(first)
     if problem is not None:
         raise InstallError(f"{first} is {problem}. Nothing was installed.")
@@ -240,11 +256,11 @@ def _move(staged: Path, target: Path) -> None:
 
 
 def _existing_target(source: Path, target: Path, folder: str, file: ModelFile, force: bool,
-                     not_installed: str) -> Installed | None:
+                     not_installed: str, hashes: HashCache) -> Installed | None:
     """Installed (already there) when `target` holds the same bytes; None when --force may replace it; else
     InstallError. A link of that name is compared by what it points to and, with --force, replaced itself."""
-    if os.path.exists(target) and file_hashes(target).sha256 == file_hashes(source).sha256:
-        return Installed(target, folder, target.name, replace(file, path=target), file_hashes(target), True,
+    if os.path.exists(target) and hashes.hashes(target).sha256 == hashes.hashes(source).sha256:
+        return Installed(target, folder, target.name, replace(file, path=target), hashes.hashes(target), True,
                          f"{target.name} is already installed in models/{folder} (same sha256).")
     if force:
         return None
@@ -253,17 +269,17 @@ def _existing_target(source: Path, target: Path, folder: str, file: ModelFile, f
                        f"it, or with --name to install under another name. {not_installed}")
 
 
-def _installed(target: Path, folder: str, file: ModelFile) -> Installed:
+def _installed(target: Path, folder: str, file: ModelFile, hashes: HashCache) -> Installed:
     message = f"installed {file.description} ({file.precision or 'unknown precision'}) as models/{folder}/{target.name}"
     if file.unsupported:
         message += f": a valid file, but {file.unsupported}"
-    return Installed(target, folder, target.name, replace(file, path=target), file_hashes(target), False, message)
+    return Installed(target, folder, target.name, replace(file, path=target), hashes.hashes(target), False, message)
 
 
-def _kept_unsorted(target: Path, file: ModelFile) -> Installed:
+def _kept_unsorted(target: Path, file: ModelFile, hashes: HashCache) -> Installed:
     if file.kind == "unknown":
         message = (f"could not tell what {target.name} is; it was kept as {target}. If you know its kind, install it "
                    f"again with --kind, or move it to the matching models/ folder.")
     else:
         message = f"{target.name} is {file.description}: {file.advice} It was kept as {target}."
-    return Installed(target, None, target.name, replace(file, path=target), file_hashes(target), False, message)
+    return Installed(target, None, target.name, replace(file, path=target), hashes.hashes(target), False, message)

@@ -4,14 +4,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from nodes.runtime.model_folders import KINDS, find_model, scan_models
+from graph_engine import Folders
+from nodes.runtime.model_folders import find_model, scan_models
+from nodes.runtime.model_kinds import FOLDER_KINDS, KIND_FOLDERS, KINDS
 
-from .hashes import FileHashes, HashCache, hash_cache
+from .hashes import FileHashes, HashCache, open_hash_cache
 from .identify import ModelFile, identify_model, unusable_model
-
-# model folder -> the kind of file that belongs there
-FOLDER_KINDS = {"checkpoints": "checkpoint", "loras": "lora", "vae": "vae", "embeddings": "embedding"}
-KIND_FOLDERS = {kind: folder for folder, kind in FOLDER_KINDS.items()}
 
 
 @dataclass(frozen=True)
@@ -46,17 +44,19 @@ class InstalledModel:
                 "misplaced": self.misplaced, "unsupported": file.unsupported}
 
 
-def installed_models(folders: Iterable[str] = KINDS, *, compute_hashes: bool = True,
+def installed_models(installation: Folders, folders: Iterable[str] = KINDS, *, compute_hashes: bool = True,
                      cache: HashCache | None = None) -> list[InstalledModel]:
-    """The files of the given model folders, in listing order, then what could not be followed in them (dangling
-    links, link loops: `file.problem` says why); hashes computed (once per file version) or, with
-    `compute_hashes=False`, only those already known."""
-    cache = cache or hash_cache()
+    """The files of the given model folders of `installation`, in listing order, then what could not be followed in
+    them (dangling links, link loops: `file.problem` says why); hashes computed (once per file version) or, with
+    `compute_hashes=False`, only those already known (from `cache`, else the installation's hash database)."""
+    if cache is None:
+        with open_hash_cache(installation) as cache:
+            return installed_models(installation, folders, compute_hashes=compute_hashes, cache=cache)
     found = []
     for folder in folders:
-        scan = scan_models(folder)
+        scan = scan_models(installation, folder)
         for name in scan.names:
-            path = find_model(folder, name)
+            path = find_model(installation, folder, name)
             file = identify_model(path)
             hashes = None
             if not path.is_dir():

@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from graph_engine import current_folders
+
 from .checkpoints import load_checkpoint
 from .checkpoints.vae_file import load_vae_file
 from .devices import model_manager
@@ -42,7 +44,7 @@ def load_checkpoint_models(path: Path) -> tuple[DiffusionModel, TextEncoders, Va
     model = DiffusionModel(unet=loaded.unet, architecture=architecture, prediction_type=loaded.prediction_type,
                            source=name)
     clip = TextEncoders(text_encoders=loaded.text_encoders, detected=loaded.detected, source=name,
-                        embeddings=EmbeddingFolder(model_roots("embeddings")))
+                        embeddings=EmbeddingFolder(model_roots(current_folders(), "embeddings")))
     return model, clip, Vae(module=loaded.vae, source=name)
 
 

@@ -1,62 +1,29 @@
 """Where model files live (checkpoints, vae, loras, embeddings), listed for combo inputs and found safely.
 
-Each kind is searched in several roots, in order: `<models>/<kind>` first (new files are installed there), then
-the `--<kind>-dir` folders, then the folders of extra_model_paths.yaml. Node classes list files in INPUT_TYPES,
-outside any run, so the roots are process-wide: start-up calls `set_models_folder`; inside a run the engine's own
-models folder wins for the first root. Listings are read from disk on every call, so a file dropped into a folder
-shows up after the registry's refresh, without a restart. Names are paths relative to their root with "/"
-separators, as ComfyUI lists them, merged across roots (the first root wins a clash, as in ComfyUI). Symbolic
-links inside a root are followed for listing and loading, as ComfyUI and A1111 follow them (users keep models on
-a big drive and link them in); a name from a workflow or request may still only go down from its root.
+Each kind is searched in several roots, in order (`Folders.model_roots`): `<models>/<kind>` first (new files are
+installed there), then the `--<kind>-dir` folders, then the folders of extra_model_paths.yaml. Every function takes
+the installation's `Folders`: node code passes `current_folders()`, which the engine makes current around its calls.
+Listings are read from disk on every call, so a file dropped into a folder shows up after the registry's refresh,
+without a restart. Names are paths relative to their root with "/" separators, as ComfyUI lists them, merged across
+roots (the first root wins a clash, as in ComfyUI). Symbolic links inside a root are followed for listing and
+loading, as ComfyUI and A1111 follow them (users keep models on a big drive and link them in); a name from a workflow
+or request may still only go down from its root.
 """
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph_engine import MissingFile, current_context
+from graph_engine import Folders, MissingFile
 from graph_engine.folders import is_inside, join_inside
 
 from .checkpoints.checkpoint_file import MODEL_SUFFIXES
 from .checkpoints.file_identity import file_identity, folder_identity
+from .model_kinds import KINDS
 
-KINDS = ("checkpoints", "vae", "loras", "embeddings")
 DIFFUSERS_INDEX = "model_index.json"  # a diffusers-format model folder lists as one checkpoint
-
-
-@dataclass(frozen=True)
-class ModelRoot:
-    """A folder searched for one kind of model, and why (shown by `latentloom models paths`)."""
-
-    kind: str
-    path: Path
-    origin: str
-
-
-_models_folder: Path | None = None
-_extra_roots: tuple[ModelRoot, ...] = ()
-
-
-def set_models_folder(path: str | os.PathLike, extra_roots: Iterable[ModelRoot] = ()) -> None:
-    """The installation's models folder (its subfolders are named after the kinds) and the roots searched after it.
-
-    Each call replaces both, so the search order is always exactly what the last start-up said. Roots of kinds
-    Latentloom does not use yet are ignored here.
-    """
-    global _models_folder, _extra_roots
-    _models_folder = Path(path).resolve()
-    _extra_roots = tuple(ModelRoot(r.kind, Path(r.path).resolve(), r.origin) for r in extra_roots if r.kind in KINDS)
-
-
-def models_folder() -> Path:
-    """The running engine's models folder during a run; else the one set at start-up, else ./models."""
-    context = current_context()
-    if context is not None:
-        return context.folders.models
-    return _models_folder if _models_folder is not None else Path("models").resolve()
 
 
 def _check_kind(kind: str) -> None:
@@ -64,27 +31,16 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"unknown model kind '{kind}'; the kinds are {', '.join(KINDS)}")
 
 
-def kind_folder(kind: str) -> Path:
+def kind_folder(folders: Folders, kind: str) -> Path:
     """The first root of `kind`: where new files of that kind are put."""
     _check_kind(kind)
-    return models_folder() / kind
+    return folders.models / kind
 
 
-def model_search_roots(kind: str) -> list[ModelRoot]:
-    """The roots of `kind` in search order with their origins; a folder named twice is searched once."""
-    _check_kind(kind)
-    roots, seen = [], set()
-    for root in (ModelRoot(kind, kind_folder(kind), "default"), *(r for r in _extra_roots if r.kind == kind)):
-        real = os.path.realpath(root.path)
-        if real not in seen:
-            seen.add(real)
-            roots.append(root)
-    return roots
-
-
-def model_roots(kind: str) -> list[Path]:
+def model_roots(folders: Folders, kind: str) -> list[Path]:
     """The folders searched for `kind`, in order; the first is where new files of that kind are installed."""
-    return [root.path for root in model_search_roots(kind)]
+    _check_kind(kind)
+    return [root.path for root in folders.model_roots(kind)]
 
 
 @dataclass(frozen=True)
@@ -182,34 +138,34 @@ def link_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
-def scan_models(kind: str) -> FolderScan:
+def scan_models(folders: Folders, kind: str) -> FolderScan:
     """Every root of `kind` walked: names merged (sorted, each once: the first root wins a clash) and the broken
     entries of every root."""
     names, broken = set(), []
-    for root in model_roots(kind):
+    for root in model_roots(folders, kind):
         found = scan_model_folder(root, kind=kind, diffusers_folders=kind == "checkpoints")
         names.update(found.names)
         broken.extend(found.broken)
     return FolderScan(sorted(names, key=lambda name: (name.lower(), name)), [], broken)
 
 
-def list_models(kind: str) -> list[str]:
+def list_models(folders: Folders, kind: str) -> list[str]:
     """Model files (and, for checkpoints, diffusers folders) in every root of the kind, sorted, "/"-separated.
 
     A name found in several roots is listed once (find_model gives the first root's file). Symbolic links are
     followed wherever they lead; dangling ones and loops are left out (scan_models names them).
     """
-    return scan_models(kind).names
+    return scan_models(folders, kind).names
 
 
-def find_model(kind: str, name: str) -> Path:
+def find_model(folders: Folders, kind: str, name: str) -> Path:
     """The path of model `name` of `kind` in the first root that has it (links in it not resolved); FileNotFoundError
     or ValueError with a message a beginner can act on.
 
     The name comes from a workflow or a request: it may not be absolute or hold '..' (graph_engine.folders.
     join_inside); the links it passes through inside a root are followed, as the listing follows them.
     """
-    roots = model_roots(kind)
+    roots = model_roots(folders, kind)
     for root in roots:
         target = join_inside(root, name, f"{kind} folder")
         if os.path.exists(target):
@@ -219,11 +175,11 @@ def find_model(kind: str, name: str) -> Path:
                       f"(the list of files refreshes without a restart)")
 
 
-def model_file_state(kind: str, name: str) -> str:
+def model_file_state(folders: Folders, kind: str, name: str) -> str:
     """A loader's IS_CHANGED: changes whenever the file is written or replaced (in place too, even with its mtime
     set back), so the engine's cache never serves a model loaded from an older version of the file."""
     try:
-        path = find_model(kind, name)
+        path = find_model(folders, kind, name)
         identity = folder_identity(path) if os.path.isdir(path) else file_identity(path)
     except (OSError, ValueError):
         return name  # validation reports the missing file

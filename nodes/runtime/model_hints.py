@@ -5,28 +5,29 @@ from __future__ import annotations
 
 import os
 
+from graph_engine import Folders
 from graph_engine.validate import close_choices
 
 from .model_folders import kind_folder, list_models
+from .model_kinds import KIND_WORDS
 
-KIND_WORDS = {"checkpoints": "checkpoint", "vae": "VAE", "loras": "LoRA", "embeddings": "embedding"}
 INSTALL_COMMAND = "latentloom models install <file, https:// URL or Hugging Face org/repo/file.safetensors>"
 
 
-def model_folder_hint(kind: str) -> str:
+def model_folder_hint(folders: Folders, kind: str) -> str:
     """One or two sentences: where files of `kind` are read from, or how to install the first one."""
-    word, folder = KIND_WORDS[kind], kind_folder(kind)
-    if list_models(kind):
+    word, folder = KIND_WORDS[kind], kind_folder(folders, kind)
+    if list_models(folders, kind):
         return f"{word[0].upper()}{word[1:]} files are read from {folder}: put the file there (no restart needed)."
     demo = " (or `latentloom demo-model` for a small test checkpoint with random weights)" if kind == "checkpoints" else ""
     return f"{folder} holds no {word} yet: install one with `{INSTALL_COMMAND}`{demo}."
 
 
-def missing_embedding_message(name: str) -> str:
+def missing_embedding_message(folders: Folders, name: str) -> str:
     """What the log says of an `embedding:name` in a prompt that names no installed embedding."""
-    installed = list_models("embeddings")
-    said = f"embedding:{name} is not in {kind_folder('embeddings')}, so it is left out of the prompt."
+    installed = list_models(folders, "embeddings")
+    said = f"embedding:{name} is not in {kind_folder(folders, 'embeddings')}, so it is left out of the prompt."
     if not installed:
-        return f"{said} {model_folder_hint('embeddings')}"
+        return f"{said} {model_folder_hint(folders, 'embeddings')}"
     suggestions = [f"embedding:{os.path.splitext(choice)[0]}" for choice in close_choices(name, tuple(installed))]
     return f"{said} Did you mean {' or '.join(suggestions)}?" if suggestions else said

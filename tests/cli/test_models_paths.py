@@ -86,7 +86,9 @@ def test_models_paths_prints_each_kind_in_order_and_warns_about_missing_folders(
     done = latentloom("models", "paths", "--base-dir", base, "--loras-dir", base / "more-loras", cwd=base)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    loras = lines[lines.index("loras:") + 1:lines.index("embeddings:")]
+    assert [line for line in lines if line.endswith(":") and not line.startswith(" ")][:4] == [
+        "checkpoints:", "loras:", "vae:", "embeddings:"]  # the kinds in one order everywhere (as GET /models)
+    loras = lines[lines.index("loras:") + 1:lines.index("vae:")]
     searched = [line.split()[1] for line in loras if line.strip()[0].isdigit()]
     assert searched == [str(base / "models" / "loras"), str(base / "more-loras"), str(sd / "models" / "Lora"),
                         str(sd / "models" / "LyCORIS")]

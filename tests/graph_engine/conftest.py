@@ -12,6 +12,7 @@ from typing import Any, Callable
 import pytest
 
 from graph_engine import Engine, EventStream, Folders, NodeRegistry, current_context
+from tests.fixtures.registries import builtin_registry as registry_of_builtins
 
 # ---------------------------------------------------------------------------------------------------------
 # Test nodes
@@ -330,38 +331,32 @@ def tn() -> types.SimpleNamespace:
     return types.SimpleNamespace(**TEST_NODES, CALLS=CALLS, ran=ran, kwargs_of=kwargs_of, NODES=dict(TEST_NODES))
 
 
-def make_registry(with_test_nodes: bool = True) -> NodeRegistry:
-    import nodes
-
-    registry = NodeRegistry()
-    report = registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
-    assert not report.refused, report.refused
-    if with_test_nodes:
-        report = registry.register_mappings(TEST_NODES, source="tests")
-        assert not report.refused, report.refused
-    return registry
+@pytest.fixture
+def folders(tmp_path) -> Folders:
+    """The installation the engines of a test use: folders under tmp_path."""
+    return Folders.under(tmp_path)
 
 
 @pytest.fixture
-def builtin_registry() -> NodeRegistry:
+def builtin_registry(folders) -> NodeRegistry:
     """A registry with the built-in nodes only."""
-    return make_registry(with_test_nodes=False)
+    return registry_of_builtins(folders)
 
 
 @pytest.fixture
-def registry() -> NodeRegistry:
+def registry(folders) -> NodeRegistry:
     """A registry with the built-in nodes and the test nodes of this file."""
-    return make_registry()
+    return registry_of_builtins(folders, TEST_NODES)
 
 
 @pytest.fixture
-def make_engine(tmp_path, registry) -> Callable[..., Engine]:
+def make_engine(folders, registry) -> Callable[..., Engine]:
     """Engine factory: make_engine(cache=None, registry=None) -> Engine using Folders.under(tmp_path)."""
 
     default_registry = registry
 
     def factory(cache=None, registry: NodeRegistry | None = None) -> Engine:
-        return Engine(registry if registry is not None else default_registry, Folders.under(tmp_path), cache=cache)
+        return Engine(registry if registry is not None else default_registry, folders, cache=cache)
 
     return factory
 

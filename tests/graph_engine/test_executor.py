@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from graph_engine import Interrupted, NoCache, NodeRegistry, UserFacingError, current_context
+from graph_engine import (Interrupted, NoCache, NodeRegistry, NoFoldersError, UserFacingError, current_context,
+                          current_folders)
 
 
 def node(class_type, **inputs):
@@ -469,14 +470,16 @@ def test_progress_events(engine, record_events, tn):
 
 def test_current_context_is_set_only_while_a_node_runs(engine, tn):
     contexts = []
-    tn.THook.hook = contexts.append
+    tn.THook.hook = lambda context: contexts.append((context, current_folders()))
     assert current_context() is None
     result = engine.run(hook_prompt(), prompt_id="p-ctx")
     assert result.ok
-    [context] = contexts
+    [(context, folders)] = contexts
     assert (context.prompt_id, context.node_id, context.class_type) == ("p-ctx", "2", "THook")
-    assert context.folders == engine.folders
+    assert folders is engine.folders
     assert current_context() is None
+    with pytest.raises(NoFoldersError):
+        current_folders()
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-import nodes
-from graph_engine import Engine, Folders, NodeRegistry
+from graph_engine import Engine, Folders
+from tests.fixtures.registries import builtin_registry
 
 
 class LazySwitch:
@@ -54,12 +54,11 @@ class Explode:
 
 @pytest.fixture
 def engine(tmp_path) -> Engine:
-    registry = NodeRegistry()
-    registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, source="built-in")
-    registry.register_mappings({"LazySwitch": LazySwitch, "LazyWithoutCheck": LazyWithoutCheck, "Explode": Explode},
-                               source="test")
+    folders = Folders.under(tmp_path)
+    registry = builtin_registry(folders, {"LazySwitch": LazySwitch, "LazyWithoutCheck": LazyWithoutCheck,
+                                          "Explode": Explode})
     Explode.calls = 0
-    return Engine(registry, Folders.under(tmp_path))
+    return Engine(registry, folders)
 
 
 def switch_prompt(use_first: bool) -> dict:

@@ -14,6 +14,7 @@ import pytest
 import nodes as builtin_nodes
 from graph_engine import Engine, Folders, NodeRegistry, discover_plugins, load_plugins
 from tests.fixtures.plugin_sources import node_class
+from tests.fixtures.registries import builtin_registry
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_PLUGINS = REPO / "custom_nodes"
@@ -34,10 +35,7 @@ def good_module(*names: str) -> str:
 
 
 def registry_with_builtins() -> NodeRegistry:
-    registry = NodeRegistry()
-    registry.register_mappings(builtin_nodes.NODE_CLASS_MAPPINGS, builtin_nodes.NODE_DISPLAY_NAME_MAPPINGS,
-                               source="built-in")
-    return registry
+    return builtin_registry()
 
 
 def load_folder(folder: Path, registry: NodeRegistry | None = None, allow=None, import_timeout=None):

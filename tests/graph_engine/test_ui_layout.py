@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import nodes as builtin_nodes
 from graph_engine import (NodeRegistry, WorkflowFormatError, api_to_ui, discover_plugins, load_plugins,
                           read_workflow_file, ui_to_api)
+from tests.fixtures.registries import builtin_registry
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
@@ -18,9 +18,7 @@ WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
 @pytest.fixture(scope="module")
 def registry() -> NodeRegistry:
     """The built-in nodes and the shipped example plugin (workflows/example_plugin.json uses it)."""
-    registry = NodeRegistry()
-    registry.register_mappings(builtin_nodes.NODE_CLASS_MAPPINGS, builtin_nodes.NODE_DISPLAY_NAME_MAPPINGS,
-                               source="built-in")
+    registry = builtin_registry()
     plugins = REPO / "custom_nodes"
     before = set(sys.modules)
     reports = load_plugins(registry, [s for s in discover_plugins([plugins]) if s.path is not None])

@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from graph_engine import EventStream, Folders, Interrupted, NodeContext
+from graph_engine import EventStream, Folders, Interrupted, ModelRoot, NodeContext, using_folders
 from graph_engine.context import enter_context, leave_context
 from nodes.comfy_compat import MODULES_FOLDER, install_comfy_modules
-from nodes.images import set_input_folder, set_output_folder
-from nodes.runtime.model_folders import ModelRoot, set_models_folder
 from nodes.runtime.sampler_names import SAMPLER_NAMES, SCHEDULER_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,22 +21,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def installation(tmp_path):
-    """An installation whose folders the shims must answer from; the process-wide folders are restored after."""
-    folders = Folders.under(tmp_path)
-    folders.create()
+    """An installation whose folders the shims must answer from: that of the engine loading the plugins."""
     extra = tmp_path / "elsewhere" / "loras"
     extra.mkdir(parents=True)
-    set_models_folder(folders.models, [ModelRoot("loras", extra, "test")])
-    set_input_folder(folders.input)
-    set_output_folder(folders.output)
+    folders = Folders.under(tmp_path, extra_model_roots=[ModelRoot("loras", extra, "test"),
+                                                         ModelRoot("upscale_models", tmp_path / "sd" / "ESRGAN",
+                                                                   "test")])
+    folders.create()
     install_comfy_modules(folders)
     import folder_paths
 
     yield folders, extra
     folder_paths.folder_names_and_paths.clear()
-    set_models_folder(Path("models"))
-    set_input_folder(Path("input"))
-    set_output_folder(Path("output"))
 
 
 @pytest.fixture
@@ -46,7 +40,7 @@ def running_node(installation):
     """A node context as the engine lends one, recording the events the node sends."""
     events, seen = EventStream(), []
     events.subscribe(lambda event, data: seen.append((event, data)))
-    context = NodeContext("prompt-1", "7", "PluginNode", installation[0], events, threading.Event())
+    context = NodeContext("prompt-1", "7", "PluginNode", events, threading.Event())
     token = enter_context(context)
     yield context, seen
     leave_context(token)
@@ -80,7 +74,8 @@ def test_folder_paths_serves_kinds_latentloom_does_not_load_and_added_folders(in
     added.mkdir()
     (added / "extra.safetensors").write_bytes(b"2")
     folder_paths.add_model_folder_path("upscale_models", str(added))
-    assert folder_paths.get_folder_paths("upscale_models") == [str(folders.models / "upscale_models"), str(added)]
+    assert folder_paths.get_folder_paths("upscale_models") == [  # extra_model_paths.yaml's folders of the kind too
+        str(folders.models / "upscale_models"), str(folders.base / "sd" / "ESRGAN"), str(added)]
     assert folder_paths.get_filename_list("upscale_models") == ["extra.safetensors", "x4.pth"]
     assert folder_paths.get_full_path("upscale_models", "extra.safetensors") == str(added / "extra.safetensors")
     with pytest.raises(FileNotFoundError, match="not in the upscale_models folder"):
@@ -110,6 +105,21 @@ def test_folder_paths_input_output_temp_and_annotated_names(installation):
     (folders.output / "cat.png").write_bytes(b"png")
     assert folder_paths.exists_annotated_filepath("cat.png [output]")
     assert not folder_paths.exists_annotated_filepath("cat.png")
+
+
+def test_folder_paths_answers_with_the_folders_of_the_engine_calling_plugin_code(installation, tmp_path):
+    """A plugin's code inside a node call (or INPUT_TYPES, validation) sees the calling engine's installation; outside
+    any engine call, that of the engine that loaded it."""
+    import folder_paths
+
+    loaded_by, _ = installation
+    calling = Folders.under(tmp_path / "other", input=tmp_path / "pictures")
+    with using_folders(calling):
+        assert folder_paths.get_input_directory() == str(tmp_path / "pictures")
+        assert folder_paths.models_dir == str(tmp_path / "other" / "models")
+        assert folder_paths.get_folder_paths("loras") == [str(tmp_path / "other" / "models" / "loras")]
+    assert folder_paths.get_input_directory() == str(loaded_by.input)
+    assert folder_paths.base_path == str(loaded_by.base)
 
 
 def test_get_save_image_path_counts_on_as_save_image_does(installation):
@@ -244,6 +254,7 @@ def test_prompt_server_without_a_web_server_accepts_messages_and_routes(caplog):
 def test_importing_the_modules_loads_no_torch():
     code = (f"import sys; sys.path.insert(0, {str(MODULES_FOLDER)!r}); "
             "import folder_paths, node_helpers, server, comfy.samplers, comfy.model_management, comfy.utils, nodes; "
+            "from graph_engine import Folders; folder_paths.use_plugin_folders(Folders.under('.')); "
             "folder_paths.get_filename_list('checkpoints'); "
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)

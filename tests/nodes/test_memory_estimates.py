@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-import nodes
-import nodes.images as image_nodes
-from graph_engine import Engine, Folders, NodeRegistry
+from graph_engine import Engine, Folders
 from nodes.diffusion.text import MAX_PROMPT_CHARACTERS
+from tests.fixtures.registries import builtin_registry
 
 MiB = 1 << 20
 
@@ -38,13 +37,7 @@ def engine(tmp_path, budget):
     folders = Folders.under(tmp_path)
     folders.create()
     Image.new("RGB", (64, 32)).save(folders.input / "wide.png")
-    registry = NodeRegistry()
-    registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
-    registry.register_mappings({"Models": Models}, source="test")
-    previous = image_nodes.get_input_folder()
-    image_nodes.set_input_folder(folders.input)
-    yield Engine(registry, folders, memory_budget=lambda: budget["bytes"])
-    image_nodes.set_input_folder(previous)
+    return Engine(builtin_registry(folders, {"Models": Models}), folders, memory_budget=lambda: budget["bytes"])
 
 
 def text_to_image(width: int, height: int, batch: int = 1, cfg: float = 8.0) -> dict:

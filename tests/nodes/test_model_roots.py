@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from graph_engine import Engine, Folders
 from latentloom.startup import Options, build_registry
 from nodes.runtime.extra_model_paths import ExtraModelPathsError, read_extra_model_paths
-from nodes.runtime.model_folders import find_model, list_models, model_roots, scan_models, set_models_folder
+from nodes.runtime.model_folders import find_model, list_models, model_roots, scan_models
 
 A1111_YAML = """\
     # an AUTOMATIC1111 install, used in place
@@ -39,13 +40,6 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def forget_roots(tmp_path):
-    """The roots are process-wide: leave no extra roots behind for other tests."""
-    yield
-    set_models_folder(tmp_path / "models")
-
-
 @pytest.fixture
 def a1111(tmp_path) -> Path:
     """An AUTOMATIC1111-layout tree at tmp/sd and a base folder tmp/base whose yaml points at it."""
@@ -61,8 +55,9 @@ def a1111(tmp_path) -> Path:
     return base
 
 
-def start(base: Path, **options) -> None:
-    build_registry(Options(base_dir=base, disable_custom_nodes=True, **options))
+def start(base: Path, **options) -> Folders:
+    """The installation start-up builds from these options."""
+    return Options(base_dir=base, disable_custom_nodes=True, **options).folders()
 
 
 # --- extra_model_paths.yaml -------------------------------------------------------------------------------------------
@@ -111,40 +106,44 @@ def test_a_malformed_yaml_names_the_file_the_line_and_the_problem(tmp_path, text
 
 def test_an_a1111_tree_lists_in_the_combos_through_the_yaml(a1111, tmp_path):
     touch(a1111 / "models" / "checkpoints" / "local.safetensors")
-    registry, _ = build_registry(Options(base_dir=a1111, disable_custom_nodes=True))
-    assert list_models("checkpoints") == ["local.safetensors", "sdxl/y.safetensors", "x.safetensors"]
-    assert list_models("loras") == ["detail.safetensors", "loha.safetensors"]
-    assert list_models("vae") == ["vae-ft-mse.safetensors"]
-    assert list_models("embeddings") == ["easynegative.safetensors"]
-    info = registry.object_info()
+    options = Options(base_dir=a1111, disable_custom_nodes=True)
+    folders = options.folders()
+    registry, _ = build_registry(options, folders)
+    assert list_models(folders, "checkpoints") == ["local.safetensors", "sdxl/y.safetensors", "x.safetensors"]
+    assert list_models(folders, "loras") == ["detail.safetensors", "loha.safetensors"]
+    assert list_models(folders, "vae") == ["vae-ft-mse.safetensors"]
+    assert list_models(folders, "embeddings") == ["easynegative.safetensors"]
+    info = Engine(registry, folders).object_info()
     assert "x.safetensors" in info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
     assert {"detail.safetensors", "loha.safetensors"} <= set(info["LoraLoader"]["input"]["required"]["lora_name"][0])
-    assert find_model("loras", "loha.safetensors") == tmp_path / "sd" / "models" / "LyCORIS" / "loha.safetensors"
-    assert model_roots("loras") == [a1111 / "models" / "loras", tmp_path / "sd" / "models" / "Lora",
+    assert find_model(folders, "loras", "loha.safetensors") == \
+        tmp_path / "sd" / "models" / "LyCORIS" / "loha.safetensors"
+    assert model_roots(folders, "loras") == [a1111 / "models" / "loras", tmp_path / "sd" / "models" / "Lora",
                                     tmp_path / "sd" / "models" / "LyCORIS"]
 
 
 def test_search_order_is_models_then_flags_then_yaml(a1111, tmp_path):
     extra = tmp_path / "more-loras"
-    start(a1111, kind_dirs={"loras": [extra]})
-    assert model_roots("loras") == [a1111 / "models" / "loras", extra, tmp_path / "sd" / "models" / "Lora",
+    folders = start(a1111, kind_dirs={"loras": [extra]})
+    assert model_roots(folders, "loras") == [a1111 / "models" / "loras", extra, tmp_path / "sd" / "models" / "Lora",
                                     tmp_path / "sd" / "models" / "LyCORIS"]
-    assert model_roots("checkpoints")[0] == a1111 / "models" / "checkpoints"  # where installs go
+    assert model_roots(folders, "checkpoints")[0] == a1111 / "models" / "checkpoints"  # where installs go
 
 
 def test_a_name_clash_is_listed_once_and_the_first_root_wins(a1111, tmp_path):
     first = touch(a1111 / "models" / "loras" / "detail.safetensors", b"first")
     touch(tmp_path / "sd" / "models" / "LyCORIS" / "detail.safetensors", b"third")
-    start(a1111)
-    assert list_models("loras") == ["detail.safetensors", "loha.safetensors"]
-    assert find_model("loras", "detail.safetensors") == first
+    folders = start(a1111)
+    assert list_models(folders, "loras") == ["detail.safetensors", "loha.safetensors"]
+    assert find_model(folders, "loras", "detail.safetensors") == first
     first.unlink()
-    assert find_model("loras", "detail.safetensors") == tmp_path / "sd" / "models" / "Lora" / "detail.safetensors"
+    assert find_model(folders, "loras", "detail.safetensors") == \
+        tmp_path / "sd" / "models" / "Lora" / "detail.safetensors"
 
 
 def test_a_folder_named_twice_is_searched_once(a1111, tmp_path):
-    start(a1111, kind_dirs={"checkpoints": [tmp_path / "sd" / "models" / "Stable-diffusion"]})
-    assert model_roots("checkpoints") == [a1111 / "models" / "checkpoints",
+    folders = start(a1111, kind_dirs={"checkpoints": [tmp_path / "sd" / "models" / "Stable-diffusion"]})
+    assert model_roots(folders, "checkpoints") == [a1111 / "models" / "checkpoints",
                                           tmp_path / "sd" / "models" / "Stable-diffusion"]
 
 
@@ -155,16 +154,16 @@ def test_links_the_owner_put_in_a_root_are_followed_names_still_cannot_go_up(a11
     touch(drive / "pack" / "inner.safetensors")
     os.symlink(linked_file, tmp_path / "sd" / "models" / "Lora" / "style.safetensors")
     os.symlink(drive / "pack", tmp_path / "sd" / "models" / "Lora" / "pack")
-    start(a1111)
-    assert list_models("loras") == ["detail.safetensors", "loha.safetensors", "pack/inner.safetensors",
+    folders = start(a1111)
+    assert list_models(folders, "loras") == ["detail.safetensors", "loha.safetensors", "pack/inner.safetensors",
                                     "style.safetensors"]
-    assert find_model("loras", "style.safetensors").resolve() == linked_file
-    assert find_model("loras", "pack/inner.safetensors").read_bytes() == b"x"
+    assert find_model(folders, "loras", "style.safetensors").resolve() == linked_file
+    assert find_model(folders, "loras", "pack/inner.safetensors").read_bytes() == b"x"
     for name in ("../VAE/vae-ft-mse.safetensors", "pack/../../VAE/vae-ft-mse.safetensors"):  # both exist
         with pytest.raises(ValueError, match=r"leads outside the loras folder \('\.\.' is not allowed\)"):
-            find_model("loras", name)
+            find_model(folders, "loras", name)
     with pytest.raises(ValueError, match="is an absolute path"):
-        find_model("loras", str(linked_file))
+        find_model(folders, "loras", str(linked_file))
 
 
 def test_a_link_loop_and_a_dangling_link_are_broken_entries_and_never_hang(tmp_path):
@@ -174,21 +173,21 @@ def test_a_link_loop_and_a_dangling_link_are_broken_entries_and_never_hang(tmp_p
     os.symlink(tmp_path / "models", loras / "sub" / "models")  # a folder holding loras/ itself
     os.symlink(tmp_path / "gone.safetensors", loras / "gone.safetensors")
     os.symlink("self.safetensors", loras / "self.safetensors")  # a link to itself
-    set_models_folder(tmp_path / "models")
-    scan = scan_models("loras")
+    folders = Folders.under(tmp_path)
+    scan = scan_models(folders, "loras")
     assert scan.names == ["sub/a.safetensors"]
     reasons = {entry.name: entry.reason for entry in scan.broken}
     assert set(reasons) == {"sub/up", "sub/models", "gone.safetensors", "self.safetensors"}
     assert "link loop" in reasons["sub/up"] and "link loop" in reasons["sub/models"]
     assert "target does not exist" in reasons["gone.safetensors"]
     assert "leads back to itself" in reasons["self.safetensors"]
-    assert list_models("loras") == ["sub/a.safetensors"]
+    assert list_models(folders, "loras") == ["sub/a.safetensors"]
 
 
 def test_a_missing_model_names_the_install_folder_and_every_root(a1111, tmp_path):
-    start(a1111)
+    folders = start(a1111)
     with pytest.raises(FileNotFoundError) as caught:
-        find_model("checkpoints", "absent.safetensors")
+        find_model(folders, "checkpoints", "absent.safetensors")
     message = str(caught.value)
     assert str(a1111 / "models" / "checkpoints") in message and "Stable-diffusion" in message
 
@@ -196,6 +195,6 @@ def test_a_missing_model_names_the_install_folder_and_every_root(a1111, tmp_path
 def test_the_embeddings_of_every_root_reach_the_text_encoders(a1111, tmp_path):
     from nodes.runtime.text import EmbeddingFolder
 
-    start(a1111)
-    assert EmbeddingFolder(model_roots("embeddings")).find("easynegative") == \
+    folders = start(a1111)
+    assert EmbeddingFolder(model_roots(folders, "embeddings")).find("easynegative") == \
         tmp_path / "sd" / "embeddings" / "easynegative.safetensors"

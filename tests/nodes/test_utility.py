@@ -5,15 +5,14 @@ import math
 
 import pytest
 
-import nodes
-from graph_engine import Engine, Folders, NodeRegistry
+from graph_engine import Engine, Folders
+from tests.fixtures.registries import builtin_registry
 
 
 @pytest.fixture
 def engine(tmp_path) -> Engine:
-    registry = NodeRegistry()
-    registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
-    return Engine(registry, Folders.under(tmp_path))
+    folders = Folders.under(tmp_path)
+    return Engine(builtin_registry(folders), folders)
 
 
 def shown(engine: Engine, prompt: dict) -> str:

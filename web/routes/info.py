@@ -30,14 +30,14 @@ async def _in_worker_lock(state: ServerState, function, *args) -> Any:
 @routes.get("/object_info")
 async def object_info(request: web.Request) -> web.Response:
     state = _state(request)
-    return web.json_response(await _in_worker_lock(state, state.services.engine.registry.object_info))
+    return web.json_response(await _in_worker_lock(state, state.services.engine.object_info))
 
 
 @routes.get("/object_info/{class_type}")
 async def object_info_of(request: web.Request) -> web.Response:
     state = _state(request)
     name = request.match_info["class_type"]
-    spec = await _in_worker_lock(state, state.services.engine.registry.refresh, name)
+    spec = await _in_worker_lock(state, state.services.engine.refresh, name)
     return web.json_response({} if spec is None else {name: spec.object_info()})
 
 

@@ -1,8 +1,12 @@
 """ComfyUI's `folder_paths` for plugins: model, input, output and temp folders answered from Latentloom's.
 
+The folders are the installation's whose engine is calling plugin code (`current_folders()`); outside any engine
+call (a plugin's own routes or threads) they are those of the engine that loaded the plugins, the one process-wide
+installation left (`use_plugin_folders`, called by `install_comfy_modules`; the same value, not a copy).
 Model kinds Latentloom loads (checkpoints, vae, loras, embeddings) are listed and found by its model library, with
-every root it searches; any other kind a plugin asks for ("upscale_models", its own) is `<models>/<kind>`. Folders
-plugins add (`add_model_folder_path`, or an entry set in `folder_names_and_paths`) are searched after those.
+every root it searches; any other kind a plugin asks for ("upscale_models", its own) is `<models>/<kind>` and the
+extra_model_paths.yaml folders of that name. Folders plugins add (`add_model_folder_path`, or an entry set in
+`folder_names_and_paths`) are searched after those.
 Model names never go up from their folder ('..', absolute); symbolic links inside model folders are followed, as
 Latentloom's own listing follows them. Input, output and temp names may not leave their folder at all.
 """
@@ -13,14 +17,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from graph_engine import Folders, current_folders
 from graph_engine.folders import join_inside, resolve_inside
-from nodes.comfy_compat import installation_folders
-from nodes.images import get_input_folder
-from nodes.images.input_folder import get_output_folder
 from nodes.images.naming import save_target
 from nodes.runtime.checkpoints.checkpoint_file import MODEL_SUFFIXES
-from nodes.runtime.model_folders import (KINDS, find_model, list_models, model_roots, models_folder,
-                                         scan_model_folder)
+from nodes.runtime.model_folders import find_model, list_models, scan_model_folder
+from nodes.runtime.model_kinds import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -29,34 +31,44 @@ supported_pt_extensions: set[str] = set(MODEL_SUFFIXES)
 # folder name -> (folders, file extensions) that plugins added or assigned, searched after Latentloom's own roots
 folder_names_and_paths: dict[str, tuple[list[str], set[str]]] = {}
 _ANNOTATIONS = {" [input]": "input", " [output]": "output", " [temp]": "temp"}
+_CONSTANTS = {"models_dir": "models", "base_path": "base", "output_directory": "output",
+              "input_directory": "input", "temp_directory": "temp", "user_directory": "user"}
+
+_plugin_folders: Folders | None = None  # the folders of the engine that loaded the plugins
+
+
+def use_plugin_folders(folders: Folders) -> None:
+    """The installation plugins see outside an engine call: that of the engine loading them."""
+    global _plugin_folders
+    _plugin_folders = folders
+
+
+def _folders() -> Folders:
+    return current_folders(default=_plugin_folders)
 
 
 def __getattr__(name: str) -> Any:
     """ComfyUI's module-level folder constants, read when asked so they follow the installation's folders."""
-    folders = {"models_dir": lambda: models_folder(), "base_path": lambda: installation_folders().base,
-               "output_directory": get_output_directory, "input_directory": get_input_directory,
-               "temp_directory": get_temp_directory, "user_directory": get_user_directory}
-    if name in folders:
-        return str(folders[name]())
+    if name in _CONSTANTS:
+        return str(getattr(_folders(), _CONSTANTS[name]))
     raise AttributeError(f"module 'folder_paths' has no attribute {name!r} (Latentloom's ComfyUI compatibility "
                          f"layer offers only the common part of ComfyUI's folder_paths)")
 
 
 def get_input_directory() -> str:
-    return str(get_input_folder())
+    return str(_folders().input)
 
 
 def get_output_directory() -> str:
-    output = get_output_folder()
-    return str(output if output is not None else installation_folders().output)
+    return str(_folders().output)
 
 
 def get_temp_directory() -> str:
-    return str(installation_folders().temp)
+    return str(_folders().temp)
 
 
 def get_user_directory() -> str:
-    return str(installation_folders().user)
+    return str(_folders().user)
 
 
 def get_directory_by_type(type_name: str) -> str | None:
@@ -76,7 +88,7 @@ def add_model_folder_path(folder_name: str, full_folder_path: str, is_default: b
 
 def get_folder_paths(folder_name: str) -> list[str]:
     """The folders searched for `folder_name`, in order, each once."""
-    own = model_roots(folder_name) if folder_name in KINDS else [models_folder() / folder_name]
+    own = [root.path for root in _folders().model_roots(folder_name)]
     added = folder_names_and_paths.get(folder_name, ([], set()))[0]
     return list(dict.fromkeys([*(str(path) for path in own), *added]))
 
@@ -85,7 +97,7 @@ def get_filename_list(folder_name: str) -> list[str]:
     """Model files of `folder_name` as "/"-separated names relative to their folder, sorted, each once."""
     paths, extensions = folder_names_and_paths.get(folder_name, ([], set(supported_pt_extensions)))
     if folder_name in KINDS:  # Latentloom's model library lists its own roots
-        names, walked = set(list_models(folder_name)), paths
+        names, walked = set(list_models(_folders(), folder_name)), paths
     else:
         names, walked = set(), get_folder_paths(folder_name)
     for folder in walked:
@@ -103,7 +115,7 @@ def get_full_path(folder_name: str, filename: str) -> str | None:
     """The path of `filename` in the first folder of `folder_name` that has it; None when none has it."""
     if folder_name in KINDS:
         try:
-            return str(find_model(folder_name, filename))
+            return str(find_model(_folders(), folder_name, filename))
         except (FileNotFoundError, ValueError):
             pass
     for folder in get_folder_paths(folder_name):

@@ -7,6 +7,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from graph_engine import current_folders
+
 from ..checkpoints.file_identity import FileIdentity, file_identity
 from ..model_folders import find_model
 from .key_map import lookup
@@ -35,7 +37,7 @@ def apply_lora(model: Any, clip: Any, lora_name: str, strength_model: float,
     Logs one line per load (file, format, base, rank, matched and unmatched layers, time); a LoRA that matches no
     layer of the model is an error, never a silent no-op."""
     started = time.perf_counter()
-    path = find_model("loras", lora_name)
+    path = find_model(current_folders(), "loras", lora_name)
     lora = lora_file(path)
     check_family(lora, model.architecture)
     maps = [key_map_of(model.unet, model.unet, ())]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
+from graph_engine import current_folders
+
 from ..model_hints import missing_embedding_message
 from .prompt_weights import EMBEDDING_PREFIX, parse_prompt_weights, prompt_words
 
@@ -89,7 +91,7 @@ def _embedding_vectors(name: str, embeddings: EmbeddingLookup) -> tuple[list[Any
         if len(stripped) < len(name):
             found, leftover = embeddings(stripped), name[len(stripped):]
     if found is None:
-        log.warning("%s", missing_embedding_message(name))
+        log.warning("%s", missing_embedding_message(current_folders(), name))
         return [], leftover
     if getattr(found, "ndim", 2) == 1:
         return [found], leftover

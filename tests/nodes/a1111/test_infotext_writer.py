@@ -11,6 +11,7 @@ import struct
 import uuid
 from pathlib import Path
 
+from graph_engine import Folders
 from nodes.a1111.infotext_writer import infotext, parameters_for_image, settings_from_graph
 from tests.fixtures.example_workflows import example_prompt
 
@@ -155,17 +156,18 @@ def test_commas_quotes_colons_and_newlines_survive_a_round_trip():
     assert fields["Seed"] == "42" and fields["Version"] == "Latentloom"
 
 
-def test_no_sampler_upstream_gives_no_text_and_broken_graphs_never_raise():
+def test_no_sampler_upstream_gives_no_text_and_broken_graphs_never_raise(tmp_path):
+    folders = Folders.under(tmp_path)
     graph = {"1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
              "9": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "p"}}}
     assert settings_from_graph(graph, "9") is None
-    assert parameters_for_image(graph, "9", 8, 8) is None
-    assert parameters_for_image(None, "9", 8, 8) is None
-    assert parameters_for_image(standard_graph(), None, 8, 8) is None
+    assert parameters_for_image(graph, "9", 8, 8, folders) is None
+    assert parameters_for_image(None, "9", 8, 8, folders) is None
+    assert parameters_for_image(standard_graph(), None, 8, 8, folders) is None
     looped = standard_graph()
     looped["4"]["inputs"]["ckpt_name"] = ["3", 0]  # nonsense: a loop and a non-text name
     looped["6"] = {"class_type": "CLIPTextEncode", "inputs": "not a dict"}
-    text = parameters_for_image(looped, "9", 8, 8)
+    text = parameters_for_image(looped, "9", 8, 8, folders)
     assert text is not None and "Model:" not in text and parse(text)[2]["Steps"] == "25"
 
 
@@ -178,19 +180,19 @@ def test_links_given_as_tuples_are_followed_as_validation_follows_them():
     assert text_of(as_tuples).startswith("a lighthouse at dusk, <lora:ink:0.8>, <lora:detail:0:1>\nNegative prompt: blurry")
 
 
-def test_a_missing_model_file_leaves_out_only_its_hash():
-    text = parameters_for_image(with_loras(standard_graph()), "9", 64, 64)
+def test_a_missing_model_file_leaves_out_only_its_hash(tmp_path):
+    text = parameters_for_image(with_loras(standard_graph()), "9", 64, 64, Folders.under(tmp_path))
     _, _, fields = parse(text)
     assert fields["Model"] == "dreamy" and "Model hash" not in fields and "Lora hashes" not in fields
     assert "<lora:ink:0.8>" in text
 
 
-def test_a_model_file_that_cannot_be_hashed_is_one_warning_not_one_per_save(caplog):
-    graph = with_loras(standard_graph())
+def test_a_model_file_that_cannot_be_hashed_is_one_warning_not_one_per_save(caplog, tmp_path):
+    graph, folders = with_loras(standard_graph()), Folders.under(tmp_path)
     gone = f"removed-{uuid.uuid4().hex}.safetensors"  # a name of this test alone: each file is named once a process
     graph["4"]["inputs"]["ckpt_name"] = gone
     with caplog.at_level(logging.WARNING, logger="nodes.a1111.infotext_writer"):
-        texts = [parameters_for_image(graph, "9", 64, 64) for _save in range(2)]
+        texts = [parameters_for_image(graph, "9", 64, 64, folders) for _save in range(2)]
     assert all(text is not None and "Model hash" not in parse(text)[2] for text in texts)
     about_the_checkpoint = [record.getMessage() for record in caplog.records
                             if record.levelno == logging.WARNING and gone in record.getMessage()]
@@ -202,7 +204,7 @@ def test_a_model_file_that_cannot_be_hashed_is_one_warning_not_one_per_save(capl
     other = f"removed-{uuid.uuid4().hex}.safetensors"
     graph["4"]["inputs"]["ckpt_name"] = other
     with caplog.at_level(logging.WARNING, logger="nodes.a1111.infotext_writer"):
-        parameters_for_image(graph, "9", 64, 64)
+        parameters_for_image(graph, "9", 64, 64, folders)
     assert [record for record in caplog.records if other in record.getMessage()]  # each file is named
 
 
@@ -217,10 +219,7 @@ def tensor_bytes_sha256(path: Path) -> str:
 def test_save_image_writes_parameters_that_a1111_readers_parse(studio):
     from PIL import Image
 
-    from nodes.runtime.model_folders import set_models_folder
-
     base, engine, checkpoint, lora = studio
-    set_models_folder(base / "models")  # validation lists the combo choices outside the run
     graph = standard_graph()
     graph["4"]["inputs"]["ckpt_name"] = checkpoint.name
     graph["5"]["inputs"].update(width=64, height=48)
@@ -256,14 +255,11 @@ def test_save_image_writes_parameters_that_a1111_readers_parse(studio):
 def test_an_image_without_a_sampler_upstream_gets_no_parameters_chunk(studio):
     from PIL import Image
 
-    from nodes.runtime.model_folders import set_models_folder
-
     base, engine, _, _ = studio
     graph = {"1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
              "2": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": studio[2].name}},
              "3": {"class_type": "VAEDecode", "inputs": {"samples": ["1", 0], "vae": ["2", 2]}},
              "9": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "plain"}}}
-    set_models_folder(base / "models")
     result = engine.run(graph)
     assert result.status == "success", result.error
     saved = result.outputs["9"]["images"][0]

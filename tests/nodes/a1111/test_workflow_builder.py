@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from graph_engine import WorkflowFormatError
+from graph_engine import Folders, WorkflowFormatError
 from nodes.a1111 import parse_infotext, prompt_from_parameters
 from nodes.a1111.infotext_writer import settings_from_graph
 from nodes.a1111.workflow_builder import sampler_choice, with_embedding_names
-from nodes.model_library.hashes import file_hashes
+from nodes.model_library.hashes import compute_hashes
 
 A1111_TEXT = """a castle on a hill, (golden hour:1.2),
 <lora:ink:0.6:0.8>, watercolor
@@ -41,9 +41,9 @@ def test_a_last_line_with_fewer_than_three_fields_is_prompt_text():
     assert info.prompt == "photo of a cat\nstyle: noir, mood: calm" and info.fields == {}
 
 
-def test_a_lora_tag_with_a_word_for_a_weight_is_refused_by_name():
+def test_a_lora_tag_with_a_word_for_a_weight_is_refused_by_name(tmp_path):
     with pytest.raises(WorkflowFormatError, match="<lora:ink:strong>"):
-        prompt_from_parameters("a cat <lora:ink:strong>\nSteps: 3, Seed: 1, Size: 64x64")
+        prompt_from_parameters("a cat <lora:ink:strong>\nSteps: 3, Seed: 1, Size: 64x64", Folders.under(tmp_path))
 
 
 @pytest.mark.parametrize("written, schedule, expected", [
@@ -74,19 +74,16 @@ def test_bare_embedding_words_become_embedding_references():
 
 @pytest.fixture
 def installed(studio):
-    from nodes.runtime.model_folders import set_models_folder
-
     base, engine, checkpoint, lora = studio
-    set_models_folder(base / "models")
     return engine, checkpoint, lora
 
 
 def test_every_setting_lands_on_its_node_and_the_graph_runs(installed):
     engine, checkpoint, lora = installed
-    hashes = file_hashes(checkpoint)
+    hashes = compute_hashes(checkpoint)
     text = A1111_TEXT.format(hash=hashes.model_hash, model="renamed-elsewhere",
-                             lora_hash=file_hashes(lora).lora_hash)
-    prompt = prompt_from_parameters(text)
+                             lora_hash=compute_hashes(lora).lora_hash)
+    prompt = prompt_from_parameters(text, engine.folders)
 
     (loader,) = nodes_of(prompt, "CheckpointLoaderSimple")
     assert loader["inputs"]["ckpt_name"] == checkpoint.name  # found by hash although the name differs
@@ -111,25 +108,27 @@ def test_every_setting_lands_on_its_node_and_the_graph_runs(installed):
 
 
 def test_a_checkpoint_is_found_by_name_when_no_file_has_the_hash(installed):
-    _, checkpoint, _ = installed
+    engine, checkpoint, _ = installed
     prompt = prompt_from_parameters(f"a cat\nSteps: 3, Seed: 1, Size: 64x64, Model hash: ffffffffff, "
-                                    f"Model: {checkpoint.stem}")
+                                    f"Model: {checkpoint.stem}", engine.folders)
     assert nodes_of(prompt, "CheckpointLoaderSimple")[0]["inputs"]["ckpt_name"] == checkpoint.name
 
 
 def test_missing_models_are_named_with_the_folder_to_put_them_in(installed, studio):
-    base = studio[0]
+    base, engine = studio[0], installed[0]
     with pytest.raises(WorkflowFormatError) as raised:
-        prompt_from_parameters("a cat\nSteps: 3, Seed: 1, Size: 64x64, Model hash: ffffffffff, Model: dreamshaper_8")
+        prompt_from_parameters("a cat\nSteps: 3, Seed: 1, Size: 64x64, Model hash: ffffffffff, Model: dreamshaper_8",
+                               engine.folders)
     assert "'dreamshaper_8' (hash ffffffffff) is not installed" in str(raised.value)
     assert str(base / "models" / "checkpoints") in str(raised.value)
     with pytest.raises(WorkflowFormatError, match="lora 'detail_tweaker'.*loras"):
-        prompt_from_parameters("a cat <lora:detail_tweaker:1>\nSteps: 3, Seed: 1, Size: 64x64")
+        prompt_from_parameters("a cat <lora:detail_tweaker:1>\nSteps: 3, Seed: 1, Size: 64x64", engine.folders)
 
 
 def test_hires_fix_becomes_a_latent_upscale_and_a_second_sampler(installed):
     prompt = prompt_from_parameters("a cat\nSteps: 4, Sampler: Euler, Seed: 9, Size: 64x64, Denoising strength: 0.45, "
-                                    "Hires upscale: 1.5, Hires steps: 2, Hires upscaler: Latent (nearest-exact)")
+                                    "Hires upscale: 1.5, Hires steps: 2, Hires upscaler: Latent (nearest-exact)",
+                                    installed[0].folders)
     first, second = nodes_of(prompt, "KSampler")
     (upscale,) = nodes_of(prompt, "LatentUpscaleBy")
     assert upscale["inputs"]["samples"][0] == next(i for i, n in prompt.items() if n is first)
@@ -145,14 +144,15 @@ def test_our_own_parameters_text_comes_back_with_the_same_settings(installed):
 
     engine, checkpoint, lora = installed
     original = prompt_from_parameters(A1111_TEXT.format(
-        hash=file_hashes(checkpoint).model_hash, model="x", lora_hash=file_hashes(lora).lora_hash))
+        hash=compute_hashes(checkpoint).model_hash, model="x", lora_hash=compute_hashes(lora).lora_hash),
+        engine.folders)
     result = engine.run(original)
     assert result.status == "success", result.error
     save_id = save_node(original)
     saved = result.outputs[save_id]["images"][0]
     with Image.open(engine.folders.output / saved["subfolder"] / saved["filename"]) as png:
         text = png.text["parameters"]
-    again = prompt_from_parameters(text)
+    again = prompt_from_parameters(text, engine.folders)
     before, after = settings_from_graph(original, save_id), settings_from_graph(again, save_node(again))
     assert after.prompt == before.prompt and after.negative_prompt == before.negative_prompt
     assert (after.steps, after.sampler, after.scheduler, after.cfg, after.seed, after.checkpoint, after.loras) == \

@@ -140,23 +140,20 @@ def test_a_file_rewritten_in_place_with_its_size_and_mtime_kept_during_a_read_is
 def test_a_loaders_is_changed_changes_when_the_file_is_copied_over_in_place_with_size_and_mtime_kept(sd1_copy,
                                                                                                   tmp_path):
     """So the engine's cache never serves the model loaded from the old bytes."""
+    from graph_engine import Folders, using_folders
     from nodes.diffusion.loaders import CheckpointLoaderSimple
-    from nodes.runtime.model_folders import set_models_folder
 
     models = tmp_path / "models"
     (models / "checkpoints").mkdir(parents=True)
     target = models / "checkpoints" / "model.safetensors"
     sd1_copy.rename(target)
     other = other_weights_same_layout(target)
-    set_models_folder(models)
-    try:
+    with using_folders(Folders.under(tmp_path)):  # as the engine calls IS_CHANGED
         wait_for_a_later_ctime(target)
         before = CheckpointLoaderSimple.IS_CHANGED("model.safetensors")
         assert CheckpointLoaderSimple.IS_CHANGED("model.safetensors") == before  # stable while nothing changes
         overwrite_in_place(target, other, keep_mtime=True)
         assert CheckpointLoaderSimple.IS_CHANGED("model.safetensors") != before
-    finally:
-        set_models_folder(tmp_path / "unused")
 
 
 def test_an_embedding_is_read_again_after_its_file_is_rewritten_and_what_was_read_stays(tmp_path):

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-import nodes
-import nodes.images as image_nodes
-from graph_engine import Engine, Folders, NodeRegistry
+from graph_engine import Engine, Folders, using_folders
+from tests.fixtures.registries import builtin_registry
 from tests.nodes.images.image_helpers import ImageSourceNode
 
 
@@ -18,11 +17,11 @@ def folders(tmp_path) -> Folders:
 
 @pytest.fixture
 def engine(folders) -> Engine:
-    registry = NodeRegistry()
-    registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
-    registry.register_mappings(image_nodes.NODE_CLASS_MAPPINGS, image_nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
-    registry.register_mappings({"TestImageSource": ImageSourceNode}, source="test")
-    previous = image_nodes.get_input_folder()
-    image_nodes.set_input_folder(folders.input)
-    yield Engine(registry, folders)
-    image_nodes.set_input_folder(previous)
+    return Engine(builtin_registry(folders, {"TestImageSource": ImageSourceNode}), folders)
+
+
+@pytest.fixture
+def folders_current(folders) -> Folders:
+    """`folders` current, for tests that call a node's class methods directly, as the engine calls them."""
+    with using_folders(folders):
+        yield folders

@@ -13,10 +13,11 @@ def test_importing_nodes_images_loads_no_heavy_library(tmp_path):
     code = textwrap.dedent(f"""
         import sys
         import nodes.images as images
-        images.set_input_folder({str(tmp_path)!r})
-        for cls in images.NODE_CLASS_MAPPINGS.values():
-            cls.INPUT_TYPES()
-        assert images.NODE_CLASS_MAPPINGS["LoadImage"].VALIDATE_INPUTS("missing.png") is not True
+        from graph_engine import Folders, using_folders
+        with using_folders(Folders.under({str(tmp_path)!r})):
+            for cls in images.NODE_CLASS_MAPPINGS.values():
+                cls.INPUT_TYPES()
+            assert images.NODE_CLASS_MAPPINGS["LoadImage"].VALIDATE_INPUTS("missing.png") is not True
         heavy = [name for name in ("torch", "PIL", "numpy") if name in sys.modules]
         print("HEAVY", heavy)
     """)

@@ -45,7 +45,7 @@ def load(engine, name: str):
     return result, Capture.seen
 
 
-def test_save_then_load_round_trip_with_alpha_as_mask(loading, folders):
+def test_save_then_load_round_trip_with_alpha_as_mask(loading, folders, folders_current):
     prompt = {"src": source(seed=7, height=5, width=6, channels=4),
               "save": {"class_type": "SaveImage", "inputs": {"images": ["src", 0], "filename_prefix": "rt"}}}
     result = loading.run(prompt)
@@ -117,7 +117,7 @@ def test_a_missing_example_picture_says_which_command_writes_it(loading, folders
 
 
 @pytest.mark.parametrize("name", ["../outside.png", "/etc/hostname", "link.png"])
-def test_paths_outside_the_input_folder_are_refused(loading, folders, name):
+def test_paths_outside_the_input_folder_are_refused(loading, folders, folders_current, name):
     outside = folders.base / "outside.png"
     Image.new("RGB", (2, 2)).save(outside)
     (folders.input / "link.png").symlink_to(outside)
@@ -127,7 +127,7 @@ def test_paths_outside_the_input_folder_are_refused(loading, folders, name):
         load(loading, name)
 
 
-def test_subfolder_name_inside_input_is_allowed(loading, folders):
+def test_subfolder_name_inside_input_is_allowed(loading, folders, folders_current):
     (folders.input / "sub").mkdir()
     Image.new("RGB", (3, 2), (0, 0, 255)).save(folders.input / "sub" / "blue.png")
     assert LoadImage.VALIDATE_INPUTS("sub/blue.png") is True
@@ -136,7 +136,7 @@ def test_subfolder_name_inside_input_is_allowed(loading, folders):
     assert tuple(seen["image"].shape) == (1, 2, 3, 3)
 
 
-def test_listing_and_is_changed(loading, folders):
+def test_listing_and_is_changed(loading, folders, folders_current):
     Image.new("RGB", (2, 2)).save(folders.input / "b.png")
     Image.new("RGB", (2, 2)).save(folders.input / "a.jpg")
     (folders.input / "notes.txt").write_text("not an image")

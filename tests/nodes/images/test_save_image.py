@@ -127,17 +127,22 @@ def test_prefixes_that_leave_the_output_folder_are_refused_before_anything_runs(
 
 
 def test_a_symlink_out_of_the_output_folder_is_refused(engine, folders, tmp_path_factory):
-    from nodes.images import set_output_folder
-
     outside = tmp_path_factory.mktemp("outside")
     os.symlink(outside, folders.output / "link")
-    set_output_folder(tmp_path_factory.mktemp("elsewhere"))  # validation cannot see it: the run refuses
-    result = engine.run(save_prompt(prefix="link/cat"))
-    assert result.status == "error"
-    assert "outside the output folder" in result.error.exception_message
-    set_output_folder(folders.output)  # as start-up sets it: refused at validation
     (error,) = engine.validate(save_prompt(prefix="link/cat")).node_errors["save"].errors
     assert "outside the output folder" in error.details
+    assert list(outside.iterdir()) == []
+
+
+def test_a_symlink_made_after_validation_is_refused_when_saving(engine, folders, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    prompt = save_prompt(prefix="link/cat")
+    report = engine.validate(prompt)
+    assert report.ok
+    os.symlink(outside, folders.output / "link")
+    result = engine.execute(report, prompt)
+    assert result.status == "error"
+    assert "outside the output folder" in result.error.exception_message
     assert list(outside.iterdir()) == []
 
 

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-import nodes
-import nodes.latent
-from graph_engine import Engine, Folders, NodeRegistry
+from graph_engine import Engine, Folders
+from tests.fixtures.registries import builtin_registry
 
 FEED: dict[str, Any] = {}  # key -> the value TFeed outputs
 CAUGHT: dict[str, Any] = {}  # key -> the value TCatch received
@@ -50,12 +49,8 @@ class TCatch:
 
 
 def make_engine(tmp_path) -> Engine:
-    registry = NodeRegistry()
-    registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
-    registry.register_mappings(nodes.latent.NODE_CLASS_MAPPINGS, nodes.latent.NODE_DISPLAY_NAME_MAPPINGS,
-                               source="latent")
-    registry.register_mappings({"TFeed": TFeed, "TCatch": TCatch}, {}, source="tests")
-    return Engine(registry, Folders.under(tmp_path))
+    folders = Folders.under(tmp_path)
+    return Engine(builtin_registry(folders, {"TFeed": TFeed, "TCatch": TCatch}), folders)
 
 
 class Runner:

@@ -19,12 +19,12 @@ class Studio:
 
     def load(self, key: str):
         """(MODEL, CLIP, VAE) through the CheckpointLoaderSimple node, once per checkpoint."""
+        from graph_engine import using_folders
         from nodes.diffusion.loaders import CheckpointLoaderSimple
-        from nodes.runtime.model_folders import set_models_folder
 
         if key not in self.loaded:
-            set_models_folder(self.base / "models")  # other tests' engines may have set another
-            self.loaded[key] = CheckpointLoaderSimple().load_checkpoint(self.tiny[key].path.name)
+            with using_folders(self.engine.folders):  # as the engine calls the node
+                self.loaded[key] = CheckpointLoaderSimple().load_checkpoint(self.tiny[key].path.name)
         return self.loaded[key]
 
 
@@ -40,3 +40,12 @@ def studio(tmp_path_factory) -> Studio:
     (base / "models" / "embeddings").mkdir(parents=True)
     engine, _ = build_engine(Options(base_dir=base, disable_custom_nodes=True))
     return Studio(base, engine, tiny, {})
+
+
+@pytest.fixture
+def studio_folders(studio):
+    """The studio's folders current, for tests that call node code directly, as the engine calls it."""
+    from graph_engine import using_folders
+
+    with using_folders(studio.engine.folders):
+        yield studio.engine.folders

@@ -66,12 +66,7 @@ def shrunk(name: str) -> dict:
                                         ("img2img.json", (64, 64)), ("inpaint.json", (64, 64)),
                                         ("lora.json", (64, 64))])
 def test_bundled_workflow_runs_on_the_demo_model(demo_engine, name, size):
-    from nodes.images import set_input_folder
-    from nodes.runtime.model_folders import set_models_folder
-
     base, engine = demo_engine
-    set_models_folder(base / "models")  # validation lists the choices outside the run
-    set_input_folder(base / "input")
     result = engine.run(shrunk(name))
     assert result.status == "success", result.error
     saved = [image for output in result.outputs.values() for image in output.get("images", [])]
@@ -81,12 +76,10 @@ def test_bundled_workflow_runs_on_the_demo_model(demo_engine, name, size):
 
 
 def test_the_sdxl_base_workflow_runs_on_an_sdxl_checkpoint(demo_engine):
-    from nodes.runtime.model_folders import set_models_folder
     from tests.fixtures.tiny_checkpoints import FULL_VOCABULARY, build_sdxl
 
     base, engine = demo_engine
     target = build_sdxl(base / "models" / "checkpoints" / "sdxl", vocab_size=FULL_VOCABULARY).path  # the prompt's words
-    set_models_folder(base / "models")
     prompt = shrunk("sdxl_base.json")
     (loader,) = [node for node in prompt.values() if node["class_type"] == "CheckpointLoaderSimple"]
     assert loader["inputs"]["ckpt_name"] == "sd_xl_base_1.0.safetensors"  # what users download

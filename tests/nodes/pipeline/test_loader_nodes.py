@@ -13,17 +13,18 @@ from tests.nodes.pipeline import reference_loop as ref
 def test_vae_loader_reads_a_standalone_vae_file(studio, prefix):
     from nodes.diffusion.loaders import VAELoader
     from nodes.diffusion.vae import VAEDecode
-    from nodes.runtime.model_folders import list_models, set_models_folder
+    from graph_engine import using_folders
+    from nodes.runtime.model_folders import list_models
 
     tiny = studio.tiny["sd1"]
     weights = {prefix + key.removeprefix(VAE): tensor.contiguous() for key, tensor in vae_to_ldm(tiny.vae).items()}
     name = f"standalone{'_prefixed' if prefix else ''}.safetensors"
     (studio.base / "models" / "vae").mkdir(parents=True, exist_ok=True)
     save_file(weights, str(studio.base / "models" / "vae" / name))
-    set_models_folder(studio.base / "models")
-    assert name in list_models("vae")
-    assert name in VAELoader.INPUT_TYPES()["required"]["vae_name"][0]
-    vae = VAELoader().load_vae(name)[0]
+    assert name in list_models(studio.engine.folders, "vae")
+    with using_folders(studio.engine.folders):  # as the engine calls the node
+        assert name in VAELoader.INPUT_TYPES()["required"]["vae_name"][0]
+        vae = VAELoader().load_vae(name)[0]
     samples = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = ((tiny.vae.decode(samples).sample + 1) / 2).clamp(0, 1).movedim(1, -1)

@@ -41,12 +41,10 @@ def sample(model, clip, seed=1):
                              EmptyLatentImage().generate(64, 64, 1)[0])[0]["samples"]
 
 
-def test_lora_views_patch_the_shared_base_and_the_base_comes_back_exactly(studio):
+def test_lora_views_patch_the_shared_base_and_the_base_comes_back_exactly(studio, studio_folders):
     from nodes.diffusion.lora import LoraLoader
-    from nodes.runtime.model_folders import set_models_folder
 
     model, clip, _ = studio.load("sd1")
-    set_models_folder(studio.base / "models")
     first = write_lora(studio, "style.safetensors", seed=1)
     second = write_lora(studio, "detail.safetensors", seed=2)
     assert "style.safetensors" in LoraLoader.INPUT_TYPES()["required"]["lora_name"][0]
@@ -71,9 +69,6 @@ def test_lora_views_patch_the_shared_base_and_the_base_comes_back_exactly(studio
 
 
 def test_changing_a_strength_rereads_no_checkpoint_and_no_lora(studio):
-    from nodes.runtime.model_folders import set_models_folder
-
-    set_models_folder(studio.base / "models")
     write_lora(studio, "strength.safetensors", seed=3)
     prompt = example_prompt("text_to_image.json")
     prompt["4"]["inputs"]["ckpt_name"] = studio.tiny["sd1"].path.name
@@ -91,25 +86,21 @@ def test_changing_a_strength_rereads_no_checkpoint_and_no_lora(studio):
     assert "4" in second.cached and {"20", "3"} <= set(second.executed)
 
 
-def test_a_lora_for_another_family_is_refused_with_advice(studio):
+def test_a_lora_for_another_family_is_refused_with_advice(studio, studio_folders):
     from nodes.diffusion.lora import LoraLoader
     from nodes.runtime.lora.lora_file import LoraFamilyError
-    from nodes.runtime.model_folders import set_models_folder
 
     model, clip, _ = studio.load("sd1")
-    set_models_folder(studio.base / "models")
     write_lora(studio, "xl_style.safetensors", seed=4, sdxl_metadata=True)
     with pytest.raises(LoraFamilyError, match="LoRA for SDXL but the model is SD1.x"):
         LoraLoader().load_lora(model, clip, "xl_style.safetensors", 1.0, 1.0)
 
 
-def test_a_lora_that_matches_nothing_is_an_error_and_a_load_is_logged_in_one_line(studio, caplog):
+def test_a_lora_that_matches_nothing_is_an_error_and_a_load_is_logged_in_one_line(studio, studio_folders, caplog):
     from nodes.diffusion.lora import LoraLoader
     from nodes.runtime.lora.lora_file import LoraError
-    from nodes.runtime.model_folders import set_models_folder
 
     model, clip, _ = studio.load("sd1")
-    set_models_folder(studio.base / "models")
     g = torch.Generator().manual_seed(5)
     save_file({"lora_unet_no_such_block_proj.lora_down.weight": torch.randn(2, 8, generator=g),
                "lora_unet_no_such_block_proj.lora_up.weight": torch.randn(8, 2, generator=g)},
@@ -136,9 +127,6 @@ def test_a_lora_that_matches_nothing_is_an_error_and_a_load_is_logged_in_one_lin
 def test_two_branches_with_different_loras_on_one_checkpoint_each_get_their_own_result(studio):
     import json
 
-    from nodes.runtime.model_folders import set_models_folder
-
-    set_models_folder(studio.base / "models")
     write_lora(studio, "branch_a.safetensors", seed=7)
     write_lora(studio, "branch_b.safetensors", seed=8)
     base = example_prompt("text_to_image.json")

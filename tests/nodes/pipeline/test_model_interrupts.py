@@ -9,7 +9,7 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from graph_engine import EventStream, Folders, Interrupted
+from graph_engine import EventStream, Interrupted
 from graph_engine.context import NodeContext, enter_context, leave_context
 from nodes.runtime.demo_model import demo_unet, demo_vae
 from nodes.runtime.models.interrupts import (MAX_SCORES, InterruptibleAttention, make_unet_interruptible,
@@ -29,9 +29,9 @@ class CountingFlag(threading.Event):
 
 
 @contextlib.contextmanager
-def running_node(flag: threading.Event, tmp_path):
+def running_node(flag: threading.Event):
     """The context a node runs in, as the executor lends it."""
-    token = enter_context(NodeContext("prompt", "3", "KSampler", Folders.under(tmp_path), EventStream(), flag))
+    token = enter_context(NodeContext("prompt", "3", "KSampler", EventStream(), flag))
     try:
         yield flag
     finally:
@@ -43,7 +43,7 @@ def attention_layer(heads: int = 16, head_dim: int = 4) -> Attention:
     return Attention(query_dim=heads * head_dim, heads=heads, dim_head=head_dim).eval()
 
 
-def test_a_big_attention_is_computed_in_query_blocks_with_the_same_result(tmp_path):
+def test_a_big_attention_is_computed_in_query_blocks_with_the_same_result():
     layer = attention_layer()
     tokens = 2048
     x = torch.randn(2, tokens, 64)
@@ -51,27 +51,27 @@ def test_a_big_attention_is_computed_in_query_blocks_with_the_same_result(tmp_pa
     with torch.no_grad():
         expected = layer(x)
         layer.set_processor(InterruptibleAttention(AttnProcessor2_0()))
-        with running_node(CountingFlag(), tmp_path) as flag:
+        with running_node(CountingFlag()) as flag:
             got = layer(x)
     assert flag.asked == 2  # one check before each of its two blocks of 1024 queries
     assert torch.equal(got, expected)
 
 
-def test_small_attentions_and_cross_attention_go_to_the_default_processor(tmp_path):
+def test_small_attentions_and_cross_attention_go_to_the_default_processor():
     layer = attention_layer()
     layer.set_processor(InterruptibleAttention(AttnProcessor2_0()))
-    with torch.no_grad(), running_node(CountingFlag(), tmp_path) as flag:
+    with torch.no_grad(), running_node(CountingFlag()) as flag:
         layer(torch.randn(2, 1024, 64))
         layer(torch.randn(2, 4096, 64), encoder_hidden_states=torch.randn(2, 77, 64))
     assert flag.asked == 0
 
 
-def test_an_interrupt_stops_a_big_attention_at_its_next_block(tmp_path):
+def test_an_interrupt_stops_a_big_attention_at_its_next_block():
     layer = attention_layer()
     layer.set_processor(InterruptibleAttention(AttnProcessor2_0()))
     flag = threading.Event()
     flag.set()
-    with torch.no_grad(), running_node(flag, tmp_path), pytest.raises(Interrupted):
+    with torch.no_grad(), running_node(flag), pytest.raises(Interrupted):
         layer(torch.randn(2, 2048, 64))
 
 
@@ -82,25 +82,25 @@ def ran(module: torch.nn.Module) -> list[str]:
     return calls
 
 
-def test_an_interrupt_during_a_unet_call_stops_it_before_the_next_block_part(tmp_path):
+def test_an_interrupt_during_a_unet_call_stops_it_before_the_next_block_part():
     unet = demo_unet().eval()
     make_unet_interruptible(unet)
     flag = threading.Event()
     unet.down_blocks[0].resnets[0].register_forward_hook(lambda *_: flag.set())  # /interrupt arrives meanwhile
     transformer_after, up_blocks = ran(unet.down_blocks[0].attentions[0]), ran(unet.up_blocks[0])
-    with torch.no_grad(), running_node(flag, tmp_path), pytest.raises(Interrupted):
+    with torch.no_grad(), running_node(flag), pytest.raises(Interrupted):
         unet(torch.randn(1, 4, 16, 16), torch.tensor([500]), encoder_hidden_states=torch.randn(1, 77, 64))
     assert transformer_after == [] and up_blocks == []
 
 
-def test_the_checks_change_no_unet_result_and_are_added_once(tmp_path):
+def test_the_checks_change_no_unet_result_and_are_added_once():
     unet = demo_unet().eval()
     x, t, context = torch.randn(2, 4, 16, 16), torch.tensor([500, 500]), torch.randn(2, 77, 64)
     with torch.no_grad():
         expected = unet(x, t, encoder_hidden_states=context).sample
         make_unet_interruptible(unet)
         make_unet_interruptible(unet)
-        with running_node(CountingFlag(), tmp_path) as flag:
+        with running_node(CountingFlag()) as flag:
             got = unet(x, t, encoder_hidden_states=context).sample
     parts = sum(len(getattr(block, name, None) or ()) for block in (*unet.down_blocks, unet.mid_block,
                                                                     *unet.up_blocks)
@@ -109,13 +109,13 @@ def test_the_checks_change_no_unet_result_and_are_added_once(tmp_path):
     assert torch.equal(got, expected)
 
 
-def test_an_interrupt_during_a_vae_decode_stops_it_before_the_next_block_part(tmp_path):
+def test_an_interrupt_during_a_vae_decode_stops_it_before_the_next_block_part():
     vae = demo_vae().eval()
     make_vae_interruptible(vae)
     flag = threading.Event()
     vae.decoder.mid_block.resnets[0].register_forward_hook(lambda *_: flag.set())
     up_blocks = ran(vae.decoder.up_blocks[0])
-    with torch.no_grad(), running_node(flag, tmp_path), pytest.raises(Interrupted):
+    with torch.no_grad(), running_node(flag), pytest.raises(Interrupted):
         vae.decode(torch.randn(1, 4, 8, 8))
     assert up_blocks == []
 
@@ -137,7 +137,7 @@ def test_a_huge_vae_attention_takes_the_interruptible_split_path_without_timing_
     torch.nn.Conv2d(8, 4, 1),  # a shortcut
     torch.nn.Conv2d(8, 8, 5, padding=4, dilation=2, groups=2),
 ], ids=["3x3", "stride2", "stride2-padded", "1x1", "dilated-grouped"])
-def test_a_big_convolution_is_computed_in_bands_of_rows_with_the_same_result(tmp_path, monkeypatch, conv):
+def test_a_big_convolution_is_computed_in_bands_of_rows_with_the_same_result(monkeypatch, conv):
     from nodes.runtime.models import interrupts
 
     torch.manual_seed(0)
@@ -147,7 +147,7 @@ def test_a_big_convolution_is_computed_in_bands_of_rows_with_the_same_result(tmp
         conv.__class__ = interrupts.InterruptibleConv2d
         macs = 2 * expected.shape[-1] * conv.out_channels * (8 // conv.groups) * conv.kernel_size[0] ** 2
         monkeypatch.setattr(interrupts, "MAX_CONV_MACS", macs * 6)  # bands of three output rows
-        with running_node(CountingFlag(), tmp_path) as flag:
+        with running_node(CountingFlag()) as flag:
             got = conv(x)
     assert flag.asked == -(-expected.shape[-2] // 3)  # one check before each band
     # the same products summed; a backend may pick another summation order for a band's shape (float round-off)
@@ -161,7 +161,7 @@ class InterruptAfterFirstAsk(CountingFlag):
         return super().is_set() or self.asked > 1
 
 
-def test_an_interrupt_stops_a_big_convolution_at_its_next_band_and_the_models_have_them(tmp_path, monkeypatch):
+def test_an_interrupt_stops_a_big_convolution_at_its_next_band_and_the_models_have_them(monkeypatch):
     from nodes.runtime.models import interrupts
 
     vae = demo_vae().eval()
@@ -172,18 +172,18 @@ def test_an_interrupt_stops_a_big_convolution_at_its_next_band_and_the_models_ha
     assert convolutions and all(type(m) is interrupts.InterruptibleConv2d for m in convolutions)
     monkeypatch.setattr(interrupts, "MAX_CONV_MACS", 1 << 20)
     conv_out = vae.decoder.conv_out
-    with torch.no_grad(), running_node(InterruptAfterFirstAsk(), tmp_path) as flag, pytest.raises(Interrupted):
+    with torch.no_grad(), running_node(InterruptAfterFirstAsk()) as flag, pytest.raises(Interrupted):
         conv_out(torch.randn(1, conv_out.in_channels, 64, 64))
     assert flag.asked == 2  # the first band ran, the second was never started
 
 
-def test_an_attention_over_very_many_keys_is_split_into_blocks_smaller_than_1024_queries(tmp_path):
+def test_an_attention_over_very_many_keys_is_split_into_blocks_smaller_than_1024_queries():
     layer = attention_layer(heads=8, head_dim=4)
     x = torch.randn(2, 8192, 32)  # 2 x 8 x 8192 keys: 1024 queries would hold 2^27 scores, over MAX_SCORES
     with torch.no_grad():
         expected = layer(x)
         layer.set_processor(InterruptibleAttention(AttnProcessor2_0()))
-        with running_node(CountingFlag(), tmp_path) as flag:
+        with running_node(CountingFlag()) as flag:
             got = layer(x)
     assert flag.asked == 8192 // 512  # blocks of 512 queries: 2^26 scores each
     assert torch.equal(got, expected)

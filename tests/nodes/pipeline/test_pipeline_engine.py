@@ -26,9 +26,6 @@ def graph(checkpoint: str, seed: int) -> dict:
 
 
 def test_text_to_image_graph_saves_the_reference_image_and_reruns_only_the_sampler(studio):
-    from nodes.runtime.model_folders import set_models_folder
-
-    set_models_folder(studio.base / "models")  # validation lists ckpt_name choices outside the run
     tiny = studio.tiny["sd1"]
     seen = []
     unsubscribe = studio.engine.events.subscribe(lambda event, data: seen.append((event, data)))
@@ -68,9 +65,6 @@ def denormals_survive() -> bool:
 
 def test_a_run_in_this_thread_leaves_its_floats_as_they_were(studio):
     """Sampling flushes denormals while a node computes on the CPU; the calling thread gets IEEE floats back."""
-    from nodes.runtime.model_folders import set_models_folder
-
-    set_models_folder(studio.base / "models")
     assert denormals_survive()
     result = studio.engine.run(graph(studio.tiny["sd1"].path.name, seed=21))
     assert result.status == "success", result.error

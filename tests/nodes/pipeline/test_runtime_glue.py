@@ -17,10 +17,11 @@ def test_the_names_kSampler_offers_are_the_ones_implemented():
 
 def test_model_lists_follow_the_folder_without_a_restart(tmp_path):
     from nodes.diffusion.loaders import CheckpointLoaderSimple
-    from nodes.runtime.model_folders import find_model, list_models, set_models_folder
+    from graph_engine import using_folders
+    from nodes.runtime.model_folders import find_model, list_models
 
-    set_models_folder(tmp_path / "models")
-    assert list_models("checkpoints") == []
+    folders = Folders.under(tmp_path)
+    assert list_models(folders, "checkpoints") == []
     (tmp_path / "models" / "checkpoints" / "sd" / "nested").mkdir(parents=True)
     (tmp_path / "models" / "checkpoints" / "sd" / "nested" / "a.safetensors").write_bytes(b"x")
     (tmp_path / "models" / "checkpoints" / "notes.txt").write_text("not a model")
@@ -28,11 +29,12 @@ def test_model_lists_follow_the_folder_without_a_restart(tmp_path):
     (folder / "unet").mkdir(parents=True)
     (folder / "model_index.json").write_text("{}")
     (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"x")
-    assert list_models("checkpoints") == ["my-diffusers-model", "sd/nested/a.safetensors"]
-    assert CheckpointLoaderSimple.INPUT_TYPES()["required"]["ckpt_name"][0] == list_models("checkpoints")
+    assert list_models(folders, "checkpoints") == ["my-diffusers-model", "sd/nested/a.safetensors"]
+    with using_folders(folders):
+        assert CheckpointLoaderSimple.INPUT_TYPES()["required"]["ckpt_name"][0] == list_models(folders, "checkpoints")
     for bad in ("../outside.safetensors", str(tmp_path / "abs.safetensors")):
         try:
-            find_model("checkpoints", bad)
+            find_model(folders, "checkpoints", bad)
         except ValueError as error:
             assert "outside" in str(error) or "absolute" in str(error)
         else:

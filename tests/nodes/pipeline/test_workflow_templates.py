@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from graph_engine import NodeRegistry, ui_to_api
+from tests.fixtures.registries import builtin_registry
 
 TEMPLATES = Path(comfyui_workflow_templates.get_templates_path())
 
@@ -78,12 +79,7 @@ COMFY_ONLY_NODES = {
 
 @pytest.fixture(scope="module")
 def comfy_registry() -> NodeRegistry:
-    import nodes
-
-    registry = NodeRegistry()
-    registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
-    registry.register_mappings(COMFY_ONLY_NODES, source="test: ComfyUI interfaces")
-    return registry
+    return builtin_registry(more=COMFY_ONLY_NODES)
 
 
 def embedded(thumbnail: Path) -> tuple[dict, dict]:
@@ -210,12 +206,7 @@ def shrunk(prompt: dict, checkpoint: str) -> dict:
 
 @pytest.mark.parametrize("template", sorted(RUNNABLE))
 def test_template_converts_and_runs_on_a_tiny_checkpoint(template_studio, template):
-    from nodes.images import set_input_folder
-    from nodes.runtime.model_folders import set_models_folder
-
     studio = template_studio
-    set_models_folder(studio.base / "models")  # other tests' engines may have pointed elsewhere
-    set_input_folder(studio.base / "input")
     workflow = json.loads((TEMPLATES / template).read_text(encoding="utf-8"))
     prompt = shrunk(ui_to_api(workflow, studio.engine.registry), studio.tiny[RUNNABLE[template]].path.name)
     result = studio.engine.run(prompt)

@@ -6,6 +6,7 @@ import logging
 import instant_clip_tokenizer
 import pytest
 
+from graph_engine import Folders, using_folders
 from nodes.runtime.text.tokens import (CHUNK_LENGTH, END_TOKEN, START_TOKEN, empty_chunk, tokenize_prompt,
                                        weighted_words)
 
@@ -98,14 +99,14 @@ def test_exactly_75_tokens_fit_one_chunk():
     assert len(tokenize_prompt(" ".join(["w1"] * 76), encoder=CountingWords())) == 2
 
 
-def test_embeddings_become_their_vectors_with_the_words_weight(caplog):
+def test_embeddings_become_their_vectors_with_the_words_weight(caplog, tmp_path):
     vectors = {"style": ["v0", "v1", "v2"]}
     chunk, = tokenize_prompt("a (embedding:style:1.2) embedding:style, cat", encoder=CountingWords(),
                              embeddings=vectors.get)
     assert chunk.tokens[:10] == (BOS, 1, "v0", "v1", "v2", "v0", "v1", "v2", 1, 3)  # "," left over after the name
     assert chunk.weights[:10] == (1.0, 1.0, 1.2, 1.2, 1.2, 1.0, 1.0, 1.0, 1.0, 1.0)
     assert chunk.word_ids[:10] == (0, 1, 2, 2, 2, 3, 3, 3, 4, 5)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING), using_folders(Folders.under(tmp_path)):  # the warning names its folder
         chunk, = tokenize_prompt("embedding:missing cat", encoder=CountingWords(), embeddings=vectors.get)
     assert chunk.tokens[:3] == (BOS, 3, EOS) and "missing" in caplog.text
     # without an embedding lookup the words are plain text, as in ComfyUI without an embeddings folder

@@ -1,0 +1,36 @@
+"""The kinds of model file Latentloom loads, each once: its folder, the word for one such file, the word for people.
+
+Everything that names the kinds reads them from here: the model folders and their `--<kind>-dir` flags, the folders
+start-up makes, the model library's listing and install, the server's /models, ComfyUI's `folder_paths`. A kind the
+loaders learn (controlnet, upscale_models, text_encoders, clip_vision, diffusion_models, style_models, gligen,
+hypernetworks, as ComfyUI names their folders) is added here with its loader; until then extra_model_paths.yaml
+folders of that name are kept (`latentloom models paths` shows them as not used yet) and plugins find them through
+`folder_paths`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    folder: str  # ComfyUI's folder name: models/<folder>, --<folder>-dir, the key in extra_model_paths.yaml
+    file_kind: str  # what the model library calls a file that belongs there (identify's kind)
+    word: str  # one such file, as people read it in messages and help
+
+    @property
+    def plural(self) -> str:
+        return f"{self.word}s"
+
+
+MODEL_KINDS = (
+    ModelKind("checkpoints", "checkpoint", "checkpoint"),
+    ModelKind("loras", "lora", "LoRA"),
+    ModelKind("vae", "vae", "VAE"),
+    ModelKind("embeddings", "embedding", "embedding"),
+)
+
+KINDS = tuple(kind.folder for kind in MODEL_KINDS)  # the model folder names, in listing order
+FOLDER_KINDS = {kind.folder: kind.file_kind for kind in MODEL_KINDS}  # model folder -> the file kind it holds
+KIND_FOLDERS = {kind.file_kind: kind.folder for kind in MODEL_KINDS}  # file kind -> the folder it belongs in
+KIND_WORDS = {kind.folder: kind.word for kind in MODEL_KINDS}  # model folder -> one such file in people's words
