@@ -17,7 +17,7 @@ log = logging.getLogger("latentloom")
 
 
 def _common_options() -> argparse.ArgumentParser:
-    from nodes.runtime.model_kinds import MODEL_KINDS
+    from model_library.kinds import MODEL_KINDS
 
     common = argparse.ArgumentParser(add_help=False)
     folders = common.add_argument_group("folders")
@@ -246,7 +246,7 @@ def _failed(args: argparse.Namespace, exc: Exception) -> int:
     """What escaped a command, in one line: a closed stdout ends quietly, as Unix tools do (`latentloom nodes |
     head`); errors meant for the user show their message; anything else names the log file with its traceback."""
     from graph_engine import Folders, UserFacingError
-    from nodes.runtime.extra_model_paths import ExtraModelPathsError  # only now: importing nodes costs time
+    from model_library.extra_model_paths import ExtraModelPathsError  # only now: importing nodes costs time
 
     from .error_reports import os_error_line, report_unexpected, silence_stdout, stdout_is_closed
 

@@ -33,7 +33,7 @@ def seconds(text: str, *, zero_allowed: bool = False) -> float:
 
 def options_from(args: argparse.Namespace) -> Options:
     """The Options the common flags give (see the parser in latentloom.cli)."""
-    from nodes.runtime.model_kinds import KINDS
+    from model_library.kinds import KINDS
 
     return Options(base_dir=args.base_dir, models_dir=args.models_dir,
                    kind_dirs={kind: list(getattr(args, f"{kind}_dirs")) for kind in KINDS},

@@ -9,7 +9,7 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from graph_engine import Folders
-    from nodes.model_library.download_policy import DownloadPolicy
+    from model_library.download_policy import DownloadPolicy
 
 
 def model_describer(folders: Folders) -> Callable[[str], list[dict[str, Any]]]:
@@ -21,7 +21,7 @@ def model_describer(folders: Folders) -> Callable[[str], list[dict[str, Any]]]:
     `random_weights` marks the demo checkpoint, whose images are noise by design, so a client can say so."""
 
     def describe_models(folder: str) -> list[dict[str, Any]]:
-        from nodes.model_library.listing import installed_models
+        from model_library.listing import installed_models
         from nodes.runtime.demo_model import DEMO_CHECKPOINT_NAME
 
         return [model.as_json() | {"random_weights": PurePosixPath(model.name).name == DEMO_CHECKPOINT_NAME}
@@ -33,7 +33,7 @@ def model_describer(folders: Folders) -> Callable[[str], list[dict[str, Any]]]:
 def check_install_source(source: str) -> None:
     """Refuse (web.ServiceError) anything but an http(s) URL or a Hugging Face file, by syntax: a web client never
     names a file on the server, and the answer must not tell whether such a file exists."""
-    from nodes.model_library.install import InstallError, remote_source
+    from model_library.install import InstallError, remote_source
     from web import ServiceError
 
     try:
@@ -50,9 +50,9 @@ def model_installer(folders: Folders, policy: DownloadPolicy) -> Callable[
 
     def install_model(source: str, fields: dict[str, Any],
                       progress: Callable[[int, int | None], None]) -> dict[str, Any]:
-        from nodes.model_library.download import DownloadError
-        from nodes.model_library.install import InstallError, install_model as install
-        from nodes.model_library.listing import InstalledModel
+        from model_library.download import DownloadError
+        from model_library.install import InstallError, install_model as install
+        from model_library.listing import InstalledModel
         from web import ServiceError
 
         try:

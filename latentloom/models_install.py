@@ -9,7 +9,7 @@ from .exit_codes import EXIT_FAILED, EXIT_OK
 
 
 def add_install_arguments(parser: argparse.ArgumentParser) -> None:
-    from nodes.runtime.model_kinds import KIND_FOLDERS
+    from model_library.kinds import KIND_FOLDERS
 
     parser.add_argument("source", help="a local file, an https:// URL, or a Hugging Face file "
                                        "org/repo/path/in/repo.safetensors (token from HF_TOKEN for gated repos)")
@@ -44,9 +44,9 @@ class ProgressBar:
 def command_models_install(args: argparse.Namespace) -> int:
     """Exit 0 when installed (or already there), 1 with the reason and what to do otherwise. The machine's owner
     runs this: any address may be fetched (a mirror on the LAN), with no size or time limit but the stall one."""
-    from nodes.model_library.download import DownloadError
-    from nodes.model_library.download_policy import OWNER_POLICY
-    from nodes.model_library.install import InstallError, install_model
+    from model_library.download import DownloadError
+    from model_library.download_policy import OWNER_POLICY
+    from model_library.install import InstallError, install_model
 
     from .models_listing import prompt_word_lines
 

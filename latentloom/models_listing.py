@@ -11,7 +11,7 @@ from .exit_codes import EXIT_FAILED, EXIT_OK
 
 
 def add_list_arguments(parser: argparse.ArgumentParser) -> None:
-    from nodes.runtime.model_kinds import KIND_FOLDERS
+    from model_library.kinds import KIND_FOLDERS
 
     parser.add_argument("--kind", choices=(*KIND_FOLDERS, "unknown"), help="only files detected as this kind")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file, in a list")
@@ -38,7 +38,7 @@ def human_size(size: int) -> str:
 
 def command_models_list(args: argparse.Namespace) -> int:
     """A table (or JSON) of every installed model; problems and misplaced files are flagged under it."""
-    from nodes.model_library.listing import installed_models
+    from model_library.listing import installed_models
 
 
     models = [model for model in installed_models(options_from(args).folders())
@@ -96,8 +96,8 @@ def _link_target(path: Path) -> str:
 
 def command_models_verify(args: argparse.Namespace) -> int:
     """Check the given files (or every installed one); exit 1 when any is unusable, naming the likely cause."""
-    from nodes.model_library.identify import identify_model
-    from nodes.model_library.listing import installed_models
+    from model_library.identify import identify_model
+    from model_library.listing import installed_models
 
 
     if args.paths:

@@ -59,7 +59,7 @@ def searched_folders(folders: Folders, models_dir_given: bool) -> tuple[dict[str
                                                                        dict[str, list[SearchedFolder]]]:
     """The roots the loaders search for each kind of the installation `folders` (exactly as a run would), and the
     yaml folders of other kinds."""
-    from nodes.runtime.model_kinds import KINDS
+    from model_library.kinds import KINDS
 
     primary_origin = "--models-dir" if models_dir_given else "default"
     used = {kind: [SearchedFolder(str(root.path), primary_origin if index == 0 else root.origin,

@@ -46,7 +46,7 @@ def add_download_arguments(group: argparse._ArgumentGroup) -> None:
 
 def download_policy(args: argparse.Namespace):
     """The server's DownloadPolicy: public addresses only unless --allow-private-downloads, and the limits given."""
-    from nodes.model_library.download_policy import DownloadPolicy
+    from model_library.download_policy import DownloadPolicy
 
     given = {"max_bytes": args.download_max_size, "stall_s": args.download_stall_timeout,
              "time_limit_s": args.download_time_limit}
@@ -57,8 +57,8 @@ def download_policy(args: argparse.Namespace):
 def build_services(options: Options, max_history: int, downloads):
     """The engine with built-in and plugin nodes, the SQLite queue under user/, the model and device hooks (all on
     the engine's folders); installs fetch under the DownloadPolicy `downloads`."""
-    from nodes.runtime.model_folders import list_models
-    from nodes.runtime.model_kinds import KINDS
+    from model_library.folders import list_models
+    from model_library.kinds import KINDS
     from web import Services, open_queue
 
     from .model_services import check_install_source, model_describer, model_installer

@@ -55,7 +55,7 @@ class Options:
 
         Raises ExtraModelPathsError (file, line, problem) when a yaml file is malformed.
         """
-        from nodes.runtime.extra_model_paths import read_extra_model_paths
+        from model_library.extra_model_paths import read_extra_model_paths
 
         roots = [ModelRoot(kind, Path(folder).expanduser().resolve(), f"--{kind}-dir")
                  for kind, folders in self.kind_dirs.items() for folder in folders]
@@ -87,7 +87,7 @@ def create_folders(folders: Folders) -> None:
     """Make the installation's folders on first use: models/<kind>, input, output, temp, user (the ones these
     `folders` name, defaults or given). Folders named for more models (--<kind>-dir, extra_model_paths.yaml) are
     never made: a mistyped one must show up as missing (`latentloom models paths`), not as a new empty folder."""
-    from nodes.runtime.model_kinds import KINDS
+    from model_library.kinds import KINDS
 
     folders.create()
     for kind in KINDS:

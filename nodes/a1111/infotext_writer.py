@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 if TYPE_CHECKING:
     from graph_engine import Folders
-    from nodes.model_library.hashes import HashCache
+    from model_library.hashes import HashCache
 
 from graph_engine.plan import Link
 
@@ -298,7 +298,7 @@ def infotext(settings: GenerationSettings, width: int, height: int, model_hash: 
 
 
 def _file_hashes(folders: Folders, hashes: HashCache, kind: str, name: str):
-    from nodes.runtime.model_folders import find_model
+    from model_library.folders import find_model
 
     return hashes.hashes(find_model(folders, kind, name))
 
@@ -338,7 +338,7 @@ def parameters_for_image(graph: Any, save_node_id: str | None, width: int, heigh
         settings = settings_from_graph(graph, str(save_node_id))
         if settings is None:
             return None
-        from nodes.model_library.hashes import open_hash_cache
+        from model_library.hashes import open_hash_cache
 
         model_hash = None
         lora_hashes = {}

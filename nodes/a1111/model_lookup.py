@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from graph_engine import Folders
-    from nodes.model_library.hashes import HashCache
+    from model_library.hashes import HashCache
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def _stem(name: str) -> str:
 
 
 def _hash_of(folders: Folders, hashes: HashCache, kind: str, name: str, which: Callable) -> str | None:
-    from nodes.runtime.model_folders import find_model
+    from model_library.folders import find_model
 
     try:
         return which(hashes.hashes(find_model(folders, kind, name)))
@@ -41,8 +41,8 @@ def find_installed(folders: Folders, kind: str, name: str | None, wanted_hash: s
                    which_hash: Callable) -> str:
     """The listed name (relative to its model folder) of the `kind` file with `wanted_hash` or named `name`, among
     the files of the installation `folders`."""
-    from nodes.model_library.hashes import open_hash_cache
-    from nodes.runtime.model_folders import kind_folder, list_models
+    from model_library.hashes import open_hash_cache
+    from model_library.folders import kind_folder, list_models
 
     installed = list_models(folders, kind)
     named = [entry for entry in installed if name and _stem(entry).lower() == _stem(name).lower()]
@@ -74,6 +74,6 @@ def find_lora(folders: Folders, name: str, lora_hash: str | None) -> str:
 def installed_embeddings(folders: Folders) -> dict[str, str]:
     """Embedding file stems, lower case -> as spelled, to turn A1111's bare embedding words into ComfyUI's
     `embedding:name` (which finds a file by its stem in any subfolder)."""
-    from nodes.runtime.model_folders import list_models
+    from model_library.folders import list_models
 
     return {_stem(entry).lower(): _stem(entry) for entry in list_models(folders, "embeddings")}

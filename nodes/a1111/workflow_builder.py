@@ -114,7 +114,7 @@ class _Graph:
 
 
 def _checkpoint(folders: Folders, fields: dict[str, str]) -> str:
-    from nodes.runtime.model_folders import list_models
+    from model_library.folders import list_models
 
     name, model_hash = fields.get("Model"), fields.get("Model hash")
     if not name and not model_hash:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from graph_engine import current_folders
-from nodes.runtime.model_folders import find_model, list_models, model_file_state
+from model_library.folders import find_model, list_models, model_file_state
 from nodes.runtime.model_hints import model_folder_hint
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from graph_engine import current_folders
-from nodes.runtime.model_folders import list_models, model_file_state
+from model_library.folders import list_models, model_file_state
 from nodes.runtime.model_hints import model_folder_hint
 
 STRENGTH = {"default": 1.0, "min": -100.0, "max": 100.0, "step": 0.01}

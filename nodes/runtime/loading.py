@@ -9,7 +9,7 @@ from graph_engine import current_folders
 from .checkpoints import load_checkpoint
 from .checkpoints.vae_file import load_vae_file
 from .devices import model_manager
-from .model_folders import DIFFUSERS_INDEX, model_roots
+from model_library.folders import DIFFUSERS_INDEX, model_roots
 from .models import DiffusionModel, TextEncoders, Vae
 from .text import EmbeddingFolder
 

@@ -8,8 +8,8 @@ import os
 from graph_engine import Folders
 from graph_engine.validate import close_choices
 
-from .model_folders import kind_folder, list_models
-from .model_kinds import KIND_WORDS
+from model_library.folders import kind_folder, list_models
+from model_library.kinds import KIND_WORDS
 
 INSTALL_COMMAND = "latentloom models install <file, https:// URL or Hugging Face org/repo/file.safetensors>"
 

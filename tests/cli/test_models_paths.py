@@ -93,7 +93,7 @@ def test_models_paths_prints_each_kind_in_order_and_warns_about_missing_folders(
     assert searched == [str(base / "models" / "loras"), str(base / "more-loras"), str(sd / "models" / "Lora"),
                         str(sd / "models" / "LyCORIS")]
     assert f"2. {base / 'more-loras'}  (--loras-dir)" in loras[1]  # the default folder was made: no warning
-    assert f"[a111], line 4" in loras[3]
+    assert "[a111], line 4" in loras[3]
     assert any(f"warning: {base / 'more-loras'} does not exist" in line for line in loras)
     assert not any(f"warning: {sd / 'models' / 'Lora'} " in line for line in loras)
     assert any(f"warning: {sd / 'models' / 'VAE'} does not exist" in line for line in lines)

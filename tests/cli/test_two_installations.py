@@ -100,12 +100,12 @@ def test_two_python_api_workflows_over_two_base_folders(bases):
 
 # --- nothing keeps an installation ------------------------------------------------------------------------------------
 
-OLD_SETTERS = [("nodes.runtime.model_folders", "set_models_folder"), ("nodes.runtime.model_folders", "models_folder"),
+OLD_SETTERS = [("model_library.folders", "set_models_folder"), ("model_library.folders", "models_folder"),
                ("nodes.images", "set_input_folder"), ("nodes.images", "set_output_folder"),
                ("nodes.images.input_folder", "get_input_folder"), ("nodes.images.input_folder", "get_output_folder"),
-               ("nodes.comfy_compat", "installation_folders"), ("nodes.model_library.hashes", "set_hash_cache"),
-               ("nodes.model_library.hashes", "hash_cache"), ("latentloom.startup", "use_model_folders")]
-ROOMS = ("graph_engine", "nodes", "latentloom", "web")
+               ("nodes.comfy_compat", "installation_folders"), ("model_library.hashes", "set_hash_cache"),
+               ("model_library.hashes", "hash_cache"), ("latentloom.startup", "use_model_folders")]
+ROOMS = ("graph_engine", "model_library", "nodes", "latentloom", "web")
 
 
 def holds(value: Any, paths: tuple[str, ...], depth: int = 4, seen: set[int] | None = None) -> bool:

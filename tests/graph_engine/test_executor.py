@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from graph_engine import (Interrupted, NoCache, NodeRegistry, NoFoldersError, UserFacingError, current_context,
-                          current_folders)
+from graph_engine import Interrupted, NoCache, NoFoldersError, UserFacingError, current_context, current_folders
 
 
 def node(class_type, **inputs):

@@ -11,7 +11,6 @@ import asyncio
 import json
 import resource
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest

@@ -20,9 +20,8 @@ from typing import Any
 from graph_engine import Folders, current_folders
 from graph_engine.folders import join_inside, resolve_inside
 from nodes.images.naming import save_target
-from nodes.runtime.checkpoints.checkpoint_file import MODEL_SUFFIXES
-from nodes.runtime.model_folders import find_model, list_models, scan_model_folder
-from nodes.runtime.model_kinds import KINDS
+from model_library.folders import find_model, list_models, scan_model_folder
+from model_library.kinds import KINDS, MODEL_SUFFIXES
 
 log = logging.getLogger(__name__)
 

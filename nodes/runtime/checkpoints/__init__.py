@@ -5,10 +5,9 @@ from typing import TYPE_CHECKING
 
 from ..lazy_exports import lazy_attributes
 from .architecture import Architecture, CheckpointArchitecture, TextEncoderSpec, detect_architecture
-from .checkpoint_file import MODEL_SUFFIXES, CheckpointFile, open_checkpoint_file, read_all_tensors
+from .checkpoint_file import CheckpointFile, open_checkpoint_file, read_all_tensors
 from .errors import (CheckpointError, CorruptCheckpointError, FileChangedError, MissingComponentError,
                      NotACheckpointError, SidecarConfigError, UnknownArchitectureError, UnsafePickleError)
-from .file_identity import FileIdentity, file_identity, folder_identity
 from .file_kinds import FileKind, classify_file, refuse_non_checkpoint
 from .prediction import EPSILON, V_PREDICTION, PredictionChoice, read_sidecar
 
@@ -26,8 +25,8 @@ __getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "Architecture", "CheckpointArchitecture", "TextEncoderSpec", "detect_architecture",
-    "MODEL_SUFFIXES", "CheckpointFile", "open_checkpoint_file", "read_all_tensors", "FileKind", "classify_file",
-    "refuse_non_checkpoint", "FileIdentity", "file_identity", "folder_identity",
+    "CheckpointFile", "open_checkpoint_file", "read_all_tensors", "FileKind", "classify_file",
+    "refuse_non_checkpoint",
     "CheckpointError", "CorruptCheckpointError", "FileChangedError", "MissingComponentError", "NotACheckpointError",
     "SidecarConfigError", "UnknownArchitectureError", "UnsafePickleError",
     "EPSILON", "V_PREDICTION", "PredictionChoice", "read_sidecar",

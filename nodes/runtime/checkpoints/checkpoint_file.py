@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import CheckpointError, CorruptCheckpointError, FileChangedError
-from .file_identity import FileIdentity, file_identity
+from model_library.file_identity import FileIdentity, file_identity
+from model_library.kinds import MODEL_SUFFIXES, SAFETENSORS_SUFFIXES
 from .range_reader import RangeReader
 from .safetensors_header import REDOWNLOAD, SafetensorsHeader, header_of_open_file, looks_like_safetensors
 
@@ -20,11 +21,6 @@ if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
-
-SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
-MODEL_SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
-
 
 # safetensors dtype names -> torch dtype attribute names (strings: header reads stay torch-free)
 SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .errors import CorruptCheckpointError, FileChangedError, UnsafePickleError
-from .file_identity import file_identity
+from model_library.file_identity import file_identity
 from .safetensors_header import REDOWNLOAD
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from typing import Any
 
 from graph_engine import current_folders
 
-from ..checkpoints.file_identity import FileIdentity, file_identity
-from ..model_folders import find_model
+from model_library.file_identity import FileIdentity, file_identity
+from model_library.folders import find_model
 from .key_map import lookup
 from .lora_file import LoraError, LoraFile, check_family, read_lora
 from .training_info import read_training_info

@@ -19,13 +19,13 @@ from pathlib import Path
 import torch
 
 from graph_engine import UserFacingError
+from model_library.kinds import PICKLE_SUFFIXES
 
 from ..checkpoints.checkpoint_file import read_all_tensors
 from ..checkpoints.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
 
-PICKLE_SUFFIXES = (".pt", ".ckpt", ".bin", ".pth")
 CHECKPOINT_PREFIXES = ("model.diffusion_model.",)
 FAMILIES = ("SD1.x", "SD2.x", "SDXL")
 # text width (CLIP hidden size / UNet cross-attention input) -> family

@@ -19,9 +19,9 @@ from graph_engine.folders import join_inside
 
 from ..checkpoints.checkpoint_file import read_all_tensors
 from ..checkpoints.errors import CheckpointError
-from ..checkpoints.file_identity import FileIdentity, file_identity
+from model_library.file_identity import FileIdentity, file_identity
 from ..checkpoints.pickle_reader import load_pickle_tensors
-from ..model_folders import scan_model_folder
+from model_library.folders import scan_model_folder
 from .tokens import EmbeddingLookup
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from graph_engine import Folders, WorkflowFormatError
 from nodes.a1111 import parse_infotext, prompt_from_parameters
 from nodes.a1111.infotext_writer import settings_from_graph
 from nodes.a1111.workflow_builder import sampler_choice, with_embedding_names
-from nodes.model_library.hashes import compute_hashes
+from model_library.hashes import compute_hashes
 
 A1111_TEXT = """a castle on a hill, (golden hour:1.2),
 <lora:ink:0.6:0.8>, watercolor

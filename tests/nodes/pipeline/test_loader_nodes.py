@@ -14,7 +14,7 @@ def test_vae_loader_reads_a_standalone_vae_file(studio, prefix):
     from nodes.diffusion.loaders import VAELoader
     from nodes.diffusion.vae import VAEDecode
     from graph_engine import using_folders
-    from nodes.runtime.model_folders import list_models
+    from model_library.folders import list_models
 
     tiny = studio.tiny["sd1"]
     weights = {prefix + key.removeprefix(VAE): tensor.contiguous() for key, tensor in vae_to_ldm(tiny.vae).items()}

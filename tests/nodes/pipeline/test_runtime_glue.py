@@ -18,7 +18,7 @@ def test_the_names_kSampler_offers_are_the_ones_implemented():
 def test_model_lists_follow_the_folder_without_a_restart(tmp_path):
     from nodes.diffusion.loaders import CheckpointLoaderSimple
     from graph_engine import using_folders
-    from nodes.runtime.model_folders import find_model, list_models
+    from model_library.folders import find_model, list_models
 
     folders = Folders.under(tmp_path)
     assert list_models(folders, "checkpoints") == []

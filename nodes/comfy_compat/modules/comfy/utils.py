@@ -48,7 +48,8 @@ def load_torch_file(ckpt: str, safe_load: bool = False, device: Any = None,
                     return_metadata: bool = False) -> Any:
     """The tensors of a .safetensors or pickle model file (pickles always with weights_only, whatever safe_load
     says: a file that needs code to load is refused); with return_metadata, (tensors, metadata or None)."""
-    from nodes.runtime.checkpoints.checkpoint_file import SAFETENSORS_SUFFIXES, read_all_tensors
+    from model_library.kinds import SAFETENSORS_SUFFIXES
+    from nodes.runtime.checkpoints.checkpoint_file import read_all_tensors
     from nodes.runtime.checkpoints.pickle_reader import load_pickle_tensors
 
     path = Path(ckpt)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from nodes.model_library.identify import identify_model
+from model_library.identify import identify_model
 from nodes.runtime.checkpoints import NotACheckpointError, UnknownArchitectureError, load_checkpoint
 from nodes.runtime.checkpoints.families import foreign_family
 from tests.fixtures.foreign_models import DIFFUSION_MODELS, FLUX1, SD35_LARGE, write_flux_vae, write_foreign_model

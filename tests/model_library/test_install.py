@@ -13,10 +13,10 @@ import torch
 from safetensors.torch import save_file
 
 from graph_engine import Folders
-from nodes.model_library.download import DownloadError
-from nodes.model_library.download_policy import OWNER_POLICY
-from nodes.model_library.install import InstallError, install_model
-from nodes.runtime.model_folders import list_models
+from model_library.download import DownloadError
+from model_library.download_policy import OWNER_POLICY
+from model_library.install import InstallError, install_model
+from model_library.folders import list_models
 from tests.fixtures.model_servers import FakeHubServer, HubRepo, ModelFileServer
 from tests.fixtures.tiny_checkpoints import write_kohya_lora
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from nodes.model_library import download
-from nodes.model_library.download import (
+from model_library import download
+from model_library.download import (
     DownloadError,
     HubFile,
     download_hub_file,
     download_url,
     parse_hub_reference,
 )
-from nodes.model_library.download_policy import OWNER_POLICY
+from model_library.download_policy import OWNER_POLICY
 from tests.fixtures.model_servers import FakeHubServer, HubRepo, ModelFileServer, small_safetensors_bytes
 
 MODEL = small_safetensors_bytes(384)

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from nodes.model_library import download
-from nodes.model_library.download import DownloadError, HubFile, download_hub_file, download_url
-from nodes.model_library.download_policy import (
+from model_library import download
+from model_library.download import DownloadError, HubFile, download_hub_file, download_url
+from model_library.download_policy import (
     OWNER_POLICY,
     AddressNotAllowed,
     DownloadPolicy,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from nodes.model_library.identify import identify_model
+from model_library.identify import identify_model
 from nodes.runtime.lora.training_info import read_training_info
 from tests.fixtures.hostile_files import write_deeply_nested_safetensors
 from tests.fixtures.tiny_checkpoints import build_sd1, write_kohya_lora

@@ -19,9 +19,8 @@ from pathlib import Path
 from graph_engine import Folders, MissingFile
 from graph_engine.folders import is_inside, join_inside
 
-from .checkpoints.checkpoint_file import MODEL_SUFFIXES
-from .checkpoints.file_identity import file_identity, folder_identity
-from .model_kinds import KINDS
+from .file_identity import file_identity, folder_identity
+from .kinds import KINDS, MODEL_SUFFIXES
 
 DIFFUSERS_INDEX = "model_index.json"  # a diffusers-format model folder lists as one checkpoint
 

@@ -1,4 +1,4 @@
-"""Tiny single-file checkpoints in the original layouts, built once per session for every tests/nodes room."""
+"""Tiny single-file checkpoints in the original layouts, built once per session for every room of tests."""
 from __future__ import annotations
 
 import pytest

@@ -8,7 +8,7 @@ import struct
 import torch
 from safetensors.torch import save_file
 
-from nodes.model_library.hashes import HashCache, compute_hashes, file_sha256
+from model_library.hashes import HashCache, compute_hashes, file_sha256
 from tests.fixtures.file_rewrites import overwrite_in_place, wait_for_a_later_ctime
 
 

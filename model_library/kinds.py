@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")  # read as plain tensors only (never unpickled objects)
+MODEL_SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES  # the files a model folder lists
+
 
 @dataclass(frozen=True)
 class ModelKind:

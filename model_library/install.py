@@ -24,9 +24,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from graph_engine import Folders
-from nodes.runtime.checkpoints import MODEL_SUFFIXES
-from nodes.runtime.model_folders import link_problem
-from nodes.runtime.model_kinds import KIND_FOLDERS
+from .folders import link_problem
+from .kinds import KIND_FOLDERS, MODEL_SUFFIXES
 
 from .download import HubFile, Progress, download_hub_file, download_url, parse_hub_reference
 from .download_policy import DownloadPolicy

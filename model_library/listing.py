@@ -5,8 +5,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from graph_engine import Folders
-from nodes.runtime.model_folders import find_model, scan_models
-from nodes.runtime.model_kinds import FOLDER_KINDS, KIND_FOLDERS, KINDS
+from .folders import find_model, scan_models
+from .kinds import FOLDER_KINDS, KIND_FOLDERS, KINDS
 
 from .hashes import FileHashes, HashCache, open_hash_cache
 from .identify import ModelFile, identify_model, unusable_model

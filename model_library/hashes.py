@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graph_engine import Folders
-from nodes.runtime.checkpoints.file_identity import file_identity
+
+from .file_identity import file_identity
 
 CHUNK = 1024 * 1024
 HASH_DATABASE = "model_hashes.sqlite"  # in the installation's user folder

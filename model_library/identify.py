@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nodes.runtime.checkpoints import (CheckpointError, CheckpointFile, UnsafePickleError, classify_file,
                                        open_checkpoint_file)
-from nodes.runtime.model_folders import DIFFUSERS_INDEX, link_problem
+from .folders import DIFFUSERS_INDEX, link_problem
 
 from nodes.runtime.lora.training_info import TrainingInfo, read_training_info
 

@@ -10,8 +10,8 @@ import pytest
 
 from graph_engine import Engine, Folders
 from latentloom.startup import Options, build_registry
-from nodes.runtime.extra_model_paths import ExtraModelPathsError, read_extra_model_paths
-from nodes.runtime.model_folders import find_model, list_models, model_roots, scan_models
+from model_library.extra_model_paths import ExtraModelPathsError, read_extra_model_paths
+from model_library.folders import find_model, list_models, model_roots, scan_models
 
 A1111_YAML = """\
     # an AUTOMATIC1111 install, used in place
