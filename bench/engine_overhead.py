@@ -48,7 +48,7 @@ def make_engine(folder: Path) -> Engine:
     folders = Folders.under(folder)
     registry = NodeRegistry()
     with using_folders(folders):  # the loaders list this installation's model files
-        registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
+        nodes.register_builtins(registry)
     return Engine(registry, folders)
 
 

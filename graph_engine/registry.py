@@ -43,8 +43,12 @@ class NodeRegistry:
         return spec
 
     def register_mappings(self, mappings: Any, display_names: Any = None, *, source: str,
-                          python_module: str = CORE_MODULE) -> RegistrationReport:
-        """Register a plugin's NODE_CLASS_MAPPINGS; a bad class is refused alone, the others still register."""
+                          python_module: str = CORE_MODULE,
+                          python_modules: Mapping[str, str] | None = None) -> RegistrationReport:
+        """Register a plugin's NODE_CLASS_MAPPINGS; a bad class is refused alone, the others still register.
+
+        `python_modules` names the module of single classes where they differ from `python_module` (the built-ins
+        give ComfyUI's own, e.g. comfy_extras.nodes_mask)."""
         if not isinstance(mappings, Mapping):
             raise NodeInterfaceError(f"NODE_CLASS_MAPPINGS must be a dict of name -> class, got {type(mappings).__name__}")
         if not isinstance(display_names, Mapping):
@@ -53,8 +57,9 @@ class NodeRegistry:
         for class_type, cls in mappings.items():
             try:
                 name = display_names.get(class_type)
+                module = (python_modules or {}).get(class_type, python_module)
                 self.register(class_type, cls, display_name=name if isinstance(name, str) else None, source=source,
-                              python_module=python_module)
+                              python_module=module)
             except (NodeInterfaceError, DuplicateNodeError) as exc:
                 report.refused.append((str(class_type), str(exc)))
                 log.warning("%s", exc)

@@ -108,6 +108,7 @@ class NodeSpec:
             "python_module": self.python_module,
             "category": self.category,
             "output_node": self.output_node,
+            "is_input_list": self.input_is_list,
         }
         tooltips = [o.tooltip for o in self.outputs]
         if any(t is not None for t in tooltips):

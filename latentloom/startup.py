@@ -102,7 +102,7 @@ def build_registry(options: Options, folders: Folders) -> tuple[NodeRegistry, li
 
     with using_folders(folders):
         registry = NodeRegistry()
-        registry.register_mappings(nodes.NODE_CLASS_MAPPINGS, nodes.NODE_DISPLAY_NAME_MAPPINGS, source="built-in")
+        nodes.register_builtins(registry)
         if options.disable_custom_nodes:
             return registry, []
         from nodes.comfy_compat import install_comfy_modules

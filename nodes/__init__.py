@@ -5,14 +5,20 @@ ComfyUI plugins `import nodes` too: they find MAX_RESOLUTION here and each built
 """
 from typing import Any
 
-from .diffusion import NODE_CLASS_MAPPINGS as _DIFFUSION, NODE_DISPLAY_NAME_MAPPINGS as _DIFFUSION_NAMES
-from .images import NODE_CLASS_MAPPINGS as _IMAGES, NODE_DISPLAY_NAME_MAPPINGS as _IMAGE_NAMES
-from .latent import NODE_CLASS_MAPPINGS as _LATENT, NODE_DISPLAY_NAME_MAPPINGS as _LATENT_NAMES
-from .latent.resize import MAX_RESOLUTION
-from .utility import NODE_CLASS_MAPPINGS as _UTILITY, NODE_DISPLAY_NAME_MAPPINGS as _UTILITY_NAMES
+from graph_engine import NodeRegistry, RegistrationReport
 
-NODE_CLASS_MAPPINGS = {**_UTILITY, **_DIFFUSION, **_LATENT, **_IMAGES}
-NODE_DISPLAY_NAME_MAPPINGS = {**_UTILITY_NAMES, **_DIFFUSION_NAMES, **_LATENT_NAMES, **_IMAGE_NAMES}
+from . import diffusion, images, latent, utility
+from .latent.resize import MAX_RESOLUTION
+from .node_groups import gather
+
+NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(utility, diffusion, latent, images)
+
+
+def register_builtins(registry: NodeRegistry) -> RegistrationReport:
+    """Register every built-in node, each under ComfyUI's module name for it (call with the installation's folders
+    current: the loaders list its files)."""
+    return registry.register_mappings(NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, source="built-in",
+                                      python_modules=NODE_PYTHON_MODULES)
 
 
 def __getattr__(name: str) -> Any:
@@ -23,4 +29,4 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'nodes' has no attribute {name!r}") from None
 
 
-__all__ = ["MAX_RESOLUTION", "NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+__all__ = ["MAX_RESOLUTION", "NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "NODE_PYTHON_MODULES", "register_builtins"]

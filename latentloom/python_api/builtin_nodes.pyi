@@ -79,10 +79,12 @@ class MathIntNode(NodeHandle):
     INT: Output[Literal['INT']]
 
 
-class PreviewAnyNode(NodeHandle): ...
+class PreviewAnyNode(NodeHandle):
+    STRING: Output[Literal['STRING']]
 
 
-class PreviewImageNode(NodeHandle): ...
+class PreviewImageNode(NodeHandle):
+    images: Output[Literal['IMAGE']]
 
 
 class PrimitiveBooleanNode(NodeHandle):
@@ -105,7 +107,8 @@ class PrimitiveStringMultilineNode(NodeHandle):
     STRING: Output[Literal['STRING']]
 
 
-class SaveImageNode(NodeHandle): ...
+class SaveImageNode(NodeHandle):
+    images: Output[Literal['IMAGE']]
 
 
 class SetLatentNoiseMaskNode(NodeHandle):
@@ -323,30 +326,30 @@ class BuiltinNodes:
         ...
 
     def PreviewAny(self, *, source: Any) -> PreviewAnyNode:
-        'Shows the value it receives.'
+        'Shows the value it receives as text, and passes that text on.'
         ...
 
     def PreviewImage(self, *, images: Output[Literal['IMAGE']]) -> PreviewImageNode:
         'Shows the input images; they are kept in the temp folder only.'
         ...
 
-    def PrimitiveBoolean(self, *, value: bool | Output[Literal['BOOLEAN']] = ...) -> PrimitiveBooleanNode:
+    def PrimitiveBoolean(self, *, value: bool | Output[Literal['BOOLEAN']]) -> PrimitiveBooleanNode:
         'True or false, to feed other nodes.'
         ...
 
-    def PrimitiveFloat(self, *, value: float | Output[Literal['FLOAT']] = ...) -> PrimitiveFloatNode:
+    def PrimitiveFloat(self, *, value: float | Output[Literal['FLOAT']]) -> PrimitiveFloatNode:
         'A number to feed other nodes.'
         ...
 
-    def PrimitiveInt(self, *, value: int | Output[Literal['INT']] = ...) -> PrimitiveIntNode:
+    def PrimitiveInt(self, *, value: int | Output[Literal['INT']]) -> PrimitiveIntNode:
         'A whole number to feed other nodes.'
         ...
 
-    def PrimitiveString(self, *, value: str | Output[Literal['STRING']] = ...) -> PrimitiveStringNode:
+    def PrimitiveString(self, *, value: str | Output[Literal['STRING']]) -> PrimitiveStringNode:
         'A line of text to feed other nodes.'
         ...
 
-    def PrimitiveStringMultiline(self, *, value: str | Output[Literal['STRING']] = ...) -> PrimitiveStringMultilineNode:
+    def PrimitiveStringMultiline(self, *, value: str | Output[Literal['STRING']]) -> PrimitiveStringMultilineNode:
         'Text of several lines to feed other nodes.'
         ...
 

@@ -5,7 +5,7 @@ from nodes.latent.resize import MAX_RESOLUTION
 
 
 class ConditioningCombine:
-    CATEGORY = "conditioning"
+    CATEGORY = "model/conditioning/transform"
     RETURN_TYPES = ("CONDITIONING",)
     FUNCTION = "combine"
     DESCRIPTION = "Both conditionings guide each step; their predictions are averaged where they overlap."
@@ -19,7 +19,7 @@ class ConditioningCombine:
 
 
 class ConditioningSetArea:
-    CATEGORY = "conditioning"
+    CATEGORY = "model/conditioning/transform"
     RETURN_TYPES = ("CONDITIONING",)
     FUNCTION = "append"
     DESCRIPTION = "Limits the conditioning to a rectangle of the image (pixels, in steps of 8), with a strength."

@@ -7,7 +7,7 @@ from nodes.runtime.model_hints import model_folder_hint
 
 
 class CheckpointLoaderSimple:
-    CATEGORY = "loaders"
+    CATEGORY = "model/loaders"
     RETURN_TYPES = ("MODEL", "CLIP", "VAE")
     OUTPUT_TOOLTIPS = ("The model that denoises latents.", "The CLIP model that encodes text prompts.",
                        "The VAE that turns latents into images and back.")
@@ -35,7 +35,7 @@ class CheckpointLoaderSimple:
 
 
 class VAELoader:
-    CATEGORY = "loaders"
+    CATEGORY = "model/loaders"
     RETURN_TYPES = ("VAE",)
     FUNCTION = "load_vae"
     DESCRIPTION = "Loads a VAE file from models/vae, to decode with instead of the checkpoint's own."

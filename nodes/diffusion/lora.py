@@ -9,7 +9,7 @@ STRENGTH = {"default": 1.0, "min": -100.0, "max": 100.0, "step": 0.01}
 
 
 class LoraLoader:
-    CATEGORY = "loaders"
+    CATEGORY = "model/loaders"
     RETURN_TYPES = ("MODEL", "CLIP")
     OUTPUT_TOOLTIPS = ("The model with the LoRA.", "The CLIP with the LoRA.")
     FUNCTION = "load_lora"
@@ -40,7 +40,7 @@ class LoraLoader:
 
 
 class LoraLoaderModelOnly:
-    CATEGORY = "loaders"
+    CATEGORY = "model/loaders"
     RETURN_TYPES = ("MODEL",)
     FUNCTION = "load_lora_model_only"
     DESCRIPTION = "Applies a LoRA from models/loras to the diffusion model only."
@@ -65,4 +65,4 @@ class LoraLoaderModelOnly:
 
 
 NODE_CLASS_MAPPINGS = {"LoraLoader": LoraLoader, "LoraLoaderModelOnly": LoraLoaderModelOnly}
-NODE_DISPLAY_NAME_MAPPINGS = {"LoraLoader": "Load LoRA", "LoraLoaderModelOnly": "LoraLoaderModelOnly"}
+NODE_DISPLAY_NAME_MAPPINGS = {"LoraLoader": "Load LoRA (Model and CLIP)", "LoraLoaderModelOnly": "Load LoRA"}

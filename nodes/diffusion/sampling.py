@@ -49,7 +49,7 @@ def _common_inputs() -> dict:
 
 
 class KSampler:
-    CATEGORY = "sampling"
+    CATEGORY = "model/sampling"
     RETURN_TYPES = ("LATENT",)
     OUTPUT_TOOLTIPS = ("The denoised latent.",)
     FUNCTION = "sample"
@@ -83,7 +83,7 @@ class KSampler:
 
 
 class KSamplerAdvanced:
-    CATEGORY = "sampling"
+    CATEGORY = "model/sampling"
     RETURN_TYPES = ("LATENT",)
     FUNCTION = "sample"
     DESCRIPTION = ("KSampler over a slice of the steps (start_at_step to end_at_step), optionally without adding "

@@ -19,7 +19,7 @@ def prompt_too_long(length: int) -> str | None:
 
 
 class CLIPTextEncode:
-    CATEGORY = "conditioning"
+    CATEGORY = "model/conditioning"
     RETURN_TYPES = ("CONDITIONING",)
     OUTPUT_TOOLTIPS = ("The encoded text that guides the diffusion model.",)
     FUNCTION = "encode"
@@ -51,7 +51,7 @@ class CLIPTextEncode:
 
 
 class CLIPSetLastLayer:
-    CATEGORY = "conditioning"
+    CATEGORY = "model/conditioning"
     RETURN_TYPES = ("CLIP",)
     FUNCTION = "set_last_layer"
     DESCRIPTION = "Clip skip: -1 uses CLIP's last layer, -2 the one before it (what many anime models expect)."

@@ -23,7 +23,7 @@ def _encode_estimate(pixels: ValueSize | None, extra_bytes: int = 0) -> NodeEsti
 
 
 class VAEDecode:
-    CATEGORY = "latent"
+    CATEGORY = "model/latent"
     RETURN_TYPES = ("IMAGE",)
     OUTPUT_TOOLTIPS = ("The decoded image.",)
     FUNCTION = "decode"
@@ -50,7 +50,7 @@ class VAEDecode:
 
 
 class VAEEncode:
-    CATEGORY = "latent"
+    CATEGORY = "model/latent"
     RETURN_TYPES = ("LATENT",)
     FUNCTION = "encode"
     DESCRIPTION = "Encodes an image into a latent (for img2img); the image is centre-cropped to a multiple of 8."
@@ -68,7 +68,7 @@ class VAEEncode:
 
 
 class VAEEncodeForInpaint:
-    CATEGORY = "latent/inpaint"
+    CATEGORY = "model/latent"
     RETURN_TYPES = ("LATENT",)
     FUNCTION = "encode"
     DESCRIPTION = ("Encodes an image for inpainting: the masked pixels are greyed out before encoding and the mask, "

@@ -4,10 +4,9 @@ torch, numpy and Pillow load only when a node runs. Their folders are the instal
 current (`graph_engine.current_folders()`): LoadImage lists, checks and reads the same input folder, SaveImage checks
 its prefix against and writes into the same output folder.
 """
-from .load import LoadImage
-from .save import PreviewImage, SaveImage
+from ..node_groups import gather
+from . import load, save
 
-NODE_CLASS_MAPPINGS = {"SaveImage": SaveImage, "PreviewImage": PreviewImage, "LoadImage": LoadImage}
-NODE_DISPLAY_NAME_MAPPINGS = {"SaveImage": "Save Image", "PreviewImage": "Preview Image", "LoadImage": "Load Image"}
+NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(save, load)
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "NODE_PYTHON_MODULES"]

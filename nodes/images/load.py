@@ -107,3 +107,7 @@ class LoadImage:
         image, mask = ValueSize.array((frames, height, width, 3)), ValueSize.array((frames, height, width))
         return NodeEstimate((image, mask), image.nbytes + mask.nbytes,
                             f"{frames} frame(s) of {width}x{height} pixels as float32")
+
+
+NODE_CLASS_MAPPINGS = {"LoadImage": LoadImage}
+NODE_DISPLAY_NAME_MAPPINGS = {"LoadImage": "Load Image"}

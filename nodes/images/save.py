@@ -22,7 +22,7 @@ def _folders_of_run() -> Folders:
 def save_batch(images: Any, folders: Folders, kind: str, filename_prefix: str, prompt: Any, extra_pnginfo: Any,
                compress_level: int) -> dict:
     """Write every image of the batch into the `kind` folder ("output" or "temp") of the installation `folders`;
-    return ComfyUI's {"ui": {"images": [...]}}."""
+    return ComfyUI's {"ui": {"images": [...]}, "result": (images,)}: the images pass on to whatever follows."""
     from nodes.a1111.infotext_writer import parameters_for_image
     from .conversion import to_uint8_batch
     from .png_writer import png_info, write_png_exclusive
@@ -46,12 +46,13 @@ def save_batch(images: Any, folders: Folders, kind: str, filename_prefix: str, p
         counter += 1
     if context is not None and frames:
         context.progress(len(frames), len(frames))
-    return {"ui": {"images": results}}
+    return {"ui": {"images": results}, "result": (images,)}
 
 
 class SaveImage:
     CATEGORY = "image"
-    RETURN_TYPES = ()
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("images",)
     FUNCTION = "save_images"
     OUTPUT_NODE = True
     DESCRIPTION = "Saves the input images to your output folder as PNG with the workflow inside."
@@ -88,7 +89,8 @@ class SaveImage:
 
 class PreviewImage:
     CATEGORY = "image"
-    RETURN_TYPES = ()
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("images",)
     FUNCTION = "save_images"
     OUTPUT_NODE = True
     DESCRIPTION = "Shows the input images; they are kept in the temp folder only."
@@ -102,3 +104,7 @@ class PreviewImage:
         suffix = "_temp_" + "".join(random.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
         return save_batch(images, _folders_of_run(), "temp", "ComfyUI" + suffix, prompt, extra_pnginfo,
                           self.compress_level)
+
+
+NODE_CLASS_MAPPINGS = {"SaveImage": SaveImage, "PreviewImage": PreviewImage}
+NODE_DISPLAY_NAME_MAPPINGS = {"SaveImage": "Save Image", "PreviewImage": "Preview Image"}

@@ -28,7 +28,7 @@ def latent_target_size(old: tuple[int, int] | None, width: int, height: int) -> 
 
 
 class EmptyLatentImage:
-    CATEGORY = "latent"
+    CATEGORY = "model/latent"
     RETURN_TYPES = ("LATENT",)
     FUNCTION = "generate"
     DESCRIPTION = "A batch of all-zero latents for an image of width x height pixels (1/8 of each side)."
@@ -54,7 +54,7 @@ class EmptyLatentImage:
 
 
 class LatentUpscale:
-    CATEGORY = "latent"
+    CATEGORY = "model/latent"
     RETURN_TYPES = ("LATENT",)
     FUNCTION = "upscale"
     DESCRIPTION = ("Resize a latent to width x height pixels (1/8 in latent cells). A side set to 0 follows the "
@@ -93,7 +93,7 @@ class LatentUpscale:
 
 
 class LatentUpscaleBy:
-    CATEGORY = "latent"
+    CATEGORY = "model/latent"
     RETURN_TYPES = ("LATENT",)
     FUNCTION = "upscale"
     DESCRIPTION = "Resize a latent by a factor (each side rounded to whole latent cells)."
@@ -121,7 +121,7 @@ class LatentUpscaleBy:
 
 
 class SetLatentNoiseMask:
-    CATEGORY = "latent/inpaint"
+    CATEGORY = "model/latent"
     RETURN_TYPES = ("LATENT",)
     FUNCTION = "set_mask"
     DESCRIPTION = "Attach a mask to a latent so sampling only changes where the mask is above 0."

@@ -54,7 +54,7 @@ FLOAT_OPERATIONS: dict[str, Callable[[float, float], float]] = {
 
 
 class MathInt:
-    CATEGORY = "utils/math"
+    CATEGORY = "utilities/math"
     RETURN_TYPES = ("INT",)
     FUNCTION = "calculate"
     DESCRIPTION = "a <operation> b on whole numbers; divide rounds down."
@@ -72,7 +72,7 @@ class MathInt:
 
 
 class MathFloat:
-    CATEGORY = "utils/math"
+    CATEGORY = "utilities/math"
     RETURN_TYPES = ("FLOAT",)
     FUNCTION = "calculate"
     DESCRIPTION = "a <operation> b on numbers."

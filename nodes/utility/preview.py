@@ -16,19 +16,21 @@ def as_text(value: Any) -> str:
 
 
 class PreviewAny:
-    CATEGORY = "utils"
-    RETURN_TYPES = ()
+    CATEGORY = "utilities"
+    RETURN_TYPES = ("STRING",)
     FUNCTION = "main"
     OUTPUT_NODE = True
-    DESCRIPTION = "Shows the value it receives."
+    DESCRIPTION = "Shows the value it receives as text, and passes that text on."
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"source": ("*", {})}}
 
     def main(self, source: Any) -> dict:
-        return {"ui": {"text": [as_text(source)]}, "result": ()}
+        text = as_text(source)
+        return {"ui": {"text": [text]}, "result": (text,)}
 
 
+PYTHON_MODULE = "comfy_extras.nodes_preview_any"  # ComfyUI's module of these nodes
 NODE_CLASS_MAPPINGS = {"PreviewAny": PreviewAny}
-NODE_DISPLAY_NAME_MAPPINGS = {"PreviewAny": "Preview Any"}
+NODE_DISPLAY_NAME_MAPPINGS = {"PreviewAny": "Preview as Text"}

@@ -23,7 +23,7 @@ def replaced_length(inputs: dict, sizes: dict) -> int | None:
 
 
 class StringConcatenate:
-    CATEGORY = "utils/string"
+    CATEGORY = "text"
     RETURN_TYPES = ("STRING",)
     FUNCTION = "execute"
     DESCRIPTION = "string_a, then the delimiter, then string_b."
@@ -31,7 +31,7 @@ class StringConcatenate:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"string_a": ("STRING", {"multiline": True}), "string_b": ("STRING", {"multiline": True}),
-                             "delimiter": ("STRING", {"default": ""})}}
+                             "delimiter": ("STRING", {"default": "", "multiline": False})}}
 
     @classmethod
     def ESTIMATE_MEMORY(cls, inputs, sizes):
@@ -43,15 +43,15 @@ class StringConcatenate:
 
 
 class StringReplace:
-    CATEGORY = "utils/string"
+    CATEGORY = "text"
     RETURN_TYPES = ("STRING",)
     FUNCTION = "execute"
     DESCRIPTION = "Every occurrence of find replaced by replace."
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"string": ("STRING", {"multiline": True}), "find": ("STRING", {}),
-                             "replace": ("STRING", {})}}
+        return {"required": {"string": ("STRING", {"multiline": True}), "find": ("STRING", {"multiline": True}),
+                             "replace": ("STRING", {"multiline": True})}}
 
     @classmethod
     def ESTIMATE_MEMORY(cls, inputs, sizes):
@@ -63,7 +63,7 @@ class StringReplace:
 
 
 class StringLength:
-    CATEGORY = "utils/string"
+    CATEGORY = "text"
     RETURN_TYPES = ("INT",)
     RETURN_NAMES = ("length",)
     FUNCTION = "execute"
@@ -77,6 +77,8 @@ class StringLength:
         return (len(string),)
 
 
+PYTHON_MODULE = "comfy_extras.nodes_string"  # ComfyUI's module of these nodes
 NODE_CLASS_MAPPINGS = {"StringConcatenate": StringConcatenate, "StringReplace": StringReplace,
                        "StringLength": StringLength}
-NODE_DISPLAY_NAME_MAPPINGS = {"StringConcatenate": "Concatenate", "StringReplace": "Replace", "StringLength": "Length"}
+NODE_DISPLAY_NAME_MAPPINGS = {"StringConcatenate": "Concatenate Text", "StringReplace": "Replace Text",
+                              "StringLength": "Text Length"}

@@ -294,7 +294,7 @@ def test_nodes_json_has_object_info_fields_and_the_source(base):
         assert info["name"] == class_type
     math = listing["MathInt"]
     assert math["display_name"] == "Math (Int)"
-    assert math["category"] == "utils/math"
+    assert math["category"] == "utilities/math"
     assert list(math["input"]["required"]) == ["a", "b", "operation"]
     assert math["input_order"] == {"required": ["a", "b", "operation"]}
     assert "multiply" in math["input"]["required"]["operation"][0]

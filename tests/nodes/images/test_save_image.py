@@ -166,14 +166,15 @@ def test_preview_image_goes_to_temp_with_a_random_suffix(engine, folders):
     assert list(folders.output.iterdir()) == []
 
 
-def test_node_declarations_match_comfyui():
-    from nodes.images import NODE_CLASS_MAPPINGS as M
-
-    save, preview = M["SaveImage"], M["PreviewImage"]
-    assert save.OUTPUT_NODE is True and save.RETURN_TYPES == () and save.CATEGORY == "image"
-    assert save.INPUT_TYPES()["required"]["filename_prefix"][1]["default"] == "ComfyUI"
-    assert save.INPUT_TYPES()["hidden"] == {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}
-    assert list(preview.INPUT_TYPES()["required"]) == ["images"] and preview.OUTPUT_NODE is True
+def test_saved_images_pass_on_to_the_next_node(engine, folders):
+    prompt = save_prompt(prefix="first", seed=5, batch=2)
+    prompt["again"] = {"class_type": "SaveImage", "inputs": {"images": ["save", 0], "filename_prefix": "second"}}
+    result = engine.run(prompt)
+    assert result.ok, result.error
+    for name in ("first", "second"):
+        for index, pixels in enumerate(expected_pixels(5, 2, 8, 8)):
+            with Image.open(folders.output / f"{name}_{index + 1:05}_.png") as png:
+                assert np.array_equal(np.asarray(png), pixels)
 
 
 @pytest.fixture
