@@ -73,8 +73,9 @@ def test_object_info_names_packs_as_comfyui_does_and_no_server_path(plugin_serve
     assert info["LLComfySplitWords"]["python_module"] == "custom_nodes.ll_comfy_basics"
     assert info["LLComfySaveLines"]["python_module"] == "custom_nodes.ll_comfy_files"
     assert info["LLComfyAnnounce"]["python_module"] == "custom_nodes.ll_comfy_messages"
-    assert {info[name]["python_module"] for name in ("KSampler", "SaveImage", "MathInt", "PreviewAny")} == {"nodes"}
-    assert all(entry["python_module"] == "nodes" or entry["python_module"].startswith("custom_nodes.")
+    assert {info[name]["python_module"] for name in ("KSampler", "SaveImage", "MathInt")} == {"nodes"}
+    assert info["PreviewAny"]["python_module"] == "comfy_extras.nodes_preview_any"  # where ComfyUI keeps it
+    assert all(entry["python_module"] == "nodes" or entry["python_module"].startswith(("custom_nodes.", "comfy_extras."))
                for entry in info.values())
     assert call_json(f"{plugin_server.url}/object_info/LLComfyShout")[1]["LLComfyShout"]["python_module"] == \
         "custom_nodes.ll_comfy_basics"
