@@ -1,0 +1,152 @@
+"""ComfyUI's mask nodes (comfy_extras.nodes_mask): making, converting, cropping and thresholding MASK values.
+
+A MASK is a float tensor [batch, height, width], 1 where an image is to change (ComfyUI's convention). The
+method names are ComfyUI's, so plugins that call e.g. `GrowMask().expand_mask(...)` work with ours.
+"""
+from __future__ import annotations
+
+from graph_engine import InvalidNodeInput
+
+from ..latent.resize import MAX_RESOLUTION
+from .batches import image_batch, mask_batch
+
+PYTHON_MODULE = "comfy_extras.nodes_mask"
+CHANNELS = ("red", "green", "blue", "alpha")
+WHITE = 0xFFFFFF
+
+
+def _offset(default: int = 0, minimum: int = 0) -> tuple:
+    return ("INT", {"default": default, "min": minimum, "max": MAX_RESOLUTION, "step": 1})
+
+
+class InvertMask:
+    CATEGORY = "image/mask"
+    RETURN_TYPES = ("MASK",)
+    FUNCTION = "invert"
+    DESCRIPTION = "1 - mask: what was kept changes, what changed is kept."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"mask": ("MASK",)}}
+
+    def invert(self, mask):
+        return (1.0 - mask,)
+
+
+class SolidMask:
+    CATEGORY = "image/mask"
+    RETURN_TYPES = ("MASK",)
+    FUNCTION = "solid"
+    DESCRIPTION = "A mask of width x height with every value set to `value`."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01}),
+                             "width": _offset(512, 1), "height": _offset(512, 1)}}
+
+    def solid(self, value: float, width: int, height: int):
+        import torch
+
+        return (torch.full((1, height, width), value, dtype=torch.float32, device="cpu"),)
+
+
+class ImageToMask:
+    CATEGORY = "image/mask"
+    RETURN_TYPES = ("MASK",)
+    FUNCTION = "image_to_mask"
+    DESCRIPTION = "One channel of an image as a mask."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"image": ("IMAGE",), "channel": (list(CHANNELS),)}}
+
+    def image_to_mask(self, image, channel: str):
+        image = image_batch(image)
+        index = CHANNELS.index(channel)
+        if index >= image.shape[-1]:
+            raise InvalidNodeInput(f"channel {channel!r}: the image has only {image.shape[-1]} channels (no alpha); "
+                                   "LoadImage gives an image's alpha as its MASK output")
+        return (image[..., index],)
+
+
+class ImageColorToMask:
+    CATEGORY = "image/mask"
+    RETURN_TYPES = ("MASK",)
+    FUNCTION = "image_to_mask"
+    DESCRIPTION = "1 where a pixel's 8-bit RGB colour is exactly `color` (0xRRGGBB), 0 elsewhere."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"image": ("IMAGE",),
+                             "color": ("INT", {"default": 0, "min": 0, "max": WHITE, "step": 1, "display": "number"})}}
+
+    def image_to_mask(self, image, color: int):
+        import torch
+
+        image = image_batch(image)
+        if image.shape[-1] < 3:
+            raise InvalidNodeInput(f"image has {image.shape[-1]} channel(s); matching a colour needs RGB")
+        levels = (image[..., :3].clamp(0.0, 1.0) * 255.0).round().to(torch.int64)
+        packed = (levels[..., 0] << 16) | (levels[..., 1] << 8) | levels[..., 2]
+        return ((packed == color).to(torch.float32),)
+
+
+class MaskToImage:
+    CATEGORY = "image/mask"
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "mask_to_image"
+    DESCRIPTION = "A mask as a grey image (the same value in red, green and blue)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"mask": ("MASK",)}}
+
+    def mask_to_image(self, mask):
+        return (mask_batch(mask)[..., None].expand(-1, -1, -1, 3),)
+
+
+class ThresholdMask:
+    CATEGORY = "image/mask"
+    RETURN_TYPES = ("MASK",)
+    FUNCTION = "image_to_mask"
+    DESCRIPTION = "1 where the mask is above `value`, 0 elsewhere."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"mask": ("MASK",),
+                             "value": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01})}}
+
+    def image_to_mask(self, mask, value: float):
+        return ((mask > value).float(),)
+
+
+class CropMask:
+    CATEGORY = "image/mask"
+    RETURN_TYPES = ("MASK",)
+    FUNCTION = "crop"
+    DESCRIPTION = "The part of the mask from (x, y), width x height, cut short at the mask's edges."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"mask": ("MASK",), "x": _offset(), "y": _offset(),
+                             "width": _offset(512, 1), "height": _offset(512, 1)}}
+
+    def crop(self, mask, x: int, y: int, width: int, height: int):
+        mask = mask_batch(mask)
+        mask_height, mask_width = mask.shape[-2:]
+        if x >= mask_width or y >= mask_height:
+            raise InvalidNodeInput(f"x, y ({x}, {y}): the crop starts outside the {mask_width}x{mask_height} mask; "
+                                   f"use x below {mask_width} and y below {mask_height}")
+        return (mask[:, y:y + height, x:x + width],)
+
+
+NODE_CLASS_MAPPINGS = {
+    "InvertMask": InvertMask, "SolidMask": SolidMask, "ImageToMask": ImageToMask,
+    "ImageColorToMask": ImageColorToMask, "MaskToImage": MaskToImage, "ThresholdMask": ThresholdMask,
+    "CropMask": CropMask,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "InvertMask": "Invert Mask", "SolidMask": "Create Solid Mask", "ImageToMask": "Convert Image to Mask",
+    "ImageColorToMask": "Convert Image Color to Mask", "MaskToImage": "Convert Mask to Image",
+    "ThresholdMask": "Threshold Mask", "CropMask": "Crop Mask",
+}
