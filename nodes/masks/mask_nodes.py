@@ -1,7 +1,8 @@
 """ComfyUI's mask nodes (comfy_extras.nodes_mask): making, converting, cropping and thresholding MASK values.
 
 A MASK is a float tensor [batch, height, width], 1 where an image is to change (ComfyUI's convention). The
-method names are ComfyUI's, so plugins that call e.g. `GrowMask().expand_mask(...)` work with ours.
+method names are ComfyUI's, so plugins that call e.g. `GrowMask().expand_mask(...)` work with ours; so is
+`composite`, ComfyUI's pasting function, which plugins import from this module.
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from graph_engine import InvalidNodeInput
 
 from ..latent.resize import MAX_RESOLUTION
 from .batches import image_batch, mask_batch
+from .mask_edges import feather_mask, grow_mask
+from .paste import MASK_OPERATIONS, combine_masks, composite
 
 PYTHON_MODULE = "comfy_extras.nodes_mask"
 CHANNELS = ("red", "green", "blue", "alpha")
@@ -140,13 +143,120 @@ class CropMask:
         return (mask[:, y:y + height, x:x + width],)
 
 
+class GrowMask:
+    CATEGORY = "image/mask"
+    RETURN_TYPES = ("MASK",)
+    FUNCTION = "expand_mask"
+    DESCRIPTION = "Grow the mask by `expand` pixels (shrink it when negative); tapered corners round them off."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"mask": ("MASK",), "expand": _offset(0, -MAX_RESOLUTION),
+                             "tapered_corners": ("BOOLEAN", {"default": True, "advanced": True})}}
+
+    def expand_mask(self, mask, expand: int, tapered_corners: bool):
+        return (grow_mask(mask, expand, tapered_corners),)
+
+
+class FeatherMask:
+    CATEGORY = "image/mask"
+    RETURN_TYPES = ("MASK",)
+    FUNCTION = "feather"
+    DESCRIPTION = "Fade the mask out linearly towards each edge over that edge's number of pixels."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"mask": ("MASK",), "left": _offset(), "top": _offset(), "right": _offset(),
+                             "bottom": _offset()}}
+
+    def feather(self, mask, left: int, top: int, right: int, bottom: int):
+        return (feather_mask(mask, left, top, right, bottom),)
+
+
+class MaskComposite:
+    CATEGORY = "image/mask"
+    RETURN_TYPES = ("MASK",)
+    FUNCTION = "combine"
+    DESCRIPTION = "Combine the source mask into the destination at (x, y); the result is clamped to 0..1."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"destination": ("MASK",), "source": ("MASK",), "x": _offset(), "y": _offset(),
+                             "operation": (list(MASK_OPERATIONS),)}}
+
+    def combine(self, destination, source, x: int, y: int, operation: str):
+        return (combine_masks(destination, source, x, y, operation),)
+
+
+def _match_channels(destination, source):
+    """`source` with the destination's channels: extra ones dropped, a missing alpha added as opaque (1)."""
+    import torch
+
+    wanted, present = destination.shape[-1], source.shape[-1]
+    if present >= wanted:
+        return source[..., :wanted]
+    opaque = torch.ones((*source.shape[:-1], wanted - present), dtype=source.dtype, device=source.device)
+    return torch.cat((source, opaque), dim=-1)
+
+
+def _paste_inputs(step: int) -> dict:
+    offset = {"default": 0, "min": 0, "max": MAX_RESOLUTION, "step": step}
+    return {"x": ("INT", dict(offset)), "y": ("INT", dict(offset)),
+            "resize_source": ("BOOLEAN", {"default": False})}
+
+
+class ImageCompositeMasked:
+    CATEGORY = "image/compositing"
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "composite"
+    DESCRIPTION = ("Paste the source image onto the destination at (x, y), through the mask when one is given "
+                   "(resized to the source); resize_source first scales the source to the destination's size.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"destination": ("IMAGE",), "source": ("IMAGE",), **_paste_inputs(1)},
+                "optional": {"mask": ("MASK",)}}
+
+    def composite(self, destination, source, x: int, y: int, resize_source: bool, mask=None):
+        destination = image_batch(destination, "destination")
+        source = _match_channels(destination, image_batch(source, "source"))
+        # the module's composite function, on channel-first views
+        pasted = composite(destination.clone().movedim(-1, 1), source.movedim(-1, 1), x, y, mask, 1, resize_source)
+        return (pasted.movedim(1, -1),)
+
+
+class LatentCompositeMasked:
+    CATEGORY = "model/latent"
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "composite"
+    DESCRIPTION = ("Paste the source latent onto the destination at (x, y) in pixels (whole latent cells of 8), "
+                   "through the mask when one is given; the destination's other entries are kept.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"destination": ("LATENT",), "source": ("LATENT",), **_paste_inputs(8)},
+                "optional": {"mask": ("MASK",)}}
+
+    def composite(self, destination: dict, source: dict, x: int, y: int, resize_source: bool, mask=None):
+        below, above = destination["samples"], source["samples"]
+        if above.ndim != below.ndim or above.shape[1] != below.shape[1]:
+            raise InvalidNodeInput(f"source: a latent of shape {tuple(above.shape)} cannot be pasted into the "
+                                   f"destination's {tuple(below.shape)}; both must come from the same kind of model")
+        output = dict(destination)
+        output["samples"] = composite(below.clone(), above, x, y, mask, 8, resize_source)
+        return (output,)
+
+
 NODE_CLASS_MAPPINGS = {
     "InvertMask": InvertMask, "SolidMask": SolidMask, "ImageToMask": ImageToMask,
     "ImageColorToMask": ImageColorToMask, "MaskToImage": MaskToImage, "ThresholdMask": ThresholdMask,
-    "CropMask": CropMask,
+    "CropMask": CropMask, "GrowMask": GrowMask, "FeatherMask": FeatherMask, "MaskComposite": MaskComposite,
+    "ImageCompositeMasked": ImageCompositeMasked, "LatentCompositeMasked": LatentCompositeMasked,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "InvertMask": "Invert Mask", "SolidMask": "Create Solid Mask", "ImageToMask": "Convert Image to Mask",
     "ImageColorToMask": "Convert Image Color to Mask", "MaskToImage": "Convert Mask to Image",
-    "ThresholdMask": "Threshold Mask", "CropMask": "Crop Mask",
+    "ThresholdMask": "Threshold Mask", "CropMask": "Crop Mask", "GrowMask": "Grow Mask",
+    "FeatherMask": "Feather Mask", "MaskComposite": "Combine Masks", "ImageCompositeMasked": "Image Composite Masked",
+    "LatentCompositeMasked": "Latent Composite Masked",
 }
