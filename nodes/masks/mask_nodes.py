@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from graph_engine import InvalidNodeInput
 
+from ..images.save import PreviewImage
 from ..latent.resize import MAX_RESOLUTION
 from .batches import image_batch, mask_batch
 from .mask_edges import feather_mask, grow_mask
@@ -247,16 +248,35 @@ class LatentCompositeMasked:
         return (output,)
 
 
+class MaskPreview:
+    CATEGORY = "image/mask"
+    RETURN_TYPES = ("MASK",)
+    RETURN_NAMES = ("mask",)
+    FUNCTION = "execute"
+    OUTPUT_NODE = True
+    DESCRIPTION = "Shows the masks as grey images, kept in the temp folder only (not saved to the output folder)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"mask": ("MASK",)}, "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
+
+    def execute(self, mask, prompt=None, extra_pnginfo=None) -> dict:
+        (grey,) = MaskToImage().mask_to_image(mask)
+        shown = PreviewImage().save_images(grey, prompt, extra_pnginfo)
+        return {"ui": {**shown["ui"], "animated": (False,)}, "result": (mask,)}
+
+
 NODE_CLASS_MAPPINGS = {
     "InvertMask": InvertMask, "SolidMask": SolidMask, "ImageToMask": ImageToMask,
     "ImageColorToMask": ImageColorToMask, "MaskToImage": MaskToImage, "ThresholdMask": ThresholdMask,
     "CropMask": CropMask, "GrowMask": GrowMask, "FeatherMask": FeatherMask, "MaskComposite": MaskComposite,
     "ImageCompositeMasked": ImageCompositeMasked, "LatentCompositeMasked": LatentCompositeMasked,
+    "MaskPreview": MaskPreview,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "InvertMask": "Invert Mask", "SolidMask": "Create Solid Mask", "ImageToMask": "Convert Image to Mask",
     "ImageColorToMask": "Convert Image Color to Mask", "MaskToImage": "Convert Mask to Image",
     "ThresholdMask": "Threshold Mask", "CropMask": "Crop Mask", "GrowMask": "Grow Mask",
     "FeatherMask": "Feather Mask", "MaskComposite": "Combine Masks", "ImageCompositeMasked": "Image Composite Masked",
-    "LatentCompositeMasked": "Latent Composite Masked",
+    "LatentCompositeMasked": "Latent Composite Masked", "MaskPreview": "Preview Mask",
 }
