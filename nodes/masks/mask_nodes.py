@@ -1,4 +1,5 @@
-"""ComfyUI's mask nodes (comfy_extras.nodes_mask): making, converting, cropping and thresholding MASK values.
+"""ComfyUI's mask nodes (comfy_extras.nodes_mask): making, converting, cropping, growing, combining, pasting and
+previewing MASK values.
 
 A MASK is a float tensor [batch, height, width], 1 where an image is to change (ComfyUI's convention). The
 method names are ComfyUI's, so plugins that call e.g. `GrowMask().expand_mask(...)` work with ours; so is
