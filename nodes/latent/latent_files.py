@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from graph_engine import InvalidNodeInput, MissingFile, current_context, current_folders
-from graph_engine.folders import is_inside, resolve_inside
+from graph_engine.folders import resolve_inside
 from graph_engine.partial_files import SAVING, partial_file
 
 PYTHON_MODULE = "nodes"
@@ -55,13 +55,10 @@ def _empty_tensor():
 
 
 def list_latent_files(folder: Path) -> list[str]:
-    """The .latent files directly in `folder`, sorted; links that lead out of it are left out."""
-    try:
-        entries = os.listdir(folder)
-    except OSError:
-        return []
-    return sorted(name for name in entries
-                  if name.endswith(SUFFIX) and (folder / name).is_file() and is_inside(folder, folder / name))
+    """The .latent files directly in `folder`, sorted, as LoadLatent lists them."""
+    from nodes.images.input_folder import list_input_files
+
+    return list_input_files(folder, lambda name: name.endswith(SUFFIX))
 
 
 def find_latent_file(folder: Path, name: str) -> Path:
@@ -111,15 +108,9 @@ class SaveLatent:
 
     @classmethod
     def VALIDATE_INPUTS(cls, filename_prefix=None):
-        from nodes.images.naming import UnsafePrefixError, check_prefix
+        from nodes.images.naming import prefix_validation
 
-        if filename_prefix is None:
-            return True  # linked: checked when it runs
-        try:
-            check_prefix(str(filename_prefix), current_folders().output)
-        except UnsafePrefixError as exc:
-            return str(exc)
-        return True
+        return prefix_validation(filename_prefix, current_folders().output)
 
     def save(self, samples: dict, filename_prefix: str = "ComfyUI", prompt: Any = None, extra_pnginfo: Any = None):
         from nodes.images.naming import save_target

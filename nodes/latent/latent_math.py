@@ -2,6 +2,9 @@
 batch two latents and choose how a batch is seeded."""
 from __future__ import annotations
 
+import operator
+from typing import Any, Callable
+
 from .batching import reshape_latent_to
 
 PYTHON_MODULE = "comfy_extras.nodes_latent"
@@ -11,6 +14,14 @@ SEED_BEHAVIORS = ("random", "fixed")
 
 def _two_latents() -> dict:
     return {"samples1": ("LATENT", {}), "samples2": ("LATENT", {})}
+
+
+def combined(samples1: dict, samples2: dict, operation: Callable[[Any, Any], Any]) -> dict:
+    """samples1 with its samples `operation`-ed with samples2's, fitted first to samples1's size and batch."""
+    first = samples1["samples"]
+    out = dict(samples1)
+    out["samples"] = operation(first, reshape_latent_to(first.shape, samples2["samples"], "samples2"))
+    return out
 
 
 class LatentAdd:
@@ -24,10 +35,7 @@ class LatentAdd:
         return {"required": _two_latents()}
 
     def execute(self, samples1: dict, samples2: dict):
-        first = samples1["samples"]
-        out = dict(samples1)
-        out["samples"] = first + reshape_latent_to(first.shape, samples2["samples"], "samples2")
-        return (out,)
+        return (combined(samples1, samples2, operator.add),)
 
 
 class LatentSubtract:
@@ -41,10 +49,7 @@ class LatentSubtract:
         return {"required": _two_latents()}
 
     def execute(self, samples1: dict, samples2: dict):
-        first = samples1["samples"]
-        out = dict(samples1)
-        out["samples"] = first - reshape_latent_to(first.shape, samples2["samples"], "samples2")
-        return (out,)
+        return (combined(samples1, samples2, operator.sub),)
 
 
 class LatentMultiply:
