@@ -61,9 +61,16 @@ def write_png_exclusive(folder: Path, name_for: Callable[[int], str], counter: i
             image.save(stream, format="PNG", pnginfo=info, compress_level=compress_level)
             stream.flush()
             os.fsync(stream.fileno())
-        for _ in range(100_000):
-            name = name_for(counter)
-            if _publish(temporary, os.path.join(folder, name)):
-                return name, counter
-            counter += 1
-        raise FileExistsError(f"no free file name in {folder} after many tries")
+        return publish_under_free_name(temporary, folder, name_for, counter)
+
+
+def publish_under_free_name(temporary: str, folder: Path, name_for: Callable[[int], str],
+                            counter: int) -> tuple[str, int]:
+    """Give the finished `temporary` file the name <folder>/name_for(counter), counting up while a name is taken
+    (another writer may have taken it since the counter was read). Returns (file name, counter used)."""
+    for _ in range(100_000):
+        name = name_for(counter)
+        if _publish(temporary, os.path.join(folder, name)):
+            return name, counter
+        counter += 1
+    raise FileExistsError(f"no free file name in {folder} after many tries")

@@ -10,7 +10,7 @@ from typing import Any
 
 from graph_engine import Folders, current_context, current_folders
 
-from .naming import UnsafePrefixError, check_prefix, file_name, save_target
+from .naming import file_name, prefix_validation, save_target
 
 
 def _folders_of_run() -> Folders:
@@ -73,13 +73,7 @@ class SaveImage:
 
     @classmethod
     def VALIDATE_INPUTS(cls, filename_prefix=None):
-        if filename_prefix is None:
-            return True  # linked: checked when it runs
-        try:
-            check_prefix(str(filename_prefix), current_folders().output)
-        except UnsafePrefixError as exc:
-            return str(exc)
-        return True
+        return prefix_validation(filename_prefix, current_folders().output)
 
     def save_images(self, images, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None) -> dict:
         # the output folder VALIDATE_INPUTS checked the prefix against: both ask current_folders()

@@ -69,7 +69,8 @@ def shape(node: str, info: dict[str, Any]) -> dict[str, Any]:
                 choices = "files"
             inputs[f"{section}/{name}"] = {"type": type_, "choices": choices, **compared}
     return {
-        "display_name": info["display_name"], "category": info["category"], "python_module": info["python_module"],
+        # ComfyUI's newer nodes give no display name (null) and clients show the class name, which we give
+        "display_name": info["display_name"] or node, "category": info["category"], "python_module": info["python_module"],
         "input_order": {section: info.get("input_order", {}).get(section, []) for section in ("required", "optional")},
         "inputs": inputs,
         "hidden": sorted(info["input"].get("hidden", {})),
