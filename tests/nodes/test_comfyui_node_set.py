@@ -22,8 +22,13 @@ FILE_LISTS = {  # combos whose choices are the installation's files: both sides 
     ("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"), ("LoraLoader", "lora_name"),
     ("LoraLoaderModelOnly", "lora_name"), ("LoadImage", "image"),
 }
+AUTOGROW = ("ComfyUI grows this input list on the canvas (COMFY_AUTOGROW_V3), an input kind our engine lacks: each "
+            "entry is declared under the name ComfyUI's prompts give it (values.a ...), so those prompts run unchanged")
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
 # (node, what differs) -> why we differ on purpose; each entry is checked to still be needed
 DEVIATIONS: dict[tuple[str, str], str] = {
+    **{("StringFormat", what): AUTOGROW
+       for what in ("input_order", "required/values", *(f"optional/values.{c}" for c in LETTERS))},
     ("KSampler", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
     ("KSampler", "required/scheduler"): "linear_quadratic and kl_optimal are not in yet",
     ("KSamplerAdvanced", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
