@@ -32,6 +32,8 @@ DEVIATIONS: dict[tuple[str, str], str] = {
     **{(node, what): AUTOGROW for node in ("ComfyAndNode", "ComfyOrNode")
        for what in ("input_order", "required/values", "required/values.value0",
                     *(f"optional/values.value{i}" for i in range(1, 10)))},
+    **{("ComfyMathExpression", what): AUTOGROW for what in (
+        "input_order", "required/values", "required/values.a", *(f"optional/values.{c}" for c in LETTERS[1:]))},
     ("ComfySwitchNode", "output"): "ComfyUI's output type COMFY_MATCHTYPE_V3 takes the type of the branches on the "
                                    "canvas; our engine links by declared type, so the output is declared '*'",
     ("CustomCombo", "input_order"): "ComfyUI passes a node every input it is sent (the canvas sends `index`); our "
