@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from graph_engine import InvalidNodeInput
-from nodes.utility.logic import ComfyAndNode, ComfyNotNode
+from nodes.utility.logic import ComfyAndNode, ComfyNotNode, CustomCombo
 
 
 class Explode:
@@ -116,3 +116,19 @@ def test_switch_branches_must_match_and_switch_must_be_boolean(runner):
 def test_custom_combo_passes_the_users_choice_and_its_index(runner):
     assert runner.outputs("CustomCombo", {"choice": "my own option", "index": 2}, outputs=2) == ["my own option", 2]
     assert runner.outputs("CustomCombo", {"choice": "first"}, outputs=2) == ["first", 0]
+
+
+def test_custom_combo_from_comfyuis_editor_file(runner):
+    """ComfyUI's canvas saves the combo, the hidden index of the pick among the options, then the options."""
+    from graph_engine.ui_format import ui_to_api
+
+    editor = {"nodes": [
+        {"id": 1, "type": "CustomCombo", "mode": 0, "inputs": [], "properties": {},
+         "outputs": [{"name": "STRING", "type": "STRING", "links": [1]}, {"name": "INDEX", "type": "INT", "links": []}],
+         "widgets_values": ["green", 1, "red", "green", "blue", ""]},
+        {"id": 2, "type": "PreviewAny", "mode": 0, "properties": {}, "outputs": [],
+         "inputs": [{"name": "source", "type": "*", "link": 1}]}],
+        "links": [[1, 1, 0, 2, 0, "STRING"]], "version": 0.4}
+    prompt = ui_to_api(editor, runner.engine.registry)
+    assert prompt["1"]["inputs"] == {"choice": "green", "index": 1}
+    assert CustomCombo().execute(**prompt["1"]["inputs"]) == ("green", 1)

@@ -180,3 +180,26 @@ def test_convert_dictionary_and_array_to_string(runner):
 def test_convert_array_refuses_values_json_cannot_hold():
     with pytest.raises(InvalidNodeInput, match="array cannot be written as JSON"):
         ConvertArrayToString().execute([object()], 2)
+
+
+def test_string_format_from_comfyuis_editor_file(runner):
+    """ComfyUI's canvas names the grown inputs values.a, values.b ... on the node: they convert and run."""
+    from graph_engine.ui_format import ui_to_api
+
+    editor = {"nodes": [
+        {"id": 1, "type": "PrimitiveString", "mode": 0, "inputs": [], "properties": {}, "widgets_values": ["Ada"],
+         "outputs": [{"name": "STRING", "type": "STRING", "links": [1]}]},
+        {"id": 2, "type": "PrimitiveInt", "mode": 0, "inputs": [], "properties": {}, "widgets_values": [36, "fixed"],
+         "outputs": [{"name": "INT", "type": "INT", "links": [2]}]},
+        {"id": 3, "type": "StringFormat", "mode": 0, "properties": {}, "widgets_values": ["{a} is {b}"],
+         "inputs": [{"name": "values.a", "type": "*", "link": 1}, {"name": "values.b", "type": "*", "link": 2},
+                    {"name": "values.c", "type": "*", "link": None}],
+         "outputs": [{"name": "STRING", "type": "STRING", "links": [3]}]},
+        {"id": 4, "type": "PreviewAny", "mode": 0, "properties": {}, "outputs": [],
+         "inputs": [{"name": "source", "type": "*", "link": 3}]}],
+        "links": [[1, 1, 0, 3, 0, "STRING"], [2, 2, 0, 3, 1, "INT"], [3, 3, 0, 4, 0, "STRING"]], "version": 0.4}
+    prompt = ui_to_api(editor, runner.engine.registry)
+    assert prompt["3"]["inputs"] == {"f_string": "{a} is {b}", "values.a": ["1", 0], "values.b": ["2", 0]}
+    result = runner.engine.run(prompt)
+    assert result.ok, result.error
+    assert result.outputs["4"]["text"] == ["Ada is 36"]
