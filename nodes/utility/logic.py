@@ -2,7 +2,7 @@
 If/Else switch, and the Custom Combo whose choices the user writes on the canvas."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from graph_engine import InvalidNodeInput
 from graph_engine.specs import ANY_TYPE, InputSpec, OutputSpec, types_compatible
@@ -24,6 +24,12 @@ def truth(value: Any, input_name: str) -> bool:
 
 def values_input() -> dict[str, dict]:
     return autogrow_inputs("values", VALUE_NAMES, (ANY_TYPE, {}), minimum=1)
+
+
+def truths(given: dict[str, Any]) -> Iterator[bool]:
+    """The truth of each connected entry of `values`, in order, computed only as far as it is asked for."""
+    for name, value in gathered("values", VALUE_NAMES, given).items():
+        yield truth(value, f"values.{name}")
 
 
 class ComfyNotNode:
@@ -51,8 +57,7 @@ class ComfyAndNode:
         return values_input()
 
     def execute(self, **given: Any) -> tuple[bool]:
-        values = gathered("values", VALUE_NAMES, given)
-        return (all(truth(value, f"values.{name}") for name, value in values.items()),)
+        return (all(truths(given)),)
 
 
 class ComfyOrNode:
@@ -66,8 +71,7 @@ class ComfyOrNode:
         return values_input()
 
     def execute(self, **given: Any) -> tuple[bool]:
-        values = gathered("values", VALUE_NAMES, given)
-        return (any(truth(value, f"values.{name}") for name, value in values.items()),)
+        return (any(truths(given)),)
 
 
 def linkable(received: str, expected: str) -> bool:
