@@ -99,8 +99,8 @@ MOSTLY_NOT = st.sampled_from([False] * 15 + [True])  # hypothesis favours small 
 
 def plausible_value(spec):
     """A value an input of this spec could well receive: mostly right, sometimes out of range or wrong."""
-    if spec.type == "COMBO":
-        right = st.sampled_from(spec.choices)
+    if spec.type == "COMBO":  # a combo may list nothing (Custom Combo: its choices are written on the canvas)
+        right = st.sampled_from(spec.choices) if spec.choices else st.text(max_size=12)
     elif spec.type == "INT":
         right = st.integers(-3, 3) | st.integers(-10**6, 10**6) | st.sampled_from([INT_LIMIT, -INT_LIMIT, 64, 65])
     elif spec.type == "FLOAT":

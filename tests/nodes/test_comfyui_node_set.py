@@ -22,8 +22,24 @@ FILE_LISTS = {  # combos whose choices are the installation's files: both sides 
     ("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"), ("LoraLoader", "lora_name"),
     ("LoraLoaderModelOnly", "lora_name"), ("LoadImage", "image"),
 }
+AUTOGROW = ("ComfyUI grows this input list on the canvas (COMFY_AUTOGROW_V3), an input kind our engine lacks: each "
+            "entry is declared under the name ComfyUI's prompts give it (values.a ...), so those prompts run unchanged")
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
 # (node, what differs) -> why we differ on purpose; each entry is checked to still be needed
 DEVIATIONS: dict[tuple[str, str], str] = {
+    **{("StringFormat", what): AUTOGROW
+       for what in ("input_order", "required/values", *(f"optional/values.{c}" for c in LETTERS))},
+    **{(node, what): AUTOGROW for node in ("ComfyAndNode", "ComfyOrNode")
+       for what in ("input_order", "required/values", "required/values.value0",
+                    *(f"optional/values.value{i}" for i in range(1, 10)))},
+    **{("ComfyMathExpression", what): AUTOGROW for what in (
+        "input_order", "required/values", "required/values.a", *(f"optional/values.{c}" for c in LETTERS[1:]))},
+    ("ComfySwitchNode", "output"): "ComfyUI's output type COMFY_MATCHTYPE_V3 takes the type of the branches on the "
+                                   "canvas; our engine links by declared type, so the output is declared '*'",
+    ("CustomCombo", "input_order"): "ComfyUI passes a node every input it is sent (the canvas sends `index`); our "
+                                    "engine passes declared inputs only, so index is declared",
+    ("CustomCombo", "optional/index"): "ComfyUI passes a node every input it is sent (the canvas sends `index`); "
+                                       "our engine passes declared inputs only, so index is declared",
     ("KSampler", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
     ("KSampler", "required/scheduler"): "linear_quadratic and kl_optimal are not in yet",
     ("KSamplerAdvanced", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
