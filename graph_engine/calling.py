@@ -1,6 +1,7 @@
 """Calling one node's function with ComfyUI's list semantics, and checking what it returns."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,20 +20,30 @@ class NodeResult:
     ui: dict[str, list] | None = None
 
 
+def _returns_nothing(returned: Any) -> bool:
+    """None, or a dict with neither ui nor result (ComfyUI ignores its other keys)."""
+    return returned is None or (isinstance(returned, dict) and not {"ui", "result", "expand"} & returned.keys())
+
+
 def _split(spec: NodeSpec, returned: Any) -> tuple[tuple, dict | None]:
-    """(output values, ui) from what one call returned: a tuple, or {"ui": ..., "result": ...}."""
+    """(output values, ui) from what one call returned: a tuple, or {"ui": ..., "result": ...}.
+
+    An output node (or a node without outputs) may return None or {}: nothing to show, and None on each output,
+    as in ComfyUI; any other node must return its outputs."""
     count = len(spec.outputs)
+    if _returns_nothing(returned) and (spec.output_node or count == 0):
+        return (None,) * count, None
     if isinstance(returned, dict) and ("ui" in returned or "result" in returned):
         if "expand" in returned:
             raise NodeOutputError(f"{spec.class_type} returned a graph expansion, which is not supported yet")
         ui = returned.get("ui")
         if ui is not None and not isinstance(ui, dict):
             raise NodeOutputError(f"{spec.class_type} returned a 'ui' of type {type(ui).__name__}; it must be a dict")
-        values = returned.get("result", ())
+        values = returned.get("result")
+        if values is None and (spec.output_node or count == 0):
+            values = (None,) * count
     else:
         ui, values = None, returned
-    if values is None and count == 0:
-        values = ()
     if not isinstance(values, (tuple, list)):
         raise NodeOutputError(
             f"{spec.class_type}.{spec.function} returned {type(values).__name__}; it must return a tuple of "
@@ -41,6 +52,15 @@ def _split(spec: NodeSpec, returned: Any) -> tuple[tuple, dict | None]:
         raise NodeOutputError(
             f"{spec.class_type}.{spec.function} returned {len(values)} value(s) for {count} declared output(s)")
     return tuple(values), ui
+
+
+def _plain(value: Any) -> Any:
+    """UI data as JSON takes it: tuples and iterators (a `map`, a generator) become lists, at any depth."""
+    if isinstance(value, (list, tuple, Iterator)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def _merge(spec: NodeSpec, calls: list[tuple[tuple, dict | None]]) -> NodeResult:
@@ -62,7 +82,8 @@ def _merge(spec: NodeSpec, calls: list[tuple[tuple, dict | None]]) -> NodeResult
         ui = {}
         for part in uis:
             for key, value in part.items():
-                ui.setdefault(key, []).extend(value if isinstance(value, (list, tuple)) else [value])
+                value = _plain(value)
+                ui.setdefault(key, []).extend(value if isinstance(value, list) else [value])
     return NodeResult(tuple(outputs), ui)
 
 
