@@ -129,6 +129,123 @@ class Forever:
         return {"result": (["again", 0],), "expand": {"again": node("Forever", x=x)}}
 
 
+class Range:
+    """OUTPUT_IS_LIST: 0 .. count - 1, so that the next node is called once per item."""
+
+    CATEGORY = "test"
+    RETURN_TYPES = ("INT",)
+    OUTPUT_IS_LIST = (True,)
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"count": NUMBER}}
+
+    def run(self, count):
+        return (list(range(count)),)
+
+
+class LoopStart:
+    CATEGORY = "test"
+    RETURN_TYPES = ("LOOP", "INT")
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": NUMBER}}
+
+    def run(self, value):
+        _called("LoopStart")
+        return ("loop", value)
+
+
+class LoopEnd:
+    """The end of a while loop as ComfyUI's loop packs write it: while `value` is under `limit`, copy the nodes
+    between the start (found through a rawLink) and itself, the start fed with `value`, and return the copy's end.
+    The ids are written as ComfyUI's GraphBuilder writes them (prefixed with this node's id)."""
+
+    CATEGORY = "test"
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"start": ("LOOP", {"rawLink": True}), "value": ("INT", {"forceInput": True}),
+                             "limit": NUMBER},
+                "hidden": {"dynprompt": "DYNPROMPT", "unique_id": "UNIQUE_ID"}}
+
+    def run(self, start, value, limit, dynprompt, unique_id):
+        _called("LoopEnd")
+        if value >= limit:
+            return (value,)
+        start_id = start[0]
+        body = _between(dynprompt, start_id, unique_id)
+        prefix = f"{unique_id}.0.0."
+        new_id = {nid: prefix + ("End" if nid == unique_id else nid) for nid in body}
+        graph = {}
+        for nid in body:
+            original = dynprompt.get_node(nid)
+            inputs = {name: [new_id[v[0]], v[1]] if isinstance(v, list) and v[0] in new_id else v
+                      for name, v in original["inputs"].items()}
+            graph[new_id[nid]] = {"class_type": original["class_type"], "inputs": inputs, "override_display_id": nid}
+        graph[new_id[start_id]]["inputs"]["value"] = value
+        return {"result": ([new_id[unique_id], 0],), "expand": graph}
+
+
+def _between(dynprompt, start_id: str, end_id: str) -> list[str]:
+    """The nodes on a path from start to end, both included."""
+    reaches: dict[str, bool] = {}
+
+    def visit(nid: str) -> bool:
+        if nid not in reaches:
+            reaches[nid] = False
+            links = [v[0] for v in dynprompt.get_node(nid)["inputs"].values() if isinstance(v, list)]
+            reaches[nid] = nid == start_id or any([visit(source) for source in links])
+        return reaches[nid]
+
+    visit(end_id)
+    return [nid for nid, inside in reaches.items() if inside]
+
+
+class Box:
+    """An object that is not plain data, with the same repr whatever it holds (as large tensors abbreviate)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __repr__(self):
+        return "Box(...)"
+
+
+class Boxed:
+    """Expands into an Unbox fed with a Box constant: an expansion can pass any object as a constant."""
+
+    CATEGORY = "test"
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"n": NUMBER}}
+
+    def run(self, n):
+        return {"result": (["1", 0],), "expand": {"1": node("Unbox", box=Box(n))}}
+
+
+class Unbox:
+    CATEGORY = "test"
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"box": ("*", {})}}
+
+    def run(self, box):
+        _called("Unbox")
+        return (box.n,)
+
+
 class Fail:
     CATEGORY = "test"
     RETURN_TYPES = ("INT",)
@@ -159,7 +276,8 @@ class Returns:
 
 
 NODES = {"Add": Add, "Show": Show, "TwicePlus": TwicePlus, "Nested": Nested, "CountUp": CountUp,
-         "Forever": Forever, "Fail": Fail, "Returns": Returns}
+         "Forever": Forever, "Fail": Fail, "Returns": Returns, "Range": Range, "LoopStart": LoopStart,
+         "LoopEnd": LoopEnd, "Boxed": Boxed, "Unbox": Unbox}
 
 
 @pytest.fixture
@@ -240,6 +358,40 @@ def test_a_loop_that_re_expands_itself_with_a_lazy_input(engine):
     assert ran() == turns[:-1] + ["1"] + adds + turns[-1:] + ["9"]
     CALLS.clear()
     assert shown(engine.run(prompt)) == 22 and ran() == []
+
+
+def test_a_while_loop_pack_copies_its_body_until_done(engine, events):
+    """Start -> double -> End, looping while the value is under 50: 1 -> 2 -> 4 ... -> 64."""
+    prompt = {"1": node("LoopStart", value=1), "2": node("Add", a=["1", 1], b=["1", 1]),
+              "3": node("LoopEnd", start=["1", 0], value=["2", 0], limit=50), "9": node("Show", value=["3", 0])}
+    result = engine.run(prompt)
+    assert result.ok, result.error
+    assert shown(result) == 64
+    ends = [nid for class_type, nid in CALLS if class_type == "LoopEnd"]
+    assert ends == ["3", "3.0.0.End", "3.0.0.End.0.0.End", "3.0.0.End.0.0.End.0.0.End",
+                    "3.0.0.End.0.0.End.0.0.End.0.0.End", "3.0.0.End.0.0.End.0.0.End.0.0.End.0.0.End"]
+    displayed = {data["node"]: data["display_node"] for event, data in events if event == "executing" and data["node"]}
+    assert {displayed[nid] for nid in ends} == {"3"}
+    assert {displayed[nid] for class_type, nid in CALLS if class_type == "Add"} == {"2"}
+    CALLS.clear()
+    assert shown(engine.run(prompt)) == 64 and CALLS == []
+
+
+def test_each_call_of_a_mapped_node_expands_on_its_own(engine):
+    prompt = {"1": node("Range", count=2), "2": node("TwicePlus", x=["1", 0], y=10), "9": node("Show", value=["2", 0])}
+    result = engine.run(prompt)
+    assert result.ok, result.error
+    assert result.outputs["9"] == {"value": [10, 12]}
+    assert [nid for nid in ran() if nid.startswith("2.")] == ["2.0.twice", "2.0.plus", "2.1.twice", "2.1.plus"]
+
+
+def test_a_result_made_from_an_object_constant_is_never_reused(engine):
+    def prompt(n):
+        return {"1": node("Boxed", n=n), "9": node("Show", value=["1", 0])}
+
+    assert shown(engine.run(prompt(3))) == 3
+    assert shown(engine.run(prompt(4))) == 4  # the two Boxes have the same repr: only they tell the runs apart
+    assert ran() == ["1.0.1", "9", "1.0.1", "9"]
 
 
 def test_an_expansion_into_an_unknown_node_is_a_clear_error_and_the_engine_keeps_serving(engine):
