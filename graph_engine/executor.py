@@ -211,6 +211,8 @@ class _Run:
     def run_node(self, node: Node) -> bool:
         """Run (or take from the cache) one node whose sources are ready; False when it expanded instead, and
         waits for its new nodes."""
+        if self.executor.interrupt_flag.is_set():
+            raise Interrupted(f"interrupted before node {node.id}")
         signature = self.signatures[node.id]
         result = self.values.get(signature)
         if result is None:
@@ -240,8 +242,6 @@ class _Run:
 
     def call(self, node: Node) -> NodeResult | ExpandedCalls:
         interrupt = self.executor.interrupt_flag
-        if interrupt.is_set():
-            raise Interrupted(f"interrupted before node {node.id}")
         self.emit(ev.EXECUTING, {"node": node.id, "display_node": self.graph.get_display_node_id(node.id),
                                  "prompt_id": self.prompt_id})
         context = NodeContext(self.prompt_id, node.id, node.class_type, self.executor.events, interrupt)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graph_engine import Engine, Folders, current_context
+from graph_engine import Engine, Folders, NoCache, current_context
 from graph_engine.expansion import MAX_EXPANSION_DEPTH
 from tests.fixtures.registries import builtin_registry
 
@@ -246,6 +246,21 @@ class Unbox:
         return (box.n,)
 
 
+class AddToNode:
+    """Expands into an Add of 100 to output 0 of the node named by `source`, a node already in the run."""
+
+    CATEGORY = "test"
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"source": ("STRING", {"default": ""})}}
+
+    def run(self, source):
+        return {"result": (["x", 0],), "expand": {"x": node("Add", a=[source, 0], b=100)}}
+
+
 class Fail:
     CATEGORY = "test"
     RETURN_TYPES = ("INT",)
@@ -277,7 +292,7 @@ class Returns:
 
 NODES = {"Add": Add, "Show": Show, "TwicePlus": TwicePlus, "Nested": Nested, "CountUp": CountUp,
          "Forever": Forever, "Fail": Fail, "Returns": Returns, "Range": Range, "LoopStart": LoopStart,
-         "LoopEnd": LoopEnd, "Boxed": Boxed, "Unbox": Unbox}
+         "LoopEnd": LoopEnd, "Boxed": Boxed, "Unbox": Unbox, "AddToNode": AddToNode}
 
 
 @pytest.fixture
@@ -392,6 +407,21 @@ def test_a_result_made_from_an_object_constant_is_never_reused(engine):
     assert shown(engine.run(prompt(3))) == 3
     assert shown(engine.run(prompt(4))) == 4  # the two Boxes have the same repr: only they tell the runs apart
     assert ran() == ["1.0.1", "9", "1.0.1", "9"]
+
+
+@pytest.mark.parametrize("cache, runs_of_node_1", [(None, 1), (NoCache(), 2)])
+def test_an_expansion_linking_to_a_result_the_run_already_dropped(tmp_path, cache, runs_of_node_1):
+    """Node 1's only consumer in the prompt (2) runs first, so the run drops its result; then node 3's expansion
+    links to it: it comes back from the cache, or without one runs again."""
+    CALLS.clear()
+    folders = Folders.under(tmp_path)
+    engine = Engine(builtin_registry(folders, NODES), folders, cache=cache)
+    prompt = {"1": node("Add", a=1, b=2), "2": node("Show", value=["1", 0]),
+              "3": node("AddToNode", source="1"), "9": node("Show", value=["3", 0])}
+    result = engine.run(prompt)
+    assert result.ok, result.error
+    assert result.outputs["2"] == {"value": [3]} and shown(result) == 103
+    assert ran().count("1") == runs_of_node_1
 
 
 def test_an_expansion_into_an_unknown_node_is_a_clear_error_and_the_engine_keeps_serving(engine):
