@@ -263,25 +263,10 @@ class _Run:
             raise ExpansionError(
                 f"node {node.id} ({node.class_type}) is an expansion {MAX_EXPANSION_DEPTH} levels deep and expands "
                 "again: a loop that never ends? Check the loop's condition or its count")
-        bodies: dict[str, Any] = {}
-        calls = []
-        for index, values in enumerate(outcome.calls):
-            if isinstance(values, Expansion):
-                ids = expanded_ids(node.id, index, values.graph)
-                bodies.update(renamed_bodies(values.graph, ids))
-                values = linked_values(values.values, ids)
-            calls.append(values)
-        added = len(self.nodes) - len(self.report.nodes) + len(bodies)
-        if added > MAX_EXPANDED_NODES:
-            raise ExpansionError(f"node {node.id} ({node.class_type}) expands the run past {MAX_EXPANDED_NODES} "
-                                 "added nodes: a loop that never ends?")
-        clashes = sorted(nid for nid in bodies if nid in self.nodes)
-        if clashes:
-            raise ExpansionError(f"node {node.id} ({node.class_type}) expanded into node {clashes[0]}, an id "
-                                 "already in the run; each expansion needs new node ids")
+        bodies, calls = self.new_nodes(node, outcome)
         checked = validate_expansion(bodies, self.nodes, self.executor.registry)
         links = [value for values in calls for value in values if isinstance(value, Link)]
-        problems = checked.problems + self.bad_result_links(links, checked.nodes)
+        problems = checked.problems + self.bad_result_links(links, bodies, checked.nodes)
         if problems:
             raise ExpansionError(f"node {node.id} ({node.class_type}) expanded into nodes that cannot run: "
                                  + "; ".join(problems))
@@ -292,17 +277,37 @@ class _Run:
         self.outputs.update(outputs)
         self.expansions[node.id] = _PendingExpansion(tuple(calls), outcome.ui, links, outputs)
 
-    def bad_result_links(self, links: list[Link], added: dict[str, Node]) -> list[str]:
+    def new_nodes(self, node: Node, outcome: ExpandedCalls) -> tuple[dict[str, Any], list[tuple]]:
+        """The bodies of the nodes each call added, under run-wide ids, and each call's values with Links."""
+        bodies: dict[str, Any] = {}
+        calls = []
+        for index, values in enumerate(outcome.calls):
+            if isinstance(values, Expansion):
+                ids = expanded_ids(node.id, index, values.graph)
+                renamed = renamed_bodies(values.graph, ids)
+                clashes = sorted(nid for nid in renamed if nid in bodies or nid in self.nodes)
+                if clashes:
+                    raise ExpansionError(f"node {node.id} ({node.class_type}) expanded into node {clashes[0]}, an "
+                                         "id already in the run; each expansion needs new node ids")
+                bodies.update(renamed)
+                values = linked_values(values.values, ids)
+            calls.append(values)
+        if len(self.nodes) - len(self.report.nodes) + len(bodies) > MAX_EXPANDED_NODES:
+            raise ExpansionError(f"node {node.id} ({node.class_type}) expands the run past {MAX_EXPANDED_NODES} "
+                                 "added nodes: a loop that never ends?")
+        return bodies, calls
+
+    def bad_result_links(self, links: list[Link], bodies: dict[str, Any], added: dict[str, Node]) -> list[str]:
         problems = []
         for link in links:
             source = added.get(link.source) or self.nodes.get(link.source)
-            if source is None:
+            if source is None and link.source not in bodies:
                 problems.append(f"its result links to node {link.source}, which is neither in the expansion nor in "
                                 "the run")
-            elif not 0 <= link.index < len(source.spec.outputs):
+            elif source is not None and not 0 <= link.index < len(source.spec.outputs):
                 problems.append(f"its result links to output {link.index} of node {link.source} "
                                 f"({source.class_type}), which has {len(source.spec.outputs)}")
-        return problems
+        return problems  # a link to a new node that failed its checks: that node's own problem says why
 
     def add_nodes(self, parent: Node, bodies: dict[str, Any], added: dict[str, Node], order: list[str],
                   depth: int) -> None:

@@ -453,6 +453,20 @@ def test_an_invalid_expansion_names_its_parent_and_the_problem(engine, graph, re
     assert expected in result.error.exception_message
 
 
+@pytest.mark.parametrize("extra, x", [
+    ({"5.0.0.1": node("Add", a=1, b=1)}, 1),  # a node of the prompt has the id already
+    ({"4": node("Range", count=2)}, ["4", 0]),  # two calls of node 5 both expand into that id
+])
+def test_an_expansion_into_an_id_already_in_the_run_is_an_error(engine, extra, x):
+    Returns.returned = {"result": (["5.0.0.1", 0],), "expand": {"5.0.0.1": node("Add", a=1, b=2)}}
+    prompt = {**extra, "5": node("Returns", x=x), "9": node("Show", value=["5", 0]),
+              "8": node("Show", value=[next(iter(extra)), 0])}
+    result = engine.run(prompt)
+    assert result.status == "error"
+    assert result.error.exception_message == ("node 5 (Returns) expanded into node 5.0.0.1, an id already in the "
+                                              "run; each expansion needs new node ids")
+
+
 def test_an_expansion_that_links_back_to_its_parent_is_a_cycle_error(engine):
     Returns.returned = {"result": (["1", 0],), "expand": {"1": node("Add", a=["5", 0], b=1)}}
     result = engine.run({"5": node("Returns", x=1), "9": node("Show", value=["5", 0])})
