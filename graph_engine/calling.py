@@ -38,6 +38,9 @@ class ExpandedCalls:
     ui: dict[str, list] | None
 
 
+NodeOutcome = NodeResult | ExpandedCalls  # what calling a node gives: its result, or the expansion it asked for
+
+
 def _returns_nothing(returned: Any) -> bool:
     """None, or a dict with neither ui nor result (ComfyUI ignores its other keys)."""
     return returned is None or (isinstance(returned, dict) and not {"ui", "result", "expand"} & returned.keys())
@@ -145,7 +148,7 @@ def _each_call(spec: NodeSpec, inputs: dict[str, list]) -> list[dict[str, Any]]:
     return [{name: values[min(i, len(values) - 1)] for name, values in inputs.items()} for i in range(length)]
 
 
-def call_node(instance: Any, spec: NodeSpec, inputs: dict[str, list]) -> NodeResult | ExpandedCalls:
+def call_node(instance: Any, spec: NodeSpec, inputs: dict[str, list]) -> NodeOutcome:
     """Run a node's FUNCTION on an instance of its class, with ComfyUI's list rules; ExpandedCalls when a call
     returned a graph expansion (the node's result waits for the new nodes)."""
     function = getattr(instance, spec.function)

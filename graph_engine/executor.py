@@ -11,7 +11,8 @@ from typing import Any, Callable, Iterable
 
 from . import events as ev
 from .cache import CachePolicy
-from .calling import Expansion, ExpandedCalls, NodeResult, call_node, merge_calls, requested_lazy_inputs
+from .calling import (Expansion, ExpandedCalls, NodeOutcome, NodeResult, call_node, merge_calls,
+                      requested_lazy_inputs)
 from .context import Interrupted, NodeContext, enter_context, leave_context, using_folders
 from .errors import RunError, UserFacingError
 from .events import EventStream
@@ -27,7 +28,6 @@ from .validate import ValidationReport, validate_expansion
 log = logging.getLogger(__name__)
 
 SUCCESS, ERROR, INTERRUPTED = "success", "error", "interrupted"
-NodeOutcome = NodeResult | ExpandedCalls  # what calling a node gives: its result, or the expansion it asked for
 
 
 @dataclass
@@ -240,7 +240,7 @@ class _Run:
                                     "output": result.ui, "prompt_id": self.prompt_id})
         return True
 
-    def call(self, node: Node) -> NodeResult | ExpandedCalls:
+    def call(self, node: Node) -> NodeOutcome:
         interrupt = self.executor.interrupt_flag
         self.emit(ev.EXECUTING, {"node": node.id, "display_node": self.graph.get_display_node_id(node.id),
                                  "prompt_id": self.prompt_id})

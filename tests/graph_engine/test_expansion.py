@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graph_engine import Engine, Folders, NoCache, current_context
-from graph_engine.expansion import MAX_EXPANSION_DEPTH
+from graph_engine import MAX_EXPANSION_DEPTH, Engine, Folders, NoCache, current_context
 from tests.fixtures.registries import builtin_registry
 
 CALLS: list[tuple[str, str]] = []  # (class, node id) of every call
