@@ -442,6 +442,7 @@ def test_an_expansion_into_an_unknown_node_is_a_clear_error_and_the_engine_keeps
     ({"1": node("Add", a=1, b=1)}, (["2", 0],), "its result links to node 2, which is neither in the expansion"),
     ({"1": node("Add", a=1, b=1)}, (["1", 3],), "its result links to output 3 of node 5.0.1 (Add), which has 1"),
     ({"1": node("Add", a=["2", 0], b=1), "2": node("Add", a=["1", 0], b=1)}, (["1", 0],), "dependency cycle"),
+    ({"1": "not a node"}, (["1", 0],), "A node must be an object with 'class_type' and 'inputs'"),
 ])
 def test_an_invalid_expansion_names_its_parent_and_the_problem(engine, graph, result_links, expected):
     Returns.returned = {"result": result_links, "expand": graph}
@@ -450,6 +451,23 @@ def test_an_invalid_expansion_names_its_parent_and_the_problem(engine, graph, re
     assert result.error.node_id == "5"
     assert result.error.exception_message.startswith("node 5 (Returns) expanded into nodes that cannot run")
     assert expected in result.error.exception_message
+
+
+def test_an_expansion_whose_result_is_not_a_tuple_is_an_output_error(engine):
+    Returns.returned = {"result": "not a tuple", "expand": {"1": node("Add", a=1, b=1)}}
+    result = engine.run({"5": node("Returns", x=1), "9": node("Show", value=["5", 0])})
+    assert result.status == "error" and result.error.node_id == "5"
+    assert result.error.exception_message == ("Returns.run returned str; it must return a tuple of 1 value(s) "
+                                              "matching RETURN_TYPES")
+
+
+def test_a_result_may_link_to_a_node_already_in_the_run(engine):
+    Returns.returned = {"result": (["1", 0],), "expand": {}}
+    prompt = {"1": node("Add", a=2, b=3), "8": node("Show", value=["1", 0]), "5": node("Returns", x=1),
+              "9": node("Show", value=["5", 0])}
+    result = engine.run(prompt)
+    assert result.ok, result.error
+    assert shown(result) == 5 and ran().count("1") == 1
 
 
 @pytest.mark.parametrize("extra, x", [
