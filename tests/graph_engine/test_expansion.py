@@ -21,6 +21,18 @@ def node(class_type, **inputs):
 NUMBER = ("INT", {"default": 0, "min": -10**6, "max": 10**6})
 
 
+class OnX:
+    """Base of the test nodes with one INT input, x, and an INT output."""
+
+    CATEGORY = "test"
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"x": NUMBER}}
+
+
 class Add:
     CATEGORY = "test"
     RETURN_TYPES = ("INT",)
@@ -69,16 +81,10 @@ class TwicePlus:
         return {"result": (["plus", 0],), "expand": graph}
 
 
-class Nested:
+class Nested(OnX):
     """x + 1 passed through a TwicePlus that it expands into: 2x + 1, two levels of expansion deep."""
 
-    CATEGORY = "test"
     RETURN_TYPES = ("INT", "STRING")
-    FUNCTION = "run"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"x": NUMBER}}
 
     def run(self, x):
         _called("Nested")
@@ -113,16 +119,8 @@ class CountUp:
         return {"result": (["next", 0],), "expand": graph}
 
 
-class Forever:
+class Forever(OnX):
     """A loop whose condition never turns: it always expands into itself."""
-
-    CATEGORY = "test"
-    RETURN_TYPES = ("INT",)
-    FUNCTION = "run"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"x": NUMBER}}
 
     def run(self, x):
         return {"result": (["again", 0],), "expand": {"again": node("Forever", x=x)}}
@@ -260,30 +258,15 @@ class AddToNode:
         return {"result": (["x", 0],), "expand": {"x": node("Add", a=[source, 0], b=100)}}
 
 
-class Fail:
-    CATEGORY = "test"
-    RETURN_TYPES = ("INT",)
-    FUNCTION = "run"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"x": NUMBER}}
-
+class Fail(OnX):
     def run(self, x):
         raise ValueError(f"no good: {x}")
 
 
-class Returns:
+class Returns(OnX):
     """Returns the class-level `returned` as is, for malformed expansions."""
 
-    CATEGORY = "test"
-    RETURN_TYPES = ("INT",)
-    FUNCTION = "run"
     returned = None
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"x": NUMBER}}
 
     def run(self, x):
         return Returns.returned
