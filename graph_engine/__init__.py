@@ -7,6 +7,7 @@ from .errors import (InputError, InvalidNodeInput, MissingFile, NodeErrors, Prom
                      WorkflowFormatError, WorkflowInvalid)
 from .estimate import InputTooLarge, NodeEstimate, ValueSize
 from .events import EventStream
+from .expansion import MAX_EXPANDED_NODES, MAX_EXPANSION_DEPTH, DynamicPrompt, ExpansionError
 from .executor import RunResult
 from .folders import Folders, ModelRoot
 from .plugins import PluginReport, discover_plugins, load_plugins
@@ -19,7 +20,8 @@ from .validate import ValidationReport, validate_prompt
 from .workflow import Prompt, read_workflow_file, to_api_format
 
 __all__ = [
-    "CachePolicy", "CacheStats", "DuplicateNodeError", "Engine", "EventStream", "Folders", "InputError", "InputSpec",
+    "CachePolicy", "CacheStats", "DuplicateNodeError", "DynamicPrompt", "Engine", "EventStream", "ExpansionError",
+    "Folders", "InputError", "InputSpec",
     "InputTooLarge", "Interrupted", "InvalidNodeInput", "LRUCache", "MissingFile", "NoCache", "NodeContext",
     "NodeErrors", "NodeEstimate", "NodeInterfaceError", "NodeOutputError", "NodeRegistry", "NodeResult", "NodeSpec",
     "OutputSpec", "PluginReport", "Prompt", "PromptError", "RegistrationReport", "RunError", "RunResult", "Sizer",
@@ -27,4 +29,5 @@ __all__ = [
     "api_to_ui", "current_context", "discover_plugins", "load_plugins", "read_workflow_file", "to_api_format",
     "ui_to_api", "validate_prompt",
     "ModelRoot", "NoFoldersError", "current_folders", "using_folders",
+    "MAX_EXPANDED_NODES", "MAX_EXPANSION_DEPTH",
 ]

@@ -36,7 +36,7 @@ class Engine:
         self.folders = folders
         self.events = events or EventStream()
         self.cache = cache if cache is not None else LRUCache()
-        self._executor = Executor(self.cache, self.events, folders, call_wrapper)
+        self._executor = Executor(registry, self.cache, self.events, folders, call_wrapper)
 
     def validate(self, prompt: Any) -> ValidationReport:
         with using_folders(self.folders), gc_paused():

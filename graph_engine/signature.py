@@ -5,7 +5,8 @@ import hashlib
 import logging
 import math
 import os
-from typing import Any
+from collections import ChainMap
+from typing import Any, Mapping
 
 from .plan import Node
 
@@ -29,22 +30,46 @@ def _is_changed_token(node: Node) -> str:
     return repr(result)
 
 
-def signatures(nodes: dict[str, Node], order: list[str]) -> dict[str, bytes]:
-    """Signature of every node in `order`: class, constants, IS_CHANGED and the signatures of its sources.
+def _is_plain(value: Any) -> bool:
+    """Whether a constant is data its repr tells apart (JSON-like), not an object such as a tensor, whose repr may
+    abbreviate and which an expansion can pass as a constant."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple, dict)):
+            if id(item) in seen:
+                return False  # a value that holds itself (or one container twice): not worth keying
+            seen.add(id(item))
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif item is not None and not isinstance(item, (bool, int, float, str)):
+            return False
+    return True
+
+
+def signatures(nodes: Mapping[str, Node], order: list[str], known: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
+    """Signature of every node in `order`: class, constants, IS_CHANGED and the signatures of its sources (in
+    `order` before it, or in `known`: an expansion's nodes link to nodes already in the run).
 
     Each signature is a fixed-size digest, so a node costs the same however deep its ancestry.
     """
     result: dict[str, bytes] = {}
+    of = ChainMap(result, known or {})
     for node_id in order:
         node = nodes[node_id]
         spec = node.spec
         parts: list[Any] = [node.class_type, sorted(node.constants.items())]
         if node.links:
-            parts.append(sorted((name, result[link.source], link.index) for name, link in node.links.items()))
+            parts.append(sorted((name, of[link.source], link.index) for name, link in node.links.items()))
         if spec.has_is_changed:
             parts.append(_is_changed_token(node))
         if spec.not_idempotent or spec.wants_unique_id:
             parts.append(("node", node_id))
+        if not all(_is_plain(value) for value in node.constants.values()):
+            parts.append("object:" + os.urandom(8).hex())  # never reuse a result made from an object we cannot key
         try:
             text = repr(parts)
         except RecursionError:  # a constant nested too deeply to write out: never reuse its result

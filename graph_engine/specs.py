@@ -43,6 +43,12 @@ class InputSpec:
         return bool(self.options.get("lazy", False))
 
     @property
+    def raw_link(self) -> bool:
+        """ComfyUI's rawLink: the node receives the link itself, [source id, output index] (loop packs use it to
+        find their other end); the source still runs first."""
+        return bool(self.options.get("rawLink", False))
+
+    @property
     def accepts_constant(self) -> bool:
         """Widgets and `*` inputs take literal values; other socket types only take links."""
         return self.choices is not None or self.type in WIDGET_TYPES or self.type == ANY_TYPE

@@ -7,8 +7,9 @@ import logging
 import math
 import os
 import reprlib
+from collections import ChainMap
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import InputError, NodeErrors, PromptError
 from .estimate import estimate_memory
@@ -178,7 +179,7 @@ def _explained(error: InputError, spec: NodeSpec, choices: tuple, value: Any) ->
 class _Checker:
     """Checks the inputs of nodes against their specs; one instance per validation."""
 
-    def __init__(self, prompt: dict[str, Any], specs: dict[str, NodeSpec], registry: NodeRegistry) -> None:
+    def __init__(self, prompt: Mapping[str, Any], specs: Mapping[str, NodeSpec], registry: NodeRegistry) -> None:
         self.prompt = prompt
         self.specs = specs
         self.registry = registry
@@ -410,3 +411,36 @@ def _top_level_error(report: ValidationReport, outputs: list[str], good: list[st
         return PromptError("prompt_outputs_failed_validation", "Prompt outputs failed validation", details)
     return None
 
+
+
+@dataclass
+class ExpansionReport:
+    """The checked nodes of a graph expansion and an order to run them in, or one readable line per problem."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def validate_expansion(bodies: dict[str, Any], existing: Mapping[str, Node], registry: NodeRegistry) -> ExpansionReport:
+    """Check the nodes an expansion adds as a prompt's are checked; their links may also point at `existing` nodes
+    (those already in the run)."""
+    report = ExpansionReport()
+    node_errors: dict[str, NodeErrors] = {}
+    specs, inputs = _structure(bodies, registry, node_errors)
+    known_specs = ChainMap(specs, {nid: node.spec for nid, node in existing.items()})
+    checker = _Checker(ChainMap(bodies, existing), known_specs, registry)
+    for nid in specs:
+        node, errors = checker.check(nid, specs[nid], inputs[nid])
+        if errors:
+            node_errors[nid] = NodeErrors(nid, node.class_type, errors)
+        else:
+            report.nodes[nid] = node
+    sources_of = {nid: [link.source for link in node.links.values() if link.source in bodies]
+                  for nid, node in report.nodes.items()}
+    order, cycle = run_order(list(report.nodes), sources_of)
+    report.problems = [line for errors in node_errors.values() for line in errors.lines()]
+    if cycle:
+        report.problems.append("dependency cycle: " + " -> ".join(cycle + cycle[:1]))
+    report.order = order
+    return report
