@@ -1,0 +1,10 @@
+"""Image post-processing nodes with ComfyUI's names: filters, colour conversion, morphology, edges, batching.
+
+Importing this package does not import torch; the nodes load it when they run.
+"""
+from ..node_groups import gather
+from . import post_processing
+
+NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(post_processing)
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "NODE_PYTHON_MODULES"]
