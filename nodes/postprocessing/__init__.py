@@ -3,8 +3,8 @@
 Importing this package does not import torch; the nodes load it when they run.
 """
 from ..node_groups import gather
-from . import morphology, post_processing
+from . import canny, morphology, post_processing
 
-NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(post_processing, morphology)
+NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(post_processing, morphology, canny)
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "NODE_PYTHON_MODULES"]
