@@ -3,8 +3,9 @@
 Importing this package does not import torch; the nodes load it when they run.
 """
 from ..node_groups import gather
-from . import canny, morphology, post_processing
+from . import batching, canny, morphology, post_processing, resize_image_mask
 
-NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(post_processing, morphology, canny)
+NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(post_processing, resize_image_mask, batching,
+                                                                             morphology, canny)
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "NODE_PYTHON_MODULES"]
