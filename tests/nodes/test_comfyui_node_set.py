@@ -42,6 +42,8 @@ DEVIATIONS.update({("ResizeImageMaskNode", key): V3_AS_SOCKETS for key in (
     "input_order", "required/input", "required/resize_type", "output",
     *(f"optional/resize_type.{name}" for name in ("width", "height", "crop", "multiplier", "longer_size",
                                                   "shorter_size", "megapixels", "match", "multiple")))})
+DEVIATIONS.update({("ColorTransfer", key): V3_AS_SOCKETS for key in (
+    "input_order", "required/source_stats", "optional/source_stats.target_index")})
 OURS_ONLY = {"MathInt": "integer arithmetic for the utility example (ComfyUI has ComfyMathExpression)",
              "MathFloat": "float arithmetic for the utility example (ComfyUI has ComfyMathExpression)"}
 
