@@ -113,8 +113,6 @@ class ImageBlur:
             "sigma": ("FLOAT", {"default": 1.0, "min": 0.1, "max": 10.0, "step": 0.1})}}
 
     def blur(self, image, blur_radius: int, sigma: float):
-        if blur_radius == 0:
-            return (image,)
         return (_gaussian_blur(image, blur_radius, sigma, "blur_radius"),)
 
 
@@ -135,8 +133,6 @@ class ImageSharpen:
     def sharpen(self, image, sharpen_radius: int, sigma: float, alpha: float):
         import torch
 
-        if sharpen_radius == 0:
-            return (image,)
         # ComfyUI's kernel is -10 alpha x Gaussian with 1 + 10 alpha added at its centre: the same, split in two
         blurred = _gaussian_blur(image, sharpen_radius, sigma, "sharpen_radius")
         return (torch.clamp((1 + 10 * alpha) * image - 10 * alpha * blurred, 0, 1),)

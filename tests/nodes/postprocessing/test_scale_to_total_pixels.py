@@ -57,3 +57,26 @@ def test_a_side_rounded_to_nothing_is_a_clear_error(runner):
                                {"image": (image(), IMAGE)})
     assert not result.ok and result.user_facing_error
     assert "resolution_steps" in result.error.exception_message
+
+
+def test_memory_estimate_names_the_target_size(tmp_path):
+    from graph_engine import Engine, Folders
+    from PIL import Image as PILImage
+    from tests.fixtures.registries import builtin_registry
+
+    folders = Folders.under(tmp_path)
+    folders.create()
+    PILImage.new("RGB", (64, 32)).save(folders.input / "wide.png")
+    budget = {"bytes": 1 << 26}
+    engine = Engine(builtin_registry(folders), folders, memory_budget=lambda: budget["bytes"])
+    prompt = {"load": {"class_type": "LoadImage", "inputs": {"image": "wide.png"}},
+              "scale": {"class_type": "ImageScaleToTotalPixels", "inputs": {
+                  "image": ["load", 0], "upscale_method": "bilinear", "megapixels": 16.0, "resolution_steps": 1}},
+              "show": {"class_type": "PreviewImage", "inputs": {"images": ["scale", 0]}}}
+    # 16 MP of a 64x32 file: scale sqrt(16 * 2^20 / 2048) = 90.51 -> 5792.6 x 2896.3 -> 5793 x 2896 RGB floats,
+    # after the loaded 64 x 32 RGB image
+    [error] = engine.validate(prompt).node_errors["scale"].errors
+    assert error.type == "memory_estimate_exceeded"
+    assert error.extra["estimated_bytes"] == 64 * 32 * 3 * 4 + 5793 * 2896 * 3 * 4
+    prompt["scale"]["inputs"]["megapixels"] = 1.0
+    assert engine.validate(prompt).ok
