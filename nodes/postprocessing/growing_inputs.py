@@ -3,7 +3,10 @@
 ComfyUI expands a dynamic input into sockets whose prompt keys join the input's name and the socket's with a dot:
 an autogrow input `images` of template `image` becomes `images.image0`, `images.image1`, ...; a dynamic combo
 `resize_type` brings the inputs of the chosen option as `resize_type.width`, .... Declaring those sockets under the
-same keys lets the API prompts ComfyUI writes run here unchanged.
+same keys lets the API prompts ComfyUI writes run here unchanged. Not yet editor files: their `widgets_values` list a
+dynamic combo's value, then the chosen option's widgets, then the node's other widgets, by position; the classic
+declaration (required widgets, then optional ones) cannot follow that order, so reading them needs the engine to know
+the options (graph_engine/ui_widgets.py).
 """
 from __future__ import annotations
 
