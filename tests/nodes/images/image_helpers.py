@@ -52,10 +52,16 @@ class CaptureNode:
         return {"ui": {"captured": [True]}}
 
 
-def run_and_capture(engine, prompt: dict, node_id: str, output: int = 0):
-    """Run `prompt` with a capture (the conftest's engine has it) of output `output` of `node_id`; the value."""
+def captured(engine, prompt: dict, node_id: str, output: int = 0) -> list:
+    """Run `prompt` with a capture (the conftest's engine has it) of output `output` of `node_id`: each value the
+    capture received (several when the output is a list)."""
     CaptureNode.seen = []
     result = engine.run({**prompt, "capture": {"class_type": "CaptureValue", "inputs": {"value": [node_id, output]}}})
     assert result.ok, result.error
-    (value,) = CaptureNode.seen
+    return CaptureNode.seen
+
+
+def run_and_capture(engine, prompt: dict, node_id: str, output: int = 0):
+    """The one value output `output` of `node_id` gives when `prompt` runs."""
+    (value,) = captured(engine, prompt, node_id, output)
     return value
