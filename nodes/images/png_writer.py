@@ -1,5 +1,5 @@
-"""PNG files with tEXt metadata, written atomically (under a locked temporary name, graph_engine.partial_files)
-and never over an existing file."""
+"""Saved files (PNG with tEXt metadata, and the other formats the savers write), written atomically (under a locked
+temporary name, graph_engine.partial_files) and never over an existing file."""
 from __future__ import annotations
 
 import errno
@@ -47,18 +47,16 @@ def _publish(temporary: str, final: str) -> bool:
     return True
 
 
-def write_png_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, pixels: Any, info: Any,
-                        compress_level: int) -> tuple[str, int]:
-    """Save `pixels` as <folder>/name_for(counter), taking the next counter while a name is taken.
+def write_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, write: Callable[[Any], None],
+                    suffix: str) -> tuple[str, int]:
+    """Let `write(stream)` fill a new file and name it <folder>/name_for(counter), taking the next counter while a
+    name is taken (`suffix` ends the temporary name, e.g. ".png.tmp").
 
     The file appears complete or not at all. Returns (file name, counter used).
     """
-    from PIL import Image
-
-    image = Image.fromarray(pixels)
-    with partial_file(folder, SAVING, ".png.tmp") as temporary:
+    with partial_file(folder, SAVING, suffix) as temporary:
         with open(temporary, "wb") as stream:
-            image.save(stream, format="PNG", pnginfo=info, compress_level=compress_level)
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         for _ in range(100_000):
@@ -67,3 +65,14 @@ def write_png_exclusive(folder: Path, name_for: Callable[[int], str], counter: i
                 return name, counter
             counter += 1
         raise FileExistsError(f"no free file name in {folder} after many tries")
+
+
+def write_png_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, pixels: Any, info: Any,
+                        compress_level: int) -> tuple[str, int]:
+    """Save `pixels` as a PNG at <folder>/name_for(counter), as write_exclusive names it."""
+    from PIL import Image
+
+    image = Image.fromarray(pixels)
+    return write_exclusive(folder, name_for, counter,
+                           lambda stream: image.save(stream, format="PNG", pnginfo=info, compress_level=compress_level),
+                           ".png.tmp")

@@ -13,10 +13,23 @@ from graph_engine import Folders, current_context, current_folders
 from .naming import UnsafePrefixError, check_prefix, file_name, save_target
 
 
-def _folders_of_run() -> Folders:
+def folders_of_run() -> Folders:
+    """The installation whose output folder a saver writes to: the one of the run (validation checked the prefix
+    against the same folder)."""
     if current_context() is None:
-        raise RuntimeError("SaveImage and PreviewImage save only while the engine runs them")
+        raise RuntimeError("the image savers save only while the engine runs them")
     return current_folders()
+
+
+def prefix_problem(filename_prefix: Any) -> bool | str:
+    """The savers' VALIDATE_INPUTS: True, or why the prefix may not be used (a linked one is checked when it runs)."""
+    if filename_prefix is None:
+        return True
+    try:
+        check_prefix(str(filename_prefix), current_folders().output)
+    except UnsafePrefixError as exc:
+        return str(exc)
+    return True
 
 
 def save_batch(images: Any, folders: Folders, kind: str, filename_prefix: str, prompt: Any, extra_pnginfo: Any,
@@ -73,17 +86,11 @@ class SaveImage:
 
     @classmethod
     def VALIDATE_INPUTS(cls, filename_prefix=None):
-        if filename_prefix is None:
-            return True  # linked: checked when it runs
-        try:
-            check_prefix(str(filename_prefix), current_folders().output)
-        except UnsafePrefixError as exc:
-            return str(exc)
-        return True
+        return prefix_problem(filename_prefix)
 
     def save_images(self, images, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None) -> dict:
         # the output folder VALIDATE_INPUTS checked the prefix against: both ask current_folders()
-        return save_batch(images, _folders_of_run(), "output", filename_prefix, prompt, extra_pnginfo,
+        return save_batch(images, folders_of_run(), "output", filename_prefix, prompt, extra_pnginfo,
                           self.compress_level)
 
 
@@ -102,7 +109,7 @@ class PreviewImage:
 
     def save_images(self, images, prompt=None, extra_pnginfo=None) -> dict:
         suffix = "_temp_" + "".join(random.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
-        return save_batch(images, _folders_of_run(), "temp", "ComfyUI" + suffix, prompt, extra_pnginfo,
+        return save_batch(images, folders_of_run(), "temp", "ComfyUI" + suffix, prompt, extra_pnginfo,
                           self.compress_level)
 
 
