@@ -5,10 +5,11 @@ current (`graph_engine.current_folders()`): the loaders list, check and read the
 savers check their prefix against and write into the same output folder.
 """
 from ..node_groups import gather
-from . import (animated, core_images, image_batches, image_fit, image_stitch, image_tiles, image_transform, load, save,
-               svg)
+from . import (animated, core_images, image_batches, image_crop_mask, image_fit, image_stitch, image_tiles,
+               image_transform, load, save, svg)
 
 NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(
-    save, load, core_images, image_transform, image_batches, image_fit, image_stitch, image_tiles, animated, svg)
+    save, load, core_images, image_transform, image_batches, image_fit, image_stitch, image_tiles, image_crop_mask,
+    animated, svg)
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "NODE_PYTHON_MODULES"]
