@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from graph_engine import InvalidNodeInput, current_context
+from graph_engine import InvalidNodeInput, current_context, current_folders
 
-from .naming import file_name, save_target
-from .save import folders_of_run, prefix_problem
+from .naming import file_name, prefix_validation, save_target
+from .save import folders_of_run
 
 PYTHON_MODULE = "comfy_extras.nodes_images"
 WEBP_METHODS = {"default": 4, "fastest": 0, "slowest": 6}  # Pillow's effort levels, 0 (fast) to 6 (small)
@@ -102,7 +102,7 @@ class SaveAnimatedPNG:
 
     @classmethod
     def VALIDATE_INPUTS(cls, filename_prefix=None):
-        return prefix_problem(filename_prefix)
+        return prefix_validation(filename_prefix, current_folders().output)
 
     def save_images(self, images, filename_prefix: str = "ComfyUI", fps: float = 6.0, compress_level: int = 4,
                     prompt=None, extra_pnginfo=None) -> dict:
@@ -132,7 +132,7 @@ class SaveAnimatedWEBP:
 
     @classmethod
     def VALIDATE_INPUTS(cls, filename_prefix=None):
-        return prefix_problem(filename_prefix)
+        return prefix_validation(filename_prefix, current_folders().output)
 
     def save_images(self, images, filename_prefix: str = "ComfyUI", fps: float = 6.0, lossless: bool = True,
                     quality: int = 80, method: str = "default", prompt=None, extra_pnginfo=None) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import mimetypes
 import os
 from pathlib import Path
+from typing import Callable
 
 from graph_engine import MissingFile
 from graph_engine.folders import is_inside, resolve_inside
@@ -19,14 +20,20 @@ def is_image_name(name: str) -> bool:
     return (guessed or "").startswith("image/") or Path(name).suffix.lower() in _IMAGE_SUFFIXES
 
 
-def list_images(folder: Path) -> list[str]:
-    """Image files directly in `folder`, sorted (as ComfyUI's LoadImage lists them); links out of it are left out."""
+def list_input_files(folder: Path, accept: Callable[[str], bool]) -> list[str]:
+    """The files directly in `folder` whose names `accept` takes, sorted (as ComfyUI's loaders list them); links
+    out of it are left out."""
     try:
         entries = os.listdir(folder)
     except OSError:
         return []
     return sorted(name for name in entries
-                  if is_image_name(name) and (folder / name).is_file() and is_inside(folder, folder / name))
+                  if accept(name) and (folder / name).is_file() and is_inside(folder, folder / name))
+
+
+def list_images(folder: Path) -> list[str]:
+    """Image files directly in `folder`, as LoadImage lists them."""
+    return list_input_files(folder, is_image_name)
 
 
 def strip_annotation(name: str, kind: str = "input") -> str:

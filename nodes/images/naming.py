@@ -65,6 +65,18 @@ def check_prefix(filename_prefix: str, output_folder: Path) -> str:
     return prefix
 
 
+def prefix_validation(filename_prefix: object, output_folder: Path) -> bool | str:
+    """A saving node's VALIDATE_INPUTS answer for its prefix: True, or why it is refused (a linked prefix, None
+    here, is checked when the node runs)."""
+    if filename_prefix is None:
+        return True
+    try:
+        check_prefix(str(filename_prefix), output_folder)
+    except UnsafePrefixError as exc:
+        return str(exc)
+    return True
+
+
 def save_target(output_folder: Path, filename_prefix: str, width: int = 0, height: int = 0) -> SaveTarget:
     """Where a prefix such as 'portraits/cat' saves; creates the subfolder; refuses prefixes that escape."""
     check_prefix(filename_prefix, output_folder)

@@ -47,32 +47,42 @@ def _publish(temporary: str, final: str) -> bool:
     return True
 
 
-def write_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, write: Callable[[Any], None],
-                    suffix: str) -> tuple[str, int]:
-    """Let `write(stream)` fill a new file and name it <folder>/name_for(counter), taking the next counter while a
-    name is taken (`suffix` ends the temporary name, e.g. ".png.tmp").
+def write_png_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, pixels: Any, info: Any,
+                        compress_level: int) -> tuple[str, int]:
+    """Save `pixels` as <folder>/name_for(counter), taking the next counter while a name is taken.
 
     The file appears complete or not at all. Returns (file name, counter used).
     """
+    from PIL import Image
+
+    image = Image.fromarray(pixels)
+    with partial_file(folder, SAVING, ".png.tmp") as temporary:
+        with open(temporary, "wb") as stream:
+            image.save(stream, format="PNG", pnginfo=info, compress_level=compress_level)
+            stream.flush()
+            os.fsync(stream.fileno())
+        return publish_under_free_name(temporary, folder, name_for, counter)
+
+
+def publish_under_free_name(temporary: str, folder: Path, name_for: Callable[[int], str],
+                            counter: int) -> tuple[str, int]:
+    """Give the finished `temporary` file the name <folder>/name_for(counter), counting up while a name is taken
+    (another writer may have taken it since the counter was read). Returns (file name, counter used)."""
+    for _ in range(100_000):
+        name = name_for(counter)
+        if _publish(temporary, os.path.join(folder, name)):
+            return name, counter
+        counter += 1
+    raise FileExistsError(f"no free file name in {folder} after many tries")
+
+
+def write_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, write: Callable[[Any], None],
+                    suffix: str) -> tuple[str, int]:
+    """Let `write(stream)` fill a new file, then publish it as <folder>/name_for(counter) (publish_under_free_name);
+    `suffix` ends the temporary name, e.g. ".webp.tmp". The file appears complete or not at all."""
     with partial_file(folder, SAVING, suffix) as temporary:
         with open(temporary, "wb") as stream:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
-        for _ in range(100_000):
-            name = name_for(counter)
-            if _publish(temporary, os.path.join(folder, name)):
-                return name, counter
-            counter += 1
-        raise FileExistsError(f"no free file name in {folder} after many tries")
-
-
-def write_png_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, pixels: Any, info: Any,
-                        compress_level: int) -> tuple[str, int]:
-    """Save `pixels` as a PNG at <folder>/name_for(counter), as write_exclusive names it."""
-    from PIL import Image
-
-    image = Image.fromarray(pixels)
-    return write_exclusive(folder, name_for, counter,
-                           lambda stream: image.save(stream, format="PNG", pnginfo=info, compress_level=compress_level),
-                           ".png.tmp")
+        return publish_under_free_name(temporary, folder, name_for, counter)

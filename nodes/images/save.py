@@ -10,7 +10,7 @@ from typing import Any
 
 from graph_engine import Folders, current_context, current_folders
 
-from .naming import UnsafePrefixError, check_prefix, file_name, save_target
+from .naming import file_name, prefix_validation, save_target
 
 
 def folders_of_run() -> Folders:
@@ -19,17 +19,6 @@ def folders_of_run() -> Folders:
     if current_context() is None:
         raise RuntimeError("the image savers save only while the engine runs them")
     return current_folders()
-
-
-def prefix_problem(filename_prefix: Any) -> bool | str:
-    """The savers' VALIDATE_INPUTS: True, or why the prefix may not be used (a linked one is checked when it runs)."""
-    if filename_prefix is None:
-        return True
-    try:
-        check_prefix(str(filename_prefix), current_folders().output)
-    except UnsafePrefixError as exc:
-        return str(exc)
-    return True
 
 
 def save_batch(images: Any, folders: Folders, kind: str, filename_prefix: str, prompt: Any, extra_pnginfo: Any,
@@ -86,7 +75,7 @@ class SaveImage:
 
     @classmethod
     def VALIDATE_INPUTS(cls, filename_prefix=None):
-        return prefix_problem(filename_prefix)
+        return prefix_validation(filename_prefix, current_folders().output)
 
     def save_images(self, images, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None) -> dict:
         # the output folder VALIDATE_INPUTS checked the prefix against: both ask current_folders()

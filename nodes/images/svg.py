@@ -11,10 +11,10 @@ import json
 import re
 from typing import Any
 
-from graph_engine import InvalidNodeInput
+from graph_engine import InvalidNodeInput, current_folders
 
-from .naming import file_name, save_target
-from .save import folders_of_run, prefix_problem
+from .naming import file_name, prefix_validation, save_target
+from .save import folders_of_run
 
 PYTHON_MODULE = "comfy_extras.nodes_images"
 SVG_OPENING = re.compile(r"<svg[^>]*>")
@@ -71,7 +71,7 @@ class SaveSVGNode:
 
     @classmethod
     def VALIDATE_INPUTS(cls, filename_prefix=None):
-        return prefix_problem(filename_prefix)
+        return prefix_validation(filename_prefix, current_folders().output)
 
     def save_svg(self, svg, filename_prefix: str = "svg/ComfyUI", prompt=None, extra_pnginfo=None) -> dict:
         from .png_writer import write_exclusive
