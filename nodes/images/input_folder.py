@@ -1,4 +1,4 @@
-"""Image files in the input (or output) folder: which names the loaders list, and safe lookup of a named one."""
+"""Image files in the input folder: which names LoadImage lists, and safe lookup of a named one."""
 from __future__ import annotations
 
 import mimetypes
@@ -36,19 +36,27 @@ def list_images(folder: Path) -> list[str]:
     return list_input_files(folder, is_image_name)
 
 
-def strip_annotation(name: str, kind: str = "input") -> str:
-    """ComfyUI lets a name end in ' [input]' (' [output]' for LoadImageOutput): the folder the loader reads anyway."""
-    suffix = f" [{kind}]"
-    return name[: -len(suffix)] if name.endswith(suffix) else name
+def strip_annotation(name: str) -> str:
+    """ComfyUI lets a name end in ' [input]'; that is the only folder LoadImage reads."""
+    return name[: -len(" [input]")] if name.endswith(" [input]") else name
 
 
-def find_image_file(folder: Path, name: str, kind: str = "input") -> Path:
-    """The file `name` in `folder` (the installation's `kind` folder, "input" or "output"), or
-    ValueError/FileNotFoundError with a message a user can act on."""
-    path = resolve_inside(folder, strip_annotation(name, kind), f"{kind} folder")
+def find_input_file(folder: Path, name: str) -> Path:
+    """The file `name` in `folder`, or ValueError/FileNotFoundError with a message a user can act on."""
+    path = resolve_inside(folder, strip_annotation(name), "input folder")
     if not path.is_file():
         example = " (`latentloom demo-model` writes it: the picture the shipped workflows read)" \
-            if name == EXAMPLE_IMAGE_NAME and kind == "input" else ""
-        remedy = "put the file there or upload it" if kind == "input" else "pick one of the saved images"
-        raise MissingFile(f"Invalid image file: '{name}' is not in the {kind} folder {folder}: {remedy}{example}")
+            if name == EXAMPLE_IMAGE_NAME else ""
+        raise MissingFile(f"Invalid image file: '{name}' is not in the input folder {folder}: put the file "
+                          f"there or upload it{example}")
+    return path
+
+
+def find_output_image(folder: Path, name: str) -> Path:
+    """LoadImageOutput's lookup: `name` (maybe ending in ' [output]', as ComfyUI's editor lists saved images) in the
+    output folder `folder`, or ValueError/FileNotFoundError with a message a user can act on."""
+    path = resolve_inside(folder, name.removesuffix(" [output]"), "output folder")
+    if not path.is_file():
+        raise MissingFile(f"Invalid image file: '{name}' is not in the output folder {folder}: pick one of the saved "
+                          f"images")
     return path

@@ -9,7 +9,7 @@ from graph_engine import current_folders
 from graph_engine.estimate import NodeEstimate, ValueSize
 from graph_engine.image_frames import FramePixels, frame_pixels
 
-from .input_folder import find_image_file, list_images
+from .input_folder import find_input_file, find_output_image, list_images
 
 # Every frame becomes float32 RGB plus a float32 mask: 16 bytes a pixel, so 64 megapixels across all frames is about
 # 1 GiB of tensors. The same count as the upload limit: any image one upload may hold can be loaded, and a small file
@@ -56,14 +56,13 @@ class FrameCounter:
 
 
 class ImageFileLoader:
-    """What the loaders share: a name looked up safely in one of the installation's folders (FOLDER), decoded with
-    the limits above, checked before the run and hashed for IS_CHANGED."""
+    """What the loaders share: a name looked up safely in one of the installation's folders (the input folder unless
+    image_path says otherwise), decoded with the limits above, checked before the run and hashed for IS_CHANGED."""
     CATEGORY = "image"
-    FOLDER = "input"
 
     @classmethod
     def image_path(cls, image: str) -> Path:
-        return find_image_file(getattr(current_folders(), cls.FOLDER), image, cls.FOLDER)
+        return find_input_file(current_folders().input, image)
 
     @classmethod
     def decode(cls, image: str):
@@ -129,7 +128,6 @@ class LoadImage(ImageFileLoader):
 
 
 class LoadImageOutput(LoadImage):
-    FOLDER = "output"
     EXPERIMENTAL = True
     DESCRIPTION = ("Loads an image from the output folder, such as one saved by an earlier run; the mask is 1 where "
                    "the image is transparent.")
@@ -141,6 +139,10 @@ class LoadImageOutput(LoadImage):
             "options": list_images(current_folders().output), "image_upload": True, "image_folder": "output",
             "remote": {"route": "/internal/files/output", "refresh_button": True, "control_after_refresh": "first"},
         })}}
+
+    @classmethod
+    def image_path(cls, image: str) -> Path:
+        return find_output_image(current_folders().output, image)
 
 
 MASK_CHANNELS = ("alpha", "red", "green", "blue")

@@ -47,6 +47,18 @@ def _publish(temporary: str, final: str) -> bool:
     return True
 
 
+def write_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, write: Callable[[Any], None],
+                    suffix: str) -> tuple[str, int]:
+    """Let `write(stream)` fill a new file, then publish it as <folder>/name_for(counter) (publish_under_free_name);
+    `suffix` ends the temporary name, e.g. ".webp.tmp". The file appears complete or not at all."""
+    with partial_file(folder, SAVING, suffix) as temporary:
+        with open(temporary, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        return publish_under_free_name(temporary, folder, name_for, counter)
+
+
 def write_png_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, pixels: Any, info: Any,
                         compress_level: int) -> tuple[str, int]:
     """Save `pixels` as <folder>/name_for(counter), taking the next counter while a name is taken.
@@ -74,15 +86,3 @@ def publish_under_free_name(temporary: str, folder: Path, name_for: Callable[[in
             return name, counter
         counter += 1
     raise FileExistsError(f"no free file name in {folder} after many tries")
-
-
-def write_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, write: Callable[[Any], None],
-                    suffix: str) -> tuple[str, int]:
-    """Let `write(stream)` fill a new file, then publish it as <folder>/name_for(counter) (publish_under_free_name);
-    `suffix` ends the temporary name, e.g. ".webp.tmp". The file appears complete or not at all."""
-    with partial_file(folder, SAVING, suffix) as temporary:
-        with open(temporary, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        return publish_under_free_name(temporary, folder, name_for, counter)
