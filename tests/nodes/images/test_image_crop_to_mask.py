@@ -96,3 +96,22 @@ def test_bad_masks_and_colours_are_refused():
         Crop().crop(image, torch.ones((3, 8, 8)), 64, 64, 1.0, 0, "#000000")
     with pytest.raises(InvalidNodeInput, match="'#zzzzzz' is not a colour"):
         Crop().crop(image, torch.ones((1, 8, 8)), 64, 64, 1.0, 0, "#zzzzzz")
+
+
+def lanczos(array, width, height):
+    """Pillow's Lanczos through 8 bits, as ComfyUI resizes images and masks."""
+    pixels = np.clip(255.0 * array, 0, 255).astype(np.uint8)
+    return np.asarray(Image.fromarray(pixels).resize((width, height), Image.Resampling.LANCZOS)) / 255.0
+
+
+def test_an_image_larger_than_the_output_is_scaled_down_first():
+    image = make_images(6, 1, 128, 128).clamp(0, 1)
+    mask = torch.zeros((1, 128, 128))
+    mask[0, 32:96, 48:80] = 1.0  # 64 high, 32 wide
+    framed = Crop().crop(image, mask, 64, 64, 1.0, 0, "#000000")[0]
+    picture, matte = lanczos(image[0].numpy(), 64, 64), lanczos(mask[0].numpy(), 64, 64)
+    rows, cols = np.nonzero((matte * 255.0).astype(np.uint8) > 204)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (16, 47, 24, 39)  # the block at half size
+    # 16 wide, 32 high, square output: a 32x32 crop, halves of 16 around (31.5, 31.5) -> 15..47
+    crop = picture[15:47, 15:47] * matte[15:47, 15:47, None]
+    assert np.allclose(framed[0].numpy(), lanczos(crop, 64, 64), atol=1e-6)
