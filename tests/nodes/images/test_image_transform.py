@@ -67,3 +67,22 @@ def test_flip_turns_upside_down_or_mirrors():
 def test_rotate_turns_clockwise(engine, rotation, expected):
     (turned,) = node("ImageRotate").rotate(numbered(2, 3), rotation)
     assert turned[0, ..., 0].tolist() == expected
+
+
+def test_an_editor_workflow_gives_socketless_widgets_their_values():
+    """ComfyUI's editor saves a BOUNDING_BOX or COLOR widget's value in widgets_values like any other widget."""
+    from graph_engine import ui_to_api
+    from tests.fixtures.registries import builtin_registry
+
+    workflow = {"nodes": [
+        {"id": 1, "type": "EmptyImage", "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]}],
+         "widgets_values": [8, 8, 1, 0]},
+        {"id": 2, "type": "ImageCropV2", "inputs": [{"name": "image", "type": "IMAGE", "link": 1}],
+         "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": []}],
+         "widgets_values": [{"x": 1, "y": 2, "width": 3, "height": 4}]},
+        {"id": 3, "type": "ImageCropToMask", "inputs": [], "outputs": [], "widgets_values": [64, 128, 1.5, -2, "#ff0000"]},
+    ], "links": [[1, 1, 0, 2, 0, "IMAGE"]]}
+    prompt = ui_to_api(workflow, builtin_registry())
+    assert prompt["2"]["inputs"]["crop_region"] == {"x": 1, "y": 2, "width": 3, "height": 4}
+    assert {k: prompt["3"]["inputs"][k] for k in ("width", "height", "pad_factor", "grow_mask", "background")} == {
+        "width": 64, "height": 128, "pad_factor": 1.5, "grow_mask": -2, "background": "#ff0000"}
