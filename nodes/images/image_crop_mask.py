@@ -49,8 +49,11 @@ def grown(mask, pixels: int):
     if pixels == 0:
         return mask
     radius = abs(pixels)
-    pool = lambda m: torch.nn.functional.max_pool2d(m, kernel_size=2 * radius + 1, stride=1, padding=radius)  # noqa: E731
-    return pool(mask) if pixels > 0 else 1.0 - pool(1.0 - mask)
+
+    def dilate(values):
+        return torch.nn.functional.max_pool2d(values, kernel_size=2 * radius + 1, stride=1, padding=radius)
+
+    return dilate(mask) if pixels > 0 else 1.0 - dilate(1.0 - mask)
 
 
 def solid_pixels(alpha):
@@ -75,7 +78,7 @@ def subject_box(solid, aspect_ratio: float, pad_factor: float) -> tuple[int, int
 
 
 def cut_out(image, mask, width: int, height: int, pad_factor: float, grow_mask: int, background):
-    """One image [H, W, 3] and its mask [H, W] -> the composited, framed subject [1, 3, h, w] before the final resize."""
+    """One image [H, W, 3] and its mask [H, W] -> the composited, framed subject [1, 3, h, w], not yet resized."""
     import torch
 
     picture = image.permute(2, 0, 1)[None].float().clamp(0, 1)
@@ -135,7 +138,8 @@ class ImageCropToMask:
         return {"required": {
             "images": ("IMAGE",),
             "masks": ("MASK",),
-            "width": ("INT", {"default": 1024, "min": 64, "max": 4096, "step": 8, "tooltip": "Output width in pixels."}),
+            "width": ("INT", {"default": 1024, "min": 64, "max": 4096, "step": 8,
+                              "tooltip": "Output width in pixels."}),
             "height": ("INT", {"default": 1024, "min": 64, "max": 4096, "step": 8,
                                "tooltip": "Output height in pixels."}),
             "pad_factor": ("FLOAT", {"default": 1.0, "min": 1.0, "max": 2.0, "step": 0.01,

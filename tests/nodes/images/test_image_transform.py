@@ -80,7 +80,8 @@ def test_an_editor_workflow_gives_socketless_widgets_their_values():
         {"id": 2, "type": "ImageCropV2", "inputs": [{"name": "image", "type": "IMAGE", "link": 1}],
          "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": []}],
          "widgets_values": [{"x": 1, "y": 2, "width": 3, "height": 4}]},
-        {"id": 3, "type": "ImageCropToMask", "inputs": [], "outputs": [], "widgets_values": [64, 128, 1.5, -2, "#ff0000"]},
+        {"id": 3, "type": "ImageCropToMask", "inputs": [], "outputs": [],
+         "widgets_values": [64, 128, 1.5, -2, "#ff0000"]},
     ], "links": [[1, 1, 0, 2, 0, "IMAGE"]]}
     prompt = ui_to_api(workflow, builtin_registry())
     assert prompt["2"]["inputs"]["crop_region"] == {"x": 1, "y": 2, "width": 3, "height": 4}
