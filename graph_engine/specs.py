@@ -50,8 +50,10 @@ class InputSpec:
 
     @property
     def accepts_constant(self) -> bool:
-        """Widgets and `*` inputs take literal values; other socket types only take links."""
-        return self.choices is not None or self.type in WIDGET_TYPES or self.type == ANY_TYPE
+        """Widgets, `*` inputs and socketless inputs (a widget of another type, such as COLOR or BOUNDING_BOX) take
+        literal values; other socket types only take links."""
+        return (self.choices is not None or self.type in WIDGET_TYPES or self.type == ANY_TYPE
+                or bool(self.options.get("socketless")))
 
 
 @dataclass(frozen=True)

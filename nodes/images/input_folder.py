@@ -50,3 +50,13 @@ def find_input_file(folder: Path, name: str) -> Path:
         raise MissingFile(f"Invalid image file: '{name}' is not in the input folder {folder}: put the file "
                           f"there or upload it{example}")
     return path
+
+
+def find_output_image(folder: Path, name: str) -> Path:
+    """LoadImageOutput's lookup: `name` (maybe ending in ' [output]', as ComfyUI's editor lists saved images) in the
+    output folder `folder`, or ValueError/FileNotFoundError with a message a user can act on."""
+    path = resolve_inside(folder, name.removesuffix(" [output]"), "output folder")
+    if not path.is_file():
+        raise MissingFile(f"Invalid image file: '{name}' is not in the output folder {folder}: pick one of the saved "
+                          f"images")
+    return path

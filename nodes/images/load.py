@@ -1,4 +1,5 @@
-"""LoadImage: a file from the input folder as IMAGE and MASK (1 - alpha), within a frame and pixel limit."""
+"""The image loaders: LoadImage (input folder -> IMAGE and MASK = 1 - alpha), LoadImageMask (one channel as MASK) and
+LoadImageOutput (a saved image from the output folder), all within one frame and pixel limit."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,7 @@ from graph_engine import current_folders
 from graph_engine.estimate import NodeEstimate, ValueSize
 from graph_engine.image_frames import FramePixels, frame_pixels
 
-from .input_folder import find_input_file, list_images
+from .input_folder import find_input_file, find_output_image, list_images
 
 # Every frame becomes float32 RGB plus a float32 mask: 16 bytes a pixel, so 64 megapixels across all frames is about
 # 1 GiB of tensors. The same count as the upload limit: any image one upload may hold can be loaded, and a small file
@@ -54,8 +55,57 @@ class FrameCounter:
             raise ValueError(problem)
 
 
-class LoadImage:
+class ImageFileLoader:
+    """What the loaders share: a name looked up safely in one of the installation's folders (the input folder unless
+    image_path says otherwise), decoded with the limits above, checked before the run and hashed for IS_CHANGED."""
     CATEGORY = "image"
+
+    @classmethod
+    def image_path(cls, image: str) -> Path:
+        return find_input_file(current_folders().input, image)
+
+    @classmethod
+    def decode(cls, image: str):
+        """(IMAGE [N,H,W,3], MASK [N,H,W] = 1 - alpha) of the named file's frames."""
+        from PIL import Image
+
+        from .conversion import pil_frames_to_tensors
+
+        with Image.open(cls.image_path(image)) as opened:
+            return pil_frames_to_tensors(opened, FrameCounter(image))
+
+    @classmethod
+    def loaded_size(cls, image: str) -> tuple[int, int, int]:
+        """(frames, height, width) the file decodes to, from its headers."""
+        counted = frames_of(cls.image_path(image))
+        # pages of another size than the first are left out of the batch: count only the first when sizes differ
+        same_size = counted.pixels == counted.frames * counted.width * counted.height
+        return (counted.frames if same_size else 1), counted.height, counted.width
+
+    @classmethod
+    def IS_CHANGED(cls, image: str, **other_inputs):
+        digest = hashlib.sha256()
+        with open(cls.image_path(image), "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, image):
+        if not isinstance(image, str):
+            return f"Invalid image file: expected a file name, got {type(image).__name__}"
+        try:
+            path = cls.image_path(image)
+        except (ValueError, OSError) as exc:
+            return str(exc) if str(exc).startswith("Invalid image file") else f"Invalid image file: {exc}"
+        try:
+            counted = frames_of(path)
+        except Exception as exc:  # Pillow has many ways to say it cannot read a file; none is a server error
+            return f"Invalid image file: '{image}' is not an image Pillow can read ({type(exc).__name__})"
+        return over_limits(image, counted) or True
+
+
+class LoadImage(ImageFileLoader):
     RETURN_TYPES = ("IMAGE", "MASK")
     FUNCTION = "load_image"
     DESCRIPTION = (f"Loads an image from the input folder; the mask is 1 where the image is transparent. Animated "
@@ -67,47 +117,62 @@ class LoadImage:
         return {"required": {"image": (list_images(current_folders().input), {"image_upload": True})}}
 
     def load_image(self, image: str):
-        from PIL import Image
-
-        from .conversion import pil_frames_to_tensors
-
-        path = find_input_file(current_folders().input, image)
-        with Image.open(path) as opened:
-            return pil_frames_to_tensors(opened, FrameCounter(image))
-
-    @classmethod
-    def IS_CHANGED(cls, image: str):
-        path = find_input_file(current_folders().input, image)
-        digest = hashlib.sha256()
-        with open(path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, image):
-        if not isinstance(image, str):
-            return f"Invalid image file: expected a file name, got {type(image).__name__}"
-        try:
-            path = find_input_file(current_folders().input, image)
-        except (ValueError, OSError) as exc:
-            return str(exc) if str(exc).startswith("Invalid image file") else f"Invalid image file: {exc}"
-        try:
-            counted = frames_of(path)
-        except Exception as exc:  # Pillow has many ways to say it cannot read a file; none is a server error
-            return f"Invalid image file: '{image}' is not an image Pillow can read ({type(exc).__name__})"
-        return over_limits(image, counted) or True
+        return self.decode(image)
 
     @classmethod
     def ESTIMATE_MEMORY(cls, inputs, sizes):
-        counted = frames_of(find_input_file(current_folders().input, inputs["image"]))
-        width, height = counted.width, counted.height
-        # pages of another size than the first are left out of the batch: count only the first when sizes differ
-        frames = counted.frames if counted.pixels == counted.frames * width * height else 1
+        frames, height, width = cls.loaded_size(inputs["image"])
         image, mask = ValueSize.array((frames, height, width, 3)), ValueSize.array((frames, height, width))
         return NodeEstimate((image, mask), image.nbytes + mask.nbytes,
                             f"{frames} frame(s) of {width}x{height} pixels as float32")
 
 
-NODE_CLASS_MAPPINGS = {"LoadImage": LoadImage}
-NODE_DISPLAY_NAME_MAPPINGS = {"LoadImage": "Load Image"}
+class LoadImageOutput(LoadImage):
+    EXPERIMENTAL = True
+    DESCRIPTION = ("Loads an image from the output folder, such as one saved by an earlier run; the mask is 1 where "
+                   "the image is transparent.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        # ComfyUI's front end fetches the list from the route; the options are the same list for API clients
+        return {"required": {"image": ("COMBO", {
+            "options": list_images(current_folders().output), "image_upload": True, "image_folder": "output",
+            "remote": {"route": "/internal/files/output", "refresh_button": True, "control_after_refresh": "first"},
+        })}}
+
+    @classmethod
+    def image_path(cls, image: str) -> Path:
+        return find_output_image(current_folders().output, image)
+
+
+MASK_CHANNELS = ("alpha", "red", "green", "blue")
+
+
+class LoadImageMask(ImageFileLoader):
+    RETURN_TYPES = ("MASK",)
+    FUNCTION = "load_image_mask"
+    DESCRIPTION = ("Loads one channel of an image from the input folder as a mask: alpha gives 1 where the image is "
+                   "transparent, red, green or blue give that colour's value.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"image": (list_images(current_folders().input), {"image_upload": True}),
+                             "channel": (list(MASK_CHANNELS),)}}
+
+    def load_image_mask(self, image: str, channel: str):
+        pixels, transparency = self.decode(image)
+        if channel == "alpha":
+            return (transparency,)
+        return (pixels[..., MASK_CHANNELS.index(channel) - 1].clone(),)
+
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        frames, height, width = cls.loaded_size(inputs["image"])
+        image, mask = ValueSize.array((frames, height, width, 3)), ValueSize.array((frames, height, width))
+        return NodeEstimate((mask,), image.nbytes + 2 * mask.nbytes,
+                            f"{frames} frame(s) of {width}x{height} pixels decoded, one channel kept")
+
+
+NODE_CLASS_MAPPINGS = {"LoadImage": LoadImage, "LoadImageMask": LoadImageMask, "LoadImageOutput": LoadImageOutput}
+NODE_DISPLAY_NAME_MAPPINGS = {"LoadImage": "Load Image", "LoadImageMask": "Load Image (as Mask)",
+                              "LoadImageOutput": "Load Image (from Outputs)"}

@@ -93,5 +93,6 @@ def save_target(output_folder: Path, filename_prefix: str, width: int = 0, heigh
     return SaveTarget(Path(folder), subfolder, name, highest_counter(Path(folder), name) + 1)
 
 
-def file_name(name: str, batch_number: int, counter: int) -> str:
-    return f"{name.replace('%batch_num%', str(batch_number))}_{counter:05}_.png"
+def file_name(name: str, batch_number: int, counter: int, ending: str = "_.png") -> str:
+    """<name>_<counter>_.png, %batch_num% in the name replaced; `ending` gives other formats theirs ("_.webp")."""
+    return f"{name.replace('%batch_num%', str(batch_number))}_{counter:05}{ending}"

@@ -1,5 +1,5 @@
-"""PNG files with tEXt metadata, written atomically (under a locked temporary name, graph_engine.partial_files)
-and never over an existing file."""
+"""Saved files (PNG with tEXt metadata, and the other formats the savers write), written atomically (under a locked
+temporary name, graph_engine.partial_files) and never over an existing file."""
 from __future__ import annotations
 
 import errno
@@ -45,6 +45,18 @@ def _publish(temporary: str, final: str) -> bool:
         return True
     os.unlink(temporary)
     return True
+
+
+def write_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, write: Callable[[Any], None],
+                    suffix: str) -> tuple[str, int]:
+    """Let `write(stream)` fill a new file, then publish it as <folder>/name_for(counter) (publish_under_free_name);
+    `suffix` ends the temporary name, e.g. ".webp.tmp". The file appears complete or not at all."""
+    with partial_file(folder, SAVING, suffix) as temporary:
+        with open(temporary, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        return publish_under_free_name(temporary, folder, name_for, counter)
 
 
 def write_png_exclusive(folder: Path, name_for: Callable[[int], str], counter: int, pixels: Any, info: Any,

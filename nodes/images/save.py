@@ -13,9 +13,11 @@ from graph_engine import Folders, current_context, current_folders
 from .naming import file_name, prefix_validation, save_target
 
 
-def _folders_of_run() -> Folders:
+def folders_of_run() -> Folders:
+    """The installation whose output folder a saver writes to: the one of the run (validation checked the prefix
+    against the same folder)."""
     if current_context() is None:
-        raise RuntimeError("SaveImage and PreviewImage save only while the engine runs them")
+        raise RuntimeError("the image savers save only while the engine runs them")
     return current_folders()
 
 
@@ -77,7 +79,7 @@ class SaveImage:
 
     def save_images(self, images, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None) -> dict:
         # the output folder VALIDATE_INPUTS checked the prefix against: both ask current_folders()
-        return save_batch(images, _folders_of_run(), "output", filename_prefix, prompt, extra_pnginfo,
+        return save_batch(images, folders_of_run(), "output", filename_prefix, prompt, extra_pnginfo,
                           self.compress_level)
 
 
@@ -96,7 +98,7 @@ class PreviewImage:
 
     def save_images(self, images, prompt=None, extra_pnginfo=None) -> dict:
         suffix = "_temp_" + "".join(random.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
-        return save_batch(images, _folders_of_run(), "temp", "ComfyUI" + suffix, prompt, extra_pnginfo,
+        return save_batch(images, folders_of_run(), "temp", "ComfyUI" + suffix, prompt, extra_pnginfo,
                           self.compress_level)
 
 

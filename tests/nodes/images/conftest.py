@@ -1,11 +1,11 @@
-"""An engine with the built-in nodes, the image nodes and a tiny IMAGE source node; folders under tmp_path."""
+"""An engine with the built-in nodes, a tiny IMAGE source node and a capturing output node; folders under tmp_path."""
 from __future__ import annotations
 
 import pytest
 
 from graph_engine import Engine, Folders, using_folders
 from tests.fixtures.registries import builtin_registry
-from tests.nodes.images.image_helpers import ImageSourceNode
+from tests.nodes.images.image_helpers import CaptureNode, ImageSourceNode
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def folders(tmp_path) -> Folders:
 
 @pytest.fixture
 def engine(folders) -> Engine:
-    return Engine(builtin_registry(folders, {"TestImageSource": ImageSourceNode}), folders)
+    return Engine(builtin_registry(folders, {"TestImageSource": ImageSourceNode, "CaptureValue": CaptureNode}), folders)
 
 
 @pytest.fixture

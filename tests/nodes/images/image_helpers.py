@@ -1,4 +1,4 @@
-"""A tiny IMAGE source node for the image node tests, and prompt builders."""
+"""A tiny IMAGE source node and a capturing output node for the image node tests, and prompt builders."""
 from __future__ import annotations
 
 
@@ -33,3 +33,35 @@ def source(seed=0, batch=1, height=8, width=8, channels=3) -> dict:
     return {"class_type": "TestImageSource",
             "inputs": {"seed": seed, "batch": batch, "height": height, "width": width, "channels": channels}}
 
+
+
+class CaptureNode:
+    """Output node that keeps whatever reaches its input (any type), for tests that run a prompt."""
+    seen: list = []
+    CATEGORY = "testing"
+    RETURN_TYPES = ()
+    FUNCTION = "take"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": ("*",)}}
+
+    def take(self, value):
+        CaptureNode.seen.append(value)
+        return {"ui": {"captured": [True]}}
+
+
+def captured(engine, prompt: dict, node_id: str, output: int = 0) -> list:
+    """Run `prompt` with a capture (the conftest's engine has it) of output `output` of `node_id`: each value the
+    capture received (several when the output is a list)."""
+    CaptureNode.seen = []
+    result = engine.run({**prompt, "capture": {"class_type": "CaptureValue", "inputs": {"value": [node_id, output]}}})
+    assert result.ok, result.error
+    return CaptureNode.seen
+
+
+def run_and_capture(engine, prompt: dict, node_id: str, output: int = 0):
+    """The one value output `output` of `node_id` gives when `prompt` runs."""
+    (value,) = captured(engine, prompt, node_id, output)
+    return value

@@ -10,18 +10,14 @@ from PIL import Image
 
 from graph_engine import WorkflowInvalid
 from nodes.images import NODE_CLASS_MAPPINGS
-from tests.nodes.images.image_helpers import make_images, source
+from tests.nodes.images.image_helpers import CaptureNode, make_images, source
 
 LoadImage = NODE_CLASS_MAPPINGS["LoadImage"]
 
 
-class Capture:
-    """Output node that hands the tensors it gets to the test."""
+class Capture(CaptureNode):
+    """Output node that hands the image and mask it gets to the test."""
     seen: dict = {}
-    CATEGORY = "testing"
-    RETURN_TYPES = ()
-    FUNCTION = "take"
-    OUTPUT_NODE = True
 
     @classmethod
     def INPUT_TYPES(cls):

@@ -37,10 +37,6 @@ COMFY_ONLY_NODES = {
          "height": INT(576), "video_frames": INT(14), "motion_bucket_id": INT(127), "fps": INT(6),
          "augmentation_level": FLOAT(0.0)}, ("CONDITIONING", "CONDITIONING", "LATENT")),
     "VideoLinearCFGGuidance": comfy_node({"model": ("MODEL",), "min_cfg": FLOAT(1.0)}, ("MODEL",)),
-    "SaveAnimatedWEBP": comfy_node(
-        {"images": ("IMAGE",), "filename_prefix": ("STRING", {"default": "ComfyUI"}), "fps": FLOAT(6.0),
-         "lossless": ("BOOLEAN", {"default": True}), "quality": INT(80),
-         "method": (["default", "fastest", "slowest"],)}, (), output_node=True),
     "SaveWEBM": comfy_node(
         {"images": ("IMAGE",), "filename_prefix": ("STRING", {"default": "ComfyUI"}), "codec": (["vp9", "av1"],),
          "fps": FLOAT(24.0), "crf": FLOAT(32.0)}, (), output_node=True),
@@ -143,7 +139,8 @@ RUNNABLE = {"default.json": "sd1", "image2image.json": "sd1", "inpaint_example.j
             "lora_multiple.json": "sd1", "hiresfix_latent_workflow.json": "sd1", "embedding_example.json": "sd1",
             "area_composition.json": "sd1", "area_composition_reversed.json": "sd1",
             "area_composition_square_area_for_subject.json": "sd1",
-            "latent_upscale_different_prompt_model.json": "sd1", "sdxl_simple_example.json": "sdxl",
+            "latent_upscale_different_prompt_model.json": "sd1", "inpain_model_outpainting.json": "sd1",
+            "sdxl_simple_example.json": "sdxl",
             "sdxl_refiner_prompt_example.json": "sdxl"}
 TINY_LORA = "tiny_lora.safetensors"
 TINY_VAE = "tiny_vae.safetensors"
@@ -194,6 +191,8 @@ def shrunk(prompt: dict, checkpoint: str) -> dict:
             inputs.update(width=64, height=64)
         elif kind == "LatentUpscale":
             inputs.update(width=96, height=96)
+        elif kind == "ImagePadForOutpaint":
+            inputs.update(left=8, top=8, right=8, bottom=16)
         elif kind == "ConditioningSetArea":
             inputs.update(width=64, height=64, x=0, y=0)
         elif kind == "KSampler":
