@@ -68,12 +68,9 @@ def write_png_exclusive(folder: Path, name_for: Callable[[int], str], counter: i
     from PIL import Image
 
     image = Image.fromarray(pixels)
-    with partial_file(folder, SAVING, ".png.tmp") as temporary:
-        with open(temporary, "wb") as stream:
-            image.save(stream, format="PNG", pnginfo=info, compress_level=compress_level)
-            stream.flush()
-            os.fsync(stream.fileno())
-        return publish_under_free_name(temporary, folder, name_for, counter)
+    return write_exclusive(folder, name_for, counter,
+                           lambda stream: image.save(stream, format="PNG", pnginfo=info, compress_level=compress_level),
+                           ".png.tmp")
 
 
 def publish_under_free_name(temporary: str, folder: Path, name_for: Callable[[int], str],
