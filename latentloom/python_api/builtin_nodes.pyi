@@ -7,6 +7,18 @@ from typing import Any, Literal
 from .handles import NodeHandle, Output
 
 
+class BatchImagesNodeNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class BatchLatentsNodeNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class BatchMasksNodeNode(NodeHandle):
+    MASK: Output[Literal['MASK']]
+
+
 class CLIPSetLastLayerNode(NodeHandle):
     CLIP: Output[Literal['CLIP']]
 
@@ -15,10 +27,48 @@ class CLIPTextEncodeNode(NodeHandle):
     CONDITIONING: Output[Literal['CONDITIONING']]
 
 
+class CannyNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class CaseConverterNode(NodeHandle):
+    STRING: Output[Literal['STRING']]
+
+
 class CheckpointLoaderSimpleNode(NodeHandle):
     MODEL: Output[Literal['MODEL']]
     CLIP: Output[Literal['CLIP']]
     VAE: Output[Literal['VAE']]
+
+
+class ColorTransferNode(NodeHandle):
+    image: Output[Literal['IMAGE']]
+
+
+class ComfyAndNodeNode(NodeHandle):
+    BOOLEAN: Output[Literal['BOOLEAN']]
+
+
+class ComfyMathExpressionNode(NodeHandle):
+    FLOAT: Output[Literal['FLOAT']]
+    INT: Output[Literal['INT']]
+    BOOL: Output[Literal['BOOLEAN']]
+
+
+class ComfyNotNodeNode(NodeHandle):
+    BOOLEAN: Output[Literal['BOOLEAN']]
+
+
+class ComfyNumberConvertNode(NodeHandle):
+    FLOAT: Output[Literal['FLOAT']]
+    INT: Output[Literal['INT']]
+
+
+class ComfyOrNodeNode(NodeHandle):
+    BOOLEAN: Output[Literal['BOOLEAN']]
+
+
+class ComfySwitchNodeNode(NodeHandle): ...
 
 
 class ConditioningCombineNode(NodeHandle):
@@ -29,8 +79,114 @@ class ConditioningSetAreaNode(NodeHandle):
     CONDITIONING: Output[Literal['CONDITIONING']]
 
 
+class ConvertArrayToStringNode(NodeHandle):
+    STRING: Output[Literal['STRING']]
+
+
+class ConvertDictionaryToStringNode(NodeHandle):
+    STRING: Output[Literal['STRING']]
+
+
+class CropMaskNode(NodeHandle):
+    MASK: Output[Literal['MASK']]
+
+
+class CustomComboNode(NodeHandle):
+    STRING: Output[Literal['STRING']]
+    INDEX: Output[Literal['INT']]
+
+
+class EmptyImageNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
 class EmptyLatentImageNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
+
+
+class FeatherMaskNode(NodeHandle):
+    MASK: Output[Literal['MASK']]
+
+
+class GetImageSizeNode(NodeHandle):
+    width: Output[Literal['INT']]
+    height: Output[Literal['INT']]
+    batch_size: Output[Literal['INT']]
+
+
+class GrowMaskNode(NodeHandle):
+    MASK: Output[Literal['MASK']]
+
+
+class ImageAddNoiseNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageBatchNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageBlendNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageBlurNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageColorToMaskNode(NodeHandle):
+    MASK: Output[Literal['MASK']]
+
+
+class ImageCompositeMaskedNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageCropNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageCropToMaskNode(NodeHandle):
+    images: Output[Literal['IMAGE']]
+
+
+class ImageCropV2Node(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageFlipNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageFromBatchNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageInvertNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageMergeTileListNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImagePadForOutpaintNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+    MASK: Output[Literal['MASK']]
+
+
+class ImageQuantizeNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageRGBToYUVNode(NodeHandle):
+    Y: Output[Literal['IMAGE']]
+    U: Output[Literal['IMAGE']]
+    V: Output[Literal['IMAGE']]
+
+
+class ImageRotateNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
 
 
 class ImageScaleNode(NodeHandle):
@@ -41,11 +197,123 @@ class ImageScaleByNode(NodeHandle):
     IMAGE: Output[Literal['IMAGE']]
 
 
+class ImageScaleToMaxDimensionNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageScaleToTotalPixelsNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageSharpenNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageStitchNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ImageToMaskNode(NodeHandle):
+    MASK: Output[Literal['MASK']]
+
+
+class ImageYUVToRGBNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class InvertMaskNode(NodeHandle):
+    MASK: Output[Literal['MASK']]
+
+
+class JoinImageWithAlphaNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class JsonExtractStringNode(NodeHandle):
+    STRING: Output[Literal['STRING']]
+
+
 class KSamplerNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
 
 class KSamplerAdvancedNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentAddNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentApplyOperationNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentBatchNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentBatchSeedBehaviorNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentBlendNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentCompositeNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentCompositeMaskedNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentConcatNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentCropNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentCutNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentCutToBatchNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentFlipNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentFromBatchNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentInterpolateNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentMultiplyNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentOperationSharpenNode(NodeHandle):
+    LATENT_OPERATION: Output[Literal['LATENT_OPERATION']]
+
+
+class LatentOperationTonemapReinhardNode(NodeHandle):
+    LATENT_OPERATION: Output[Literal['LATENT_OPERATION']]
+
+
+class LatentRotateNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class LatentSubtractNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
 
@@ -62,6 +330,19 @@ class LoadImageNode(NodeHandle):
     MASK: Output[Literal['MASK']]
 
 
+class LoadImageMaskNode(NodeHandle):
+    MASK: Output[Literal['MASK']]
+
+
+class LoadImageOutputNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+    MASK: Output[Literal['MASK']]
+
+
+class LoadLatentNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
 class LoraLoaderNode(NodeHandle):
     MODEL: Output[Literal['MODEL']]
     CLIP: Output[Literal['CLIP']]
@@ -71,12 +352,33 @@ class LoraLoaderModelOnlyNode(NodeHandle):
     MODEL: Output[Literal['MODEL']]
 
 
+class MaskCompositeNode(NodeHandle):
+    MASK: Output[Literal['MASK']]
+
+
+class MaskPreviewNode(NodeHandle):
+    mask: Output[Literal['MASK']]
+
+
+class MaskToImageNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
 class MathFloatNode(NodeHandle):
     FLOAT: Output[Literal['FLOAT']]
 
 
 class MathIntNode(NodeHandle):
     INT: Output[Literal['INT']]
+
+
+class MorphologyNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class PorterDuffImageCompositeNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+    MASK: Output[Literal['MASK']]
 
 
 class PreviewAnyNode(NodeHandle):
@@ -89,6 +391,10 @@ class PreviewImageNode(NodeHandle):
 
 class PrimitiveBooleanNode(NodeHandle):
     BOOLEAN: Output[Literal['BOOLEAN']]
+
+
+class PrimitiveBoundingBoxNode(NodeHandle):
+    BOUNDING_BOX: Output[Literal['BOUNDING_BOX']]
 
 
 class PrimitiveFloatNode(NodeHandle):
@@ -107,15 +413,96 @@ class PrimitiveStringMultilineNode(NodeHandle):
     STRING: Output[Literal['STRING']]
 
 
+class RebatchImagesNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class RebatchLatentsNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class RegexExtractNode(NodeHandle):
+    STRING: Output[Literal['STRING']]
+
+
+class RegexMatchNode(NodeHandle):
+    matches: Output[Literal['BOOLEAN']]
+
+
+class RegexReplaceNode(NodeHandle):
+    STRING: Output[Literal['STRING']]
+
+
+class RepeatImageBatchNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class RepeatLatentBatchNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class ResizeAndPadImageNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class ResizeImageMaskNodeNode(NodeHandle):
+    resized: Output[Literal['IMAGE', 'MASK']]
+
+
+class SaveAnimatedPNGNode(NodeHandle):
+    images: Output[Literal['IMAGE']]
+
+
+class SaveAnimatedWEBPNode(NodeHandle):
+    images: Output[Literal['IMAGE']]
+
+
 class SaveImageNode(NodeHandle):
     images: Output[Literal['IMAGE']]
+
+
+class SaveLatentNode(NodeHandle):
+    samples: Output[Literal['LATENT']]
+
+
+class SaveSVGNodeNode(NodeHandle):
+    svg: Output[Literal['SVG']]
+
+
+class SeedNodeNode(NodeHandle):
+    seed: Output[Literal['INT']]
 
 
 class SetLatentNoiseMaskNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
 
+class SolidMaskNode(NodeHandle):
+    MASK: Output[Literal['MASK']]
+
+
+class SplitImageToTileListNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
+class SplitImageWithAlphaNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+    MASK: Output[Literal['MASK']]
+
+
+class StringCompareNode(NodeHandle):
+    BOOLEAN: Output[Literal['BOOLEAN']]
+
+
 class StringConcatenateNode(NodeHandle):
+    STRING: Output[Literal['STRING']]
+
+
+class StringContainsNode(NodeHandle):
+    contains: Output[Literal['BOOLEAN']]
+
+
+class StringFormatNode(NodeHandle):
     STRING: Output[Literal['STRING']]
 
 
@@ -125,6 +512,18 @@ class StringLengthNode(NodeHandle):
 
 class StringReplaceNode(NodeHandle):
     STRING: Output[Literal['STRING']]
+
+
+class StringSubstringNode(NodeHandle):
+    STRING: Output[Literal['STRING']]
+
+
+class StringTrimNode(NodeHandle):
+    STRING: Output[Literal['STRING']]
+
+
+class ThresholdMaskNode(NodeHandle):
+    MASK: Output[Literal['MASK']]
 
 
 class VAEDecodeNode(NodeHandle):
@@ -144,6 +543,18 @@ class VAELoaderNode(NodeHandle):
 
 
 class BuiltinNodes:
+    def BatchImagesNode(self, *, **inputs: Any) -> BatchImagesNodeNode:
+        "Join the connected image inputs into one batch, in socket order; each is resized to the first one's size."
+        ...
+
+    def BatchLatentsNode(self, *, **inputs: Any) -> BatchLatentsNodeNode:
+        "Join the connected latent inputs into one batch, in socket order; each is resized to the first one's size."
+        ...
+
+    def BatchMasksNode(self, *, **inputs: Any) -> BatchMasksNodeNode:
+        "Join the connected mask inputs into one batch, in socket order; each is resized to the first one's size."
+        ...
+
     def CLIPSetLastLayer(
         self,
         *,
@@ -162,8 +573,79 @@ class BuiltinNodes:
         "Encodes a prompt with the checkpoint's CLIP: (word:1.2) weights, (word) and [word] emphasis, escaped \\( \\), embedding:name, and prompts longer than 75 tokens."
         ...
 
+    def Canny(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        low_threshold: float | Output[Literal['FLOAT']] = ...,
+        high_threshold: float | Output[Literal['FLOAT']] = ...,
+    ) -> CannyNode:
+        'Canny edge detection: white edges on black. Edges above high_threshold are kept, and those above low_threshold that connect to them.'
+        ...
+
+    def CaseConverter(
+        self,
+        *,
+        string: str | Output[Literal['STRING']],
+        mode: Literal['UPPERCASE', 'lowercase', 'Capitalize', 'Title Case'] | Output[Literal['COMBO']],
+    ) -> CaseConverterNode:
+        "The text in upper case, lower case, with its first letter capitalised, or each word's."
+        ...
+
     def CheckpointLoaderSimple(self, *, ckpt_name: str | Output[Literal['COMBO']]) -> CheckpointLoaderSimpleNode:
         'Loads a Stable Diffusion 1.x, 2.x or SDXL checkpoint from models/checkpoints (a single file or a diffusers folder).'
+        ...
+
+    def ColorTransfer(
+        self,
+        *,
+        image_target: Output[Literal['IMAGE']],
+        image_ref: Output[Literal['IMAGE']],
+        method: Literal['reinhard_lab', 'mkl_lab', 'histogram'] | Output[Literal['COMBO']],
+        source_stats: Literal['per_frame', 'uniform', 'target_frame'] | Output[Literal['COMBO']],
+        strength: float | Output[Literal['FLOAT']] = ...,
+        **inputs: Any,
+    ) -> ColorTransferNode:
+        'Match the colors of one image to another using various algorithms.'
+        ...
+
+    def ComfyAndNode(self, *, **inputs: Any) -> ComfyAndNodeNode:
+        "True when every connected value is true by Python's rules; stops at the first false one."
+        ...
+
+    def ComfyMathExpression(
+        self,
+        *,
+        expression: str | Output[Literal['STRING']] = ...,
+        **inputs: Any,
+    ) -> ComfyMathExpressionNode:
+        'Arithmetic over the connected numbers, named a, b, c ... (all of them: values), with + - * / // % **, comparisons, and/or/not, x if c else y and the functions sum, min, max, abs, round, pow, sqrt, ceil, floor, log, log2, log10, sin, cos, tan, int, float.'
+        ...
+
+    def ComfyNotNode(self, *, value: Any) -> ComfyNotNodeNode:
+        "True when the value is false by Python's rules (false, 0, empty text or list, none)."
+        ...
+
+    def ComfyNumberConvert(
+        self,
+        *,
+        value: Output[Literal['INT', 'FLOAT', 'STRING', 'BOOLEAN']],
+    ) -> ComfyNumberConvertNode:
+        'The value as a number and as a whole number (truncated toward zero); text is read as a number.'
+        ...
+
+    def ComfyOrNode(self, *, **inputs: Any) -> ComfyOrNodeNode:
+        "True when any connected value is true by Python's rules; stops at the first true one."
+        ...
+
+    def ComfySwitchNode(
+        self,
+        *,
+        switch: bool | Output[Literal['BOOLEAN']],
+        on_false: Output[Literal['COMFY_MATCHTYPE_V3']],
+        on_true: Output[Literal['COMFY_MATCHTYPE_V3']],
+    ) -> ComfySwitchNodeNode:
+        'on_true when switch is true, else on_false; only the chosen branch runs.'
         ...
 
     def ConditioningCombine(
@@ -188,6 +670,56 @@ class BuiltinNodes:
         'Limits the conditioning to a rectangle of the image (pixels, in steps of 8), with a strength.'
         ...
 
+    def ConvertArrayToString(
+        self,
+        *,
+        array: Output[Literal['ARRAY']],
+        indent: int | Output[Literal['INT']] = ...,
+    ) -> ConvertArrayToStringNode:
+        'The array written as JSON.'
+        ...
+
+    def ConvertDictionaryToString(
+        self,
+        *,
+        dictionary: Output[Literal['DICT']],
+        indent: int | Output[Literal['INT']] = ...,
+    ) -> ConvertDictionaryToStringNode:
+        'The dictionary written as JSON.'
+        ...
+
+    def CropMask(
+        self,
+        *,
+        mask: Output[Literal['MASK']],
+        x: int | Output[Literal['INT']] = ...,
+        y: int | Output[Literal['INT']] = ...,
+        width: int | Output[Literal['INT']] = ...,
+        height: int | Output[Literal['INT']] = ...,
+    ) -> CropMaskNode:
+        "The part of the mask from (x, y), width x height, cut short at the mask's edges."
+        ...
+
+    def CustomCombo(
+        self,
+        *,
+        choice: str | Output[Literal['COMBO']],
+        index: int | Output[Literal['INT']] = ...,
+    ) -> CustomComboNode:
+        'The choice picked from options the user writes on the canvas, and its position.'
+        ...
+
+    def EmptyImage(
+        self,
+        *,
+        width: int | Output[Literal['INT']] = ...,
+        height: int | Output[Literal['INT']] = ...,
+        batch_size: int | Output[Literal['INT']] = ...,
+        color: int | Output[Literal['INT']] = ...,
+    ) -> EmptyImageNode:
+        'A batch of images of one colour (0xRRGGBB).'
+        ...
+
     def EmptyLatentImage(
         self,
         *,
@@ -196,6 +728,194 @@ class BuiltinNodes:
         batch_size: int | Output[Literal['INT']] = ...,
     ) -> EmptyLatentImageNode:
         'A batch of all-zero latents for an image of width x height pixels (1/8 of each side).'
+        ...
+
+    def FeatherMask(
+        self,
+        *,
+        mask: Output[Literal['MASK']],
+        left: int | Output[Literal['INT']] = ...,
+        top: int | Output[Literal['INT']] = ...,
+        right: int | Output[Literal['INT']] = ...,
+        bottom: int | Output[Literal['INT']] = ...,
+    ) -> FeatherMaskNode:
+        "Fade the mask out linearly towards each edge over that edge's number of pixels."
+        ...
+
+    def GetImageSize(self, *, image: Output[Literal['IMAGE']]) -> GetImageSizeNode:
+        'Returns width and height of the image, and passes it through unchanged.'
+        ...
+
+    def GrowMask(
+        self,
+        *,
+        mask: Output[Literal['MASK']],
+        expand: int | Output[Literal['INT']] = ...,
+        tapered_corners: bool | Output[Literal['BOOLEAN']] = ...,
+    ) -> GrowMaskNode:
+        'Grow the mask by `expand` pixels (shrink it when negative); tapered corners round them off.'
+        ...
+
+    def ImageAddNoise(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        seed: int | Output[Literal['INT']] = ...,
+        strength: float | Output[Literal['FLOAT']] = ...,
+    ) -> ImageAddNoiseNode:
+        'Adds seeded Gaussian noise times `strength` to the images, clipped to 0..1.'
+        ...
+
+    def ImageBatch(self, *, image1: Output[Literal['IMAGE']], image2: Output[Literal['IMAGE']]) -> ImageBatchNode:
+        "Joins two image batches into one; image2 is resized (bilinear, centre-cropped) to image1's size, and an RGB image gets an opaque alpha channel to join an RGBA one."
+        ...
+
+    def ImageBlend(
+        self,
+        *,
+        image1: Output[Literal['IMAGE']],
+        image2: Output[Literal['IMAGE']],
+        blend_factor: float | Output[Literal['FLOAT']] = ...,
+        blend_mode: Literal['normal', 'multiply', 'screen', 'overlay', 'soft_light', 'difference'] | Output[Literal['COMBO']],
+    ) -> ImageBlendNode:
+        "Blend image2 onto image1 by a blend mode, mixed in by blend_factor; image2 is resized (bicubic, centre crop) to image1's size when they differ."
+        ...
+
+    def ImageBlur(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        blur_radius: int | Output[Literal['INT']] = ...,
+        sigma: float | Output[Literal['FLOAT']] = ...,
+    ) -> ImageBlurNode:
+        'Gaussian blur over 2 x blur_radius + 1 pixels; sigma is relative to the radius.'
+        ...
+
+    def ImageColorToMask(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        color: int | Output[Literal['INT']] = ...,
+    ) -> ImageColorToMaskNode:
+        "1 where a pixel's 8-bit RGB colour is exactly `color` (0xRRGGBB), 0 elsewhere."
+        ...
+
+    def ImageCompositeMasked(
+        self,
+        *,
+        destination: Output[Literal['IMAGE']],
+        source: Output[Literal['IMAGE']],
+        x: int | Output[Literal['INT']] = ...,
+        y: int | Output[Literal['INT']] = ...,
+        resize_source: bool | Output[Literal['BOOLEAN']] = ...,
+        mask: Output[Literal['MASK']] = ...,
+    ) -> ImageCompositeMaskedNode:
+        "Paste the source image onto the destination at (x, y), through the mask when one is given (resized to the source); resize_source first scales the source to the destination's size."
+        ...
+
+    def ImageCrop(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        width: int | Output[Literal['INT']] = ...,
+        height: int | Output[Literal['INT']] = ...,
+        x: int | Output[Literal['INT']] = ...,
+        y: int | Output[Literal['INT']] = ...,
+    ) -> ImageCropNode:
+        'Keeps the width x height region at (x, y); use Crop Image (ImageCropV2) in new workflows.'
+        ...
+
+    def ImageCropToMask(
+        self,
+        *,
+        images: Output[Literal['IMAGE']],
+        masks: Output[Literal['MASK']],
+        width: int | Output[Literal['INT']] = ...,
+        height: int | Output[Literal['INT']] = ...,
+        pad_factor: float | Output[Literal['FLOAT']] = ...,
+        grow_mask: int | Output[Literal['INT']] = ...,
+        background: Output[Literal['COLOR']] = ...,
+    ) -> ImageCropToMaskNode:
+        "Cuts the masked subject out onto a plain background, framed with a margin to the output's aspect ratio and resized to width x height."
+        ...
+
+    def ImageCropV2(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        crop_region: Output[Literal['BOUNDING_BOX']] = ...,
+    ) -> ImageCropV2Node:
+        'Crop an image to the specified dimensions.'
+        ...
+
+    def ImageFlip(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        flip_method: Literal['x-axis: vertically', 'y-axis: horizontally'] | Output[Literal['COMBO']],
+    ) -> ImageFlipNode:
+        'Mirrors the images: across the x axis (upside down) or the y axis (left to right).'
+        ...
+
+    def ImageFromBatch(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        batch_index: int | Output[Literal['INT']] = ...,
+        length: int | Output[Literal['INT']] = ...,
+    ) -> ImageFromBatchNode:
+        '`length` images from the batch, starting at `batch_index` (negative counts from the end).'
+        ...
+
+    def ImageInvert(self, *, image: Output[Literal['IMAGE']]) -> ImageInvertNode:
+        'Each channel becomes 1 minus itself.'
+        ...
+
+    def ImageMergeTileList(
+        self,
+        *,
+        image_list: Output[Literal['IMAGE']],
+        final_width: int | Output[Literal['INT']] = ...,
+        final_height: int | Output[Literal['INT']] = ...,
+        overlap: int | Output[Literal['INT']] = ...,
+    ) -> ImageMergeTileListNode:
+        'Blends a list of tiles, as Split Image into List of Tiles cut them, back into one image of final_width x final_height.'
+        ...
+
+    def ImagePadForOutpaint(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        left: int | Output[Literal['INT']] = ...,
+        top: int | Output[Literal['INT']] = ...,
+        right: int | Output[Literal['INT']] = ...,
+        bottom: int | Output[Literal['INT']] = ...,
+        feathering: int | Output[Literal['INT']] = ...,
+    ) -> ImagePadForOutpaintNode:
+        'Grows the canvas by grey borders for outpainting; the mask is 1 on the new border and fades into the picture over `feathering` pixels along the padded sides.'
+        ...
+
+    def ImageQuantize(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        colors: int | Output[Literal['INT']] = ...,
+        dither: Literal['none', 'floyd-steinberg', 'bayer-2', 'bayer-4', 'bayer-8', 'bayer-16'] | Output[Literal['COMBO']],
+    ) -> ImageQuantizeNode:
+        'Reduce each image to a palette of at most `colors` colours taken from it, optionally dithered. An alpha channel is kept as it is.'
+        ...
+
+    def ImageRGBToYUV(self, *, image: Output[Literal['IMAGE']]) -> ImageRGBToYUVNode:
+        'Split an RGB image into its Y, U and V planes, each shown as a grey image.'
+        ...
+
+    def ImageRotate(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        rotation: Literal['none', '90 degrees', '180 degrees', '270 degrees'] | Output[Literal['COMBO']],
+    ) -> ImageRotateNode:
+        'Turns the images clockwise by a quarter, a half or three quarters.'
         ...
 
     def ImageScale(
@@ -218,6 +938,92 @@ class BuiltinNodes:
         scale_by: float | Output[Literal['FLOAT']] = ...,
     ) -> ImageScaleByNode:
         'Resize images by a factor (each side rounded to whole pixels).'
+        ...
+
+    def ImageScaleToMaxDimension(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        upscale_method: Literal['area', 'lanczos', 'bilinear', 'nearest-exact', 'bilinear', 'bicubic'] | Output[Literal['COMBO']],
+        largest_size: int | Output[Literal['INT']] = ...,
+    ) -> ImageScaleToMaxDimensionNode:
+        'Resizes the images so that their longer side is `largest_size`, keeping the aspect ratio.'
+        ...
+
+    def ImageScaleToTotalPixels(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        upscale_method: Literal['nearest-exact', 'bilinear', 'area', 'bicubic', 'lanczos'] | Output[Literal['COMBO']],
+        megapixels: float | Output[Literal['FLOAT']] = ...,
+        resolution_steps: int | Output[Literal['INT']] = ...,
+    ) -> ImageScaleToTotalPixelsNode:
+        'Resize images, aspect ratio kept, to about megapixels x 1024 x 1024 pixels, each side rounded to a multiple of resolution_steps.'
+        ...
+
+    def ImageSharpen(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        sharpen_radius: int | Output[Literal['INT']] = ...,
+        sigma: float | Output[Literal['FLOAT']] = ...,
+        alpha: float | Output[Literal['FLOAT']] = ...,
+    ) -> ImageSharpenNode:
+        'Unsharp mask: the image pushed away from its Gaussian blur by 10 x alpha.'
+        ...
+
+    def ImageStitch(
+        self,
+        *,
+        image1: Output[Literal['IMAGE']],
+        direction: Literal['right', 'down', 'left', 'up'] | Output[Literal['COMBO']] = ...,
+        match_image_size: bool | Output[Literal['BOOLEAN']] = ...,
+        spacing_width: int | Output[Literal['INT']] = ...,
+        spacing_color: Literal['white', 'black', 'red', 'green', 'blue'] | Output[Literal['COMBO']] = ...,
+        image2: Output[Literal['IMAGE']] = ...,
+    ) -> ImageStitchNode:
+        'Stitches image2 to image1 in the specified direction.\nIf image2 is not provided, returns image1 unchanged.\nOptional spacing can be added between images.'
+        ...
+
+    def ImageToMask(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        channel: Literal['red', 'green', 'blue', 'alpha'] | Output[Literal['COMBO']],
+    ) -> ImageToMaskNode:
+        'One channel of an image as a mask.'
+        ...
+
+    def ImageYUVToRGB(
+        self,
+        *,
+        Y: Output[Literal['IMAGE']],
+        U: Output[Literal['IMAGE']],
+        V: Output[Literal['IMAGE']],
+    ) -> ImageYUVToRGBNode:
+        "Join Y, U and V planes (each the mean of its image's channels) into an RGB image."
+        ...
+
+    def InvertMask(self, *, mask: Output[Literal['MASK']]) -> InvertMaskNode:
+        '1 - mask: what was kept changes, what changed is kept.'
+        ...
+
+    def JoinImageWithAlpha(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        alpha: Output[Literal['MASK']],
+    ) -> JoinImageWithAlphaNode:
+        "The image's RGB with 1 - alpha as its alpha channel; the mask is resized (bilinear) to the image, and the shorter batch is repeated."
+        ...
+
+    def JsonExtractString(
+        self,
+        *,
+        json_string: str | Output[Literal['STRING']],
+        key: str | Output[Literal['STRING']],
+    ) -> JsonExtractStringNode:
+        'The value of key in a JSON object, as text; empty when the text is not a JSON object, lacks the key or holds null there.'
         ...
 
     def KSampler(
@@ -257,6 +1063,189 @@ class BuiltinNodes:
         'KSampler over a slice of the steps (start_at_step to end_at_step), optionally without adding noise or keeping the leftover noise: for two-stage workflows.'
         ...
 
+    def LatentAdd(self, *, samples1: Output[Literal['LATENT']], samples2: Output[Literal['LATENT']]) -> LatentAddNode:
+        "samples1 + samples2; samples2 is first fitted to samples1's size (bilinear) and batch."
+        ...
+
+    def LatentApplyOperation(
+        self,
+        *,
+        samples: Output[Literal['LATENT']],
+        operation: Output[Literal['LATENT_OPERATION']],
+    ) -> LatentApplyOperationNode:
+        'The latents changed by a latent operation (sharpen, tonemap...).'
+        ...
+
+    def LatentBatch(
+        self,
+        *,
+        samples1: Output[Literal['LATENT']],
+        samples2: Output[Literal['LATENT']],
+    ) -> LatentBatchNode:
+        "One batch of samples1's latents followed by samples2's (resized to samples1's size when they differ); each keeps its batch index."
+        ...
+
+    def LatentBatchSeedBehavior(
+        self,
+        *,
+        samples: Output[Literal['LATENT']],
+        seed_behavior: Literal['random', 'fixed'] | Output[Literal['COMBO']] = ...,
+    ) -> LatentBatchSeedBehaviorNode:
+        "fixed: every latent of the batch gets the first one's noise; random: each its own (the batch indices are dropped)."
+        ...
+
+    def LatentBlend(
+        self,
+        *,
+        samples1: Output[Literal['LATENT']],
+        samples2: Output[Literal['LATENT']],
+        blend_factor: float | Output[Literal['FLOAT']] = ...,
+    ) -> LatentBlendNode:
+        "samples1 x blend_factor + samples2 x (1 - blend_factor); samples2 is first resized (bicubic, center crop) to samples1's size when they differ."
+        ...
+
+    def LatentComposite(
+        self,
+        *,
+        samples_to: Output[Literal['LATENT']],
+        samples_from: Output[Literal['LATENT']],
+        x: int | Output[Literal['INT']] = ...,
+        y: int | Output[Literal['INT']] = ...,
+        feather: int | Output[Literal['INT']] = ...,
+    ) -> LatentCompositeNode:
+        'Paste samples_from onto samples_to with its top left corner at (x, y) pixels (whole latent cells); `feather` pixels along the inner edges blend into what lies below.'
+        ...
+
+    def LatentCompositeMasked(
+        self,
+        *,
+        destination: Output[Literal['LATENT']],
+        source: Output[Literal['LATENT']],
+        x: int | Output[Literal['INT']] = ...,
+        y: int | Output[Literal['INT']] = ...,
+        resize_source: bool | Output[Literal['BOOLEAN']] = ...,
+        mask: Output[Literal['MASK']] = ...,
+    ) -> LatentCompositeMaskedNode:
+        "Paste the source latent onto the destination at (x, y) in pixels (whole latent cells of 8), through the mask when one is given; the destination's other entries are kept."
+        ...
+
+    def LatentConcat(
+        self,
+        *,
+        samples1: Output[Literal['LATENT']],
+        samples2: Output[Literal['LATENT']],
+        dim: Literal['x', '-x', 'y', '-y', 't', '-t'] | Output[Literal['COMBO']],
+    ) -> LatentConcatNode:
+        "samples2 joined after samples1 along x (right), y (below) or t; '-x', '-y', '-t' put it before. samples2 is repeated or cut to samples1's batch."
+        ...
+
+    def LatentCrop(
+        self,
+        *,
+        samples: Output[Literal['LATENT']],
+        width: int | Output[Literal['INT']] = ...,
+        height: int | Output[Literal['INT']] = ...,
+        x: int | Output[Literal['INT']] = ...,
+        y: int | Output[Literal['INT']] = ...,
+    ) -> LatentCropNode:
+        'Cut a width x height pixel area at (x, y) out of the latents (in whole latent cells of 8 pixels); the corner is moved in so that at least 64 pixels remain.'
+        ...
+
+    def LatentCut(
+        self,
+        *,
+        samples: Output[Literal['LATENT']],
+        dim: Literal['x', 'y', 't'] | Output[Literal['COMBO']],
+        index: int | Output[Literal['INT']] = ...,
+        amount: int | Output[Literal['INT']] = ...,
+    ) -> LatentCutNode:
+        '`amount` cells (or frames) along x, y or t from `index` on; a negative index counts from the end. Both are kept inside the latent.'
+        ...
+
+    def LatentCutToBatch(
+        self,
+        *,
+        samples: Output[Literal['LATENT']],
+        dim: Literal['t', 'x', 'y'] | Output[Literal['COMBO']],
+        slice_size: int | Output[Literal['INT']] = ...,
+    ) -> LatentCutToBatchNode:
+        'Cut each latent along t, x or y into slices of `slice_size` and stack the slices as a batch; a rest shorter than a slice is dropped. Cutting an image latent along t leaves it as it is.'
+        ...
+
+    def LatentFlip(
+        self,
+        *,
+        samples: Output[Literal['LATENT']],
+        flip_method: Literal['x-axis: vertically', 'y-axis: horizontally'] | Output[Literal['COMBO']],
+    ) -> LatentFlipNode:
+        'Mirror the latents top to bottom (x-axis) or left to right (y-axis).'
+        ...
+
+    def LatentFromBatch(
+        self,
+        *,
+        samples: Output[Literal['LATENT']],
+        batch_index: int | Output[Literal['INT']] = ...,
+        length: int | Output[Literal['INT']] = ...,
+    ) -> LatentFromBatchNode:
+        "Take `length` latents of a batch from `batch_index` on (negative counts from the end); they keep their place in the batch for the sampler's noise."
+        ...
+
+    def LatentInterpolate(
+        self,
+        *,
+        samples1: Output[Literal['LATENT']],
+        samples2: Output[Literal['LATENT']],
+        ratio: float | Output[Literal['FLOAT']] = ...,
+    ) -> LatentInterpolateNode:
+        "Blend samples1 (ratio 1) into samples2 (ratio 0) by direction and length of each cell's channel vector, so the result keeps the latents' energy where a plain mix would dull it."
+        ...
+
+    def LatentMultiply(
+        self,
+        *,
+        samples: Output[Literal['LATENT']],
+        multiplier: float | Output[Literal['FLOAT']] = ...,
+    ) -> LatentMultiplyNode:
+        'Every value of the latents times `multiplier`.'
+        ...
+
+    def LatentOperationSharpen(
+        self,
+        *,
+        sharpen_radius: int | Output[Literal['INT']] = ...,
+        sigma: float | Output[Literal['FLOAT']] = ...,
+        alpha: float | Output[Literal['FLOAT']] = ...,
+    ) -> LatentOperationSharpenNode:
+        "An operation that sharpens a latent (an unsharp mask on its cells' directions)."
+        ...
+
+    def LatentOperationTonemapReinhard(
+        self,
+        *,
+        multiplier: float | Output[Literal['FLOAT']] = ...,
+    ) -> LatentOperationTonemapReinhardNode:
+        'An operation that tames the strongest parts of a latent with Reinhard tonemapping.'
+        ...
+
+    def LatentRotate(
+        self,
+        *,
+        samples: Output[Literal['LATENT']],
+        rotation: Literal['none', '90 degrees', '180 degrees', '270 degrees'] | Output[Literal['COMBO']],
+    ) -> LatentRotateNode:
+        'Rotate the latents clockwise by a quarter, half or three quarters of a turn.'
+        ...
+
+    def LatentSubtract(
+        self,
+        *,
+        samples1: Output[Literal['LATENT']],
+        samples2: Output[Literal['LATENT']],
+    ) -> LatentSubtractNode:
+        "samples1 - samples2; samples2 is first fitted to samples1's size (bilinear) and batch."
+        ...
+
     def LatentUpscale(
         self,
         *,
@@ -283,6 +1272,23 @@ class BuiltinNodes:
         'Loads an image from the input folder; the mask is 1 where the image is transparent. Animated files give one image per frame, up to 4096 frames and 64 megapixels in all.'
         ...
 
+    def LoadImageMask(
+        self,
+        *,
+        image: str | Output[Literal['COMBO']],
+        channel: Literal['alpha', 'red', 'green', 'blue'] | Output[Literal['COMBO']],
+    ) -> LoadImageMaskNode:
+        "Loads one channel of an image from the input folder as a mask: alpha gives 1 where the image is transparent, red, green or blue give that colour's value."
+        ...
+
+    def LoadImageOutput(self, *, image: str | Output[Literal['COMBO']]) -> LoadImageOutputNode:
+        'Loads an image from the output folder, such as one saved by an earlier run; the mask is 1 where the image is transparent.'
+        ...
+
+    def LoadLatent(self, *, latent: str | Output[Literal['COMBO']]) -> LoadLatentNode:
+        'Load a .latent file (as SaveLatent writes them) from the input folder.'
+        ...
+
     def LoraLoader(
         self,
         *,
@@ -305,6 +1311,26 @@ class BuiltinNodes:
         'Applies a LoRA from models/loras to the diffusion model only.'
         ...
 
+    def MaskComposite(
+        self,
+        *,
+        destination: Output[Literal['MASK']],
+        source: Output[Literal['MASK']],
+        x: int | Output[Literal['INT']] = ...,
+        y: int | Output[Literal['INT']] = ...,
+        operation: Literal['multiply', 'add', 'subtract', 'and', 'or', 'xor'] | Output[Literal['COMBO']],
+    ) -> MaskCompositeNode:
+        'Combine the source mask into the destination at (x, y); the result is clamped to 0..1.'
+        ...
+
+    def MaskPreview(self, *, mask: Output[Literal['MASK']]) -> MaskPreviewNode:
+        'Shows the masks as grey images, kept in the temp folder only (not saved to the output folder).'
+        ...
+
+    def MaskToImage(self, *, mask: Output[Literal['MASK']]) -> MaskToImageNode:
+        'A mask as a grey image (the same value in red, green and blue).'
+        ...
+
     def MathFloat(
         self,
         *,
@@ -325,6 +1351,28 @@ class BuiltinNodes:
         'a <operation> b on whole numbers; divide rounds down.'
         ...
 
+    def Morphology(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        operation: Literal['erode', 'dilate', 'open', 'close', 'gradient', 'bottom_hat', 'top_hat'] | Output[Literal['COMBO']],
+        kernel_size: int | Output[Literal['INT']] = ...,
+    ) -> MorphologyNode:
+        'Grey-level morphology with a square window of kernel_size pixels, per channel.'
+        ...
+
+    def PorterDuffImageComposite(
+        self,
+        *,
+        source: Output[Literal['IMAGE']],
+        source_alpha: Output[Literal['MASK']],
+        destination: Output[Literal['IMAGE']],
+        destination_alpha: Output[Literal['MASK']],
+        mode: Literal['ADD', 'CLEAR', 'DARKEN', 'DST', 'DST_ATOP', 'DST_IN', 'DST_OUT', 'DST_OVER', 'LIGHTEN', 'MULTIPLY', 'OVERLAY', 'SCREEN', 'SRC', 'SRC_ATOP', 'SRC_IN', 'SRC_OUT', 'SRC_OVER', 'XOR'] | Output[Literal['COMBO']] = ...,
+    ) -> PorterDuffImageCompositeNode:
+        "Composite the source over the destination by a Porter-Duff mode; the masks are 1 - alpha. The source and its mask are resized to the destination's size."
+        ...
+
     def PreviewAny(self, *, source: Any) -> PreviewAnyNode:
         'Shows the value it receives as text, and passes that text on.'
         ...
@@ -335,6 +1383,17 @@ class BuiltinNodes:
 
     def PrimitiveBoolean(self, *, value: bool | Output[Literal['BOOLEAN']]) -> PrimitiveBooleanNode:
         'True or false, to feed other nodes.'
+        ...
+
+    def PrimitiveBoundingBox(
+        self,
+        *,
+        x: int | Output[Literal['INT']] = ...,
+        y: int | Output[Literal['INT']] = ...,
+        width: int | Output[Literal['INT']] = ...,
+        height: int | Output[Literal['INT']] = ...,
+    ) -> PrimitiveBoundingBoxNode:
+        'A bounding box {x, y, width, height} for the nodes that take one.'
         ...
 
     def PrimitiveFloat(self, *, value: float | Output[Literal['FLOAT']]) -> PrimitiveFloatNode:
@@ -353,6 +1412,129 @@ class BuiltinNodes:
         'Text of several lines to feed other nodes.'
         ...
 
+    def RebatchImages(
+        self,
+        *,
+        images: Output[Literal['IMAGE']],
+        batch_size: int | Output[Literal['INT']] = ...,
+    ) -> RebatchImagesNode:
+        'Join a list of image batches and cut it into batches of batch_size images.'
+        ...
+
+    def RebatchLatents(
+        self,
+        *,
+        latents: Output[Literal['LATENT']],
+        batch_size: int | Output[Literal['INT']] = ...,
+    ) -> RebatchLatentsNode:
+        'Join a list of latent batches and cut it into batches of batch_size (latents of another size start a new batch); noise masks and batch indices go along.'
+        ...
+
+    def RegexExtract(
+        self,
+        *,
+        string: str | Output[Literal['STRING']],
+        regex_pattern: str | Output[Literal['STRING']],
+        mode: Literal['First Match', 'All Matches', 'First Group', 'All Groups'] | Output[Literal['COMBO']],
+        case_insensitive: bool | Output[Literal['BOOLEAN']] = ...,
+        multiline: bool | Output[Literal['BOOLEAN']] = ...,
+        dotall: bool | Output[Literal['BOOLEAN']] = ...,
+        group_index: int | Output[Literal['INT']] = ...,
+    ) -> RegexExtractNode:
+        'Text the pattern finds, one match per line: the first or every match, or a group of them. An invalid pattern finds nothing.'
+        ...
+
+    def RegexMatch(
+        self,
+        *,
+        string: str | Output[Literal['STRING']],
+        regex_pattern: str | Output[Literal['STRING']],
+        case_insensitive: bool | Output[Literal['BOOLEAN']] = ...,
+        multiline: bool | Output[Literal['BOOLEAN']] = ...,
+        dotall: bool | Output[Literal['BOOLEAN']] = ...,
+    ) -> RegexMatchNode:
+        'Whether the pattern occurs anywhere in the text; an invalid pattern matches nothing.'
+        ...
+
+    def RegexReplace(
+        self,
+        *,
+        string: str | Output[Literal['STRING']],
+        regex_pattern: str | Output[Literal['STRING']],
+        replace: str | Output[Literal['STRING']],
+        case_insensitive: bool | Output[Literal['BOOLEAN']] = ...,
+        multiline: bool | Output[Literal['BOOLEAN']] = ...,
+        dotall: bool | Output[Literal['BOOLEAN']] = ...,
+        count: int | Output[Literal['INT']] = ...,
+    ) -> RegexReplaceNode:
+        'Find and replace text using regex patterns.'
+        ...
+
+    def RepeatImageBatch(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        amount: int | Output[Literal['INT']] = ...,
+    ) -> RepeatImageBatchNode:
+        'The whole batch repeated `amount` times, one copy after another.'
+        ...
+
+    def RepeatLatentBatch(
+        self,
+        *,
+        samples: Output[Literal['LATENT']],
+        amount: int | Output[Literal['INT']] = ...,
+    ) -> RepeatLatentBatchNode:
+        'The whole batch `amount` times over; each copy gets its own noise (batch indices move on).'
+        ...
+
+    def ResizeAndPadImage(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        target_width: int | Output[Literal['INT']] = ...,
+        target_height: int | Output[Literal['INT']] = ...,
+        padding_color: Literal['white', 'black'] | Output[Literal['COMBO']],
+        interpolation: Literal['area', 'bicubic', 'nearest-exact', 'bilinear', 'lanczos'] | Output[Literal['COMBO']],
+    ) -> ResizeAndPadImageNode:
+        'Fits the images inside target_width x target_height, keeping their aspect ratio, and centres them on a white or black background of that size.'
+        ...
+
+    def ResizeImageMaskNode(
+        self,
+        *,
+        input: Output[Literal['IMAGE', 'MASK']],
+        resize_type: Literal['scale dimensions', 'scale by multiplier', 'scale longer dimension', 'scale shorter dimension', 'scale width', 'scale height', 'scale total pixels', 'match size', 'scale to multiple'] | Output[Literal['COMBO']],
+        scale_method: Literal['nearest-exact', 'bilinear', 'area', 'bicubic', 'lanczos'] | Output[Literal['COMBO']] = ...,
+        **inputs: Any,
+    ) -> ResizeImageMaskNodeNode:
+        'Resize an image or mask using various scaling methods.'
+        ...
+
+    def SaveAnimatedPNG(
+        self,
+        *,
+        images: Output[Literal['IMAGE']],
+        filename_prefix: str | Output[Literal['STRING']] = ...,
+        fps: float | Output[Literal['FLOAT']] = ...,
+        compress_level: int | Output[Literal['INT']] = ...,
+    ) -> SaveAnimatedPNGNode:
+        'Saves the images as the frames of one animated PNG (APNG) in the output folder.'
+        ...
+
+    def SaveAnimatedWEBP(
+        self,
+        *,
+        images: Output[Literal['IMAGE']],
+        filename_prefix: str | Output[Literal['STRING']] = ...,
+        fps: float | Output[Literal['FLOAT']] = ...,
+        lossless: bool | Output[Literal['BOOLEAN']] = ...,
+        quality: int | Output[Literal['INT']] = ...,
+        method: Literal['default', 'fastest', 'slowest'] | Output[Literal['COMBO']],
+    ) -> SaveAnimatedWEBPNode:
+        'Saves the images as the frames of one animated WEBP in the output folder.'
+        ...
+
     def SaveImage(
         self,
         *,
@@ -360,6 +1542,28 @@ class BuiltinNodes:
         filename_prefix: str | Output[Literal['STRING']] = ...,
     ) -> SaveImageNode:
         'Saves the input images to your output folder as PNG with the workflow inside.'
+        ...
+
+    def SaveLatent(
+        self,
+        *,
+        samples: Output[Literal['LATENT']],
+        filename_prefix: str | Output[Literal['STRING']] = ...,
+    ) -> SaveLatentNode:
+        'Save the latents to the output folder as a .latent file (safetensors, with the workflow inside); LoadLatent reads it back once it is in the input folder.'
+        ...
+
+    def SaveSVGNode(
+        self,
+        *,
+        svg: Output[Literal['SVG']],
+        filename_prefix: str | Output[Literal['STRING']] = ...,
+    ) -> SaveSVGNodeNode:
+        'Save SVG files on disk.'
+        ...
+
+    def SeedNode(self, *, seed: int | Output[Literal['INT']]) -> SeedNodeNode:
+        'A seed to share between nodes; the canvas can change it after each run.'
         ...
 
     def SetLatentNoiseMask(
@@ -371,6 +1575,42 @@ class BuiltinNodes:
         'Attach a mask to a latent so sampling only changes where the mask is above 0.'
         ...
 
+    def SolidMask(
+        self,
+        *,
+        value: float | Output[Literal['FLOAT']] = ...,
+        width: int | Output[Literal['INT']] = ...,
+        height: int | Output[Literal['INT']] = ...,
+    ) -> SolidMaskNode:
+        'A mask of width x height with every value set to `value`.'
+        ...
+
+    def SplitImageToTileList(
+        self,
+        *,
+        image: Output[Literal['IMAGE']],
+        tile_width: int | Output[Literal['INT']] = ...,
+        tile_height: int | Output[Literal['INT']] = ...,
+        overlap: int | Output[Literal['INT']] = ...,
+    ) -> SplitImageToTileListNode:
+        'Splits an image into a batched list of tiles with a specified overlap.'
+        ...
+
+    def SplitImageWithAlpha(self, *, image: Output[Literal['IMAGE']]) -> SplitImageWithAlphaNode:
+        "The image's RGB, and its alpha as a mask (1 - alpha; all 0 for an image without alpha)."
+        ...
+
+    def StringCompare(
+        self,
+        *,
+        string_a: str | Output[Literal['STRING']],
+        string_b: str | Output[Literal['STRING']],
+        mode: Literal['Starts With', 'Ends With', 'Equal'] | Output[Literal['COMBO']],
+        case_sensitive: bool | Output[Literal['BOOLEAN']] = ...,
+    ) -> StringCompareNode:
+        'Whether string_a starts with, ends with or equals string_b.'
+        ...
+
     def StringConcatenate(
         self,
         *,
@@ -379,6 +1619,20 @@ class BuiltinNodes:
         delimiter: str | Output[Literal['STRING']] = ...,
     ) -> StringConcatenateNode:
         'string_a, then the delimiter, then string_b.'
+        ...
+
+    def StringContains(
+        self,
+        *,
+        string: str | Output[Literal['STRING']],
+        substring: str | Output[Literal['STRING']],
+        case_sensitive: bool | Output[Literal['BOOLEAN']] = ...,
+    ) -> StringContainsNode:
+        'Whether substring occurs in the text.'
+        ...
+
+    def StringFormat(self, *, f_string: str | Output[Literal['STRING']] = ..., **inputs: Any) -> StringFormatNode:
+        "Python's str.format: {a} is the value connected to values.a, with Python's format options such as {a:.2f} or {b:>8}."
         ...
 
     def StringLength(self, *, string: str | Output[Literal['STRING']]) -> StringLengthNode:
@@ -392,7 +1646,35 @@ class BuiltinNodes:
         find: str | Output[Literal['STRING']],
         replace: str | Output[Literal['STRING']],
     ) -> StringReplaceNode:
-        'Every occurrence of find replaced by replace.'
+        'Every occurrence of find replaced by replace (an empty find: replace around every character).'
+        ...
+
+    def StringSubstring(
+        self,
+        *,
+        string: str | Output[Literal['STRING']],
+        start: int | Output[Literal['INT']],
+        end: int | Output[Literal['INT']],
+    ) -> StringSubstringNode:
+        'The characters from start up to (not including) end; negative positions count from the end.'
+        ...
+
+    def StringTrim(
+        self,
+        *,
+        string: str | Output[Literal['STRING']],
+        mode: Literal['Both', 'Left', 'Right'] | Output[Literal['COMBO']],
+    ) -> StringTrimNode:
+        'The text without the spaces, tabs and line breaks at its start, its end or both.'
+        ...
+
+    def ThresholdMask(
+        self,
+        *,
+        mask: Output[Literal['MASK']],
+        value: float | Output[Literal['FLOAT']] = ...,
+    ) -> ThresholdMaskNode:
+        '1 where the mask is above `value`, 0 elsewhere.'
         ...
 
     def VAEDecode(self, *, samples: Output[Literal['LATENT']], vae: Output[Literal['VAE']]) -> VAEDecodeNode:
