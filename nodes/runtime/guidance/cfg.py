@@ -14,6 +14,7 @@ from graph_engine import InvalidNodeInput
 
 from ..models.diffusion_model import DiffusionModel
 from .conditioning import CondEntry
+from .image_inputs import image_input
 from .regions import PlacedEntry, place_entries
 
 MAX_REPEAT = 4  # contexts of different lengths batch together by repetition when the common length stays small
@@ -23,8 +24,13 @@ class GuidedDenoiser:
     """D(x, sigma) with classifier-free guidance, for the samplers."""
 
     def __init__(self, model: DiffusionModel, positive: list[CondEntry], negative: list[CondEntry],
-                 cfg: float) -> None:
+                 cfg: float, *, latent_image: torch.Tensor | None = None,
+                 denoise_mask: torch.Tensor | None = None) -> None:
+        """`latent_image` (model units) and `denoise_mask` are what an inpainting UNet reads where the conditioning
+        gives it no image and mask of its own."""
         self.model = model
+        self.latent_image = latent_image
+        self.denoise_mask = denoise_mask
         self.denoise = model.denoiser()
         self.groups = (positive, negative)
         self.cfg = float(cfg)
@@ -88,8 +94,17 @@ class GuidedDenoiser:
                 inputs["pooled"] = torch.cat([_pooled(item.entry).to(x.device).expand(size, -1) for item in batch])
                 inputs["time_ids"] = torch.cat([item.entry.time_ids(image_width, image_height).to(x.device)
                                                 .expand(size, -1) for item in batch])
+            if self.model.image_input is not None:
+                inputs["image"] = torch.cat([self._image_input(item, x) for item in batch])
             self._batch_inputs[key] = inputs
         return self._batch_inputs[key]
+
+    def _image_input(self, item: PlacedEntry, x: torch.Tensor) -> torch.Tensor:
+        """The entry's image input over its region (ComfyUI crops it with the latent)."""
+        whole = image_input(self.model.image_input, item.entry.options, x, self.model.latent_format,
+                            self.latent_image, self.denoise_mask)
+        h, w, top, left = item.region
+        return whole[:, :, top:top + h, left:left + w]
 
 
 def _pooled(entry: CondEntry) -> torch.Tensor:

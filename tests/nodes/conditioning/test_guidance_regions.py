@@ -24,6 +24,7 @@ class PromptValueModel:
     """A MODEL stand-in whose x0 prediction is the prompt's value everywhere; records the crops it is given."""
 
     uses_size_conditioning = False
+    image_input = None
 
     def __init__(self):
         self.schedule = sd_schedule()
