@@ -8,7 +8,7 @@ from __future__ import annotations
 from graph_engine import InvalidNodeInput
 from nodes.latent.resize import MAX_RESOLUTION
 
-from .text import prompt_too_long
+from .text import prompt_too_long, refuse_long_prompts
 
 PYTHON_MODULE = "comfy_extras.nodes_clip_sdxl"
 CATEGORY = "model/conditioning/stable diffusion"
@@ -45,6 +45,11 @@ class CLIPTextEncodeSDXL:
                              "target_width": _size(1024), "target_height": _size(1024),
                              "text_g": PROMPT, "text_l": PROMPT}}
 
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        refuse_long_prompts(sizes, ("text_g", "text_l"))
+        return None
+
     def encode(self, clip, width: int, height: int, crop_w: int, crop_h: int, target_width: int,
                target_height: int, text_g: str, text_l: str):
         sizes = {"width": width, "height": height, "crop_w": crop_w, "crop_h": crop_h,
@@ -63,6 +68,11 @@ class CLIPTextEncodeSDXLRefiner:
     def INPUT_TYPES(cls):
         return {"required": {"ascore": ("FLOAT", {"default": 6.0, "min": 0.0, "max": 1000.0, "step": 0.01}),
                              "width": _size(1024), "height": _size(1024), "text": PROMPT, "clip": ("CLIP", {})}}
+
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        refuse_long_prompts(sizes, ("text",))
+        return None
 
     def encode(self, clip, ascore: float, width: int, height: int, text: str):
         return (encode_with_options(clip, text, {"aesthetic_score": ascore, "width": width, "height": height}),)

@@ -5,11 +5,12 @@ import instant_clip_tokenizer
 import pytest
 import torch
 
-from graph_engine import InvalidNodeInput
+from graph_engine import Engine, Folders, InvalidNodeInput
 from nodes.diffusion.sdxl_text import CLIPTextEncodeSDXL, CLIPTextEncodeSDXLRefiner
-from nodes.diffusion.text import CLIPTextEncode
+from nodes.diffusion.text import MAX_PROMPT_CHARACTERS, CLIPTextEncode
 from nodes.runtime.guidance import read_conditioning
 from nodes.runtime.models.text_encoders import TextEncoders
+from tests.fixtures.registries import builtin_registry
 
 BOS, EOS = 49406, 49407
 
@@ -65,3 +66,36 @@ def test_an_sd1_clip_is_refused_with_what_to_use(sd1):
         CLIPTextEncodeSDXL().encode(clip_of(sd1), 1024, 1024, 0, 0, 1024, 1024, "a", "b")
     with pytest.raises(InvalidNodeInput, match="no text encoder"):
         CLIPTextEncodeSDXLRefiner().encode(None, 6.0, 1024, 1024, "a")
+
+
+class ClipSource:
+    """A CLIP output for graphs that are only validated."""
+
+    CATEGORY = "tests"
+    RETURN_TYPES = ("CLIP",)
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {}}
+
+    def run(self):
+        raise AssertionError("only validated")
+
+
+@pytest.mark.parametrize("node, text_input", [("CLIPTextEncodeSDXL", "text_l"), ("CLIPTextEncodeSDXL", "text_g"),
+                                              ("CLIPTextEncodeSDXLRefiner", "text")])
+def test_a_prompt_over_the_cap_is_refused_before_the_run_by_its_input(tmp_path, node, text_input):
+    folders = Folders.under(tmp_path)
+    engine = Engine(builtin_registry(folders, {"ClipSource": ClipSource}), folders)
+    inputs = {"clip": ["clip", 0], "width": 1024, "height": 1024}
+    inputs.update({"crop_w": 0, "crop_h": 0, "target_width": 1024, "target_height": 1024, "text_g": "a", "text_l": "b"}
+                  if node == "CLIPTextEncodeSDXL" else {"ascore": 6.0, "text": "c"})
+    inputs[text_input] = "x" * (MAX_PROMPT_CHARACTERS + 1)
+    prompt = {"clip": {"class_type": "ClipSource", "inputs": {}}, "encode": {"class_type": node, "inputs": inputs},
+              "zero": {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": ["encode", 0]}},
+              "show": {"class_type": "PreviewAny", "inputs": {"source": ["zero", 0]}}}
+    report = engine.validate(prompt)
+    assert [(e.type, e.input_name) for e in report.node_errors["encode"].errors] == [("input_too_large", text_input)]
+    inputs[text_input] = "fine"
+    assert engine.validate(prompt).ok
