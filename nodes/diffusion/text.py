@@ -18,6 +18,15 @@ def prompt_too_long(length: int) -> str | None:
             f"characters; shorten it (CLIP reads 75 tokens at a time, so a longer text only makes sampling slower)")
 
 
+def refuse_long_prompts(sizes, names: tuple[str, ...]) -> None:
+    """ESTIMATE_MEMORY's check: raises InputTooLarge for the first of the text inputs `names` over the cap."""
+    for name in names:
+        text = sizes.get(name)
+        problem = prompt_too_long(text.shape[0]) if text is not None else None
+        if problem is not None:
+            raise InputTooLarge(name, problem)
+
+
 class CLIPTextEncode:
     CATEGORY = "model/conditioning"
     RETURN_TYPES = ("CONDITIONING",)
@@ -34,10 +43,7 @@ class CLIPTextEncode:
 
     @classmethod
     def ESTIMATE_MEMORY(cls, inputs, sizes):
-        text = sizes.get("text")
-        problem = prompt_too_long(text.shape[0]) if text is not None else None
-        if problem is not None:
-            raise InputTooLarge("text", problem)
+        refuse_long_prompts(sizes, ("text",))
         return None
 
     def encode(self, clip, text: str):

@@ -32,17 +32,18 @@ def sample_latent(model: DiffusionModel, latent: dict[str, Any], positive: Any, 
     sigmas = ksampler_sigmas(model.schedule, scheduler, steps, denoise, sampler_name)
     sigmas = advanced_sigmas(sigmas, start_step, last_step, force_full_denoise).to(device)
     mask = latent.get("noise_mask")
+    latent_image = model.latent_format.to_model(samples).to(device)
+    denoise_mask = _latent_mask(mask, samples.shape).to(device) if mask is not None else None
     guided = GuidedDenoiser(model, read_conditioning(positive, "positive"), read_conditioning(negative, "negative"),
-                            cfg)
+                            cfg, latent_image=latent_image, denoise_mask=denoise_mask)
     total = max(len(sigmas) - 1, 0)
 
     def callback(state: dict[str, Any]) -> None:
         if on_step is not None:
             on_step(state["i"] + 1, total, state["denoised"])
 
-    out = run_sampler(guided, model.schedule, sampler_name, sigmas, model.latent_format.to_model(samples).to(device),
-                      noise.to(device), seed, callback=callback,
-                      denoise_mask=_latent_mask(mask, samples.shape).to(device) if mask is not None else None)
+    out = run_sampler(guided, model.schedule, sampler_name, sigmas, latent_image, noise.to(device), seed,
+                      callback=callback, denoise_mask=denoise_mask)
     result = dict(latent)
     result["samples"] = model.latent_format.from_model(out).float().cpu()
     return result
@@ -52,7 +53,7 @@ def _check_latent(latent: Any, model: DiffusionModel) -> torch.Tensor:
     if not isinstance(latent, dict) or not isinstance(latent.get("samples"), torch.Tensor):
         raise InvalidNodeInput("latent_image must be a LATENT ({'samples': tensor}), e.g. from EmptyLatentImage")
     samples = latent["samples"].float()
-    channels = model.unet.config.in_channels
+    channels = model.latent_channels
     if samples.ndim != 4 or samples.shape[1] != channels:
         raise InvalidNodeInput(f"{model.source} samples latents of {channels} channels; this latent has shape "
                                f"{tuple(samples.shape)}. Was it made by another model family's VAE?")

@@ -1,13 +1,12 @@
-"""Classifier-free guidance over ComfyUI conditioning: every entry predicted in one UNet batch, then mixed.
+"""Classifier-free guidance over ComfyUI conditioning: every entry predicted in as few UNet batches as shapes allow.
 
-x0 = uncond + (cond - uncond) * cfg, where cond (and uncond) is the strength-weighted mean of its entries'
-predictions over the regions they cover (ConditioningSetArea). With cfg = 1 the negative prompt cannot change the
-result, so it is not computed, as in ComfyUI.
+x0 = uncond + (cond - uncond) * cfg, where cond (and uncond) is the weighted mean of its active entries' predictions
+over the regions they cover (areas, masks and strengths: regions.py); an entry is active while sigma lies within its
+start/end percent. With cfg = 1 the negative prompt cannot change the result, so it is not computed, as in ComfyUI.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
@@ -15,33 +14,29 @@ from graph_engine import InvalidNodeInput
 
 from ..models.diffusion_model import DiffusionModel
 from .conditioning import CondEntry
+from .image_inputs import image_input
+from .regions import PlacedEntry, place_entries
 
-FEATHER = 8  # latent pixels over which an area's edge fades in, where it does not touch the latent's border
 MAX_REPEAT = 4  # contexts of different lengths batch together by repetition when the common length stays small
-
-
-@dataclass(frozen=True)
-class _Item:
-    group: int  # 0: positive, 1: negative
-    entry: CondEntry
-    region: tuple[int, int, int, int]  # h, w, y, x
 
 
 class GuidedDenoiser:
     """D(x, sigma) with classifier-free guidance, for the samplers."""
 
     def __init__(self, model: DiffusionModel, positive: list[CondEntry], negative: list[CondEntry],
-                 cfg: float) -> None:
+                 cfg: float, *, latent_image: torch.Tensor | None = None,
+                 denoise_mask: torch.Tensor | None = None) -> None:
+        """`latent_image` (model units) and `denoise_mask` are what an inpainting UNet reads where the conditioning
+        gives it no image and mask of its own."""
         self.model = model
+        self.latent_image = latent_image
+        self.denoise_mask = denoise_mask
         self.denoise = model.denoiser()
         self.groups = (positive, negative)
         self.cfg = float(cfg)
         self.skip_uncond = math.isclose(self.cfg, 1.0)
-        schedule = model.schedule
         self._batch_inputs: dict[tuple, dict[str, torch.Tensor]] = {}
-        self._ranges = {id(entry): (schedule.percent_to_sigma(entry.start_percent),
-                                    schedule.percent_to_sigma(entry.end_percent))
-                        for group in self.groups for entry in group}
+        self._placed: dict[tuple, list[PlacedEntry]] = {}
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs) -> torch.Tensor:
         groups = 1 if self.skip_uncond else 2
@@ -51,14 +46,19 @@ class GuidedDenoiser:
         cond, uncond = mixed
         return uncond + (cond - uncond) * self.cfg
 
+    def placed(self, x: torch.Tensor) -> list[PlacedEntry]:
+        """The entries placed on latents of x's shape, resolved once per shape (as ComfyUI does when sampling starts)."""
+        key = (tuple(x.shape), x.device, x.dtype)
+        if key not in self._placed:
+            self._placed[key] = place_entries(self.groups, x, self.model.schedule.percent_to_sigma)
+        return self._placed[key]
+
     def predict_groups(self, x: torch.Tensor, sigma: torch.Tensor, groups: int) -> list[torch.Tensor]:
         """Each group's mixed x0 prediction, all entries computed in as few UNet calls as shapes allow."""
-        height, width = x.shape[-2:]
         level = float(sigma.reshape(-1)[0])
-        items = [_Item(g, entry, entry.region(height, width))
-                 for g in range(groups) for entry in self.groups[g] if self._active(entry, level)]
+        items = [item for item in self.placed(x) if item.group < groups and item.active(level)]
         batches = _batches(items)
-        if sorted(item.group for item in items) == list(range(groups)) and all(i.entry.area is None for i in items):
+        if sorted(item.group for item in items) == list(range(groups)) and all(item.whole for item in items):
             # The usual case, one whole-image entry per group: its prediction is the group's (0 at strength 0).
             predictions = [p for batch in batches for p in self._predict(x, sigma, batch)]
             by_group = {item.group: p if item.entry.strength else torch.zeros_like(p)
@@ -70,22 +70,17 @@ class GuidedDenoiser:
             predictions = self._predict(x, sigma, batch)
             for item, prediction in zip(batch, predictions):
                 h, w, top, left = item.region
-                weight = _area_weight(item, height, width, x)
-                totals[item.group][:, :, top:top + h, left:left + w] += prediction * weight
-                counts[item.group][:, :, top:top + h, left:left + w] += weight
+                totals[item.group][:, :, top:top + h, left:left + w] += prediction * item.weight
+                counts[item.group][:, :, top:top + h, left:left + w] += item.weight
         return [total / count for total, count in zip(totals, counts)]
 
-    def _active(self, entry: CondEntry, level: float) -> bool:
-        start, end = self._ranges[id(entry)]
-        return end <= level <= start
-
-    def _predict(self, x: torch.Tensor, sigma: torch.Tensor, batch: list[_Item]) -> list[torch.Tensor]:
+    def _predict(self, x: torch.Tensor, sigma: torch.Tensor, batch: list[PlacedEntry]) -> list[torch.Tensor]:
         size = x.shape[0]
         crops = [x[:, :, top:top + h, left:left + w] for h, w, top, left in (item.region for item in batch)]
         out = self.denoise(torch.cat(crops), sigma.repeat(len(batch)), **self._conditioning(x, batch))
         return list(out.split(size))
 
-    def _conditioning(self, x: torch.Tensor, batch: list[_Item]) -> dict[str, torch.Tensor]:
+    def _conditioning(self, x: torch.Tensor, batch: list[PlacedEntry]) -> dict[str, torch.Tensor]:
         """The UNet's conditioning inputs for a batch; the same every step, so built once per batch."""
         key = (tuple(id(item.entry) for item in batch), tuple(x.shape), x.device)
         if key not in self._batch_inputs:
@@ -99,8 +94,17 @@ class GuidedDenoiser:
                 inputs["pooled"] = torch.cat([_pooled(item.entry).to(x.device).expand(size, -1) for item in batch])
                 inputs["time_ids"] = torch.cat([item.entry.time_ids(image_width, image_height).to(x.device)
                                                 .expand(size, -1) for item in batch])
+            if self.model.image_input is not None:
+                inputs["image"] = torch.cat([self._image_input(item, x) for item in batch])
             self._batch_inputs[key] = inputs
         return self._batch_inputs[key]
+
+    def _image_input(self, item: PlacedEntry, x: torch.Tensor) -> torch.Tensor:
+        """The entry's image input over its region (ComfyUI crops it with the latent)."""
+        whole = image_input(self.model.image_input, item.entry.options, x, self.model.latent_format,
+                            self.latent_image, self.denoise_mask)
+        h, w, top, left = item.region
+        return whole[:, :, top:top + h, left:left + w]
 
 
 def _pooled(entry: CondEntry) -> torch.Tensor:
@@ -110,9 +114,9 @@ def _pooled(entry: CondEntry) -> torch.Tensor:
     return entry.pooled.reshape(1, -1)
 
 
-def _batches(items: list[_Item]) -> list[list[_Item]]:
+def _batches(items: list[PlacedEntry]) -> list[list[PlacedEntry]]:
     """Items whose crops have one shape and whose context lengths repeat to a small common length run together."""
-    batches: list[list[_Item]] = []
+    batches: list[list[PlacedEntry]] = []
     for item in items:
         for batch in batches:
             if batch[0].region[:2] != item.region[:2] or batch[0].entry.context.shape[2] != item.entry.context.shape[2]:
@@ -124,23 +128,3 @@ def _batches(items: list[_Item]) -> list[list[_Item]]:
         else:
             batches.append([item])
     return batches
-
-
-def _area_weight(item: _Item, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
-    """The entry's strength over its region, fading in over FEATHER pixels at edges inside the latent."""
-    h, w, y, x = item.region
-    weight = torch.full((1, 1, h, w), item.entry.strength, dtype=like.dtype, device=like.device)
-    if item.entry.area is None:
-        return weight
-    ramp = torch.arange(1, FEATHER + 1, dtype=like.dtype, device=like.device) / FEATHER
-    n = min(FEATHER, h)
-    if y != 0:
-        weight[:, :, :n] *= ramp[:n].view(-1, 1)
-    if y + h < height:
-        weight[:, :, h - n:] *= ramp[:n].flip(0).view(-1, 1)
-    n = min(FEATHER, w)
-    if x != 0:
-        weight[:, :, :, :n] *= ramp[:n]
-    if x + w < width:
-        weight[:, :, :, w - n:] *= ramp[:n].flip(0)
-    return weight

@@ -12,6 +12,10 @@ from graph_engine import InvalidNodeInput
 from ..sampling import Denoiser, DiscreteSchedule, sd_schedule
 from .latent_formats import LatentFormat, latent_format
 
+# UNets that read an image beside the 4-channel latent, by their input channels: ComfyUI's rule.
+IMAGE_INPUTS = {9: "inpaint", 8: "instruct_pix2pix"}  # 9: mask (1) and masked image (4); 8: the image (4)
+IMAGE_INPUT_CHANNELS = {"inpaint": 5, "instruct_pix2pix": 4}
+
 
 @dataclass(eq=False)
 class DiffusionModel:
@@ -35,6 +39,16 @@ class DiffusionModel:
         return getattr(self.unet.config, "addition_embed_type", None) == "text_time"
 
     @property
+    def image_input(self) -> str | None:
+        """"inpaint" or "instruct_pix2pix" for a UNet that also reads an image (guidance/image_inputs.py), else None."""
+        return IMAGE_INPUTS.get(self.unet.config.in_channels)
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels of the latents this model samples (its UNet input less any image it reads beside them)."""
+        return self.unet.config.in_channels - IMAGE_INPUT_CHANNELS.get(self.image_input, 0)
+
+    @property
     def device(self) -> torch.device:
         return self.unet.conv_in.weight.device
 
@@ -43,8 +57,10 @@ class DiffusionModel:
         return self.unet.conv_in.weight.dtype
 
     def predict(self, x_in: torch.Tensor, timestep: torch.Tensor, *, context: torch.Tensor,
-                pooled: torch.Tensor | None = None, time_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """The UNet's raw output (eps or v) in float32, for inputs in any dtype or device."""
+                pooled: torch.Tensor | None = None, time_ids: torch.Tensor | None = None,
+                image: torch.Tensor | None = None) -> torch.Tensor:
+        """The UNet's raw output (eps or v) in float32, for inputs in any dtype or device; `image` (for an inpainting
+        or InstructPix2Pix UNet) is joined to the latent on the channel axis, unscaled, as ComfyUI does."""
         device, dtype = self.device, self.dtype
         added = None
         if self.uses_size_conditioning:
@@ -52,6 +68,8 @@ class DiffusionModel:
                 raise InvalidNodeInput(f"{self.source} is an SDXL model: its conditioning needs a pooled text "
                                        "embedding (encode the prompt with this checkpoint's CLIP)")
             added = {"text_embeds": pooled.to(device, dtype), "time_ids": time_ids.to(device, dtype)}
+        if image is not None:
+            x_in = torch.cat([x_in, image.to(x_in.device, x_in.dtype)], dim=1)
         with torch.no_grad():
             out = self.unet(x_in.to(device, dtype), timestep.to(device), encoder_hidden_states=context.to(device, dtype),
                             added_cond_kwargs=added, return_dict=False)[0]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +36,9 @@ class TextEncoders:
         """A view with one more LoRA; the encoder modules are shared."""
         return dataclasses.replace(self, loras=(*self.loras, (lora, strength)))
 
-    def encode(self, text: str) -> list:
-        """ComfyUI CONDITIONING for `text`: [[hidden [1, tokens, width], {"pooled_output": pooled}]]."""
+    def encode(self, text: str | Mapping[str, str]) -> list:
+        """ComfyUI CONDITIONING for `text` (or one text per encoder name, see encode_prompt):
+        [[hidden [1, tokens, width], {"pooled_output": pooled}]]."""
         model_manager().use(*self.text_encoders)
         ensure_patched(self.loras, text_encoders=self.text_encoders)
         lookups = self.embeddings.lookups(self) if self.embeddings is not None else None

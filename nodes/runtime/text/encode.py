@@ -117,19 +117,42 @@ def _place_embeddings(token_embedding: torch.nn.Module, rows: Sequence[TokenChun
     return token_embedding.register_forward_hook(replace)
 
 
-def encode_prompt(checkpoint: Any, prompt: str, clip_skip: int | None = None, *,
+def encode_prompt(checkpoint: Any, prompt: str | Mapping[str, str], clip_skip: int | None = None, *,
                   embeddings: Mapping[str, EmbeddingLookup] | None = None,
                   encoder: WordEncoder | None = None) -> PromptConditioning:
     """Conditioning for `prompt` from a LoadedCheckpoint's text encoder(s) (anything with `.detected.text_encoders`
-    and `.text_encoders`). `embeddings` maps an encoder name (clip_l, clip_g, open_clip_h) to its lookup."""
-    hidden_states, pooled = [], None
-    for spec, model in zip(checkpoint.detected.text_encoders, checkpoint.text_encoders):
-        pad = END_TOKEN if PAD_WITH_END[spec.name] else 0
+    and `.text_encoders`). `embeddings` maps an encoder name (clip_l, clip_g, open_clip_h) to its lookup.
+
+    `prompt` may instead map each encoder's name to its own text (CLIPTextEncodeSDXL's text_l and text_g); the
+    encoders' chunks are then evened out with empty-prompt chunks, as ComfyUI does, so no text is cut off.
+    """
+    specs = checkpoint.detected.text_encoders
+    if not isinstance(prompt, str):
+        _check_texts_per_encoder(prompt, [spec.name for spec in specs])
+    chunk_lists = []
+    for spec in specs:
+        text = prompt if isinstance(prompt, str) else prompt[spec.name]
         lookup = (embeddings or {}).get(spec.name)
-        chunks = tokenize_prompt(prompt, pad_with_end=PAD_WITH_END[spec.name], embeddings=lookup, encoder=encoder)
-        empty = empty_chunk(pad=pad, start=START_TOKEN, end=END_TOKEN)
-        hidden, pooled = encode_chunks(model, chunks, choose_hidden_layer(spec, clip_skip), empty)
+        chunk_lists.append(tokenize_prompt(text, pad_with_end=PAD_WITH_END[spec.name], embeddings=lookup,
+                                           encoder=encoder))
+    if not isinstance(prompt, str):
+        count = max(len(chunks) for chunks in chunk_lists)
+        chunk_lists = [[*chunks, *[_empty(spec)] * (count - len(chunks))] for spec, chunks in zip(specs, chunk_lists)]
+    hidden_states, pooled = [], None
+    for spec, model, chunks in zip(specs, checkpoint.text_encoders, chunk_lists):
+        hidden, pooled = encode_chunks(model, chunks, choose_hidden_layer(spec, clip_skip), _empty(spec))
         hidden_states.append(hidden)
     shortest = min(hidden.shape[1] for hidden in hidden_states)
     hidden = torch.cat([hidden[:, :shortest] for hidden in hidden_states], dim=-1)
     return PromptConditioning(hidden=hidden, pooled=pooled)
+
+
+def _empty(spec: TextEncoderSpec) -> TokenChunk:
+    return empty_chunk(pad=END_TOKEN if PAD_WITH_END[spec.name] else 0, start=START_TOKEN, end=END_TOKEN)
+
+
+def _check_texts_per_encoder(prompts: Mapping[str, str], encoder_names: list[str]) -> None:
+    if sorted(prompts) != sorted(encoder_names):
+        raise InvalidNodeInput(f"this node gives a text to each of the text encoders {', '.join(sorted(prompts))}, "
+                               f"and this CLIP has {', '.join(encoder_names)}: use CLIPTextEncode with this CLIP, or "
+                               f"connect a CLIP that has those encoders")
