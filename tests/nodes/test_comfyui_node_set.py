@@ -44,8 +44,6 @@ DEVIATIONS: dict[tuple[str, str], str] = {
     ("KSampler", "required/scheduler"): "linear_quadratic and kl_optimal are not in yet",
     ("KSamplerAdvanced", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
     ("KSamplerAdvanced", "required/scheduler"): "linear_quadratic and kl_optimal are not in yet",
-    ("InstructPixToPixConditioning", "display_name"): "ComfyUI's V3 node gives none (null) and clients show the "
-                                                      "class name, which we give",
 }
 # ComfyUI's V3 dynamic inputs in the classic interface, as the sockets they expand to in a prompt (prompt keys
 # "images.image0", "resize_type.width"; nodes/postprocessing/growing_inputs.py): ComfyUI's API prompts run unchanged,
