@@ -253,10 +253,91 @@ def test_prompt_server_without_a_web_server_accepts_messages_and_routes(caplog):
 
 def test_importing_the_modules_loads_no_torch():
     code = (f"import sys; sys.path.insert(0, {str(MODULES_FOLDER)!r}); "
-            "import folder_paths, node_helpers, server, comfy.samplers, comfy.model_management, comfy.utils, nodes; "
+            "import folder_paths, node_helpers, server, comfy.samplers, comfy.model_management, comfy.utils, nodes, "
+            "comfy.cli_args, latent_preview; "
             "from graph_engine import Folders; folder_paths.use_plugin_folders(Folders.under('.')); "
             "folder_paths.get_filename_list('checkpoints'); "
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_bare_import_comfy_gives_its_submodules_and_names_the_missing_ones():
+    install_comfy_modules()
+    import comfy
+
+    from nodes.comfy_compat.not_offered import AttributeNotOffered
+
+    assert comfy.utils.ProgressBar and comfy.samplers.KSampler and comfy.model_management.get_torch_device
+    assert comfy.cli_args.args is not None
+    import comfy.utils as utils
+
+    assert comfy.utils is utils
+    assert not hasattr(comfy, "sd") and not hasattr(comfy.model_management, "no_such_function")
+    with pytest.raises(AttributeNotOffered, match="^this pack needs comfy.model_patcher, which Latentloom does not "
+                                                  "offer yet$"):
+        comfy.model_patcher
+    with pytest.raises(ModuleNotFoundError, match="needs comfy.sd,"):
+        import comfy.sd  # noqa: F401
+
+
+
+
+
+
+def test_cli_args_give_latentloom_s_settings_and_comfyui_s_defaults():
+    install_comfy_modules()
+    from comfy.cli_args import LatentPreviewMethod, args
+
+    from nodes.runtime.devices import requested_device_settings
+
+    settings = requested_device_settings()
+    assert (args.cpu, args.lowvram, args.gpu_only) == (settings.mode == "cpu", settings.mode == "lowvram",
+                                                       settings.mode == "gpu_only")
+    assert args.force_fp16 == (settings.dtype == "fp16")
+    assert args.preview_method == LatentPreviewMethod.Latent2RGB and args.disable_metadata is False
+    assert args.port == 8188
+    assert not hasattr(args, "no_such_flag")
+    with pytest.raises(AttributeError, match="needs comfy.cli_args.args.no_such_flag,"):
+        args.no_such_flag
+
+
+def test_model_management_memory_dtypes_and_loading_through_our_manager():
+    install_comfy_modules()
+    import comfy.model_management as mm
+    from nodes.runtime.devices import model_manager
+
+    free = mm.get_free_memory(torch.device("cpu"))
+    assert isinstance(free, int) and free > 0
+    free_total, torch_free = mm.get_free_memory(torch.device("cpu"), torch_free_too=True)
+    assert free_total > 0 and torch_free == 0
+    assert mm.vae_dtype() == mm.unet_dtype() == model_manager().weight_dtype()
+    assert mm.unet_offload_device() == model_manager().offload_device
+    layer = torch.nn.Linear(3, 2)
+    mm.load_models_gpu([layer, "not a model"])
+    assert any(entry.name == "Linear" and entry.nbytes == 8 * 4 for entry in model_manager().tracked())
+    assert next(layer.parameters()).device.type == model_manager().compute_device.type
+
+
+def test_latent_preview_callback_reports_progress_with_a_preview(running_node):
+    import types
+
+    import latent_preview
+    import numpy as np
+
+    from nodes.runtime.models.latent_formats import SD1_FORMAT
+
+    context, seen = running_node
+    model = types.SimpleNamespace(model=types.SimpleNamespace(latent_format=SD1_FORMAT))  # ComfyUI's layout
+    kept: dict = {}
+    callback = latent_preview.prepare_callback(model, 3, kept)
+    x0 = torch.linspace(-1, 1, 4 * 2 * 3).reshape(1, 4, 2, 3)
+    callback(1, x0, x0 * 2, 3)
+    assert kept["x0"] is x0
+    (progress,) = [data for event, data in seen if event == "progress"]
+    assert (progress["value"], progress["max"]) == (2, 3)
+    (preview,) = [data["image"] for event, data in seen if event == "preview"]
+    rgb = np.einsum("chw,cr->hwr", x0[0].numpy(), np.array(SD1_FORMAT.rgb_factors))
+    expected = np.clip((rgb + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    assert preview.size == (3, 2) and np.abs(np.asarray(preview).astype(int) - expected).max() <= 1
