@@ -254,7 +254,7 @@ def test_prompt_server_without_a_web_server_accepts_messages_and_routes(caplog):
 def test_importing_the_modules_loads_no_torch():
     code = (f"import sys; sys.path.insert(0, {str(MODULES_FOLDER)!r}); "
             "import folder_paths, node_helpers, server, comfy.samplers, comfy.model_management, comfy.utils, nodes, "
-            "comfy.cli_args, latent_preview; "
+            "comfy.cli_args, comfy_execution.graph_utils, comfy_execution.graph, latent_preview; "
             "from graph_engine import Folders; folder_paths.use_plugin_folders(Folders.under('.')); "
             "folder_paths.get_filename_list('checkpoints'); "
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
@@ -284,6 +284,42 @@ def test_a_bare_import_comfy_gives_its_submodules_and_names_the_missing_ones():
 
 
 
+def test_graph_builder_prefixes_ids_with_the_running_node_s(running_node):
+    from comfy_execution.graph_utils import GraphBuilder, add_graph_prefix, is_link
+
+    first, second = GraphBuilder(), GraphBuilder()
+    assert (first.prefix, second.prefix) == ("7.0.0.", "7.0.1.")  # the node of running_node is "7"
+    a = first.node("Add", a=1, b=2)
+    b = first.node("Add", "total", a=a.out(0), b=a.out(0))
+    assert first.node("Other", "total") is b and first.lookup_node("1") is a
+    b.set_override_display_id("5")
+    assert first.finalize() == {
+        "7.0.0.1": {"class_type": "Add", "inputs": {"a": 1, "b": 2}},
+        "7.0.0.total": {"class_type": "Add", "inputs": {"a": ["7.0.0.1", 0], "b": ["7.0.0.1", 0]},
+                        "override_display_id": "5"}}
+    first.replace_node_output("1", 0, 9)
+    assert b.inputs == {"a": 9, "b": 9}
+    b.set_input("a", a.out(0))
+    b.set_input("b", a.out(1))
+    first.replace_node_output("1", 0, None)
+    assert b.inputs == {"b": ["7.0.0.1", 1]}
+    first.remove_node("1")
+    assert list(first.finalize()) == ["7.0.0.total"]
+    assert is_link(["3", 0]) and not is_link(["3", "0"]) and not is_link(("3", 0)) and not is_link([3, 0])
+    graph, outputs = add_graph_prefix({"1": {"class_type": "Add", "inputs": {"a": ["2", 0], "b": 4}}},
+                                      (["1", 0], 5), "p.")
+    assert graph == {"p.1": {"class_type": "Add", "inputs": {"a": ["p.2", 0], "b": 4}}} and outputs == (["p.1", 0], 5)
+    GraphBuilder.set_default_prefix("parent", 3)
+    assert GraphBuilder().prefix == "parent.3.0."
+
+
+def test_graph_dynamic_prompt_is_the_engine_s():
+    install_comfy_modules()
+    from comfy_execution.graph import DynamicPrompt
+
+    import graph_engine
+
+    assert DynamicPrompt is graph_engine.DynamicPrompt
 
 
 def test_cli_args_give_latentloom_s_settings_and_comfyui_s_defaults():
