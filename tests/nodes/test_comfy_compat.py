@@ -254,7 +254,7 @@ def test_prompt_server_without_a_web_server_accepts_messages_and_routes(caplog):
 def test_importing_the_modules_loads_no_torch():
     code = (f"import sys; sys.path.insert(0, {str(MODULES_FOLDER)!r}); "
             "import folder_paths, node_helpers, server, comfy.samplers, comfy.model_management, comfy.utils, nodes, "
-            "comfy.cli_args, comfy_execution.graph_utils, comfy_execution.graph, latent_preview; "
+            "comfy.cli_args, comfy_execution.graph_utils, comfy_execution.graph, comfy_extras.nodes_mask, latent_preview; "
             "from graph_engine import Folders; folder_paths.use_plugin_folders(Folders.under('.')); "
             "folder_paths.get_filename_list('checkpoints'); "
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
@@ -282,6 +282,38 @@ def test_a_bare_import_comfy_gives_its_submodules_and_names_the_missing_ones():
         import comfy.sd  # noqa: F401
 
 
+def test_comfy_extras_modules_hold_our_nodes_under_comfyui_names():
+    install_comfy_modules()
+    import importlib
+
+    import nodes
+
+    expected: dict[str, dict[str, type]] = {}
+    for name, module in nodes.NODE_PYTHON_MODULES.items():
+        if module.startswith("comfy_extras."):
+            expected.setdefault(module, {})[name] = nodes.NODE_CLASS_MAPPINGS[name]
+    assert "comfy_extras.nodes_mask" in expected and "comfy_extras.nodes_latent" in expected
+    for module_name, classes in expected.items():
+        module = importlib.import_module(module_name)
+        assert module.NODE_CLASS_MAPPINGS == classes
+        assert all(getattr(module, name) is cls for name, cls in classes.items())
+        assert set(module.NODE_DISPLAY_NAME_MAPPINGS) <= set(classes)
+    import comfy_extras
+
+    assert comfy_extras.nodes_mask.InvertMask is nodes.NODE_CLASS_MAPPINGS["InvertMask"]
+
+
+def test_comfy_extras_nodes_mask_composite_pastes_as_comfyui_s():
+    install_comfy_modules()
+    from comfy_extras.nodes_mask import composite
+
+    destination = torch.zeros(1, 1, 4, 4)
+    source = torch.ones(1, 1, 2, 2)
+    mask = torch.tensor([[1.0, 0.5], [0.0, 1.0]])
+    pasted = composite(destination, source, 1, 2, mask, multiplier=1)
+    expected = torch.zeros(1, 1, 4, 4)
+    expected[0, 0, 2:4, 1:3] = mask
+    assert pasted is destination and torch.allclose(pasted, expected)
 
 
 def test_graph_builder_prefixes_ids_with_the_running_node_s(running_node):
