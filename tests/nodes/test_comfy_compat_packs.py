@@ -1,6 +1,6 @@
-"""ComfyUI-style packs written here, loaded by the real plugin loader and run by a real engine: a for-loop pack built
-with comfy_execution's GraphBuilder, and packs reaching for parts of ComfyUI that Latentloom does not offer, which
-fail to load with one line naming what they need while the others load."""
+"""ComfyUI-style packs loaded by the real plugin loader and run by a real engine: the for-loop pack of the fixtures,
+built with comfy_execution's GraphBuilder, and packs written here reaching for parts of ComfyUI that Latentloom does
+not offer, which fail to load with one line naming what they need while the others load."""
 from __future__ import annotations
 
 import logging
@@ -13,114 +13,8 @@ from graph_engine import Engine, Folders, discover_plugins, load_plugins
 from nodes.comfy_compat import explain_import_failure, install_comfy_modules
 from tests.fixtures.registries import builtin_registry
 
-LOOP_PACK = '''
-from comfy_execution.graph_utils import GraphBuilder, is_link
+PACKS = Path(__file__).resolve().parents[1] / "fixtures" / "comfy_plugin_packs"
 
-CALLS = []  # (class, node id) of each call, for the test
-
-
-class ForLoopOpen:
-    """Start of a for loop: the turn's index (0 on the first turn) and the value carried from turn to turn."""
-    CATEGORY = "loops"
-    RETURN_TYPES = ("FLOW_CONTROL", "INT", "INT")
-    RETURN_NAMES = ("flow", "index", "value")
-    FUNCTION = "open"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"total": ("INT", {"default": 1, "min": 1}), "value": ("INT", {"default": 0})},
-                "optional": {"index": ("INT", {"default": 0})}, "hidden": {"unique_id": "UNIQUE_ID"}}
-
-    def open(self, total, value, index=0, unique_id=None):
-        CALLS.append(("ForLoopOpen", unique_id))
-        return ("flow", index, value)
-
-
-class ForLoopClose:
-    """End of a for loop: until the last turn, copies the nodes between its open node and itself (the copy of the
-    open node on the next index, carrying this turn's value) and returns the copy's result."""
-    CATEGORY = "loops"
-    RETURN_TYPES = ("INT",)
-    FUNCTION = "close"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"flow": ("FLOW_CONTROL", {"rawLink": True}), "value": ("INT", {"forceInput": True})},
-                "hidden": {"dynprompt": "DYNPROMPT", "unique_id": "UNIQUE_ID"}}
-
-    def close(self, flow, value, dynprompt, unique_id):
-        CALLS.append(("ForLoopClose", unique_id))
-        open_id = flow[0]
-        opened = dynprompt.get_node(open_id)["inputs"]
-        index = opened.get("index", 0)
-        if index + 1 >= opened["total"]:
-            return (value,)
-        body = self.between(dynprompt, open_id, unique_id)
-        graph = GraphBuilder()
-        for node_id in body:
-            graph.node(dynprompt.get_node(node_id)["class_type"], "Recurse" if node_id == unique_id else node_id)
-        for node_id in body:
-            copy = graph.lookup_node("Recurse" if node_id == unique_id else node_id)
-            copy.set_override_display_id(node_id)
-            for name, given in dynprompt.get_node(node_id)["inputs"].items():
-                if is_link(given) and given[0] in body:
-                    source = graph.lookup_node("Recurse" if given[0] == unique_id else given[0])
-                    copy.set_input(name, source.out(given[1]))
-                else:
-                    copy.set_input(name, given)
-        next_open = graph.lookup_node(open_id)
-        next_open.set_input("index", index + 1)
-        next_open.set_input("value", value)
-        return {"result": (graph.lookup_node("Recurse").out(0),), "expand": graph.finalize()}
-
-    @staticmethod
-    def between(dynprompt, start, end):
-        """The nodes on a path from `start` to `end`, both included."""
-        reaches = {}
-
-        def visit(node_id):
-            if node_id not in reaches:
-                reaches[node_id] = False
-                sources = [v[0] for v in dynprompt.get_node(node_id)["inputs"].values() if is_link(v)]
-                reaches[node_id] = node_id == start or any([visit(source) for source in sources])
-            return reaches[node_id]
-
-        visit(end)
-        return [node_id for node_id, inside in reaches.items() if inside]
-
-
-class AddInts:
-    CATEGORY = "loops"
-    RETURN_TYPES = ("INT",)
-    FUNCTION = "add"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"a": ("INT", {"forceInput": True}), "b": ("INT", {"forceInput": True})},
-                "hidden": {"unique_id": "UNIQUE_ID"}}
-
-    def add(self, a, b, unique_id=None):
-        CALLS.append(("AddInts", unique_id))
-        return (a + b,)
-
-
-class ShowInt:
-    CATEGORY = "loops"
-    RETURN_TYPES = ()
-    FUNCTION = "show"
-    OUTPUT_NODE = True
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"value": ("INT", {"forceInput": True})}}
-
-    def show(self, value):
-        return {"ui": {"value": [value]}}
-
-
-NODE_CLASS_MAPPINGS = {"LLForLoopOpen": ForLoopOpen, "LLForLoopClose": ForLoopClose, "LLAddInts": AddInts,
-                       "LLShowInt": ShowInt}
-'''
 
 GOOD_PACK = '''
 import comfy
@@ -168,15 +62,17 @@ def write_pack(folder: Path, name: str, source: str) -> None:
     (folder / name / "__init__.py").write_text(textwrap.dedent(source))
 
 
-def load_packs(tmp_path: Path, packs: dict[str, str]):
-    """The built-in registry plus the packs, loaded as start-up loads plugins; (engine, reports by pack)."""
-    folder = tmp_path / "custom_nodes"
-    for name, source in packs.items():
-        write_pack(folder, name, source)
+def load_packs(tmp_path: Path, packs: dict[str, str], folder: Path | None = None, allow: list[str] | None = None):
+    """The built-in registry plus the packs (written to a folder, or those of `folder` named in `allow`), loaded as
+    start-up loads plugins; (engine, reports by pack)."""
+    if folder is None:
+        folder = tmp_path / "custom_nodes"
+        for name, source in packs.items():
+            write_pack(folder, name, source)
     folders = Folders.under(tmp_path)
     install_comfy_modules(folders)
     registry = builtin_registry(folders)
-    reports = load_plugins(registry, discover_plugins([folder]), explain_failure=explain_import_failure)
+    reports = load_plugins(registry, discover_plugins([folder]), allow=allow, explain_failure=explain_import_failure)
     return Engine(registry, folders), {report.name: report for report in reports}
 
 
@@ -186,11 +82,11 @@ def node(class_type, **inputs):
 
 @pytest.fixture
 def loop_engine(tmp_path):
-    engine, reports = load_packs(tmp_path, {"ll_loop_pack": LOOP_PACK})
-    assert reports["ll_loop_pack"].ok, reports["ll_loop_pack"].error
+    engine, reports = load_packs(tmp_path, {}, PACKS, allow=["ll_comfy_loops"])
+    assert reports["ll_comfy_loops"].ok, reports["ll_comfy_loops"].error
     import sys
 
-    pack = next(module for name, module in sys.modules.items() if name.endswith("ll_loop_pack"))
+    pack = next(module for name, module in sys.modules.items() if name.endswith("ll_comfy_loops"))
     pack.CALLS.clear()
     return engine, pack.CALLS
 
@@ -198,10 +94,10 @@ def loop_engine(tmp_path):
 def test_a_for_loop_pack_built_with_graph_builder_runs_each_turn(loop_engine):
     """value <- value + index for index 0..3, from 10: 10, 11, 13, 16."""
     engine, calls = loop_engine
-    prompt = {"1": node("LLForLoopOpen", total=4, value=10),
-              "2": node("LLAddInts", a=["1", 2], b=["1", 1]),
-              "3": node("LLForLoopClose", flow=["1", 0], value=["2", 0]),
-              "9": node("LLShowInt", value=["3", 0])}
+    prompt = {"1": node("LLComfyForLoopOpen", total=4, value=10),
+              "2": node("LLComfyAddInts", a=["1", 2], b=["1", 1]),
+              "3": node("LLComfyForLoopClose", flow=["1", 0], value=["2", 0]),
+              "9": node("LLComfyShowInt", value=["3", 0])}
     result = engine.run(prompt)
     assert result.ok, result.error
     assert result.outputs["9"]["value"] == [10 + sum(range(4))]
