@@ -79,8 +79,9 @@ def _is_comfyui_module(name: str | None) -> bool:
 
 
 def explain_import_failure(error: BaseException) -> str | None:
-    """The "this pack needs comfy.X.Y ..." line for a plugin that failed on a missing ComfyUI module or name; None
-    for any other failure (its own message says best what went wrong)."""
+    """The "this pack needs comfy.X.Y ..." line for a plugin that failed on a missing ComfyUI module or name (or
+    raised its own error from one: `raise ... from`); None for any other failure, whose own message says best what
+    went wrong (an error met while handling an import error is not one caused by it)."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -93,5 +94,5 @@ def explain_import_failure(error: BaseException) -> str | None:
             missing = _CANNOT_IMPORT.match(str(current))
             if missing:  # `from comfy.utils import x`: Python turns the shim's answer into its own message
                 return needs(f"{missing[2]}.{missing[1]}")
-        current = current.__cause__ or current.__context__
+        current = current.__cause__
     return None

@@ -129,7 +129,15 @@ def test_packs_needing_what_latentloom_does_not_offer_are_named_and_the_others_l
 
 
 def test_a_pack_failing_for_its_own_reasons_keeps_its_own_message(tmp_path):
-    _, reports = load_packs(tmp_path, {"own_bug": "import comfy.utils\nraise ValueError('my config is wrong')\n",
-                                       "own_module": "import some_module_of_its_own\n"})
+    probing = "try:\n    import comfy.sd\nexcept ImportError:\n    comfy_sd = None\nNODE_CLASS_MAPPINGS = {}\n"
+    _, reports = load_packs(tmp_path, {
+        "own_bug": "import comfy.utils\nraise ValueError('my config is wrong')\n",
+        "own_module": "import some_module_of_its_own\n",
+        "fails_after_probing": "try:\n    import comfy.sd\nexcept ImportError:\n    raise KeyError('fallback broke')\n",
+        "raises_from": "try:\n    import comfy.sd\nexcept ImportError as e:\n    raise RuntimeError('old ComfyUI') from e\n",
+        "probes_and_loads": probing})
     assert reports["own_bug"].error == "ValueError: my config is wrong"
     assert reports["own_module"].error == "ModuleNotFoundError: No module named 'some_module_of_its_own'"
+    assert reports["fails_after_probing"].error == "KeyError: 'fallback broke'"
+    assert reports["raises_from"].error == "this pack needs comfy.sd, which Latentloom does not offer yet"
+    assert reports["probes_and_loads"].ok
