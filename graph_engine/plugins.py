@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .registry import NodeRegistry
 from .specs import NodeInterfaceError
@@ -28,6 +28,10 @@ from .specs import NodeInterfaceError
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "latentloom.nodes"
+
+# Says in the user's words why a plugin failed to import (a module of the host application it needs and that is
+# missing, say); None leaves the exception's own message.
+FailureExplainer = Callable[[BaseException], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -161,9 +165,10 @@ def _import_within(source: PluginSource, timeout: float | None) -> Any:
     return outcome["loaded"]
 
 
-def load_plugin(registry: NodeRegistry, source: PluginSource, import_timeout: float | None = None) -> PluginReport:
+def load_plugin(registry: NodeRegistry, source: PluginSource, import_timeout: float | None = None,
+                explain_failure: FailureExplainer | None = None) -> PluginReport:
     """Import one plugin (within `import_timeout` seconds, when given) and register its nodes; any failure is
-    reported, never raised."""
+    reported (in `explain_failure`'s words when it has some), never raised."""
     report = PluginReport(source.name, source.location)
     started = time.perf_counter()
     try:
@@ -179,14 +184,16 @@ def load_plugin(registry: NodeRegistry, source: PluginSource, import_timeout: fl
     except BaseException as exc:  # a plugin may even call sys.exit(); start-up must go on
         if isinstance(exc, KeyboardInterrupt):
             raise
-        report.error = str(exc) if isinstance(exc, PluginImportTimeout) else f"{type(exc).__name__}: {exc}"
+        explained = explain_failure(exc) if explain_failure is not None else None
+        report.error = explained or (str(exc) if isinstance(exc, PluginImportTimeout) else f"{type(exc).__name__}: {exc}")
         log.debug("plugin %s failed to import", source.name, exc_info=exc)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def load_plugins(registry: NodeRegistry, sources: Iterable[PluginSource], allow: Iterable[str] | None = None,
-                 import_timeout: float | None = None) -> list[PluginReport]:
+                 import_timeout: float | None = None,
+                 explain_failure: FailureExplainer | None = None) -> list[PluginReport]:
     """Load each plugin in turn (only those named in `allow`, when given), each import within `import_timeout`
     seconds (None: no limit); log a line before each import and one with its outcome."""
     allowed = set(allow) if allow is not None else None
@@ -196,7 +203,7 @@ def load_plugins(registry: NodeRegistry, sources: Iterable[PluginSource], allow:
             log.info("plugin %s skipped: not in --allow-custom-nodes", source.name)
             continue
         log.info("loading plugin %s (%s)", source.name, source.location)
-        report = load_plugin(registry, source, import_timeout)
+        report = load_plugin(registry, source, import_timeout, explain_failure)
         reports.append(report)
         if report.ok:
             log.info("plugin %s: %d node(s) in %.1f ms (%s)", report.name, len(report.nodes), report.seconds * 1000,

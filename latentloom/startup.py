@@ -105,12 +105,13 @@ def build_registry(options: Options, folders: Folders) -> tuple[NodeRegistry, li
         nodes.register_builtins(registry)
         if options.disable_custom_nodes:
             return registry, []
-        from nodes.comfy_compat import install_comfy_modules
+        from nodes.comfy_compat import explain_import_failure, install_comfy_modules
 
         install_comfy_modules(folders)  # folder_paths, comfy.*, server ... for ComfyUI plugins
         sources = discover_plugins(options.plugin_folders())
         return registry, load_plugins(registry, sources, allow=options.allow_custom_nodes,
-                                      import_timeout=options.plugin_import_timeout or None)
+                                      import_timeout=options.plugin_import_timeout or None,
+                                      explain_failure=explain_import_failure)  # "this pack needs comfy.sd ..."
 
 
 def build_cache(options: Options):

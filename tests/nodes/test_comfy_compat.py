@@ -253,10 +253,159 @@ def test_prompt_server_without_a_web_server_accepts_messages_and_routes(caplog):
 
 def test_importing_the_modules_loads_no_torch():
     code = (f"import sys; sys.path.insert(0, {str(MODULES_FOLDER)!r}); "
-            "import folder_paths, node_helpers, server, comfy.samplers, comfy.model_management, comfy.utils, nodes; "
+            "import folder_paths, node_helpers, server, comfy.samplers, comfy.model_management, comfy.utils, nodes, "
+            "comfy.cli_args, comfy_execution.graph_utils, comfy_execution.graph, comfy_extras.nodes_mask, latent_preview; "
             "from graph_engine import Folders; folder_paths.use_plugin_folders(Folders.under('.')); "
             "folder_paths.get_filename_list('checkpoints'); "
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_bare_import_comfy_gives_its_submodules_and_names_the_missing_ones():
+    install_comfy_modules()
+    import comfy
+
+    from nodes.comfy_compat.not_offered import AttributeNotOffered
+
+    assert comfy.utils.ProgressBar and comfy.samplers.KSampler and comfy.model_management.get_torch_device
+    assert comfy.cli_args.args is not None
+    import comfy.utils as utils
+
+    assert comfy.utils is utils
+    assert not hasattr(comfy, "sd") and not hasattr(comfy.model_management, "no_such_function")
+    with pytest.raises(AttributeNotOffered, match="^this pack needs comfy.model_patcher, which Latentloom does not "
+                                                  "offer yet$"):
+        comfy.model_patcher
+    with pytest.raises(ModuleNotFoundError, match="needs comfy.sd,"):
+        import comfy.sd  # noqa: F401
+
+
+def test_comfy_extras_modules_hold_our_nodes_under_comfyui_names():
+    install_comfy_modules()
+    import importlib
+
+    import nodes
+
+    expected: dict[str, dict[str, type]] = {}
+    for name, module in nodes.NODE_PYTHON_MODULES.items():
+        if module.startswith("comfy_extras."):
+            expected.setdefault(module, {})[name] = nodes.NODE_CLASS_MAPPINGS[name]
+    assert "comfy_extras.nodes_mask" in expected and "comfy_extras.nodes_latent" in expected
+    for module_name, classes in expected.items():
+        module = importlib.import_module(module_name)
+        assert module.NODE_CLASS_MAPPINGS == classes
+        assert all(getattr(module, name) is cls for name, cls in classes.items())
+        assert set(module.NODE_DISPLAY_NAME_MAPPINGS) <= set(classes)
+    import comfy_extras
+
+    assert comfy_extras.nodes_mask.InvertMask is nodes.NODE_CLASS_MAPPINGS["InvertMask"]
+
+
+def test_comfy_extras_nodes_mask_composite_pastes_as_comfyui_s():
+    install_comfy_modules()
+    from comfy_extras.nodes_mask import composite
+
+    destination = torch.zeros(1, 1, 4, 4)
+    source = torch.ones(1, 1, 2, 2)
+    mask = torch.tensor([[1.0, 0.5], [0.0, 1.0]])
+    pasted = composite(destination, source, 1, 2, mask, multiplier=1)
+    expected = torch.zeros(1, 1, 4, 4)
+    expected[0, 0, 2:4, 1:3] = mask
+    assert pasted is destination and torch.allclose(pasted, expected)
+
+
+def test_graph_builder_prefixes_ids_with_the_running_node_s(running_node):
+    from comfy_execution.graph_utils import GraphBuilder, add_graph_prefix, is_link
+
+    first, second = GraphBuilder(), GraphBuilder()
+    assert (first.prefix, second.prefix) == ("7.0.0.", "7.0.1.")  # the node of running_node is "7"
+    a = first.node("Add", a=1, b=2)
+    b = first.node("Add", "total", a=a.out(0), b=a.out(0))
+    assert first.node("Other", "total") is b and first.lookup_node("1") is a
+    b.set_override_display_id("5")
+    assert first.finalize() == {
+        "7.0.0.1": {"class_type": "Add", "inputs": {"a": 1, "b": 2}},
+        "7.0.0.total": {"class_type": "Add", "inputs": {"a": ["7.0.0.1", 0], "b": ["7.0.0.1", 0]},
+                        "override_display_id": "5"}}
+    first.replace_node_output("1", 0, 9)
+    assert b.inputs == {"a": 9, "b": 9}
+    b.set_input("a", a.out(0))
+    b.set_input("b", a.out(1))
+    first.replace_node_output("1", 0, None)
+    assert b.inputs == {"b": ["7.0.0.1", 1]}
+    first.remove_node("1")
+    assert list(first.finalize()) == ["7.0.0.total"]
+    assert is_link(["3", 0]) and not is_link(["3", "0"]) and not is_link(("3", 0)) and not is_link([3, 0])
+    graph, outputs = add_graph_prefix({"1": {"class_type": "Add", "inputs": {"a": ["2", 0], "b": 4}}},
+                                      (["1", 0], 5), "p.")
+    assert graph == {"p.1": {"class_type": "Add", "inputs": {"a": ["p.2", 0], "b": 4}}} and outputs == (["p.1", 0], 5)
+    GraphBuilder.set_default_prefix("parent", 3)
+    assert GraphBuilder().prefix == "parent.3.0."
+
+
+def test_graph_dynamic_prompt_is_the_engine_s():
+    install_comfy_modules()
+    from comfy_execution.graph import DynamicPrompt
+
+    import graph_engine
+
+    assert DynamicPrompt is graph_engine.DynamicPrompt
+
+
+def test_cli_args_give_latentloom_s_settings_and_comfyui_s_defaults():
+    install_comfy_modules()
+    from comfy.cli_args import LatentPreviewMethod, args
+
+    from nodes.runtime.devices import requested_device_settings
+
+    settings = requested_device_settings()
+    assert (args.cpu, args.lowvram, args.gpu_only) == (settings.mode == "cpu", settings.mode == "lowvram",
+                                                       settings.mode == "gpu_only")
+    assert args.force_fp16 == (settings.dtype == "fp16")
+    assert args.preview_method == LatentPreviewMethod.Latent2RGB and args.disable_metadata is False
+    assert args.port == 8188
+    assert not hasattr(args, "no_such_flag")
+    with pytest.raises(AttributeError, match="needs comfy.cli_args.args.no_such_flag,"):
+        args.no_such_flag
+
+
+def test_model_management_memory_dtypes_and_loading_through_our_manager():
+    install_comfy_modules()
+    import comfy.model_management as mm
+    from nodes.runtime.devices import model_manager
+
+    free = mm.get_free_memory(torch.device("cpu"))
+    assert isinstance(free, int) and free > 0
+    free_total, torch_free = mm.get_free_memory(torch.device("cpu"), torch_free_too=True)
+    assert free_total > 0 and torch_free == 0
+    assert mm.vae_dtype() == mm.unet_dtype() == model_manager().weight_dtype()
+    assert mm.unet_offload_device() == model_manager().offload_device
+    layer = torch.nn.Linear(3, 2)
+    mm.load_models_gpu([layer, "not a model"])
+    assert any(entry.name == "Linear" and entry.nbytes == 8 * 4 for entry in model_manager().tracked())
+    assert next(layer.parameters()).device.type == model_manager().compute_device.type
+
+
+def test_latent_preview_callback_reports_progress_with_a_preview(running_node):
+    import types
+
+    import latent_preview
+    import numpy as np
+
+    from nodes.runtime.models.latent_formats import SD1_FORMAT
+
+    context, seen = running_node
+    model = types.SimpleNamespace(model=types.SimpleNamespace(latent_format=SD1_FORMAT))  # ComfyUI's layout
+    kept: dict = {}
+    callback = latent_preview.prepare_callback(model, 3, kept)
+    x0 = torch.linspace(-1, 1, 4 * 2 * 3).reshape(1, 4, 2, 3)
+    callback(1, x0, x0 * 2, 3)
+    assert kept["x0"] is x0
+    (progress,) = [data for event, data in seen if event == "progress"]
+    assert (progress["value"], progress["max"]) == (2, 3)
+    (preview,) = [data["image"] for event, data in seen if event == "preview"]
+    rgb = np.einsum("chw,cr->hwr", x0[0].numpy(), np.array(SD1_FORMAT.rgb_factors))
+    expected = np.clip((rgb + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    assert preview.size == (3, 2) and np.abs(np.asarray(preview).astype(int) - expected).max() <= 1

@@ -22,6 +22,7 @@ from graph_engine.folders import join_inside, resolve_inside
 from nodes.images.naming import save_target
 from model_library.folders import find_model, list_models, scan_model_folder
 from model_library.kinds import KINDS, MODEL_SUFFIXES
+from nodes.comfy_compat.not_offered import attribute_not_offered
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ _CONSTANTS = {"models_dir": "models", "base_path": "base", "output_directory": "
               "input_directory": "input", "temp_directory": "temp", "user_directory": "user"}
 
 _plugin_folders: Folders | None = None  # the folders of the engine that loaded the plugins
+_not_offered = attribute_not_offered(__name__)
 
 
 def use_plugin_folders(folders: Folders) -> None:
@@ -50,8 +52,7 @@ def __getattr__(name: str) -> Any:
     """ComfyUI's module-level folder constants, read when asked so they follow the installation's folders."""
     if name in _CONSTANTS:
         return str(getattr(_folders(), _CONSTANTS[name]))
-    raise AttributeError(f"module 'folder_paths' has no attribute {name!r} (Latentloom's ComfyUI compatibility "
-                         f"layer offers only the common part of ComfyUI's folder_paths)")
+    return _not_offered(name)
 
 
 def get_input_directory() -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from nodes.comfy_compat.not_offered import attribute_not_offered
+
 
 def conditioning_set_values(conditioning: list, values: dict | None = None, append: bool = False) -> list:
     """A copy of CONDITIONING with `values` set in every entry's options (added to existing lists with append);
@@ -29,3 +31,6 @@ def pillow(function: Callable[[Any], Any], argument: Any) -> Any:
             return function(argument)
         finally:
             ImageFile.LOAD_TRUNCATED_IMAGES = previous
+
+
+__getattr__ = attribute_not_offered(__name__)  # what ComfyUI's module has and this one lacks is named

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from graph_engine import current_context
+from nodes.comfy_compat.not_offered import attribute_not_offered
 
 log = logging.getLogger(__name__)
 
@@ -61,3 +62,6 @@ class PromptServer:
 
 
 PromptServer.instance = PromptServer()
+
+
+__getattr__ = attribute_not_offered(__name__)  # what ComfyUI's module has and this one lacks is named

@@ -1,13 +1,15 @@
-"""ComfyUI's `comfy.model_management` for plugins: Latentloom's devices, cache release and interrupt check.
+"""ComfyUI's `comfy.model_management` for plugins: Latentloom's devices, dtypes, free memory, model loading, cache
+release and interrupt check.
 
 Interrupts act on the node running in the calling thread; outside a run there is nothing to stop.
 """
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterable
 
 from graph_engine import Interrupted, current_context
+from nodes.comfy_compat.not_offered import attribute_not_offered
 
 if TYPE_CHECKING:
     import torch
@@ -36,6 +38,99 @@ def intermediate_device() -> "torch.device":
     import torch
 
     return torch.device("cpu")
+
+
+def vae_device() -> "torch.device":
+    return get_torch_device()
+
+
+def vae_offload_device() -> "torch.device":
+    return unet_offload_device()
+
+
+def text_encoder_device() -> "torch.device":
+    return get_torch_device()
+
+
+def text_encoder_offload_device() -> "torch.device":
+    return unet_offload_device()
+
+
+def unet_dtype(device: Any = None, model_params: int = 0, supported_dtypes: Any = None,
+               weight_dtype: Any = None) -> "torch.dtype":
+    """The precision Latentloom keeps diffusion weights in (float32 on the CPU; --dtype, else fp16, on a GPU)."""
+    from nodes.runtime.devices import model_manager
+
+    return model_manager().weight_dtype()
+
+
+def vae_dtype(device: Any = None, allowed_dtypes: Any = None) -> "torch.dtype":
+    """The VAE's precision: Latentloom loads every model part in the same one."""
+    return unet_dtype()
+
+
+def text_encoder_dtype(device: Any = None) -> "torch.dtype":
+    return unet_dtype()
+
+
+def get_free_memory(dev: Any = None, torch_free_too: bool = False) -> int | tuple[int, int]:
+    """Bytes a new allocation could use on `dev` (the compute device when None); with torch_free_too, (that, the
+    part of it torch holds cached), as ComfyUI answers."""
+    import torch
+
+    from nodes.runtime.devices import free_device_memory
+
+    device = torch.device(dev) if dev is not None else get_torch_device()
+    free = free_device_memory(device)
+    if not torch_free_too:
+        return free
+    cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
+    return free, max(cached, 0)
+
+
+def cpu_mode() -> bool:
+    return get_torch_device().type == "cpu"
+
+
+def is_device_cpu(device: Any) -> bool:
+    return getattr(device, "type", device) == "cpu"
+
+
+def is_device_mps(device: Any) -> bool:
+    return getattr(device, "type", device) == "mps"
+
+
+def is_device_cuda(device: Any) -> bool:
+    return getattr(device, "type", device) == "cuda"
+
+
+def xformers_enabled() -> bool:
+    return False  # Latentloom's attention is torch's own
+
+
+def _modules_of(model: Any) -> list[Any]:
+    """The torch modules of a model object: itself, or the UNet, VAE or text encoders Latentloom's objects hold."""
+    import torch
+
+    if isinstance(model, torch.nn.Module):
+        return [model]
+    held = [getattr(model, name, None) for name in ("unet", "module")] + list(getattr(model, "text_encoders", ()))
+    return [module for module in held if isinstance(module, torch.nn.Module)]
+
+
+def load_models_gpu(models: Iterable[Any], memory_required: int = 0, force_patch_weights: bool = False,
+                    minimum_memory_required: Any = None, force_full_load: bool = False) -> None:
+    """Make the models ready on the compute device through Latentloom's model manager (which evicts others to make
+    room, or streams a model that cannot fit); objects that hold no torch module are left as they are."""
+    from nodes.runtime.devices import model_manager
+
+    modules = [module for model in models for module in _modules_of(model)]
+    if modules:
+        model_manager().use(*modules)
+
+
+def load_model_gpu(model: Any) -> None:
+    load_models_gpu([model])
 
 
 def soft_empty_cache(force: bool = False) -> None:
@@ -73,3 +168,6 @@ def throw_exception_if_processing_interrupted() -> None:
     context = current_context()
     if context is not None:
         context.check_interrupted()
+
+
+__getattr__ = attribute_not_offered(__name__)  # what ComfyUI's module has and this one lacks is named

@@ -1,6 +1,7 @@
 """ComfyUI's `comfy.samplers` names for plugins: the sampler and scheduler names Latentloom's KSampler offers."""
 from __future__ import annotations
 
+from nodes.comfy_compat.not_offered import attribute_not_offered
 from nodes.runtime.sampler_names import SAMPLER_NAMES as _SAMPLER_NAMES
 from nodes.runtime.sampler_names import SCHEDULER_NAMES as _SCHEDULER_NAMES
 
@@ -15,3 +16,6 @@ class KSampler:
 
     SAMPLERS = SAMPLER_NAMES
     SCHEDULERS = SCHEDULER_NAMES
+
+
+__getattr__ = attribute_not_offered(__name__)  # what ComfyUI's module has and this one lacks is named

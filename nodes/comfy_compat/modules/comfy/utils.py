@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graph_engine import current_context
+from nodes.comfy_compat.not_offered import attribute_not_offered
 
 if TYPE_CHECKING:
     import torch
@@ -61,3 +62,6 @@ def load_torch_file(ckpt: str, safe_load: bool = False, device: Any = None,
     if target != "cpu":
         tensors = {key: tensor.to(target) for key, tensor in tensors.items()}
     return (tensors, metadata) if return_metadata else tensors
+
+
+__getattr__ = attribute_not_offered(__name__)  # what ComfyUI's module has and this one lacks is named
