@@ -3,8 +3,9 @@
 Importing this package does not import torch; the nodes load the runtime when they run.
 """
 from ..node_groups import gather
-from . import conditioning, loaders, lora, sampling, text, vae
+from . import conditioning, loaders, lora, model_loaders, sampling, text, vae
 
-NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(loaders, lora, text, conditioning, sampling, vae)
+NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(
+    loaders, model_loaders, lora, text, conditioning, sampling, vae)
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "NODE_PYTHON_MODULES"]
