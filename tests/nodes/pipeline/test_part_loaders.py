@@ -118,6 +118,7 @@ def test_sdxl_unet_dual_clip_and_vae_files_give_the_checkpoints_image(parts):
 
 
 def test_sd2_parts_are_the_checkpoints_modules_with_its_prediction_type(parts, current):
+    from nodes.diffusion.loaders import CheckpointLoaderSimple
     from nodes.diffusion.model_loaders import CLIPLoader, UNETLoader
     from nodes.diffusion.text import CLIPTextEncode
 
@@ -125,9 +126,8 @@ def test_sd2_parts_are_the_checkpoints_modules_with_its_prediction_type(parts, c
     clip = CLIPLoader().load_clip("sd2_open_clip_h.safetensors", "stable_diffusion")[0]
     assert (model.architecture, model.prediction_type, clip.architecture) == ("SD2.x", "v_prediction", "SD2.x")
     assert model.unet.config.upcast_attention and weights_equal(model.unet, parts.sd2.unet)
-    from nodes.diffusion.loaders import CheckpointLoaderSimple
-
-    _, whole, _ = CheckpointLoaderSimple().load_checkpoint(parts.sd2.path.name)
+    whole_model, whole, _ = CheckpointLoaderSimple().load_checkpoint(parts.sd2.path.name)
+    assert dict(model.unet.config) == dict(whole_model.unet.config)  # heads, upcast: what weights cannot show
     assert torch.equal(CLIPTextEncode().encode(clip, "a red fox")[0][0][0],
                        CLIPTextEncode().encode(whole, "a red fox")[0][0][0])
 
@@ -173,6 +173,7 @@ def test_fp8_weight_dtypes_compute_with_weights_rounded_to_that_type(parts, curr
 
 def test_the_text_encoders_of_published_sizes_are_told_apart_by_width(tmp_path):
     """ComfyUI's clip_l / clip_g downloads: both in transformers' layout, bigG with its projection beside it."""
+    from nodes.runtime.checkpoints import CheckpointError
     from nodes.runtime.checkpoints.checkpoint_file import CheckpointFile
     from nodes.runtime.checkpoints.lone_text_encoder import read_text_encoder, sd_text_encoder_specs
     from tests.fixtures.tiny_checkpoints import full_size_layout
@@ -188,7 +189,7 @@ def test_the_text_encoders_of_published_sizes_are_told_apart_by_width(tmp_path):
     assert [(spec.name, encoder.path.name, spec.config["hidden_act"], spec.config["projection_dim"])
             for spec, encoder in planned] == [("clip_l", "clip_l.safetensors", "quick_gelu", 768),
                                               ("clip_g", "clip_g.safetensors", "gelu", 1280)]
-    with pytest.raises(Exception, match="DualCLIPLoader"):
+    with pytest.raises(CheckpointError, match="bigG, SDXL's second text encoder.*DualCLIPLoader"):
         sd_text_encoder_specs(found[:1])
 
 
