@@ -20,7 +20,7 @@ from graph_engine import Folders, MissingFile
 from graph_engine.folders import is_inside, join_inside
 
 from .file_identity import file_identity, folder_identity
-from .kinds import KINDS, MODEL_SUFFIXES
+from .kinds import KINDS, KINDS_BY_FOLDER, MODEL_SUFFIXES, SEARCHED_TOGETHER
 
 DIFFUSERS_INDEX = "model_index.json"  # a diffusers-format model folder lists as one checkpoint
 
@@ -137,24 +137,40 @@ def link_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
-def scan_models(folders: Folders, kind: str) -> FolderScan:
-    """Every root of `kind` walked: names merged (sorted, each once: the first root wins a clash) and the broken
-    entries of every root."""
+def searched_roots(folders: Folders, kind: str) -> list[Path]:
+    """The roots a loader of `kind` searches, in order: those of every folder ComfyUI searches with it (models/unet
+    with models/diffusion_models, models/clip with models/text_encoders), each once."""
+    roots, seen = [], set()
+    for searched in SEARCHED_TOGETHER.get(kind, (kind,)):
+        for root in model_roots(folders, searched):
+            if os.path.realpath(root) not in seen:
+                seen.add(os.path.realpath(root))
+                roots.append(root)
+    return roots
+
+
+def scan_models(folders: Folders, kind: str, roots: list[Path] | None = None) -> FolderScan:
+    """Every root of `kind` (or the `roots` given) walked: names merged (sorted, each once: the first root wins a
+    clash) and the broken entries of every root."""
+    _check_kind(kind)
     names, broken = set(), []
-    for root in model_roots(folders, kind):
-        found = scan_model_folder(root, kind=kind, diffusers_folders=kind == "checkpoints")
-        names.update(found.names)
+    model_kind = KINDS_BY_FOLDER[kind]
+    for root in model_roots(folders, kind) if roots is None else roots:
+        found = scan_model_folder(root, model_kind.suffixes, kind=kind,
+                                  diffusers_folders=kind in ("checkpoints", "diffusers"))
+        names.update(name for name in found.names if not model_kind.folders_only or (root / name).is_dir())
         broken.extend(found.broken)
     return FolderScan(sorted(names, key=lambda name: (name.lower(), name)), [], broken)
 
 
 def list_models(folders: Folders, kind: str) -> list[str]:
-    """Model files (and, for checkpoints, diffusers folders) in every root of the kind, sorted, "/"-separated.
+    """Model files (and, for checkpoints, diffusers folders) in every root a loader of the kind searches, sorted,
+    "/"-separated.
 
     A name found in several roots is listed once (find_model gives the first root's file). Symbolic links are
     followed wherever they lead; dangling ones and loops are left out (scan_models names them).
     """
-    return scan_models(folders, kind).names
+    return scan_models(folders, kind, searched_roots(folders, kind)).names
 
 
 def find_model(folders: Folders, kind: str, name: str) -> Path:
@@ -164,7 +180,7 @@ def find_model(folders: Folders, kind: str, name: str) -> Path:
     The name comes from a workflow or a request: it may not be absolute or hold '..' (graph_engine.folders.
     join_inside); the links it passes through inside a root are followed, as the listing follows them.
     """
-    roots = model_roots(folders, kind)
+    roots = searched_roots(folders, kind)
     for root in roots:
         target = join_inside(root, name, f"{kind} folder")
         if os.path.exists(target):

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 PRECISIONS = {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "F64": "fp64", "F8_E4M3": "fp8", "F8_E5M2": "fp8",
               "float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64",
               "float8_e4m3fn": "fp8", "float8_e5m2": "fp8"}
+CONFIG_SUFFIXES = (".yaml", ".yml")  # models/configs: the original LDM configs, not weights
 LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
 
@@ -53,6 +54,9 @@ def identify_model(path: str | Path) -> ModelFile:
     if path.is_dir():
         return _identify_folder(path)
     size = path.stat().st_size
+    if path.suffix.lower() in CONFIG_SUFFIXES:
+        return ModelFile(path, size, "yaml", "config", "", "", "a model config",
+                         "put it in models/configs and choose it in Load Checkpoint With Config (CheckpointLoader).")
     problem = _not_a_model(path, size)
     if problem is not None:
         return unusable_model(path, size, "", problem)

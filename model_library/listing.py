@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from graph_engine import Folders
 from .folders import find_model, scan_models
-from .kinds import FOLDER_KINDS, KIND_FOLDERS, KINDS
+from .kinds import FOLDER_KINDS, KIND_FOLDERS, KINDS, SEARCHED_TOGETHER
 
 from .hashes import FileHashes, HashCache, open_hash_cache
 from .identify import ModelFile, identify_model, unusable_model
@@ -26,8 +26,10 @@ class InstalledModel:
     def misplaced(self) -> str | None:
         """Advice when the file is a known kind that belongs in another folder."""
         belongs = KIND_FOLDERS.get(self.file.kind)
-        if self.file.problem or belongs in (None, self.folder):
+        if self.file.problem or belongs is None or self.folder in SEARCHED_TOGETHER.get(belongs, (belongs,)):
             return None
+        if self.folder == "diffusers" and self.file.file_format == "diffusers":
+            return None  # DiffusersLoader's folder, beside models/checkpoints where Load Checkpoint finds them
         return f"{self.name} is {self.file.description}, not a {FOLDER_KINDS[self.folder]}: {self.file.advice}"
 
     def as_json(self) -> dict:

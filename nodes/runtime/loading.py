@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graph_engine import current_folders
 
@@ -12,6 +13,9 @@ from .devices import model_manager
 from model_library.folders import DIFFUSERS_INDEX, model_roots
 from .models import DiffusionModel, TextEncoders, Vae
 from .text import EmbeddingFolder
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,32 @@ def load_checkpoint_models(path: Path) -> tuple[DiffusionModel, TextEncoders, Va
     clip = TextEncoders(text_encoders=loaded.text_encoders, detected=loaded.detected, source=name,
                         embeddings=EmbeddingFolder(model_roots(current_folders(), "embeddings")))
     return model, clip, Vae(module=loaded.vae, source=name)
+
+
+def load_diffusion_model(path: Path, storage_dtype: torch.dtype | None = None) -> DiffusionModel:
+    """A diffusion model file (a UNet alone) as the value on a MODEL wire; `storage_dtype` rounds its weights to
+    that type (ComfyUI's fp8 weight_dtype)."""
+    from .checkpoints.lone_unet import load_unet_file
+
+    manager = model_manager()
+    loaded = load_unet_file(path, manager.load_device(file_bytes(path)), manager.weight_dtype(), storage_dtype)
+    manager.track(loaded.unet, f"{path.name} UNet")
+    return DiffusionModel(unet=loaded.unet, architecture=str(loaded.architecture),
+                          prediction_type=loaded.prediction.prediction_type, source=path.name)
+
+
+def load_text_encoders(paths: list[Path]) -> TextEncoders:
+    """One text encoder file (SD1.x, SD2.x) or SDXL's two as the value on a CLIP wire."""
+    from .checkpoints.lone_text_encoder import load_text_encoder_files
+
+    manager = model_manager()
+    detected, modules = load_text_encoder_files(paths, manager.load_device(sum(map(file_bytes, paths))),
+                                                manager.weight_dtype())
+    source = " + ".join(path.name for path in paths)
+    for spec, module in zip(detected.text_encoders, modules):
+        manager.track(module, f"{source} text encoder {spec.name}")
+    return TextEncoders(text_encoders=modules, detected=detected, source=source,
+                        embeddings=EmbeddingFolder(model_roots(current_folders(), "embeddings")))
 
 
 def load_vae(path: Path) -> Vae:

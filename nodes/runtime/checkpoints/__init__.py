@@ -1,4 +1,5 @@
-"""Single-file checkpoints: open safely, detect SD1.x/SD2.x/SDXL from shapes, load into diffusers modules."""
+"""Single-file checkpoints (and their UNet or text encoders saved alone): open safely, detect SD1.x/SD2.x/SDXL from
+shapes, load into diffusers modules."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -6,8 +7,9 @@ from typing import TYPE_CHECKING
 from ..lazy_exports import lazy_attributes
 from .architecture import Architecture, CheckpointArchitecture, TextEncoderSpec, detect_architecture
 from .checkpoint_file import CheckpointFile, open_checkpoint_file, read_all_tensors
-from .errors import (CheckpointError, CorruptCheckpointError, FileChangedError, MissingComponentError,
-                     NotACheckpointError, SidecarConfigError, UnknownArchitectureError, UnsafePickleError)
+from .errors import (CheckpointError, CorruptCheckpointError, FileChangedError, MisplacedModelError,
+                     MissingComponentError, NotACheckpointError, SidecarConfigError, UnknownArchitectureError,
+                     UnsafePickleError)
 from .file_kinds import FileKind, classify_file, refuse_non_checkpoint
 from .prediction import EPSILON, V_PREDICTION, PredictionChoice, read_sidecar
 
@@ -27,7 +29,8 @@ __all__ = [
     "Architecture", "CheckpointArchitecture", "TextEncoderSpec", "detect_architecture",
     "CheckpointFile", "open_checkpoint_file", "read_all_tensors", "FileKind", "classify_file",
     "refuse_non_checkpoint",
-    "CheckpointError", "CorruptCheckpointError", "FileChangedError", "MissingComponentError", "NotACheckpointError",
+    "CheckpointError", "CorruptCheckpointError", "FileChangedError", "MisplacedModelError", "MissingComponentError",
+    "NotACheckpointError",
     "SidecarConfigError", "UnknownArchitectureError", "UnsafePickleError",
     "EPSILON", "V_PREDICTION", "PredictionChoice", "read_sidecar",
     "load_checkpoint", "LoadedCheckpoint", "inspect_checkpoint", "CheckpointSummary",

@@ -79,6 +79,8 @@ def _clip_state_dict(weights: Mapping[str, torch.Tensor], prefix: str) -> dict[s
     for key in [key for key in weights if key.startswith(root)]:
         name = key[len(root):]
         converted[name if name == "text_projection.weight" else "text_model." + name] = weights[key]
+    if prefix + "text_projection.weight" in weights:  # beside text_model.*, as transformers saves it
+        converted["text_projection.weight"] = weights[prefix + "text_projection.weight"]
     return converted
 
 

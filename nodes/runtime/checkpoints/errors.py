@@ -38,6 +38,14 @@ class NotACheckpointError(CheckpointError):
         super().__init__(path, message)
 
 
+class MisplacedModelError(CheckpointError):
+    """The file is a model of another kind than the loader reads (a checkpoint given as a UNet, a LoRA as a CLIP)."""
+
+    def __init__(self, path: str | Path, message: str, kind: str) -> None:
+        self.kind = kind
+        super().__init__(path, message)
+
+
 class UnknownArchitectureError(CheckpointError):
     """The weights do not match SD1.x, SD2.x or SDXL base; the message lists what was recognised."""
 

@@ -20,7 +20,7 @@ LORA_MARKERS = (".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora
                 ".dora_scale")
 # Context width (the text encoder's output) -> base model; CLIP-L's hidden width is also SD1's context width.
 CONTEXT_WIDTHS = {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL"}
-KINDS = ("checkpoint", "lora", "embedding", "vae", "controlnet", "unet", "text_encoder", "unknown")
+KINDS = ("checkpoint", "lora", "embedding", "vae", "controlnet", "unet", "text_encoder", "config", "unknown")
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,9 @@ def _lone_part(shapes: Shapes) -> tuple[str, str, str] | None:
         return "controlnet", "a ControlNet", "put it in models/controlnet; ControlNets are not supported yet."
     if has("input_blocks.0.0.+out.2.", "conv_in.+down_blocks.0.+up_blocks.0."):
         return ("unet", "a diffusion model (UNet) without VAE or text encoder",
-                "this loader needs a full checkpoint; loading a UNet on its own is not supported yet.")
+                "put it in models/diffusion_models and load it with Load Diffusion Model (UNETLoader).")
     if has("text_model.encoder.", "transformer.resblocks.", "cond_stage_model.", "conditioner.embedders."):
         return ("text_encoder", "a text encoder (CLIP) without a diffusion model",
-                "this loader needs a full checkpoint; loading a text encoder on its own is not supported yet.")
+                "put it in models/text_encoders and load it with Load CLIP (CLIPLoader, or DualCLIPLoader for "
+                "SDXL's pair).")
     return None

@@ -74,6 +74,13 @@ def read_sidecar(path: str | Path) -> PredictionChoice | None:
     return None
 
 
+def read_model_config(config: str | Path) -> PredictionChoice | None:
+    """The prediction type a model config chosen by the user sets (an LDM .yaml from models/configs, read like a
+    sidecar), or None when it sets none."""
+    value = _sidecar_value(Path(config))
+    return PredictionChoice(value, f"set by {Path(config).name}") if value is not None else None
+
+
 def _sidecar_value(sidecar: Path) -> str | None:
     try:
         text = sidecar.read_text(encoding="utf-8")
