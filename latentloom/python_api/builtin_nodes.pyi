@@ -19,11 +19,23 @@ class BatchMasksNodeNode(NodeHandle):
     MASK: Output[Literal['MASK']]
 
 
+class CLIPLoaderNode(NodeHandle):
+    CLIP: Output[Literal['CLIP']]
+
+
 class CLIPSetLastLayerNode(NodeHandle):
     CLIP: Output[Literal['CLIP']]
 
 
 class CLIPTextEncodeNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
+class CLIPTextEncodeSDXLNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
+class CLIPTextEncodeSDXLRefinerNode(NodeHandle):
     CONDITIONING: Output[Literal['CONDITIONING']]
 
 
@@ -33,6 +45,12 @@ class CannyNode(NodeHandle):
 
 class CaseConverterNode(NodeHandle):
     STRING: Output[Literal['STRING']]
+
+
+class CheckpointLoaderNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+    CLIP: Output[Literal['CLIP']]
+    VAE: Output[Literal['VAE']]
 
 
 class CheckpointLoaderSimpleNode(NodeHandle):
@@ -71,11 +89,39 @@ class ComfyOrNodeNode(NodeHandle):
 class ComfySwitchNodeNode(NodeHandle): ...
 
 
+class ConditioningAverageNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
 class ConditioningCombineNode(NodeHandle):
     CONDITIONING: Output[Literal['CONDITIONING']]
 
 
+class ConditioningConcatNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
 class ConditioningSetAreaNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
+class ConditioningSetAreaPercentageNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
+class ConditioningSetAreaStrengthNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
+class ConditioningSetMaskNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
+class ConditioningSetTimestepRangeNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
+class ConditioningZeroOutNode(NodeHandle):
     CONDITIONING: Output[Literal['CONDITIONING']]
 
 
@@ -94,6 +140,16 @@ class CropMaskNode(NodeHandle):
 class CustomComboNode(NodeHandle):
     STRING: Output[Literal['STRING']]
     INDEX: Output[Literal['INT']]
+
+
+class DiffusersLoaderNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+    CLIP: Output[Literal['CLIP']]
+    VAE: Output[Literal['VAE']]
+
+
+class DualCLIPLoaderNode(NodeHandle):
+    CLIP: Output[Literal['CLIP']]
 
 
 class EmptyImageNode(NodeHandle):
@@ -219,6 +275,18 @@ class ImageToMaskNode(NodeHandle):
 
 class ImageYUVToRGBNode(NodeHandle):
     IMAGE: Output[Literal['IMAGE']]
+
+
+class InpaintModelConditioningNode(NodeHandle):
+    positive: Output[Literal['CONDITIONING']]
+    negative: Output[Literal['CONDITIONING']]
+    latent: Output[Literal['LATENT']]
+
+
+class InstructPixToPixConditioningNode(NodeHandle):
+    positive: Output[Literal['CONDITIONING']]
+    negative: Output[Literal['CONDITIONING']]
+    latent: Output[Literal['LATENT']]
 
 
 class InvertMaskNode(NodeHandle):
@@ -526,6 +594,10 @@ class ThresholdMaskNode(NodeHandle):
     MASK: Output[Literal['MASK']]
 
 
+class UNETLoaderNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
 class VAEDecodeNode(NodeHandle):
     IMAGE: Output[Literal['IMAGE']]
 
@@ -555,6 +627,16 @@ class BuiltinNodes:
         "Join the connected mask inputs into one batch, in socket order; each is resized to the first one's size."
         ...
 
+    def CLIPLoader(
+        self,
+        *,
+        clip_name: str | Output[Literal['COMBO']],
+        type: Literal['stable_diffusion', 'stable_cascade', 'sd3', 'stable_audio', 'mochi', 'ltxv', 'pixart', 'cosmos', 'lumina2', 'wan', 'hidream', 'chroma', 'ace', 'omnigen2', 'qwen_image', 'hunyuan_image', 'flux2', 'ovis', 'longcat_image', 'cogvideox', 'lens', 'pixeldit', 'ideogram4', 'boogu', 'krea2', 'joyimage', 'mage', 'minimax'] | Output[Literal['COMBO']],
+        device: Literal['default', 'cpu'] | Output[Literal['COMBO']] = ...,
+    ) -> CLIPLoaderNode:
+        'Loads a text encoder saved on its own from models/text_encoders or models/clip: CLIP-L for Stable Diffusion 1.x, OpenCLIP ViT-H for 2.x (type stable_diffusion). For SDXL use Load CLIP (Dual).'
+        ...
+
     def CLIPSetLastLayer(
         self,
         *,
@@ -571,6 +653,34 @@ class BuiltinNodes:
         clip: Output[Literal['CLIP']],
     ) -> CLIPTextEncodeNode:
         "Encodes a prompt with the checkpoint's CLIP: (word:1.2) weights, (word) and [word] emphasis, escaped \\( \\), embedding:name, and prompts longer than 75 tokens."
+        ...
+
+    def CLIPTextEncodeSDXL(
+        self,
+        *,
+        clip: Output[Literal['CLIP']],
+        width: int | Output[Literal['INT']] = ...,
+        height: int | Output[Literal['INT']] = ...,
+        crop_w: int | Output[Literal['INT']] = ...,
+        crop_h: int | Output[Literal['INT']] = ...,
+        target_width: int | Output[Literal['INT']] = ...,
+        target_height: int | Output[Literal['INT']] = ...,
+        text_g: str | Output[Literal['STRING']],
+        text_l: str | Output[Literal['STRING']],
+    ) -> CLIPTextEncodeSDXLNode:
+        "Encodes text_g with SDXL's OpenCLIP bigG and text_l with its CLIP-L (the shorter is padded with empty chunks), with the size, crop and target size SDXL is conditioned on."
+        ...
+
+    def CLIPTextEncodeSDXLRefiner(
+        self,
+        *,
+        ascore: float | Output[Literal['FLOAT']] = ...,
+        width: int | Output[Literal['INT']] = ...,
+        height: int | Output[Literal['INT']] = ...,
+        text: str | Output[Literal['STRING']],
+        clip: Output[Literal['CLIP']],
+    ) -> CLIPTextEncodeSDXLRefinerNode:
+        'Encodes a prompt with the aesthetic score and size the SDXL refiner is conditioned on (an SDXL base model reads the size and ignores the score).'
         ...
 
     def Canny(
@@ -590,6 +700,15 @@ class BuiltinNodes:
         mode: Literal['UPPERCASE', 'lowercase', 'Capitalize', 'Title Case'] | Output[Literal['COMBO']],
     ) -> CaseConverterNode:
         "The text in upper case, lower case, with its first letter capitalised, or each word's."
+        ...
+
+    def CheckpointLoader(
+        self,
+        *,
+        config_name: str | Output[Literal['COMBO']],
+        ckpt_name: str | Output[Literal['COMBO']],
+    ) -> CheckpointLoaderNode:
+        'Loads a checkpoint as Load Checkpoint does; the architecture is detected from the weights, and the config from models/configs only sets the prediction type (its parameterization).'
         ...
 
     def CheckpointLoaderSimple(self, *, ckpt_name: str | Output[Literal['COMBO']]) -> CheckpointLoaderSimpleNode:
@@ -648,6 +767,16 @@ class BuiltinNodes:
         'on_true when switch is true, else on_false; only the chosen branch runs.'
         ...
 
+    def ConditioningAverage(
+        self,
+        *,
+        conditioning_to: Output[Literal['CONDITIONING']],
+        conditioning_from: Output[Literal['CONDITIONING']],
+        conditioning_to_strength: float | Output[Literal['FLOAT']] = ...,
+    ) -> ConditioningAverageNode:
+        'Blends the first entry of conditioning_from into each entry of conditioning_to: to * strength + from * (1 - strength), token by token (from is cut or zero-padded to length).'
+        ...
+
     def ConditioningCombine(
         self,
         *,
@@ -655,6 +784,15 @@ class BuiltinNodes:
         conditioning_2: Output[Literal['CONDITIONING']],
     ) -> ConditioningCombineNode:
         'Both conditionings guide each step; their predictions are averaged where they overlap.'
+        ...
+
+    def ConditioningConcat(
+        self,
+        *,
+        conditioning_to: Output[Literal['CONDITIONING']],
+        conditioning_from: Output[Literal['CONDITIONING']],
+    ) -> ConditioningConcatNode:
+        "Appends the tokens of conditioning_from's first entry to each entry of conditioning_to."
         ...
 
     def ConditioningSetArea(
@@ -668,6 +806,53 @@ class BuiltinNodes:
         strength: float | Output[Literal['FLOAT']] = ...,
     ) -> ConditioningSetAreaNode:
         'Limits the conditioning to a rectangle of the image (pixels, in steps of 8), with a strength.'
+        ...
+
+    def ConditioningSetAreaPercentage(
+        self,
+        *,
+        conditioning: Output[Literal['CONDITIONING']],
+        width: float | Output[Literal['FLOAT']] = ...,
+        height: float | Output[Literal['FLOAT']] = ...,
+        x: float | Output[Literal['FLOAT']] = ...,
+        y: float | Output[Literal['FLOAT']] = ...,
+        strength: float | Output[Literal['FLOAT']] = ...,
+    ) -> ConditioningSetAreaPercentageNode:
+        "Limits the conditioning to a rectangle given as fractions of the image's width and height."
+        ...
+
+    def ConditioningSetAreaStrength(
+        self,
+        *,
+        conditioning: Output[Literal['CONDITIONING']],
+        strength: float | Output[Literal['FLOAT']] = ...,
+    ) -> ConditioningSetAreaStrengthNode:
+        'Sets how much the conditioning weighs where it overlaps others.'
+        ...
+
+    def ConditioningSetMask(
+        self,
+        *,
+        conditioning: Output[Literal['CONDITIONING']],
+        mask: Output[Literal['MASK']],
+        strength: float | Output[Literal['FLOAT']] = ...,
+        set_cond_area: Literal['default', 'mask bounds'] | Output[Literal['COMBO']],
+    ) -> ConditioningSetMaskNode:
+        "Limits the conditioning to a mask (scaled to the latent), weighted by strength; 'mask bounds' also denoises only the mask's bounding box with it, which keeps small regions detailed."
+        ...
+
+    def ConditioningSetTimestepRange(
+        self,
+        *,
+        conditioning: Output[Literal['CONDITIONING']],
+        start: float | Output[Literal['FLOAT']] = ...,
+        end: float | Output[Literal['FLOAT']] = ...,
+    ) -> ConditioningSetTimestepRangeNode:
+        'Applies the conditioning only from `start` to `end` of sampling (0: first step, 1: last).'
+        ...
+
+    def ConditioningZeroOut(self, *, conditioning: Output[Literal['CONDITIONING']]) -> ConditioningZeroOutNode:
+        "All zeros of the same shapes: an empty prompt for models trained with one (SDXL Turbo's negative)."
         ...
 
     def ConvertArrayToString(
@@ -707,6 +892,21 @@ class BuiltinNodes:
         index: int | Output[Literal['INT']] = ...,
     ) -> CustomComboNode:
         'The choice picked from options the user writes on the canvas, and its position.'
+        ...
+
+    def DiffusersLoader(self, *, model_path: str | Output[Literal['COMBO']]) -> DiffusersLoaderNode:
+        'Loads a Stable Diffusion 1.x, 2.x or SDXL model saved by diffusers (a folder with model_index.json) from models/diffusers.'
+        ...
+
+    def DualCLIPLoader(
+        self,
+        *,
+        clip_name1: str | Output[Literal['COMBO']],
+        clip_name2: str | Output[Literal['COMBO']],
+        type: Literal['sdxl', 'sd3', 'flux', 'hunyuan_video', 'hidream', 'hunyuan_image', 'hunyuan_video_15', 'kandinsky5', 'kandinsky5_image', 'ltxv', 'newbie', 'ace'] | Output[Literal['COMBO']],
+        device: Literal['default', 'cpu'] | Output[Literal['COMBO']] = ...,
+    ) -> DualCLIPLoaderNode:
+        "Loads SDXL's two text encoders saved on their own (CLIP-L and OpenCLIP bigG, in either order) from models/text_encoders or models/clip, with type sdxl."
         ...
 
     def EmptyImage(
@@ -1002,6 +1202,30 @@ class BuiltinNodes:
         V: Output[Literal['IMAGE']],
     ) -> ImageYUVToRGBNode:
         "Join Y, U and V planes (each the mean of its image's channels) into an RGB image."
+        ...
+
+    def InpaintModelConditioning(
+        self,
+        *,
+        positive: Output[Literal['CONDITIONING']],
+        negative: Output[Literal['CONDITIONING']],
+        vae: Output[Literal['VAE']],
+        pixels: Output[Literal['IMAGE']],
+        mask: Output[Literal['MASK']],
+        noise_mask: bool | Output[Literal['BOOLEAN']] = ...,
+    ) -> InpaintModelConditioningNode:
+        'For inpainting models: both prompts carry the image with the masked part greyed out, encoded, and the mask; the latent is the whole image encoded, with the mask as its noise mask.'
+        ...
+
+    def InstructPixToPixConditioning(
+        self,
+        *,
+        positive: Output[Literal['CONDITIONING']],
+        negative: Output[Literal['CONDITIONING']],
+        vae: Output[Literal['VAE']],
+        pixels: Output[Literal['IMAGE']],
+    ) -> InstructPixToPixConditioningNode:
+        "Both prompts carry the encoded image, which the model reads beside the noise; the latent is an empty one of the image's size."
         ...
 
     def InvertMask(self, *, mask: Output[Literal['MASK']]) -> InvertMaskNode:
@@ -1675,6 +1899,15 @@ class BuiltinNodes:
         value: float | Output[Literal['FLOAT']] = ...,
     ) -> ThresholdMaskNode:
         '1 where the mask is above `value`, 0 elsewhere.'
+        ...
+
+    def UNETLoader(
+        self,
+        *,
+        unet_name: str | Output[Literal['COMBO']],
+        weight_dtype: Literal['default', 'fp8_e4m3fn', 'fp8_e4m3fn_fast', 'fp8_e5m2'] | Output[Literal['COMBO']],
+    ) -> UNETLoaderNode:
+        'Loads a Stable Diffusion 1.x, 2.x or SDXL diffusion model (UNet) saved on its own, from models/diffusion_models or models/unet; pair it with Load CLIP and Load VAE.'
         ...
 
     def VAEDecode(self, *, samples: Output[Literal['LATENT']], vae: Output[Literal['VAE']]) -> VAEDecodeNode:
