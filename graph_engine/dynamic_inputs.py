@@ -102,3 +102,15 @@ def _place(arguments: dict[str, Any], path: list[str], value: Any) -> None:
     for part in path[:-1]:
         current = current.setdefault(part, {})
     current[path[-1]] = value
+
+
+def autogrow_input(name: str, declaration: tuple, *, minimum: int, names: list[str] | None = None,
+                   prefix: str | None = None, maximum: int = 10) -> tuple:
+    """An INPUT_TYPES entry for an autogrow input whose sockets are declared as `declaration` under `name`, named
+    from `names`, else `prefix` with 0 .. maximum-1 (ComfyUI's two template kinds, as /object_info shows them)."""
+    template: dict[str, Any] = {"input": {"required": {name: declaration}}}
+    if names is not None:
+        template.update({"min": minimum, "names": list(names)})
+    else:
+        template.update({"max": maximum, "min": minimum, "prefix": prefix})
+    return (AUTOGROW, {"template": template})

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from graph_engine import InvalidNodeInput
+from graph_engine.dynamic_inputs import autogrow_input
 from graph_engine.specs import ANY_TYPE, InputSpec, OutputSpec, types_compatible
 
-from .autogrow import autogrow_inputs, gathered, prefixed_names
 
 MATCH_TYPE = "COMFY_MATCHTYPE_V3"  # ComfyUI's "same type as the other inputs of this template" socket
-VALUE_NAMES = prefixed_names("value", 10)  # And and Or grow from one to ten inputs: values.value0 ...
 
 
 def truth(value: Any, input_name: str) -> bool:
@@ -23,12 +22,13 @@ def truth(value: Any, input_name: str) -> bool:
 
 
 def values_input() -> dict[str, dict]:
-    return autogrow_inputs("values", VALUE_NAMES, (ANY_TYPE, {}), minimum=1)
+    """And and Or grow from one to ten inputs: values.value0 ..."""
+    return {"required": {"values": autogrow_input("value", (ANY_TYPE, {}), prefix="value", minimum=1, maximum=10)}}
 
 
-def truths(given: dict[str, Any]) -> Iterator[bool]:
+def truths(values: dict[str, Any]) -> Iterator[bool]:
     """The truth of each connected entry of `values`, in order, computed only as far as it is asked for."""
-    for name, value in gathered("values", VALUE_NAMES, given).items():
+    for name, value in values.items():
         yield truth(value, f"values.{name}")
 
 
@@ -56,8 +56,8 @@ class ComfyAndNode:
     def INPUT_TYPES(cls):
         return values_input()
 
-    def execute(self, **given: Any) -> tuple[bool]:
-        return (all(truths(given)),)
+    def execute(self, values: dict[str, Any]) -> tuple[bool]:
+        return (all(truths(values)),)
 
 
 class ComfyOrNode:
@@ -70,8 +70,8 @@ class ComfyOrNode:
     def INPUT_TYPES(cls):
         return values_input()
 
-    def execute(self, **given: Any) -> tuple[bool]:
-        return (any(truths(given)),)
+    def execute(self, values: dict[str, Any]) -> tuple[bool]:
+        return (any(truths(values)),)
 
 
 def linkable(received: str, expected: str) -> bool:

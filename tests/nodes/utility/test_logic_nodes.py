@@ -65,10 +65,10 @@ def test_a_value_with_no_single_truth_is_refused_by_name():
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
 
     with pytest.raises(InvalidNodeInput, match=r"values\.value1 \(Ambiguous\) is neither true nor false"):
-        ComfyAndNode().execute(**{"values.value0": 1, "values.value1": Ambiguous()})
+        ComfyAndNode().execute({"value0": 1, "value1": Ambiguous()})
     with pytest.raises(InvalidNodeInput, match=r"^value \(Ambiguous\)"):
         ComfyNotNode().execute(Ambiguous())
-    assert ComfyAndNode().execute(**{"values.value0": 0, "values.value1": Ambiguous()}) == (False,)  # stops early
+    assert ComfyAndNode().execute({"value0": 0, "value1": Ambiguous()}) == (False,)  # stops early
 
 
 def test_switch_runs_only_the_chosen_branch(engine):
