@@ -6,10 +6,7 @@ from typing import Any, Iterator
 
 from graph_engine import InvalidNodeInput
 from graph_engine.dynamic_inputs import autogrow_input
-from graph_engine.specs import ANY_TYPE, InputSpec, OutputSpec, types_compatible
-
-
-MATCH_TYPE = "COMFY_MATCHTYPE_V3"  # ComfyUI's "same type as the other inputs of this template" socket
+from graph_engine.specs import ANY_TYPE, MATCH_TYPE
 
 
 def truth(value: Any, input_name: str) -> bool:
@@ -74,13 +71,9 @@ class ComfyOrNode:
         return (any(truths(values)),)
 
 
-def linkable(received: str, expected: str) -> bool:
-    return types_compatible(OutputSpec(received, received), InputSpec(expected, expected, "required"))
-
-
 class ComfySwitchNode:
     CATEGORY = "utilities/logic"
-    RETURN_TYPES = (ANY_TYPE,)
+    RETURN_TYPES = (MATCH_TYPE,)  # the type both branches receive
     RETURN_NAMES = ("output",)
     FUNCTION = "execute"
     EXPERIMENTAL = True
@@ -90,17 +83,6 @@ class ComfySwitchNode:
     def INPUT_TYPES(cls):
         branch = (MATCH_TYPE, {"lazy": True, "template": {"allowed_types": ANY_TYPE, "template_id": "switch"}})
         return {"required": {"switch": ("BOOLEAN", {}), "on_false": branch, "on_true": branch}}
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, input_types: dict[str, str]) -> bool | str:
-        """Both branches give one type (ComfyUI's match-type template), and switch receives a BOOLEAN."""
-        switch = input_types.get("switch")
-        if switch is not None and not linkable(switch, "BOOLEAN"):
-            return f"switch must receive a BOOLEAN, not {switch}"
-        on_false, on_true = input_types.get("on_false"), input_types.get("on_true")
-        if on_false is not None and on_true is not None and not linkable(on_false, on_true):
-            return f"on_false receives {on_false} but on_true {on_true}: both branches must give the same type"
-        return True
 
     def check_lazy_status(self, switch: bool, on_false: Any = None, on_true: Any = None) -> list[str]:
         if switch and on_true is None:

@@ -24,8 +24,6 @@ FILE_LISTS = {  # combos whose choices are the installation's files: both sides 
 }
 # (node, what differs) -> why we differ on purpose; each entry is checked to still be needed
 DEVIATIONS: dict[tuple[str, str], str] = {
-    ("ComfySwitchNode", "output"): "ComfyUI's output type COMFY_MATCHTYPE_V3 takes the type of the branches on the "
-                                   "canvas; our engine links by declared type, so the output is declared '*'",
     ("CustomCombo", "input_order"): "ComfyUI passes a node every input it is sent (the canvas sends `index`); our "
                                     "engine passes declared inputs only, so index is declared",
     ("CustomCombo", "optional/index"): "ComfyUI passes a node every input it is sent (the canvas sends `index`); "
