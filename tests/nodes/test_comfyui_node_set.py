@@ -33,16 +33,6 @@ DEVIATIONS: dict[tuple[str, str], str] = {
     ("KSamplerAdvanced", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
     ("KSamplerAdvanced", "required/scheduler"): "linear_quadratic and kl_optimal are not in yet",
 }
-# ComfyUI's V3 dynamic inputs in the classic interface, as the sockets they expand to in a prompt (prompt keys
-# "images.image0", "resize_type.width"; nodes/postprocessing/growing_inputs.py): ComfyUI's API prompts run unchanged,
-# but /object_info lists those sockets instead of one autogrow / dynamic-combo / match-type input
-V3_AS_SOCKETS = "a V3 dynamic input, declared as the classic sockets its prompt keys name"
-DEVIATIONS.update({("ResizeImageMaskNode", key): V3_AS_SOCKETS for key in (
-    "input_order", "required/input", "required/resize_type", "output",
-    *(f"optional/resize_type.{name}" for name in ("width", "height", "crop", "multiplier", "longer_size",
-                                                  "shorter_size", "megapixels", "match", "multiple")))})
-DEVIATIONS.update({("ColorTransfer", key): V3_AS_SOCKETS for key in (
-    "input_order", "required/source_stats", "optional/source_stats.target_index")})
 OURS_ONLY = {"MathInt": "integer arithmetic for the utility example (ComfyUI has ComfyMathExpression)",
              "MathFloat": "float arithmetic for the utility example (ComfyUI has ComfyMathExpression)"}
 
