@@ -14,10 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from .specs import ANY_TYPE, AUTOGROW, DYNAMIC_COMBO, MATCH_TYPE, InputSpec, parse_input
-
-SUB_SECTIONS = ("required", "optional")
-
+from .specs import AUTOGROW, DYNAMIC_COMBO, MATCH_TYPE, SUB_SECTIONS, InputSpec, parse_input, template_entry
 
 def autogrow_names(declared: InputSpec) -> tuple[str, ...]:
     """The short names an autogrow input's sockets may take, in order."""
@@ -27,18 +24,9 @@ def autogrow_names(declared: InputSpec) -> tuple[str, ...]:
     return tuple(f"{template.get('prefix', '')}{index}" for index in range(int(template.get("max", 10))))
 
 
-def _template_entry(declared: InputSpec) -> tuple[str, str, Any]:
-    """(section, short name, declaration) of an autogrow input's template socket."""
-    sections = (declared.options.get("template") or {}).get("input") or {}
-    for section in SUB_SECTIONS:
-        for name, declaration in (sections.get(section) or {}).items():
-            return section, name, declaration
-    raise ValueError(f"input {declared.name!r}: its autogrow template declares no input")
-
-
 def autogrow_sockets(declared: InputSpec) -> list[InputSpec]:
     """Every socket an autogrow input may grow, named by its prompt key; the first `min` required."""
-    section, _, declaration = _template_entry(declared)
+    section, _, declaration = template_entry(declared)
     minimum = int((declared.options.get("template") or {}).get("min", 1))
     required = declared.required and section == "required"
     return [parse_input(f"{declared.name}.{name}", "required" if required and index < minimum else "optional",
@@ -50,10 +38,12 @@ def option_sockets(declared: InputSpec, key: Any) -> list[InputSpec] | None:
     """The inputs the dynamic combo's option `key` brings, named by their prompt keys; None for an unknown key."""
     for option in declared.options.get("options") or ():
         if isinstance(option, Mapping) and option.get("key") == key:
-            sections = option.get("inputs") or {}
+            sections = option.get("inputs") if isinstance(option.get("inputs"), Mapping) else {}
+            entries = [(section, sections[section]) for section in SUB_SECTIONS
+                       if isinstance(sections.get(section), Mapping)]
             return [parse_input(f"{declared.name}.{name}",
                                 section if declared.required else "optional", declaration, f"input {declared.name!r}")
-                    for section in SUB_SECTIONS for name, declaration in (sections.get(section) or {}).items()]
+                    for section, declared_inputs in entries for name, declaration in declared_inputs.items()]
     return None
 
 
@@ -67,12 +57,6 @@ def expand_inputs(inputs: Mapping[str, InputSpec] | list[InputSpec], given: Mapp
         elif declared.type == DYNAMIC_COMBO:
             chosen = option_sockets(declared, given.get(declared.name))
             yield from expand_inputs(chosen or [], given)
-
-
-def matched_types(declared: InputSpec) -> set[str]:
-    """The types a match-type input takes (`*`: any)."""
-    allowed = (declared.options.get("template") or {}).get("allowed_types", ANY_TYPE)
-    return {t.strip() for t in str(allowed).split(",")}
 
 
 def template_id(declared: InputSpec) -> str | None:

@@ -16,6 +16,7 @@ DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
 MATCH_TYPE = "COMFY_MATCHTYPE_V3"
 HIDDEN_KINDS = frozenset({"PROMPT", "EXTRA_PNGINFO", "UNIQUE_ID", "DYNPROMPT", "AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG"})
 SECTIONS = ("required", "optional", "hidden")
+SUB_SECTIONS = ("required", "optional")  # those of a dynamic input's template or option
 CORE_MODULE = "nodes"  # ComfyUI's python_module for its core nodes; clients group nodes by it
 
 
@@ -165,8 +166,36 @@ def parse_input(name: str, section: str, declaration: Any, where: str) -> InputS
     if type_ == COMBO and isinstance(options.get("options"), (list, tuple)):
         choices = tuple(options["options"])  # the newer ("COMBO", {"options": [...]}) spelling
     if type_ == DYNAMIC_COMBO:
-        choices = tuple(option.get("key") for option in options.get("options") or () if isinstance(option, Mapping))
-    return InputSpec(name, type_, section, choices, dict(options), declaration)
+        if not isinstance(options.get("options"), (list, tuple)) or not all(
+                isinstance(option, Mapping) and "key" in option for option in options["options"]):
+            raise NodeInterfaceError(f"{where}: dynamic combo {name!r} needs 'options', a list of "
+                                     "{'key': ..., 'inputs': {...}}")
+        choices = tuple(option["key"] for option in options["options"])
+    spec = InputSpec(name, type_, section, choices, dict(options), declaration)
+    if type_ == AUTOGROW:
+        _check_autogrow(spec, where)
+    return spec
+
+
+def template_entry(declared: InputSpec) -> tuple[str, str, Any] | None:
+    """(section, short name, declaration) of an autogrow input's template socket; None when it declares none."""
+    template = declared.options.get("template")
+    sections = template.get("input") if isinstance(template, Mapping) else None
+    for section in SUB_SECTIONS if isinstance(sections, Mapping) else ():
+        entries = sections.get(section)
+        for name, declaration in entries.items() if isinstance(entries, Mapping) else ():
+            return section, name, declaration
+    return None
+
+
+def _check_autogrow(spec: InputSpec, where: str) -> None:
+    template = spec.options.get("template")
+    counts = ("min", "max") if isinstance(template, Mapping) and "prefix" in template else ("min",)
+    if (not isinstance(template, Mapping) or template_entry(spec) is None
+            or not isinstance(template.get("names", []), (list, tuple))
+            or not all(isinstance(template.get(key, 1), int) for key in counts)):
+        raise NodeInterfaceError(f"{where}: autogrow input {spec.name!r} needs a 'template' with one 'input' and "
+                                 "'names' or a 'prefix' (whole-number 'min', 'max')")
 
 
 def read_input_types(cls: type, where: str) -> tuple[dict[str, InputSpec], dict[str, tuple[str, ...]]]:

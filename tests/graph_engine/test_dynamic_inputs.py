@@ -293,3 +293,27 @@ def test_api_prompt_to_editor_file_and_back_keeps_dynamic_inputs(registry):
     assert [socket["name"] for socket in by_id[2]["inputs"]] == ["values.a", "values.c"]
     back = ui_to_api(workflow, registry)
     assert {nid: node["inputs"] for nid, node in back.items()} == {nid: node["inputs"] for nid, node in prompt.items()}
+
+
+@pytest.mark.parametrize("declaration,problem", [
+    ((AUTOGROW, {"template": {"input": {"required": {}}, "names": ["a"], "min": 1}}), "autogrow input 'x' needs"),
+    ((AUTOGROW, {"template": {"input": {"required": {"v": ("INT", {})}}, "prefix": "v", "max": "9"}}),
+     "autogrow input 'x' needs"),
+    ((DYNAMIC_COMBO, {"options": ["a", "b"]}), "dynamic combo 'x' needs 'options'"),
+])
+def test_malformed_dynamic_declarations_are_refused_when_the_class_is_read(declaration, problem):
+    from graph_engine.specs import NodeInterfaceError, spec_from_class
+
+    class Broken:
+        RETURN_TYPES = ()
+        FUNCTION = "run"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"x": declaration}}
+
+        def run(self, x):
+            return ()
+
+    with pytest.raises(NodeInterfaceError, match=problem):
+        spec_from_class("Broken", Broken)
