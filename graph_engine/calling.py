@@ -1,12 +1,13 @@
 """Calling one node's function with ComfyUI's list semantics, and checking what it returns."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .dynamic_inputs import nested_arguments
 from .plan import Link
-from .specs import NodeSpec
+from .specs import InputSpec, NodeSpec
 
 
 class NodeOutputError(TypeError):
@@ -148,25 +149,30 @@ def _each_call(spec: NodeSpec, inputs: dict[str, list]) -> list[dict[str, Any]]:
     return [{name: values[min(i, len(values) - 1)] for name, values in inputs.items()} for i in range(length)]
 
 
-def call_node(instance: Any, spec: NodeSpec, inputs: dict[str, list]) -> NodeOutcome:
+def call_node(instance: Any, spec: NodeSpec, inputs: dict[str, list],
+              sockets: Mapping[str, InputSpec] | None = None) -> NodeOutcome:
     """Run a node's FUNCTION on an instance of its class, with ComfyUI's list rules; ExpandedCalls when a call
-    returned a graph expansion (the node's result waits for the new nodes)."""
+    returned a graph expansion (the node's result waits for the new nodes). `sockets` (by prompt key) tells which
+    inputs a dynamic input gathers into one argument."""
     function = getattr(instance, spec.function)
-    calls = [_split(spec, function(**kwargs)) for kwargs in _each_call(spec, inputs)]
+    calls = [_split(spec, function(**nested_arguments(sockets or {}, kwargs)))
+             for kwargs in _each_call(spec, inputs)]
     uis = [ui for _, ui in calls if ui is not None]
     if any(isinstance(values, Expansion) for values, _ in calls):
         return ExpandedCalls(tuple(values for values, _ in calls), _merge_ui(uis))
     return merge_calls(spec, [values for values, _ in calls], uis)
 
 
-def requested_lazy_inputs(instance: Any, spec: NodeSpec, inputs: dict[str, list]) -> set[str]:
-    """The lazy inputs that check_lazy_status asks for; without that method, none is evaluated (as ComfyUI)."""
+def requested_lazy_inputs(instance: Any, spec: NodeSpec, inputs: dict[str, list],
+                          sockets: Mapping[str, InputSpec] | None = None) -> set[str]:
+    """The lazy inputs (by prompt key) that check_lazy_status asks for; without that method, none is evaluated (as
+    ComfyUI). It receives dynamic inputs gathered as the node function does."""
     check = getattr(instance, "check_lazy_status", None)
     if check is None:
         return set()
     requested: set[str] = set()
     for kwargs in _each_call(spec, inputs):
-        names = check(**kwargs)
+        names = check(**nested_arguments(sockets or {}, kwargs))
         if isinstance(names, (list, tuple, set)):
             requested.update(name for name in names if isinstance(name, str))
     return requested

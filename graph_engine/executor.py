@@ -103,7 +103,7 @@ class _Run:
         input gets the link itself ([source id, output index])."""
         inputs = {name: [value] for name, value in node.constants.items()}
         for name, link in node.links.items():
-            if node.spec.inputs[name].raw_link:
+            if node.socket(name).raw_link:
                 inputs[name] = [[link.source, link.index]]
                 continue
             produced = self.values.get(self.signatures[link.source])
@@ -132,16 +132,15 @@ class _Run:
         if expansion is not None:
             return ([link.source for link in expansion.links if self.signatures[link.source] not in self.values]
                     + [nid for nid in expansion.outputs if nid not in self.done])
-        inputs = node.spec.inputs
         if self.signatures[node.id] in self.values:
             return []  # its result is at hand: its sources need not run
         pending = [link.source for name, link in node.links.items()
-                   if not inputs[name].lazy and self.signatures[link.source] not in self.values]
-        if pending or not any(inputs[name].lazy for name in node.links):
+                   if not node.socket(name).lazy and self.signatures[link.source] not in self.values]
+        if pending or not any(node.socket(name).lazy for name in node.links):
             return pending
-        asked = requested_lazy_inputs(self.instance(node), node.spec, self.inputs_of(node))
+        asked = requested_lazy_inputs(self.instance(node), node.spec, self.inputs_of(node), node.sockets)
         return [link.source for name, link in node.links.items()
-                if name in asked and inputs[name].lazy and self.signatures[link.source] not in self.values]
+                if name in asked and node.socket(name).lazy and self.signatures[link.source] not in self.values]
 
     def must_run(self, source: str) -> bool:
         """Whether a source someone waits for has to run: a node that ran already had its result dropped when
@@ -250,7 +249,7 @@ class _Run:
             gc.enable()  # the node's own code runs with the collector as the caller had it
         try:
             instance, inputs = self.instance(node), self.inputs_of(node)
-            return self.executor.call_wrapper(lambda: call_node(instance, node.spec, inputs),
+            return self.executor.call_wrapper(lambda: call_node(instance, node.spec, inputs, node.sockets),
                                               f"{node.id} ({node.class_type})")
         finally:
             gc.disable()

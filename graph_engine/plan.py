@@ -6,7 +6,7 @@ from typing import Any, Iterable, Mapping
 
 import networkx as nx
 
-from .specs import NodeSpec
+from .specs import InputSpec, NodeSpec
 
 
 def is_link(value: Any) -> bool:
@@ -43,6 +43,12 @@ class Node:
     spec: NodeSpec
     constants: dict[str, Any] = field(default_factory=dict)
     links: dict[str, Link] = field(default_factory=dict)
+    # the sockets this node has by prompt key: its declared inputs, plus those its dynamic inputs brought
+    sockets: dict[str, InputSpec] = field(default_factory=dict)
+
+    def socket(self, key: str) -> InputSpec:
+        """The spec of the input a prompt key names (`values.a` for a socket an autogrow input grew)."""
+        return self.sockets.get(key) or self.spec.inputs[key]
 
 
 def ancestors_of(outputs: Iterable[str], sources_of: Mapping[str, Iterable[str]]) -> set[str]:

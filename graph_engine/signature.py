@@ -8,6 +8,7 @@ import os
 from collections import ChainMap
 from typing import Any, Mapping
 
+from .dynamic_inputs import nested_arguments
 from .plan import Node
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,8 @@ def _is_changed_token(node: Node) -> str:
     """IS_CHANGED's result as text; NaN (or an exception) gives a fresh token so the node always runs."""
     try:
         # as in ComfyUI, linked inputs are not known yet and are passed as None
-        result = node.spec.cls.IS_CHANGED(**node.constants, **{name: None for name in node.links})
+        given = {**node.constants, **{name: None for name in node.links}}
+        result = node.spec.cls.IS_CHANGED(**nested_arguments(node.sockets, given))
     except Exception as exc:
         log.warning("IS_CHANGED of node %s (%s) failed, running it again: %s", node.id, node.class_type, exc)
         result = float("nan")

@@ -10,8 +10,13 @@ from typing import Any, Callable, Mapping
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN"})
 ANY_TYPE = "*"
 COMBO = "COMBO"
+# ComfyUI's V3 dynamic input kinds (graph_engine/dynamic_inputs.py)
+AUTOGROW = "COMFY_AUTOGROW_V3"
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
+MATCH_TYPE = "COMFY_MATCHTYPE_V3"
 HIDDEN_KINDS = frozenset({"PROMPT", "EXTRA_PNGINFO", "UNIQUE_ID", "DYNPROMPT", "AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG"})
 SECTIONS = ("required", "optional", "hidden")
+SUB_SECTIONS = ("required", "optional")  # those of a dynamic input's template or option
 CORE_MODULE = "nodes"  # ComfyUI's python_module for its core nodes; clients group nodes by it
 
 
@@ -53,7 +58,12 @@ class InputSpec:
         """Widgets, `*` inputs and socketless inputs (a widget of another type, such as COLOR or BOUNDING_BOX) take
         literal values; other socket types only take links."""
         return (self.choices is not None or self.type in WIDGET_TYPES or self.type == ANY_TYPE
-                or bool(self.options.get("socketless")))
+                or bool(self.options.get("socketless")) or self.matches_any)
+
+    @property
+    def matches_any(self) -> bool:
+        """A match-type input whose template allows any type, as `*` does."""
+        return self.type == MATCH_TYPE and (self.options.get("template") or {}).get("allowed_types") == ANY_TYPE
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,8 @@ def _type_and_choices(declared: Any, where: str) -> tuple[str, tuple | None]:
     raise NodeInterfaceError(f"{where}: the type must be a string or a list of choices, got {declared!r}")
 
 
-def _parse_input(name: str, section: str, declaration: Any, where: str) -> InputSpec:
+def parse_input(name: str, section: str, declaration: Any, where: str) -> InputSpec:
+    """One INPUT_TYPES entry as an InputSpec (a dynamic combo's choices are its option keys)."""
     if not isinstance(name, str):
         raise NodeInterfaceError(f"{where}: input name {name!r} is not a string")
     if section == "hidden":
@@ -154,7 +165,37 @@ def _parse_input(name: str, section: str, declaration: Any, where: str) -> Input
         raise NodeInterfaceError(f"{where}: options of input {name!r} must be a dict, got {type(options).__name__}")
     if type_ == COMBO and isinstance(options.get("options"), (list, tuple)):
         choices = tuple(options["options"])  # the newer ("COMBO", {"options": [...]}) spelling
-    return InputSpec(name, type_, section, choices, dict(options), declaration)
+    if type_ == DYNAMIC_COMBO:
+        if not isinstance(options.get("options"), (list, tuple)) or not all(
+                isinstance(option, Mapping) and "key" in option for option in options["options"]):
+            raise NodeInterfaceError(f"{where}: dynamic combo {name!r} needs 'options', a list of "
+                                     "{'key': ..., 'inputs': {...}}")
+        choices = tuple(option["key"] for option in options["options"])
+    spec = InputSpec(name, type_, section, choices, dict(options), declaration)
+    if type_ == AUTOGROW:
+        _check_autogrow(spec, where)
+    return spec
+
+
+def template_entry(declared: InputSpec) -> tuple[str, str, Any] | None:
+    """(section, short name, declaration) of an autogrow input's template socket; None when it declares none."""
+    template = declared.options.get("template")
+    sections = template.get("input") if isinstance(template, Mapping) else None
+    for section in SUB_SECTIONS if isinstance(sections, Mapping) else ():
+        entries = sections.get(section)
+        for name, declaration in entries.items() if isinstance(entries, Mapping) else ():
+            return section, name, declaration
+    return None
+
+
+def _check_autogrow(spec: InputSpec, where: str) -> None:
+    template = spec.options.get("template")
+    counts = ("min", "max") if isinstance(template, Mapping) and "prefix" in template else ("min",)
+    if (not isinstance(template, Mapping) or template_entry(spec) is None
+            or not isinstance(template.get("names", []), (list, tuple))
+            or not all(isinstance(template.get(key, 1), int) for key in counts)):
+        raise NodeInterfaceError(f"{where}: autogrow input {spec.name!r} needs a 'template' with one 'input' and "
+                                 "'names' or a 'prefix' (whole-number 'min', 'max')")
 
 
 def read_input_types(cls: type, where: str) -> tuple[dict[str, InputSpec], dict[str, tuple[str, ...]]]:
@@ -176,7 +217,7 @@ def read_input_types(cls: type, where: str) -> tuple[dict[str, InputSpec], dict[
         if not isinstance(entries, Mapping):
             raise NodeInterfaceError(f"{where}: INPUT_TYPES()[{section!r}] must be a dict")
         for name, declaration in entries.items():
-            inputs[name] = _parse_input(name, section, declaration, where)
+            inputs[name] = parse_input(name, section, declaration, where)
         order[section] = tuple(entries.keys())
     return inputs, order
 
@@ -257,9 +298,14 @@ def spec_from_class(class_type: str, cls: Any, *, display_name: str | None = Non
 
 
 def types_compatible(received: OutputSpec, expected: InputSpec) -> bool:
-    """ComfyUI's link rule: `*` matches anything, comma lists match on any shared name, combos only combos."""
-    if received.type == ANY_TYPE or expected.type == ANY_TYPE:
+    """ComfyUI's link rule: `*` matches anything, comma lists match on any shared name, combos only combos; a
+    match-type input takes its template's allowed types, a match-type output (whose type the node's inputs decide)
+    goes anywhere, as in ComfyUI."""
+    if received.type in (ANY_TYPE, MATCH_TYPE) or expected.type == ANY_TYPE:
         return True
+    if expected.type == MATCH_TYPE:
+        allowed = str((expected.options.get("template") or {}).get("allowed_types", ANY_TYPE))
+        return types_compatible(received, InputSpec(expected.name, allowed, expected.section))
     if expected.type == COMBO or received.type == COMBO:
         return expected.type == received.type
     if received.type == expected.type:

@@ -11,7 +11,7 @@ import networkx as nx
 from .errors import WorkflowFormatError
 from .plan import Link, is_link
 from .registry import NodeRegistry
-from .specs import COMBO, InputSpec, NodeSpec
+from .specs import AUTOGROW, COMBO, InputSpec, NodeSpec
 from .ui_widgets import has_control_widget, widget_inputs
 from .workflow import Prompt
 
@@ -151,7 +151,7 @@ def _socket_inputs(node: _Node, links_in: dict[str, tuple[int, str]]) -> list[di
     """Declared sockets in order, then widgets fed by a link, then linked inputs the class does not declare."""
     sockets = []
     for spec in node.spec.inputs.values():
-        if spec.hidden or spec in node.widgets:
+        if spec.hidden or spec in node.widgets or spec.type == AUTOGROW:  # an autogrow input is only its sockets
             continue
         sockets.append({"name": spec.name, "type": spec.type, "link": links_in.get(spec.name, (None,))[0]})
     for spec in node.widgets:
@@ -235,7 +235,7 @@ def api_to_ui(prompt: Prompt, registry: NodeRegistry) -> dict[str, Any]:
     Raises WorkflowFormatError naming the node for unknown node types, broken links and loops."""
     checked = _checked_nodes(prompt, registry)
     ids = _ui_ids(list(checked))
-    nodes = {api_id: _Node(api_id, ids[api_id], spec, inputs, title, widget_inputs(spec))
+    nodes = {api_id: _Node(api_id, ids[api_id], spec, inputs, title, widget_inputs(spec, inputs))
              for api_id, (spec, inputs, title) in checked.items()}
     links = _links(nodes)
     graph = _dag(nodes, links)

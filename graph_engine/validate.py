@@ -15,7 +15,8 @@ from .errors import InputError, NodeErrors, PromptError
 from .estimate import estimate_memory
 from .plan import Link, Node, ancestors_of, is_link, run_order
 from .registry import NodeRegistry
-from .specs import COMBO, InputSpec, NodeSpec, types_compatible
+from .dynamic_inputs import expand_inputs, template_id
+from .specs import AUTOGROW, DYNAMIC_COMBO, InputSpec, NodeSpec, OutputSpec, types_compatible
 
 MAX_LISTED_CHOICES = 20  # like ComfyUI, long lists of model files are summarised, not echoed
 MAX_SUGGESTIONS = 3
@@ -189,8 +190,12 @@ class _Checker:
         node = Node(node_id, spec.class_type, spec)
         errors: list[InputError] = []
         received_types: dict[str, str] = {}
-        for name, input_spec in spec.inputs.items():
+        for input_spec in expand_inputs(spec.inputs, inputs):
+            name = input_spec.name
             if input_spec.hidden:
+                continue
+            node.sockets[name] = input_spec
+            if input_spec.type == AUTOGROW:  # only its sockets take values
                 continue
             if name not in inputs:
                 if input_spec.required:
@@ -203,6 +208,7 @@ class _Checker:
                 error = self._check_constant(spec, input_spec, value, node)
             if error is not None:
                 errors.append(error)
+        errors.extend(_mismatched_templates(node, received_types))
         if spec.validate_params is not None and not errors:
             error = self._custom_validation(spec, node, received_types)
             if error is not None:
@@ -211,6 +217,10 @@ class _Checker:
 
     def _check_link(self, node_spec: NodeSpec, spec: InputSpec, value: Any, node: Node,
                     received_types: dict[str, str]) -> InputError | None:
+        if spec.type == DYNAMIC_COMBO:
+            return InputError("invalid_input_type", "A dynamic combo must be set to one of its options",
+                              f"{spec.name}: its choice decides the node's other inputs, so it cannot come from a "
+                              f"link; set it to one of {list(spec.choices)}", spec.name, {"linked_node": value})
         link = Link.of(value)
         if link is None:
             return InputError("bad_linked_input", "Bad linked input, must be a length-2 list of [node_id, slot_index]",
@@ -250,7 +260,7 @@ class _Checker:
             spec.validate_takes_all or input_spec.name in spec.validate_params)
         if not skip_builtin_checks:
             error = _range_error(input_spec, value)
-            if error is None and input_spec.type == COMBO:
+            if error is None and input_spec.choices is not None:
                 error = _choice_error(input_spec, value)
                 if error is not None:
                     # the list may name files added since start-up: read it again, once per class and validation;
@@ -289,6 +299,26 @@ class _Checker:
         named = [k for k in kwargs if k != "input_types"]
         return InputError("custom_validation_failed", "Custom validation failed for node", details,
                           named[0] if len(named) == 1 else None)
+
+
+def _mismatched_templates(node: Node, received_types: dict[str, str]) -> list[InputError]:
+    """The match-type inputs that share a template but receive types no link could join (IMAGE and MASK)."""
+    first: dict[str, tuple[str, str]] = {}
+    errors = []
+    for name, received in received_types.items():
+        template = template_id(node.sockets[name])
+        if template is None:
+            continue
+        if template not in first:
+            first[template] = (name, received)
+            continue
+        other, other_type = first[template]
+        if not types_compatible(OutputSpec(received, received), InputSpec(other, other_type, "required")):
+            errors.append(InputError(
+                "return_type_mismatch", "Inputs of one match type receive different types",
+                f"{name} receives {received} but {other} receives {other_type}; connect the same type to both",
+                name, {"received_type": received}))
+    return errors
 
 
 def _shape_problem(node_id: str, body: Any, registry: NodeRegistry) -> InputError | None:

@@ -20,7 +20,7 @@ def apply_overrides(prompt: Any, overrides: list[str], registry: NodeRegistry) -
     problems, changes = [], []
     for override in overrides:
         target, sep, text = override.partition("=")
-        node_id, dot, input_name = target.rpartition(".")
+        node_id, dot, input_name = _split_target(target, prompt)
         if not sep or not dot or not node_id or not input_name:
             problems.append(f"--set {override!r}: expected NODE.INPUT=VALUE, e.g. --set 3.seed=42")
             continue
@@ -43,13 +43,28 @@ def apply_overrides(prompt: Any, overrides: list[str], registry: NodeRegistry) -
     return problems
 
 
+def _split_target(target: str, prompt: Any) -> tuple[str, str, str]:
+    """NODE.INPUT split after the shortest prefix that names a node of the workflow (node ids and input names may
+    both hold dots: `3.values.a`, `5.resize_type.width`); else at the first dot."""
+    parts = target.split(".")
+    for end in range(1, len(parts)):
+        node_id = ".".join(parts[:end])
+        if isinstance(prompt, dict) and node_id in prompt:
+            return node_id, ".", ".".join(parts[end:])
+    return target.partition(".")
+
+
 def settable_inputs(node: dict, registry: NodeRegistry) -> list[str]:
-    """The inputs the node's class declares (hidden ones aside), set in the workflow or not; for a class no node
+    """The inputs the node's class declares (hidden ones aside; with the sockets its dynamic inputs bring for the
+    node's inputs), set in the workflow or not; for a class no node
     provides (validation refuses the workflow anyway), the inputs the workflow gives it."""
+    from graph_engine.dynamic_inputs import expand_inputs
+    from graph_engine.specs import AUTOGROW
+
     spec = registry.get(node.get("class_type"))
     if spec is None:
         return list(node.get("inputs", {}))
-    return [name for name, declared in spec.inputs.items() if not declared.hidden]
+    return [s.name for s in expand_inputs(spec.inputs, node.get("inputs", {})) if not s.hidden and s.type != AUTOGROW]
 
 
 def _unknown_input(node_id: str, node: dict, input_name: str, names: list[str]) -> str:

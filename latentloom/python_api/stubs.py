@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import AbstractSet
 
 from graph_engine import InputSpec, NodeRegistry, NodeSpec
+from graph_engine.specs import AUTOGROW, MATCH_TYPE
 
 from ..startup import Options, build_registry
 from .handles import NodeHandle
@@ -51,7 +52,7 @@ def _output_type(socket_type: str) -> str:
 
 
 def _input_type(spec: InputSpec) -> str:
-    if spec.type == "*":
+    if spec.type in ("*", MATCH_TYPE):
         return "Any"
     if spec.choices is not None:
         small = 0 < len(spec.choices) <= MAX_LITERAL_CHOICES and all(isinstance(c, str) for c in spec.choices)
@@ -79,13 +80,15 @@ def _handle_class(spec: NodeSpec) -> list[str]:
 
 
 def _method(spec: NodeSpec) -> list[str]:
-    visible = [s for s in spec.inputs.values() if not s.hidden]
+    # an autogrow input is given by its sockets' names (values.a ...), which **inputs takes
+    visible = [s for s in spec.inputs.values() if not s.hidden and s.type != AUTOGROW]
+    has_autogrow = any(s.type == AUTOGROW for s in spec.inputs.values())
     parameters = ["self", "*"] if visible else ["self"]
     for s in visible:
         if _is_name(s.name, {"self"}):
             default = " = ..." if not s.required or "default" in s.options else ""
             parameters.append(f"{s.name}: {_input_type(s)}{default}")
-    if any(not _is_name(s.name, {"self"}) for s in visible):
+    if has_autogrow or any(not _is_name(s.name, {"self"}) for s in visible):
         parameters.append("**inputs: Any")
     if parameters[-1] == "*":
         parameters.pop()

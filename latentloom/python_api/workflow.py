@@ -5,7 +5,8 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from graph_engine import Engine, NodeRegistry, NodeSpec
-from graph_engine.specs import types_compatible
+from graph_engine.dynamic_inputs import expand_inputs
+from graph_engine.specs import AUTOGROW, InputSpec, types_compatible
 
 from ..startup import Options, build_engine, create_folders
 from .failures import WorkflowFailed
@@ -50,9 +51,10 @@ class Workflow(BuiltinNodes):
             raise AttributeError(f"no node type {class_type!r} is registered; a plugin may be missing from "
                                  "custom_nodes (`latentloom nodes` lists the installed ones)")
         node_id = str(len(self.nodes) + 1)
-        values = {name: s.options["default"] for name, s in spec.inputs.items()
+        values = {s.name: s.options["default"] for s in expand_inputs(spec.inputs, inputs)
                   if s.required and "default" in s.options}
-        values.update({name: self._input_value(node_id, spec, name, value) for name, value in inputs.items()})
+        values.update(inputs)
+        values.update({name: self._input_value(node_id, spec, name, value, values) for name, value in inputs.items()})
         handle = NodeHandle(node_id, spec)
         self.nodes[node_id] = (handle, values)
         return handle
@@ -62,14 +64,18 @@ class Workflow(BuiltinNodes):
         handle, values = self.nodes.get(node.node_id, (None, {}))
         if handle is not node:
             raise ValueError(f"{node!r} belongs to another Workflow")
-        values.update({name: self._input_value(node.node_id, node.spec, name, value) for name, value in inputs.items()})
+        given = {**values, **inputs}
+        values.update({name: self._input_value(node.node_id, node.spec, name, value, given)
+                       for name, value in inputs.items()})
 
-    def _input_value(self, node_id: str, spec: NodeSpec, name: str, value: Any) -> Any:
-        """A constant as given, a link for an output; wrong names and types are refused at once."""
+    def _input_value(self, node_id: str, spec: NodeSpec, name: str, value: Any, given: dict[str, Any]) -> Any:
+        """A constant as given, a link for an output; wrong names and types are refused at once. `given` (the node's
+        inputs) decides which sockets dynamic inputs bring (`values.a`, `resize_type.width`)."""
         where = f"node {node_id} ({spec.class_type})"
-        input_spec = spec.inputs.get(name)
-        if input_spec is None or input_spec.hidden:
-            valid = ", ".join(n for n, s in spec.inputs.items() if not s.hidden) or "none"
+        sockets = _sockets(spec, given)
+        input_spec = sockets.get(name)
+        if input_spec is None:
+            valid = ", ".join(sockets) or "none"
             raise TypeError(f"{where} has no input {name!r}; its inputs: {valid}")
         if isinstance(value, NodeHandle):
             if len(value) != 1:
@@ -117,3 +123,8 @@ class Workflow(BuiltinNodes):
         """Queue on the server at `url` (e.g. http://127.0.0.1:8188); with `wait`, the result when it is done,
         else the prompt id."""
         return submit_prompt(url, self.to_api(), client_id=client_id, wait=wait, timeout=timeout)
+
+
+def _sockets(spec: NodeSpec, given: dict[str, Any]) -> dict[str, InputSpec]:
+    """The inputs a node with inputs `given` takes, by name: its declared ones and those its dynamic inputs bring."""
+    return {s.name: s for s in expand_inputs(spec.inputs, given) if not s.hidden and s.type != AUTOGROW}

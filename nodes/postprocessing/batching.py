@@ -1,19 +1,18 @@
 """ComfyUI's batch nodes of comfy_extras.nodes_post_processing: join any number of images, masks or latents into one
 batch, each resized (bilinear, centre crop) to the first one's size.
 
-ComfyUI declares their inputs as one growing ("autogrow") input; here they are its sockets, `images.image0` to
-`images.image49` (see nodes/utility/autogrow.py).
+Their inputs grow on the canvas (ComfyUI's autogrow input): `images.image0` to `images.image49`.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from graph_engine import InvalidNodeInput
+from graph_engine.dynamic_inputs import autogrow_input
 
 from ..latent.batching import reshape_latent_to
 from ..latent.resize import resize
 from ..masks.batches import mask_batch
-from ..utility.autogrow import autogrow_inputs, gathered, prefixed_names
 
 PYTHON_MODULE = "comfy_extras.nodes_post_processing"
 MOST_SOCKETS = 50  # ComfyUI's limit for these nodes
@@ -75,11 +74,11 @@ def _batch_node(kind: str, group: str, prefix: str, category: str, join) -> type
 
         @classmethod
         def INPUT_TYPES(cls):
-            return autogrow_inputs(group, prefixed_names(prefix, MOST_SOCKETS), (kind,), minimum=1)
+            return {"required": {group: autogrow_input(prefix, (kind, {}), prefix=prefix, minimum=1,
+                                                       maximum=MOST_SOCKETS)}}
 
         def batch(self, **inputs):
-            values = [value for value in gathered(group, prefixed_names(prefix, MOST_SOCKETS), inputs).values()
-                      if value is not None]
+            values = [value for value in inputs[group].values() if value is not None]
             if not values:
                 raise InvalidNodeInput(f"connect at least {group}.{prefix}0")
             return (join(values),)

@@ -5,17 +5,15 @@ Methods: "reinhard_lab" matches each Lab channel's mean and spread; "mkl_lab" ma
 cumulative histogram. `source_stats` picks whose statistics the map starts from: each frame's own ("per_frame",
 frame i matched to reference i, or to the one reference), all frames pooled ("uniform"), or one chosen frame's
 ("target_frame", source_stats.target_index), the last two applying one map to every frame.
-
-ComfyUI declares `source_stats` as a dynamic combo; its option input is the socket `source_stats.target_index`
-(see growing_inputs.py).
+`source_stats` is a dynamic combo: "target_frame" brings the input `source_stats.target_index`.
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from graph_engine import InvalidNodeInput
+from graph_engine.specs import DYNAMIC_COMBO
 
-from .growing_inputs import option_value
 from .lab_color import lab_to_rgb, rgb_to_lab
 
 PYTHON_MODULE = "comfy_extras.nodes_post_processing"
@@ -149,19 +147,23 @@ class ColorTransfer:
                 "image_target": ("IMAGE", {"tooltip": "Image(s) to apply the color transform to."}),
                 "image_ref": ("IMAGE", {"tooltip": "Reference image(s) to match colors to."}),
                 "method": ("COMBO", {"options": list(METHODS)}),
-                "source_stats": ("COMBO", {"options": list(SOURCE_STATS), "tooltip": (
+                "source_stats": (DYNAMIC_COMBO, {"options": [
+                    {"key": "per_frame", "inputs": {"required": {}}},
+                    {"key": "uniform", "inputs": {"required": {}}},
+                    {"key": "target_frame", "inputs": {"required": {"target_index": ("INT", {
+                        "default": 0, "min": 0, "max": 10000,
+                        "tooltip": "Frame index used as the source baseline for computing the transform to "
+                                   "image_ref"})}}}], "tooltip": (
                     "per_frame: each frame matched to image_ref individually. uniform: pool stats across all source "
                     "frames as baseline, match to image_ref. target_frame: use one chosen frame as the baseline for "
                     "the transform to image_ref, applied uniformly to all frames (preserves relative differences)")}),
                 "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.01}),
             },
-            "optional": {
-                "source_stats.target_index": ("INT", {"default": 0, "min": 0, "max": 10000, "tooltip": (
-                    "Frame index used as the source baseline for computing the transform to image_ref")}),
-            },
         }
 
-    def execute(self, image_target, image_ref, method: str, source_stats: str, strength: float = 1.0, **options):
+    def execute(self, image_target, image_ref, method: str, source_stats: dict[str, Any], strength: float = 1.0):
+        index = source_stats.get("target_index", 0)
+        source_stats = source_stats["source_stats"]
         if strength == 0 or image_ref is None:
             return (image_target,)
         if method not in METHODS or source_stats not in SOURCE_STATS:
@@ -171,7 +173,7 @@ class ColorTransfer:
         if image_ref.shape[-1] != channels or (method != "histogram" and channels not in (3, 4)):
             raise InvalidNodeInput(f"image_target has {channels} channels and image_ref {image_ref.shape[-1]}: "
                                    "transfer colour between images of the same kind (RGB for the Lab methods)")
-        index = min(option_value("source_stats", "target_index", options, 0), image_target.shape[0] - 1)
+        index = min(index, image_target.shape[0] - 1)
         if method == "histogram":
             return (transfer_histogram(image_target, image_ref, source_stats, index, strength).to(image_target),)
         out = transfer_lab(image_target[..., :3], image_ref[..., :3], method == "reinhard_lab", source_stats, index,

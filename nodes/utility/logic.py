@@ -5,12 +5,8 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from graph_engine import InvalidNodeInput
-from graph_engine.specs import ANY_TYPE, InputSpec, OutputSpec, types_compatible
-
-from .autogrow import autogrow_inputs, gathered, prefixed_names
-
-MATCH_TYPE = "COMFY_MATCHTYPE_V3"  # ComfyUI's "same type as the other inputs of this template" socket
-VALUE_NAMES = prefixed_names("value", 10)  # And and Or grow from one to ten inputs: values.value0 ...
+from graph_engine.dynamic_inputs import autogrow_input
+from graph_engine.specs import ANY_TYPE, MATCH_TYPE
 
 
 def truth(value: Any, input_name: str) -> bool:
@@ -23,12 +19,13 @@ def truth(value: Any, input_name: str) -> bool:
 
 
 def values_input() -> dict[str, dict]:
-    return autogrow_inputs("values", VALUE_NAMES, (ANY_TYPE, {}), minimum=1)
+    """And and Or grow from one to ten inputs: values.value0 ..."""
+    return {"required": {"values": autogrow_input("value", (ANY_TYPE, {}), prefix="value", minimum=1, maximum=10)}}
 
 
-def truths(given: dict[str, Any]) -> Iterator[bool]:
+def truths(values: dict[str, Any]) -> Iterator[bool]:
     """The truth of each connected entry of `values`, in order, computed only as far as it is asked for."""
-    for name, value in gathered("values", VALUE_NAMES, given).items():
+    for name, value in values.items():
         yield truth(value, f"values.{name}")
 
 
@@ -56,8 +53,8 @@ class ComfyAndNode:
     def INPUT_TYPES(cls):
         return values_input()
 
-    def execute(self, **given: Any) -> tuple[bool]:
-        return (all(truths(given)),)
+    def execute(self, values: dict[str, Any]) -> tuple[bool]:
+        return (all(truths(values)),)
 
 
 class ComfyOrNode:
@@ -70,17 +67,13 @@ class ComfyOrNode:
     def INPUT_TYPES(cls):
         return values_input()
 
-    def execute(self, **given: Any) -> tuple[bool]:
-        return (any(truths(given)),)
-
-
-def linkable(received: str, expected: str) -> bool:
-    return types_compatible(OutputSpec(received, received), InputSpec(expected, expected, "required"))
+    def execute(self, values: dict[str, Any]) -> tuple[bool]:
+        return (any(truths(values)),)
 
 
 class ComfySwitchNode:
     CATEGORY = "utilities/logic"
-    RETURN_TYPES = (ANY_TYPE,)
+    RETURN_TYPES = (MATCH_TYPE,)  # the type both branches receive
     RETURN_NAMES = ("output",)
     FUNCTION = "execute"
     EXPERIMENTAL = True
@@ -90,17 +83,6 @@ class ComfySwitchNode:
     def INPUT_TYPES(cls):
         branch = (MATCH_TYPE, {"lazy": True, "template": {"allowed_types": ANY_TYPE, "template_id": "switch"}})
         return {"required": {"switch": ("BOOLEAN", {}), "on_false": branch, "on_true": branch}}
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, input_types: dict[str, str]) -> bool | str:
-        """Both branches give one type (ComfyUI's match-type template), and switch receives a BOOLEAN."""
-        switch = input_types.get("switch")
-        if switch is not None and not linkable(switch, "BOOLEAN"):
-            return f"switch must receive a BOOLEAN, not {switch}"
-        on_false, on_true = input_types.get("on_false"), input_types.get("on_true")
-        if on_false is not None and on_true is not None and not linkable(on_false, on_true):
-            return f"on_false receives {on_false} but on_true {on_true}: both branches must give the same type"
-        return True
 
     def check_lazy_status(self, switch: bool, on_false: Any = None, on_true: Any = None) -> list[str]:
         if switch and on_true is None:

@@ -3,11 +3,12 @@ comfy_extras.nodes_math), evaluated by nodes.utility.safe_math, never by Python'
 from __future__ import annotations
 
 import math
+import string
 from typing import Any
 
 from graph_engine import InvalidNodeInput
+from graph_engine.dynamic_inputs import autogrow_input
 
-from .autogrow import LETTERS, autogrow_inputs, gathered
 from .safe_math import FUNCTIONS, ExpressionError, evaluate
 
 
@@ -40,12 +41,13 @@ class ComfyMathExpression:
 
     @classmethod
     def INPUT_TYPES(cls):
-        inputs = autogrow_inputs("values", LETTERS, ("FLOAT,INT,BOOLEAN", {}), minimum=1)
-        inputs["required"] = {"expression": ("STRING", {"default": "a + b", "multiline": True}), **inputs["required"]}
-        return inputs
+        return {"required": {
+            "expression": ("STRING", {"default": "a + b", "multiline": True}),
+            "values": autogrow_input("value", ("FLOAT,INT,BOOLEAN", {}), names=list(string.ascii_lowercase),
+                                     minimum=1)}}
 
-    def execute(self, expression: str, **given: Any) -> tuple[float, int, bool]:
-        return expression_result(expression, gathered("values", LETTERS, given))
+    def execute(self, expression: str, values: dict[str, Any]) -> tuple[float, int, bool]:
+        return expression_result(expression, values)
 
 
 PYTHON_MODULE = "comfy_extras.nodes_math"  # ComfyUI's module of this node

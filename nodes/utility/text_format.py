@@ -11,8 +11,8 @@ import string
 from typing import Any
 
 from graph_engine import InvalidNodeInput
+from graph_engine.dynamic_inputs import autogrow_input
 
-from .autogrow import LETTERS, autogrow_inputs, gathered
 
 MAX_FORMAT_NUMBER = 100_000  # the widest padding or longest precision a field may ask for, in characters
 
@@ -63,12 +63,12 @@ class StringFormat:
 
     @classmethod
     def INPUT_TYPES(cls):
-        inputs = autogrow_inputs("values", LETTERS, ("*", {}), minimum=0)
-        inputs["required"]["f_string"] = ("STRING", {"default": "{a}", "multiline": True})
-        return inputs
+        return {"required": {
+            "values": autogrow_input("value", ("*", {}), names=list(string.ascii_lowercase), minimum=0),
+            "f_string": ("STRING", {"default": "{a}", "multiline": True})}}
 
-    def execute(self, f_string: str, **values: Any) -> tuple[str]:
-        return (format_text(f_string, gathered("values", LETTERS, values)),)
+    def execute(self, values: dict[str, Any], f_string: str) -> tuple[str]:
+        return (format_text(f_string, values),)
 
 
 PYTHON_MODULE = "comfy_extras.nodes_string"  # ComfyUI's module of these nodes

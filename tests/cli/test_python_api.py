@@ -15,6 +15,7 @@ from latentloom import Workflow, WorkflowFailed, WorkflowInvalid
 from latentloom.cli import main as cli_main
 from latentloom.python_api.stubs import render_stub
 from latentloom.startup import Options
+from tests.fixtures.registries import builtin_registry
 from tests.fixtures.tiny_checkpoints import FULL_VOCABULARY, build_sd1
 from tests.web.conftest import TEST_PLUGIN, start_server
 from web.security import PathRedactor
@@ -207,3 +208,33 @@ def test_import_latentloom_stays_light_until_the_api_is_used():
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "latentloom.python_api.workflow"
+
+
+def test_dynamic_inputs_take_their_sockets_prompt_keys_and_option_defaults():
+    wf = Workflow(registry=builtin_registry())
+    text = wf.PrimitiveString(value="x")
+    wf.StringFormat(f_string="{a}{c}", **{"values.a": text, "values.c": 3})
+    wf.ColorTransfer(method="histogram", source_stats="target_frame")
+    with pytest.raises(TypeError, match=r"has no input 'source_stats.size'; its inputs: image_target, image_ref, "
+                                        r"method, source_stats, source_stats.target_index, strength"):
+        wf.ColorTransfer(method="histogram", source_stats="target_frame", **{"source_stats.size": 1})
+    prompt = wf.to_api()
+    assert prompt["2"]["inputs"] == {"f_string": "{a}{c}", "values.a": ["1", 0], "values.c": 3}
+    assert prompt["3"]["inputs"] == {"method": "histogram", "source_stats": "target_frame",
+                                     "source_stats.target_index": 0, "strength": 1.0}
+    stub = render_stub(builtin_registry())
+    assert "    def ComfyAndNode(self, **inputs: Any) -> ComfyAndNodeNode:" in stub
+    compile(stub, "builtin_nodes.pyi", "exec")
+
+
+def test_set_reaches_the_sockets_of_dynamic_inputs():
+    from latentloom.overrides import apply_overrides
+
+    prompt = {"3": {"class_type": "ResizeImageMaskNode", "inputs": {"resize_type": "scale width",
+                                                                   "resize_type.width": 64, "scale_method": "area"}},
+              "4.1": {"class_type": "StringFormat", "inputs": {"f_string": "{a}"}}}
+    registry = builtin_registry()
+    assert apply_overrides(prompt, ["3.resize_type.width=96", "4.1.values.a=7"], registry) == []
+    assert prompt["3"]["inputs"]["resize_type.width"] == 96 and prompt["4.1"]["inputs"]["values.a"] == 7
+    [problem] = apply_overrides(prompt, ["3.resize_type.height=5"], registry)
+    assert "has no input 'resize_type.height'" in problem

@@ -22,20 +22,8 @@ FILE_LISTS = {  # combos whose choices are the installation's files: both sides 
     ("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"), ("LoraLoader", "lora_name"),
     ("LoraLoaderModelOnly", "lora_name"), ("LoadImage", "image"),
 }
-AUTOGROW = ("ComfyUI grows this input list on the canvas (COMFY_AUTOGROW_V3), an input kind our engine lacks: each "
-            "entry is declared under the name ComfyUI's prompts give it (values.a ...), so those prompts run unchanged")
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
 # (node, what differs) -> why we differ on purpose; each entry is checked to still be needed
 DEVIATIONS: dict[tuple[str, str], str] = {
-    **{("StringFormat", what): AUTOGROW
-       for what in ("input_order", "required/values", *(f"optional/values.{c}" for c in LETTERS))},
-    **{(node, what): AUTOGROW for node in ("ComfyAndNode", "ComfyOrNode")
-       for what in ("input_order", "required/values", "required/values.value0",
-                    *(f"optional/values.value{i}" for i in range(1, 10)))},
-    **{("ComfyMathExpression", what): AUTOGROW for what in (
-        "input_order", "required/values", "required/values.a", *(f"optional/values.{c}" for c in LETTERS[1:]))},
-    ("ComfySwitchNode", "output"): "ComfyUI's output type COMFY_MATCHTYPE_V3 takes the type of the branches on the "
-                                   "canvas; our engine links by declared type, so the output is declared '*'",
     ("CustomCombo", "input_order"): "ComfyUI passes a node every input it is sent (the canvas sends `index`); our "
                                     "engine passes declared inputs only, so index is declared",
     ("CustomCombo", "optional/index"): "ComfyUI passes a node every input it is sent (the canvas sends `index`); "
@@ -45,21 +33,6 @@ DEVIATIONS: dict[tuple[str, str], str] = {
     ("KSamplerAdvanced", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
     ("KSamplerAdvanced", "required/scheduler"): "linear_quadratic and kl_optimal are not in yet",
 }
-# ComfyUI's V3 dynamic inputs in the classic interface, as the sockets they expand to in a prompt (prompt keys
-# "images.image0", "resize_type.width"; nodes/postprocessing/growing_inputs.py): ComfyUI's API prompts run unchanged,
-# but /object_info lists those sockets instead of one autogrow / dynamic-combo / match-type input
-V3_AS_SOCKETS = "a V3 dynamic input, declared as the classic sockets its prompt keys name"
-for _node, _group, _prefix in (("BatchImagesNode", "images", "image"), ("BatchMasksNode", "masks", "mask"),
-                               ("BatchLatentsNode", "latents", "latent")):
-    DEVIATIONS.update({(_node, key): V3_AS_SOCKETS for key in (
-        "input_order", f"required/{_group}", f"required/{_group}.{_prefix}0",
-        *(f"optional/{_group}.{_prefix}{index}" for index in range(1, 50)))})
-DEVIATIONS.update({("ResizeImageMaskNode", key): V3_AS_SOCKETS for key in (
-    "input_order", "required/input", "required/resize_type", "output",
-    *(f"optional/resize_type.{name}" for name in ("width", "height", "crop", "multiplier", "longer_size",
-                                                  "shorter_size", "megapixels", "match", "multiple")))})
-DEVIATIONS.update({("ColorTransfer", key): V3_AS_SOCKETS for key in (
-    "input_order", "required/source_stats", "optional/source_stats.target_index")})
 OURS_ONLY = {"MathInt": "integer arithmetic for the utility example (ComfyUI has ComfyMathExpression)",
              "MathFloat": "float arithmetic for the utility example (ComfyUI has ComfyMathExpression)"}
 

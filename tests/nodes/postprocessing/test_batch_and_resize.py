@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.nodes.latent.latent_helpers import IMAGE, LATENT, MASK
+from tests.nodes.latent.latent_helpers import CAUGHT, IMAGE, LATENT, MASK
 
 
 def rand(*shape, seed=0) -> torch.Tensor:
@@ -81,7 +81,7 @@ def resize_node(runner, value, slot, resize_type, method="bilinear", **options):
 
 @pytest.mark.parametrize("resize_type,options,size", [
     ("scale dimensions", {"width": 5, "height": 3, "crop": "disabled"}, (3, 5)),
-    ("scale dimensions", {"width": 0, "height": 3}, (3, 5)),     # width from height: round(10 * 3 / 6) = 5
+    ("scale dimensions", {"width": 0, "height": 3, "crop": "center"}, (3, 5)),  # width: round(10 * 3 / 6) = 5
     ("scale by multiplier", {"multiplier": 1.5}, (9, 15)),
     ("scale longer dimension", {"longer_size": 20}, (12, 20)),  # 6 / 10 * 20 = 12
     ("scale shorter dimension", {"shorter_size": 9}, (9, 15)),  # 10 / 6 * 9 = 15
@@ -96,9 +96,9 @@ def test_resize_rules_on_an_image(runner, resize_type, options, size):
     torch.testing.assert_close(out, expected)
 
 
-def test_scale_dimensions_crops_the_centre_by_default(runner):
+def test_scale_dimensions_crops_the_centre(runner):
     img = rand(1, 6, 10, 3, seed=11)
-    out = resize_node(runner, img, IMAGE, "scale dimensions", width=6, height=6)
+    out = resize_node(runner, img, IMAGE, "scale dimensions", width=6, height=6, crop="center")
     # 10x6 to a square: x = round((10 - 6) / 2) = 2, keep columns 2..7
     torch.testing.assert_close(out, bilinear(img[:, :, 2:8].permute(0, 3, 1, 2), 6, 6).permute(0, 2, 3, 1))
 
@@ -106,7 +106,8 @@ def test_scale_dimensions_crops_the_centre_by_default(runner):
 def test_zero_width_and_height_leave_the_input(runner):
     img = rand(1, 6, 10, 3, seed=12)
     # lanczos goes through 8 bits, so an unchanged tensor shows that nothing was resized
-    assert torch.equal(resize_node(runner, img, IMAGE, "scale dimensions", "lanczos", width=0, height=0), img)
+    assert torch.equal(resize_node(runner, img, IMAGE, "scale dimensions", "lanczos", width=0, height=0,
+                                   crop="center"), img)
 
 
 def test_resize_a_mask_to_match_an_image(runner):
@@ -125,11 +126,44 @@ def test_scale_to_multiple_covers_then_crops(runner):
     torch.testing.assert_close(out, expected)
 
 
-def test_missing_option_values_take_their_defaults(runner):
-    img = rand(1, 4, 4, 3, seed=16)
-    out = runner.run("ResizeImageMaskNode", {"resize_type": "scale to multiple", "scale_method": "area"},
-                     {"input": (img, IMAGE)})  # multiple 8 by default: a 4x4 image has no multiple of 8 inside
-    assert torch.equal(out, img)
+def test_the_chosen_options_inputs_are_required_and_checked(runner):
+    from graph_engine import WorkflowInvalid
+
+    prompt, _ = runner.prompt("ResizeImageMaskNode", {"resize_type": "scale dimensions", "scale_method": "area",
+                                                      "resize_type.width": 20000, "resize_type.multiple": 8},
+                              {"input": (rand(1, 4, 4, 3), IMAGE)})
+    with pytest.raises(WorkflowInvalid) as info:
+        runner.engine.run(prompt)
+    errors = info.value.report.node_errors["n"].errors
+    assert [(e.type, e.input_name) for e in errors] == [
+        ("value_bigger_than_max", "resize_type.width"), ("required_input_missing", "resize_type.height"),
+        ("required_input_missing", "resize_type.crop")]
+
+
+def test_the_input_must_be_an_image_or_a_mask(runner):
+    from graph_engine import WorkflowInvalid
+
+    prompt, _ = runner.prompt("ResizeImageMaskNode", {"resize_type": "scale by multiplier", "scale_method": "area",
+                                                      "resize_type.multiplier": 2.0},
+                              {"input": ({"samples": rand(1, 4, 2, 2)}, LATENT)})
+    with pytest.raises(WorkflowInvalid) as info:
+        runner.engine.run(prompt)
+    errors = info.value.report.node_errors["n"].errors
+    assert [(e.type, e.input_name) for e in errors] == [("return_type_mismatch", "input")]
+
+
+def test_resized_output_feeds_what_takes_the_input_type(runner):
+    """The output's type is the input's (a MASK here): it links into a MASK input downstream."""
+    mask = rand(1, 4, 6, seed=17)
+    prompt, key = runner.prompt("ResizeImageMaskNode", {"resize_type": "scale by multiplier",
+                                                        "scale_method": "nearest-exact",
+                                                        "resize_type.multiplier": 2.0}, {"input": (mask, MASK)})
+    prompt["invert"] = {"class_type": "InvertMask", "inputs": {"mask": ["n", 0]}}
+    prompt["out"]["inputs"]["value"] = ["invert", 0]
+    result = runner.engine.run(prompt)
+    assert result.ok, result.error
+    expected = 1 - F.interpolate(mask[:, None], size=(8, 12), mode="nearest-exact")[:, 0]
+    torch.testing.assert_close(CAUGHT.pop(key), expected)
 
 
 def test_a_size_of_nothing_is_a_clear_error(runner):
@@ -137,3 +171,28 @@ def test_a_size_of_nothing_is_a_clear_error(runner):
                                                        "resize_type.multiplier": 0.01},
                                {"input": (rand(1, 6, 10, 3), IMAGE)})
     assert not result.ok and result.user_facing_error and "0x0" in result.error.exception_message
+
+
+def test_editor_file_lists_the_resize_type_then_its_options_widgets_then_the_rest(runner):
+    """ComfyUI's editor saves [resize_type, the chosen option's widgets..., scale_method]; sockets by prompt key."""
+    from graph_engine.ui_format import ui_to_api
+
+    editor = {"nodes": [
+        {"id": 1, "type": "ResizeImageMaskNode", "mode": 0, "widgets_values": ["scale dimensions", 64, 32, "disabled",
+                                                                               "bilinear"],
+         "inputs": [{"name": "input", "type": "IMAGE", "link": None}]},
+        {"id": 2, "type": "ResizeImageMaskNode", "mode": 0, "widgets_values": ["match size", "center", "area"],
+         "inputs": [{"name": "input", "type": "IMAGE", "link": None},
+                    {"name": "resize_type.match", "type": "IMAGE,MASK", "link": 5}]},
+        {"id": 3, "type": "ColorTransfer", "mode": 0, "widgets_values": ["mkl_lab", "target_frame", 2, 0.5],
+         "inputs": []},
+        {"id": 4, "type": "EmptyImage", "mode": 0, "widgets_values": [8, 8, 1, 0]}],
+        "links": [[5, 4, 0, 2, 1, "IMAGE"]]}
+    prompt = ui_to_api(editor, runner.engine.registry)
+    assert prompt["1"]["inputs"] == {"resize_type": "scale dimensions", "resize_type.width": 64,
+                                     "resize_type.height": 32, "resize_type.crop": "disabled",
+                                     "scale_method": "bilinear"}
+    assert prompt["2"]["inputs"] == {"resize_type": "match size", "resize_type.crop": "center", "scale_method": "area",
+                                     "resize_type.match": ["4", 0]}
+    assert prompt["3"]["inputs"] == {"method": "mkl_lab", "source_stats": "target_frame",
+                                     "source_stats.target_index": 2, "strength": 0.5}

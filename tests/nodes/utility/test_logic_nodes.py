@@ -65,10 +65,10 @@ def test_a_value_with_no_single_truth_is_refused_by_name():
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
 
     with pytest.raises(InvalidNodeInput, match=r"values\.value1 \(Ambiguous\) is neither true nor false"):
-        ComfyAndNode().execute(**{"values.value0": 1, "values.value1": Ambiguous()})
+        ComfyAndNode().execute({"value0": 1, "value1": Ambiguous()})
     with pytest.raises(InvalidNodeInput, match=r"^value \(Ambiguous\)"):
         ComfyNotNode().execute(Ambiguous())
-    assert ComfyAndNode().execute(**{"values.value0": 0, "values.value1": Ambiguous()}) == (False,)  # stops early
+    assert ComfyAndNode().execute({"value0": 0, "value1": Ambiguous()}) == (False,)  # stops early
 
 
 def test_switch_runs_only_the_chosen_branch(engine):
@@ -106,11 +106,11 @@ def test_switch_branches_must_match_and_switch_must_be_boolean(runner):
                   "switch": True, "on_true": ["text", 0], "on_false": ["number", 0]}},
               "out": {"class_type": "PreviewAny", "inputs": {"source": ["switch", 0]}}}
     [error] = runner.engine.validate(prompt).node_errors["switch"].errors
-    assert error.type == "custom_validation_failed"
-    assert "on_false receives INT but on_true STRING" in error.details
+    assert (error.type, error.input_name) == ("return_type_mismatch", "on_true")
+    assert "on_true receives STRING but on_false receives INT" in error.details
     prompt["switch"]["inputs"].update(on_false=["text", 0], switch=["text", 0])
     [error] = runner.engine.validate(prompt).node_errors["switch"].errors
-    assert "switch must receive a BOOLEAN, not STRING" in error.details
+    assert (error.type, error.input_name) == ("return_type_mismatch", "switch")
 
 
 def test_custom_combo_passes_the_users_choice_and_its_index(runner):

@@ -74,7 +74,7 @@ def test_string_format_errors_name_the_field(runner, f_string, message):
 
 
 def test_string_format_allows_public_attributes():
-    assert StringFormat().execute("{a.real}", **{"values.a": 5}) == ("5",)
+    assert StringFormat().execute({"a": 5}, "{a.real}") == ("5",)
 
 
 @pytest.mark.parametrize("pattern,case_insensitive,expected", [
