@@ -12,6 +12,14 @@ def _vae_scratch(batch: int, height: int, width: int) -> int:
     return vae_bytes(batch, height, width) if computes_in_host_memory() else 0
 
 
+def _decoded_image(latent: ValueSize | None) -> ValueSize | None:
+    """The IMAGE a latent [B, C, h, w] decodes to, when its shape is known."""
+    if latent is None or len(latent.shape) != 4:
+        return None
+    batch, _channels, height, width = latent.shape
+    return ValueSize.array((batch, height * LATENT_SCALE, width * LATENT_SCALE, 3))
+
+
 def _encode_estimate(pixels: ValueSize | None, extra_bytes: int = 0) -> NodeEstimate | None:
     """A latent from images [B, H, W, C]: the latent, the VAE's memory and `extra_bytes` of preparation."""
     if pixels is None or len(pixels.shape) != 4:
@@ -36,12 +44,10 @@ class VAEDecode:
 
     @classmethod
     def ESTIMATE_MEMORY(cls, inputs, sizes):
-        latent = sizes.get("samples")
-        if latent is None or len(latent.shape) != 4:
+        image = _decoded_image(sizes.get("samples"))
+        if image is None:
             return None
-        batch, _channels, height, width = latent.shape
-        height, width = height * LATENT_SCALE, width * LATENT_SCALE
-        image = ValueSize.array((batch, height, width, 3))
+        batch, height, width, _channels = image.shape
         return NodeEstimate((image,), image.nbytes + _vae_scratch(batch, height, width),
                             f"decoding {batch} image(s) of {width}x{height} pixels")
 
@@ -49,11 +55,13 @@ class VAEDecode:
         return (vae.decode(samples["samples"]),)
 
 
-def _tiled_scratch(height: int, width: int, tile: int, blended: tuple[int, int, int]) -> int:
-    """Memory of a tiled pass over images of width x height pixels in tiles of about `tile` pixels: the VAE's memory
+def _tiled_scratch(inputs: dict, height: int, width: int, blended: tuple[int, int, int]) -> int:
+    """Memory of a tiled pass over images of width x height pixels in tiles of the inputs' tile_size: the VAE's memory
     for the biggest tile, and one result's blending buffers (a pass's weighted sum and weights, and the passes' sum)
     for a `blended` result of (channels, height, width)."""
     from nodes.runtime.models.vae_tiling import three_tile_shapes
+
+    tile = inputs.get("tile_size") if isinstance(inputs.get("tile_size"), int) else 512
 
     biggest = max(_vae_scratch(1, min(height, tall), min(width, wide)) for tall, wide in three_tile_shapes(tile))
     channels, out_height, out_width = blended
@@ -83,14 +91,11 @@ class VAEDecodeTiled:
 
     @classmethod
     def ESTIMATE_MEMORY(cls, inputs, sizes):
-        latent = sizes.get("samples")
-        if latent is None or len(latent.shape) != 4:
+        image = _decoded_image(sizes.get("samples"))
+        if image is None:
             return None
-        batch, _channels, height, width = latent.shape
-        height, width = height * LATENT_SCALE, width * LATENT_SCALE
-        image = ValueSize.array((batch, height, width, 3))
-        tile = inputs.get("tile_size") if isinstance(inputs.get("tile_size"), int) else 512
-        return NodeEstimate((image,), image.nbytes + _tiled_scratch(height, width, tile, (3, height, width)),
+        batch, height, width, _channels = image.shape
+        return NodeEstimate((image,), image.nbytes + _tiled_scratch(inputs, height, width, (3, height, width)),
                             f"decoding {batch} image(s) of {width}x{height} pixels in tiles")
 
     def decode(self, vae, samples, tile_size: int = 512, overlap: int = 64, temporal_size: int = 64,
@@ -118,10 +123,9 @@ class VAEEncodeTiled:
         if estimate is None:
             return None
         batch, height, width, _channels = pixels.shape
-        tile = inputs.get("tile_size") if isinstance(inputs.get("tile_size"), int) else 512
         latent = estimate.outputs[0]
         blended = (LATENT_CHANNELS, height // LATENT_SCALE, width // LATENT_SCALE)
-        scratch = _tiled_scratch(height, width, tile, blended) + pixels.nbytes  # + the pixels in the model's layout
+        scratch = _tiled_scratch(inputs, height, width, blended) + pixels.nbytes  # + the pixels in the model's layout
         return NodeEstimate((latent,), latent.nbytes + scratch, f"encoding {batch} image(s) of {width}x{height} "
                             "pixels in tiles")
 
