@@ -1,4 +1,4 @@
-"""VAEDecode, VAEEncode and VAEEncodeForInpaint."""
+"""VAEDecode, VAEEncode, VAEEncodeForInpaint and their tiled forms."""
 from __future__ import annotations
 
 from graph_engine.estimate import NodeEstimate, ValueSize
@@ -10,6 +10,14 @@ def _vae_scratch(batch: int, height: int, width: int) -> int:
     from nodes.runtime.models.estimates import computes_in_host_memory, vae_bytes
 
     return vae_bytes(batch, height, width) if computes_in_host_memory() else 0
+
+
+def _decoded_image(latent: ValueSize | None) -> ValueSize | None:
+    """The IMAGE a latent [B, C, h, w] decodes to, when its shape is known."""
+    if latent is None or len(latent.shape) != 4:
+        return None
+    batch, _channels, height, width = latent.shape
+    return ValueSize.array((batch, height * LATENT_SCALE, width * LATENT_SCALE, 3))
 
 
 def _encode_estimate(pixels: ValueSize | None, extra_bytes: int = 0) -> NodeEstimate | None:
@@ -36,17 +44,99 @@ class VAEDecode:
 
     @classmethod
     def ESTIMATE_MEMORY(cls, inputs, sizes):
-        latent = sizes.get("samples")
-        if latent is None or len(latent.shape) != 4:
+        image = _decoded_image(sizes.get("samples"))
+        if image is None:
             return None
-        batch, _channels, height, width = latent.shape
-        height, width = height * LATENT_SCALE, width * LATENT_SCALE
-        image = ValueSize.array((batch, height, width, 3))
+        batch, height, width, _channels = image.shape
         return NodeEstimate((image,), image.nbytes + _vae_scratch(batch, height, width),
                             f"decoding {batch} image(s) of {width}x{height} pixels")
 
     def decode(self, vae, samples):
         return (vae.decode(samples["samples"]),)
+
+
+def _tiled_scratch(inputs: dict, height: int, width: int, blended: tuple[int, int, int]) -> int:
+    """Memory of a tiled pass over images of width x height pixels in tiles of the inputs' tile_size: the VAE's memory
+    for the biggest tile, and one result's blending buffers (a pass's weighted sum and weights, and the passes' sum)
+    for a `blended` result of (channels, height, width)."""
+    from nodes.runtime.models.vae_tiling import three_tile_shapes
+
+    tile = inputs.get("tile_size") if isinstance(inputs.get("tile_size"), int) else 512
+
+    biggest = max(_vae_scratch(1, min(height, tall), min(width, wide)) for tall, wide in three_tile_shapes(tile))
+    channels, out_height, out_width = blended
+    return biggest + ValueSize.array((2, channels + 1, out_height, out_width)).nbytes
+
+
+def _tiling_inputs(tile_step: int, verb: str) -> dict:
+    """tile_size, overlap and the video VAEs' temporal inputs (which Stable Diffusion's image VAEs ignore)."""
+    return {"tile_size": ("INT", {"default": 512, "min": 64, "max": 4096, "step": tile_step, "advanced": True}),
+            "overlap": ("INT", {"default": 64, "min": 0, "max": 4096, "step": 32, "advanced": True}),
+            "temporal_size": ("INT", {"default": 64, "min": 8, "max": 4096, "step": 4, "advanced": True,
+                                      "tooltip": f"Only used for video VAEs: Amount of frames to {verb} at a time."}),
+            "temporal_overlap": ("INT", {"default": 8, "min": 4, "max": 4096, "step": 4, "advanced": True,
+                                         "tooltip": "Only used for video VAEs: Amount of frames to overlap."})}
+
+
+class VAEDecodeTiled:
+    CATEGORY = "model/latent"
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "decode"
+    DESCRIPTION = ("Decodes latents in overlapping tiles, blended, for images too big to decode whole; the overlap is "
+                   "at most a quarter of the tile.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"samples": ("LATENT",), "vae": ("VAE",), **_tiling_inputs(32, "decode")}}
+
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        image = _decoded_image(sizes.get("samples"))
+        if image is None:
+            return None
+        batch, height, width, _channels = image.shape
+        return NodeEstimate((image,), image.nbytes + _tiled_scratch(inputs, height, width, (3, height, width)),
+                            f"decoding {batch} image(s) of {width}x{height} pixels in tiles")
+
+    def decode(self, vae, samples, tile_size: int = 512, overlap: int = 64, temporal_size: int = 64,
+               temporal_overlap: int = 8):
+        overlap = min(overlap, tile_size // 4)  # as ComfyUI: seams need room inside the tile
+        f = vae.downscale
+        return (vae.decode_tiled(samples["samples"], tile_size // f, overlap // f),)
+
+
+class VAEEncodeTiled:
+    CATEGORY = "model/latent"
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "encode"
+    DESCRIPTION = ("Encodes an image in overlapping tiles, blended, for images too big to encode whole; the overlap "
+                   "must be less than half the tile.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"pixels": ("IMAGE",), "vae": ("VAE",), **_tiling_inputs(64, "encode")}}
+
+    @classmethod
+    def ESTIMATE_MEMORY(cls, inputs, sizes):
+        pixels = sizes.get("pixels")
+        estimate = _encode_estimate(pixels)
+        if estimate is None:
+            return None
+        batch, height, width, _channels = pixels.shape
+        latent = estimate.outputs[0]
+        blended = (LATENT_CHANNELS, height // LATENT_SCALE, width // LATENT_SCALE)
+        scratch = _tiled_scratch(inputs, height, width, blended) + pixels.nbytes  # + the pixels in the model's layout
+        return NodeEstimate((latent,), latent.nbytes + scratch, f"encoding {batch} image(s) of {width}x{height} "
+                            "pixels in tiles")
+
+    def encode(self, vae, pixels, tile_size: int = 512, overlap: int = 64, temporal_size: int = 64,
+               temporal_overlap: int = 8):
+        from graph_engine import InvalidNodeInput
+
+        if overlap >= tile_size // 2:  # the narrow tiles of the tall and wide passes are tile_size / 2 across
+            raise InvalidNodeInput(f"overlap ({overlap}) must be less than half of tile_size ({tile_size}): lower "
+                                   "the overlap or raise the tile size")
+        return ({"samples": vae.encode_tiled(pixels, tile_size, overlap)},)
 
 
 class VAEEncode:
@@ -91,6 +181,8 @@ class VAEEncodeForInpaint:
         return ({"samples": vae.encode(pixels), "noise_mask": noise_mask},)
 
 
-NODE_CLASS_MAPPINGS = {"VAEDecode": VAEDecode, "VAEEncode": VAEEncode, "VAEEncodeForInpaint": VAEEncodeForInpaint}
+NODE_CLASS_MAPPINGS = {"VAEDecode": VAEDecode, "VAEEncode": VAEEncode, "VAEEncodeForInpaint": VAEEncodeForInpaint,
+                       "VAEDecodeTiled": VAEDecodeTiled, "VAEEncodeTiled": VAEEncodeTiled}
 NODE_DISPLAY_NAME_MAPPINGS = {"VAEDecode": "VAE Decode", "VAEEncode": "VAE Encode",
-                              "VAEEncodeForInpaint": "VAE Encode (for Inpainting)"}
+                              "VAEEncodeForInpaint": "VAE Encode (for Inpainting)",
+                              "VAEDecodeTiled": "VAE Decode (Tiled)", "VAEEncodeTiled": "VAE Encode (Tiled)"}

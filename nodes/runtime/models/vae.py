@@ -15,6 +15,11 @@ from graph_engine import InvalidNodeInput
 from ..devices import model_manager
 from .interrupts import make_vae_interruptible
 from .vae_attention import AttentionChooser
+from .vae_tiling import blended_tile_passes, tiles_when_out_of_memory
+
+# ComfyUI's tiles when a whole image does not fit: 64 latent pixels (overlap 16) to decode, 512 pixels (64) to encode.
+FALLBACK_DECODE_TILE = 64
+FALLBACK_ENCODE_TILE = 512
 
 
 @dataclass(eq=False)
@@ -43,27 +48,64 @@ class Vae:
         return self.module.decoder.conv_in.weight.dtype
 
     def decode(self, samples: torch.Tensor) -> torch.Tensor:
-        """LATENT samples [B, C, h, w] -> IMAGE [B, h*f, w*f, 3] float32 in 0..1 on the CPU."""
+        """LATENT samples [B, C, h, w] -> IMAGE [B, h*f, w*f, 3] float32 in 0..1 on the CPU; in tiles (as ComfyUI's
+        fallback does) when the whole image does not fit in memory."""
         self._check_latent(samples)
-        make_vae_interruptible(self.module)
-        model_manager().use(self.module)
-        self.attention.install(self.module, samples.shape[-2], samples.shape[-1], samples.shape[0])
-        with torch.no_grad():
-            pixels = self.module.decode(samples.to(self.device, self.dtype), return_dict=False)[0]
-        image = ((pixels.float() + 1.0) / 2.0).clamp(0.0, 1.0)
-        return image.movedim(1, -1).cpu()
+        self._prepare()
+        pixels = tiles_when_out_of_memory(
+            lambda: self._decode_tile(samples),
+            lambda: self._decode_tiles(samples, FALLBACK_DECODE_TILE, FALLBACK_DECODE_TILE // 4),
+            self.device, "decoding")
+        return _to_image(pixels)
+
+    def decode_tiled(self, samples: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+        """As `decode`, in three passes of overlapping tiles of about `tile` x `tile` latent pixels, blended."""
+        self._check_latent(samples)
+        self._prepare()
+        return _to_image(self._decode_tiles(samples, tile, overlap))
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         """IMAGE [B, H, W, C] -> LATENT samples; the image is centre-cropped to a multiple of the downscale."""
-        image = self.crop_to_multiple(image)[..., :3]
+        pixels = self._model_pixels(image)
+        return tiles_when_out_of_memory(
+            lambda: self._encode_tile(pixels),
+            lambda: self._encode_tiles(pixels, FALLBACK_ENCODE_TILE, FALLBACK_ENCODE_TILE // 8),
+            self.device, "encoding")
+
+    def encode_tiled(self, image: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+        """As `encode`, in three passes of overlapping tiles of about `tile` x `tile` pixels, blended."""
+        return self._encode_tiles(self._model_pixels(image), tile, overlap)
+
+    def _prepare(self) -> None:
         make_vae_interruptible(self.module)
         model_manager().use(self.module)
-        height, width = image.shape[1] // self.downscale, image.shape[2] // self.downscale
-        self.attention.install(self.module, height, width, image.shape[0])
-        pixels = image.movedim(-1, 1).to(self.device, self.dtype) * 2.0 - 1.0
+
+    def _decode_tiles(self, samples: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+        return blended_tile_passes(samples, self._decode_tile, tile, overlap, self.downscale)
+
+    def _encode_tiles(self, pixels: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+        return blended_tile_passes(pixels, self._encode_tile, tile, overlap, 1 / self.downscale)
+
+    def _decode_tile(self, samples: torch.Tensor) -> torch.Tensor:
+        """The decoder's output [B, 3, H, W] (about -1..1) as float32 on the CPU."""
+        self.attention.install(self.module, samples.shape[-2], samples.shape[-1], samples.shape[0])
         with torch.no_grad():
-            posterior = self.module.encode(pixels, return_dict=False)[0]
+            pixels = self.module.decode(samples.to(self.device, self.dtype), return_dict=False)[0]
+        return pixels.float().cpu()
+
+    def _encode_tile(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The posterior's mean for pixels [B, 3, H, W] in -1..1 (H and W multiples of the downscale)."""
+        f = self.downscale
+        self.attention.install(self.module, pixels.shape[-2] // f, pixels.shape[-1] // f, pixels.shape[0])
+        with torch.no_grad():
+            posterior = self.module.encode(pixels.to(self.device, self.dtype), return_dict=False)[0]
         return posterior.mode().float().cpu()
+
+    def _model_pixels(self, image: torch.Tensor) -> torch.Tensor:
+        """IMAGE -> the encoder's input layout [B, 3, H, W] in -1..1, cropped to a multiple of the downscale."""
+        image = self.crop_to_multiple(image)[..., :3]
+        self._prepare()
+        return image.movedim(-1, 1) * 2.0 - 1.0
 
     def crop_to_multiple(self, image: torch.Tensor) -> torch.Tensor:
         """Centre crop of [B, H, W, C] to the largest size the VAE can encode exactly."""
@@ -82,3 +124,8 @@ class Vae:
             raise InvalidNodeInput(f"the VAE of {self.source} decodes latents of {self.latent_channels} channels "
                                    f"[batch, {self.latent_channels}, height, width]; got shape {tuple(samples.shape)}. "
                                    f"Use the VAE of the model that made the latent.")
+
+
+def _to_image(pixels: torch.Tensor) -> torch.Tensor:
+    """The decoder's output [B, 3, H, W] -> IMAGE [B, H, W, 3] in 0..1."""
+    return ((pixels + 1.0) / 2.0).clamp(0.0, 1.0).movedim(1, -1)
