@@ -514,7 +514,7 @@ class ResizeAndPadImageNode(NodeHandle):
 
 
 class ResizeImageMaskNodeNode(NodeHandle):
-    resized: Output[Literal['IMAGE', 'MASK']]
+    resized: Output[Literal['COMFY_MATCHTYPE_V3']]
 
 
 class SaveAnimatedPNGNode(NodeHandle):
@@ -602,6 +602,10 @@ class VAEDecodeNode(NodeHandle):
     IMAGE: Output[Literal['IMAGE']]
 
 
+class VAEDecodeTiledNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
 class VAEEncodeNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
@@ -610,20 +614,24 @@ class VAEEncodeForInpaintNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
 
+class VAEEncodeTiledNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
 class VAELoaderNode(NodeHandle):
     VAE: Output[Literal['VAE']]
 
 
 class BuiltinNodes:
-    def BatchImagesNode(self, *, **inputs: Any) -> BatchImagesNodeNode:
+    def BatchImagesNode(self, **inputs: Any) -> BatchImagesNodeNode:
         "Join the connected image inputs into one batch, in socket order; each is resized to the first one's size."
         ...
 
-    def BatchLatentsNode(self, *, **inputs: Any) -> BatchLatentsNodeNode:
+    def BatchLatentsNode(self, **inputs: Any) -> BatchLatentsNodeNode:
         "Join the connected latent inputs into one batch, in socket order; each is resized to the first one's size."
         ...
 
-    def BatchMasksNode(self, *, **inputs: Any) -> BatchMasksNodeNode:
+    def BatchMasksNode(self, **inputs: Any) -> BatchMasksNodeNode:
         "Join the connected mask inputs into one batch, in socket order; each is resized to the first one's size."
         ...
 
@@ -721,14 +729,13 @@ class BuiltinNodes:
         image_target: Output[Literal['IMAGE']],
         image_ref: Output[Literal['IMAGE']],
         method: Literal['reinhard_lab', 'mkl_lab', 'histogram'] | Output[Literal['COMBO']],
-        source_stats: Literal['per_frame', 'uniform', 'target_frame'] | Output[Literal['COMBO']],
+        source_stats: Literal['per_frame', 'uniform', 'target_frame'] | Output[Literal['COMFY_DYNAMICCOMBO_V3']],
         strength: float | Output[Literal['FLOAT']] = ...,
-        **inputs: Any,
     ) -> ColorTransferNode:
         'Match the colors of one image to another using various algorithms.'
         ...
 
-    def ComfyAndNode(self, *, **inputs: Any) -> ComfyAndNodeNode:
+    def ComfyAndNode(self, **inputs: Any) -> ComfyAndNodeNode:
         "True when every connected value is true by Python's rules; stops at the first false one."
         ...
 
@@ -753,7 +760,7 @@ class BuiltinNodes:
         'The value as a number and as a whole number (truncated toward zero); text is read as a number.'
         ...
 
-    def ComfyOrNode(self, *, **inputs: Any) -> ComfyOrNodeNode:
+    def ComfyOrNode(self, **inputs: Any) -> ComfyOrNodeNode:
         "True when any connected value is true by Python's rules; stops at the first true one."
         ...
 
@@ -761,8 +768,8 @@ class BuiltinNodes:
         self,
         *,
         switch: bool | Output[Literal['BOOLEAN']],
-        on_false: Output[Literal['COMFY_MATCHTYPE_V3']],
-        on_true: Output[Literal['COMFY_MATCHTYPE_V3']],
+        on_false: Any,
+        on_true: Any,
     ) -> ComfySwitchNodeNode:
         'on_true when switch is true, else on_false; only the chosen branch runs.'
         ...
@@ -1727,10 +1734,9 @@ class BuiltinNodes:
     def ResizeImageMaskNode(
         self,
         *,
-        input: Output[Literal['IMAGE', 'MASK']],
-        resize_type: Literal['scale dimensions', 'scale by multiplier', 'scale longer dimension', 'scale shorter dimension', 'scale width', 'scale height', 'scale total pixels', 'match size', 'scale to multiple'] | Output[Literal['COMBO']],
+        input: Any,
+        resize_type: Literal['scale dimensions', 'scale by multiplier', 'scale longer dimension', 'scale shorter dimension', 'scale width', 'scale height', 'scale total pixels', 'match size', 'scale to multiple'] | Output[Literal['COMFY_DYNAMICCOMBO_V3']],
         scale_method: Literal['nearest-exact', 'bilinear', 'area', 'bicubic', 'lanczos'] | Output[Literal['COMBO']] = ...,
-        **inputs: Any,
     ) -> ResizeImageMaskNodeNode:
         'Resize an image or mask using various scaling methods.'
         ...
@@ -1914,6 +1920,19 @@ class BuiltinNodes:
         'Decodes latents into images.'
         ...
 
+    def VAEDecodeTiled(
+        self,
+        *,
+        samples: Output[Literal['LATENT']],
+        vae: Output[Literal['VAE']],
+        tile_size: int | Output[Literal['INT']] = ...,
+        overlap: int | Output[Literal['INT']] = ...,
+        temporal_size: int | Output[Literal['INT']] = ...,
+        temporal_overlap: int | Output[Literal['INT']] = ...,
+    ) -> VAEDecodeTiledNode:
+        'Decodes latents in overlapping tiles, blended, for images too big to decode whole; the overlap is at most a quarter of the tile.'
+        ...
+
     def VAEEncode(self, *, pixels: Output[Literal['IMAGE']], vae: Output[Literal['VAE']]) -> VAEEncodeNode:
         'Encodes an image into a latent (for img2img); the image is centre-cropped to a multiple of 8.'
         ...
@@ -1927,6 +1946,19 @@ class BuiltinNodes:
         grow_mask_by: int | Output[Literal['INT']] = ...,
     ) -> VAEEncodeForInpaintNode:
         "Encodes an image for inpainting: the masked pixels are greyed out before encoding and the mask, grown by a few pixels, becomes the latent's noise mask."
+        ...
+
+    def VAEEncodeTiled(
+        self,
+        *,
+        pixels: Output[Literal['IMAGE']],
+        vae: Output[Literal['VAE']],
+        tile_size: int | Output[Literal['INT']] = ...,
+        overlap: int | Output[Literal['INT']] = ...,
+        temporal_size: int | Output[Literal['INT']] = ...,
+        temporal_overlap: int | Output[Literal['INT']] = ...,
+    ) -> VAEEncodeTiledNode:
+        'Encodes an image in overlapping tiles, blended, for images too big to encode whole; the overlap must be less than half the tile.'
         ...
 
     def VAELoader(self, *, vae_name: str | Output[Literal['COMBO']]) -> VAELoaderNode:
