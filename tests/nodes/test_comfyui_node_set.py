@@ -25,9 +25,8 @@ FILE_LISTS = {  # combos whose choices are the installation's files: both sides 
 # (node, what differs) -> why we differ on purpose; each entry is checked to still be needed
 DEVIATIONS: dict[tuple[str, str], str] = {
     ("KSampler", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
-    ("KSampler", "required/scheduler"): "linear_quadratic and kl_optimal are not in yet",
+    ("KSamplerSelect", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
     ("KSamplerAdvanced", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
-    ("KSamplerAdvanced", "required/scheduler"): "linear_quadratic and kl_optimal are not in yet",
 }
 OURS_ONLY = {"MathInt": "integer arithmetic for the utility example (ComfyUI has ComfyMathExpression)",
              "MathFloat": "float arithmetic for the utility example (ComfyUI has ComfyMathExpression)"}
@@ -69,7 +68,9 @@ def shape(node: str, info: dict[str, Any]) -> dict[str, Any]:
                 choices = "files"
             inputs[f"{section}/{name}"] = {"type": type_, "choices": choices, **compared}
     return {
-        "display_name": info["display_name"], "category": info["category"], "python_module": info["python_module"],
+        # ComfyUI's V3 nodes without a display name list null; its clients then show the class name, which is what a
+        # classic node class without one lists (ComfyUI's own rule), so null is compared as the class name.
+        "display_name": info["display_name"] or node, "category": info["category"], "python_module": info["python_module"],
         "input_order": {section: info.get("input_order", {}).get(section, []) for section in ("required", "optional")},
         "inputs": inputs,
         "hidden": sorted(info["input"].get("hidden", {})),

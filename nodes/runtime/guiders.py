@@ -1,0 +1,93 @@
+"""What flows on a GUIDER wire: a model and its conditioning, predicting x0 for the samplers (ComfyUI's guiders).
+
+A guider's `sample` takes ComfyUI's arguments (noise, latent samples in LATENT units, a SAMPLER, sigmas) and returns
+the sampled latent in LATENT units; the `callback` gets (step, denoised x0 in model units, x, total steps).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from .guidance import GuidedDenoiser, read_conditioning
+from .models import DiffusionModel
+from .sampling import SamplerObject
+
+GuiderCallback = Callable[[int, torch.Tensor, torch.Tensor, int], None]
+
+
+class CFGGuider:
+    """Classifier-free guidance over a positive and a negative conditioning (BasicGuider: positive only, cfg 1)."""
+
+    def __init__(self, model: DiffusionModel, positive: Any, negative: Any = (), cfg: float = 1.0) -> None:
+        self.model = model
+        self.positive = read_conditioning(positive, "positive")
+        self.negative = read_conditioning(negative, "negative")
+        self.cfg = float(cfg)
+
+    def denoiser(self) -> Callable[..., torch.Tensor]:
+        return GuidedDenoiser(self.model, self.positive, self.negative, self.cfg)
+
+    def sample(self, noise: torch.Tensor, latent_image: torch.Tensor, sampler: SamplerObject, sigmas: torch.Tensor,
+               denoise_mask: torch.Tensor | None = None, callback: GuiderCallback | None = None,
+               disable_pbar: bool = False, seed: int | None = None) -> torch.Tensor:
+        """Sample `latent_image` from `noise` over `sigmas`; the latent comes back unchanged for empty sigmas."""
+        if len(sigmas) == 0:
+            return latent_image
+        model = self.model
+        model.prepare()
+        device, latent_format = model.device, model.latent_format
+        samples = latent_image.float()
+        mask = latent_mask(denoise_mask, samples.shape).to(device) if denoise_mask is not None else None
+        total = len(sigmas) - 1
+
+        def on_step(state: dict[str, Any]) -> None:
+            if callback is not None:
+                callback(state["i"], state["denoised"], state["x"], total)
+
+        out = sampler.sample(self.denoiser(), model.schedule, sigmas.float().to(device),
+                             latent_format.to_model(samples).to(device), noise.float().to(device),
+                             0 if seed is None else seed, on_step, mask)
+        return latent_format.from_model(out).float().cpu()
+
+
+class DualCFGGuider(CFGGuider):
+    """Guidance by two conditionings against a negative: cond2 steered away from the negative with cfg_cond2_negative
+    and cond1 away from cond2 with cfg_conds; "nested" applies cfg_conds inside the negative guidance instead."""
+
+    def __init__(self, model: DiffusionModel, cond1: Any, cond2: Any, negative: Any, cfg_conds: float,
+                 cfg_cond2_negative: float, nested: bool = False) -> None:
+        super().__init__(model, cond1, negative, cfg_conds)
+        self.middle = read_conditioning(cond2, "cond2")
+        self.cfg2 = float(cfg_cond2_negative)
+        self.nested = nested
+
+    def denoiser(self) -> Callable[..., torch.Tensor]:
+        pair = GuidedDenoiser(self.model, self.positive, self.middle, 1.0)
+        negative = GuidedDenoiser(self.model, self.negative, [], 1.0)
+        cfg1, cfg2, nested = self.cfg, self.cfg2, self.nested
+
+        def denoise(x: torch.Tensor, sigma: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+            if not nested and math.isclose(cfg2, 1.0) and math.isclose(cfg1, 1.0):
+                return pair.predict_groups(x, sigma, 1)[0]  # neither guidance changes the positive
+            cond1, cond2 = pair.predict_groups(x, sigma, 2)
+            if not nested and math.isclose(cfg2, 1.0):
+                return cond2 + (cond1 - cond2) * cfg1
+            uncond = negative.predict_groups(x, sigma, 1)[0]
+            if nested:
+                return uncond + cfg2 * (cond2 + (cond1 - cond2) * cfg1 - uncond)
+            return uncond + (cond2 - uncond) * cfg2 + (cond1 - cond2) * cfg1
+
+        return denoise
+
+
+def latent_mask(mask: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """A pixel or latent mask [B?, H, W] resized (bilinear) to the latent and repeated over channels and batch."""
+    mask = mask.float().reshape(-1, 1, mask.shape[-2], mask.shape[-1])
+    mask = F.interpolate(mask, size=tuple(shape[-2:]), mode="bilinear")
+    mask = mask.expand(-1, shape[1], -1, -1)
+    if mask.shape[0] < shape[0]:
+        mask = mask.repeat((shape[0] + mask.shape[0] - 1) // mask.shape[0], 1, 1, 1)
+    return mask[:shape[0]]
