@@ -23,5 +23,97 @@ class KSamplerSelect:
         return (sampler_object(sampler_name),)
 
 
-NODE_CLASS_MAPPINGS = {"KSamplerSelect": KSamplerSelect}
+def _option(default: float, high: float = 100.0, advanced: bool = True) -> tuple:
+    options = {"default": default, "min": 0.0, "max": high, "step": 0.01, "round": False}
+    return ("FLOAT", {**options, "advanced": True} if advanced else options)
+
+
+def _noise_device() -> tuple:
+    return (["gpu", "cpu"], {"advanced": True})
+
+
+def _sampler(name: str, **options):
+    from nodes.runtime.sampling import sampler_object
+
+    return (sampler_object(name, **options),)
+
+
+class _SamplerWithOptions:
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("SAMPLER",)
+    FUNCTION = "get_sampler"
+
+
+class SamplerEulerAncestral(_SamplerWithOptions):
+    DESCRIPTION = "euler_ancestral with its noise options: eta scales the fresh noise per step (0: plain euler)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"eta": _option(1.0), "s_noise": _option(1.0)}}
+
+    def get_sampler(self, eta: float, s_noise: float):
+        return _sampler("euler_ancestral", eta=eta, s_noise=s_noise)
+
+
+class SamplerDPMPP_2S_Ancestral(_SamplerWithOptions):
+    DESCRIPTION = "dpmpp_2s_ancestral with its noise options."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"eta": _option(1.0, advanced=False), "s_noise": _option(1.0, advanced=False)}}
+
+    def get_sampler(self, eta: float, s_noise: float):
+        return _sampler("dpmpp_2s_ancestral", eta=eta, s_noise=s_noise)
+
+
+class SamplerLMS(_SamplerWithOptions):
+    DESCRIPTION = "lms with the number of earlier slopes it extrapolates from."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"order": ("INT", {"default": 4, "min": 1, "max": 100, "advanced": True})}}
+
+    def get_sampler(self, order: int):
+        return _sampler("lms", order=order)
+
+
+class SamplerDPMPP_SDE(_SamplerWithOptions):
+    DESCRIPTION = "dpmpp_sde with its options; noise_device picks where the Brownian tree is drawn (different numbers)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"eta": _option(1.0), "s_noise": _option(1.0), "r": _option(0.5),
+                             "noise_device": _noise_device()}}
+
+    def get_sampler(self, eta: float, s_noise: float, r: float, noise_device: str):
+        return _sampler("dpmpp_sde" if noise_device == "cpu" else "dpmpp_sde_gpu", eta=eta, s_noise=s_noise, r=r)
+
+
+class SamplerDPMPP_2M_SDE(_SamplerWithOptions):
+    DESCRIPTION = "dpmpp_2m_sde with its options: the midpoint or Heun correction, noise strength and device."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"solver_type": (["midpoint", "heun"],), "eta": _option(1.0), "s_noise": _option(1.0),
+                             "noise_device": _noise_device()}}
+
+    def get_sampler(self, solver_type: str, eta: float, s_noise: float, noise_device: str):
+        name = "dpmpp_2m_sde" if noise_device == "cpu" else "dpmpp_2m_sde_gpu"
+        return _sampler(name, eta=eta, s_noise=s_noise, solver_type=solver_type)
+
+
+class SamplerDPMPP_3M_SDE(_SamplerWithOptions):
+    DESCRIPTION = "dpmpp_3m_sde with its noise strength and device."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"eta": _option(1.0), "s_noise": _option(1.0), "noise_device": _noise_device()}}
+
+    def get_sampler(self, eta: float, s_noise: float, noise_device: str):
+        return _sampler("dpmpp_3m_sde" if noise_device == "cpu" else "dpmpp_3m_sde_gpu", eta=eta, s_noise=s_noise)
+
+
+NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in (
+    KSamplerSelect, SamplerEulerAncestral, SamplerDPMPP_2S_Ancestral, SamplerLMS, SamplerDPMPP_SDE,
+    SamplerDPMPP_2M_SDE, SamplerDPMPP_3M_SDE)}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}

@@ -281,8 +281,14 @@ def sample_dpmpp_sde_gpu(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, 
 @torch.no_grad()
 def _sample_dpmpp_multistep_sde(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
                                 callback: Callback | None, noise_sampler: NoiseSampler | None, eta: float,
-                                s_noise: float, order: int, cpu_tree: bool) -> torch.Tensor:
-    """DPM-Solver++(2M/3M) SDE: exponential integrator in lambda with phi_2/phi_3 corrections and SDE noise."""
+                                s_noise: float, order: int, cpu_tree: bool, solver_type: str = "midpoint") -> torch.Tensor:
+    """DPM-Solver++(2M/3M) SDE: exponential integrator in lambda with phi_2/phi_3 corrections and SDE noise.
+
+    Order 2 corrects with the last two x0 predictions by the midpoint rule or, for `solver_type` "heun", by phi_2
+    (the same correction 3M uses while it has one earlier prediction).
+    """
+    if solver_type not in ("midpoint", "heun"):
+        raise ValueError(f"solver_type must be 'midpoint' or 'heun', not {solver_type!r}")
     kwargs, seed = _split(extra_args)
     if len(sigmas) <= 1:
         return x
@@ -307,7 +313,7 @@ def _sample_dpmpp_multistep_sde(model: Denoise, x: torch.Tensor, sigmas: torch.T
                 d1 = d1_0 + (d1_0 - d1_1) * r0 / (r0 + r1)
                 d2 = (d1_0 - d1_1) / (r0 + r1)
                 x = x + phi_2 * d1 - (phi_2 / h_eta - 0.5) * d2
-            elif order == 3 and history:
+            elif history and (order == 3 or solver_type == "heun"):
                 x = x + phi_2 * (denoised - history[0][0]) / (history[0][1] / h)
             elif order == 2 and history:  # midpoint variant, ComfyUI's default
                 x = x - 0.5 * torch.expm1(-h_eta) * (denoised - history[0][0]) / (history[0][1] / h)
@@ -320,16 +326,34 @@ def _sample_dpmpp_multistep_sde(model: Denoise, x: torch.Tensor, sigmas: torch.T
 
 def sample_dpmpp_2m_sde(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
                         callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
-                        eta: float = 1.0, s_noise: float = 1.0) -> torch.Tensor:
+                        eta: float = 1.0, s_noise: float = 1.0, solver_type: str = "midpoint") -> torch.Tensor:
     """DPM-Solver++(2M) SDE, midpoint variant (Lu et al. 2022b), Brownian-tree noise on the CPU."""
-    return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 2, True)
+    return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 2, True,
+                                       solver_type)
 
 
 def sample_dpmpp_2m_sde_gpu(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
                             callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
-                            eta: float = 1.0, s_noise: float = 1.0) -> torch.Tensor:
+                            eta: float = 1.0, s_noise: float = 1.0, solver_type: str = "midpoint") -> torch.Tensor:
     """`dpmpp_2m_sde` with the Brownian tree on the latent's device."""
-    return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 2, False)
+    return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 2, False,
+                                       solver_type)
+
+
+def sample_dpmpp_2m_sde_heun(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                             callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                             eta: float = 1.0, s_noise: float = 1.0, solver_type: str = "heun") -> torch.Tensor:
+    """DPM-Solver++(2M) SDE with the Heun-style phi_2 correction, Brownian-tree noise on the CPU."""
+    return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 2, True,
+                                       solver_type)
+
+
+def sample_dpmpp_2m_sde_heun_gpu(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                                 callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                                 eta: float = 1.0, s_noise: float = 1.0, solver_type: str = "heun") -> torch.Tensor:
+    """`dpmpp_2m_sde_heun` with the Brownian tree on the latent's device."""
+    return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 2, False,
+                                       solver_type)
 
 
 def sample_dpmpp_3m_sde(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
@@ -344,6 +368,56 @@ def sample_dpmpp_3m_sde_gpu(model: Denoise, x: torch.Tensor, sigmas: torch.Tenso
                             eta: float = 1.0, s_noise: float = 1.0) -> torch.Tensor:
     """`dpmpp_3m_sde` with the Brownian tree on the latent's device."""
     return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 3, False)
+
+
+@torch.no_grad()
+def sample_ddpm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
+    """Ho et al. (2020)'s ancestral step p(x_prev | x_t) between any two sigmas, taken in variance-preserving units.
+
+    With abar = 1 / (1 + sigma^2) and a = abar_t / abar_prev: mean (x - (1 - a) eps / sqrt(1 - abar_t)) / sqrt(a),
+    variance (1 - a)(1 - abar_prev) / (1 - abar_t); no noise on the step into sigma = 0.
+    """
+    kwargs, seed = _split(extra_args)
+    noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_prev = sigmas[i], sigmas[i + 1]
+        denoised = model(x, sigma * s_in, **kwargs)
+        _report(callback, i, x, sigma, denoised)
+        abar, abar_prev = 1 / (sigma ** 2 + 1), 1 / (sigma_prev ** 2 + 1)
+        a = abar / abar_prev
+        eps = (x - denoised) / sigma
+        x = (1.0 / a).sqrt() * (x / torch.sqrt(1.0 + sigma ** 2) - (1 - a) * eps / (1 - abar).sqrt())
+        if sigma_prev > 0:
+            x = x + ((1 - a) * (1 - abar_prev) / (1 - abar)).sqrt() * noise_sampler(sigma, sigma_prev)
+            x = x * torch.sqrt(1.0 + sigma_prev ** 2)
+    return x
+
+
+# Adams-Bashforth weights for equal steps, newest slope first (orders 1 to 4).
+ADAMS_BASHFORTH = ((1.0,), (3 / 2, -1 / 2), (23 / 12, -16 / 12, 5 / 12), (55 / 24, -59 / 24, 37 / 24, -9 / 24))
+
+
+@torch.no_grad()
+def sample_ipndm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                 callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                 max_order: int = 4) -> torch.Tensor:
+    """Improved PNDM (Zhang & Chen 2022, DEIS paper): Adams-Bashforth in sigma with equal-step weights, the order
+    growing to `max_order` with the history; the step into sigma = 0 returns the x0 prediction."""
+    kwargs, _ = _split(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    slopes: list[torch.Tensor] = []  # newest first
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        _report(callback, i, x, sigmas[i], denoised)
+        slopes = [to_d(x, sigmas[i], denoised)] + slopes[:max_order - 1]
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            weights = ADAMS_BASHFORTH[len(slopes) - 1]
+            x = x + (sigmas[i + 1] - sigmas[i]) * sum(w * d for w, d in zip(weights, slopes))
+    return x
 
 
 @torch.no_grad()
@@ -362,6 +436,7 @@ def sample_lcm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args
     return x
 
 
+# In ComfyUI's order (KSampler lists them so).
 SAMPLERS: dict[str, Sampler] = {
     "euler": sample_euler,
     "euler_ancestral": sample_euler_ancestral,
@@ -375,9 +450,13 @@ SAMPLERS: dict[str, Sampler] = {
     "dpmpp_2m": sample_dpmpp_2m,
     "dpmpp_2m_sde": sample_dpmpp_2m_sde,
     "dpmpp_2m_sde_gpu": sample_dpmpp_2m_sde_gpu,
+    "dpmpp_2m_sde_heun": sample_dpmpp_2m_sde_heun,
+    "dpmpp_2m_sde_heun_gpu": sample_dpmpp_2m_sde_heun_gpu,
     "dpmpp_3m_sde": sample_dpmpp_3m_sde,
     "dpmpp_3m_sde_gpu": sample_dpmpp_3m_sde_gpu,
+    "ddpm": sample_ddpm,
     "lcm": sample_lcm,
+    "ipndm": sample_ipndm,
     "ddim": sample_ddim,
     "uni_pc": sample_uni_pc,
     "uni_pc_bh2": sample_uni_pc_bh2,

@@ -12,9 +12,9 @@ from nodes.runtime.sampling import SAMPLERS, SCHEDULERS, ksampler_sigmas
 
 MU, C = 0.5, 0.7
 SHAPE = (64, 4, 8, 8)
-ODE_SAMPLERS = ["euler", "heun", "dpm_2", "lms", "dpmpp_2m", "ddim", "uni_pc", "uni_pc_bh2"]
+ODE_SAMPLERS = ["euler", "heun", "dpm_2", "lms", "dpmpp_2m", "ipndm", "ddim", "uni_pc", "uni_pc_bh2"]
 STOCHASTIC = ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m_sde",
-              "dpmpp_3m_sde"]
+              "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "ddpm"]
 
 
 def gaussian_denoiser(x: torch.Tensor, sigma: torch.Tensor, **kwargs) -> torch.Tensor:
@@ -41,7 +41,8 @@ def test_ode_samplers_land_on_the_exact_flow_solution(schedule, z, name):
     assert (out - exact).abs().max() < (0.15 if first_order else 0.01)
 
 
-@pytest.mark.parametrize("name, order", [("euler", 1), ("heun", 2), ("dpm_2", 2), ("dpmpp_2m", 2), ("lms", 2)])
+@pytest.mark.parametrize("name, order", [("euler", 1), ("heun", 2), ("dpm_2", 2), ("dpmpp_2m", 2), ("lms", 2),
+                                         ("ipndm", 2)])
 def test_doubling_the_steps_shrinks_the_error_by_the_method_order(schedule, z, name, order):
     err = [(lambda o: (o[0] - o[1]).abs().max())(run(name, schedule, z, n)) for n in (10, 20)]
     assert err[1] < err[0] / 2 ** order * 1.3
@@ -51,7 +52,7 @@ def test_doubling_the_steps_shrinks_the_error_by_the_method_order(schedule, z, n
 def test_stochastic_samplers_reproduce_the_data_distribution(schedule, z, name):
     out, _ = run(name, schedule, z, 50)
     assert abs(float(out.mean()) - MU) < 0.02
-    tolerance = 0.1 if name == "euler_ancestral" else 0.03  # first order: its variance converges slowly
+    tolerance = 0.1 if name in ("euler_ancestral", "ddpm") else 0.03  # first order: its variance converges slowly
     assert abs(float(out.std()) / C - 1) < tolerance
 
 
@@ -75,6 +76,12 @@ def test_without_noise_the_stochastic_variant_is_the_deterministic_sampler(sched
     a, _ = run(ancestral, schedule, z, 12, eta=0.0)
     b, _ = run(deterministic, schedule, z, 12)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["dpmpp_2m_sde", "dpmpp_2m_sde_heun"])
+def test_without_noise_the_2m_sde_corrections_are_second_order_ode_solvers(schedule, z, name):
+    err = [(lambda o: (o[0] - o[1]).abs().max())(run(name, schedule, z, n, eta=0.0)) for n in (20, 40)]
+    assert err[1] < 0.02 and err[1] < err[0] / 4 * 1.3
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
