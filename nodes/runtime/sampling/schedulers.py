@@ -7,7 +7,7 @@ the extra step some samplers drop, and `denoise`.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -65,6 +65,21 @@ def kl_optimal_sigmas(n: int, sigma_min: float, sigma_max: float) -> torch.Tenso
     """
     w = torch.arange(n, dtype=torch.float32) / max(n - 1, 1)
     return _append_zero((w * math.atan(sigma_min) + (1 - w) * math.atan(sigma_max)).tan())
+
+
+def loglinear_sigmas(levels: Sequence[float], steps: int, denoise: float = 1.0) -> torch.Tensor:
+    """A published table of noise levels stretched to `steps` (log sigma interpolated linearly over an even grid),
+    its last `round(steps * denoise)` steps kept and the final sigma set to 0 (AYS, OptimalSteps, GITS)."""
+    if denoise <= 0.0:
+        return torch.zeros([0])
+    kept = round(steps * denoise) if denoise < 1.0 else steps
+    values = np.asarray(levels, dtype=np.float64)
+    if steps + 1 != len(values):
+        grid = np.linspace(0, 1, len(values))
+        values = np.exp(np.interp(np.linspace(0, 1, steps + 1), grid, np.log(values[::-1])))[::-1]
+    values = values[-(kept + 1):].copy()
+    values[-1] = 0
+    return torch.tensor(values, dtype=torch.float32)
 
 
 def sigmas_karras(schedule: DiscreteSchedule, steps: int) -> torch.Tensor:
