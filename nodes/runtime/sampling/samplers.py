@@ -104,6 +104,34 @@ def sample_heun(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_arg
     return x
 
 
+@torch.no_grad()
+def sample_heunpp2(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                   callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
+    """Heun++ (from the sd-webui-samplers-scheduler extension): Euler probes to the next one or two sigmas, the step
+    taken with their slopes weighted by sigma / (k * sigmas[0]) (k = number of slopes); Heun near the end, Euler last."""
+    kwargs, _ = _split(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    end = sigmas[-1]
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        _report(callback, i, x, sigmas[i], denoised)
+        d, dt = to_d(x, sigmas[i], denoised), sigmas[i + 1] - sigmas[i]
+        if sigmas[i + 1] == end:
+            x = x + d * dt
+            continue
+        x_2 = x + d * dt
+        d_2 = to_d(x_2, sigmas[i + 1], model(x_2, sigmas[i + 1] * s_in, **kwargs))
+        if sigmas[i + 2] == end:
+            w_2 = sigmas[i + 1] / (2 * sigmas[0])
+            x = x + (d * (1 - w_2) + d_2 * w_2) * dt
+        else:
+            x_3 = x_2 + d_2 * (sigmas[i + 2] - sigmas[i + 1])
+            d_3 = to_d(x_3, sigmas[i + 2], model(x_3, sigmas[i + 2] * s_in, **kwargs))
+            w_2, w_3 = sigmas[i + 1] / (3 * sigmas[0]), sigmas[i + 2] / (3 * sigmas[0])
+            x = x + ((1 - w_2 - w_3) * d + w_2 * d_2 + w_3 * d_3) * dt
+    return x
+
+
 def _dpm_2_step(model: Denoise, x: torch.Tensor, sigma: torch.Tensor, sigma_to: torch.Tensor,
                 d: torch.Tensor, s_in: torch.Tensor, kwargs: dict) -> torch.Tensor:
     """Midpoint step: slope taken at the geometric mean of the two sigmas (DPM-Solver-2, Lu et al. 2022)."""
@@ -420,6 +448,75 @@ def sample_ipndm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_ar
     return x
 
 
+def _res_multistep(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
+                   callback: Callback | None, noise_sampler: NoiseSampler | None, eta: float,
+                   s_noise: float) -> torch.Tensor:
+    """RES second-order multistep (Zhang et al. 2023, arXiv:2308.02157) in lambda = -log(sigma): exponential
+    integrator with phi_1/phi_2 weights on this and the last x0 prediction, down to sigma_down; ancestral noise on top."""
+    kwargs, seed = _split(extra_args)
+    noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
+    s_in = x.new_ones([x.shape[0]])
+    old_denoised, old_sigma_down = None, None
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
+        _report(callback, i, x, sigmas[i], denoised)
+        if sigma_down == 0 or old_denoised is None:
+            x = x + to_d(x, sigmas[i], denoised) * (sigma_down - sigmas[i])
+        else:
+            h = sigmas[i].log() - sigma_down.log()
+            c2 = (old_sigma_down.log() - sigmas[i - 1].log()) / h
+            phi_1 = torch.expm1(-h) / -h
+            phi_2 = (phi_1 - 1) / -h
+            b_1 = torch.nan_to_num(phi_1 - phi_2 / c2, nan=0.0)
+            b_2 = torch.nan_to_num(phi_2 / c2, nan=0.0)
+            x = (-h).exp() * x + h * (b_1 * denoised + b_2 * old_denoised)
+        if sigma_up > 0:
+            x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
+        old_denoised, old_sigma_down = denoised, sigma_down
+    return x
+
+
+@torch.no_grad()
+def sample_res_multistep(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                         callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                         s_noise: float = 1.0) -> torch.Tensor:
+    """RES multistep as an ODE solver (no noise)."""
+    return _res_multistep(model, x, sigmas, extra_args, callback, noise_sampler, 0.0, s_noise)
+
+
+@torch.no_grad()
+def sample_res_multistep_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor,
+                                   extra_args: dict | None = None, callback: Callback | None = None,
+                                   noise_sampler: NoiseSampler | None = None, eta: float = 1.0,
+                                   s_noise: float = 1.0) -> torch.Tensor:
+    """RES multistep down to sigma_down, then fresh noise up to the next sigma."""
+    return _res_multistep(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise)
+
+
+@torch.no_grad()
+def sample_gradient_estimation(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                               callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                               ge_gamma: float = 2.0) -> torch.Tensor:
+    """Euler plus (ge_gamma - 1) times the change in slope since the last step (Permenter & Yuan 2024, gradient
+    estimation); the step into sigma = 0 returns the x0 prediction."""
+    kwargs, _ = _split(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    old_d = None
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        _report(callback, i, x, sigmas[i], denoised)
+        d, dt = to_d(x, sigmas[i], denoised), sigmas[i + 1] - sigmas[i]
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            x = x + d * dt
+            if old_d is not None:
+                x = x + (ge_gamma - 1) * (d - old_d) * dt
+        old_d = d
+    return x
+
+
 @torch.no_grad()
 def sample_lcm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
                callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
@@ -441,6 +538,7 @@ SAMPLERS: dict[str, Sampler] = {
     "euler": sample_euler,
     "euler_ancestral": sample_euler_ancestral,
     "heun": sample_heun,
+    "heunpp2": sample_heunpp2,
     "dpm_2": sample_dpm_2,
     "dpm_2_ancestral": sample_dpm_2_ancestral,
     "lms": sample_lms,
@@ -457,6 +555,9 @@ SAMPLERS: dict[str, Sampler] = {
     "ddpm": sample_ddpm,
     "lcm": sample_lcm,
     "ipndm": sample_ipndm,
+    "res_multistep": sample_res_multistep,
+    "res_multistep_ancestral": sample_res_multistep_ancestral,
+    "gradient_estimation": sample_gradient_estimation,
     "ddim": sample_ddim,
     "uni_pc": sample_uni_pc,
     "uni_pc_bh2": sample_uni_pc_bh2,

@@ -41,3 +41,44 @@ def test_ipndm_uses_adams_bashforth_weights_on_its_history():
     f = {4: 16.0, 3: 9.0, 2: 4.0}
     expected = -(f[4]) - (1.5 * f[3] - 0.5 * f[4]) - (23 * f[2] - 16 * f[3] + 5 * f[4]) / 12
     assert abs(float(got) - expected) < 1e-5
+
+
+def slope_model(x, sigma):
+    """D = x - sigma * f(sigma) with f(s) = s^2: the ODE slope is f(sigma) whatever x is, so steps add up by hand."""
+    s = sigma.view(-1, 1, 1, 1)
+    return x - s * s ** 2
+
+
+def test_heunpp2_weights_its_probe_slopes_by_sigma_over_the_start():
+    got = SAMPLERS["heunpp2"](slope_model, torch.zeros(1, 1, 1, 1), torch.tensor([4.0, 2.0, 1.0, 0.5]))
+    f = lambda s: s ** 2  # noqa: E731
+    step_0 = ((1 - 2 / 12 - 1 / 12) * f(4) + 2 / 12 * f(2) + 1 / 12 * f(1)) * -2  # three slopes, weights s / (3 * 4)
+    step_1 = ((1 - 1 / 8) * f(2) + 1 / 8 * f(1)) * -1  # two slopes near the end, weight s / (2 * 4)
+    step_2 = f(1) * -0.5  # Euler into the last sigma
+    assert abs(float(got) - (step_0 + step_1 + step_2)) < 1e-5
+
+
+def test_gradient_estimation_adds_gamma_minus_one_times_the_slope_change():
+    got = SAMPLERS["gradient_estimation"](slope_model, torch.zeros(1, 1, 1, 1), torch.tensor([3.0, 2.0, 1.0]),
+                                          ge_gamma=2.5)
+    f = lambda s: s ** 2  # noqa: E731
+    expected = f(3) * -1 + f(2) * -1 + 1.5 * (f(2) - f(3)) * -1
+    assert abs(float(got) - expected) < 1e-5
+
+
+def test_res_multistep_second_step_is_the_exponential_integrator_with_phi_weights():
+    """Step 2 from sigma 2 to 1 with h = log 2 and c2 = -log(4 / 2) / h = -1: x = e^-h x + h (b1 D + b2 D_old) with
+    phi_1(-h) = (1 - e^-h) / h, phi_2(-h) = (1 - phi_1(-h)) / h, b1 = phi_1 - phi_2 / c2, b2 = phi_2 / c2."""
+    import math
+
+    x = torch.randn(1, 4, 2, 2, generator=torch.Generator().manual_seed(3)) * 4.0
+    d_0 = gaussian_denoiser(x, torch.tensor([4.0]))
+    x_1 = x + (x - d_0) / 4.0 * (2.0 - 4.0)  # Euler first
+    d_1 = gaussian_denoiser(x_1, torch.tensor([2.0]))
+    h = math.log(2.0)
+    phi_1 = (1 - math.exp(-h)) / h
+    phi_2 = (1 - phi_1) / h
+    c2 = -math.log(2.0) / h
+    expected = math.exp(-h) * x_1 + h * ((phi_1 - phi_2 / c2) * d_1 + phi_2 / c2 * d_0)
+    got = SAMPLERS["res_multistep"](gaussian_denoiser, x, torch.tensor([4.0, 2.0, 1.0]))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
