@@ -55,6 +55,17 @@ class SamplerEulerAncestral(_SamplerWithOptions):
         return _sampler("euler_ancestral", eta=eta, s_noise=s_noise)
 
 
+class SamplerEulerAncestralCFGPP(_SamplerWithOptions):
+    DESCRIPTION = "euler_ancestral_cfg_pp with its noise options (eta 0: euler_cfg_pp)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"eta": _option(1.0, 1.0, advanced=False), "s_noise": _option(1.0, 10.0, advanced=False)}}
+
+    def get_sampler(self, eta: float, s_noise: float):
+        return _sampler("euler_ancestral_cfg_pp", eta=eta, s_noise=s_noise)
+
+
 class SamplerDPMPP_2S_Ancestral(_SamplerWithOptions):
     DESCRIPTION = "dpmpp_2s_ancestral with its noise options."
 
@@ -114,6 +125,6 @@ class SamplerDPMPP_3M_SDE(_SamplerWithOptions):
 
 
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in (
-    KSamplerSelect, SamplerEulerAncestral, SamplerDPMPP_2S_Ancestral, SamplerLMS, SamplerDPMPP_SDE,
+    KSamplerSelect, SamplerEulerAncestral, SamplerEulerAncestralCFGPP, SamplerDPMPP_2S_Ancestral, SamplerLMS, SamplerDPMPP_SDE,
     SamplerDPMPP_2M_SDE, SamplerDPMPP_3M_SDE)}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+NODE_DISPLAY_NAME_MAPPINGS = {"SamplerEulerAncestralCFGPP": "SamplerEulerAncestralCFG++"}

@@ -28,7 +28,18 @@ class CFGGuider:
         self.cfg = float(cfg)
 
     def denoiser(self) -> Callable[..., torch.Tensor]:
-        return GuidedDenoiser(self.model, self.positive, self.negative, self.cfg)
+        guided = GuidedDenoiser(self.model, self.positive, self.negative, self.cfg)
+
+        def denoise(x: torch.Tensor, sigma: torch.Tensor, uncond_sink: dict | None = None,
+                    **kwargs: Any) -> torch.Tensor:
+            if uncond_sink is None:
+                return guided(x, sigma)
+            # CFG++ samplers need the negative's own prediction, even at cfg 1 (as ComfyUI computes it then).
+            cond, uncond = guided.predict_groups(x, sigma, 2)
+            uncond_sink["uncond"] = uncond
+            return uncond + (cond - uncond) * self.cfg
+
+        return denoise
 
     def sample(self, noise: torch.Tensor, latent_image: torch.Tensor, sampler: SamplerObject, sigmas: torch.Tensor,
                denoise_mask: torch.Tensor | None = None, callback: GuiderCallback | None = None,
@@ -69,13 +80,19 @@ class DualCFGGuider(CFGGuider):
         negative = GuidedDenoiser(self.model, self.negative, [], 1.0)
         cfg1, cfg2, nested = self.cfg, self.cfg2, self.nested
 
-        def denoise(x: torch.Tensor, sigma: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-            if not nested and math.isclose(cfg2, 1.0) and math.isclose(cfg1, 1.0):
+        def denoise(x: torch.Tensor, sigma: torch.Tensor, uncond_sink: dict | None = None,
+                    **kwargs: Any) -> torch.Tensor:
+            if uncond_sink is not None:  # CFG++: everything computed; the inner guidance's negative is reported
+                cond1, cond2 = pair.predict_groups(x, sigma, 2)
+                uncond = negative.predict_groups(x, sigma, 1)[0]
+                uncond_sink["uncond"] = cond2 if nested else uncond
+            elif not nested and math.isclose(cfg2, 1.0) and math.isclose(cfg1, 1.0):
                 return pair.predict_groups(x, sigma, 1)[0]  # neither guidance changes the positive
-            cond1, cond2 = pair.predict_groups(x, sigma, 2)
-            if not nested and math.isclose(cfg2, 1.0):
-                return cond2 + (cond1 - cond2) * cfg1
-            uncond = negative.predict_groups(x, sigma, 1)[0]
+            else:
+                cond1, cond2 = pair.predict_groups(x, sigma, 2)
+                if not nested and math.isclose(cfg2, 1.0):
+                    return cond2 + (cond1 - cond2) * cfg1
+                uncond = negative.predict_groups(x, sigma, 1)[0]
             if nested:
                 return uncond + cfg2 * (cond2 + (cond1 - cond2) * cfg1 - uncond)
             return uncond + (cond2 - uncond) * cfg2 + (cond1 - cond2) * cfg1

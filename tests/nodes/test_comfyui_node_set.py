@@ -22,11 +22,13 @@ FILE_LISTS = {  # combos whose choices are the installation's files: both sides 
     ("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"), ("LoraLoader", "lora_name"),
     ("LoraLoaderModelOnly", "lora_name"), ("LoadImage", "image"),
 }
+MISSING_SAMPLERS = ("ComfyUI's exp_heun_2_x0(_sde), dpm_fast, dpm_adaptive, ipndm_v, deis, er_sde, seeds_2/3 and "
+                    "sa_solver(_pece) samplers are not in yet")
 # (node, what differs) -> why we differ on purpose; each entry is checked to still be needed
 DEVIATIONS: dict[tuple[str, str], str] = {
-    ("KSampler", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
-    ("KSamplerSelect", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
-    ("KSamplerAdvanced", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
+    ("KSampler", "required/sampler_name"): MISSING_SAMPLERS,
+    ("KSamplerSelect", "required/sampler_name"): MISSING_SAMPLERS,
+    ("KSamplerAdvanced", "required/sampler_name"): MISSING_SAMPLERS,
 }
 OURS_ONLY = {"MathInt": "integer arithmetic for the utility example (ComfyUI has ComfyMathExpression)",
              "MathFloat": "float arithmetic for the utility example (ComfyUI has ComfyMathExpression)"}
@@ -70,7 +72,8 @@ def shape(node: str, info: dict[str, Any]) -> dict[str, Any]:
     return {
         # ComfyUI's V3 nodes without a display name list null; its clients then show the class name, which is what a
         # classic node class without one lists (ComfyUI's own rule), so null is compared as the class name.
-        "display_name": info["display_name"] or node, "category": info["category"], "python_module": info["python_module"],
+        "display_name": info["display_name"] or node, "category": info["category"],
+        "python_module": info["python_module"],
         "input_order": {section: info.get("input_order", {}).get(section, []) for section in ("required", "optional")},
         "inputs": inputs,
         "hidden": sorted(info["input"].get("hidden", {})),

@@ -4,6 +4,10 @@
 k-diffusion units (x = x0 + sigma * eps). `sigmas` descend and usually end in 0. `extra_args["seed"]`
 (the KSampler seed) picks the per-step noise as ComfyUI does and is not passed on to the model.
 `callback` is the one progress hook: called once per step with {"i", "x", "sigma", "denoised"}.
+
+CFG++ samplers (`*_cfg_pp`, Chung et al. 2024) also need the negative prompt's own x0 prediction: they pass the
+model an `uncond_sink` dict, which a guiding denoiser fills under "uncond"; a model that leaves it empty is taken to
+have no separate negative (its guided prediction stands in, and CFG++ becomes the plain sampler).
 """
 from __future__ import annotations
 
@@ -28,6 +32,14 @@ def _split(extra_args: dict[str, Any] | None) -> tuple[dict[str, Any], int | Non
 def _report(callback: Callback | None, i: int, x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> None:
     if callback is not None:
         callback({"i": i, "x": x, "sigma": sigma, "denoised": denoised})
+
+
+def _with_uncond_sink(extra_args: dict | None) -> tuple[dict[str, Any], int | None, Callable[[torch.Tensor], torch.Tensor]]:
+    """kwargs carrying an `uncond_sink`, the seed, and a reader of the last negative x0 prediction (see the top)."""
+    kwargs, seed = _split(extra_args)
+    sink: dict[str, torch.Tensor] = {}
+    kwargs["uncond_sink"] = sink
+    return kwargs, seed, lambda denoised: sink.pop("uncond", denoised)
 
 
 def to_d(x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
@@ -83,6 +95,35 @@ def sample_euler_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor
             x = x + to_d(x, sigmas[i], denoised) * (sigma_down - sigmas[i])
             x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
     return x
+
+
+@torch.no_grad()
+def sample_euler_ancestral_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                                  callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                                  eta: float = 1.0, s_noise: float = 1.0) -> torch.Tensor:
+    """Ancestral Euler with CFG++: from the guided x0, re-noised along the negative prediction's noise direction
+    down to sigma_down, then fresh noise up to sigma_next."""
+    kwargs, seed, uncond_of = _with_uncond_sink(extra_args)
+    noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        uncond = uncond_of(denoised)
+        _report(callback, i, x, sigmas[i], denoised)
+        if sigmas[i + 1] == 0:
+            x = denoised
+            continue
+        sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
+        x = denoised + sigma_down * to_d(x, sigmas[i], uncond)
+        if eta > 0 and s_noise > 0:
+            x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
+    return x
+
+
+def sample_euler_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                        callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
+    """Euler with CFG++ (no noise)."""
+    return sample_euler_ancestral_cfg_pp(model, x, sigmas, extra_args, callback, None, eta=0.0, s_noise=0.0)
 
 
 @torch.no_grad()
@@ -238,6 +279,57 @@ def sample_dpmpp_2s_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Ten
             x = (sigma_down / sigmas[i]) * x - torch.expm1(-h) * model(x_2, sigma_s * s_in, **kwargs)
         if sigmas[i + 1] > 0:
             x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_2s_ancestral_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor,
+                                     extra_args: dict | None = None, callback: Callback | None = None,
+                                     noise_sampler: NoiseSampler | None = None, eta: float = 1.0,
+                                     s_noise: float = 1.0) -> torch.Tensor:
+    """`dpmpp_2s_ancestral` with CFG++: each stage moves x by (guided - negative) x0 before the exponential step."""
+    kwargs, seed, uncond_of = _with_uncond_sink(extra_args)
+    noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        uncond = uncond_of(denoised)
+        sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
+        _report(callback, i, x, sigmas[i], denoised)
+        if sigma_down == 0:
+            x = denoised + to_d(x, sigmas[i], uncond) * sigma_down
+        else:
+            h = sigmas[i].log() - sigma_down.log()
+            sigma_s = (sigmas[i].log() - h / 2).exp()
+            shifted = x + (denoised - uncond)
+            x_2 = (sigma_s / sigmas[i]) * shifted - torch.expm1(-h / 2) * denoised
+            denoised_2 = model(x_2, sigma_s * s_in, **kwargs)
+            uncond_of(denoised_2)  # the second stage's negative is not used
+            x = (sigma_down / sigmas[i]) * shifted - torch.expm1(-h) * denoised_2
+        if sigmas[i + 1] > 0:
+            x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_2m_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                           callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
+    """DPM-Solver++(2M) with CFG++: the exponential decay applies to the negative prediction, the guided one is
+    kept whole, and the multistep correction uses the last negative prediction."""
+    kwargs, _, uncond_of = _with_uncond_sink(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    old_uncond = None
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        uncond = uncond_of(denoised)
+        _report(callback, i, x, sigmas[i], denoised)
+        h = sigmas[i].log() - sigmas[i + 1].log()
+        mix = -torch.exp(-h) * uncond
+        if old_uncond is not None and sigmas[i + 1] != 0:
+            r = (sigmas[i - 1].log() - sigmas[i].log()) / h
+            mix = mix - torch.expm1(-h) * (1 / (2 * r)) * (denoised - old_uncond)
+        x = denoised + mix + torch.exp(-h) * x
+        old_uncond = uncond
     return x
 
 
@@ -450,19 +542,22 @@ def sample_ipndm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_ar
 
 def _res_multistep(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
                    callback: Callback | None, noise_sampler: NoiseSampler | None, eta: float,
-                   s_noise: float) -> torch.Tensor:
+                   s_noise: float, cfg_pp: bool = False) -> torch.Tensor:
     """RES second-order multistep (Zhang et al. 2023, arXiv:2308.02157) in lambda = -log(sigma): exponential
-    integrator with phi_1/phi_2 weights on this and the last x0 prediction, down to sigma_down; ancestral noise on top."""
-    kwargs, seed = _split(extra_args)
+    integrator with phi_1/phi_2 weights on this and the last x0 prediction, down to sigma_down; ancestral noise on top.
+    With CFG++ the negative prediction drives the step and x is first moved by (guided - negative)."""
+    kwargs, seed, uncond_of = _with_uncond_sink(extra_args) if cfg_pp else (*_split(extra_args), None)
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
     old_denoised, old_sigma_down = None, None
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
+        driving = uncond_of(denoised) if cfg_pp else denoised
         sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
         _report(callback, i, x, sigmas[i], denoised)
         if sigma_down == 0 or old_denoised is None:
-            x = x + to_d(x, sigmas[i], denoised) * (sigma_down - sigmas[i])
+            d = to_d(x, sigmas[i], driving)
+            x = denoised + d * sigma_down if cfg_pp else x + d * (sigma_down - sigmas[i])
         else:
             h = sigmas[i].log() - sigma_down.log()
             c2 = (old_sigma_down.log() - sigmas[i - 1].log()) / h
@@ -470,10 +565,12 @@ def _res_multistep(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_
             phi_2 = (phi_1 - 1) / -h
             b_1 = torch.nan_to_num(phi_1 - phi_2 / c2, nan=0.0)
             b_2 = torch.nan_to_num(phi_2 / c2, nan=0.0)
-            x = (-h).exp() * x + h * (b_1 * denoised + b_2 * old_denoised)
+            if cfg_pp:
+                x = x + (denoised - driving)
+            x = (-h).exp() * x + h * (b_1 * driving + b_2 * old_denoised)
         if sigma_up > 0:
             x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
-        old_denoised, old_sigma_down = denoised, sigma_down
+        old_denoised, old_sigma_down = driving, sigma_down
     return x
 
 
@@ -486,6 +583,14 @@ def sample_res_multistep(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, 
 
 
 @torch.no_grad()
+def sample_res_multistep_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                                callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                                s_noise: float = 1.0) -> torch.Tensor:
+    """RES multistep with CFG++, no noise."""
+    return _res_multistep(model, x, sigmas, extra_args, callback, noise_sampler, 0.0, s_noise, cfg_pp=True)
+
+
+@torch.no_grad()
 def sample_res_multistep_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor,
                                    extra_args: dict | None = None, callback: Callback | None = None,
                                    noise_sampler: NoiseSampler | None = None, eta: float = 1.0,
@@ -495,26 +600,49 @@ def sample_res_multistep_ancestral(model: Denoise, x: torch.Tensor, sigmas: torc
 
 
 @torch.no_grad()
+def sample_res_multistep_ancestral_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor,
+                                          extra_args: dict | None = None, callback: Callback | None = None,
+                                          noise_sampler: NoiseSampler | None = None, eta: float = 1.0,
+                                          s_noise: float = 1.0) -> torch.Tensor:
+    """Ancestral RES multistep with CFG++."""
+    return _res_multistep(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, cfg_pp=True)
+
+
+def _gradient_estimation(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
+                         callback: Callback | None, ge_gamma: float, cfg_pp: bool) -> torch.Tensor:
+    kwargs, _, uncond_of = _with_uncond_sink(extra_args) if cfg_pp else (*_split(extra_args), None)
+    s_in = x.new_ones([x.shape[0]])
+    old_d = None
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        d = to_d(x, sigmas[i], uncond_of(denoised) if cfg_pp else denoised)
+        _report(callback, i, x, sigmas[i], denoised)
+        dt = sigmas[i + 1] - sigmas[i]
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            x = denoised + d * sigmas[i + 1] if cfg_pp else x + d * dt
+            if old_d is not None:
+                x = x + (ge_gamma - 1) * (d - old_d) * dt
+        old_d = d
+    return x
+
+
+@torch.no_grad()
 def sample_gradient_estimation(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
                                callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
                                ge_gamma: float = 2.0) -> torch.Tensor:
     """Euler plus (ge_gamma - 1) times the change in slope since the last step (Permenter & Yuan 2024, gradient
     estimation); the step into sigma = 0 returns the x0 prediction."""
-    kwargs, _ = _split(extra_args)
-    s_in = x.new_ones([x.shape[0]])
-    old_d = None
-    for i in range(len(sigmas) - 1):
-        denoised = model(x, sigmas[i] * s_in, **kwargs)
-        _report(callback, i, x, sigmas[i], denoised)
-        d, dt = to_d(x, sigmas[i], denoised), sigmas[i + 1] - sigmas[i]
-        if sigmas[i + 1] == 0:
-            x = denoised
-        else:
-            x = x + d * dt
-            if old_d is not None:
-                x = x + (ge_gamma - 1) * (d - old_d) * dt
-        old_d = d
-    return x
+    return _gradient_estimation(model, x, sigmas, extra_args, callback, ge_gamma, cfg_pp=False)
+
+
+@torch.no_grad()
+def sample_gradient_estimation_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor,
+                                      extra_args: dict | None = None, callback: Callback | None = None,
+                                      noise_sampler: NoiseSampler | None = None, ge_gamma: float = 2.0) -> torch.Tensor:
+    """Gradient estimation with CFG++: the Euler part re-noises the guided x0 along the negative's noise direction."""
+    return _gradient_estimation(model, x, sigmas, extra_args, callback, ge_gamma, cfg_pp=True)
 
 
 @torch.no_grad()
@@ -536,16 +664,20 @@ def sample_lcm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args
 # In ComfyUI's order (KSampler lists them so).
 SAMPLERS: dict[str, Sampler] = {
     "euler": sample_euler,
+    "euler_cfg_pp": sample_euler_cfg_pp,
     "euler_ancestral": sample_euler_ancestral,
+    "euler_ancestral_cfg_pp": sample_euler_ancestral_cfg_pp,
     "heun": sample_heun,
     "heunpp2": sample_heunpp2,
     "dpm_2": sample_dpm_2,
     "dpm_2_ancestral": sample_dpm_2_ancestral,
     "lms": sample_lms,
     "dpmpp_2s_ancestral": sample_dpmpp_2s_ancestral,
+    "dpmpp_2s_ancestral_cfg_pp": sample_dpmpp_2s_ancestral_cfg_pp,
     "dpmpp_sde": sample_dpmpp_sde,
     "dpmpp_sde_gpu": sample_dpmpp_sde_gpu,
     "dpmpp_2m": sample_dpmpp_2m,
+    "dpmpp_2m_cfg_pp": sample_dpmpp_2m_cfg_pp,
     "dpmpp_2m_sde": sample_dpmpp_2m_sde,
     "dpmpp_2m_sde_gpu": sample_dpmpp_2m_sde_gpu,
     "dpmpp_2m_sde_heun": sample_dpmpp_2m_sde_heun,
@@ -556,8 +688,11 @@ SAMPLERS: dict[str, Sampler] = {
     "lcm": sample_lcm,
     "ipndm": sample_ipndm,
     "res_multistep": sample_res_multistep,
+    "res_multistep_cfg_pp": sample_res_multistep_cfg_pp,
     "res_multistep_ancestral": sample_res_multistep_ancestral,
+    "res_multistep_ancestral_cfg_pp": sample_res_multistep_ancestral_cfg_pp,
     "gradient_estimation": sample_gradient_estimation,
+    "gradient_estimation_cfg_pp": sample_gradient_estimation_cfg_pp,
     "ddim": sample_ddim,
     "uni_pc": sample_uni_pc,
     "uni_pc_bh2": sample_uni_pc_bh2,

@@ -79,3 +79,17 @@ def test_wrong_wires_are_named():
         nodes_.SamplerCustomAdvanced().sample(nodes_.DisableNoise().get_noise()[0], "cfg", None, None, None)
     with pytest.raises(InvalidNodeInput, match="model must be a MODEL"):
         nodes_.CFGGuider().get_guider("not a model", cond(1), cond(2), 5.0)
+
+
+def test_guiders_report_the_negative_prediction_to_cfg_pp_samplers(model):
+    x, sigma = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(5)), torch.tensor([2.5])
+    c1, c2, n = predictions(model, x, sigma, cond(1), cond(2), cond(3))
+    sink = {}
+    guider, = nodes_.CFGGuider().get_guider(model, cond(1), cond(3), 1.0)  # even at cfg 1
+    torch.testing.assert_close(guider.denoiser()(x, sigma, uncond_sink=sink), c1, rtol=1e-4, atol=2e-4)
+    torch.testing.assert_close(sink["uncond"], n, rtol=1e-4, atol=2e-4)
+    for style, reported in (("regular", n), ("nested", c2)):
+        sink = {}
+        guider, = nodes_.DualCFGGuider().get_guider(model, cond(1), cond(2), cond(3), 2.0, 3.0, style)
+        guider.denoiser()(x, sigma, uncond_sink=sink)
+        torch.testing.assert_close(sink["uncond"], reported, rtol=1e-4, atol=2e-4)

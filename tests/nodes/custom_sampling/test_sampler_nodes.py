@@ -38,6 +38,7 @@ def test_ksampler_select_gives_the_named_sampler(noise):
     (nodes_.SamplerEulerAncestral, (0.0, 1.0), "euler"),
     (nodes_.SamplerDPMPP_2S_Ancestral, (1.0, 0.0), None),
     (nodes_.SamplerLMS, (1,), "euler"),
+    (nodes_.SamplerEulerAncestralCFGPP, (0.0, 1.0), "euler_cfg_pp"),
 ])
 def test_options_that_remove_the_noise_or_the_history_give_the_simpler_sampler(noise, node, args, deterministic):
     sampler, = node().get_sampler(*args)

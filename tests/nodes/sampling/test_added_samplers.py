@@ -1,6 +1,7 @@
 """Samplers added for ComfyUI's full KSampler list, each step against its textbook form written out here."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from nodes.runtime.sampling import SAMPLERS
@@ -81,4 +82,52 @@ def test_res_multistep_second_step_is_the_exponential_integrator_with_phi_weight
     c2 = -math.log(2.0) / h
     expected = math.exp(-h) * x_1 + h * ((phi_1 - phi_2 / c2) * d_1 + phi_2 / c2 * d_0)
     got = SAMPLERS["res_multistep"](gaussian_denoiser, x, torch.tensor([4.0, 2.0, 1.0]))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+CFG_PP = [("euler_cfg_pp", "euler"), ("euler_ancestral_cfg_pp", "euler_ancestral"),
+          ("dpmpp_2s_ancestral_cfg_pp", "dpmpp_2s_ancestral"), ("dpmpp_2m_cfg_pp", "dpmpp_2m"),
+          ("res_multistep_cfg_pp", "res_multistep"), ("res_multistep_ancestral_cfg_pp", "res_multistep_ancestral"),
+          ("gradient_estimation_cfg_pp", "gradient_estimation")]
+
+
+@pytest.mark.parametrize("cfg_pp, plain", CFG_PP)
+def test_cfg_pp_without_a_separate_negative_is_the_plain_sampler(cfg_pp, plain):
+    """A model that reports no negative prediction (no guidance): CFG++ re-noises along the guided x0 itself."""
+    sigmas = torch.tensor([14.6, 6.0, 2.5, 1.0, 0.3, 0.0])
+    x = torch.randn(2, 4, 3, 3, generator=torch.Generator().manual_seed(4)) * 14.6
+    got = SAMPLERS[cfg_pp](gaussian_denoiser, x, sigmas, extra_args={"seed": 8})
+    torch.testing.assert_close(got, SAMPLERS[plain](gaussian_denoiser, x, sigmas, extra_args={"seed": 8}),
+                               rtol=1e-4, atol=1e-4)
+
+
+def guided(x, sigma, uncond_sink=None):
+    """A toy guided model: x0 = uncond + 3 (cond - uncond), with cond and uncond two Gaussian denoisers."""
+    uncond = 0.8 * gaussian_denoiser(x, sigma)
+    cond = gaussian_denoiser(x, sigma) + 0.1
+    if uncond_sink is not None:
+        uncond_sink["uncond"] = uncond
+    return uncond + 3 * (cond - uncond)
+
+
+def test_euler_cfg_pp_renoises_the_guided_x0_along_the_negatives_noise():
+    x = torch.randn(1, 4, 2, 2, generator=torch.Generator().manual_seed(5)) * 5.0
+    got = SAMPLERS["euler_cfg_pp"](guided, x, torch.tensor([5.0, 2.0]))
+    s = torch.tensor([5.0])
+    uncond = 0.8 * gaussian_denoiser(x, s)
+    torch.testing.assert_close(got, guided(x, s) + 2.0 * (x - uncond) / 5.0)
+
+
+def test_dpmpp_2m_cfg_pp_second_step():
+    """x_next = D + e^-h x - e^-h U - expm1(-h) / (2 r) (D - U_old), D guided, U negative, h and r in log sigma."""
+    import math
+
+    x = torch.randn(1, 4, 2, 2, generator=torch.Generator().manual_seed(6)) * 6.0
+    s0, s1, s2 = 6.0, 3.0, 1.0
+    d0, u0 = guided(x, torch.tensor([s0])), 0.8 * gaussian_denoiser(x, torch.tensor([s0]))
+    x1 = d0 - math.exp(-math.log(2)) * u0 + math.exp(-math.log(2)) * x  # first step: h = log 2, no history
+    d1, u1 = guided(x1, torch.tensor([s1])), 0.8 * gaussian_denoiser(x1, torch.tensor([s1]))
+    h, r = math.log(3), math.log(2) / math.log(3)
+    expected = d1 + math.exp(-h) * x1 - math.exp(-h) * u1 - math.expm1(-h) / (2 * r) * (d1 - u0)
+    got = SAMPLERS["dpmpp_2m_cfg_pp"](guided, x, torch.tensor([s0, s1, s2]))
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)

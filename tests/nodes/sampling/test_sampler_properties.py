@@ -104,7 +104,7 @@ def test_extra_args_reach_the_model_but_the_seed_does_not(schedule, name):
     sigmas = SCHEDULERS["normal"](schedule, 3)
     received = []
 
-    def model(x, sigma, cond=None):  # a 'seed' keyword would raise TypeError
+    def model(x, sigma, cond=None, uncond_sink=None):  # a 'seed' keyword would raise TypeError (CFG++ passes a sink)
         received.append(cond)
         return gaussian_denoiser(x, sigma)
 
