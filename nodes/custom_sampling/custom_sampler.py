@@ -4,7 +4,7 @@ Both samplers return the sampled latent and the last step's x0 prediction (`deno
 """
 from __future__ import annotations
 
-from graph_engine.estimate import NodeEstimate, ValueSize
+from graph_engine.estimate import NodeEstimate
 from nodes.diffusion.sampling import MAX_SEED, progress_reporter, sampling_estimate
 
 from .wires import guider_input, model_input, noise_input, sampler_input, sigmas_input

@@ -8,27 +8,8 @@ import pytest
 from scipy.special import betaincinv
 
 from nodes.custom_sampling import schedulers as nodes_
-from nodes.runtime.models import DiffusionModel
 from nodes.runtime.sampling import ksampler_sigmas, sd_schedule
-
-
-class _Config:
-    in_channels = 4
-
-
-class _UNet:
-    config = _Config()
-
-
-@pytest.fixture(scope="module")
-def model() -> DiffusionModel:
-    return DiffusionModel(_UNet(), "SD1.x", "epsilon", "toy")
-
-
-def table() -> np.ndarray:
-    betas = np.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=np.float64) ** 2
-    abar = np.cumprod(1 - betas)
-    return np.sqrt((1 - abar) / abar).astype(np.float32).astype(np.float64)
+from tests.nodes.custom_sampling.conftest import table
 
 
 def check(got, expected, rtol=1e-5):

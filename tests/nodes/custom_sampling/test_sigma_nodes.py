@@ -6,7 +6,7 @@ import torch
 
 from graph_engine import InvalidNodeInput
 from nodes.custom_sampling import sigmas as nodes_
-from tests.nodes.custom_sampling.test_scheduler_nodes import model, table  # noqa: F401 (fixture)
+from tests.nodes.custom_sampling.conftest import table
 
 S = torch.tensor([10.0, 5.0, 2.0, 1.0, 0.0])
 
@@ -60,7 +60,7 @@ def test_manual_sigmas_reads_every_number():
     assert values(got) == [14.6, 7, 0.5, -1, 0] and got.dtype == torch.float32
 
 
-def test_sampling_percent_to_sigma(model):  # noqa: F811
+def test_sampling_percent_to_sigma(model):
     node = nodes_.SamplingPercentToSigma()
     sigmas = table()
     assert node.get_sigma(model, 0.0, False)[0] == 999999999.9 and node.get_sigma(model, 1.0, False)[0] == 0.0

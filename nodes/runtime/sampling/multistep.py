@@ -1,0 +1,190 @@
+"""Samplers ComfyUI added to k-diffusion's: DDPM, Heun++, iPNDM, RES multistep and gradient estimation."""
+from __future__ import annotations
+
+import torch
+
+from .noise import NoiseSampler, ancestral_noise_sampler
+from .sampler_basics import Callback, Denoise, ancestral_step, report, split_args, to_d, with_uncond_sink
+
+
+@torch.no_grad()
+def sample_heunpp2(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                   callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
+    """Heun++ (from the sd-webui-samplers-scheduler extension): Euler probes to the next one or two sigmas, the step
+    taken with their slopes weighted by sigma / (k * sigmas[0]) (k = number of slopes); Heun near the end, Euler last."""
+    kwargs, _ = split_args(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    end = sigmas[-1]
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        report(callback, i, x, sigmas[i], denoised)
+        d, dt = to_d(x, sigmas[i], denoised), sigmas[i + 1] - sigmas[i]
+        if sigmas[i + 1] == end:
+            x = x + d * dt
+            continue
+        x_2 = x + d * dt
+        d_2 = to_d(x_2, sigmas[i + 1], model(x_2, sigmas[i + 1] * s_in, **kwargs))
+        if sigmas[i + 2] == end:
+            w_2 = sigmas[i + 1] / (2 * sigmas[0])
+            x = x + (d * (1 - w_2) + d_2 * w_2) * dt
+        else:
+            x_3 = x_2 + d_2 * (sigmas[i + 2] - sigmas[i + 1])
+            d_3 = to_d(x_3, sigmas[i + 2], model(x_3, sigmas[i + 2] * s_in, **kwargs))
+            w_2, w_3 = sigmas[i + 1] / (3 * sigmas[0]), sigmas[i + 2] / (3 * sigmas[0])
+            x = x + ((1 - w_2 - w_3) * d + w_2 * d_2 + w_3 * d_3) * dt
+    return x
+
+
+@torch.no_grad()
+def sample_ddpm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
+    """Ho et al. (2020)'s ancestral step p(x_prev | x_t) between any two sigmas, taken in variance-preserving units.
+
+    With abar = 1 / (1 + sigma^2) and a = abar_t / abar_prev: mean (x - (1 - a) eps / sqrt(1 - abar_t)) / sqrt(a),
+    variance (1 - a)(1 - abar_prev) / (1 - abar_t); no noise on the step into sigma = 0.
+    """
+    kwargs, seed = split_args(extra_args)
+    noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_prev = sigmas[i], sigmas[i + 1]
+        denoised = model(x, sigma * s_in, **kwargs)
+        report(callback, i, x, sigma, denoised)
+        abar, abar_prev = 1 / (sigma ** 2 + 1), 1 / (sigma_prev ** 2 + 1)
+        a = abar / abar_prev
+        eps = (x - denoised) / sigma
+        x = (1.0 / a).sqrt() * (x / torch.sqrt(1.0 + sigma ** 2) - (1 - a) * eps / (1 - abar).sqrt())
+        if sigma_prev > 0:
+            x = x + ((1 - a) * (1 - abar_prev) / (1 - abar)).sqrt() * noise_sampler(sigma, sigma_prev)
+            x = x * torch.sqrt(1.0 + sigma_prev ** 2)
+    return x
+
+
+# Adams-Bashforth weights for equal steps, newest slope first (orders 1 to 4).
+ADAMS_BASHFORTH = ((1.0,), (3 / 2, -1 / 2), (23 / 12, -16 / 12, 5 / 12), (55 / 24, -59 / 24, 37 / 24, -9 / 24))
+
+
+@torch.no_grad()
+def sample_ipndm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                 callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                 max_order: int = 4) -> torch.Tensor:
+    """Improved PNDM (Zhang & Chen 2022, DEIS paper): Adams-Bashforth in sigma with equal-step weights, the order
+    growing to `max_order` with the history; the step into sigma = 0 returns the x0 prediction."""
+    kwargs, _ = split_args(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    slopes: list[torch.Tensor] = []  # newest first
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        report(callback, i, x, sigmas[i], denoised)
+        slopes = [to_d(x, sigmas[i], denoised)] + slopes[:max_order - 1]
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            weights = ADAMS_BASHFORTH[len(slopes) - 1]
+            x = x + (sigmas[i + 1] - sigmas[i]) * sum(w * d for w, d in zip(weights, slopes))
+    return x
+
+
+def _res_multistep(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
+                   callback: Callback | None, noise_sampler: NoiseSampler | None, eta: float,
+                   s_noise: float, cfg_pp: bool = False) -> torch.Tensor:
+    """RES second-order multistep (Zhang et al. 2023, arXiv:2308.02157) in lambda = -log(sigma): exponential
+    integrator with phi_1/phi_2 weights on this and the last x0 prediction, down to sigma_down; ancestral noise on top.
+    With CFG++ the negative prediction drives the step and x is first moved by (guided - negative)."""
+    kwargs, seed, uncond_of = with_uncond_sink(extra_args) if cfg_pp else (*split_args(extra_args), None)
+    noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
+    s_in = x.new_ones([x.shape[0]])
+    old_denoised, old_sigma_down = None, None
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        driving = uncond_of(denoised) if cfg_pp else denoised
+        sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
+        report(callback, i, x, sigmas[i], denoised)
+        if sigma_down == 0 or old_denoised is None:
+            d = to_d(x, sigmas[i], driving)
+            x = denoised + d * sigma_down if cfg_pp else x + d * (sigma_down - sigmas[i])
+        else:
+            h = sigmas[i].log() - sigma_down.log()
+            c2 = (old_sigma_down.log() - sigmas[i - 1].log()) / h
+            phi_1 = torch.expm1(-h) / -h
+            phi_2 = (phi_1 - 1) / -h
+            b_1 = torch.nan_to_num(phi_1 - phi_2 / c2, nan=0.0)
+            b_2 = torch.nan_to_num(phi_2 / c2, nan=0.0)
+            if cfg_pp:
+                x = x + (denoised - driving)
+            x = (-h).exp() * x + h * (b_1 * driving + b_2 * old_denoised)
+        if sigma_up > 0:
+            x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
+        old_denoised, old_sigma_down = driving, sigma_down
+    return x
+
+
+@torch.no_grad()
+def sample_res_multistep(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                         callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                         s_noise: float = 1.0) -> torch.Tensor:
+    """RES multistep as an ODE solver (no noise)."""
+    return _res_multistep(model, x, sigmas, extra_args, callback, noise_sampler, 0.0, s_noise)
+
+
+@torch.no_grad()
+def sample_res_multistep_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                                callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                                s_noise: float = 1.0) -> torch.Tensor:
+    """RES multistep with CFG++, no noise."""
+    return _res_multistep(model, x, sigmas, extra_args, callback, noise_sampler, 0.0, s_noise, cfg_pp=True)
+
+
+@torch.no_grad()
+def sample_res_multistep_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor,
+                                   extra_args: dict | None = None, callback: Callback | None = None,
+                                   noise_sampler: NoiseSampler | None = None, eta: float = 1.0,
+                                   s_noise: float = 1.0) -> torch.Tensor:
+    """RES multistep down to sigma_down, then fresh noise up to the next sigma."""
+    return _res_multistep(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise)
+
+
+@torch.no_grad()
+def sample_res_multistep_ancestral_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor,
+                                          extra_args: dict | None = None, callback: Callback | None = None,
+                                          noise_sampler: NoiseSampler | None = None, eta: float = 1.0,
+                                          s_noise: float = 1.0) -> torch.Tensor:
+    """Ancestral RES multistep with CFG++."""
+    return _res_multistep(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, cfg_pp=True)
+
+
+def _gradient_estimation(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
+                         callback: Callback | None, ge_gamma: float, cfg_pp: bool) -> torch.Tensor:
+    kwargs, _, uncond_of = with_uncond_sink(extra_args) if cfg_pp else (*split_args(extra_args), None)
+    s_in = x.new_ones([x.shape[0]])
+    old_d = None
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        d = to_d(x, sigmas[i], uncond_of(denoised) if cfg_pp else denoised)
+        report(callback, i, x, sigmas[i], denoised)
+        dt = sigmas[i + 1] - sigmas[i]
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            x = denoised + d * sigmas[i + 1] if cfg_pp else x + d * dt
+            if old_d is not None:
+                x = x + (ge_gamma - 1) * (d - old_d) * dt
+        old_d = d
+    return x
+
+
+@torch.no_grad()
+def sample_gradient_estimation(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                               callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                               ge_gamma: float = 2.0) -> torch.Tensor:
+    """Euler plus (ge_gamma - 1) times the change in slope since the last step (Permenter & Yuan 2024, gradient
+    estimation); the step into sigma = 0 returns the x0 prediction."""
+    return _gradient_estimation(model, x, sigmas, extra_args, callback, ge_gamma, cfg_pp=False)
+
+
+@torch.no_grad()
+def sample_gradient_estimation_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor,
+                                      extra_args: dict | None = None, callback: Callback | None = None,
+                                      noise_sampler: NoiseSampler | None = None, ge_gamma: float = 2.0) -> torch.Tensor:
+    """Gradient estimation with CFG++: the Euler part re-noises the guided x0 along the negative's noise direction."""
+    return _gradient_estimation(model, x, sigmas, extra_args, callback, ge_gamma, cfg_pp=True)
