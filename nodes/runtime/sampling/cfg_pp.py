@@ -89,3 +89,19 @@ def sample_dpmpp_2m_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor
         x = denoised + mix + torch.exp(-h) * x
         old_uncond = uncond
     return x
+
+
+@torch.no_grad()
+def sample_euler_cfg_pp_alternative(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor,
+                                    extra_args: dict | None = None, callback: Callback | None = None,
+                                    noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
+    """SamplerEulerCFG++'s "alternative": Euler with the slope (x - 2 guided + negative) / sigma, i.e. the guided
+    slope plus the negative's offset from the guided x0."""
+    kwargs, _, uncond_of = with_uncond_sink(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        uncond = uncond_of(denoised)
+        report(callback, i, x, sigmas[i], denoised)
+        x = x + to_d(x - denoised + uncond, sigmas[i], denoised) * (sigmas[i + 1] - sigmas[i])
+    return x

@@ -351,17 +351,64 @@ def sample_dpmpp_3m_sde_gpu(model: Denoise, x: torch.Tensor, sigmas: torch.Tenso
 
 @torch.no_grad()
 def sample_lcm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
-               callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
-    """Latent Consistency Model multistep sampling (Luo et al. 2023): jump to x0, re-noise to sigma_next."""
+               callback: Callback | None = None, noise_sampler: NoiseSampler | None = None, s_noise: float = 1.0,
+               s_noise_end: float | None = None, noise_clip_std: float = 0.0) -> torch.Tensor:
+    """Latent Consistency Model multistep sampling (Luo et al. 2023): jump to x0, re-noise to sigma_next.
+
+    The fresh noise can be clamped to +/- noise_clip_std of its spread and scaled by a factor going linearly from
+    s_noise at the first step to s_noise_end at the last (SamplerLCM's options).
+    """
     kwargs, seed = split_args(extra_args)
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
-    for i in range(len(sigmas) - 1):
+    steps = len(sigmas) - 1
+    s_end = s_noise if s_noise_end is None else s_noise_end
+    for i in range(steps):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         report(callback, i, x, sigmas[i], denoised)
         x = denoised
         if sigmas[i + 1] > 0:
-            x = x + sigmas[i + 1] * noise_sampler(sigmas[i], sigmas[i + 1])
+            noise = noise_sampler(sigmas[i], sigmas[i + 1])
+            if noise_clip_std > 0:
+                limit = noise_clip_std * noise.std()
+                noise = noise.clamp(min=-limit, max=limit)
+            scale = s_noise + (s_end - s_noise) * (i / (steps - 1) if steps > 1 else 0.0)
+            if scale != 1.0:
+                noise = noise * scale
+            x = x + sigmas[i + 1] * noise
+    return x
+
+
+@torch.no_grad()
+def sample_lcm_upscale(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                       callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                       total_upscale: float = 2.0, upscale_method: str = "bislerp",
+                       upscale_steps: int | None = None) -> torch.Tensor:
+    """LCM that grows the latent while it samples: after each of the first steps the x0 prediction is resized, in
+    equal factors up to `total_upscale` (over `upscale_steps` steps, by default about half of them), then re-noised.
+
+    The noise of a step is one CPU draw of the current size from a generator seeded with seed + 1 (ComfyUI draws it
+    from torch's unseeded global generator, so no two of its runs agree).
+    """
+    from nodes.latent.resize import resize
+
+    kwargs, seed = split_args(extra_args)
+    generator = torch.Generator(device="cpu").manual_seed((seed or 0) + 1)
+    if upscale_steps is None:
+        upscale_steps = max(len(sigmas) // 2 + 1, 2)
+    else:
+        upscale_steps = min(upscale_steps + 1, len(sigmas) + 1)
+    factors = np.linspace(1.0, total_upscale, upscale_steps)[1:]
+    height, width = x.shape[-2:]
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * x.new_ones([x.shape[0]]), **kwargs)
+        report(callback, i, x, sigmas[i], denoised)
+        x = denoised
+        if i < len(factors):
+            x = resize(x, round(width * factors[i]), round(height * factors[i]), upscale_method)
+        if sigmas[i + 1] > 0:
+            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+            x = x + sigmas[i + 1] * noise
     return x
 
 
