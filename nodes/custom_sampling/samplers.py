@@ -124,7 +124,31 @@ class SamplerDPMPP_3M_SDE(_SamplerWithOptions):
         return _sampler("dpmpp_3m_sde" if noise_device == "cpu" else "dpmpp_3m_sde_gpu", eta=eta, s_noise=s_noise)
 
 
+class SamplerER_SDE(_SamplerWithOptions):
+    DESCRIPTION = ("er_sde with its noise scale function (ER-SDE's, the reverse-time SDE's, or none: the ODE), the "
+                   "number of stages and the noise strength.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        eta = _option(1.0, 10.0)
+        eta[1]["tooltip"] = "How stochastic the solver is: 0 is the ODE; large values can break the image."
+        return {"required": {"solver_type": (["ER-SDE", "Reverse-time SDE", "ODE"],),
+                             "max_stage": ("INT", {"default": 3, "min": 1, "max": 3, "advanced": True}),
+                             "eta": eta, "s_noise": _option(1.0)}}
+
+    def get_sampler(self, solver_type: str, max_stage: int, eta: float, s_noise: float):
+        from nodes.runtime.sampling.multistep import er_sde_noise_scaler, reverse_time_sde_noise_scaler
+
+        if solver_type == "ODE" or eta == 0:
+            scaler, s_noise = er_sde_noise_scaler(0.0), 0.0  # x itself: no noise term
+        elif solver_type == "ER-SDE":
+            scaler = er_sde_noise_scaler(eta)
+        else:
+            scaler = reverse_time_sde_noise_scaler(eta)
+        return _sampler("er_sde", s_noise=s_noise, noise_scaler=scaler, max_stage=max_stage)
+
+
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in (
     KSamplerSelect, SamplerEulerAncestral, SamplerEulerAncestralCFGPP, SamplerDPMPP_2S_Ancestral, SamplerLMS, SamplerDPMPP_SDE,
-    SamplerDPMPP_2M_SDE, SamplerDPMPP_3M_SDE)}
+    SamplerDPMPP_2M_SDE, SamplerDPMPP_3M_SDE, SamplerER_SDE)}
 NODE_DISPLAY_NAME_MAPPINGS = {"SamplerEulerAncestralCFGPP": "SamplerEulerAncestralCFG++"}

@@ -16,8 +16,8 @@ import torch
 
 from .cfg_pp import (sample_dpmpp_2m_cfg_pp, sample_dpmpp_2s_ancestral_cfg_pp, sample_euler_ancestral_cfg_pp,
                      sample_euler_cfg_pp)
-from .multistep import (sample_ddpm, sample_gradient_estimation, sample_gradient_estimation_cfg_pp, sample_heunpp2,
-                        sample_ipndm, sample_res_multistep, sample_res_multistep_ancestral,
+from .multistep import (sample_ddpm, sample_er_sde, sample_gradient_estimation, sample_gradient_estimation_cfg_pp,
+                        sample_heunpp2, sample_ipndm, sample_res_multistep, sample_res_multistep_ancestral,
                         sample_res_multistep_ancestral_cfg_pp, sample_res_multistep_cfg_pp)
 from .noise import NoiseSampler, ancestral_noise_sampler, brownian_noise_sampler
 from .sampler_basics import Callback, Denoise, Sampler, ancestral_step, report, split_args, to_d
@@ -444,6 +444,7 @@ SAMPLERS: dict[str, Sampler] = {
     "res_multistep_ancestral_cfg_pp": sample_res_multistep_ancestral_cfg_pp,
     "gradient_estimation": sample_gradient_estimation,
     "gradient_estimation_cfg_pp": sample_gradient_estimation_cfg_pp,
+    "er_sde": sample_er_sde,
     "ddim": sample_ddim,
     "uni_pc": sample_uni_pc,
     "uni_pc_bh2": sample_uni_pc_bh2,

@@ -2,6 +2,8 @@
 Gaussian toy problem whose exact denoiser is known (tests/nodes/sampling/test_sampler_properties.py)."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -74,3 +76,18 @@ def test_dpmpp_sde_and_3m_sde_nodes_pass_their_options(noise):
     sampler, = nodes_.SamplerDPMPP_3M_SDE().get_sampler(0.0, 1.0, "gpu")
     assert sampler.sampler_function is SAMPLERS["dpmpp_3m_sde_gpu"]
     torch.testing.assert_close(sample(sampler, noise), plain("dpmpp_3m_sde", noise, eta=0.0))
+
+
+def test_er_sde_node_picks_the_noise_scaler():
+    from nodes.runtime.sampling.multistep import er_sde_noise_scaler
+
+    ode, = nodes_.SamplerER_SDE().get_sampler("ODE", 3, 1.0, 1.0)
+    assert ode.extra_options["s_noise"] == 0.0 and float(ode.extra_options["noise_scaler"](torch.tensor(2.0))) == 2.0
+    no_eta, = nodes_.SamplerER_SDE().get_sampler("ER-SDE", 2, 0.0, 1.0)
+    assert no_eta.extra_options["s_noise"] == 0.0 and no_eta.extra_options["max_stage"] == 2
+    reverse, = nodes_.SamplerER_SDE().get_sampler("Reverse-time SDE", 3, 1.0, 1.0)
+    assert float(reverse.extra_options["noise_scaler"](torch.tensor(2.0))) == 4.0  # x^(eta + 1)
+    er, = nodes_.SamplerER_SDE().get_sampler("ER-SDE", 3, 0.5, 1.0)
+    value = float(er.extra_options["noise_scaler"](torch.tensor(2.0)))
+    assert abs(value - 2.0 * (math.exp(2.0 ** 0.3) + 10.0) ** 0.5) < 1e-4  # x (e^(x^0.3) + 10)^eta
+    assert float(er_sde_noise_scaler(0.0)(torch.tensor(3.0))) == 3.0

@@ -17,7 +17,7 @@ ODE_SAMPLERS = ["euler", "heun", "heunpp2", "dpm_2", "lms", "dpmpp_2m", "ipndm",
 # Heun++'s weights and gradient estimation's correction do not raise the order on this problem.
 FIRST_ORDER = ("euler", "ddim", "heunpp2", "gradient_estimation")
 STOCHASTIC = ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m_sde",
-              "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "ddpm", "res_multistep_ancestral"]
+              "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "ddpm", "res_multistep_ancestral", "er_sde"]
 
 
 def gaussian_denoiser(x: torch.Tensor, sigma: torch.Tensor, **kwargs) -> torch.Tensor:
