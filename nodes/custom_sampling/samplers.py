@@ -148,7 +148,27 @@ class SamplerER_SDE(_SamplerWithOptions):
         return _sampler("er_sde", s_noise=s_noise, noise_scaler=scaler, max_stage=max_stage)
 
 
+class SamplerSEEDS2(_SamplerWithOptions):
+    DESCRIPTION = ("seeds_2 with its options. exp_heun_2_x0 is solver_type phi_2, r 1, eta 0; exp_heun_2_x0_sde is "
+                   "phi_2, r 1, eta 1, s_noise 1.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        def tip(option: tuple, text: str) -> tuple:
+            return (option[0], {**option[1], "tooltip": text})
+
+        return {"required": {
+            "solver_type": (["phi_1", "phi_2"],),
+            "eta": tip(_option(1.0), "How much fresh noise each step takes in (0: deterministic)."),
+            "s_noise": tip(_option(1.0), "Scale of that noise."),
+            "r": tip(("FLOAT", {"default": 0.5, "min": 0.01, "max": 1.0, "step": 0.01, "round": False,
+                                "advanced": True}), "Where in the step the intermediate stage sits (in log sigma).")}}
+
+    def get_sampler(self, solver_type: str, eta: float, s_noise: float, r: float):
+        return _sampler("seeds_2", eta=eta, s_noise=s_noise, r=r, solver_type=solver_type)
+
+
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in (
     KSamplerSelect, SamplerEulerAncestral, SamplerEulerAncestralCFGPP, SamplerDPMPP_2S_Ancestral, SamplerLMS, SamplerDPMPP_SDE,
-    SamplerDPMPP_2M_SDE, SamplerDPMPP_3M_SDE, SamplerER_SDE)}
+    SamplerDPMPP_2M_SDE, SamplerDPMPP_3M_SDE, SamplerER_SDE, SamplerSEEDS2)}
 NODE_DISPLAY_NAME_MAPPINGS = {"SamplerEulerAncestralCFGPP": "SamplerEulerAncestralCFG++"}

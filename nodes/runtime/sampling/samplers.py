@@ -21,6 +21,7 @@ from .multistep import (sample_ddpm, sample_er_sde, sample_gradient_estimation, 
                         sample_res_multistep_ancestral_cfg_pp, sample_res_multistep_cfg_pp)
 from .noise import NoiseSampler, ancestral_noise_sampler, brownian_noise_sampler
 from .sampler_basics import Callback, Denoise, Sampler, ancestral_step, report, split_args, to_d
+from .seeds import sample_exp_heun_2_x0, sample_exp_heun_2_x0_sde, sample_seeds_2, sample_seeds_3
 from .uni_pc import sample_uni_pc, sample_uni_pc_bh2
 
 
@@ -420,6 +421,8 @@ SAMPLERS: dict[str, Sampler] = {
     "euler_ancestral_cfg_pp": sample_euler_ancestral_cfg_pp,
     "heun": sample_heun,
     "heunpp2": sample_heunpp2,
+    "exp_heun_2_x0": sample_exp_heun_2_x0,
+    "exp_heun_2_x0_sde": sample_exp_heun_2_x0_sde,
     "dpm_2": sample_dpm_2,
     "dpm_2_ancestral": sample_dpm_2_ancestral,
     "lms": sample_lms,
@@ -445,6 +448,8 @@ SAMPLERS: dict[str, Sampler] = {
     "gradient_estimation": sample_gradient_estimation,
     "gradient_estimation_cfg_pp": sample_gradient_estimation_cfg_pp,
     "er_sde": sample_er_sde,
+    "seeds_2": sample_seeds_2,
+    "seeds_3": sample_seeds_3,
     "ddim": sample_ddim,
     "uni_pc": sample_uni_pc,
     "uni_pc_bh2": sample_uni_pc_bh2,

@@ -91,3 +91,11 @@ def test_er_sde_node_picks_the_noise_scaler():
     value = float(er.extra_options["noise_scaler"](torch.tensor(2.0)))
     assert abs(value - 2.0 * (math.exp(2.0 ** 0.3) + 10.0) ** 0.5) < 1e-4  # x (e^(x^0.3) + 10)^eta
     assert float(er_sde_noise_scaler(0.0)(torch.tensor(3.0))) == 3.0
+
+
+def test_seeds2_node_with_exp_heun_settings_is_exp_heun(noise):
+    sampler, = nodes_.SamplerSEEDS2().get_sampler("phi_2", 0.0, 1.0, 1.0)
+    assert sampler.sampler_function is SAMPLERS["seeds_2"]
+    torch.testing.assert_close(sample(sampler, noise), plain("exp_heun_2_x0", noise), rtol=0, atol=0)
+    sde, = nodes_.SamplerSEEDS2().get_sampler("phi_2", 1.0, 1.0, 1.0)
+    torch.testing.assert_close(sample(sde, noise), plain("exp_heun_2_x0_sde", noise), rtol=0, atol=0)

@@ -166,3 +166,34 @@ def test_er_sde_as_an_ode_converges_and_each_stage_improves_on_the_last():
     one, two, three = (error(20, stages) for stages in (1, 2, 3))
     assert three < two < one / 5
     assert error(40, 3) < three / 2 and error(40, 3) < 0.01
+
+
+def test_seeds_3_without_noise_is_exact_up_to_the_last_steps_x0_already_at_10_steps():
+    """Third order: at 10 steps only the final jump to x0 from sigma_min (about 0.003 here) is left of the error."""
+    from nodes.runtime.sampling import karras_sigmas
+
+    mu, c = 0.5, 0.7
+    z = torch.randn(16, 4, 4, 4, generator=torch.Generator().manual_seed(0))
+
+    def error(steps: int) -> float:
+        sigmas = karras_sigmas(steps, 0.03, 14.6)
+        x = mu + (c ** 2 + sigmas[0] ** 2) ** 0.5 * z
+        return float((SAMPLERS["seeds_3"](gaussian_denoiser, x, sigmas, eta=0.0) - (mu + c * z)).abs().max())
+
+    assert error(10) < 0.004 and error(20) < 0.004  # euler: 0.5 and 0.25
+
+
+def test_a_seeds_2_step_without_noise_blends_the_predictions_as_written():
+    """phi_1 form, r = 1/2, eta = 0: x1 at the log-midpoint, then x' = (s'/s) x - expm1(-h) (D + (D1 - D) * 1 / 2r)."""
+    import math
+
+    x = torch.randn(1, 4, 2, 2, generator=torch.Generator().manual_seed(9)) * 4.0
+    s, s_next = 4.0, 1.0
+    h = math.log(s / s_next)
+    mid = math.sqrt(s * s_next)
+    d0 = gaussian_denoiser(x, torch.tensor([s]))
+    x1 = mid / s * x - math.expm1(-h / 2) * d0
+    d1 = gaussian_denoiser(x1, torch.tensor([mid]))
+    expected = s_next / s * x - math.expm1(-h) * d1  # lerp weight 1 / 2r = 1: the stage's prediction alone
+    got = SAMPLERS["seeds_2"](gaussian_denoiser, x, torch.tensor([s, s_next]), eta=0.0, r=0.5)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)

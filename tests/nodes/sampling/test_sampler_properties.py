@@ -12,12 +12,13 @@ from nodes.runtime.sampling import SAMPLERS, SCHEDULERS, ksampler_sigmas
 
 MU, C = 0.5, 0.7
 SHAPE = (64, 4, 8, 8)
-ODE_SAMPLERS = ["euler", "heun", "heunpp2", "dpm_2", "lms", "dpmpp_2m", "ipndm", "res_multistep", "gradient_estimation",
-                "ddim", "uni_pc", "uni_pc_bh2"]
+ODE_SAMPLERS = ["euler", "heun", "heunpp2", "exp_heun_2_x0", "dpm_2", "lms", "dpmpp_2m", "ipndm", "res_multistep",
+                "gradient_estimation", "ddim", "uni_pc", "uni_pc_bh2"]
 # Heun++'s weights and gradient estimation's correction do not raise the order on this problem.
 FIRST_ORDER = ("euler", "ddim", "heunpp2", "gradient_estimation")
 STOCHASTIC = ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m_sde",
-              "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "ddpm", "res_multistep_ancestral", "er_sde"]
+              "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "ddpm", "res_multistep_ancestral", "er_sde", "seeds_2", "seeds_3",
+              "exp_heun_2_x0_sde"]
 
 
 def gaussian_denoiser(x: torch.Tensor, sigma: torch.Tensor, **kwargs) -> torch.Tensor:
@@ -40,11 +41,11 @@ def run(name, schedule, z, steps, scheduler="karras", model=gaussian_denoiser, *
 @pytest.mark.parametrize("name", ODE_SAMPLERS)
 def test_ode_samplers_land_on_the_exact_flow_solution(schedule, z, name):
     out, exact = run(name, schedule, z, 40)
-    assert (out - exact).abs().max() < (0.15 if name in FIRST_ORDER else 0.02 if name == "res_multistep" else 0.01)
+    assert (out - exact).abs().max() < (0.15 if name in FIRST_ORDER else 0.02 if name in ("res_multistep", "exp_heun_2_x0") else 0.01)
 
 
 @pytest.mark.parametrize("name, order", [("euler", 1), ("heun", 2), ("dpm_2", 2), ("dpmpp_2m", 2), ("lms", 2),
-                                         ("ipndm", 2), ("res_multistep", 2)])
+                                         ("ipndm", 2), ("res_multistep", 2), ("exp_heun_2_x0", 2)])
 def test_doubling_the_steps_shrinks_the_error_by_the_method_order(schedule, z, name, order):
     err = [(lambda o: (o[0] - o[1]).abs().max())(run(name, schedule, z, n)) for n in (10, 20)]
     assert err[1] < err[0] / 2 ** order * 1.3
