@@ -22,7 +22,7 @@ FILE_LISTS = {  # combos whose choices are the installation's files: both sides 
     ("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"), ("LoraLoader", "lora_name"),
     ("LoraLoaderModelOnly", "lora_name"), ("LoadImage", "image"),
 }
-MISSING_SAMPLERS = ("ComfyUI's dpm_fast, dpm_adaptive, ipndm_v, deis and "
+MISSING_SAMPLERS = ("ComfyUI's dpm_fast, dpm_adaptive, deis and "
                     "sa_solver(_pece) samplers are not in yet")
 # (node, what differs) -> why we differ on purpose; each entry is checked to still be needed
 DEVIATIONS: dict[tuple[str, str], str] = {

@@ -13,7 +13,8 @@ from .sampler_basics import Callback, Denoise, ancestral_step, report, split_arg
 def sample_heunpp2(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
                    callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
     """Heun++ (from the sd-webui-samplers-scheduler extension): Euler probes to the next one or two sigmas, the step
-    taken with their slopes weighted by sigma / (k * sigmas[0]) (k = number of slopes); Heun near the end, Euler last."""
+    taken with their slopes weighted by sigma / (k * sigmas[0]) (k = number of slopes); Heun near the end, Euler
+    last."""
     kwargs, _ = split_args(extra_args)
     s_in = x.new_ones([x.shape[0]])
     end = sigmas[-1]
@@ -86,6 +87,49 @@ def sample_ipndm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_ar
             x = x + (sigmas[i + 1] - sigmas[i]) * sum(w * d for w, d in zip(weights, slopes))
     return x
 
+
+
+def _variable_step_weights(h: list[torch.Tensor]) -> list[torch.Tensor]:
+    """iPNDM-v's weights for the newest slope first, from the step h[0] about to be taken and the earlier steps
+    h[1], h[2], h[3] (as many as the order needs); with equal steps they are ADAMS_BASHFORTH's."""
+    if len(h) == 1:
+        return [h[0].new_ones(())]
+    ratio = h[0] / h[1]
+    if len(h) == 2:
+        return [1 + ratio / 2, -ratio / 2]
+    span_1, span_2 = h[0] + h[1], h[1] + h[2]
+    third = (1 - h[0] / (3 * span_1) * (h[0] * span_1) / (h[1] * span_2)) / 2
+    weights = [1 + ratio / 2 + third, -ratio / 2 - (1 + h[1] / h[2]) * third, third * h[1] / h[2]]
+    if len(h) == 3:
+        return weights
+    span_3 = h[0] + h[1] + h[2]
+    growth = h[1] * span_2 / (h[2] * (h[2] + h[3]))
+    fourth = (((1 - h[0] / (3 * span_1)) / 2 + (1 - h[0] / (2 * span_1)) * h[0] / (6 * span_3))
+              * (h[0] * span_1 * span_3) / (h[1] * span_2 * (h[1] + h[2] + h[3])))
+    return [weights[0] + fourth, weights[1] - (1 + h[1] / h[2] + growth) * fourth,
+            weights[2] + (h[1] / h[2] + growth * (1 + h[2] / h[3])) * fourth, -fourth * growth * h[1] / h[2]]
+
+
+@torch.no_grad()
+def sample_ipndm_v(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                   callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                   max_order: int = 4) -> torch.Tensor:
+    """iPNDM with variable steps (Zhou et al. 2024, "Fast ODE-based sampling", zju-pi diff-solvers): `ipndm` with
+    weights adapted to unequal sigma steps."""
+    kwargs, _ = split_args(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    slopes: list[torch.Tensor] = []  # newest first
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **kwargs)
+        report(callback, i, x, sigmas[i], denoised)
+        slopes = [to_d(x, sigmas[i], denoised)] + slopes[:max_order - 1]
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            steps = [sigmas[i + 1 - k] - sigmas[i - k] for k in range(len(slopes))]
+            weights = _variable_step_weights(steps)
+            x = x + steps[0] * sum(w * d for w, d in zip(weights, slopes))
+    return x
 
 def _res_multistep(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
                    callback: Callback | None, noise_sampler: NoiseSampler | None, eta: float,

@@ -23,7 +23,8 @@ def report(callback: Callback | None, i: int, x: torch.Tensor, sigma: torch.Tens
         callback({"i": i, "x": x, "sigma": sigma, "denoised": denoised})
 
 
-def with_uncond_sink(extra_args: dict | None) -> tuple[dict[str, Any], int | None, Callable[[torch.Tensor], torch.Tensor]]:
+def with_uncond_sink(extra_args: dict | None
+                     ) -> tuple[dict[str, Any], int | None, Callable[[torch.Tensor], torch.Tensor]]:
     """kwargs carrying an `uncond_sink`, the seed, and a reader of the last negative x0 prediction (see the top)."""
     kwargs, seed = split_args(extra_args)
     sink: dict[str, torch.Tensor] = {}

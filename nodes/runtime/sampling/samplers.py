@@ -17,8 +17,9 @@ import torch
 from .cfg_pp import (sample_dpmpp_2m_cfg_pp, sample_dpmpp_2s_ancestral_cfg_pp, sample_euler_ancestral_cfg_pp,
                      sample_euler_cfg_pp)
 from .multistep import (sample_ddpm, sample_er_sde, sample_gradient_estimation, sample_gradient_estimation_cfg_pp,
-                        sample_heunpp2, sample_ipndm, sample_res_multistep, sample_res_multistep_ancestral,
-                        sample_res_multistep_ancestral_cfg_pp, sample_res_multistep_cfg_pp)
+                        sample_heunpp2, sample_ipndm, sample_ipndm_v, sample_res_multistep,
+                        sample_res_multistep_ancestral, sample_res_multistep_ancestral_cfg_pp,
+                        sample_res_multistep_cfg_pp)
 from .noise import NoiseSampler, ancestral_noise_sampler, brownian_noise_sampler
 from .sampler_basics import Callback, Denoise, Sampler, ancestral_step, report, split_args, to_d
 from .seeds import sample_exp_heun_2_x0, sample_exp_heun_2_x0_sde, sample_seeds_2, sample_seeds_3
@@ -261,7 +262,8 @@ def sample_dpmpp_sde_gpu(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, 
 @torch.no_grad()
 def _sample_dpmpp_multistep_sde(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
                                 callback: Callback | None, noise_sampler: NoiseSampler | None, eta: float,
-                                s_noise: float, order: int, cpu_tree: bool, solver_type: str = "midpoint") -> torch.Tensor:
+                                s_noise: float, order: int, cpu_tree: bool,
+                                solver_type: str = "midpoint") -> torch.Tensor:
     """DPM-Solver++(2M/3M) SDE: exponential integrator in lambda with phi_2/phi_3 corrections and SDE noise.
 
     Order 2 corrects with the last two x0 predictions by the midpoint rule or, for `solver_type` "heun", by phi_2
@@ -441,6 +443,7 @@ SAMPLERS: dict[str, Sampler] = {
     "ddpm": sample_ddpm,
     "lcm": sample_lcm,
     "ipndm": sample_ipndm,
+    "ipndm_v": sample_ipndm_v,
     "res_multistep": sample_res_multistep,
     "res_multistep_cfg_pp": sample_res_multistep_cfg_pp,
     "res_multistep_ancestral": sample_res_multistep_ancestral,

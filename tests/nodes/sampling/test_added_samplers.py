@@ -197,3 +197,26 @@ def test_a_seeds_2_step_without_noise_blends_the_predictions_as_written():
     expected = s_next / s * x - math.expm1(-h) * d1  # lerp weight 1 / 2r = 1: the stage's prediction alone
     got = SAMPLERS["seeds_2"](gaussian_denoiser, x, torch.tensor([s, s_next]), eta=0.0, r=0.5)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_ipndm_v_on_equal_steps_is_ipndm_up_to_third_order():
+    """(Its fourth-order weights are ComfyUI's, which are not Adams-Bashforth's 55, -59, 37, -9 / 24 on equal steps.)"""
+    x = torch.randn(1, 4, 2, 2, generator=torch.Generator().manual_seed(10)) * 6.0
+    sigmas = torch.tensor([6.0, 5.0, 4.0, 3.0, 2.0, 1.0])
+    torch.testing.assert_close(SAMPLERS["ipndm_v"](gaussian_denoiser, x, sigmas, max_order=3),
+                               SAMPLERS["ipndm"](gaussian_denoiser, x, sigmas, max_order=3), rtol=1e-5, atol=1e-5)
+
+
+def test_ipndm_v_second_order_integrates_a_linear_slope_exactly_on_uneven_steps():
+    """Variable-step Adams-Bashforth 2 is exact for slopes linear in sigma: only the first (Euler) step errs."""
+    f = lambda s: 1.5 * s - 2  # noqa: E731
+    sigmas = [7.0, 5.0, 4.0, 2.5, 1.0]
+
+    def model(x, sigma):
+        s = sigma.view(-1, 1, 1, 1)
+        return x - s * f(s)
+
+    got = SAMPLERS["ipndm_v"](model, torch.zeros(1, 1, 1, 1), torch.tensor(sigmas), max_order=2)
+    exact = lambda a, b: 0.75 * (b ** 2 - a ** 2) - 2 * (b - a)  # noqa: E731
+    expected = f(7.0) * (5.0 - 7.0) + exact(5.0, 1.0)
+    assert abs(float(got) - expected) < 1e-4

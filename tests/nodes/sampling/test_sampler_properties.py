@@ -12,7 +12,8 @@ from nodes.runtime.sampling import SAMPLERS, SCHEDULERS, ksampler_sigmas
 
 MU, C = 0.5, 0.7
 SHAPE = (64, 4, 8, 8)
-ODE_SAMPLERS = ["euler", "heun", "heunpp2", "exp_heun_2_x0", "dpm_2", "lms", "dpmpp_2m", "ipndm", "res_multistep",
+ODE_SAMPLERS = ["euler", "heun", "heunpp2", "exp_heun_2_x0", "dpm_2", "lms", "dpmpp_2m", "ipndm", "ipndm_v",
+                "res_multistep",
                 "gradient_estimation", "ddim", "uni_pc", "uni_pc_bh2"]
 # Heun++'s weights and gradient estimation's correction do not raise the order on this problem.
 FIRST_ORDER = ("euler", "ddim", "heunpp2", "gradient_estimation")
