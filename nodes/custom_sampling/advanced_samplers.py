@@ -43,7 +43,8 @@ class SamplerLCM:
             "s_noise_end": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 64.0, "step": 0.01,
                                       "tooltip": "Strength of the fresh noise at the last step, reached linearly."}),
             "noise_clip_std": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 10.0, "step": 0.01,
-                                         "tooltip": "Clamp the fresh noise to this many standard deviations (0: off)."})}}
+                                         "tooltip": "Clamp the fresh noise to this many standard deviations "
+                                                    "(0: off)."})}}
 
     def get_sampler(self, s_noise: float, s_noise_end: float, noise_clip_std: float):
         from nodes.runtime.sampling import sampler_object
@@ -56,7 +57,8 @@ class SamplerEulerCFGpp:
     CATEGORY = "experimental"
     RETURN_TYPES = ("SAMPLER",)
     FUNCTION = "get_sampler"
-    DESCRIPTION = "Euler with CFG++: \"regular\" is euler_cfg_pp; \"alternative\" adds the negative's offset to the slope."
+    DESCRIPTION = ("Euler with CFG++: \"regular\" is euler_cfg_pp; \"alternative\" adds the negative's offset to "
+                   "the slope.")
 
     @classmethod
     def INPUT_TYPES(cls):

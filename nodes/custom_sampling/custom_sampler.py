@@ -202,6 +202,36 @@ class DualCFGGuider:
         return (Guider(model_input(model), cond1, cond2, negative, cfg_conds, cfg_cond2_negative, style == "nested"),)
 
 
+class DualModelGuider:
+    CATEGORY = "model/sampling/guiders"
+    RETURN_TYPES = ("GUIDER",)
+    FUNCTION = "get_guider"
+    DESCRIPTION = ("Classifier-free guidance with the negative pass on another model (model_negative; without it, "
+                   "ordinary CFG on model).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL", {"tooltip": "The model that predicts the positive."}),
+                             "positive": ("CONDITIONING",), "cfg": _cfg_input(4.0)},
+                "optional": {"model_negative": ("MODEL", {"tooltip": "The model that predicts the negative; the "
+                                                                    "same model gives ordinary CFG."}),
+                             "negative": ("CONDITIONING", {"tooltip": "The negative prompt, on the negative model."})}}
+
+    def get_guider(self, model, positive, cfg: float, model_negative=None, negative=None):
+        from graph_engine import InvalidNodeInput
+        from nodes.runtime.guiders import CFGGuider as Guider, DualModelGuider as DualGuider
+
+        if negative is None:
+            # ComfyUI then runs the negative model without text, which only image-only models can; SD's UNets cannot.
+            raise InvalidNodeInput("negative: Stable Diffusion models need a negative conditioning for the "
+                                   "unconditional pass; connect one (an empty prompt, or ConditioningZeroOut)")
+        if model_negative is None:
+            return (Guider(model_input(model), positive, negative, cfg),)
+        return (DualGuider(model_input(model), model_input(model_negative), positive, negative, cfg),)
+
+
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in (
-    SamplerCustom, SamplerCustomAdvanced, RandomNoise, DisableNoise, AddNoise, BasicGuider, CFGGuider, DualCFGGuider)}
-NODE_DISPLAY_NAME_MAPPINGS = {"BasicGuider": "Basic Guider", "CFGGuider": "CFG Guider", "DualCFGGuider": "Dual CFG Guider"}
+    SamplerCustom, SamplerCustomAdvanced, RandomNoise, DisableNoise, AddNoise, BasicGuider, CFGGuider, DualCFGGuider,
+    DualModelGuider)}
+NODE_DISPLAY_NAME_MAPPINGS = {"BasicGuider": "Basic Guider", "CFGGuider": "CFG Guider",
+                              "DualCFGGuider": "Dual CFG Guider", "DualModelGuider": "Dual Model CFG Guider"}

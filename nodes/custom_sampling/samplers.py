@@ -1,4 +1,5 @@
-"""The SAMPLER makers of ComfyUI's comfy_extras.nodes_custom_sampler: a KSampler sampler by name, or one with options."""
+"""The SAMPLER makers of ComfyUI's comfy_extras.nodes_custom_sampler: a KSampler sampler by name, or one with its
+options."""
 from __future__ import annotations
 
 from nodes.runtime.sampler_names import SAMPLER_NAMES
@@ -169,6 +170,7 @@ class SamplerSEEDS2(_SamplerWithOptions):
 
 
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in (
-    KSamplerSelect, SamplerEulerAncestral, SamplerEulerAncestralCFGPP, SamplerDPMPP_2S_Ancestral, SamplerLMS, SamplerDPMPP_SDE,
+    KSamplerSelect, SamplerEulerAncestral, SamplerEulerAncestralCFGPP, SamplerDPMPP_2S_Ancestral, SamplerLMS,
+    SamplerDPMPP_SDE,
     SamplerDPMPP_2M_SDE, SamplerDPMPP_3M_SDE, SamplerER_SDE, SamplerSEEDS2)}
 NODE_DISPLAY_NAME_MAPPINGS = {"SamplerEulerAncestralCFGPP": "SamplerEulerAncestralCFG++"}

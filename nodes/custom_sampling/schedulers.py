@@ -23,7 +23,8 @@ def advanced_float(default: float, low: float, high: float, step: float = 0.01) 
 
 
 def sigma_range_inputs() -> dict:
-    return {"sigma_max": advanced_float(SD_SIGMA_MAX, 0.0, 5000.0), "sigma_min": advanced_float(SD_SIGMA_MIN, 0.0, 5000.0)}
+    return {"sigma_max": advanced_float(SD_SIGMA_MAX, 0.0, 5000.0),
+            "sigma_min": advanced_float(SD_SIGMA_MIN, 0.0, 5000.0)}
 
 
 class _Scheduler:

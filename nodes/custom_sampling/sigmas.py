@@ -102,7 +102,8 @@ class ExtendIntermediateSigmas:
     RETURN_TYPES = ("SIGMAS",)
     FUNCTION = "extend"
     DESCRIPTION = ("Adds `steps` - 1 sigmas inside every step whose starting sigma lies between end_at_sigma and "
-                   "start_at_sigma (-1: no upper limit), spaced linearly, or denser near the start (cosine) or end (sine).")
+                   "start_at_sigma (-1: no upper limit), spaced linearly, or denser near the start (cosine) or end "
+                   "(sine).")
 
     @classmethod
     def INPUT_TYPES(cls):

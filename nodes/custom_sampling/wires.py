@@ -12,8 +12,9 @@ def sigmas_input(sigmas: Any, name: str = "sigmas") -> Any:
     import torch
 
     if not isinstance(sigmas, torch.Tensor) or sigmas.ndim != 1:
+        shape = tuple(sigmas.shape) if isinstance(sigmas, torch.Tensor) else ""
         raise InvalidNodeInput(f"{name} must be SIGMAS (a 1-D tensor of noise levels, e.g. from BasicScheduler), got "
-                               f"{type(sigmas).__name__}{'' if not isinstance(sigmas, torch.Tensor) else tuple(sigmas.shape)}")
+                               f"{type(sigmas).__name__}{shape}")
     return sigmas
 
 

@@ -41,6 +41,10 @@ class CFGGuider:
 
         return denoise
 
+    def prepare(self) -> None:
+        """Every model the guider runs, ready on its device."""
+        self.model.prepare()
+
     def sample(self, noise: torch.Tensor, latent_image: torch.Tensor, sampler: SamplerObject, sigmas: torch.Tensor,
                denoise_mask: torch.Tensor | None = None, callback: GuiderCallback | None = None,
                disable_pbar: bool = False, seed: int | None = None) -> torch.Tensor:
@@ -48,7 +52,7 @@ class CFGGuider:
         if len(sigmas) == 0:
             return latent_image
         model = self.model
-        model.prepare()
+        self.prepare()
         device, latent_format = model.device, model.latent_format
         samples = latent_image.float()
         mask = latent_mask(denoise_mask, samples.shape).to(device) if denoise_mask is not None else None
@@ -96,6 +100,38 @@ class DualCFGGuider(CFGGuider):
             if nested:
                 return uncond + cfg2 * (cond2 + (cond1 - cond2) * cfg1 - uncond)
             return uncond + (cond2 - uncond) * cfg2 + (cond1 - cond2) * cfg1
+
+        return denoise
+
+
+class DualModelGuider(CFGGuider):
+    """Classifier-free guidance with the negative predicted by another model (the positive model's own for the
+    same model, which is ordinary CFG); at cfg 1 the negative model is not run."""
+
+    def __init__(self, model: DiffusionModel, negative_model: DiffusionModel, positive: Any, negative: Any,
+                 cfg: float) -> None:
+        super().__init__(model, positive, negative, cfg)
+        self.negative_model = negative_model
+
+    def prepare(self) -> None:
+        self.model.prepare()
+        if not math.isclose(self.cfg, 1.0):
+            self.negative_model.prepare()
+
+    def denoiser(self) -> Callable[..., torch.Tensor]:
+        positive = GuidedDenoiser(self.model, self.positive, [], 1.0)
+        negative = GuidedDenoiser(self.negative_model, self.negative, [], 1.0)
+        cfg = self.cfg
+
+        def denoise(x: torch.Tensor, sigma: torch.Tensor, uncond_sink: dict | None = None,
+                    **kwargs: Any) -> torch.Tensor:
+            cond = positive.predict_groups(x, sigma, 1)[0]
+            if uncond_sink is None and math.isclose(cfg, 1.0):
+                return cond
+            uncond = negative.predict_groups(x, sigma, 1)[0].to(cond.device)
+            if uncond_sink is not None:
+                uncond_sink["uncond"] = uncond
+            return uncond + (cond - uncond) * cfg
 
         return denoise
 

@@ -36,7 +36,8 @@ def sample_latent(model: DiffusionModel, latent: dict[str, Any], positive: Any, 
 def sample_with_guider(guider: Any, noise: torch.Tensor, seed: int, sampler: SamplerObject, sigmas: torch.Tensor,
                        latent: dict[str, Any], on_step: StepCallback | None = None
                        ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """SamplerCustom's outputs: the sampled LATENT and the last step's x0 prediction (the sampled one if no step ran)."""
+    """SamplerCustom's outputs: the sampled LATENT and the last step's x0 prediction (the sampled one if no step
+    ran)."""
     last: dict[str, torch.Tensor] = {}
 
     def callback(step: int, denoised: torch.Tensor, x: torch.Tensor, total: int) -> None:

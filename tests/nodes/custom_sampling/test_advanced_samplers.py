@@ -34,7 +34,8 @@ def test_lcm_noise_goes_linearly_from_s_noise_to_s_noise_end_and_is_clamped():
 
 def test_lcm_node_defaults_are_ksamplers_lcm():
     sampler, = SamplerLCM().get_sampler(1.0, 1.0, 0.0)
-    x, sigmas = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(1)) * 5, torch.tensor([5.0, 2.0, 0.5, 0])
+    x = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(1)) * 5
+    sigmas = torch.tensor([5.0, 2.0, 0.5, 0])
     model = lambda x, sigma, **k: 0.3 * x  # noqa: E731
     torch.testing.assert_close(run(sampler, x, sigmas, model=model),
                                SAMPLERS["lcm"](model, x, sigmas, extra_args={"seed": 3}), rtol=0, atol=0)

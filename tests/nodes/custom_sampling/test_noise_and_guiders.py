@@ -10,6 +10,7 @@ from nodes.custom_sampling import custom_sampler as nodes_
 from nodes.runtime.models import DiffusionModel
 
 SCALE = 0.18215  # SD1's latent scale factor
+CLOSE = {"rtol": 1e-4, "atol": 2e-4}  # one UNet batch against separate calls
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_cfg_guider_mixes_positive_and_negative_predictions(model):
     pos, neg = predictions(model, x, sigma, cond(1), cond(2))
     assert (pos - neg).abs().mean() > 1e-3
     guider, = nodes_.CFGGuider().get_guider(model, cond(1), cond(2), 5.0)
-    torch.testing.assert_close(guider.denoiser()(x, sigma), neg + (pos - neg) * 5.0, rtol=1e-4, atol=2e-4)  # one UNet batch against separate calls
+    torch.testing.assert_close(guider.denoiser()(x, sigma), neg + (pos - neg) * 5.0, **CLOSE)
 
 
 @pytest.mark.parametrize("style, cfg_conds, cfg_negative", [("regular", 3.0, 5.0), ("regular", 2.0, 1.0),
@@ -71,7 +72,7 @@ def test_dual_cfg_guider(model, style, cfg_conds, cfg_negative):
     else:
         expected = n + (c2 - n) * cfg_negative + (c1 - c2) * cfg_conds
     guider, = nodes_.DualCFGGuider().get_guider(model, cond(1), cond(2), cond(3), cfg_conds, cfg_negative, style)
-    torch.testing.assert_close(guider.denoiser()(x, sigma), expected, rtol=1e-4, atol=2e-4)  # one UNet batch against separate calls
+    torch.testing.assert_close(guider.denoiser()(x, sigma), expected, **CLOSE)
 
 
 def test_wrong_wires_are_named():
@@ -86,10 +87,34 @@ def test_guiders_report_the_negative_prediction_to_cfg_pp_samplers(model):
     c1, c2, n = predictions(model, x, sigma, cond(1), cond(2), cond(3))
     sink = {}
     guider, = nodes_.CFGGuider().get_guider(model, cond(1), cond(3), 1.0)  # even at cfg 1
-    torch.testing.assert_close(guider.denoiser()(x, sigma, uncond_sink=sink), c1, rtol=1e-4, atol=2e-4)
-    torch.testing.assert_close(sink["uncond"], n, rtol=1e-4, atol=2e-4)
+    torch.testing.assert_close(guider.denoiser()(x, sigma, uncond_sink=sink), c1, **CLOSE)
+    torch.testing.assert_close(sink["uncond"], n, **CLOSE)
     for style, reported in (("regular", n), ("nested", c2)):
         sink = {}
         guider, = nodes_.DualCFGGuider().get_guider(model, cond(1), cond(2), cond(3), 2.0, 3.0, style)
         guider.denoiser()(x, sigma, uncond_sink=sink)
-        torch.testing.assert_close(sink["uncond"], reported, rtol=1e-4, atol=2e-4)
+        torch.testing.assert_close(sink["uncond"], reported, **CLOSE)
+
+
+def test_dual_model_guider_predicts_the_negative_with_the_other_model(model):
+    import copy
+
+    other = copy.deepcopy(model.unet)
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.mul_(0.9)
+    negative_model = DiffusionModel(other, "SD1.x", "epsilon", "tiny, scaled")
+    x, sigma = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(6)), torch.tensor([2.0])
+    pos, = predictions(model, x, sigma, cond(1))
+    neg_own, = predictions(model, x, sigma, cond(2))
+    neg_other, = predictions(negative_model, x, sigma, cond(2))
+    assert (neg_own - neg_other).abs().mean() > 1e-3
+    node = nodes_.DualModelGuider()
+    guider, = node.get_guider(model, cond(1), 4.0, negative_model, cond(2))
+    torch.testing.assert_close(guider.denoiser()(x, sigma), neg_other + (pos - neg_other) * 4.0, **CLOSE)
+    guider, = node.get_guider(model, cond(1), 4.0, None, cond(2))  # without model_negative: ordinary CFG
+    torch.testing.assert_close(guider.denoiser()(x, sigma), neg_own + (pos - neg_own) * 4.0, **CLOSE)
+    guider, = node.get_guider(model, cond(1), 1.0, negative_model, cond(2))
+    torch.testing.assert_close(guider.denoiser()(x, sigma), pos, **CLOSE)
+    with pytest.raises(InvalidNodeInput, match="negative conditioning"):
+        node.get_guider(model, cond(1), 4.0, negative_model, None)
