@@ -109,7 +109,7 @@ class DisableNoise:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {}}
+        return {}  # no inputs (an empty "required" would list a section without inputs)
 
     def get_noise(self):
         from nodes.runtime.sampling import ZeroNoise
