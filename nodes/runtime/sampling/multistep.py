@@ -1,7 +1,7 @@
 """Samplers ComfyUI added to k-diffusion's: DDPM, Heun++, iPNDM, RES multistep, gradient estimation, ER-SDE."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -67,15 +67,14 @@ def sample_ddpm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_arg
 ADAMS_BASHFORTH = ((1.0,), (3 / 2, -1 / 2), (23 / 12, -16 / 12, 5 / 12), (55 / 24, -59 / 24, 37 / 24, -9 / 24))
 
 
-@torch.no_grad()
-def sample_ipndm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
-                 callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
-                 max_order: int = 4) -> torch.Tensor:
-    """Improved PNDM (Zhang & Chen 2022, DEIS paper): Adams-Bashforth in sigma with equal-step weights, the order
-    growing to `max_order` with the history; the step into sigma = 0 returns the x0 prediction."""
+def _adams_bashforth(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
+                     callback: Callback | None, max_order: int,
+                     weights: Callable[[list[torch.Tensor]], Sequence[torch.Tensor | float]]) -> torch.Tensor:
+    """Multistep in sigma over the last `max_order` slopes, newest first, weighted by `weights(steps)` (the step to
+    take, then the earlier ones); the step into sigma = 0 returns the x0 prediction."""
     kwargs, _ = split_args(extra_args)
     s_in = x.new_ones([x.shape[0]])
-    slopes: list[torch.Tensor] = []  # newest first
+    slopes: list[torch.Tensor] = []
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         report(callback, i, x, sigmas[i], denoised)
@@ -83,9 +82,19 @@ def sample_ipndm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_ar
         if sigmas[i + 1] == 0:
             x = denoised
         else:
-            weights = ADAMS_BASHFORTH[len(slopes) - 1]
-            x = x + (sigmas[i + 1] - sigmas[i]) * sum(w * d for w, d in zip(weights, slopes))
+            steps = [sigmas[i + 1 - k] - sigmas[i - k] for k in range(len(slopes))]
+            x = x + steps[0] * sum(w * d for w, d in zip(weights(steps), slopes))
     return x
+
+
+@torch.no_grad()
+def sample_ipndm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                 callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                 max_order: int = 4) -> torch.Tensor:
+    """Improved PNDM (Zhang & Chen 2022, DEIS paper): Adams-Bashforth in sigma with equal-step weights, the order
+    growing to `max_order` with the history."""
+    return _adams_bashforth(model, x, sigmas, extra_args, callback, max_order,
+                            lambda steps: ADAMS_BASHFORTH[len(steps) - 1])
 
 
 
@@ -116,20 +125,8 @@ def sample_ipndm_v(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_
                    max_order: int = 4) -> torch.Tensor:
     """iPNDM with variable steps (Zhou et al. 2024, "Fast ODE-based sampling", zju-pi diff-solvers): `ipndm` with
     weights adapted to unequal sigma steps."""
-    kwargs, _ = split_args(extra_args)
-    s_in = x.new_ones([x.shape[0]])
-    slopes: list[torch.Tensor] = []  # newest first
-    for i in range(len(sigmas) - 1):
-        denoised = model(x, sigmas[i] * s_in, **kwargs)
-        report(callback, i, x, sigmas[i], denoised)
-        slopes = [to_d(x, sigmas[i], denoised)] + slopes[:max_order - 1]
-        if sigmas[i + 1] == 0:
-            x = denoised
-        else:
-            steps = [sigmas[i + 1 - k] - sigmas[i - k] for k in range(len(slopes))]
-            weights = _variable_step_weights(steps)
-            x = x + steps[0] * sum(w * d for w, d in zip(weights, slopes))
-    return x
+    return _adams_bashforth(model, x, sigmas, extra_args, callback, max_order, _variable_step_weights)
+
 
 def _res_multistep(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
                    callback: Callback | None, noise_sampler: NoiseSampler | None, eta: float,
