@@ -8,7 +8,7 @@ from nodes.runtime.sampler_names import SAMPLER_NAMES, SCHEDULER_NAMES
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
 
-def _progress_reporter(model):
+def progress_reporter(model):
     """Per-step callback: progress with a latent-to-RGB preview, and the interrupt check (inside progress)."""
     context = current_context()
     if context is None:
@@ -23,7 +23,7 @@ def _progress_reporter(model):
     return on_step
 
 
-def _sampling_estimate(latent: ValueSize | None, cfg: float | None) -> NodeEstimate | None:
+def sampling_estimate(latent: ValueSize | None, cfg: float | None) -> NodeEstimate | None:
     """The sampled latent and the starting noise (host memory, the latent's shape) and, when the model computes in
     host memory, the sampler's latents and the UNet's first block (twice for cfg other than 1: cond and uncond)."""
     if latent is None or len(latent.shape) != 4:
@@ -71,7 +71,7 @@ class KSampler:
 
     @classmethod
     def ESTIMATE_MEMORY(cls, inputs, sizes):
-        return _sampling_estimate(sizes.get("latent_image"), inputs.get("cfg"))
+        return sampling_estimate(sizes.get("latent_image"), inputs.get("cfg"))
 
     def sample(self, model, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str, positive,
                negative, latent_image, denoise: float = 1.0):
@@ -79,7 +79,7 @@ class KSampler:
 
         return (sample_latent(model, latent_image, positive, negative, seed=seed, steps=steps, cfg=cfg,
                               sampler_name=sampler_name, scheduler=scheduler, denoise=denoise,
-                              on_step=_progress_reporter(model)),)
+                              on_step=progress_reporter(model)),)
 
 
 class KSamplerAdvanced:
@@ -103,7 +103,7 @@ class KSamplerAdvanced:
 
     @classmethod
     def ESTIMATE_MEMORY(cls, inputs, sizes):
-        return _sampling_estimate(sizes.get("latent_image"), inputs.get("cfg"))
+        return sampling_estimate(sizes.get("latent_image"), inputs.get("cfg"))
 
     def sample(self, model, add_noise: str, noise_seed: int, steps: int, cfg: float, sampler_name: str,
                scheduler: str, positive, negative, latent_image, start_at_step: int, end_at_step: int,
@@ -114,7 +114,7 @@ class KSamplerAdvanced:
                               sampler_name=sampler_name, scheduler=scheduler, denoise=denoise,
                               add_noise=add_noise != "disable", start_step=start_at_step, last_step=end_at_step,
                               force_full_denoise=return_with_leftover_noise != "enable",
-                              on_step=_progress_reporter(model)),)
+                              on_step=progress_reporter(model)),)
 
 
 NODE_CLASS_MAPPINGS = {"KSampler": KSampler, "KSamplerAdvanced": KSamplerAdvanced}

@@ -22,16 +22,16 @@ FILE_LISTS = {  # combos whose choices are the installation's files: both sides 
     ("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"), ("LoraLoader", "lora_name"),
     ("LoraLoaderModelOnly", "lora_name"), ("LoadImage", "image"),
 }
+MISSING_SAMPLERS = "ComfyUI's dpm_fast, dpm_adaptive, deis and sa_solver(_pece) samplers are not in yet"
 # (node, what differs) -> why we differ on purpose; each entry is checked to still be needed
 DEVIATIONS: dict[tuple[str, str], str] = {
     ("CustomCombo", "input_order"): "ComfyUI passes a node every input it is sent (the canvas sends `index`); our "
                                     "engine passes declared inputs only, so index is declared",
     ("CustomCombo", "optional/index"): "ComfyUI passes a node every input it is sent (the canvas sends `index`); "
                                        "our engine passes declared inputs only, so index is declared",
-    ("KSampler", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
-    ("KSampler", "required/scheduler"): "linear_quadratic and kl_optimal are not in yet",
-    ("KSamplerAdvanced", "required/sampler_name"): "the samplers of the custom-sampling work are not all in yet",
-    ("KSamplerAdvanced", "required/scheduler"): "linear_quadratic and kl_optimal are not in yet",
+    ("KSampler", "required/sampler_name"): MISSING_SAMPLERS,
+    ("KSamplerSelect", "required/sampler_name"): MISSING_SAMPLERS,
+    ("KSamplerAdvanced", "required/sampler_name"): MISSING_SAMPLERS,
 }
 OURS_ONLY = {"MathInt": "integer arithmetic for the utility example (ComfyUI has ComfyMathExpression)",
              "MathFloat": "float arithmetic for the utility example (ComfyUI has ComfyMathExpression)"}
@@ -73,8 +73,10 @@ def shape(node: str, info: dict[str, Any]) -> dict[str, Any]:
                 choices = "files"
             inputs[f"{section}/{name}"] = {"type": type_, "choices": choices, **compared}
     return {
-        # ComfyUI's newer nodes give no display name (null) and clients show the class name, which we give
-        "display_name": info["display_name"] or node, "category": info["category"], "python_module": info["python_module"],
+        # ComfyUI's V3 nodes without a display name list null; its clients then show the class name, which is what a
+        # classic node class without one lists (ComfyUI's own rule), so null is compared as the class name.
+        "display_name": info["display_name"] or node, "category": info["category"],
+        "python_module": info["python_module"],
         "input_order": {section: info.get("input_order", {}).get(section, []) for section in ("required", "optional")},
         "inputs": inputs,
         "hidden": sorted(info["input"].get("hidden", {})),

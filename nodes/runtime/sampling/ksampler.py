@@ -5,12 +5,13 @@ from `ksampler_sigmas`, the latent and the noise from `initial_noise`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 import torch
 
 from .noise import is_max_denoise, noise_latent
-from .samplers import SAMPLERS
+from .samplers import SAMPLERS, Sampler
 from .schedule import DiscreteSchedule
 
 # ComfyUI's ddim keeps the unmasked region noised with fresh noise (seed + 1) rather than the sampling noise.
@@ -33,10 +34,43 @@ class MaskedDenoiser:
 
 def inpaint_noise(sampler: str, noise: torch.Tensor, seed: int) -> torch.Tensor:
     """The noise that re-noises the kept region each step."""
-    if sampler not in FRESH_INPAINT_NOISE:
-        return noise
+    return fresh_inpaint_noise(noise, seed) if sampler in FRESH_INPAINT_NOISE else noise
+
+
+def fresh_inpaint_noise(noise: torch.Tensor, seed: int) -> torch.Tensor:
+    """Noise drawn anew from seed + 1, for samplers whose inpaint option "random" asks for it."""
     generator = torch.Generator(device="cpu").manual_seed(seed + 1)
     return torch.randn(noise.shape, generator=generator, device="cpu").to(dtype=noise.dtype, device=noise.device)
+
+
+@dataclass(frozen=True, eq=False)
+class SamplerObject:
+    """What flows on a SAMPLER wire: a sampler function with its options (ComfyUI's KSAMPLER, same attributes)."""
+
+    sampler_function: Sampler
+    extra_options: Mapping[str, Any] = field(default_factory=dict)
+    inpaint_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def sample(self, denoiser: Callable[..., torch.Tensor], schedule: DiscreteSchedule, sigmas: torch.Tensor,
+               latent: torch.Tensor, noise: torch.Tensor, seed: int,
+               callback: Callable[[dict[str, Any]], None] | None = None,
+               denoise_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Sample `latent` (zeros for text-to-image) over `sigmas`, starting from `noise` at sigmas[0]."""
+        if len(sigmas) == 0:
+            return latent
+        model = denoiser
+        if denoise_mask is not None:
+            kept_noise = fresh_inpaint_noise(noise, seed) if self.inpaint_options.get("random") else noise
+            model = MaskedDenoiser(denoiser, latent, kept_noise, denoise_mask)
+        x = noise_latent(sigmas[0], noise, latent, is_max_denoise(schedule, sigmas))
+        return self.sampler_function(model, x, sigmas, extra_args={"seed": seed}, callback=callback,
+                                     **self.extra_options)
+
+
+def sampler_object(name: str, **options: Any) -> SamplerObject:
+    """The SAMPLER ComfyUI means by a KSampler sampler name, with optional sampler options."""
+    inpaint = {"random": True} if name in FRESH_INPAINT_NOISE else {}
+    return SamplerObject(SAMPLERS[name], options, inpaint)
 
 
 def run_sampler(denoiser: Callable[..., torch.Tensor], schedule: DiscreteSchedule, sampler: str,
@@ -44,10 +78,4 @@ def run_sampler(denoiser: Callable[..., torch.Tensor], schedule: DiscreteSchedul
                 callback: Callable[[dict[str, Any]], None] | None = None,
                 denoise_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Sample `latent` (zeros for text-to-image) over `sigmas` with the sampler ComfyUI calls `sampler`."""
-    if len(sigmas) == 0:
-        return latent
-    model = denoiser
-    if denoise_mask is not None:
-        model = MaskedDenoiser(denoiser, latent, inpaint_noise(sampler, noise, seed), denoise_mask)
-    x = noise_latent(sigmas[0], noise, latent, is_max_denoise(schedule, sigmas))
-    return SAMPLERS[sampler](model, x, sigmas, extra_args={"seed": seed}, callback=callback)
+    return sampler_object(sampler).sample(denoiser, schedule, sigmas, latent, noise, seed, callback, denoise_mask)

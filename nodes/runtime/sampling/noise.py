@@ -114,3 +114,23 @@ def brownian_noise_sampler(x: torch.Tensor, sigmas: torch.Tensor, seed: int | Se
                            cpu: bool = True) -> BrownianNoiseSampler:
     """The Brownian noise sampler spanning a schedule's smallest non-zero and largest sigma."""
     return BrownianNoiseSampler(x, sigmas[sigmas > 0].min(), sigmas.max(), seed=seed, cpu=cpu)
+
+
+class SeededNoise:
+    """What RandomNoise puts on a NOISE wire: KSampler's starting noise for `seed` (ComfyUI's Noise_RandomNoise)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def generate_noise(self, latent: dict) -> torch.Tensor:
+        return initial_noise(latent["samples"], self.seed, latent.get("batch_index"))
+
+
+class ZeroNoise:
+    """What DisableNoise puts on a NOISE wire: no noise, so sampling starts from the latent as it is."""
+
+    seed = 0
+
+    def generate_noise(self, latent: dict) -> torch.Tensor:
+        samples = latent["samples"]
+        return torch.zeros(samples.shape, dtype=samples.dtype, layout=samples.layout, device="cpu")

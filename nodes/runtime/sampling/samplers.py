@@ -4,56 +4,37 @@
 k-diffusion units (x = x0 + sigma * eps). `sigmas` descend and usually end in 0. `extra_args["seed"]`
 (the KSampler seed) picks the per-step noise as ComfyUI does and is not passed on to the model.
 `callback` is the one progress hook: called once per step with {"i", "x", "sigma", "denoised"}.
+
+CFG++ samplers (`*_cfg_pp`, Chung et al. 2024) also need the negative prompt's own x0 prediction: they pass the
+model an `uncond_sink` dict, which a guiding denoiser fills under "uncond"; a model that leaves it empty is taken to
+have no separate negative (its guided prediction stands in, and CFG++ becomes the plain sampler).
 """
 from __future__ import annotations
-
-from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from .cfg_pp import (sample_dpmpp_2m_cfg_pp, sample_dpmpp_2s_ancestral_cfg_pp, sample_euler_ancestral_cfg_pp,
+                     sample_euler_cfg_pp)
+from .multistep import (sample_ddpm, sample_er_sde, sample_gradient_estimation, sample_gradient_estimation_cfg_pp,
+                        sample_heunpp2, sample_ipndm, sample_ipndm_v, sample_res_multistep,
+                        sample_res_multistep_ancestral, sample_res_multistep_ancestral_cfg_pp,
+                        sample_res_multistep_cfg_pp)
 from .noise import NoiseSampler, ancestral_noise_sampler, brownian_noise_sampler
+from .sampler_basics import Callback, Denoise, Sampler, ancestral_step, report, split_args, to_d
+from .seeds import sample_exp_heun_2_x0, sample_exp_heun_2_x0_sde, sample_seeds_2, sample_seeds_3
 from .uni_pc import sample_uni_pc, sample_uni_pc_bh2
-
-Denoise = Callable[..., torch.Tensor]
-Callback = Callable[[dict[str, Any]], None]
-Sampler = Callable[..., torch.Tensor]
-
-
-def _split(extra_args: dict[str, Any] | None) -> tuple[dict[str, Any], int | None]:
-    kwargs = dict(extra_args or {})
-    return kwargs, kwargs.pop("seed", None)
-
-
-def _report(callback: Callback | None, i: int, x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> None:
-    if callback is not None:
-        callback({"i": i, "x": x, "sigma": sigma, "denoised": denoised})
-
-
-def to_d(x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
-    """dx/dsigma of the probability-flow ODE (Karras et al. 2022, eq. 3 with D as the denoiser)."""
-    return (x - denoised) / sigma
-
-
-def ancestral_step(sigma_from: torch.Tensor, sigma_to: torch.Tensor,
-                   eta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | float]:
-    """Split a step into a deterministic part down to sigma_down and fresh noise of std sigma_up."""
-    if not eta:
-        return sigma_to, 0.0
-    sigma_up = min(sigma_to, eta * (sigma_to ** 2 * (sigma_from ** 2 - sigma_to ** 2) / sigma_from ** 2) ** 0.5)
-    sigma_down = (sigma_to ** 2 - sigma_up ** 2) ** 0.5
-    return sigma_down, sigma_up
 
 
 @torch.no_grad()
 def sample_euler(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
                  callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
     """Euler steps on the probability-flow ODE (Karras et al. 2022, Algorithm 2 without churn)."""
-    kwargs, _ = _split(extra_args)
+    kwargs, _ = split_args(extra_args)
     s_in = x.new_ones([x.shape[0]])
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
-        _report(callback, i, x, sigmas[i], denoised)
+        report(callback, i, x, sigmas[i], denoised)
         x = x + to_d(x, sigmas[i], denoised) * (sigmas[i + 1] - sigmas[i])
     return x
 
@@ -70,13 +51,13 @@ def sample_euler_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor
                            callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
                            eta: float = 1.0, s_noise: float = 1.0) -> torch.Tensor:
     """Euler down to sigma_down, then fresh noise up to sigma_next (k-diffusion's ancestral sampling, as in DDPM)."""
-    kwargs, seed = _split(extra_args)
+    kwargs, seed = split_args(extra_args)
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
-        _report(callback, i, x, sigmas[i], denoised)
+        report(callback, i, x, sigmas[i], denoised)
         if sigma_down == 0:
             x = denoised
         else:
@@ -89,11 +70,11 @@ def sample_euler_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor
 def sample_heun(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
                 callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
     """Heun's second-order method (Karras et al. 2022, Algorithm 2 without churn); Euler into sigma = 0."""
-    kwargs, _ = _split(extra_args)
+    kwargs, _ = split_args(extra_args)
     s_in = x.new_ones([x.shape[0]])
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
-        _report(callback, i, x, sigmas[i], denoised)
+        report(callback, i, x, sigmas[i], denoised)
         d, dt = to_d(x, sigmas[i], denoised), sigmas[i + 1] - sigmas[i]
         if sigmas[i + 1] == 0:
             x = x + d * dt
@@ -117,11 +98,11 @@ def _dpm_2_step(model: Denoise, x: torch.Tensor, sigma: torch.Tensor, sigma_to: 
 def sample_dpm_2(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
                  callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
     """DPM-Solver-2 style midpoint steps in sigma (Lu et al. 2022; k-diffusion's `dpm_2`)."""
-    kwargs, _ = _split(extra_args)
+    kwargs, _ = split_args(extra_args)
     s_in = x.new_ones([x.shape[0]])
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
-        _report(callback, i, x, sigmas[i], denoised)
+        report(callback, i, x, sigmas[i], denoised)
         d = to_d(x, sigmas[i], denoised)
         if sigmas[i + 1] == 0:
             x = x + d * (sigmas[i + 1] - sigmas[i])
@@ -135,13 +116,13 @@ def sample_dpm_2_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor
                            callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
                            eta: float = 1.0, s_noise: float = 1.0) -> torch.Tensor:
     """`dpm_2` down to sigma_down, then fresh noise up to sigma_next."""
-    kwargs, seed = _split(extra_args)
+    kwargs, seed = split_args(extra_args)
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
-        _report(callback, i, x, sigmas[i], denoised)
+        report(callback, i, x, sigmas[i], denoised)
         d = to_d(x, sigmas[i], denoised)
         if sigma_down == 0:
             x = x + d * (sigma_down - sigmas[i])
@@ -171,14 +152,14 @@ def sample_lms(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args
                callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
                order: int = 4) -> torch.Tensor:
     """Linear multistep (Adams-Bashforth in sigma) over the last `order` slopes (k-diffusion's `lms`)."""
-    kwargs, _ = _split(extra_args)
+    kwargs, _ = split_args(extra_args)
     s_in = x.new_ones([x.shape[0]])
     t = sigmas.detach().cpu().double().numpy()
     ds: list[torch.Tensor] = []
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         ds = (ds + [to_d(x, sigmas[i], denoised)])[-order:]
-        _report(callback, i, x, sigmas[i], denoised)
+        report(callback, i, x, sigmas[i], denoised)
         if sigmas[i + 1] == 0:
             x = denoised
         else:
@@ -193,13 +174,13 @@ def sample_dpmpp_2s_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Ten
                               callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
                               eta: float = 1.0, s_noise: float = 1.0) -> torch.Tensor:
     """DPM-Solver++(2S) single-step second order (Lu et al. 2022b, arXiv:2211.01095) with ancestral noise."""
-    kwargs, seed = _split(extra_args)
+    kwargs, seed = split_args(extra_args)
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
-        _report(callback, i, x, sigmas[i], denoised)
+        report(callback, i, x, sigmas[i], denoised)
         if sigma_down == 0:
             x = x + to_d(x, sigmas[i], denoised) * (sigma_down - sigmas[i])
         else:
@@ -217,12 +198,12 @@ def sample_dpmpp_2s_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Ten
 def sample_dpmpp_2m(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
                     callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
     """DPM-Solver++(2M): two-step multistep data prediction (Lu et al. 2022b, Algorithm 2)."""
-    kwargs, _ = _split(extra_args)
+    kwargs, _ = split_args(extra_args)
     s_in = x.new_ones([x.shape[0]])
     old_denoised = None
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
-        _report(callback, i, x, sigmas[i], denoised)
+        report(callback, i, x, sigmas[i], denoised)
         h = sigmas[i].log() - sigmas[i + 1].log()  # lambda step, lambda = -log(sigma)
         if old_denoised is None or sigmas[i + 1] == 0:
             denoised_d = denoised
@@ -238,14 +219,14 @@ def sample_dpmpp_2m(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra
 def _sample_dpmpp_sde(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
                       callback: Callback | None, noise_sampler: NoiseSampler | None, eta: float, s_noise: float,
                       r: float, cpu_tree: bool) -> torch.Tensor:
-    kwargs, seed = _split(extra_args)
+    kwargs, seed = split_args(extra_args)
     if len(sigmas) <= 1:
         return x
     noise_sampler = noise_sampler or brownian_noise_sampler(x, sigmas, seed, cpu=cpu_tree)
     s_in = x.new_ones([x.shape[0]])
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
-        _report(callback, i, x, sigmas[i], denoised)
+        report(callback, i, x, sigmas[i], denoised)
         if sigmas[i + 1] == 0:
             x = denoised
             continue
@@ -281,9 +262,16 @@ def sample_dpmpp_sde_gpu(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, 
 @torch.no_grad()
 def _sample_dpmpp_multistep_sde(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
                                 callback: Callback | None, noise_sampler: NoiseSampler | None, eta: float,
-                                s_noise: float, order: int, cpu_tree: bool) -> torch.Tensor:
-    """DPM-Solver++(2M/3M) SDE: exponential integrator in lambda with phi_2/phi_3 corrections and SDE noise."""
-    kwargs, seed = _split(extra_args)
+                                s_noise: float, order: int, cpu_tree: bool,
+                                solver_type: str = "midpoint") -> torch.Tensor:
+    """DPM-Solver++(2M/3M) SDE: exponential integrator in lambda with phi_2/phi_3 corrections and SDE noise.
+
+    Order 2 corrects with the last two x0 predictions by the midpoint rule or, for `solver_type` "heun", by phi_2
+    (the same correction 3M uses while it has one earlier prediction).
+    """
+    if solver_type not in ("midpoint", "heun"):
+        raise ValueError(f"solver_type must be 'midpoint' or 'heun', not {solver_type!r}")
+    kwargs, seed = split_args(extra_args)
     if len(sigmas) <= 1:
         return x
     noise_sampler = noise_sampler or brownian_noise_sampler(x, sigmas, seed, cpu=cpu_tree)
@@ -291,7 +279,7 @@ def _sample_dpmpp_multistep_sde(model: Denoise, x: torch.Tensor, sigmas: torch.T
     history: list[tuple[torch.Tensor, torch.Tensor]] = []  # (denoised, h) of earlier steps, newest first
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
-        _report(callback, i, x, sigmas[i], denoised)
+        report(callback, i, x, sigmas[i], denoised)
         h = None
         if sigmas[i + 1] == 0:
             x = denoised
@@ -307,7 +295,7 @@ def _sample_dpmpp_multistep_sde(model: Denoise, x: torch.Tensor, sigmas: torch.T
                 d1 = d1_0 + (d1_0 - d1_1) * r0 / (r0 + r1)
                 d2 = (d1_0 - d1_1) / (r0 + r1)
                 x = x + phi_2 * d1 - (phi_2 / h_eta - 0.5) * d2
-            elif order == 3 and history:
+            elif history and (order == 3 or solver_type == "heun"):
                 x = x + phi_2 * (denoised - history[0][0]) / (history[0][1] / h)
             elif order == 2 and history:  # midpoint variant, ComfyUI's default
                 x = x - 0.5 * torch.expm1(-h_eta) * (denoised - history[0][0]) / (history[0][1] / h)
@@ -320,16 +308,34 @@ def _sample_dpmpp_multistep_sde(model: Denoise, x: torch.Tensor, sigmas: torch.T
 
 def sample_dpmpp_2m_sde(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
                         callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
-                        eta: float = 1.0, s_noise: float = 1.0) -> torch.Tensor:
+                        eta: float = 1.0, s_noise: float = 1.0, solver_type: str = "midpoint") -> torch.Tensor:
     """DPM-Solver++(2M) SDE, midpoint variant (Lu et al. 2022b), Brownian-tree noise on the CPU."""
-    return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 2, True)
+    return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 2, True,
+                                       solver_type)
 
 
 def sample_dpmpp_2m_sde_gpu(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
                             callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
-                            eta: float = 1.0, s_noise: float = 1.0) -> torch.Tensor:
+                            eta: float = 1.0, s_noise: float = 1.0, solver_type: str = "midpoint") -> torch.Tensor:
     """`dpmpp_2m_sde` with the Brownian tree on the latent's device."""
-    return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 2, False)
+    return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 2, False,
+                                       solver_type)
+
+
+def sample_dpmpp_2m_sde_heun(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                             callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                             eta: float = 1.0, s_noise: float = 1.0, solver_type: str = "heun") -> torch.Tensor:
+    """DPM-Solver++(2M) SDE with the Heun-style phi_2 correction, Brownian-tree noise on the CPU."""
+    return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 2, True,
+                                       solver_type)
+
+
+def sample_dpmpp_2m_sde_heun_gpu(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                                 callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                                 eta: float = 1.0, s_noise: float = 1.0, solver_type: str = "heun") -> torch.Tensor:
+    """`dpmpp_2m_sde_heun` with the Brownian tree on the latent's device."""
+    return _sample_dpmpp_multistep_sde(model, x, sigmas, extra_args, callback, noise_sampler, eta, s_noise, 2, False,
+                                       solver_type)
 
 
 def sample_dpmpp_3m_sde(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
@@ -348,36 +354,105 @@ def sample_dpmpp_3m_sde_gpu(model: Denoise, x: torch.Tensor, sigmas: torch.Tenso
 
 @torch.no_grad()
 def sample_lcm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
-               callback: Callback | None = None, noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
-    """Latent Consistency Model multistep sampling (Luo et al. 2023): jump to x0, re-noise to sigma_next."""
-    kwargs, seed = _split(extra_args)
+               callback: Callback | None = None, noise_sampler: NoiseSampler | None = None, s_noise: float = 1.0,
+               s_noise_end: float | None = None, noise_clip_std: float = 0.0) -> torch.Tensor:
+    """Latent Consistency Model multistep sampling (Luo et al. 2023): jump to x0, re-noise to sigma_next.
+
+    The fresh noise can be clamped to +/- noise_clip_std of its spread and scaled by a factor going linearly from
+    s_noise at the first step to s_noise_end at the last (SamplerLCM's options).
+    """
+    kwargs, seed = split_args(extra_args)
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
-    for i in range(len(sigmas) - 1):
+    steps = len(sigmas) - 1
+    s_end = s_noise if s_noise_end is None else s_noise_end
+    for i in range(steps):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
-        _report(callback, i, x, sigmas[i], denoised)
+        report(callback, i, x, sigmas[i], denoised)
         x = denoised
         if sigmas[i + 1] > 0:
-            x = x + sigmas[i + 1] * noise_sampler(sigmas[i], sigmas[i + 1])
+            noise = noise_sampler(sigmas[i], sigmas[i + 1])
+            if noise_clip_std > 0:
+                limit = noise_clip_std * noise.std()
+                noise = noise.clamp(min=-limit, max=limit)
+            scale = s_noise + (s_end - s_noise) * (i / (steps - 1) if steps > 1 else 0.0)
+            if scale != 1.0:
+                noise = noise * scale
+            x = x + sigmas[i + 1] * noise
     return x
 
 
+@torch.no_grad()
+def sample_lcm_upscale(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                       callback: Callback | None = None, noise_sampler: NoiseSampler | None = None,
+                       total_upscale: float = 2.0, upscale_method: str = "bislerp",
+                       upscale_steps: int | None = None) -> torch.Tensor:
+    """LCM that grows the latent while it samples: after each of the first steps the x0 prediction is resized, in
+    equal factors up to `total_upscale` (over `upscale_steps` steps, by default about half of them), then re-noised.
+
+    The noise of a step is one CPU draw of the current size from a generator seeded with seed + 1 (ComfyUI draws it
+    from torch's unseeded global generator, so no two of its runs agree).
+    """
+    from nodes.latent.resize import resize
+
+    kwargs, seed = split_args(extra_args)
+    generator = torch.Generator(device="cpu").manual_seed((seed or 0) + 1)
+    if upscale_steps is None:
+        upscale_steps = max(len(sigmas) // 2 + 1, 2)
+    else:
+        upscale_steps = min(upscale_steps + 1, len(sigmas) + 1)
+    factors = np.linspace(1.0, total_upscale, upscale_steps)[1:]
+    height, width = x.shape[-2:]
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * x.new_ones([x.shape[0]]), **kwargs)
+        report(callback, i, x, sigmas[i], denoised)
+        x = denoised
+        if i < len(factors):
+            x = resize(x, round(width * factors[i]), round(height * factors[i]), upscale_method)
+        if sigmas[i + 1] > 0:
+            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+            x = x + sigmas[i + 1] * noise
+    return x
+
+
+# In ComfyUI's order (KSampler lists them so).
 SAMPLERS: dict[str, Sampler] = {
     "euler": sample_euler,
+    "euler_cfg_pp": sample_euler_cfg_pp,
     "euler_ancestral": sample_euler_ancestral,
+    "euler_ancestral_cfg_pp": sample_euler_ancestral_cfg_pp,
     "heun": sample_heun,
+    "heunpp2": sample_heunpp2,
+    "exp_heun_2_x0": sample_exp_heun_2_x0,
+    "exp_heun_2_x0_sde": sample_exp_heun_2_x0_sde,
     "dpm_2": sample_dpm_2,
     "dpm_2_ancestral": sample_dpm_2_ancestral,
     "lms": sample_lms,
     "dpmpp_2s_ancestral": sample_dpmpp_2s_ancestral,
+    "dpmpp_2s_ancestral_cfg_pp": sample_dpmpp_2s_ancestral_cfg_pp,
     "dpmpp_sde": sample_dpmpp_sde,
     "dpmpp_sde_gpu": sample_dpmpp_sde_gpu,
     "dpmpp_2m": sample_dpmpp_2m,
+    "dpmpp_2m_cfg_pp": sample_dpmpp_2m_cfg_pp,
     "dpmpp_2m_sde": sample_dpmpp_2m_sde,
     "dpmpp_2m_sde_gpu": sample_dpmpp_2m_sde_gpu,
+    "dpmpp_2m_sde_heun": sample_dpmpp_2m_sde_heun,
+    "dpmpp_2m_sde_heun_gpu": sample_dpmpp_2m_sde_heun_gpu,
     "dpmpp_3m_sde": sample_dpmpp_3m_sde,
     "dpmpp_3m_sde_gpu": sample_dpmpp_3m_sde_gpu,
+    "ddpm": sample_ddpm,
     "lcm": sample_lcm,
+    "ipndm": sample_ipndm,
+    "ipndm_v": sample_ipndm_v,
+    "res_multistep": sample_res_multistep,
+    "res_multistep_cfg_pp": sample_res_multistep_cfg_pp,
+    "res_multistep_ancestral": sample_res_multistep_ancestral,
+    "res_multistep_ancestral_cfg_pp": sample_res_multistep_ancestral_cfg_pp,
+    "gradient_estimation": sample_gradient_estimation,
+    "gradient_estimation_cfg_pp": sample_gradient_estimation_cfg_pp,
+    "er_sde": sample_er_sde,
+    "seeds_2": sample_seeds_2,
+    "seeds_3": sample_seeds_3,
     "ddim": sample_ddim,
     "uni_pc": sample_uni_pc,
     "uni_pc_bh2": sample_uni_pc_bh2,

@@ -7,7 +7,7 @@ the extra step some samplers drop, and `denoise`.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -34,6 +34,52 @@ def karras_sigmas(n: int, sigma_min: float, sigma_max: float, rho: float = 7.0) 
 def exponential_sigmas(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
     """Evenly spaced in log sigma."""
     return _append_zero(torch.linspace(math.log(sigma_max), math.log(sigma_min), n).exp())
+
+
+def polyexponential_sigmas(n: int, sigma_min: float, sigma_max: float, rho: float = 1.0) -> torch.Tensor:
+    """Log sigma falling along a power ramp: rho = 1 is `exponential_sigmas`, larger rho lingers at high noise."""
+    ramp = torch.linspace(1, 0, n) ** rho
+    return _append_zero(torch.exp(ramp * (math.log(sigma_max) - math.log(sigma_min)) + math.log(sigma_min)))
+
+
+def vp_sigmas(n: int, beta_d: float = 19.9, beta_min: float = 0.1, eps_s: float = 1e-3) -> torch.Tensor:
+    """The continuous variance-preserving SDE's sigmas (Song et al. 2021) at t evenly spaced from 1 to eps_s."""
+    t = torch.linspace(1, eps_s, n)
+    return _append_zero(torch.sqrt(torch.special.expm1(beta_d * t ** 2 / 2 + beta_min * t)))
+
+
+def laplace_sigmas(n: int, sigma_min: float, sigma_max: float, mu: float = 0.0, beta: float = 0.5) -> torch.Tensor:
+    """Log sigma at the quantiles of a Laplace(mu, beta) distribution (Tiankai et al. 2024), clamped to the range.
+
+    No trailing zero is added: ComfyUI's schedule ends at sigma_min.
+    """
+    x = torch.linspace(0, 1, n)
+    log_sigma = mu - beta * torch.sign(0.5 - x) * torch.log(1 - 2 * torch.abs(0.5 - x) + 1e-5)
+    return torch.clamp(torch.exp(log_sigma), min=sigma_min, max=sigma_max)
+
+
+def kl_optimal_sigmas(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
+    """Evenly spaced in arctan(sigma), the KL-optimal schedule of Sabour et al. (2024, "Align Your Steps" appendix).
+
+    One step starts at sigma_max (ComfyUI divides 0 by 0 there and samples from NaN).
+    """
+    w = torch.arange(n, dtype=torch.float32) / max(n - 1, 1)
+    return _append_zero((w * math.atan(sigma_min) + (1 - w) * math.atan(sigma_max)).tan())
+
+
+def loglinear_sigmas(levels: Sequence[float], steps: int, denoise: float = 1.0) -> torch.Tensor:
+    """A published table of noise levels stretched to `steps` (log sigma interpolated linearly over an even grid),
+    its last `round(steps * denoise)` steps kept and the final sigma set to 0 (AYS, OptimalSteps, GITS)."""
+    if denoise <= 0.0:
+        return torch.zeros([0])
+    kept = round(steps * denoise) if denoise < 1.0 else steps
+    values = np.asarray(levels, dtype=np.float64)
+    if steps + 1 != len(values):
+        grid = np.linspace(0, 1, len(values))
+        values = np.exp(np.interp(np.linspace(0, 1, steps + 1), grid, np.log(values[::-1])))[::-1]
+    values = values[-(kept + 1):].copy()
+    values[-1] = 0
+    return torch.tensor(values, dtype=torch.float32)
 
 
 def sigmas_karras(schedule: DiscreteSchedule, steps: int) -> torch.Tensor:
@@ -99,14 +145,47 @@ def sigmas_beta(schedule: DiscreteSchedule, steps: int, alpha: float = 0.6, beta
     return _append_zero(torch.tensor(sigmas, dtype=torch.float32))
 
 
+def sigmas_linear_quadratic(schedule: DiscreteSchedule, steps: int, threshold: float = 0.025) -> torch.Tensor:
+    """`linear_quadratic`: 1 - s of sigma_max with s linear up to `threshold` over the first half of the steps,
+    then quadratic up to 1 (the schedule Mochi was trained with)."""
+    if steps == 1:
+        fractions = [1.0, 0.0]
+    else:
+        linear_steps = steps // 2
+        quadratic_steps = steps - linear_steps
+        step_diff = linear_steps - threshold * steps
+        quadratic_coef = step_diff / (linear_steps * quadratic_steps ** 2)
+        linear_coef = threshold / linear_steps - 2 * step_diff / quadratic_steps ** 2
+        const = quadratic_coef * linear_steps ** 2
+        rising = ([i * threshold / linear_steps for i in range(linear_steps)]
+                  + [quadratic_coef * i ** 2 + linear_coef * i + const for i in range(linear_steps, steps)] + [1.0])
+        fractions = [1.0 - v for v in rising]
+    return torch.tensor(fractions, dtype=torch.float32) * float(schedule.sigma_max)
+
+
+def sigmas_kl_optimal(schedule: DiscreteSchedule, steps: int) -> torch.Tensor:
+    """`kl_optimal`: evenly spaced in arctan(sigma) between the model's largest and smallest sigma."""
+    return kl_optimal_sigmas(steps, float(schedule.sigma_min), float(schedule.sigma_max))
+
+
+def turbo_sigmas(schedule: DiscreteSchedule, steps: int, denoise: float = 1.0) -> torch.Tensor:
+    """SD Turbo's schedule: training steps 999, 899, ..., 99; denoise < 1 skips the first 10 * (1 - denoise)."""
+    start = 10 - int(10 * denoise)
+    timesteps = (torch.arange(10, 0, -1) * 100 - 1)[start:start + steps]
+    return _append_zero(schedule.sigma(timesteps))
+
+
+# In ComfyUI's order: KSampler lists them so, and the first is its default.
 SCHEDULERS: dict[str, Scheduler] = {
-    "normal": sigmas_normal,
+    "simple": sigmas_simple,
+    "sgm_uniform": sigmas_sgm_uniform,
     "karras": sigmas_karras,
     "exponential": sigmas_exponential,
-    "sgm_uniform": sigmas_sgm_uniform,
-    "simple": sigmas_simple,
     "ddim_uniform": sigmas_ddim_uniform,
     "beta": sigmas_beta,
+    "normal": sigmas_normal,
+    "linear_quadratic": sigmas_linear_quadratic,
+    "kl_optimal": sigmas_kl_optimal,
 }
 
 
@@ -124,6 +203,15 @@ def ksampler_sigmas(schedule: DiscreteSchedule, scheduler: str, steps: int, deno
     if denoise <= 0.0:
         return torch.zeros([0])
     return full(int(steps / denoise))[-(steps + 1):]
+
+
+def basic_sigmas(schedule: DiscreteSchedule, scheduler: str, steps: int, denoise: float = 1.0) -> torch.Tensor:
+    """BasicScheduler's sigmas: like KSampler's, without its per-sampler rule, and `denoise` < 1 taken as is."""
+    if denoise < 1.0:
+        if denoise <= 0.0:
+            return torch.zeros([0])
+        return SCHEDULERS[scheduler](schedule, int(steps / denoise))[-(steps + 1):]
+    return SCHEDULERS[scheduler](schedule, steps)
 
 
 def advanced_sigmas(sigmas: torch.Tensor, start_step: int | None = None, last_step: int | None = None,

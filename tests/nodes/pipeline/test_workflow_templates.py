@@ -62,12 +62,6 @@ COMFY_ONLY_NODES = {
     "LTXVScheduler": comfy_node(
         {"steps": INT(20), "max_shift": FLOAT(2.05), "base_shift": FLOAT(0.95),
          "stretch": ("BOOLEAN", {"default": True}), "terminal": FLOAT(0.1)}, ("SIGMAS",), {"latent": ("LATENT",)}),
-    "KSamplerSelect": comfy_node({"sampler_name": (["euler", "euler_ancestral"],)}, ("SAMPLER",)),
-    "SamplerCustom": comfy_node(
-        {"model": ("MODEL",), "add_noise": ("BOOLEAN", {"default": True}),
-         "noise_seed": ("INT", {"default": 0, "control_after_generate": True}), "cfg": FLOAT(8.0),
-         "positive": COND, "negative": COND, "sampler": ("SAMPLER",), "sigmas": ("SIGMAS",),
-         "latent_image": ("LATENT",)}, ("LATENT", "LATENT")),
     "EmptyMochiLatentVideo": comfy_node(VIDEO_SIZE, ("LATENT",)),
     "EmptyHunyuanLatentVideo": comfy_node(VIDEO_SIZE, ("LATENT",)),
 }

@@ -1,0 +1,47 @@
+"""What every sampler shares: the argument split, the progress report, the slope and the ancestral step.
+
+See samplers.py for the calling convention; `with_uncond_sink` is the CFG++ protocol described there.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+Denoise = Callable[..., torch.Tensor]
+Callback = Callable[[dict[str, Any]], None]
+Sampler = Callable[..., torch.Tensor]
+
+
+def split_args(extra_args: dict[str, Any] | None) -> tuple[dict[str, Any], int | None]:
+    kwargs = dict(extra_args or {})
+    return kwargs, kwargs.pop("seed", None)
+
+
+def report(callback: Callback | None, i: int, x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> None:
+    if callback is not None:
+        callback({"i": i, "x": x, "sigma": sigma, "denoised": denoised})
+
+
+def with_uncond_sink(extra_args: dict | None
+                     ) -> tuple[dict[str, Any], int | None, Callable[[torch.Tensor], torch.Tensor]]:
+    """kwargs carrying an `uncond_sink`, the seed, and a reader of the last negative x0 prediction (see the top)."""
+    kwargs, seed = split_args(extra_args)
+    sink: dict[str, torch.Tensor] = {}
+    kwargs["uncond_sink"] = sink
+    return kwargs, seed, lambda denoised: sink.pop("uncond", denoised)
+
+
+def to_d(x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
+    """dx/dsigma of the probability-flow ODE (Karras et al. 2022, eq. 3 with D as the denoiser)."""
+    return (x - denoised) / sigma
+
+
+def ancestral_step(sigma_from: torch.Tensor, sigma_to: torch.Tensor,
+                   eta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | float]:
+    """Split a step into a deterministic part down to sigma_down and fresh noise of std sigma_up."""
+    if not eta:
+        return sigma_to, 0.0
+    sigma_up = min(sigma_to, eta * (sigma_to ** 2 * (sigma_from ** 2 - sigma_to ** 2) / sigma_from ** 2) ** 0.5)
+    sigma_down = (sigma_to ** 2 - sigma_up ** 2) ** 0.5
+    return sigma_down, sigma_up
