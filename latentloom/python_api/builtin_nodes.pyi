@@ -7,6 +7,22 @@ from typing import Any, Literal
 from .handles import NodeHandle, Output
 
 
+class AddNoiseNode(NodeHandle):
+    LATENT: Output[Literal['LATENT']]
+
+
+class AlignYourStepsSchedulerNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
+class BasicGuiderNode(NodeHandle):
+    GUIDER: Output[Literal['GUIDER']]
+
+
+class BasicSchedulerNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
 class BatchImagesNodeNode(NodeHandle):
     IMAGE: Output[Literal['IMAGE']]
 
@@ -17,6 +33,14 @@ class BatchLatentsNodeNode(NodeHandle):
 
 class BatchMasksNodeNode(NodeHandle):
     MASK: Output[Literal['MASK']]
+
+
+class BetaSamplingSchedulerNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
+class CFGGuiderNode(NodeHandle):
+    GUIDER: Output[Literal['GUIDER']]
 
 
 class CLIPLoaderNode(NodeHandle):
@@ -148,8 +172,20 @@ class DiffusersLoaderNode(NodeHandle):
     VAE: Output[Literal['VAE']]
 
 
+class DisableNoiseNode(NodeHandle):
+    NOISE: Output[Literal['NOISE']]
+
+
+class DualCFGGuiderNode(NodeHandle):
+    GUIDER: Output[Literal['GUIDER']]
+
+
 class DualCLIPLoaderNode(NodeHandle):
     CLIP: Output[Literal['CLIP']]
+
+
+class DualModelGuiderNode(NodeHandle):
+    GUIDER: Output[Literal['GUIDER']]
 
 
 class EmptyImageNode(NodeHandle):
@@ -160,8 +196,20 @@ class EmptyLatentImageNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
 
+class ExponentialSchedulerNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
+class ExtendIntermediateSigmasNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
 class FeatherMaskNode(NodeHandle):
     MASK: Output[Literal['MASK']]
+
+
+class FlipSigmasNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
 
 
 class GetImageSizeNode(NodeHandle):
@@ -309,6 +357,18 @@ class KSamplerAdvancedNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
 
+class KSamplerSelectNode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class KarrasSchedulerNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
+class LaplaceSchedulerNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
 class LatentAddNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
@@ -420,6 +480,10 @@ class LoraLoaderModelOnlyNode(NodeHandle):
     MODEL: Output[Literal['MODEL']]
 
 
+class ManualSigmasNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
 class MaskCompositeNode(NodeHandle):
     MASK: Output[Literal['MASK']]
 
@@ -442,6 +506,14 @@ class MathIntNode(NodeHandle):
 
 class MorphologyNode(NodeHandle):
     IMAGE: Output[Literal['IMAGE']]
+
+
+class OptimalStepsSchedulerNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
+class PolyexponentialSchedulerNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
 
 
 class PorterDuffImageCompositeNode(NodeHandle):
@@ -481,6 +553,10 @@ class PrimitiveStringMultilineNode(NodeHandle):
     STRING: Output[Literal['STRING']]
 
 
+class RandomNoiseNode(NodeHandle):
+    NOISE: Output[Literal['NOISE']]
+
+
 class RebatchImagesNode(NodeHandle):
     IMAGE: Output[Literal['IMAGE']]
 
@@ -517,6 +593,70 @@ class ResizeImageMaskNodeNode(NodeHandle):
     resized: Output[Literal['COMFY_MATCHTYPE_V3']]
 
 
+class SDTurboSchedulerNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
+class SamplerCustomNode(NodeHandle):
+    denoised_output: Output[Literal['LATENT']]
+
+
+class SamplerCustomAdvancedNode(NodeHandle):
+    denoised_output: Output[Literal['LATENT']]
+
+
+class SamplerDPMPP_2M_SDENode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class SamplerDPMPP_2S_AncestralNode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class SamplerDPMPP_3M_SDENode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class SamplerDPMPP_SDENode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class SamplerER_SDENode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class SamplerEulerAncestralNode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class SamplerEulerAncestralCFGPPNode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class SamplerEulerCFGppNode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class SamplerLCMNode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class SamplerLCMUpscaleNode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class SamplerLMSNode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class SamplerSEEDS2Node(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
+class SamplingPercentToSigmaNode(NodeHandle):
+    sigma_value: Output[Literal['FLOAT']]
+
+
 class SaveAnimatedPNGNode(NodeHandle):
     images: Output[Literal['IMAGE']]
 
@@ -541,6 +681,10 @@ class SeedNodeNode(NodeHandle):
     seed: Output[Literal['INT']]
 
 
+class SetFirstSigmaNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
 class SetLatentNoiseMaskNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
@@ -556,6 +700,16 @@ class SplitImageToTileListNode(NodeHandle):
 class SplitImageWithAlphaNode(NodeHandle):
     IMAGE: Output[Literal['IMAGE']]
     MASK: Output[Literal['MASK']]
+
+
+class SplitSigmasNode(NodeHandle):
+    high_sigmas: Output[Literal['SIGMAS']]
+    low_sigmas: Output[Literal['SIGMAS']]
+
+
+class SplitSigmasDenoiseNode(NodeHandle):
+    high_sigmas: Output[Literal['SIGMAS']]
+    low_sigmas: Output[Literal['SIGMAS']]
 
 
 class StringCompareNode(NodeHandle):
@@ -622,7 +776,52 @@ class VAELoaderNode(NodeHandle):
     VAE: Output[Literal['VAE']]
 
 
+class VPSchedulerNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
 class BuiltinNodes:
+    def AddNoise(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        noise: Output[Literal['NOISE']],
+        sigmas: Output[Literal['SIGMAS']],
+        latent_image: Output[Literal['LATENT']],
+    ) -> AddNoiseNode:
+        'Adds noise of the level the sigmas span (first minus last) to the latent, as a sampler starting there would see it.'
+        ...
+
+    def AlignYourStepsScheduler(
+        self,
+        *,
+        model_type: Literal['SD1', 'SDXL', 'SVD'] | Output[Literal['COMBO']],
+        steps: int | Output[Literal['INT']] = ...,
+        denoise: float | Output[Literal['FLOAT']] = ...,
+    ) -> AlignYourStepsSchedulerNode:
+        "Align Your Steps' schedule for the model family; denoise < 1 keeps its last steps."
+        ...
+
+    def BasicGuider(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        conditioning: Output[Literal['CONDITIONING']],
+    ) -> BasicGuiderNode:
+        'Guides by one conditioning, without classifier-free guidance (e.g. for distilled models).'
+        ...
+
+    def BasicScheduler(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        scheduler: Literal['simple', 'sgm_uniform', 'karras', 'exponential', 'ddim_uniform', 'beta', 'normal', 'linear_quadratic', 'kl_optimal'] | Output[Literal['COMBO']],
+        steps: int | Output[Literal['INT']] = ...,
+        denoise: float | Output[Literal['FLOAT']] = ...,
+    ) -> BasicSchedulerNode:
+        "A KSampler scheduler's sigmas for the model; denoise < 1 keeps the last steps of a longer schedule."
+        ...
+
     def BatchImagesNode(self, **inputs: Any) -> BatchImagesNodeNode:
         "Join the connected image inputs into one batch, in socket order; each is resized to the first one's size."
         ...
@@ -633,6 +832,28 @@ class BuiltinNodes:
 
     def BatchMasksNode(self, **inputs: Any) -> BatchMasksNodeNode:
         "Join the connected mask inputs into one batch, in socket order; each is resized to the first one's size."
+        ...
+
+    def BetaSamplingScheduler(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        steps: int | Output[Literal['INT']] = ...,
+        alpha: float | Output[Literal['FLOAT']] = ...,
+        beta: float | Output[Literal['FLOAT']] = ...,
+    ) -> BetaSamplingSchedulerNode:
+        'Timesteps at the quantiles of a Beta(alpha, beta) distribution (the `beta` scheduler, tunable).'
+        ...
+
+    def CFGGuider(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        positive: Output[Literal['CONDITIONING']],
+        negative: Output[Literal['CONDITIONING']],
+        cfg: float | Output[Literal['FLOAT']] = ...,
+    ) -> CFGGuiderNode:
+        'Classifier-free guidance: the positive prediction pushed away from the negative by cfg.'
         ...
 
     def CLIPLoader(
@@ -905,6 +1126,24 @@ class BuiltinNodes:
         'Loads a Stable Diffusion 1.x, 2.x or SDXL model saved by diffusers (a folder with model_index.json) from models/diffusers.'
         ...
 
+    def DisableNoise(self) -> DisableNoiseNode:
+        'No starting noise: sampling starts from the latent as it is.'
+        ...
+
+    def DualCFGGuider(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        cond1: Output[Literal['CONDITIONING']],
+        cond2: Output[Literal['CONDITIONING']],
+        negative: Output[Literal['CONDITIONING']],
+        cfg_conds: float | Output[Literal['FLOAT']] = ...,
+        cfg_cond2_negative: float | Output[Literal['FLOAT']] = ...,
+        style: Literal['regular', 'nested'] | Output[Literal['COMBO']],
+    ) -> DualCFGGuiderNode:
+        'Guidance by two conditionings: cond2 against the negative (cfg_cond2_negative) and cond1 against cond2 (cfg_conds); nested applies the second inside the first.'
+        ...
+
     def DualCLIPLoader(
         self,
         *,
@@ -914,6 +1153,18 @@ class BuiltinNodes:
         device: Literal['default', 'cpu'] | Output[Literal['COMBO']] = ...,
     ) -> DualCLIPLoaderNode:
         "Loads SDXL's two text encoders saved on their own (CLIP-L and OpenCLIP bigG, in either order) from models/text_encoders or models/clip, with type sdxl."
+        ...
+
+    def DualModelGuider(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        positive: Output[Literal['CONDITIONING']],
+        cfg: float | Output[Literal['FLOAT']] = ...,
+        model_negative: Output[Literal['MODEL']] = ...,
+        negative: Output[Literal['CONDITIONING']] = ...,
+    ) -> DualModelGuiderNode:
+        'Classifier-free guidance with the negative pass on another model (model_negative; without it, ordinary CFG on model).'
         ...
 
     def EmptyImage(
@@ -937,6 +1188,28 @@ class BuiltinNodes:
         'A batch of all-zero latents for an image of width x height pixels (1/8 of each side).'
         ...
 
+    def ExponentialScheduler(
+        self,
+        *,
+        steps: int | Output[Literal['INT']] = ...,
+        sigma_max: float | Output[Literal['FLOAT']] = ...,
+        sigma_min: float | Output[Literal['FLOAT']] = ...,
+    ) -> ExponentialSchedulerNode:
+        'Sigmas evenly spaced in log sigma.'
+        ...
+
+    def ExtendIntermediateSigmas(
+        self,
+        *,
+        sigmas: Output[Literal['SIGMAS']],
+        steps: int | Output[Literal['INT']] = ...,
+        start_at_sigma: float | Output[Literal['FLOAT']] = ...,
+        end_at_sigma: float | Output[Literal['FLOAT']] = ...,
+        spacing: Literal['linear', 'cosine', 'sine'] | Output[Literal['COMBO']],
+    ) -> ExtendIntermediateSigmasNode:
+        'Adds `steps` - 1 sigmas inside every step whose starting sigma lies between end_at_sigma and start_at_sigma (-1: no upper limit), spaced linearly, or denser near the start (cosine) or end (sine).'
+        ...
+
     def FeatherMask(
         self,
         *,
@@ -947,6 +1220,10 @@ class BuiltinNodes:
         bottom: int | Output[Literal['INT']] = ...,
     ) -> FeatherMaskNode:
         "Fade the mask out linearly towards each edge over that edge's number of pixels."
+        ...
+
+    def FlipSigmas(self, *, sigmas: Output[Literal['SIGMAS']]) -> FlipSigmasNode:
+        'Reverses the sigmas (for unsampling: from the image back to noise); a first 0 becomes 0.0001.'
         ...
 
     def GetImageSize(self, *, image: Output[Literal['IMAGE']]) -> GetImageSizeNode:
@@ -1264,8 +1541,8 @@ class BuiltinNodes:
         seed: int | Output[Literal['INT']] = ...,
         steps: int | Output[Literal['INT']] = ...,
         cfg: float | Output[Literal['FLOAT']] = ...,
-        sampler_name: Literal['euler', 'euler_ancestral', 'heun', 'dpm_2', 'dpm_2_ancestral', 'lms', 'dpmpp_2s_ancestral', 'dpmpp_sde', 'dpmpp_sde_gpu', 'dpmpp_2m', 'dpmpp_2m_sde', 'dpmpp_2m_sde_gpu', 'dpmpp_3m_sde', 'dpmpp_3m_sde_gpu', 'lcm', 'ddim', 'uni_pc', 'uni_pc_bh2'] | Output[Literal['COMBO']],
-        scheduler: Literal['normal', 'karras', 'exponential', 'sgm_uniform', 'simple', 'ddim_uniform', 'beta'] | Output[Literal['COMBO']],
+        sampler_name: Literal['euler', 'euler_cfg_pp', 'euler_ancestral', 'euler_ancestral_cfg_pp', 'heun', 'heunpp2', 'exp_heun_2_x0', 'exp_heun_2_x0_sde', 'dpm_2', 'dpm_2_ancestral', 'lms', 'dpmpp_2s_ancestral', 'dpmpp_2s_ancestral_cfg_pp', 'dpmpp_sde', 'dpmpp_sde_gpu', 'dpmpp_2m', 'dpmpp_2m_cfg_pp', 'dpmpp_2m_sde', 'dpmpp_2m_sde_gpu', 'dpmpp_2m_sde_heun', 'dpmpp_2m_sde_heun_gpu', 'dpmpp_3m_sde', 'dpmpp_3m_sde_gpu', 'ddpm', 'lcm', 'ipndm', 'ipndm_v', 'res_multistep', 'res_multistep_cfg_pp', 'res_multistep_ancestral', 'res_multistep_ancestral_cfg_pp', 'gradient_estimation', 'gradient_estimation_cfg_pp', 'er_sde', 'seeds_2', 'seeds_3', 'ddim', 'uni_pc', 'uni_pc_bh2'] | Output[Literal['COMBO']],
+        scheduler: Literal['simple', 'sgm_uniform', 'karras', 'exponential', 'ddim_uniform', 'beta', 'normal', 'linear_quadratic', 'kl_optimal'] | Output[Literal['COMBO']],
         positive: Output[Literal['CONDITIONING']],
         negative: Output[Literal['CONDITIONING']],
         latent_image: Output[Literal['LATENT']],
@@ -1282,8 +1559,8 @@ class BuiltinNodes:
         noise_seed: int | Output[Literal['INT']] = ...,
         steps: int | Output[Literal['INT']] = ...,
         cfg: float | Output[Literal['FLOAT']] = ...,
-        sampler_name: Literal['euler', 'euler_ancestral', 'heun', 'dpm_2', 'dpm_2_ancestral', 'lms', 'dpmpp_2s_ancestral', 'dpmpp_sde', 'dpmpp_sde_gpu', 'dpmpp_2m', 'dpmpp_2m_sde', 'dpmpp_2m_sde_gpu', 'dpmpp_3m_sde', 'dpmpp_3m_sde_gpu', 'lcm', 'ddim', 'uni_pc', 'uni_pc_bh2'] | Output[Literal['COMBO']],
-        scheduler: Literal['normal', 'karras', 'exponential', 'sgm_uniform', 'simple', 'ddim_uniform', 'beta'] | Output[Literal['COMBO']],
+        sampler_name: Literal['euler', 'euler_cfg_pp', 'euler_ancestral', 'euler_ancestral_cfg_pp', 'heun', 'heunpp2', 'exp_heun_2_x0', 'exp_heun_2_x0_sde', 'dpm_2', 'dpm_2_ancestral', 'lms', 'dpmpp_2s_ancestral', 'dpmpp_2s_ancestral_cfg_pp', 'dpmpp_sde', 'dpmpp_sde_gpu', 'dpmpp_2m', 'dpmpp_2m_cfg_pp', 'dpmpp_2m_sde', 'dpmpp_2m_sde_gpu', 'dpmpp_2m_sde_heun', 'dpmpp_2m_sde_heun_gpu', 'dpmpp_3m_sde', 'dpmpp_3m_sde_gpu', 'ddpm', 'lcm', 'ipndm', 'ipndm_v', 'res_multistep', 'res_multistep_cfg_pp', 'res_multistep_ancestral', 'res_multistep_ancestral_cfg_pp', 'gradient_estimation', 'gradient_estimation_cfg_pp', 'er_sde', 'seeds_2', 'seeds_3', 'ddim', 'uni_pc', 'uni_pc_bh2'] | Output[Literal['COMBO']],
+        scheduler: Literal['simple', 'sgm_uniform', 'karras', 'exponential', 'ddim_uniform', 'beta', 'normal', 'linear_quadratic', 'kl_optimal'] | Output[Literal['COMBO']],
         positive: Output[Literal['CONDITIONING']],
         negative: Output[Literal['CONDITIONING']],
         latent_image: Output[Literal['LATENT']],
@@ -1292,6 +1569,37 @@ class BuiltinNodes:
         return_with_leftover_noise: Literal['disable', 'enable'] | Output[Literal['COMBO']],
     ) -> KSamplerAdvancedNode:
         'KSampler over a slice of the steps (start_at_step to end_at_step), optionally without adding noise or keeping the leftover noise: for two-stage workflows.'
+        ...
+
+    def KSamplerSelect(
+        self,
+        *,
+        sampler_name: Literal['euler', 'euler_cfg_pp', 'euler_ancestral', 'euler_ancestral_cfg_pp', 'heun', 'heunpp2', 'exp_heun_2_x0', 'exp_heun_2_x0_sde', 'dpm_2', 'dpm_2_ancestral', 'lms', 'dpmpp_2s_ancestral', 'dpmpp_2s_ancestral_cfg_pp', 'dpmpp_sde', 'dpmpp_sde_gpu', 'dpmpp_2m', 'dpmpp_2m_cfg_pp', 'dpmpp_2m_sde', 'dpmpp_2m_sde_gpu', 'dpmpp_2m_sde_heun', 'dpmpp_2m_sde_heun_gpu', 'dpmpp_3m_sde', 'dpmpp_3m_sde_gpu', 'ddpm', 'lcm', 'ipndm', 'ipndm_v', 'res_multistep', 'res_multistep_cfg_pp', 'res_multistep_ancestral', 'res_multistep_ancestral_cfg_pp', 'gradient_estimation', 'gradient_estimation_cfg_pp', 'er_sde', 'seeds_2', 'seeds_3', 'ddim', 'uni_pc', 'uni_pc_bh2'] | Output[Literal['COMBO']],
+    ) -> KSamplerSelectNode:
+        'A KSampler sampler by name, with its default options.'
+        ...
+
+    def KarrasScheduler(
+        self,
+        *,
+        steps: int | Output[Literal['INT']] = ...,
+        sigma_max: float | Output[Literal['FLOAT']] = ...,
+        sigma_min: float | Output[Literal['FLOAT']] = ...,
+        rho: float | Output[Literal['FLOAT']] = ...,
+    ) -> KarrasSchedulerNode:
+        'Karras et al. (2022): sigmas evenly spaced in sigma^(1/rho).'
+        ...
+
+    def LaplaceScheduler(
+        self,
+        *,
+        steps: int | Output[Literal['INT']] = ...,
+        sigma_max: float | Output[Literal['FLOAT']] = ...,
+        sigma_min: float | Output[Literal['FLOAT']] = ...,
+        mu: float | Output[Literal['FLOAT']] = ...,
+        beta: float | Output[Literal['FLOAT']] = ...,
+    ) -> LaplaceSchedulerNode:
+        'Log sigma at the quantiles of a Laplace distribution (mu, beta), clamped to the sigma range.'
         ...
 
     def LatentAdd(self, *, samples1: Output[Literal['LATENT']], samples2: Output[Literal['LATENT']]) -> LatentAddNode:
@@ -1542,6 +1850,10 @@ class BuiltinNodes:
         'Applies a LoRA from models/loras to the diffusion model only.'
         ...
 
+    def ManualSigmas(self, *, sigmas: str | Output[Literal['STRING']] = ...) -> ManualSigmasNode:
+        'Sigmas written out: every number in the text, in order.'
+        ...
+
     def MaskComposite(
         self,
         *,
@@ -1590,6 +1902,27 @@ class BuiltinNodes:
         kernel_size: int | Output[Literal['INT']] = ...,
     ) -> MorphologyNode:
         'Grey-level morphology with a square window of kernel_size pixels, per channel.'
+        ...
+
+    def OptimalStepsScheduler(
+        self,
+        *,
+        model_type: Literal['FLUX', 'Wan', 'Chroma'] | Output[Literal['COMBO']],
+        steps: int | Output[Literal['INT']] = ...,
+        denoise: float | Output[Literal['FLOAT']] = ...,
+    ) -> OptimalStepsSchedulerNode:
+        'The Optimal Steps schedule for the model; denoise < 1 keeps its last steps.'
+        ...
+
+    def PolyexponentialScheduler(
+        self,
+        *,
+        steps: int | Output[Literal['INT']] = ...,
+        sigma_max: float | Output[Literal['FLOAT']] = ...,
+        sigma_min: float | Output[Literal['FLOAT']] = ...,
+        rho: float | Output[Literal['FLOAT']] = ...,
+    ) -> PolyexponentialSchedulerNode:
+        'Log sigma along a power ramp: rho 1 is the exponential schedule.'
         ...
 
     def PorterDuffImageComposite(
@@ -1641,6 +1974,10 @@ class BuiltinNodes:
 
     def PrimitiveStringMultiline(self, *, value: str | Output[Literal['STRING']]) -> PrimitiveStringMultilineNode:
         'Text of several lines to feed other nodes.'
+        ...
+
+    def RandomNoise(self, *, noise_seed: int | Output[Literal['INT']] = ...) -> RandomNoiseNode:
+        "KSampler's starting noise for a seed."
         ...
 
     def RebatchImages(
@@ -1741,6 +2078,167 @@ class BuiltinNodes:
         'Resize an image or mask using various scaling methods.'
         ...
 
+    def SDTurboScheduler(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        steps: int | Output[Literal['INT']] = ...,
+        denoise: float | Output[Literal['FLOAT']] = ...,
+    ) -> SDTurboSchedulerNode:
+        "SD/SDXL Turbo's timesteps 999, 899, ...: `steps` of them, starting lower when denoise < 1."
+        ...
+
+    def SamplerCustom(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        add_noise: bool | Output[Literal['BOOLEAN']] = ...,
+        noise_seed: int | Output[Literal['INT']] = ...,
+        cfg: float | Output[Literal['FLOAT']] = ...,
+        positive: Output[Literal['CONDITIONING']],
+        negative: Output[Literal['CONDITIONING']],
+        sampler: Output[Literal['SAMPLER']],
+        sigmas: Output[Literal['SIGMAS']],
+        latent_image: Output[Literal['LATENT']],
+    ) -> SamplerCustomNode:
+        'Samples with classifier-free guidance, a SAMPLER and SIGMAS chosen by other nodes.'
+        ...
+
+    def SamplerCustomAdvanced(
+        self,
+        *,
+        noise: Output[Literal['NOISE']],
+        guider: Output[Literal['GUIDER']],
+        sampler: Output[Literal['SAMPLER']],
+        sigmas: Output[Literal['SIGMAS']],
+        latent_image: Output[Literal['LATENT']],
+    ) -> SamplerCustomAdvancedNode:
+        'Samples with a NOISE, a GUIDER, a SAMPLER and SIGMAS chosen by other nodes.'
+        ...
+
+    def SamplerDPMPP_2M_SDE(
+        self,
+        *,
+        solver_type: Literal['midpoint', 'heun'] | Output[Literal['COMBO']],
+        eta: float | Output[Literal['FLOAT']] = ...,
+        s_noise: float | Output[Literal['FLOAT']] = ...,
+        noise_device: Literal['gpu', 'cpu'] | Output[Literal['COMBO']],
+    ) -> SamplerDPMPP_2M_SDENode:
+        'dpmpp_2m_sde with its options: the midpoint or Heun correction, noise strength and device.'
+        ...
+
+    def SamplerDPMPP_2S_Ancestral(
+        self,
+        *,
+        eta: float | Output[Literal['FLOAT']] = ...,
+        s_noise: float | Output[Literal['FLOAT']] = ...,
+    ) -> SamplerDPMPP_2S_AncestralNode:
+        'dpmpp_2s_ancestral with its noise options.'
+        ...
+
+    def SamplerDPMPP_3M_SDE(
+        self,
+        *,
+        eta: float | Output[Literal['FLOAT']] = ...,
+        s_noise: float | Output[Literal['FLOAT']] = ...,
+        noise_device: Literal['gpu', 'cpu'] | Output[Literal['COMBO']],
+    ) -> SamplerDPMPP_3M_SDENode:
+        'dpmpp_3m_sde with its noise strength and device.'
+        ...
+
+    def SamplerDPMPP_SDE(
+        self,
+        *,
+        eta: float | Output[Literal['FLOAT']] = ...,
+        s_noise: float | Output[Literal['FLOAT']] = ...,
+        r: float | Output[Literal['FLOAT']] = ...,
+        noise_device: Literal['gpu', 'cpu'] | Output[Literal['COMBO']],
+    ) -> SamplerDPMPP_SDENode:
+        'dpmpp_sde with its options; noise_device picks where the Brownian tree is drawn (different numbers).'
+        ...
+
+    def SamplerER_SDE(
+        self,
+        *,
+        solver_type: Literal['ER-SDE', 'Reverse-time SDE', 'ODE'] | Output[Literal['COMBO']],
+        max_stage: int | Output[Literal['INT']] = ...,
+        eta: float | Output[Literal['FLOAT']] = ...,
+        s_noise: float | Output[Literal['FLOAT']] = ...,
+    ) -> SamplerER_SDENode:
+        "er_sde with its noise scale function (ER-SDE's, the reverse-time SDE's, or none: the ODE), the number of stages and the noise strength."
+        ...
+
+    def SamplerEulerAncestral(
+        self,
+        *,
+        eta: float | Output[Literal['FLOAT']] = ...,
+        s_noise: float | Output[Literal['FLOAT']] = ...,
+    ) -> SamplerEulerAncestralNode:
+        'euler_ancestral with its noise options: eta scales the fresh noise per step (0: plain euler).'
+        ...
+
+    def SamplerEulerAncestralCFGPP(
+        self,
+        *,
+        eta: float | Output[Literal['FLOAT']] = ...,
+        s_noise: float | Output[Literal['FLOAT']] = ...,
+    ) -> SamplerEulerAncestralCFGPPNode:
+        'euler_ancestral_cfg_pp with its noise options (eta 0: euler_cfg_pp).'
+        ...
+
+    def SamplerEulerCFGpp(
+        self,
+        *,
+        version: Literal['regular', 'alternative'] | Output[Literal['COMBO']],
+    ) -> SamplerEulerCFGppNode:
+        'Euler with CFG++: "regular" is euler_cfg_pp; "alternative" adds the negative\'s offset to the slope.'
+        ...
+
+    def SamplerLCM(
+        self,
+        *,
+        s_noise: float | Output[Literal['FLOAT']] = ...,
+        s_noise_end: float | Output[Literal['FLOAT']] = ...,
+        noise_clip_std: float | Output[Literal['FLOAT']] = ...,
+    ) -> SamplerLCMNode:
+        'LCM with its per-step noise tunable: a strength going from s_noise to s_noise_end, and a clamp.'
+        ...
+
+    def SamplerLCMUpscale(
+        self,
+        *,
+        scale_ratio: float | Output[Literal['FLOAT']] = ...,
+        scale_steps: int | Output[Literal['INT']] = ...,
+        upscale_method: Literal['bislerp', 'nearest-exact', 'bilinear', 'area', 'bicubic'] | Output[Literal['COMBO']],
+    ) -> SamplerLCMUpscaleNode:
+        'LCM that enlarges the latent by scale_ratio over its first scale_steps steps (-1: about half of them), so the image is sampled at the larger size directly.'
+        ...
+
+    def SamplerLMS(self, *, order: int | Output[Literal['INT']] = ...) -> SamplerLMSNode:
+        'lms with the number of earlier slopes it extrapolates from.'
+        ...
+
+    def SamplerSEEDS2(
+        self,
+        *,
+        solver_type: Literal['phi_1', 'phi_2'] | Output[Literal['COMBO']],
+        eta: float | Output[Literal['FLOAT']] = ...,
+        s_noise: float | Output[Literal['FLOAT']] = ...,
+        r: float | Output[Literal['FLOAT']] = ...,
+    ) -> SamplerSEEDS2Node:
+        'seeds_2 with its options. exp_heun_2_x0 is solver_type phi_2, r 1, eta 0; exp_heun_2_x0_sde is phi_2, r 1, eta 1, s_noise 1.'
+        ...
+
+    def SamplingPercentToSigma(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        sampling_percent: float | Output[Literal['FLOAT']] = ...,
+        return_actual_sigma: bool | Output[Literal['BOOLEAN']] = ...,
+    ) -> SamplingPercentToSigmaNode:
+        "The model's sigma at a fraction of the way through sampling (0 = start, 1 = end)."
+        ...
+
     def SaveAnimatedPNG(
         self,
         *,
@@ -1796,6 +2294,15 @@ class BuiltinNodes:
         'A seed to share between nodes; the canvas can change it after each run.'
         ...
 
+    def SetFirstSigma(
+        self,
+        *,
+        sigmas: Output[Literal['SIGMAS']],
+        sigma: float | Output[Literal['FLOAT']] = ...,
+    ) -> SetFirstSigmaNode:
+        'Replaces the first sigma.'
+        ...
+
     def SetLatentNoiseMask(
         self,
         *,
@@ -1828,6 +2335,24 @@ class BuiltinNodes:
 
     def SplitImageWithAlpha(self, *, image: Output[Literal['IMAGE']]) -> SplitImageWithAlphaNode:
         "The image's RGB, and its alpha as a mask (1 - alpha; all 0 for an image without alpha)."
+        ...
+
+    def SplitSigmas(
+        self,
+        *,
+        sigmas: Output[Literal['SIGMAS']],
+        step: int | Output[Literal['INT']] = ...,
+    ) -> SplitSigmasNode:
+        'Splits the sigmas at a step: the steps before it, and the steps from it (both keep that sigma).'
+        ...
+
+    def SplitSigmasDenoise(
+        self,
+        *,
+        sigmas: Output[Literal['SIGMAS']],
+        denoise: float | Output[Literal['FLOAT']] = ...,
+    ) -> SplitSigmasDenoiseNode:
+        'Splits the sigmas so that the low part is the last `denoise` fraction of the steps.'
         ...
 
     def StringCompare(
@@ -1963,4 +2488,15 @@ class BuiltinNodes:
 
     def VAELoader(self, *, vae_name: str | Output[Literal['COMBO']]) -> VAELoaderNode:
         "Loads a VAE file from models/vae, to decode with instead of the checkpoint's own."
+        ...
+
+    def VPScheduler(
+        self,
+        *,
+        steps: int | Output[Literal['INT']] = ...,
+        beta_d: float | Output[Literal['FLOAT']] = ...,
+        beta_min: float | Output[Literal['FLOAT']] = ...,
+        eps_s: float | Output[Literal['FLOAT']] = ...,
+    ) -> VPSchedulerNode:
+        "The continuous variance-preserving SDE's sigmas."
         ...
