@@ -197,8 +197,9 @@ def command_nodes(args: argparse.Namespace) -> int:
         print(json.dumps({s.class_type: {**s.object_info(), "source": s.source} for s in specs}, indent=2, default=repr))
         return EXIT_OK
     width = max((len(s.class_type) for s in specs), default=0)
+    category_width = max((len(s.category) for s in specs), default=0)  # categories may hold spaces
     for spec in specs:
-        print(f"{spec.class_type:<{width}}  {spec.category:<18}  {spec.source}")
+        print(f"{spec.class_type:<{width}}  {spec.category:<{category_width}}  {spec.source}")
     return EXIT_OK
 
 

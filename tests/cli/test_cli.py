@@ -60,7 +60,7 @@ def listed_nodes(stdout: str) -> dict[str, str]:
     """`latentloom nodes` text output -> {class_type: source}."""
     listing = {}
     for line in stdout.splitlines():
-        parts = line.split(None, 2)
+        parts = re.split(r"\s{2,}", line.strip(), maxsplit=2)  # columns are two spaces apart or more
         if len(parts) == 3:
             listing[parts[0]] = parts[2]
     return listing

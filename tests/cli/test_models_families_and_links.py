@@ -34,23 +34,26 @@ def test_a_flux_checkpoint_is_installed_listed_and_verified_as_a_valid_file_late
     assert "checkpoint, FLUX.1, bf16" in installed.stdout and "base not known" not in installed.stdout
     lone = latentloom("models", "install", wan, cwd=base)
     assert lone.returncode == 0, lone.stderr
-    assert "is a Wan video model (the diffusion model alone): Latentloom cannot run Wan models" in lone.stdout
-    assert (base / "models" / "unsorted" / wan.name).is_file()
+    assert (f"installed a Wan video model (the diffusion model alone) (bf16) as models/diffusion_models/{wan.name}: "
+            "a valid file, but Latentloom cannot run Wan models") in lone.stdout  # where ComfyUI keeps it
+    assert (base / "models" / "diffusion_models" / wan.name).is_file()
 
     listed = latentloom("models", "list", "--json", cwd=base)
-    (entry,) = json.loads(listed.stdout)
-    assert (entry["kind"], entry["architecture"], entry["unsupported"], entry["problem"]) == (
-        "checkpoint", "FLUX.1", CANNOT_RUN_FLUX, None)
+    entries = {entry["kind"]: entry for entry in json.loads(listed.stdout)}
+    assert (entries["checkpoint"]["architecture"], entries["checkpoint"]["unsupported"],
+            entries["checkpoint"]["problem"]) == ("FLUX.1", CANNOT_RUN_FLUX, None)
+    assert entries["unet"]["architecture"] == "Wan" and entries["unet"]["problem"] is None
     table = latentloom("models", "list", cwd=base).stdout.splitlines()
     assert table[1].split()[:2] == ["checkpoint", "FLUX.1"]
     assert f"! checkpoints/flux1-dev.safetensors: valid file; {CANNOT_RUN_FLUX}" in table
 
-    installed_path = base / "models" / "checkpoints" / "flux1-dev.safetensors"
-    for checked, path in ((latentloom("models", "verify", cwd=base), installed_path),
-                          (latentloom("models", "verify", wan, cwd=base), wan)):
+    installed = [base / "models" / "checkpoints" / "flux1-dev.safetensors", base / "models" / "diffusion_models" / wan.name]
+    for checked, paths in ((latentloom("models", "verify", cwd=base), installed),
+                           (latentloom("models", "verify", wan, cwd=base), [wan])):
         assert checked.returncode == 0, checked.stdout  # valid files: nothing is broken
-        assert f"ok   {path} (" in checked.stdout and "valid file; Latentloom cannot run" in checked.stdout
-        assert "1 ok (1 that Latentloom cannot run), 0 with problems" in checked.stdout
+        assert all(f"ok   {path} (" in checked.stdout for path in paths)
+        assert "valid file; Latentloom cannot run" in checked.stdout
+        assert f"{len(paths)} ok ({len(paths)} that Latentloom cannot run), 0 with problems" in checked.stdout
 
 
 def test_a_broken_local_file_is_named_as_the_users_file_and_nothing_is_copied(tmp_path):
