@@ -40,10 +40,6 @@ COMFY_ONLY_NODES = {
     "SaveWEBM": comfy_node(
         {"images": ("IMAGE",), "filename_prefix": ("STRING", {"default": "ComfyUI"}), "codec": (["vp9", "av1"],),
          "fps": FLOAT(24.0), "crf": FLOAT(32.0)}, (), output_node=True),
-    "CLIPLoader": comfy_node({"clip_name": ([],), "type": (["stable_diffusion", "sd3", "ltxv", "wan"],)}, ("CLIP",),
-                             {"device": (["default", "cpu"], {"advanced": True})}),
-    "UNETLoader": comfy_node({"unet_name": ([],), "weight_dtype": (["default", "fp8_e4m3fn", "fp8_e5m2"],)},
-                             ("MODEL",)),
     "CLIPVisionLoader": comfy_node({"clip_name": ([],)}, ("CLIP_VISION",)),
     "CLIPVisionEncode": comfy_node({"clip_vision": ("CLIP_VISION",), "image": ("IMAGE",),
                                     "crop": (["center", "none"],)}, ("CLIP_VISION_OUTPUT",)),
