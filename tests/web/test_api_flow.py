@@ -104,7 +104,8 @@ def test_read_routes_have_comfyui_shapes_at_root_and_under_api(live_server):
         assert set(stats["system"]) >= {"os", "python_version", "embedded_python", "ram_total", "ram_free"}
         assert set(stats["devices"][0]) >= {"name", "type", "index", "vram_total", "vram_free", "torch_vram_total",
                                             "torch_vram_free"}
-        assert call_json(f"{live_server.url}{prefix}/models")[1] == ["checkpoints", "loras", "vae", "embeddings"]
+        assert call_json(f"{live_server.url}{prefix}/models")[1] == ["checkpoints", "loras", "vae", "embeddings",
+                                                                     "upscale_models"]
         assert call_json(f"{live_server.url}{prefix}/models/checkpoints")[1] == [
             "latentloom-demo-sd1-random-weights.safetensors"]
         assert call_json(f"{live_server.url}{prefix}/models/nothing")[0] == 404

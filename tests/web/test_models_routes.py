@@ -20,7 +20,8 @@ def test_details_describe_each_file_without_server_paths(own_server, tmp_path):
     server = own_server()
 
     for prefix in ("", "/api"):
-        assert call_json(f"{server.url}{prefix}/models")[1] == ["checkpoints", "loras", "vae", "embeddings"]
+        assert call_json(f"{server.url}{prefix}/models")[1] == ["checkpoints", "loras", "vae", "embeddings",
+                                                                "upscale_models"]
         assert call_json(f"{server.url}{prefix}/models/loras")[1] == ["login.safetensors",
                                                                         "style/mychar.safetensors"]
 
