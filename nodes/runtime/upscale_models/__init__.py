@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy_exports import lazy_attributes
 from .detection import (CompactConfig, DetectedUpscaleModel, RRDBNetConfig, UnknownUpscaleLayout, UpscaleConfig,
-                        detect_upscale_model, looks_like_upscale_model)
+                        detect_upscale_model)
 
 if TYPE_CHECKING:
     from .compact import SRVGGNetCompact
@@ -22,4 +22,4 @@ _LAZY = {"UpscaleModel": "loader", "UpscaleModelError": "loader", "build_upscale
 __getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = ["CompactConfig", "DetectedUpscaleModel", "RRDBNetConfig", "UnknownUpscaleLayout", "UpscaleConfig",
-           "detect_upscale_model", "looks_like_upscale_model", *sorted(_LAZY)]
+           "detect_upscale_model", *sorted(_LAZY)]

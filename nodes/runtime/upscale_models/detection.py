@@ -90,15 +90,6 @@ def strip_wrappers(keys: Sequence[str]) -> dict[str, str]:
     return {key: key for key in keys}
 
 
-def looks_like_upscale_model(shapes: Shapes) -> bool:
-    """True when the keys follow one of the known layouts (a cheap test for classifying files)."""
-    try:
-        detect_upscale_model(shapes)
-    except UnknownUpscaleLayout:
-        return False
-    return True
-
-
 def detect_upscale_model(shapes: Shapes) -> DetectedUpscaleModel:
     """The architecture, its config and the key renames; UnknownUpscaleLayout says what was found otherwise."""
     unwrapped = strip_wrappers(list(shapes))
@@ -128,13 +119,18 @@ def _basicsr_name(key: str) -> str:
     return f"upsample_convs.{int(found.group(1)) - 1}.{found.group(2)}" if found else key
 
 
+def _dense_conv_name(found: re.Match) -> str:
+    """BasicSR's name for a dense-block convolution matched by _OLD_RDB or _ESRGAN_RDB."""
+    block, dense, conv, kind = found.groups()
+    return f"body.{block}.rdb{dense}.conv{conv}.{kind}"
+
+
 def _esrgan_renames(plain: Shapes) -> dict[str, str]:
     renames = {}
     for key in plain:
         rdb, up = _ESRGAN_RDB.match(key), _ESRGAN_UP.match(key)
         if rdb:
-            block, dense, conv, kind = rdb.groups()
-            renames[key] = f"body.{block}.rdb{dense}.conv{conv}.{kind}"
+            renames[key] = _dense_conv_name(rdb)
         elif up:
             renames[key] = f"upsample_convs.{int(up.group(1)) - 1}.{up.group(2)}"
         else:
@@ -161,8 +157,7 @@ def _old_arch_renames(plain: Shapes) -> dict[str, str]:
     for key in plain:
         rdb, top_conv = _OLD_RDB.match(key), _OLD_TOP.match(key)
         if rdb:
-            block, dense, conv, kind = rdb.groups()
-            renames[key] = f"body.{block}.rdb{dense}.conv{conv}.{kind}"
+            renames[key] = _dense_conv_name(rdb)
         elif top_conv and int(top_conv.group(1)) in names:
             renames[key] = f"{names[int(top_conv.group(1))]}.{top_conv.group(2)}"
         elif key.startswith(f"model.1.sub.{len(blocks)}."):
