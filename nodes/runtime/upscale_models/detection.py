@@ -82,7 +82,7 @@ class UnknownUpscaleLayout(ValueError):
     """The keys match none of the layouts; the message says what was found."""
 
 
-def strip_wrappers(keys: Sequence[str]) -> dict[str, str]:
+def _strip_wrappers(keys: Sequence[str]) -> dict[str, str]:
     """stored key -> key without the training wrapper; of "params_ema" and "params" only the first is used."""
     for prefix in WRAPPER_PREFIXES:
         if any(key.startswith(prefix) for key in keys):
@@ -92,7 +92,7 @@ def strip_wrappers(keys: Sequence[str]) -> dict[str, str]:
 
 def detect_upscale_model(shapes: Shapes) -> DetectedUpscaleModel:
     """The architecture, its config and the key renames; UnknownUpscaleLayout says what was found otherwise."""
-    unwrapped = strip_wrappers(list(shapes))
+    unwrapped = _strip_wrappers(list(shapes))
     plain = {bare: tuple(shapes[stored]) for stored, bare in unwrapped.items()}
     if "model.0.weight" in plain and any(_OLD_RDB.match(key) for key in plain):
         renames, layout = _old_arch_renames(plain), "ESRGAN (original 'old arch' keys)"
@@ -101,7 +101,7 @@ def detect_upscale_model(shapes: Shapes) -> DetectedUpscaleModel:
     elif "conv_first.weight" in plain and any(_BODY_RDB.match(key) for key in plain):
         renames, layout = {key: _basicsr_name(key) for key in plain}, "RealESRGAN / BasicSR (conv_first/body keys)"
     elif "body.0.weight" in plain and "body.1.weight" in plain and len(plain["body.1.weight"]) == 1:
-        return _compact(plain, {stored: bare for stored, bare in unwrapped.items()})
+        return _compact(plain, dict(unwrapped))
     else:
         raise UnknownUpscaleLayout(_found(list(shapes)))
     canonical = {renames[key]: shape for key, shape in plain.items()}

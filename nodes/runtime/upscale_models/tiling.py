@@ -68,7 +68,7 @@ def tiled_upscale(images: torch.Tensor, upscale: Upscale, scale: int, *, tile: i
         total, weight = torch.zeros_like(output[:1]), torch.zeros((1, 1, height * scale, width * scale))
         for top, left in itertools.product(rows, columns):
             part = image[..., top: top + tile, left: left + tile]
-            upscaled = upscale(part).float().cpu()
+            upscaled = upscale(part.contiguous()).float().cpu()
             mask = blend_weights(upscaled.shape[2], upscaled.shape[3], overlap * scale)
             region = (..., slice(top * scale, top * scale + upscaled.shape[2]),
                       slice(left * scale, left * scale + upscaled.shape[3]))
@@ -85,8 +85,9 @@ def upscale_images(model, images: torch.Tensor, *, tile: int = TILE, overlap: in
     the tile halves on out-of-memory until MIN_TILE."""
     manager = model_manager()
     manager.use(model.module)
-    # the compute device even when the weights stream in layer by layer from the offload device (--lowvram)
-    samples = images.movedim(-1, 1).to(device=manager.compute_device, dtype=torch.float32)
+    # On the compute device even when the weights stream in from the offload device (--lowvram); contiguous, as
+    # channel-last strides would make every convolution run in the channels_last format, with other kernels.
+    samples = images.movedim(-1, 1).to(device=manager.compute_device, dtype=torch.float32).contiguous()
     context = current_context()
     while True:
         steps = images.shape[0] * tile_count(images.shape[1], images.shape[2], tile, overlap)
