@@ -2,7 +2,7 @@
 
 Everything that names the kinds reads them from here: the model folders and their `--<kind>-dir` flags, the folders
 start-up makes, the model library's listing and install, the server's /models, ComfyUI's `folder_paths`. A kind the
-loaders learn (controlnet, upscale_models, clip_vision, style_models, gligen, hypernetworks, as ComfyUI names their
+loaders learn (controlnet, clip_vision, style_models, gligen, hypernetworks, as ComfyUI names their
 folders) is added here with its loader; until then extra_model_paths.yaml folders of that name are kept (`latentloom
 models paths` shows them as not used yet) and plugins find them through `folder_paths`.
 
@@ -42,6 +42,7 @@ MODEL_KINDS = (
     ModelKind("clip", "text_encoder", "text encoder"),
     ModelKind("configs", "config", "model config", suffixes=(".yaml", ".yml")),
     ModelKind("diffusers", "diffusers", "diffusers model folder", folders_only=True),
+    ModelKind("upscale_models", "upscale_model", "upscale model"),
 )
 
 KINDS = tuple(kind.folder for kind in MODEL_KINDS)  # the model folder names, in listing order

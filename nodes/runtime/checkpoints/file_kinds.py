@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .errors import CheckpointError, NotACheckpointError
 from .families import ForeignFamily, foreign_family
+from ..upscale_models.detection import UnknownUpscaleLayout, detect_upscale_model
 
 Shapes = Mapping[str, Sequence[int]]
 
@@ -20,7 +21,8 @@ LORA_MARKERS = (".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora
                 ".dora_scale")
 # Context width (the text encoder's output) -> base model; CLIP-L's hidden width is also SD1's context width.
 CONTEXT_WIDTHS = {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL"}
-KINDS = ("checkpoint", "lora", "embedding", "vae", "controlnet", "unet", "text_encoder", "config", "unknown")
+KINDS = ("checkpoint", "lora", "embedding", "vae", "controlnet", "unet", "text_encoder", "config", "upscale_model",
+         "unknown")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ def classify_file(shapes: Shapes, metadata: Mapping[str, str], name: str = "the 
     part = _lone_part(shapes)
     if part is not None:
         return FileKind(part[0], "", part[1], part[2])
+    upscaler = _upscale_model(shapes)
+    if upscaler is not None:
+        return upscaler
     return FileKind("unknown", "", "not a model file Latentloom recognises",
                     "check that it is a Stable Diffusion 1.x, 2.x or SDXL checkpoint, LoRA, VAE or embedding.")
 
@@ -121,6 +126,16 @@ def _embedding_base(shapes: Shapes) -> str | None:
     if not vectors or len(keys) > len(vectors) + 2:
         return None
     return CONTEXT_WIDTHS.get(int(vectors[0][-1]), "")
+
+
+def _upscale_model(shapes: Shapes) -> FileKind | None:
+    """An image upscale model (ESRGAN, RealESRGAN), None for anything else."""
+    try:
+        found = detect_upscale_model(shapes)
+    except UnknownUpscaleLayout:
+        return None
+    return FileKind("upscale_model", "", f"a {found.config.scale}x image upscale model ({found.config.name})",
+                    "put it in models/upscale_models and load it with Load Upscale Model (UpscaleModelLoader).")
 
 
 def _lone_part(shapes: Shapes) -> tuple[str, str, str] | None:
