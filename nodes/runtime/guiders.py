@@ -31,18 +31,7 @@ class CFGGuider:
         self.cfg = float(cfg)
 
     def denoiser(self, image: ImageInput | None = None) -> Callable[..., torch.Tensor]:
-        guided = GuidedDenoiser(self.model, self.positive, self.negative, self.cfg, **(image or {}))
-
-        def denoise(x: torch.Tensor, sigma: torch.Tensor, uncond_sink: dict | None = None,
-                    **kwargs: Any) -> torch.Tensor:
-            if uncond_sink is None:
-                return guided(x, sigma)
-            # CFG++ samplers need the negative's own prediction, even at cfg 1 (as ComfyUI computes it then).
-            cond, uncond = guided.predict_groups(x, sigma, 2)
-            uncond_sink["uncond"] = uncond
-            return uncond + (cond - uncond) * self.cfg
-
-        return denoise
+        return GuidedDenoiser(self.model, self.positive, self.negative, self.cfg, **(image or {}))
 
     def prepare(self) -> None:
         """Every model the guider runs, ready on its device."""

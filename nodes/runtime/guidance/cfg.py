@@ -2,7 +2,8 @@
 
 x0 = uncond + (cond - uncond) * cfg, where cond (and uncond) is the weighted mean of its active entries' predictions
 over the regions they cover (areas, masks and strengths: regions.py); an entry is active while sigma lies within its
-start/end percent. With cfg = 1 the negative prompt cannot change the result, so it is not computed, as in ComfyUI.
+start/end percent. With cfg = 1 the negative prompt cannot change the result, so it is not computed, as in ComfyUI
+(unless a model patch asks for it). The model's cfg patches (models/patching.py) apply as in ComfyUI.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from graph_engine import InvalidNodeInput
 
 from ..models.diffusion_model import DiffusionModel
+from ..models.patching import guide, skips_uncond
 from .conditioning import CondEntry
 from .image_inputs import image_input
 from .regions import PlacedEntry, place_entries
@@ -34,17 +36,18 @@ class GuidedDenoiser:
         self.denoise = model.denoiser()
         self.groups = (positive, negative)
         self.cfg = float(cfg)
-        self.skip_uncond = math.isclose(self.cfg, 1.0)
         self._batch_inputs: dict[tuple, dict[str, torch.Tensor]] = {}
         self._placed: dict[tuple, list[PlacedEntry]] = {}
 
-    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs) -> torch.Tensor:
-        groups = 1 if self.skip_uncond else 2
-        mixed = self.predict_groups(x, sigma, groups)
-        if self.skip_uncond:
-            return mixed[0]
-        cond, uncond = mixed
-        return uncond + (cond - uncond) * self.cfg
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, uncond_sink: dict | None = None,
+                 **kwargs) -> torch.Tensor:
+        """The guided x0; a CFG++ sampler's `uncond_sink` gets the negative's own prediction, computed even at
+        cfg 1 (as ComfyUI computes it then)."""
+        with_uncond = uncond_sink is not None or not skips_uncond(self.model.model_options, self.cfg)
+        predictions = self.predict_groups(x, sigma, 2 if with_uncond else 1)
+        if uncond_sink is not None:
+            uncond_sink["uncond"] = predictions[1]
+        return guide(self.model, predictions, self.cfg, x, sigma, self.groups)
 
     def placed(self, x: torch.Tensor) -> list[PlacedEntry]:
         """The entries placed on latents of x's shape, resolved once per shape (as ComfyUI does when sampling starts)."""

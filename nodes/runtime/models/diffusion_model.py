@@ -11,6 +11,7 @@ from graph_engine import InvalidNodeInput
 
 from ..sampling import Denoiser, DiscreteSchedule, sd_schedule
 from .latent_formats import LatentFormat, latent_format
+from .patching import ModelPatchSurface, new_model_options
 
 # UNets that read an image beside the 4-channel latent, by their input channels: ComfyUI's rule.
 IMAGE_INPUTS = {9: "inpaint", 8: "instruct_pix2pix"}  # 9: mask (1) and masked image (4); 8: the image (4)
@@ -18,8 +19,9 @@ IMAGE_INPUT_CHANNELS = {"inpaint": 5, "instruct_pix2pix": 4}
 
 
 @dataclass(eq=False)
-class DiffusionModel:
-    """What flows on a MODEL wire. Light to copy: views (such as a LoRA'd model) share the UNet module."""
+class DiffusionModel(ModelPatchSurface):
+    """What flows on a MODEL wire. Light to copy: views (such as a LoRA'd model or a patched clone) share the UNet
+    module; `model_options` holds ComfyUI's sampler patches (patching.py)."""
 
     unet: Any  # diffusers UNet2DConditionModel
     architecture: str  # "SD1.x", "SD2.x", "SDXL"
@@ -28,6 +30,7 @@ class DiffusionModel:
     schedule: DiscreteSchedule = field(default_factory=sd_schedule)
     latent_format: LatentFormat | None = None
     loras: tuple = ()  # ((LoraFile, strength), ...) applied to the shared UNet just before it runs
+    model_options: dict = field(default_factory=new_model_options)
 
     def __post_init__(self) -> None:
         if self.latent_format is None:
@@ -76,8 +79,8 @@ class DiffusionModel:
         return out.float()
 
     def with_lora(self, lora: Any, strength: float) -> "DiffusionModel":
-        """A view with one more LoRA; the UNet module is shared."""
-        return dataclasses.replace(self, loras=(*self.loras, (lora, strength)))
+        """A clone with one more LoRA; the UNet module is shared."""
+        return dataclasses.replace(self.clone(), loras=(*self.loras, (lora, strength)))
 
     def prepare(self) -> None:
         """Put the UNet on the compute device carrying exactly this view's LoRAs, with its interrupt checks."""

@@ -14,6 +14,7 @@ from graph_engine import InvalidNodeInput
 from nodes.diffusion.conditioning import (ConditioningSetArea, ConditioningSetAreaPercentage, ConditioningSetMask,
                                           ConditioningSetTimestepRange)
 from nodes.runtime.guidance import GuidedDenoiser, read_conditioning
+from nodes.runtime.models.patching import new_model_options
 from nodes.runtime.sampling import sd_schedule
 from tests.nodes.conditioning.cond_helpers import entry
 
@@ -28,6 +29,7 @@ class PromptValueModel:
 
     def __init__(self):
         self.schedule = sd_schedule()
+        self.model_options = new_model_options()  # unpatched
         self.calls: list[tuple[tuple[int, ...], list[float]]] = []
 
     def denoiser(self):

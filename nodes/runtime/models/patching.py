@@ -1,0 +1,102 @@
+"""ComfyUI's model-patch surface on a MODEL: `clone()`, `model_options` and the sampler cfg hooks, and the guidance
+step that honours them as ComfyUI's sampling_function and cfg_function do.
+
+The hooks see ComfyUI's argument dicts: "cond"/"uncond" are noise (x - x0 prediction) in the cfg function, x0
+predictions elsewhere ("cond_denoised", "uncond_denoised", "denoised"); "sigma"/"timestep" is sigma per sample;
+"model" is the DiffusionModel being sampled.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from typing import Any, Callable
+
+import torch
+
+PatchFunction = Callable[[dict[str, Any]], Any]
+
+
+def new_model_options() -> dict[str, Any]:
+    """An unpatched model's options, as ComfyUI's ModelPatcher starts them."""
+    return {"transformer_options": {}}
+
+
+def copy_model_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Nested dicts and lists copied, their leaves (functions, tensors) shared: a clone's hooks are its own."""
+    def copy(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: copy(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [copy(item) for item in value]
+        return value
+    return copy(options)
+
+
+class ModelPatchSurface:
+    """The methods ComfyUI's model-patching nodes and plugins call on a MODEL (mixed into DiffusionModel)."""
+
+    model_options: dict[str, Any]
+
+    def clone(self) -> Any:
+        """A new MODEL sharing the weights, with its own copy of `model_options`."""
+        return dataclasses.replace(self, model_options=copy_model_options(self.model_options))
+
+    def set_model_sampler_cfg_function(self, function: Callable[..., torch.Tensor],
+                                       disable_cfg1_optimization: bool = False) -> None:
+        """Replace the cfg combination; a function of three arguments gets (cond, uncond, cond_scale), as in
+        ComfyUI's older interface."""
+        if len(inspect.signature(function).parameters) == 3:
+            old_style = function
+            function = lambda args: old_style(args["cond"], args["uncond"], args["cond_scale"])  # noqa: E731
+        self.model_options["sampler_cfg_function"] = function
+        if disable_cfg1_optimization:
+            self.model_options["disable_cfg1_optimization"] = True
+
+    def set_model_sampler_post_cfg_function(self, function: PatchFunction,
+                                            disable_cfg1_optimization: bool = False) -> None:
+        """Append a function of the guided x0 prediction, run after the cfg combination."""
+        self._append_hook("sampler_post_cfg_function", function, disable_cfg1_optimization)
+
+    def set_model_sampler_pre_cfg_function(self, function: PatchFunction,
+                                           disable_cfg1_optimization: bool = False) -> None:
+        """Append a function of the [cond, uncond] x0 predictions, run before the cfg combination."""
+        self._append_hook("sampler_pre_cfg_function", function, disable_cfg1_optimization)
+
+    def _append_hook(self, key: str, function: PatchFunction, disable_cfg1_optimization: bool) -> None:
+        # a new list, so that a clone sharing the old one (should any code share it) is left alone
+        self.model_options[key] = [*self.model_options.get(key, []), function]
+        if disable_cfg1_optimization:
+            self.model_options["disable_cfg1_optimization"] = True
+
+
+def skips_uncond(options: dict[str, Any], cfg: float) -> bool:
+    """At cfg 1 the negative cannot change plain CFG, so it is not computed unless a patch asks for it."""
+    return math.isclose(cfg, 1.0) and not options.get("disable_cfg1_optimization", False)
+
+
+def guide(model: Any, predictions: list[torch.Tensor], cfg: float, x: torch.Tensor, sigma: torch.Tensor,
+          conds: tuple[Any, Any]) -> torch.Tensor:
+    """The guided x0 from the [cond, uncond] x0 predictions (uncond absent when skipped), through the model's
+    pre-cfg, cfg and post-cfg hooks; plain CFG without them."""
+    options = model.model_options
+    cond_pred = predictions[0]
+    uncond_pred = predictions[1] if len(predictions) > 1 else torch.zeros_like(cond_pred)
+    cond, uncond = conds[0], conds[1] if len(predictions) > 1 else None
+    sigma = sigma.reshape(-1).expand(x.shape[0]) if sigma.numel() == 1 else sigma.reshape(-1)
+    shared = {"cond_scale": cfg, "input": x, "sigma": sigma, "model": model, "model_options": options}
+    for function in options.get("sampler_pre_cfg_function", []):
+        cond_pred, uncond_pred = function({**shared, "conds": [cond, uncond], "conds_out": [cond_pred, uncond_pred],
+                                           "timestep": sigma})
+    if "sampler_cfg_function" in options:
+        result = x - options["sampler_cfg_function"]({
+            **shared, "cond": x - cond_pred, "uncond": x - uncond_pred, "timestep": sigma,
+            "cond_denoised": cond_pred, "uncond_denoised": uncond_pred, "input_cond": cond, "input_uncond": uncond})
+    elif len(predictions) == 1:
+        result = cond_pred
+    else:
+        result = uncond_pred + (cond_pred - uncond_pred) * cfg
+    for function in options.get("sampler_post_cfg_function", []):
+        result = function({**shared, "denoised": result, "cond": cond, "uncond": uncond,
+                           "cond_denoised": cond_pred, "uncond_denoised": uncond_pred})
+    return result
