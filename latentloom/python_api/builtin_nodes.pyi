@@ -43,6 +43,14 @@ class CFGGuiderNode(NodeHandle):
     GUIDER: Output[Literal['GUIDER']]
 
 
+class CFGNormNode(NodeHandle):
+    patched_model: Output[Literal['MODEL']]
+
+
+class CFGZeroStarNode(NodeHandle):
+    patched_model: Output[Literal['MODEL']]
+
+
 class CLIPLoaderNode(NodeHandle):
     CLIP: Output[Literal['CLIP']]
 
@@ -321,6 +329,10 @@ class ImageToMaskNode(NodeHandle):
     MASK: Output[Literal['MASK']]
 
 
+class ImageUpscaleWithModelNode(NodeHandle):
+    IMAGE: Output[Literal['IMAGE']]
+
+
 class ImageYUVToRGBNode(NodeHandle):
     IMAGE: Output[Literal['IMAGE']]
 
@@ -585,6 +597,10 @@ class RepeatLatentBatchNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
 
+class RescaleCFGNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
 class ResizeAndPadImageNode(NodeHandle):
     IMAGE: Output[Literal['IMAGE']]
 
@@ -752,6 +768,10 @@ class UNETLoaderNode(NodeHandle):
     MODEL: Output[Literal['MODEL']]
 
 
+class UpscaleModelLoaderNode(NodeHandle):
+    UPSCALE_MODEL: Output[Literal['UPSCALE_MODEL']]
+
+
 class VAEDecodeNode(NodeHandle):
     IMAGE: Output[Literal['IMAGE']]
 
@@ -854,6 +874,18 @@ class BuiltinNodes:
         cfg: float | Output[Literal['FLOAT']] = ...,
     ) -> CFGGuiderNode:
         'Classifier-free guidance: the positive prediction pushed away from the negative by cfg.'
+        ...
+
+    def CFGNorm(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        strength: float | Output[Literal['FLOAT']] = ...,
+        pre_cfg: bool | Output[Literal['BOOLEAN']] = ...,
+    ) -> CFGNormNode:
+        ...
+
+    def CFGZeroStar(self, *, model: Output[Literal['MODEL']]) -> CFGZeroStarNode:
         ...
 
     def CLIPLoader(
@@ -1478,6 +1510,15 @@ class BuiltinNodes:
         'One channel of an image as a mask.'
         ...
 
+    def ImageUpscaleWithModel(
+        self,
+        *,
+        upscale_model: Output[Literal['UPSCALE_MODEL']],
+        image: Output[Literal['IMAGE']],
+    ) -> ImageUpscaleWithModelNode:
+        'Upscales images with an upscale model, in 512 px tiles that overlap by 32 px (smaller tiles if memory runs out); the result is clamped to 0..1.'
+        ...
+
     def ImageYUVToRGB(
         self,
         *,
@@ -2056,6 +2097,14 @@ class BuiltinNodes:
         'The whole batch `amount` times over; each copy gets its own noise (batch indices move on).'
         ...
 
+    def RescaleCFG(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        multiplier: float | Output[Literal['FLOAT']] = ...,
+    ) -> RescaleCFGNode:
+        ...
+
     def ResizeAndPadImage(
         self,
         *,
@@ -2439,6 +2488,10 @@ class BuiltinNodes:
         weight_dtype: Literal['default', 'fp8_e4m3fn', 'fp8_e4m3fn_fast', 'fp8_e5m2'] | Output[Literal['COMBO']],
     ) -> UNETLoaderNode:
         'Loads a Stable Diffusion 1.x, 2.x or SDXL diffusion model (UNet) saved on its own, from models/diffusion_models or models/unet; pair it with Load CLIP and Load VAE.'
+        ...
+
+    def UpscaleModelLoader(self, *, model_name: str | Output[Literal['COMBO']]) -> UpscaleModelLoaderNode:
+        "Loads an image upscale model from models/upscale_models: ESRGAN and RealESRGAN RRDBNet (1x, 2x, 4x, 8x) or RealESRGAN's compact SRVGGNet, as .safetensors or a .pth of plain tensors."
         ...
 
     def VAEDecode(self, *, samples: Output[Literal['LATENT']], vae: Output[Literal['VAE']]) -> VAEDecodeNode:
