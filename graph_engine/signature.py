@@ -32,9 +32,14 @@ def _is_changed_token(node: Node) -> str:
     return repr(result)
 
 
+_SCALARS = frozenset({bool, int, float, str})
+
+
 def _is_plain(value: Any) -> bool:
     """Whether a constant is data its repr tells apart (JSON-like), not an object such as a tensor, whose repr may
     abbreviate and which an expansion can pass as a constant."""
+    if value is None or type(value) in _SCALARS:
+        return True  # nearly every constant: a widget's value
     stack, seen = [value], set()
     while stack:
         item = stack.pop()
