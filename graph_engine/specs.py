@@ -102,6 +102,11 @@ class NodeSpec:
     choices_hint: Callable[[str], str | None] | None = None
 
     @cached_property
+    def has_dynamic_inputs(self) -> bool:
+        """Whether any input is one of ComfyUI's V3 dynamic kinds (its sockets then depend on the prompt)."""
+        return any(s.type in (AUTOGROW, DYNAMIC_COMBO, MATCH_TYPE) for s in self.inputs.values())
+
+    @cached_property
     def hidden_inputs(self) -> tuple[InputSpec, ...]:
         return tuple(s for s in self.inputs.values() if s.hidden)
 

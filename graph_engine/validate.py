@@ -190,7 +190,8 @@ class _Checker:
         node = Node(node_id, spec.class_type, spec)
         errors: list[InputError] = []
         received_types: dict[str, str] = {}
-        for input_spec in expand_inputs(spec.inputs, inputs):
+        dynamic = spec.has_dynamic_inputs  # most nodes are classic: their sockets are their declared inputs
+        for input_spec in (expand_inputs(spec.inputs, inputs) if dynamic else spec.inputs.values()):
             name = input_spec.name
             if input_spec.hidden:
                 continue
@@ -208,7 +209,8 @@ class _Checker:
                 error = self._check_constant(spec, input_spec, value, node)
             if error is not None:
                 errors.append(error)
-        errors.extend(_mismatched_templates(node, received_types))
+        if dynamic:
+            errors.extend(_mismatched_templates(node, received_types))
         if spec.validate_params is not None and not errors:
             error = self._custom_validation(spec, node, received_types)
             if error is not None:
