@@ -15,6 +15,7 @@ import os
 import sqlite3
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,9 +100,8 @@ class HashCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path) if self.path else ":memory:", check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+                                   isolation_level=None, timeout=30)
+        _set_up(self._db)
         self.computed = 0  # files hashed (not found in the cache) since this cache was opened
 
     def cached(self, path: str | Path) -> FileHashes | None:
@@ -137,6 +137,21 @@ class HashCache:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _set_up(db: sqlite3.Connection, attempts: int = 20) -> None:
+    """WAL mode and the tables. Switching a new database to WAL while another connection (two installs at once, the
+    CLI beside the server) does the same can fail at once with "database is locked", without waiting for the busy
+    timeout: such a start is tried again after a growing pause."""
+    for attempt in range(attempts):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
 
 
 def open_hash_cache(folders: Folders) -> HashCache:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import threading
 
 import torch
 from safetensors.torch import save_file
@@ -78,3 +79,25 @@ def test_a_file_rewritten_in_place_with_its_size_and_mtime_kept_is_hashed_again(
     overwrite_in_place(path, replacement.read_bytes(), keep_mtime=True)  # cp --preserve=timestamps onto it
     assert cache.cached(path) is None
     assert cache.hashes(path).sha256 == hashlib.sha256(replacement.read_bytes()).hexdigest() != first.sha256
+
+
+def test_many_first_opens_of_one_new_database_at_once_all_succeed(tmp_path):
+    """Two installs (or the CLI beside the server) opening a new hash database together: switching it to WAL can
+    fail at once with "database is locked"; every opener must still get a working cache."""
+    failures = []
+
+    def open_and_use(path):
+        try:
+            with HashCache(path) as cache:
+                assert cache.cached(path) is None
+        except Exception as error:  # noqa: BLE001  each failure is reported below
+            failures.append(repr(error))
+
+    for trial in range(150):
+        path = tmp_path / f"hashes-{trial}.sqlite"
+        threads = [threading.Thread(target=open_and_use, args=(path,)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
