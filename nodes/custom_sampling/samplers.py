@@ -2,7 +2,10 @@
 options."""
 from __future__ import annotations
 
+from graph_engine import InvalidNodeInput
 from nodes.runtime.sampler_names import SAMPLER_NAMES
+
+from .wires import model_input
 
 PYTHON_MODULE = "comfy_extras.nodes_custom_sampler"
 CATEGORY = "model/sampling/samplers"
@@ -169,8 +172,62 @@ class SamplerSEEDS2(_SamplerWithOptions):
         return _sampler("seeds_2", eta=eta, s_noise=s_noise, r=r, solver_type=solver_type)
 
 
+class SamplerDPMAdaptative(_SamplerWithOptions):
+    DESCRIPTION = ("dpm_adaptive with its step-size control: steps of the given order checked against one order lower, "
+                   "kept within rtol * |x| + atol, the next step sized by a PID controller; eta adds fresh noise.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"order": ("INT", {"default": 3, "min": 2, "max": 3, "advanced": True}),
+                             "rtol": _option(0.05), "atol": _option(0.0078), "h_init": _option(0.05),
+                             "pcoeff": _option(0.0), "icoeff": _option(1.0), "dcoeff": _option(0.0),
+                             "accept_safety": _option(0.81), "eta": _option(0.0), "s_noise": _option(1.0)}}
+
+    def get_sampler(self, order: int, rtol: float, atol: float, h_init: float, pcoeff: float, icoeff: float,
+                    dcoeff: float, accept_safety: float, eta: float, s_noise: float):
+        from nodes.runtime.sampling.dpm_solver import ACCEPT_SAFETY_LIMIT
+
+        if h_init <= 0:
+            raise InvalidNodeInput("h_init must be above 0: it is the first step's size in log sigma")
+        if rtol <= 0 and atol <= 0:
+            raise InvalidNodeInput("rtol and atol are both 0: no step could meet that tolerance; raise either")
+        if accept_safety >= ACCEPT_SAFETY_LIMIT:
+            raise InvalidNodeInput(f"accept_safety must be below {ACCEPT_SAFETY_LIMIT:.3f} (the largest step factor "
+                                   "the controller gives), or no step is ever accepted")
+        return _sampler("dpm_adaptive", order=order, rtol=rtol, atol=atol, h_init=h_init, pcoeff=pcoeff,
+                        icoeff=icoeff, dcoeff=dcoeff, accept_safety=accept_safety, eta=eta, s_noise=s_noise)
+
+
+class SamplerSASolver(_SamplerWithOptions):
+    DESCRIPTION = ("sa_solver with its options: stochastic with strength eta between the model's noise levels at "
+                   "sde_start_percent and sde_end_percent of sampling, the predictor's and corrector's orders, PECE "
+                   "(one more model call per step), and the paper's simpler order-2 coefficients.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        def percent(default: float) -> tuple:
+            return ("FLOAT", {"default": default, "min": 0.0, "max": 1.0, "step": 0.001, "advanced": True})
+
+        return {"required": {
+            "model": ("MODEL",), "eta": _option(1.0, 10.0), "sde_start_percent": percent(0.2),
+            "sde_end_percent": percent(0.8), "s_noise": _option(1.0),
+            "predictor_order": ("INT", {"default": 3, "min": 1, "max": 6, "advanced": True}),
+            "corrector_order": ("INT", {"default": 4, "min": 0, "max": 6, "advanced": True}),
+            "use_pece": ("BOOLEAN", {"advanced": True}), "simple_order_2": ("BOOLEAN", {"advanced": True})}}
+
+    def get_sampler(self, model, eta: float, sde_start_percent: float, sde_end_percent: float, s_noise: float,
+                    predictor_order: int, corrector_order: int, use_pece: bool, simple_order_2: bool):
+        from nodes.runtime.sampling.sa_solver import sde_interval
+
+        schedule = model_input(model).schedule
+        tau = sde_interval(schedule.percent_to_sigma(sde_start_percent), schedule.percent_to_sigma(sde_end_percent),
+                           eta)
+        return _sampler("sa_solver", tau_func=tau, s_noise=s_noise, predictor_order=predictor_order,
+                        corrector_order=corrector_order, use_pece=bool(use_pece), simple_order_2=bool(simple_order_2))
+
+
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in (
     KSamplerSelect, SamplerEulerAncestral, SamplerEulerAncestralCFGPP, SamplerDPMPP_2S_Ancestral, SamplerLMS,
     SamplerDPMPP_SDE,
-    SamplerDPMPP_2M_SDE, SamplerDPMPP_3M_SDE, SamplerER_SDE, SamplerSEEDS2)}
+    SamplerDPMPP_2M_SDE, SamplerDPMPP_3M_SDE, SamplerER_SDE, SamplerSEEDS2, SamplerDPMAdaptative, SamplerSASolver)}
 NODE_DISPLAY_NAME_MAPPINGS = {"SamplerEulerAncestralCFGPP": "SamplerEulerAncestralCFG++"}

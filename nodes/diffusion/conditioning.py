@@ -209,6 +209,27 @@ class ConditioningZeroOut:
         return (out,)
 
 
+class ConditioningMultiply:
+    CATEGORY = TRANSFORM
+    RETURN_TYPES = ("CONDITIONING",)
+    FUNCTION = "multiply"
+    DESCRIPTION = "Scales every entry's hidden states (and pooled output) by `multiplier`: a stronger or weaker prompt."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"conditioning": ("CONDITIONING",),
+                             "multiplier": ("FLOAT", {"default": 1.0, "min": -100.0, "max": 100.0, "step": 0.01})}}
+
+    def multiply(self, conditioning, multiplier: float):
+        out = []
+        for tensor, options in conditioning:
+            options = dict(options)
+            if options.get("pooled_output") is not None:
+                options["pooled_output"] = options["pooled_output"] * multiplier
+            out.append([tensor * multiplier, options])
+        return (out,)
+
+
 class ConditioningSetTimestepRange:
     CATEGORY = TRANSFORM
     RETURN_TYPES = ("CONDITIONING",)
@@ -231,6 +252,7 @@ NODE_CLASS_MAPPINGS = {
     "ConditioningSetAreaPercentage": ConditioningSetAreaPercentage,
     "ConditioningSetAreaStrength": ConditioningSetAreaStrength, "ConditioningSetMask": ConditioningSetMask,
     "ConditioningZeroOut": ConditioningZeroOut, "ConditioningSetTimestepRange": ConditioningSetTimestepRange,
+    "ConditioningMultiply": ConditioningMultiply,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "ConditioningCombine": "Conditioning (Combine)", "ConditioningAverage": "Conditioning (Average)",
@@ -238,5 +260,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ConditioningSetAreaPercentage": "Conditioning (Set Area with Percentage)",
     "ConditioningSetAreaStrength": "Conditioning (Set Area Strength)",
     "ConditioningSetMask": "Conditioning (Set Mask)", "ConditioningZeroOut": "Conditioning Zero Out",
-    "ConditioningSetTimestepRange": "ConditioningSetTimestepRange",
+    "ConditioningSetTimestepRange": "ConditioningSetTimestepRange", "ConditioningMultiply": "Conditioning (Multiply)",
 }

@@ -24,16 +24,12 @@ FILE_LISTS = {  # combos whose choices are the installation's files: both sides 
     ("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"), ("LoraLoader", "lora_name"),
     ("LoraLoaderModelOnly", "lora_name"), ("LoadImage", "image"),
 }
-MISSING_SAMPLERS = "ComfyUI's dpm_fast, dpm_adaptive, deis and sa_solver(_pece) samplers are not in yet"
 # (node, what differs) -> why we differ on purpose; each entry is checked to still be needed
 DEVIATIONS: dict[tuple[str, str], str] = {
     ("CustomCombo", "input_order"): "ComfyUI passes a node every input it is sent (the canvas sends `index`); our "
                                     "engine passes declared inputs only, so index is declared",
     ("CustomCombo", "optional/index"): "ComfyUI passes a node every input it is sent (the canvas sends `index`); "
                                        "our engine passes declared inputs only, so index is declared",
-    ("KSampler", "required/sampler_name"): MISSING_SAMPLERS,
-    ("KSamplerSelect", "required/sampler_name"): MISSING_SAMPLERS,
-    ("KSamplerAdvanced", "required/sampler_name"): MISSING_SAMPLERS,
 }
 OURS_ONLY = {"MathInt": "integer arithmetic for the utility example (ComfyUI has ComfyMathExpression)",
              "MathFloat": "float arithmetic for the utility example (ComfyUI has ComfyMathExpression)"}

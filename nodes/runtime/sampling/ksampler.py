@@ -5,6 +5,7 @@ from `ksampler_sigmas`, the latent and the noise from `initial_noise`.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -63,8 +64,10 @@ class SamplerObject:
             kept_noise = fresh_inpaint_noise(noise, seed) if self.inpaint_options.get("random") else noise
             model = MaskedDenoiser(denoiser, latent, kept_noise, denoise_mask)
         x = noise_latent(sigmas[0], noise, latent, is_max_denoise(schedule, sigmas))
-        return self.sampler_function(model, x, sigmas, extra_args={"seed": seed}, callback=callback,
-                                     **self.extra_options)
+        options = dict(self.extra_options)
+        if "schedule" in inspect.signature(self.sampler_function).parameters:
+            options.setdefault("schedule", schedule)  # samplers whose defaults depend on the model's noise levels
+        return self.sampler_function(model, x, sigmas, extra_args={"seed": seed}, callback=callback, **options)
 
 
 def sampler_object(name: str, **options: Any) -> SamplerObject:

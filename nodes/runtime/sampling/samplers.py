@@ -3,7 +3,9 @@
 `model(x, sigma, **extra_args)` is a denoiser returning x0 for a batch of sigmas; x is the latent in
 k-diffusion units (x = x0 + sigma * eps). `sigmas` descend and usually end in 0. `extra_args["seed"]`
 (the KSampler seed) picks the per-step noise as ComfyUI does and is not passed on to the model.
-`callback` is the one progress hook: called once per step with {"i", "x", "sigma", "denoised"}.
+`callback` is the one progress hook: called once per step with {"i", "x", "sigma", "denoised"} (DPM-Solver's
+`dpm_fast` and `dpm_adaptive` choose their own steps and report those). A sampler with a `schedule` keyword gets the
+model's noise schedule from the KSampler (SamplerObject).
 
 CFG++ samplers (`*_cfg_pp`, Chung et al. 2024) also need the negative prompt's own x0 prediction: they pass the
 model an `uncond_sink` dict, which a guiding denoiser fills under "uncond"; a model that leaves it empty is taken to
@@ -16,11 +18,14 @@ import torch
 
 from .cfg_pp import (sample_dpmpp_2m_cfg_pp, sample_dpmpp_2s_ancestral_cfg_pp, sample_euler_ancestral_cfg_pp,
                      sample_euler_cfg_pp)
+from .deis import sample_deis
+from .dpm_solver import sample_dpm_adaptive, sample_dpm_fast
 from .multistep import (sample_ddpm, sample_er_sde, sample_gradient_estimation, sample_gradient_estimation_cfg_pp,
                         sample_heunpp2, sample_ipndm, sample_ipndm_v, sample_res_multistep,
                         sample_res_multistep_ancestral, sample_res_multistep_ancestral_cfg_pp,
                         sample_res_multistep_cfg_pp)
 from .noise import NoiseSampler, ancestral_noise_sampler, brownian_noise_sampler
+from .sa_solver import sample_sa_solver, sample_sa_solver_pece
 from .sampler_basics import Callback, Denoise, Sampler, ancestral_step, report, split_args, to_d
 from .seeds import sample_exp_heun_2_x0, sample_exp_heun_2_x0_sde, sample_seeds_2, sample_seeds_3
 from .uni_pc import sample_uni_pc, sample_uni_pc_bh2
@@ -428,6 +433,8 @@ SAMPLERS: dict[str, Sampler] = {
     "dpm_2": sample_dpm_2,
     "dpm_2_ancestral": sample_dpm_2_ancestral,
     "lms": sample_lms,
+    "dpm_fast": sample_dpm_fast,
+    "dpm_adaptive": sample_dpm_adaptive,
     "dpmpp_2s_ancestral": sample_dpmpp_2s_ancestral,
     "dpmpp_2s_ancestral_cfg_pp": sample_dpmpp_2s_ancestral_cfg_pp,
     "dpmpp_sde": sample_dpmpp_sde,
@@ -444,6 +451,7 @@ SAMPLERS: dict[str, Sampler] = {
     "lcm": sample_lcm,
     "ipndm": sample_ipndm,
     "ipndm_v": sample_ipndm_v,
+    "deis": sample_deis,
     "res_multistep": sample_res_multistep,
     "res_multistep_cfg_pp": sample_res_multistep_cfg_pp,
     "res_multistep_ancestral": sample_res_multistep_ancestral,
@@ -453,6 +461,8 @@ SAMPLERS: dict[str, Sampler] = {
     "er_sde": sample_er_sde,
     "seeds_2": sample_seeds_2,
     "seeds_3": sample_seeds_3,
+    "sa_solver": sample_sa_solver,
+    "sa_solver_pece": sample_sa_solver_pece,
     "ddim": sample_ddim,
     "uni_pc": sample_uni_pc,
     "uni_pc_bh2": sample_uni_pc_bh2,
