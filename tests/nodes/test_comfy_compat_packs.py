@@ -51,7 +51,8 @@ NEEDS = {  # pack -> (its import line, what its report must say it needs)
     "needs_extras_node": ("from comfy_extras.nodes_mask import NoSuchMaskNode", "comfy_extras.nodes_mask.NoSuchMaskNode"),
     "needs_shim_name": ("from comfy.model_management import get_supported_float8_types",
                         "comfy.model_management.get_supported_float8_types"),
-    "needs_blocker": ("from comfy_execution.graph import ExecutionBlocker", "comfy_execution.graph.ExecutionBlocker"),
+    "needs_graph_name": ("from comfy_execution.graph import DependencyCycleError",
+                         "comfy_execution.graph.DependencyCycleError"),
     "needs_folder_name": ("import folder_paths\nfolder_paths.filename_list_cache", "folder_paths.filename_list_cache"),
     "needs_nodes_function": ("from nodes import common_ksampler", "nodes.common_ksampler"),
 }
@@ -141,3 +142,36 @@ def test_a_pack_failing_for_its_own_reasons_keeps_its_own_message(tmp_path):
     assert reports["fails_after_probing"].error == "KeyError: 'fallback broke'"
     assert reports["raises_from"].error == "this pack needs comfy.sd, which Latentloom does not offer yet"
     assert reports["probes_and_loads"].ok
+
+
+BLOCKING_PACK = '''
+from comfy_execution.graph import ExecutionBlocker
+
+
+class Switch:
+    """ComfyUI's pattern: the output not chosen is blocked, so the nodes behind it do not run."""
+
+    CATEGORY = "tests"
+    RETURN_TYPES = ("INT", "INT")
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"x": ("INT", {"default": 0}), "first": ("BOOLEAN", {"default": True})}}
+
+    def run(self, x, first):
+        return (x, ExecutionBlocker(None)) if first else (ExecutionBlocker(None), x)
+
+
+NODE_CLASS_MAPPINGS = {"LLSwitch": Switch}
+'''
+
+
+def test_a_pack_blocks_the_branch_it_does_not_choose(tmp_path):
+    engine, reports = load_packs(tmp_path, {"ll_blocking": BLOCKING_PACK})
+    assert reports["ll_blocking"].ok, reports["ll_blocking"].error
+    prompt = {"1": node("LLSwitch", x=4, first=False),
+              "2": node("PreviewAny", source=["1", 0]), "3": node("PreviewAny", source=["1", 1])}
+    result = engine.run(prompt)
+    assert result.ok, result.error
+    assert result.outputs == {"3": {"text": ["4"]}}
