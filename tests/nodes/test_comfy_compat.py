@@ -253,7 +253,8 @@ def test_prompt_server_without_a_web_server_accepts_messages_and_routes(caplog):
 
 def test_importing_the_modules_loads_no_torch():
     code = (f"import sys; sys.path.insert(0, {str(MODULES_FOLDER)!r}); "
-            "import folder_paths, node_helpers, server, comfy.samplers, comfy.model_management, comfy.utils, nodes, "
+            "import folder_paths, node_helpers, server, comfy.samplers, comfy.sample, comfy.model_management, "
+            "comfy.utils, nodes, "
             "comfy.cli_args, comfy_execution.graph_utils, comfy_execution.graph, comfy_extras.nodes_mask, latent_preview; "
             "from graph_engine import Folders; folder_paths.use_plugin_folders(Folders.under('.')); "
             "folder_paths.get_filename_list('checkpoints'); "
@@ -274,12 +275,13 @@ def test_a_bare_import_comfy_gives_its_submodules_and_names_the_missing_ones():
     import comfy.utils as utils
 
     assert comfy.utils is utils
-    assert not hasattr(comfy, "sd") and not hasattr(comfy.model_management, "no_such_function")
-    with pytest.raises(AttributeNotOffered, match="^this pack needs comfy.model_patcher, which Latentloom does not "
+    assert comfy.sd.load_checkpoint_guess_config and comfy.sample.sample and comfy.model_patcher.ModelPatcher
+    assert not hasattr(comfy, "hooks") and not hasattr(comfy.model_management, "no_such_function")
+    with pytest.raises(AttributeNotOffered, match="^this pack needs comfy.hooks, which Latentloom does not "
                                                   "offer yet$"):
-        comfy.model_patcher
-    with pytest.raises(ModuleNotFoundError, match="needs comfy.sd,"):
-        import comfy.sd  # noqa: F401
+        comfy.hooks
+    with pytest.raises(ModuleNotFoundError, match="needs comfy.ldm,"):
+        import comfy.ldm  # noqa: F401
 
 
 def test_comfy_extras_modules_hold_our_nodes_under_comfyui_names():
