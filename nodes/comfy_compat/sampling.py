@@ -7,29 +7,118 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from nodes.runtime.guidance import read_conditioning
+from graph_engine import InvalidNodeInput
+from nodes.runtime.guidance import CondEntry, GuidedDenoiser, read_conditioning
 from nodes.runtime.guiders import CFGGuider as LatentloomCFGGuider
 from nodes.runtime.sampling import (SAMPLERS, SCHEDULERS, DiscreteSchedule, SamplerObject, advanced_sigmas,
                                     ksampler_sigmas)
 from nodes.runtime.sampling import sampler_object as runtime_sampler_object
 
 
+class InnerModel:
+    """What a CFGGuider subclass's predict_noise gets as `self.inner_model` while it samples: the MODEL, the image an
+    inpainting UNet reads, and one predictor per conditioning it asks for (made once per sampling, cleaned up
+    after)."""
+
+    def __init__(self, model: Any, image: Mapping[str, Any] | None) -> None:
+        self.model_patcher = model
+        self.image = dict(image or {})
+        self.predictors: dict[tuple, tuple[Any, GuidedDenoiser]] = {}
+
+    def predictor(self, positive: list[CondEntry], negative: list[CondEntry], cfg: float) -> GuidedDenoiser:
+        key = (id(positive), id(negative), float(cfg))
+        if key not in self.predictors:  # the lists are kept with it, so their ids stay theirs
+            self.predictors[key] = ((positive, negative),
+                                    GuidedDenoiser(self.model_patcher, positive, negative, cfg, **self.image))
+        return self.predictors[key][1]
+
+    def cleanup(self) -> None:
+        for _, predictor in self.predictors.values():
+            predictor.cleanup()
+
+
+def _inner(model: Any) -> InnerModel:
+    return model if isinstance(model, InnerModel) else InnerModel(model, None)
+
+
+def _entries(conditioning: Any, name: str) -> list[CondEntry]:
+    """A guider's conditioning (read already) or a CONDITIONING value; None is no conditioning."""
+    if conditioning is None:
+        return []
+    if all(isinstance(entry, CondEntry) for entry in conditioning):
+        return conditioning
+    return read_conditioning(conditioning, name)
+
+
+def calc_cond_batch(model: Any, conds: list[Any], x_in: torch.Tensor, timestep: torch.Tensor,
+                    model_options: Mapping[str, Any] | None = None) -> list[torch.Tensor]:
+    """Each conditioning's x0 prediction for x_in at sigma `timestep` (per sample), the model's patches applied."""
+    inner = _inner(model)
+    return [inner.predictor(_entries(cond, f"conds[{index}]"), [], 1.0).predict_groups(x_in, timestep, 1)[0]
+            for index, cond in enumerate(conds)]
+
+
+def sampling_function(model: Any, x: torch.Tensor, timestep: torch.Tensor, uncond: Any, cond: Any,
+                      cond_scale: float, model_options: Mapping[str, Any] | None = None,
+                      seed: int | None = None) -> torch.Tensor:
+    """The guided x0 for x at sigma `timestep`: CFG of cond against uncond through the model's cfg hooks."""
+    return _inner(model).predictor(_entries(cond, "cond"), _entries(uncond, "uncond"), cond_scale)(x, timestep)
+
 
 class CFGGuider(LatentloomCFGGuider):
     """ComfyUI's CFGGuider: made from a MODEL alone, then given its conditioning and cfg (`set_conds`, `set_cfg`);
-    `sample(noise, latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed)` as Latentloom's."""
+    `sample(noise, latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed)` as Latentloom's.
+
+    A plugin's subclass may steer sampling by overriding `predict_noise(x, timestep, model_options, seed)` (the x0
+    prediction), reading `self.conds` (by name, from `set_conds`/`inner_set_conds`) and calling
+    `calc_cond_batch(self.inner_model, ...)` or `sampling_function(self.inner_model, ...)`."""
 
     def __init__(self, model_patcher: Any) -> None:
         super().__init__(model_patcher, [], [], 1.0)
         self.model_patcher = model_patcher
         self.model_options = model_patcher.model_options
+        self.original_conds: dict[str, list[CondEntry]] = {}
 
     def set_conds(self, positive: Any, negative: Any) -> None:
-        self.positive = read_conditioning(positive, "positive")
-        self.negative = read_conditioning(negative, "negative")
+        self.inner_set_conds({"positive": positive, "negative": negative})
+
+    def inner_set_conds(self, conds: Mapping[str, Any]) -> None:
+        for name, conditioning in conds.items():
+            self.original_conds[name] = read_conditioning(conditioning, name)
+        self.positive = self.original_conds.get("positive", [])
+        self.negative = self.original_conds.get("negative", [])
 
     def set_cfg(self, cfg: float) -> None:
         self.cfg = float(cfg)
+
+    def predict_noise(self, x: torch.Tensor, timestep: torch.Tensor, model_options: Mapping | None = None,
+                      seed: int | None = None) -> torch.Tensor:
+        """The guided x0 prediction for x at sigma `timestep` (per sample)."""
+        return sampling_function(self.inner_model, x, timestep, self.conds.get("negative"),
+                                 self.conds.get("positive"), self.cfg, model_options, seed)
+
+    def denoiser(self, image: Mapping[str, Any] | None = None) -> Callable[..., torch.Tensor]:
+        if type(self).predict_noise is CFGGuider.predict_noise:
+            return super().denoiser(image)
+        self.inner_model = InnerModel(self.model, image)
+        self.conds = dict(self.original_conds)
+
+        def denoise(x: torch.Tensor, sigma: torch.Tensor, uncond_sink: dict | None = None,
+                    **kwargs: Any) -> torch.Tensor:
+            if uncond_sink is not None:
+                raise InvalidNodeInput(f"{type(self).__name__} predicts on its own: a CFG++ sampler (*_cfg_pp) cannot "
+                                       "run with it; pick another sampler")
+            return self.predict_noise(x, sigma, self.model_options, kwargs.get("seed"))
+
+        return denoise
+
+    def sample(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        try:
+            return super().sample(*args, **kwargs)
+        finally:
+            inner = self.__dict__.pop("inner_model", None)
+            if inner is not None:
+                inner.cleanup()
 
 
 def schedule_of(model_sampling: Any) -> DiscreteSchedule:

@@ -138,6 +138,7 @@ import comfy.model_management
 import comfy.sample
 import comfy.samplers
 import torch
+from comfy.k_diffusion import sampling
 
 
 def sample_scaled_euler(model, x, sigmas, extra_args=None, callback=None, disable=None, scale=1.0):
@@ -194,7 +195,82 @@ class CustomSample:
         return ({"samples": samples},)
 
 
-NODE_CLASS_MAPPINGS = {"LLScaledEuler": ScaledEuler, "LLCustomSample": CustomSample}
+def sample_my_ancestral(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    """Euler ancestral written with k-diffusion's helpers, as sampler packs write theirs."""
+    extra_args = {} if extra_args is None else extra_args
+    noise_sampler = sampling.default_noise_sampler(x, seed=extra_args.get("seed"))
+    s_in = x.new_ones([x.shape[0]])
+    for i in sampling.trange(len(sigmas) - 1, disable=disable):
+        denoised = model(x, sigmas[i] * s_in, **extra_args)
+        sigma_down, sigma_up = sampling.get_ancestral_step(sigmas[i], sigmas[i + 1])
+        if callback is not None:
+            callback({"x": x, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": denoised})
+        if sigma_down == 0:
+            x = denoised
+        else:
+            x = x + sampling.to_d(x, sigmas[i] * s_in, denoised) * (sigma_down - sigmas[i])
+            x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * sigma_up
+    return x
+
+
+def sample_wrapped_dpmpp_2m(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    return sampling.sample_dpmpp_2m(model, x, sigmas, extra_args=extra_args, callback=callback, disable=disable)
+
+
+class HelperSampler:
+    CATEGORY = "tests"
+    RETURN_TYPES = ("SAMPLER",)
+    FUNCTION = "get"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"which": (["my_ancestral", "wrapped_dpmpp_2m"],)}}
+
+    def get(self, which):
+        function = sample_my_ancestral if which == "my_ancestral" else sample_wrapped_dpmpp_2m
+        return (comfy.samplers.KSAMPLER(function),)
+
+
+class HalfwayGuider(comfy.samplers.CFGGuider):
+    """A plugin's own guidance: CFG at `cfg` computed by hand from calc_cond_batch, or through sampling_function."""
+
+    def __init__(self, model_patcher, by_hand):
+        super().__init__(model_patcher)
+        self.by_hand = by_hand
+
+    def predict_noise(self, x, timestep, model_options={}, seed=None):
+        if not self.by_hand:
+            return comfy.samplers.sampling_function(self.inner_model, x, timestep, self.conds.get("negative"),
+                                                    self.conds.get("positive"), self.cfg, model_options, seed)
+        cond, uncond = comfy.samplers.calc_cond_batch(self.inner_model, [self.conds["positive"],
+                                                                         self.conds["negative"]], x, timestep,
+                                                      model_options)
+        return uncond + (cond - uncond) * self.cfg
+
+
+class GuiderSample:
+    CATEGORY = "tests"
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "sample"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "positive": ("CONDITIONING",), "negative": ("CONDITIONING",),
+                             "latent_image": ("LATENT",), "by_hand": ("BOOLEAN", {"default": True})}}
+
+    def sample(self, model, positive, negative, latent_image, by_hand):
+        guider = HalfwayGuider(model, by_hand)
+        guider.set_conds(positive, negative)
+        guider.set_cfg(5.0)
+        latent = latent_image["samples"]
+        sigmas = comfy.samplers.KSampler(model, 3, model.load_device, "euler", "normal").sigmas
+        samples = guider.sample(comfy.sample.prepare_noise(latent, 11), latent,
+                                comfy.samplers.sampler_object("euler"), sigmas, seed=11)
+        return ({"samples": samples},)
+
+
+NODE_CLASS_MAPPINGS = {"LLScaledEuler": ScaledEuler, "LLCustomSample": CustomSample, "LLHelperSampler": HelperSampler,
+                       "LLGuiderSample": GuiderSample}
 '''
 
 PACKS = {"ll_keep": KEEP_PACK, "ll_sample": SAMPLE_PACK, "ll_checkpoint": CHECKPOINT_PACK,
@@ -425,3 +501,34 @@ def test_a_lora_state_dict_that_is_no_lora_is_refused_with_where_it_belongs(load
     with pytest.raises(NotALoraError, match="full checkpoint"):
         comfy.sd.load_lora_for_models(model, clip, {"model.diffusion_model.x.weight": torch.zeros(1)}, 1.0, 1.0)
     assert comfy.sd.load_lora_for_models(None, None, {}, 1.0, 1.0) == (None, None)
+
+
+@pytest.mark.parametrize("which, built_in", [("my_ancestral", "euler_ancestral"), ("wrapped_dpmpp_2m", "dpmpp_2m")])
+def test_a_pack_sampler_written_with_k_diffusion_helpers_gives_the_built_in_sampler_latent(packs, which, built_in):
+    engine, kept = packs
+    custom = {**COMMON, "scheduler": "normal", "guider": False}
+    del custom["seed"]
+    got = run(engine, kept, text_to_image(**{
+        "10": node("KSampler", **COMMON, sampler_name=built_in, scheduler="normal", denoise=1.0),
+        "11": node("LLKeep", value=["10", 0], key=f"built-in {built_in}"),
+        "20": node("LLHelperSampler", which=which), "21": node("LLCustomSample", sampler=["20", 0], seed=11, **custom),
+        "22": node("LLKeep", value=["21", 0], key=which)}))
+    assert torch.allclose(got[which]["samples"], got[f"built-in {built_in}"]["samples"], atol=1e-5)
+
+
+def test_a_pack_guider_overriding_predict_noise_steers_sampling_as_cfg_does(packs):
+    engine, kept = packs
+    prompt = text_to_image(**{
+        "10": node("KSampler", **{**COMMON, "steps": 3, "cfg": 5.0}, sampler_name="euler", scheduler="normal",
+                   denoise=1.0),
+        "11": node("LLKeep", value=["10", 0], key="ksampler")})
+    for n, by_hand in ((20, True), (30, False)):
+        prompt[str(n)] = node("LLGuiderSample", model=["1", 0], positive=["2", 0], negative=["3", 0],
+                              latent_image=["4", 0], by_hand=by_hand)
+        prompt[str(n + 1)] = node("LLKeep", value=[str(n), 0], key=f"by hand {by_hand}")
+    got = run(engine, kept, prompt)
+    expected = got["ksampler"]["samples"]
+    assert torch.allclose(got["by hand False"]["samples"], expected, atol=1e-5)
+    # cond and uncond run as two UNet calls here, as one batch in the node: rounding differs (latents reach ~100)
+    assert torch.allclose(got["by hand True"]["samples"], expected, rtol=1e-5, atol=1e-3)
+    assert (got["by hand True"]["samples"] - got["by hand False"]["samples"]).abs().max() > 0  # both really ran

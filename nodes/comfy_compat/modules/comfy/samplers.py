@@ -1,6 +1,7 @@
 """ComfyUI's `comfy.samplers` for plugins, over Latentloom's sampler runtime: the sampler and scheduler names,
 `KSampler` (what the KSampler node runs), `sampler_object`/`ksampler` and `KSAMPLER` (the SAMPLER values, incl. one
-made from a plugin's own k-diffusion-style sampler function), `calculate_sigmas`, `CFGGuider` and `sample`.
+made from a plugin's own k-diffusion-style sampler function), `calculate_sigmas`, `CFGGuider` (which a plugin may
+subclass, overriding `predict_noise` with `calc_cond_batch` / `sampling_function`) and `sample`.
 
 Sampling gives what the KSampler and SamplerCustom nodes give for the same inputs: they run the same code.
 A sampler function gets ComfyUI's arguments, `f(model, x, sigmas, extra_args=..., callback=..., **options)`:
@@ -60,6 +61,23 @@ def sample(model: Any, noise: "torch.Tensor", positive: Any, negative: Any, cfg:
 
     return sampling.sample_with_conds(model, noise, positive, negative, cfg, sampler, sigmas, latent_image,
                                       denoise_mask, callback, disable_pbar, seed)
+
+
+def calc_cond_batch(model: Any, conds: list[Any], x_in: "torch.Tensor", timestep: "torch.Tensor",
+                    model_options: Mapping | None = None) -> list["torch.Tensor"]:
+    """Each conditioning's x0 prediction (for a CFGGuider subclass's predict_noise, on its `inner_model`)."""
+    from nodes.comfy_compat import sampling
+
+    return sampling.calc_cond_batch(model, conds, x_in, timestep, model_options)
+
+
+def sampling_function(model: Any, x: "torch.Tensor", timestep: "torch.Tensor", uncond: Any, cond: Any,
+                      cond_scale: float, model_options: Mapping | None = None, seed: int | None = None
+                      ) -> "torch.Tensor":
+    """The CFG x0 prediction through the model's cfg hooks (on a guider's `inner_model`, or a MODEL)."""
+    from nodes.comfy_compat import sampling
+
+    return sampling.sampling_function(model, x, timestep, uncond, cond, cond_scale, model_options, seed)
 
 
 class KSampler:
