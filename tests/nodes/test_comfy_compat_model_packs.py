@@ -331,6 +331,23 @@ def test_a_pack_sampling_with_comfy_sample_gives_the_ksampler_node_latent(packs,
     assert torch.equal(got["pack"]["samples"], got["node"]["samples"])
 
 
+def test_a_pack_sampling_a_masked_latent_from_a_batch_gives_the_ksampler_node_latent(packs):
+    """The noise mask (inpainting) and the batch index (the seed's noise of the original slot) reach comfy.sample."""
+    engine, kept = packs
+    prompt = text_to_image(**{
+        "5": node("SolidMask", value=0.6, width=64, height=64),
+        "7": node("KSampler", **{**COMMON, "steps": 2}, sampler_name="euler", scheduler="normal", denoise=1.0),
+        "8": node("SetLatentNoiseMask", samples=["7", 0], mask=["5", 0]),
+        "9": node("LatentFromBatch", samples=["8", 0], batch_index=1, length=1)})
+    settings = {**COMMON, "latent_image": ["9", 0], "sampler_name": "euler_ancestral", "scheduler": "normal",
+                "denoise": 0.7}
+    prompt.update({"10": node("KSampler", **settings), "11": node("LLKeep", value=["10", 0], key="node"),
+                   "20": node("LLPackKSampler", **settings), "21": node("LLKeep", value=["20", 0], key="pack")})
+    got = run(engine, kept, prompt)
+    assert got["node"]["batch_index"] == [1] and "noise_mask" in got["node"]
+    assert torch.equal(got["pack"]["samples"], got["node"]["samples"])
+
+
 def test_a_pack_loading_a_checkpoint_and_a_lora_with_comfy_sd_gives_the_loader_nodes_image(packs):
     engine, kept = packs
     prompt = {"1": node("CheckpointLoaderSimple", ckpt_name="tiny_sd1.safetensors"),
