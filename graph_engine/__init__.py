@@ -1,4 +1,5 @@
 """The generic typed-DAG engine: node specs, plugins, validation, planning, execution and caching (no torch)."""
+from .blocking import ExecutionBlocker
 from .cache import CachePolicy, CacheStats, LRUCache, NoCache
 from .calling import NodeOutputError, NodeResult
 from .context import Interrupted, NodeContext, NoFoldersError, current_context, current_folders, using_folders
@@ -21,7 +22,7 @@ from .workflow import Prompt, read_workflow_file, to_api_format
 
 __all__ = [
     "CachePolicy", "CacheStats", "DuplicateNodeError", "DynamicPrompt", "Engine", "EventStream", "ExpansionError",
-    "Folders", "InputError", "InputSpec",
+    "ExecutionBlocker", "Folders", "InputError", "InputSpec",
     "InputTooLarge", "Interrupted", "InvalidNodeInput", "LRUCache", "MissingFile", "NoCache", "NodeContext",
     "NodeErrors", "NodeEstimate", "NodeInterfaceError", "NodeOutputError", "NodeRegistry", "NodeResult", "NodeSpec",
     "OutputSpec", "PluginReport", "Prompt", "PromptError", "RegistrationReport", "RunError", "RunResult", "Sizer",

@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .blocking import ExecutionBlocker, OnBlocked, blocker_in
 from .dynamic_inputs import nested_arguments
 from .plan import Link
 from .specs import InputSpec, NodeSpec
@@ -54,6 +55,8 @@ def _split(spec: NodeSpec, returned: Any) -> tuple[tuple | Expansion, dict | Non
     An output node (or a node without outputs) may return None or {}: nothing to show, and None on each output,
     as in ComfyUI; any other node must return its outputs."""
     count = len(spec.outputs)
+    if isinstance(returned, ExecutionBlocker):  # the whole result blocked: every output carries the blocker
+        return (returned,) * count, None
     if _returns_nothing(returned) and (spec.output_node or count == 0):
         return (None,) * count, None
     if isinstance(returned, dict) and {"ui", "result", "expand"} & returned.keys():
@@ -72,6 +75,8 @@ def _split(spec: NodeSpec, returned: Any) -> tuple[tuple | Expansion, dict | Non
 
 def _checked_values(spec: NodeSpec, values: Any) -> tuple:
     count = len(spec.outputs)
+    if isinstance(values, ExecutionBlocker):  # {"result": blocker}
+        return (values,) * count
     if not isinstance(values, (tuple, list)):
         raise NodeOutputError(
             f"{spec.class_type}.{spec.function} returned {type(values).__name__}; it must return a tuple of "
@@ -119,7 +124,7 @@ def _contribution(spec: NodeSpec, values: tuple, linked: Callable[[Link], list] 
         item = values[slot]
         if isinstance(item, Link) and linked is not None:
             contribution.append(list(linked(item)))
-        elif output.is_list:
+        elif output.is_list and not isinstance(item, ExecutionBlocker):
             if not isinstance(item, (list, tuple)):
                 raise NodeOutputError(f"{spec.class_type} output {slot} is declared OUTPUT_IS_LIST but is not a list")
             contribution.append(list(item))
@@ -150,13 +155,20 @@ def _each_call(spec: NodeSpec, inputs: dict[str, list]) -> list[dict[str, Any]]:
 
 
 def call_node(instance: Any, spec: NodeSpec, inputs: dict[str, list],
-              sockets: Mapping[str, InputSpec] | None = None) -> NodeOutcome:
+              sockets: Mapping[str, InputSpec] | None = None, on_blocked: OnBlocked | None = None) -> NodeOutcome:
     """Run a node's FUNCTION on an instance of its class, with ComfyUI's list rules; ExpandedCalls when a call
     returned a graph expansion (the node's result waits for the new nodes). `sockets` (by prompt key) tells which
-    inputs a dynamic input gathers into one argument."""
+    inputs a dynamic input gathers into one argument. A call given an ExecutionBlocker does not run: its outputs
+    are the blocker `on_blocked` answers."""
     function = getattr(instance, spec.function)
-    calls = [_split(spec, function(**nested_arguments(sockets or {}, kwargs)))
-             for kwargs in _each_call(spec, inputs)]
+    calls = []
+    for kwargs in _each_call(spec, inputs):
+        blocker = blocker_in(kwargs, spec.input_is_list)
+        if blocker is not None:
+            blocker = on_blocked(blocker) if on_blocked is not None else blocker
+            calls.append(((blocker,) * len(spec.outputs), None))
+        else:
+            calls.append(_split(spec, function(**nested_arguments(sockets or {}, kwargs))))
     uis = [ui for _, ui in calls if ui is not None]
     if any(isinstance(values, Expansion) for values, _ in calls):
         return ExpandedCalls(tuple(values for values, _ in calls), _merge_ui(uis))
@@ -172,6 +184,8 @@ def requested_lazy_inputs(instance: Any, spec: NodeSpec, inputs: dict[str, list]
         return set()
     requested: set[str] = set()
     for kwargs in _each_call(spec, inputs):
+        if blocker_in(kwargs, spec.input_is_list) is not None:
+            continue  # a blocked call does not run, so it needs no lazy input either
         names = check(**nested_arguments(sockets or {}, kwargs))
         if isinstance(names, (list, tuple, set)):
             requested.update(name for name in names if isinstance(name, str))

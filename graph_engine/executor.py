@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from . import events as ev
+from .blocking import ExecutionBlocker, blocked_message
 from .cache import CachePolicy
 from .calling import (Expansion, ExpandedCalls, NodeOutcome, NodeResult, call_node, merge_calls,
                       requested_lazy_inputs)
@@ -86,6 +87,7 @@ class _Run:
         self.expansions: dict[str, _PendingExpansion] = {}
         self.depth: dict[str, int] = {}  # how deeply nested in expansions each added node is
         self.current = ""  # the node being worked on, for error reports
+        self.blocked: set[str] = set()  # nodes a blocker stopped in this run (never cached: see run_node)
 
     def emit(self, event: str, data: dict, *, record: bool = False) -> None:
         if record:
@@ -174,7 +176,8 @@ class _Run:
         except Exception as exc:
             self.failed(self.nodes[self.current], exc)
         else:
-            self.emit(ev.EXECUTION_SUCCESS, {"prompt_id": self.prompt_id, "timestamp": ev.now_ms()}, record=True)
+            if self.result.error is None:  # a blocker with a message already made the run fail
+                self.emit(ev.EXECUTION_SUCCESS, {"prompt_id": self.prompt_id, "timestamp": ev.now_ms()}, record=True)
         self.emit(ev.EXECUTING, {"node": None, "display_node": None, "prompt_id": self.prompt_id})
         return self.result
 
@@ -227,7 +230,8 @@ class _Run:
                 result = merge_calls(node.spec, expansion.calls, [expansion.ui] if expansion.ui else [],
                                      lambda link: self.values[self.signatures[link.source]].outputs[link.index])
                 self.release(expansion.links)
-            self.executor.cache.set(signature, result)
+            if node.id not in self.blocked:  # evaluated again next time (free: nothing runs), so that a blocker
+                self.executor.cache.set(signature, result)  # with a message fails that run the same way
             self.result.executed.append(node.id)
         else:
             self.release(node.links.values())
@@ -249,11 +253,28 @@ class _Run:
             gc.enable()  # the node's own code runs with the collector as the caller had it
         try:
             instance, inputs = self.instance(node), self.inputs_of(node)
-            return self.executor.call_wrapper(lambda: call_node(instance, node.spec, inputs, node.sockets),
-                                              f"{node.id} ({node.class_type})")
+            return self.executor.call_wrapper(
+                lambda: call_node(instance, node.spec, inputs, node.sockets, lambda b: self.on_blocked(node, b)),
+                f"{node.id} ({node.class_type})")
         finally:
             gc.disable()
             leave_context(token)
+
+    def on_blocked(self, node: Node, blocker: ExecutionBlocker) -> ExecutionBlocker:
+        """A call of `node` that a blocker stopped: one with a message fails the run (the first such message is its
+        error; the rest of the graph still runs, as in ComfyUI) and travels on silently."""
+        self.blocked.add(node.id)
+        if blocker.message is None:
+            return blocker
+        real = self.nodes[self.graph.get_real_node_id(node.id)]
+        error = RunError(self.prompt_id, blocked_message(blocker), "ExecutionBlocked", node_id=real.id,
+                         node_type=real.class_type, executed=list(self.result.executed),
+                         current_outputs=list(self.result.outputs))
+        log.error("node %s (%s) blocked: %s", node.id, node.class_type, blocker.message)
+        if self.result.error is None:
+            self.result.status, self.result.error, self.result.user_facing_error = ERROR, error, True
+        self.emit(ev.EXECUTION_ERROR, error.to_json(), record=True)
+        return ExecutionBlocker(None)
 
     def expand(self, node: Node, outcome: ExpandedCalls) -> None:
         """Add the nodes `node` returned to the run, checked as a prompt's are; it completes once they have run."""

@@ -1,6 +1,6 @@
 """The parts of ComfyUI's modules that Latentloom does not offer, named where a plugin reaches for them.
 
-A plugin importing `comfy.sd`, or a name a shim lacks, fails to load with one line that says which ComfyUI module
+A plugin importing `comfy.hooks`, or a name a shim lacks, fails to load with one line that says which ComfyUI module
 or name it needs (`explain_import_failure`), so the user knows what is missing and the other plugins still load.
 """
 from __future__ import annotations

@@ -102,7 +102,7 @@ class VAEDecodeTiled:
                temporal_overlap: int = 8):
         overlap = min(overlap, tile_size // 4)  # as ComfyUI: seams need room inside the tile
         f = vae.downscale
-        return (vae.decode_tiled(samples["samples"], tile_size // f, overlap // f),)
+        return (vae.decode_tiled(samples["samples"], tile_x=tile_size // f, overlap=overlap // f),)
 
 
 class VAEEncodeTiled:
@@ -136,7 +136,7 @@ class VAEEncodeTiled:
         if overlap >= tile_size // 2:  # the narrow tiles of the tall and wide passes are tile_size / 2 across
             raise InvalidNodeInput(f"overlap ({overlap}) must be less than half of tile_size ({tile_size}): lower "
                                    "the overlap or raise the tile size")
-        return ({"samples": vae.encode_tiled(pixels, tile_size, overlap)},)
+        return ({"samples": vae.encode_tiled(pixels, tile_x=tile_size, overlap=overlap)},)
 
 
 class VAEEncode:

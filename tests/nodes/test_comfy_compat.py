@@ -253,7 +253,8 @@ def test_prompt_server_without_a_web_server_accepts_messages_and_routes(caplog):
 
 def test_importing_the_modules_loads_no_torch():
     code = (f"import sys; sys.path.insert(0, {str(MODULES_FOLDER)!r}); "
-            "import folder_paths, node_helpers, server, comfy.samplers, comfy.model_management, comfy.utils, nodes, "
+            "import folder_paths, node_helpers, server, comfy.samplers, comfy.sample, comfy.model_management, "
+            "comfy.utils, nodes, "
             "comfy.cli_args, comfy_execution.graph_utils, comfy_execution.graph, comfy_extras.nodes_mask, latent_preview; "
             "from graph_engine import Folders; folder_paths.use_plugin_folders(Folders.under('.')); "
             "folder_paths.get_filename_list('checkpoints'); "
@@ -274,12 +275,13 @@ def test_a_bare_import_comfy_gives_its_submodules_and_names_the_missing_ones():
     import comfy.utils as utils
 
     assert comfy.utils is utils
-    assert not hasattr(comfy, "sd") and not hasattr(comfy.model_management, "no_such_function")
-    with pytest.raises(AttributeNotOffered, match="^this pack needs comfy.model_patcher, which Latentloom does not "
+    assert comfy.sd.load_checkpoint_guess_config and comfy.sample.sample and comfy.model_patcher.ModelPatcher
+    assert not hasattr(comfy, "hooks") and not hasattr(comfy.model_management, "no_such_function")
+    with pytest.raises(AttributeNotOffered, match="^this pack needs comfy.hooks, which Latentloom does not "
                                                   "offer yet$"):
-        comfy.model_patcher
-    with pytest.raises(ModuleNotFoundError, match="needs comfy.sd,"):
-        import comfy.sd  # noqa: F401
+        comfy.hooks
+    with pytest.raises(ModuleNotFoundError, match="needs comfy.ldm,"):
+        import comfy.ldm  # noqa: F401
 
 
 def test_comfy_extras_modules_hold_our_nodes_under_comfyui_names():
@@ -409,3 +411,27 @@ def test_latent_preview_callback_reports_progress_with_a_preview(running_node):
     rgb = np.einsum("chw,cr->hwr", x0[0].numpy(), np.array(SD1_FORMAT.rgb_factors))
     expected = np.clip((rgb + 1.0) * 127.5, 0, 255).astype(np.uint8)
     assert preview.size == (3, 2) and np.abs(np.asarray(preview).astype(int) - expected).max() <= 1
+
+
+def test_k_diffusion_sampling_offers_the_built_in_samplers_and_their_helpers():
+    install_comfy_modules()
+    import comfy
+
+    from nodes.comfy_compat.not_offered import AttributeNotOffered
+    from nodes.runtime.sampling import SAMPLERS
+
+    sampling = comfy.k_diffusion.sampling
+    assert sampling.sample_dpmpp_2m.__wrapped__ is SAMPLERS["dpmpp_2m"]
+    with pytest.raises(AttributeNotOffered, match="comfy.k_diffusion.sampling.sample_ddim,"):
+        sampling.sample_ddim  # made by ComfyUI's samplers.py, not a k-diffusion function
+    x, denoised = torch.ones(2, 1, 2, 2), torch.zeros(2, 1, 2, 2)
+    d = sampling.to_d(x, torch.tensor([2.0, 4.0]), denoised)  # a sigma per sample
+    assert torch.equal(d[:, 0, 0, 0], torch.tensor([0.5, 0.25]))
+    down, up = sampling.get_ancestral_step(torch.tensor(2.0), torch.tensor(1.0))
+    assert torch.isclose(up, torch.tensor(0.75 ** 0.5)) and torch.isclose(down, torch.tensor(0.25 ** 0.5))
+    karras = sampling.get_sigmas_karras(3, 0.1, 10.0)
+    ramp = torch.linspace(0, 1, 3)
+    expected = (10.0 ** (1 / 7) + ramp * (0.1 ** (1 / 7) - 10.0 ** (1 / 7))) ** 7
+    assert torch.allclose(karras, torch.cat([expected, torch.zeros(1)]))
+    first = sampling.default_noise_sampler(x, seed=5)(None, None)
+    assert torch.equal(first, torch.randn(x.shape, generator=torch.Generator().manual_seed(6)))  # seed + 1 on a CPU

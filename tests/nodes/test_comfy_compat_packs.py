@@ -43,15 +43,17 @@ NODE_CLASS_MAPPINGS = {"LLUsesComfy": Uses}
 '''
 
 NEEDS = {  # pack -> (its import line, what its report must say it needs)
-    "needs_sd": ("import comfy.sd", "comfy.sd"),
-    "needs_patcher": ("from comfy import model_patcher", "comfy.model_patcher"),
+    "needs_hooks": ("import comfy.hooks", "comfy.hooks"),
+    "needs_from_comfy": ("from comfy import sd1_clip", "comfy.sd1_clip"),
     "needs_ldm": ("import comfy.ldm.modules.attention", "comfy.ldm"),
-    "needs_sd_attribute": ("import comfy\nLOADER = comfy.sd.load_checkpoint_guess_config", "comfy.sd"),
+    "needs_attribute": ("import comfy\nHOOKS = comfy.hooks.EnumHookMode", "comfy.hooks"),
+    "needs_sd_name": ("from comfy.sd import load_bypass_lora_for_models", "comfy.sd.load_bypass_lora_for_models"),
     "needs_extras_module": ("from comfy_extras.nodes_audio import EmptyLatentAudio", "comfy_extras.nodes_audio"),
     "needs_extras_node": ("from comfy_extras.nodes_mask import NoSuchMaskNode", "comfy_extras.nodes_mask.NoSuchMaskNode"),
     "needs_shim_name": ("from comfy.model_management import get_supported_float8_types",
                         "comfy.model_management.get_supported_float8_types"),
-    "needs_blocker": ("from comfy_execution.graph import ExecutionBlocker", "comfy_execution.graph.ExecutionBlocker"),
+    "needs_graph_name": ("from comfy_execution.graph import DependencyCycleError",
+                         "comfy_execution.graph.DependencyCycleError"),
     "needs_folder_name": ("import folder_paths\nfolder_paths.filename_list_cache", "folder_paths.filename_list_cache"),
     "needs_nodes_function": ("from nodes import common_ksampler", "nodes.common_ksampler"),
 }
@@ -129,15 +131,50 @@ def test_packs_needing_what_latentloom_does_not_offer_are_named_and_the_others_l
 
 
 def test_a_pack_failing_for_its_own_reasons_keeps_its_own_message(tmp_path):
-    probing = "try:\n    import comfy.sd\nexcept ImportError:\n    comfy_sd = None\nNODE_CLASS_MAPPINGS = {}\n"
+    probing = "try:\n    import comfy.hooks\nexcept ImportError:\n    comfy_hooks = None\nNODE_CLASS_MAPPINGS = {}\n"
     _, reports = load_packs(tmp_path, {
         "own_bug": "import comfy.utils\nraise ValueError('my config is wrong')\n",
         "own_module": "import some_module_of_its_own\n",
-        "fails_after_probing": "try:\n    import comfy.sd\nexcept ImportError:\n    raise KeyError('fallback broke')\n",
-        "raises_from": "try:\n    import comfy.sd\nexcept ImportError as e:\n    raise RuntimeError('old ComfyUI') from e\n",
+        "fails_after_probing": "try:\n    import comfy.hooks\nexcept ImportError:\n"
+                               "    raise KeyError('fallback broke')\n",
+        "raises_from": "try:\n    import comfy.hooks\nexcept ImportError as e:\n"
+                       "    raise RuntimeError('old ComfyUI') from e\n",
         "probes_and_loads": probing})
     assert reports["own_bug"].error == "ValueError: my config is wrong"
     assert reports["own_module"].error == "ModuleNotFoundError: No module named 'some_module_of_its_own'"
     assert reports["fails_after_probing"].error == "KeyError: 'fallback broke'"
-    assert reports["raises_from"].error == "this pack needs comfy.sd, which Latentloom does not offer yet"
+    assert reports["raises_from"].error == "this pack needs comfy.hooks, which Latentloom does not offer yet"
     assert reports["probes_and_loads"].ok
+
+
+BLOCKING_PACK = '''
+from comfy_execution.graph import ExecutionBlocker
+
+
+class Switch:
+    """ComfyUI's pattern: the output not chosen is blocked, so the nodes behind it do not run."""
+
+    CATEGORY = "tests"
+    RETURN_TYPES = ("INT", "INT")
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"x": ("INT", {"default": 0}), "first": ("BOOLEAN", {"default": True})}}
+
+    def run(self, x, first):
+        return (x, ExecutionBlocker(None)) if first else (ExecutionBlocker(None), x)
+
+
+NODE_CLASS_MAPPINGS = {"LLSwitch": Switch}
+'''
+
+
+def test_a_pack_blocks_the_branch_it_does_not_choose(tmp_path):
+    engine, reports = load_packs(tmp_path, {"ll_blocking": BLOCKING_PACK})
+    assert reports["ll_blocking"].ok, reports["ll_blocking"].error
+    prompt = {"1": node("LLSwitch", x=4, first=False),
+              "2": node("PreviewAny", source=["1", 0]), "3": node("PreviewAny", source=["1", 1])}
+    result = engine.run(prompt)
+    assert result.ok, result.error
+    assert result.outputs == {"3": {"text": ["4"]}}

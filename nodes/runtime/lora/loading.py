@@ -32,30 +32,41 @@ def lora_file(path: Path) -> LoraFile:
 
 def apply_lora(model: Any, clip: Any, lora_name: str, strength_model: float,
                strength_clip: float) -> tuple[Any, Any]:
-    """(MODEL, CLIP) views carrying the LoRA; a strength of 0 leaves that side as it was.
+    """(MODEL, CLIP) views carrying the LoRA file of models/loras named `lora_name` (see apply_lora_file)."""
+    return apply_lora_file(model, clip, lora_file(find_model(current_folders(), "loras", lora_name)), strength_model,
+                           strength_clip)
+
+
+def apply_lora_file(model: Any, clip: Any, lora: LoraFile, strength_model: float,
+                    strength_clip: float) -> tuple[Any, Any]:
+    """(MODEL, CLIP) views carrying the LoRA; a strength of 0 leaves that side as it was, and so does None for
+    either.
 
     Logs one line per load (file, format, base, rank, matched and unmatched layers, time); a LoRA that matches no
     layer of the model is an error, never a silent no-op."""
     started = time.perf_counter()
-    path = find_model(current_folders(), "loras", lora_name)
-    lora = lora_file(path)
-    check_family(lora, model.architecture)
-    maps = [key_map_of(model.unet, model.unet, ())]
+    name = lora.path.name if lora.path is not None else "the LoRA"
+    target = model if model is not None else clip
+    check_family(lora, target.architecture)
+    maps = []
+    if model is not None:
+        maps.append(key_map_of(model.unet, model.unet, ()))
     if clip is not None:
         maps.append(key_map_of(clip.text_encoders[0], None, clip.text_encoders))
     unmatched = [key for key in lora.patches if all(lookup(m, key) is None for m in maps)]
     matched = len(lora.patches) - len(unmatched)
     if matched == 0:
-        raise LoraError(path, f"{path.name}: none of its {len(lora.patches)} layers matches a layer of "
-                              f"{model.source} ({model.architecture}). It is probably a LoRA for another model "
-                              f"family (the file says: {lora.family or 'not stated'}), or not a LoRA at all.")
+        raise LoraError(lora.path, f"{name}: none of its {len(lora.patches)} layers matches a layer of "
+                                   f"{target.source} ({target.architecture}). It is probably a LoRA for another "
+                                   f"model family (the file says: {lora.family or 'not stated'}), or not a LoRA at "
+                                   "all.")
     if unmatched:
-        log.debug("LoRA %s: layers that match nothing in %s: %s", path.name, model.source, unmatched)
+        log.debug("LoRA %s: layers that match nothing in %s: %s", name, target.source, unmatched)
     ranks = Counter(patch.rank for patch in lora.patches.values() if patch.rank is not None)
-    log.info("LoRA %s: %s, for %s, rank %s, %d layers matched, %d unmatched, %.0f ms%s", path.name,
+    log.info("LoRA %s: %s, for %s, rank %s, %d layers matched, %d unmatched, %.0f ms%s", name,
              describe_format(lora), lora.family or "an unstated base", ranks.most_common(1)[0][0] if ranks else "-",
              matched, len(unmatched), (time.perf_counter() - started) * 1000, _trigger_note(lora))
-    if strength_model:
+    if model is not None and strength_model:
         model = model.with_lora(lora, strength_model)
     if clip is not None and strength_clip:
         clip = clip.with_lora(lora, strength_clip)

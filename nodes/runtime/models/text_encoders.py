@@ -9,11 +9,12 @@ from typing import Any
 from ..checkpoints.architecture import CheckpointArchitecture
 from ..devices import model_manager
 from ..lora.views import ensure_patched
-from ..text import EmbeddingFolder, encode_prompt
+from ..text import EmbeddingFolder, encode_chunk_lists, prompt_chunks
+from .clip_surface import ClipSurface
 
 
 @dataclass(eq=False)
-class TextEncoders:
+class TextEncoders(ClipSurface):
     """What flows on a CLIP wire: the encoder modules (one for SD1.x/SD2.x, two for SDXL) and what was detected
     about them; the attribute names are those of a LoadedCheckpoint, so encode_prompt takes either."""
 
@@ -39,8 +40,16 @@ class TextEncoders:
     def encode(self, text: str | Mapping[str, str]) -> list:
         """ComfyUI CONDITIONING for `text` (or one text per encoder name, see encode_prompt):
         [[hidden [1, tokens, width], {"pooled_output": pooled}]]."""
+        encoded = self.encode_chunk_lists(prompt_chunks(self, text, embeddings=self.embedding_lookups()))
+        return [[encoded.hidden, {"pooled_output": encoded.pooled}]]
+
+    def embedding_lookups(self) -> dict | None:
+        """Each encoder's textual-inversion lookup, from this CLIP's embeddings folders."""
+        return self.embeddings.lookups(self) if self.embeddings is not None else None
+
+    def encode_chunk_lists(self, chunk_lists: list) -> Any:
+        """PromptConditioning for each encoder's token chunks, with the encoders ready and carrying this view's
+        LoRAs."""
         model_manager().use(*self.text_encoders)
         ensure_patched(self.loras, text_encoders=self.text_encoders)
-        lookups = self.embeddings.lookups(self) if self.embeddings is not None else None
-        encoded = encode_prompt(self, text, self.clip_skip, embeddings=lookups)
-        return [[encoded.hidden, {"pooled_output": encoded.pooled}]]
+        return encode_chunk_lists(self, chunk_lists, self.clip_skip)

@@ -58,11 +58,15 @@ class Vae:
             self.device, "decoding")
         return _to_image(pixels)
 
-    def decode_tiled(self, samples: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
-        """As `decode`, in three passes of overlapping tiles of about `tile` x `tile` latent pixels, blended."""
+    def decode_tiled(self, samples: torch.Tensor, tile_x: int | None = None, tile_y: int | None = None,
+                     overlap: int | None = None) -> torch.Tensor:
+        """As `decode`, in three passes of overlapping tiles of about `tile_x` x `tile_y` latent pixels (64 x 64,
+        overlap 16 by default, as ComfyUI), blended."""
         self._check_latent(samples)
         self._prepare()
-        return _to_image(self._decode_tiles(samples, tile, overlap))
+        tile_x = tile_x or FALLBACK_DECODE_TILE
+        return _to_image(self._decode_tiles(samples, (tile_y or tile_x, tile_x),
+                                            FALLBACK_DECODE_TILE // 4 if overlap is None else overlap))
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         """IMAGE [B, H, W, C] -> LATENT samples; the image is centre-cropped to a multiple of the downscale."""
@@ -72,18 +76,22 @@ class Vae:
             lambda: self._encode_tiles(pixels, FALLBACK_ENCODE_TILE, FALLBACK_ENCODE_TILE // 8),
             self.device, "encoding")
 
-    def encode_tiled(self, image: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
-        """As `encode`, in three passes of overlapping tiles of about `tile` x `tile` pixels, blended."""
-        return self._encode_tiles(self._model_pixels(image), tile, overlap)
+    def encode_tiled(self, image: torch.Tensor, tile_x: int | None = None, tile_y: int | None = None,
+                     overlap: int | None = None) -> torch.Tensor:
+        """As `encode`, in three passes of overlapping tiles of about `tile_x` x `tile_y` pixels (512 x 512, overlap
+        64 by default, as ComfyUI), blended."""
+        tile_x = tile_x or FALLBACK_ENCODE_TILE
+        return self._encode_tiles(self._model_pixels(image), (tile_y or tile_x, tile_x),
+                                  FALLBACK_ENCODE_TILE // 8 if overlap is None else overlap)
 
     def _prepare(self) -> None:
         make_vae_interruptible(self.module)
         model_manager().use(self.module)
 
-    def _decode_tiles(self, samples: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+    def _decode_tiles(self, samples: torch.Tensor, tile: int | tuple[int, int], overlap: int) -> torch.Tensor:
         return blended_tile_passes(samples, self._decode_tile, tile, overlap, self.downscale)
 
-    def _encode_tiles(self, pixels: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+    def _encode_tiles(self, pixels: torch.Tensor, tile: int | tuple[int, int], overlap: int) -> torch.Tensor:
         return blended_tile_passes(pixels, self._encode_tile, tile, overlap, 1 / self.downscale)
 
     def _decode_tile(self, samples: torch.Tensor) -> torch.Tensor:

@@ -25,9 +25,11 @@ T = TypeVar("T")
 TileFunction = Callable[[torch.Tensor], torch.Tensor]
 
 
-def three_tile_shapes(tile: int) -> tuple[tuple[int, int], ...]:
-    """The (height, width) of the tiles of each pass: tall, wide and square, each `tile` squared in area."""
-    return (tile * 2, tile // 2), (tile // 2, tile * 2), (tile, tile)
+def three_tile_shapes(tile: int | tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """The (height, width) of the tiles of each pass: taller, wider and as given (`tile` x `tile`, or (height,
+    width)), each of the same area."""
+    height, width = (tile, tile) if isinstance(tile, int) else tile
+    return (height * 2, width // 2), (height // 2, width * 2), (height, width)
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -91,7 +93,7 @@ def tiled_map(sample: torch.Tensor, function: TileFunction, tile_shape: tuple[in
     return total / weights
 
 
-def blended_tile_passes(samples: torch.Tensor, function: TileFunction, tile: int, overlap: int,
+def blended_tile_passes(samples: torch.Tensor, function: TileFunction, tile: int | tuple[int, int], overlap: int,
                         scale: float) -> torch.Tensor:
     """`function` over a batch [B, C, H, W] in the three passes of `three_tile_shapes(tile)`, averaged; one image at a
     time, reporting each tile as progress."""

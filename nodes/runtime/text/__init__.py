@@ -10,11 +10,13 @@ from .tokens import (CHUNK_LENGTH, END_TOKEN, PAD_WITH_END, START_TOKEN, TokenCh
 
 if TYPE_CHECKING:
     from .embeddings import EmbeddingFolder
-    from .encode import HiddenLayer, PromptConditioning, choose_hidden_layer, encode_chunks, encode_prompt
+    from .encode import (HiddenLayer, PromptConditioning, choose_hidden_layer, encode_chunk_lists, encode_chunks,
+                         encode_prompt, prompt_chunks)
 
 # These import torch, so they load on first use: importing this package stays cheap.
 _LAZY = {"HiddenLayer": "encode", "PromptConditioning": "encode", "choose_hidden_layer": "encode",
-         "encode_chunks": "encode", "encode_prompt": "encode", "EmbeddingFolder": "embeddings"}
+         "encode_chunks": "encode", "encode_prompt": "encode", "encode_chunk_lists": "encode",
+         "prompt_chunks": "encode", "EmbeddingFolder": "embeddings"}
 
 __getattr__ = lazy_attributes(__name__, _LAZY)
 

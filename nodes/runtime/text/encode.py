@@ -126,6 +126,14 @@ def encode_prompt(checkpoint: Any, prompt: str | Mapping[str, str], clip_skip: i
     `prompt` may instead map each encoder's name to its own text (CLIPTextEncodeSDXL's text_l and text_g); the
     encoders' chunks are then evened out with empty-prompt chunks, as ComfyUI does, so no text is cut off.
     """
+    chunk_lists = prompt_chunks(checkpoint, prompt, embeddings=embeddings, encoder=encoder)
+    return encode_chunk_lists(checkpoint, chunk_lists, clip_skip)
+
+
+def prompt_chunks(checkpoint: Any, prompt: str | Mapping[str, str], *,
+                  embeddings: Mapping[str, EmbeddingLookup] | None = None,
+                  encoder: WordEncoder | None = None) -> list[list[TokenChunk]]:
+    """Each text encoder's token chunks for `prompt` (see encode_prompt), in the order of its encoders."""
     specs = checkpoint.detected.text_encoders
     if not isinstance(prompt, str):
         _check_texts_per_encoder(prompt, [spec.name for spec in specs])
@@ -138,6 +146,14 @@ def encode_prompt(checkpoint: Any, prompt: str | Mapping[str, str], clip_skip: i
     if not isinstance(prompt, str):
         count = max(len(chunks) for chunks in chunk_lists)
         chunk_lists = [[*chunks, *[_empty(spec)] * (count - len(chunks))] for spec, chunks in zip(specs, chunk_lists)]
+    return chunk_lists
+
+
+def encode_chunk_lists(checkpoint: Any, chunk_lists: Sequence[Sequence[TokenChunk]],
+                       clip_skip: int | None = None) -> PromptConditioning:
+    """Conditioning from each text encoder's token chunks: the hidden states joined on the channel axis (cut to
+    the shortest), the pooled output of the last encoder."""
+    specs = checkpoint.detected.text_encoders
     hidden_states, pooled = [], None
     for spec, model, chunks in zip(specs, checkpoint.text_encoders, chunk_lists):
         hidden, pooled = encode_chunks(model, chunks, choose_hidden_layer(spec, clip_skip), _empty(spec))

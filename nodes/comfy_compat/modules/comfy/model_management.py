@@ -40,6 +40,18 @@ def intermediate_device() -> "torch.device":
     return torch.device("cpu")
 
 
+def intermediate_dtype() -> "torch.dtype":
+    """The dtype of node outputs between nodes: float32."""
+    import torch
+
+    return torch.float32
+
+
+def unet_inital_load_device(parameters: int = 0, dtype: Any = None) -> "torch.device":
+    """Where a new diffusion model's weights are put first (ComfyUI's spelling)."""
+    return get_torch_device()
+
+
 def vae_device() -> "torch.device":
     return get_torch_device()
 
@@ -86,6 +98,56 @@ def get_free_memory(dev: Any = None, torch_free_too: bool = False) -> int | tupl
         return free
     cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
     return free, max(cached, 0)
+
+
+def get_total_memory(dev: Any = None, torch_total_too: bool = False) -> int | tuple[int, int]:
+    """Bytes of memory of `dev` (the compute device when None): a GPU's own, else the system's; with
+    torch_total_too, (that, what torch has reserved of it)."""
+    import os
+
+    import torch
+
+    device = torch.device(dev) if dev is not None else get_torch_device()
+    if device.type == "cuda":
+        total, reserved = torch.cuda.mem_get_info(device)[1], torch.cuda.memory_reserved(device)
+    else:
+        total, reserved = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), 0
+    return (total, reserved) if torch_total_too else total
+
+
+def module_size(module: Any) -> int:
+    """Bytes of a torch module's parameters and buffers."""
+    from nodes.runtime.devices import module_bytes
+
+    return module_bytes(module)
+
+
+def cast_to_device(tensor: "torch.Tensor", device: Any, dtype: Any, copy: bool = False) -> "torch.Tensor":
+    """The tensor on `device` in `dtype` (a new copy when `copy`)."""
+    return tensor.to(device=device, dtype=dtype, copy=copy)
+
+
+def should_use_fp16(device: Any = None, model_params: int = 0, prioritize_performance: bool = True,
+                    manual_cast: bool = False) -> bool:
+    """Whether Latentloom computes in float16 (its dtype on a GPU unless --dtype says otherwise)."""
+    import torch
+
+    return unet_dtype() == torch.float16
+
+
+def should_use_bf16(device: Any = None, model_params: int = 0, prioritize_performance: bool = True,
+                    manual_cast: bool = False) -> bool:
+    import torch
+
+    return unet_dtype() == torch.bfloat16
+
+
+def get_autocast_device(dev: Any) -> str:
+    return getattr(dev, "type", "cuda")
+
+
+def pytorch_attention_enabled() -> bool:
+    return True  # Latentloom's attention is torch's scaled_dot_product_attention
 
 
 def cpu_mode() -> bool:
@@ -170,4 +232,14 @@ def throw_exception_if_processing_interrupted() -> None:
         context.check_interrupted()
 
 
-__getattr__ = attribute_not_offered(__name__)  # what ComfyUI's module has and this one lacks is named
+_not_offered = attribute_not_offered(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    """OOM_EXCEPTION is torch's out-of-memory error (loaded when asked); what else ComfyUI's module has and this one
+    lacks is named as not offered."""
+    if name == "OOM_EXCEPTION":
+        import torch
+
+        return torch.cuda.OutOfMemoryError
+    return _not_offered(name)

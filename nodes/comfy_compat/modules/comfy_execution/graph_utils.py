@@ -11,6 +11,7 @@ import contextvars
 from dataclasses import dataclass
 from typing import Any
 
+from graph_engine import ExecutionBlocker  # noqa: F401 - ComfyUI's graph_utils offers it too
 from graph_engine import NodeContext, current_context
 from graph_engine.expansion import is_expansion_link
 from nodes.comfy_compat.not_offered import attribute_not_offered
