@@ -9,11 +9,11 @@ from .layout import MAX_OBJECTS, GligenLayout, NotAGligenLayout, read_gligen_lay
 
 if TYPE_CHECKING:
     from .loader import Gligen, GligenError, load_gligen
-    from .patch import grounding_tokens, middle_patches
+    from .patch import grounding_tokens, middle_patches, with_grounding
 
 # These import torch, so they load on first use: importing this package stays cheap.
 _LAZY = {"Gligen": "loader", "GligenError": "loader", "load_gligen": "loader",
-         "grounding_tokens": "patch", "middle_patches": "patch"}
+         "grounding_tokens": "patch", "middle_patches": "patch", "with_grounding": "patch"}
 
 __getattr__ = lazy_attributes(__name__, _LAZY)
 

@@ -106,5 +106,16 @@ def middle_patches(entries: Sequence[Any], placements: Sequence[Placement], chun
     return {"middle_patch": [middle_patch]}
 
 
+def with_grounding(options: dict, batch: Sequence[Any], chunk: int, groups: Sequence[Sequence[Any]]) -> dict:
+    """A UNet call's transformer options with its GLIGEN middle patch after the model's own (ComfyUI's order); the
+    options themselves when no entry of the batch (guidance.regions.PlacedEntry items) is grounded."""
+    found = middle_patches([item.entry for item in batch], [item.region for item in batch], chunk, groups)
+    if found is None:
+        return options
+    patches = dict(options.get("patches", {}))
+    patches["middle_patch"] = [*patches.get("middle_patch", ()), *found["middle_patch"]]
+    return {**options, "patches": patches}
+
+
 def _has_area(entry: Any) -> bool:
     return entry.area is not None or entry.area_fraction is not None or entry.area_from_mask
