@@ -23,6 +23,9 @@ Placement = tuple[int, int, int, int]  # (height, width, top, left) of the laten
 
 def grounding_tokens(gligen: Gligen, boxes: Sequence[tuple], latent_height: int, latent_width: int) -> torch.Tensor:
     """[1, 30, grounding width] from (phrase [1, P], h, w, y, x) boxes in latent pixels; empty slots are null."""
+    if len(boxes) > MAX_OBJECTS:
+        raise InvalidNodeInput(f"the conditioning holds {len(boxes)} GLIGEN boxes; a GLIGEN model reads at most "
+                               f"{MAX_OBJECTS}")
     network = gligen.network
     parameter = network.position_net.null_positive_feature
     device, dtype = parameter.device, parameter.dtype
@@ -77,10 +80,11 @@ def middle_patches(entries: Sequence[Any], placements: Sequence[Placement], chun
         value = grounded.get(id(entry))
         if value is None:
             continue
+        if not (isinstance(value, (tuple, list)) and len(value) == 3 and isinstance(value[1], Gligen)):
+            raise InvalidNodeInput("a conditioning entry's 'gligen' option must be (\"position\", GLIGEN model, boxes) "
+                                   "as Apply GLIGEN Text Box (GLIGENTextBoxApply) makes it, with a model from Load "
+                                   "GLIGEN Model (GLIGENLoader)")
         kind, gligen, boxes = value
-        if not isinstance(gligen, Gligen):
-            raise InvalidNodeInput(f"conditioning's gligen model is a {type(gligen).__name__}; connect one from Load "
-                                   f"GLIGEN Model (GLIGENLoader)")
         tokens = grounding_tokens(gligen, boxes if kind == "position" else (), height, width)
         _, rows, groundings = per_model.setdefault(id(gligen), (gligen, [], []))
         rows.extend(range(number * chunk, (number + 1) * chunk))

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from graph_engine import InvalidNodeInput
 from nodes.runtime.checkpoints import NotACheckpointError, classify_file, load_checkpoint, open_checkpoint_file
 from nodes.runtime.gligen import GligenError, grounding_tokens, load_gligen
 from nodes.runtime.gligen.patch import fuse, grounding_by_entry, middle_patches
@@ -81,7 +82,7 @@ def test_one_blocks_fuser_equals_a_hand_computation(tiny):
     expected = expected + gate * (hidden @ state[prefix + "ff.net.2.weight"].T + state[prefix + "ff.net.2.bias"])
 
     assert torch.allclose(fuse(gligen, x, grounding, 1), expected, atol=1e-4)
-    with pytest.raises(Exception, match="does not fit this UNet"):
+    with pytest.raises(InvalidNodeInput, match="does not fit this UNet"):
         fuse(gligen, x, grounding, 0)  # block 0 is 32 wide
 
 
@@ -161,3 +162,13 @@ def test_a_lora_or_a_half_file_given_as_gligen_is_named(tmp_path):
     save_file({k: v for k, v in state.items() if not k.startswith("position_net.")}, str(fusers_only))
     with pytest.raises(GligenError, match=r"not a GLIGEN model Latentloom can load: it has no GLIGEN position net"):
         load_gligen(fusers_only)
+
+
+def test_a_malformed_gligen_option_or_too_many_boxes_is_refused(tiny):
+    gligen, _ = tiny
+    with pytest.raises(InvalidNodeInput, match=r"'gligen' option must be \("):
+        malformed = Entry(("position", "model.safetensors", []))
+        middle_patches([malformed], [(8, 8, 0, 0)], chunk=1, groups=([malformed],))
+    phrase = torch.zeros(1, PHRASE_WIDTH)
+    with pytest.raises(InvalidNodeInput, match="holds 31 GLIGEN boxes; a GLIGEN model reads at most 30"):
+        grounding_tokens(gligen, [(phrase, 1, 1, 0, 0)] * 31, 8, 8)
