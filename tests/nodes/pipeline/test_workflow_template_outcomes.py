@@ -176,6 +176,18 @@ def test_inpainting_model_keeps_the_latent_outside_the_mask(outcome_studio):
     assert outside.abs().max() < 0.05 < 1.0 < inside.abs().mean()
 
 
+def test_outpainting_pads_the_image_and_draws_only_the_border(outcome_studio):
+    prompt = prompt_of(outcome_studio, "inpain_model_outpainting.json", INPAINTING)
+    prompt["20"]["inputs"]["image"] = SMALL_INPUT
+    prompt["30"]["inputs"]["feathering"] = 0  # a sharp border, so that the image's middle stays unmasked
+    prompt["26"]["inputs"]["grow_mask_by"] = 0
+    images, latents = run(outcome_studio, probe(probe(prompt, ["26", 0], "encoded"), ["3", 0], "sampled"))
+    assert [image.shape for image in images["9"]] == [(32 + 8 + 16, 32 + 8 + 8, 3)]  # shrunk()'s padding
+    change = (latents["sampled"] - latents["encoded"])[0].abs()
+    # padding 8 px left and top: the half-size latent's rows and columns 4..19 hold the image, the rest is border
+    assert change[:, 6:18, 6:18].max() < 0.05 < 1.0 < change[:, 22:].mean()
+
+
 def test_image_to_image_starts_from_the_loaded_image(outcome_studio):
     prompt = prompt_of(outcome_studio, "image2image.json")
     prompt["10"]["inputs"]["image"] = SMALL_INPUT

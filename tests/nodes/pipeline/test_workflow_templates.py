@@ -126,8 +126,8 @@ def test_converted_thumbnail_workflow_equals_the_prompt_comfyui_ran(comfy_regist
 
 # Templates whose nodes we ship, and the tiny checkpoint each runs on; test_workflow_template_outcomes.py runs the
 # others, each checked for what its key node does.
-RUNNABLE = {"default.json": "sd1", "embedding_example.json": "sd1", "inpain_model_outpainting.json": "sd1",
-            "sdxl_simple_example.json": "sdxl", "sdxl_refiner_prompt_example.json": "sdxl"}
+RUNNABLE = {"default.json": "sd1", "embedding_example.json": "sd1", "sdxl_simple_example.json": "sdxl",
+            "sdxl_refiner_prompt_example.json": "sdxl"}
 TINY_LORA = "tiny_lora.safetensors"
 TINY_VAE = "tiny_vae.safetensors"
 EXAMPLE_IMAGE = "example.png"
