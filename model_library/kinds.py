@@ -43,6 +43,7 @@ MODEL_KINDS = (
     ModelKind("configs", "config", "model config", suffixes=(".yaml", ".yml")),
     ModelKind("diffusers", "diffusers", "diffusers model folder", folders_only=True),
     ModelKind("upscale_models", "upscale_model", "upscale model"),
+    ModelKind("gligen", "gligen", "GLIGEN model"),
 )
 
 KINDS = tuple(kind.folder for kind in MODEL_KINDS)  # the model folder names, in listing order

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .errors import CheckpointError, NotACheckpointError
 from .families import ForeignFamily, foreign_family
+from ..gligen.layout import NotAGligenLayout, read_gligen_layout
 from ..upscale_models.detection import UnknownUpscaleLayout, detect_upscale_model
 
 Shapes = Mapping[str, Sequence[int]]
@@ -22,7 +23,7 @@ LORA_MARKERS = (".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora
 # Context width (the text encoder's output) -> base model; CLIP-L's hidden width is also SD1's context width.
 CONTEXT_WIDTHS = {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL"}
 KINDS = ("checkpoint", "lora", "embedding", "vae", "controlnet", "unet", "text_encoder", "config", "upscale_model",
-         "unknown")
+         "gligen", "unknown")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ def classify_file(shapes: Shapes, metadata: Mapping[str, str], name: str = "the 
     upscaler = _upscale_model(shapes)
     if upscaler is not None:
         return upscaler
+    gligen = _gligen(shapes)
+    if gligen is not None:
+        return gligen
     return FileKind("unknown", "", "not a model file Latentloom recognises",
                     "check that it is a Stable Diffusion 1.x, 2.x or SDXL checkpoint, LoRA, VAE or embedding.")
 
@@ -136,6 +140,16 @@ def _upscale_model(shapes: Shapes) -> FileKind | None:
         return None
     return FileKind("upscale_model", "", f"a {found.config.scale}x image upscale model ({found.config.name})",
                     "put it in models/upscale_models and load it with Load Upscale Model (UpscaleModelLoader).")
+
+
+def _gligen(shapes: Shapes) -> FileKind | None:
+    """A GLIGEN model (position net and gated self-attention fusers), None for anything else."""
+    try:
+        layout = read_gligen_layout(shapes)
+    except NotAGligenLayout:
+        return None
+    return FileKind("gligen", CONTEXT_WIDTHS.get(layout.position.grounding_width, ""), "a GLIGEN model",
+                    "put it in models/gligen and load it with Load GLIGEN Model (GLIGENLoader).")
 
 
 def _lone_part(shapes: Shapes) -> tuple[str, str, str] | None:

@@ -15,6 +15,7 @@ import torch
 
 from graph_engine import InvalidNodeInput
 
+from ..gligen.patch import with_grounding
 from ..models.diffusion_model import DiffusionModel
 from ..models.patching import guide, skips_uncond
 from .conditioning import CondEntry
@@ -97,6 +98,7 @@ class GuidedDenoiser:
         cond_or_uncond = [item.group for item in batch]
         options = {**self.model.model_options["transformer_options"], "cond_or_uncond": cond_or_uncond,
                    "sigmas": sigmas}
+        options = with_grounding(options, batch, size, self.groups)  # GLIGEN's boxes, as the blocks' middle patch
         inputs = {**self._conditioning(x, batch), "transformer_options": options}
         control = batch[0].entry.control
         if control is not None:

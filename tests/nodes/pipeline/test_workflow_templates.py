@@ -124,13 +124,9 @@ def test_converted_thumbnail_workflow_equals_the_prompt_comfyui_ran(comfy_regist
         prompt, comfy_registry, randomized, edited)
 
 
-# Templates whose nodes we ship, and the tiny checkpoint each runs on.
-RUNNABLE = {"default.json": "sd1", "image2image.json": "sd1", "inpaint_example.json": "sd1", "lora.json": "sd1",
-            "lora_multiple.json": "sd1", "hiresfix_latent_workflow.json": "sd1", "embedding_example.json": "sd1",
-            "area_composition.json": "sd1", "area_composition_reversed.json": "sd1",
-            "area_composition_square_area_for_subject.json": "sd1",
-            "latent_upscale_different_prompt_model.json": "sd1", "inpain_model_outpainting.json": "sd1",
-            "sdxl_simple_example.json": "sdxl",
+# Templates whose nodes we ship, and the tiny checkpoint each runs on; test_workflow_template_outcomes.py runs the
+# others, each checked for what its key node does.
+RUNNABLE = {"default.json": "sd1", "embedding_example.json": "sd1", "sdxl_simple_example.json": "sdxl",
             "sdxl_refiner_prompt_example.json": "sdxl"}
 TINY_LORA = "tiny_lora.safetensors"
 TINY_VAE = "tiny_vae.safetensors"
