@@ -215,6 +215,7 @@ def restore(components: Mapping[str, nn.Module], applied: AppliedPatches) -> Non
     """Put back the very weight tensors `apply_patches` replaced. Restore stacked applications in reverse order."""
     for target, original in applied.originals.items():
         layer = components[target.component].get_submodule(target.module_name)
-        if original.device != layer.weight.device:  # the model was moved while patched; follow it
-            original.data = original.data.to(layer.weight.device)
-        layer.weight = original
+        current = getattr(layer, target.param)
+        if original.device != current.device:  # the model was moved while patched; follow it
+            original.data = original.data.to(current.device)
+        setattr(layer, target.param, original)

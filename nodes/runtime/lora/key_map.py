@@ -39,14 +39,16 @@ PROCESSOR_ALIASES = {"to_q": "processor.to_q", "to_k": "processor.to_k", "to_v":
 
 @dataclass(frozen=True)
 class Target:
-    """A patchable layer: which model (`unet`, `text_encoder`, `text_encoder_2`) and its qualified module name."""
+    """A patchable tensor: which model (`unet`, `text_encoder`, `text_encoder_2`), its module's qualified name, and
+    the parameter (a LoRA patches `weight`; ComfyUI's weight patches may also reach biases and norms)."""
 
     component: str
     module_name: str
+    param: str = "weight"
 
     @property
     def weight_name(self) -> str:
-        return f"{self.module_name}.weight"
+        return f"{self.module_name}.{self.param}"
 
 
 def model_components(unet: nn.Module | None = None,

@@ -12,6 +12,7 @@ from graph_engine import InvalidNodeInput
 from ..sampling import Denoiser, DiscreteSchedule, sd_schedule
 from .latent_formats import LatentFormat, latent_format
 from .patching import ModelPatchSurface, new_model_options
+from .weight_patches import WeightPatchSurface
 
 # UNets that read an image beside the 4-channel latent, by their input channels: ComfyUI's rule.
 IMAGE_INPUTS = {9: "inpaint", 8: "instruct_pix2pix"}  # 9: mask (1) and masked image (4); 8: the image (4)
@@ -19,7 +20,7 @@ IMAGE_INPUT_CHANNELS = {"inpaint": 5, "instruct_pix2pix": 4}
 
 
 @dataclass(eq=False)
-class DiffusionModel(ModelPatchSurface):
+class DiffusionModel(ModelPatchSurface, WeightPatchSurface):
     """What flows on a MODEL wire. Light to copy: views (such as a LoRA'd model or a patched clone) share the UNet
     module; `model_options` holds ComfyUI's sampler patches (patching.py)."""
 
@@ -29,7 +30,7 @@ class DiffusionModel(ModelPatchSurface):
     source: str  # the checkpoint's name, for messages
     schedule: DiscreteSchedule = field(default_factory=sd_schedule)
     latent_format: LatentFormat | None = None
-    loras: tuple = ()  # ((LoraFile, strength), ...) applied to the shared UNet just before it runs
+    loras: tuple = ()  # weight patches ((LoraFile, strength), add_patches entries) applied just before it runs
     model_options: dict = field(default_factory=new_model_options)
 
     def __post_init__(self) -> None:
