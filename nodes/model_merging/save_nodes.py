@@ -38,7 +38,7 @@ def output_target(filename_prefix: str) -> SaveTarget:
         raise InvalidNodeInput(str(error)) from None
 
 
-def write_model_file(filename_prefix: str, tensors: Mapping[str, Any], metadata: dict[str, str]) -> Path:
+def write_model_file(filename_prefix: str, tensors: Mapping[str, Any], metadata: dict[str, str] | None) -> Path:
     """<output>/<prefix>_<counter>_.safetensors, never over an existing file; returns its path."""
     from safetensors.torch import save
 
@@ -46,7 +46,7 @@ def write_model_file(filename_prefix: str, tensors: Mapping[str, Any], metadata:
 
     target = output_target(filename_prefix)
     stored = {key: tensor.detach().cpu().contiguous() for key, tensor in tensors.items()}
-    data = save(stored, metadata=metadata)
+    data = save(stored, metadata=metadata or None)
     name, _ = write_exclusive(target.folder, lambda counter: file_name(target.name, 0, counter, "_.safetensors"),
                               target.counter, lambda stream: stream.write(data), ".safetensors.tmp")
     return target.folder / name
