@@ -22,7 +22,8 @@ REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference" / "co
 COMPARED_OPTIONS = ("default", "min", "max", "step", "round", "multiline", "image_upload", "lazy", "forceInput")
 FILE_LISTS = {  # combos whose choices are the installation's files: both sides list them, neither is the spec
     ("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"), ("LoraLoader", "lora_name"),
-    ("LoraLoaderModelOnly", "lora_name"), ("LoadImage", "image"),
+    ("LoraLoaderModelOnly", "lora_name"), ("LoadImage", "image"), ("LoraLoaderBypass", "lora_name"),
+    ("LoraLoaderBypassModelOnly", "lora_name"),
 }
 MISSING_SAMPLERS = "ComfyUI's dpm_fast, dpm_adaptive, deis and sa_solver(_pece) samplers are not in yet"
 # (node, what differs) -> why we differ on purpose; each entry is checked to still be needed

@@ -146,6 +146,7 @@ class AppliedPatches:
     unmatched: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)  # matched a layer whose weight has another shape
     family: str | None = None
+    hooks: list = field(default_factory=list)  # forward hooks that add a patch's output (bypass.py), removed too
 
     @property
     def changed_weights(self) -> list[Target]:
@@ -230,7 +231,10 @@ def _add_bias_diff(components: Mapping[str, nn.Module], target: Target, patch: L
 
 @torch.no_grad()
 def restore(components: Mapping[str, nn.Module], applied: AppliedPatches) -> None:
-    """Put back the very weight tensors `apply_patches` replaced. Restore stacked applications in reverse order."""
+    """Put back the very weight tensors `apply_patches` replaced (and remove its forward hooks). Restore stacked
+    applications in reverse order."""
+    for handle in applied.hooks:
+        handle.remove()
     for target, original in applied.originals.items():
         layer = components[target.component].get_submodule(target.module_name)
         current = getattr(layer, target.param)

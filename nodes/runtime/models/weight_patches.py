@@ -254,7 +254,7 @@ class WeightPatchSurface:
                     key = names.get(lookup(key_map, patch.key))
                     if key is not None:
                         by_key.setdefault(key, []).append((strength, patch, 1.0, None, None))
-            else:
+            elif isinstance(entry, WeightPatches):  # a forward bypass changes no weight: it has no records
                 for key, (_, records) in entry.records.items():
                     by_key.setdefault(key, []).extend(records)
         return by_key
