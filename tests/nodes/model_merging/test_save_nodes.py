@@ -115,3 +115,30 @@ def test_a_prefix_leading_outside_the_output_folder_is_refused(engine, loaded):
         assert ModelSave.VALIDATE_INPUTS("../away") is not True
         with pytest.raises(InvalidNodeInput, match="outside"):
             ModelSave().save(model, "../away")
+
+
+@pytest.mark.parametrize("family", ["sdxl", "sd2_v"])
+def test_sdxl_and_v_prediction_checkpoints_keep_their_family_and_prediction(engine, merge_dir, family):
+    from nodes.model_merging.save_nodes import CheckpointSave
+    from nodes.runtime.loading import load_checkpoint_models
+    from tests.fixtures.tiny_checkpoints import SD2_TEXT, build_sd2, build_sdxl
+
+    tiny = build_sdxl(merge_dir, "xl_save.safetensors") if family == "sdxl" else \
+        build_sd2(merge_dir, "sd2v_save.safetensors", v_prediction=True)
+    with using_folders(engine.folders):
+        model, clip, vae = load_checkpoint_models(tiny.path)
+        CheckpointSave().save(model, clip, vae, f"checkpoints/{family}")
+        path = engine.folders.output / "checkpoints" / f"{family}_00001_.safetensors"
+        tensors, metadata = read(path)
+        again, _, _ = load_checkpoint_models(path)
+    kept = set(tiny.ldm_state_dict) - {SD2_TEXT + "text_projection", SD2_TEXT + "logit_scale"}
+    if family == "sdxl":
+        assert set(tensors) == kept
+        assert metadata["modelspec.architecture"] == "stable-diffusion-xl-v1-base"
+        assert metadata["modelspec.title"] == "sdxl 1" and metadata["modelspec.implementation"] == "sgm"
+    else:  # SD2.x's OpenCLIP projection is not among the modules a CLIP holds, so it is not saved
+        assert set(tensors) == kept | {"v_pred"} and metadata["modelspec.predict_key"] == "v"
+    assert (again.architecture, again.prediction_type) == (tiny.architecture, tiny.prediction_type)
+    for key, value in tiny.ldm_state_dict.items():
+        if key in kept:
+            assert torch.equal(tensors[key].float(), value.float()), key
