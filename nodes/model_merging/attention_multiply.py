@@ -20,38 +20,24 @@ def scaled_projections(value: Any, projections: dict[str, float]) -> Any:
     return result
 
 
-def unet_projections(attention: str, q: float, k: float, v: float, out: float) -> dict[str, float]:
-    return {f"{attention}.to_q": q, f"{attention}.to_k": k, f"{attention}.to_v": v, f"{attention}.to_out.0": out}
-
-
-def unet_inputs() -> dict:
-    return {"required": {"model": ("MODEL",), "q": FACTOR, "k": FACTOR, "v": FACTOR, "out": FACTOR}}
-
-
 class UNetSelfAttentionMultiply:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MODEL",)
     FUNCTION = "patch"
+    ATTENTION = "attn1"  # the UNet's self-attention
 
     @classmethod
     def INPUT_TYPES(cls):
-        return unet_inputs()
+        return {"required": {"model": ("MODEL",), "q": FACTOR, "k": FACTOR, "v": FACTOR, "out": FACTOR}}
 
     def patch(self, model, q: float, k: float, v: float, out: float):
-        return (scaled_projections(model, unet_projections("attn1", q, k, v, out)),)
+        projections = {"to_q": q, "to_k": k, "to_v": v, "to_out.0": out}
+        return (scaled_projections(model, {f"{self.ATTENTION}.{name}": factor
+                                           for name, factor in projections.items()}),)
 
 
-class UNetCrossAttentionMultiply:
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return unet_inputs()
-
-    def patch(self, model, q: float, k: float, v: float, out: float):
-        return (scaled_projections(model, unet_projections("attn2", q, k, v, out)),)
+class UNetCrossAttentionMultiply(UNetSelfAttentionMultiply):
+    ATTENTION = "attn2"  # the UNet's cross-attention, on the text
 
 
 class CLIPAttentionMultiply:
