@@ -22,7 +22,8 @@ REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference" / "co
 COMPARED_OPTIONS = ("default", "min", "max", "step", "round", "multiline", "image_upload", "lazy", "forceInput")
 FILE_LISTS = {  # combos whose choices are the installation's files: both sides list them, neither is the spec
     ("CheckpointLoaderSimple", "ckpt_name"), ("VAELoader", "vae_name"), ("LoraLoader", "lora_name"),
-    ("LoraLoaderModelOnly", "lora_name"), ("LoadImage", "image"),
+    ("LoraLoaderModelOnly", "lora_name"), ("LoadImage", "image"), ("LoraLoaderBypass", "lora_name"),
+    ("LoraLoaderBypassModelOnly", "lora_name"),
 }
 # (node, what differs) -> why we differ on purpose; each entry is checked to still be needed
 DEVIATIONS: dict[tuple[str, str], str] = {

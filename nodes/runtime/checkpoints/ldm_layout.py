@@ -46,12 +46,17 @@ def resnet_name(rest: str) -> str:
 def unet_to_ldm(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
     """LDM names: input_blocks.i = level*(layers+1)+1+r (res block .0, transformer .1), the downsampler closing each
     level as its own block; output_blocks likewise with one more res block per level; middle_block 0/1/2."""
+    names = unet_ldm_names(unet)
+    return {UNET + names[name]: tensor for name, tensor in unet.state_dict().items()}
+
+
+def unet_ldm_names(unet: UNet2DConditionModel) -> dict[str, str]:
+    """Each UNet parameter's diffusers name -> its original-layout name (without `model.diffusion_model.`)."""
     layers = unet.config.layers_per_block
+    if not isinstance(layers, int):  # per-level counts: the original numbering needs one count
+        layers = int(layers[0])
     up_attends = [hasattr(block, "attentions") for block in unet.up_blocks]
-    renamed = {}
-    for name, tensor in unet.state_dict().items():
-        renamed[UNET + _unet_ldm_name(name, layers, up_attends)] = tensor
-    return renamed
+    return {name: _unet_ldm_name(name, layers, up_attends) for name in unet.state_dict()}
 
 
 def _unet_ldm_name(name: str, layers: int, up_attends: list[bool]) -> str:

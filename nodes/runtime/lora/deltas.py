@@ -14,6 +14,7 @@ Formulas (s = alpha / rank, or 1 when the file has no alpha; `strength` is appli
   cores t1/t2 each factor is sum_ab t[a,b,h,w] a[a,o] b[b,i].
 * lokr:  delta = s * kron(w1, w2), each of w1/w2 given full or as a @ b (w2 optionally with a Tucker core t2);
   s = alpha / rank only when a factor is low-rank, 1 when both are full (there is no rank to divide by).
+* diff:  delta = diff, the full difference; a `bias_diff` (`.diff_b`) is added to the layer's bias the same way.
 * DoRA (`dora_scale` m, per output channel, or per input channel in older LyCORIS files):
   W_dora = m * (W + delta) / ||W + delta||, the norm taken over every dimension but the channel dimension of m;
   the returned delta is W_dora - W, so strength 1 gives the DoRA merge exactly and strength 0 leaves W unchanged.
@@ -49,7 +50,7 @@ def weight_delta(patch: LoraPatch, weight_shape: Sequence[int] | torch.Size, wei
     dora = patch.dora_scale is not None
     factor = _scale(patch) * (1.0 if dora else float(strength))
     if factor != 1.0:
-        small = next(role for role in ("up", "w1_a", "w1") if role in t)
+        small = next(role for role in ("up", "w1_a", "w1", "diff") if role in t)
         t[small] = t[small] * factor  # a new tensor: t may hold the file's own tensors
     if patch.kind == "lora":
         delta = _lora(t, out if not dora else None)
@@ -57,6 +58,8 @@ def weight_delta(patch: LoraPatch, weight_shape: Sequence[int] | torch.Size, wei
         delta = _factor(t, "w1", "t1") * _factor(t, "w2", "t2")
     elif patch.kind == "lokr":
         delta = _lokr(t, len(shape))
+    elif patch.kind == "diff":
+        delta = t["diff"]
     else:
         raise ValueError(f"unknown patch kind {patch.kind!r}")
     if delta.numel() != shape.numel():
@@ -143,6 +146,7 @@ class AppliedPatches:
     unmatched: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)  # matched a layer whose weight has another shape
     family: str | None = None
+    hooks: list = field(default_factory=list)  # forward hooks that add a patch's output (bypass.py), removed too
 
     @property
     def changed_weights(self) -> list[Target]:
@@ -196,25 +200,44 @@ def apply_patches(components: Mapping[str, nn.Module], patches: PatchList, key_m
             continue
         totals[target] = totals[target].add_(delta) if target in totals else delta
         result.applied.append(patch.key)
+        _add_bias_diff(components, target, patch, strength, totals)
     for target, delta in totals.items():
         layer = components[target.component].get_submodule(target.module_name)
-        original = layer.weight
+        original = getattr(layer, target.param)
         result.originals[target] = original
         # A new parameter instead of writing in place: the original may be memory-mapped from the file (read-only)
         # or shared with another view of the same base model, and keeping it untouched makes restore exact.
         summed = delta.add_(original.detach().to(torch.float32))  # into the delta's own buffer
-        layer.weight = nn.Parameter(summed.to(original.dtype), requires_grad=False)
-        result.patched[target] = layer.weight.data
+        setattr(layer, target.param, nn.Parameter(summed.to(original.dtype), requires_grad=False))
+        result.patched[target] = getattr(layer, target.param).data
     if result.unmatched or result.mismatched:
         logger.debug("LoRA: %s", result.message())
     return result
 
 
+def _add_bias_diff(components: Mapping[str, nn.Module], target: Target, patch: LoraPatch, strength: float,
+                   totals: dict[Target, torch.Tensor]) -> None:
+    """Add strength * the patch's bias difference to the layer's bias total (a layer without a bias is skipped)."""
+    if patch.bias_diff is None or not strength:
+        return
+    bias = getattr(components[target.component].get_submodule(target.module_name), "bias", None)
+    if bias is None or bias.shape != patch.bias_diff.shape:
+        logger.debug("skipping the bias difference of %s: the layer's bias does not fit it", patch.key)
+        return
+    bias_target = Target(target.component, target.module_name, "bias")
+    delta = patch.bias_diff.to(device=bias.device, dtype=torch.float32) * float(strength)
+    totals[bias_target] = totals[bias_target].add_(delta) if bias_target in totals else delta
+
+
 @torch.no_grad()
 def restore(components: Mapping[str, nn.Module], applied: AppliedPatches) -> None:
-    """Put back the very weight tensors `apply_patches` replaced. Restore stacked applications in reverse order."""
+    """Put back the very weight tensors `apply_patches` replaced (and remove its forward hooks). Restore stacked
+    applications in reverse order."""
+    for handle in applied.hooks:
+        handle.remove()
     for target, original in applied.originals.items():
         layer = components[target.component].get_submodule(target.module_name)
-        if original.device != layer.weight.device:  # the model was moved while patched; follow it
-            original.data = original.data.to(layer.weight.device)
-        layer.weight = original
+        current = getattr(layer, target.param)
+        if original.device != current.device:  # the model was moved while patched; follow it
+            original.data = original.data.to(current.device)
+        setattr(layer, target.param, original)

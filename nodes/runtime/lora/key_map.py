@@ -10,7 +10,8 @@ LoRA files name their targets in several dialects, none of which is our module n
 * kohya text encoders: `lora_te_` (SD1.x/SD2.x) or `lora_te1_`/`lora_te2_` (SDXL), always with transformers names
   under `text_model_`;
 * diffusers / PEFT: `unet.<dotted name>`, `text_encoder.<dotted name>`, `text_encoder_2.<dotted name>`, with or
-  without `text_model.`, possibly wrapped in `base_model.model.` (see `lookup`).
+  without `text_model.`, possibly wrapped in `base_model.model.` (see `lookup`);
+* ComfyUI (its LoraSave): `diffusion_model.<original UNet name>`, `text_encoders.clip_l.transformer.text_model.*`.
 
 transformers 5.x may build `CLIPTextModel` without the `text_model.` wrapper, so text encoder names are normalised
 (the wrapper stripped) before the file-side names are generated, and the target keeps the module's real name.
@@ -30,7 +31,11 @@ logger = logging.getLogger(__name__)
 
 UNET = "unet"
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
-PATCHABLE = (nn.Linear, nn.Conv2d)
+# linear and convolution layers take low-rank updates; embeddings and norms only full diffs (ComfyUI's `.diff`)
+PATCHABLE = (nn.Linear, nn.Conv2d, nn.Embedding, nn.GroupNorm, nn.LayerNorm)
+# ComfyUI's own names for text encoder layers (`text_encoders.clip_l.transformer.text_model.*`, as its LoraSave
+# writes them), by the number of text encoders: one is CLIP-L (SD1.x) or OpenCLIP-H (SD2.x)
+COMFY_TEXT_PREFIXES = {1: (("clip_l", "clip_h"),), 2: (("clip_l",), ("clip_g",))}
 PEFT_WRAPPER = "base_model.model."
 # the old diffusers attention-processor format names projections after the processor (`processor.to_q_lora`)
 PROCESSOR_ALIASES = {"to_q": "processor.to_q", "to_k": "processor.to_k", "to_v": "processor.to_v",
@@ -39,14 +44,16 @@ PROCESSOR_ALIASES = {"to_q": "processor.to_q", "to_k": "processor.to_k", "to_v":
 
 @dataclass(frozen=True)
 class Target:
-    """A patchable layer: which model (`unet`, `text_encoder`, `text_encoder_2`) and its qualified module name."""
+    """A patchable tensor: which model (`unet`, `text_encoder`, `text_encoder_2`), its module's qualified name, and
+    the parameter (a LoRA patches `weight`; ComfyUI's weight patches may also reach biases and norms)."""
 
     component: str
     module_name: str
+    param: str = "weight"
 
     @property
     def weight_name(self) -> str:
-        return f"{self.module_name}.weight"
+        return f"{self.module_name}.{self.param}"
 
 
 def model_components(unet: nn.Module | None = None,
@@ -70,8 +77,9 @@ def build_key_map(unet: nn.Module | None = None, text_encoders: Sequence[nn.Modu
     if unet is not None:
         key_map.update(_unet_keys(unet))
     kohya = ["lora_te_"] if len(text_encoders) == 1 else ["lora_te1_", "lora_te2_"]
-    for encoder, component, kohya_prefix in zip(text_encoders, TEXT_ENCODERS, kohya):
-        key_map.update(_text_keys(encoder, component, kohya_prefix))
+    comfy = COMFY_TEXT_PREFIXES.get(len(text_encoders), ())
+    for encoder, component, kohya_prefix, comfy_prefixes in zip(text_encoders, TEXT_ENCODERS, kohya, comfy):
+        key_map.update(_text_keys(encoder, component, kohya_prefix, comfy_prefixes))
     return key_map
 
 
@@ -106,10 +114,12 @@ def _unet_keys(unet: nn.Module) -> dict[str, Target]:
         except KeyError:
             continue  # a layer the original layout has no name for; diffusers-style names still reach it
         keys.setdefault(f"lora_unet_{_underscored(ldm)}", target)
+        keys[f"diffusion_model.{ldm}"] = target
     return keys
 
 
-def _text_keys(encoder: nn.Module, component: str, kohya_prefix: str) -> dict[str, Target]:
+def _text_keys(encoder: nn.Module, component: str, kohya_prefix: str,
+               comfy_prefixes: Sequence[str]) -> dict[str, Target]:
     keys: dict[str, Target] = {}
     for name in patchable_modules(encoder):
         target = Target(component, name)
@@ -117,6 +127,8 @@ def _text_keys(encoder: nn.Module, component: str, kohya_prefix: str) -> dict[st
         keys[f"{kohya_prefix}text_model_{_underscored(bare)}"] = target
         keys[f"{component}.text_model.{bare}"] = target
         keys[f"{component}.{bare}"] = target
+        inner = bare if bare.startswith("text_projection") else f"text_model.{bare}"
+        keys.update({f"text_encoders.{prefix}.transformer.{inner}": target for prefix in comfy_prefixes})
     return keys
 
 

@@ -11,6 +11,7 @@ from graph_engine import current_folders
 
 from model_library.file_identity import FileIdentity, file_identity
 from model_library.folders import find_model
+from .bypass import with_bypass
 from .key_map import lookup
 from .lora_file import LoraError, LoraFile, check_family, read_lora
 from .training_info import read_training_info
@@ -31,16 +32,16 @@ def lora_file(path: Path) -> LoraFile:
 
 
 def apply_lora(model: Any, clip: Any, lora_name: str, strength_model: float,
-               strength_clip: float) -> tuple[Any, Any]:
+               strength_clip: float, bypass: bool = False) -> tuple[Any, Any]:
     """(MODEL, CLIP) views carrying the LoRA file of models/loras named `lora_name` (see apply_lora_file)."""
     return apply_lora_file(model, clip, lora_file(find_model(current_folders(), "loras", lora_name)), strength_model,
-                           strength_clip)
+                           strength_clip, bypass)
 
 
 def apply_lora_file(model: Any, clip: Any, lora: LoraFile, strength_model: float,
-                    strength_clip: float) -> tuple[Any, Any]:
-    """(MODEL, CLIP) views carrying the LoRA; a strength of 0 leaves that side as it was, and so does None for
-    either.
+                    strength_clip: float, bypass: bool = False) -> tuple[Any, Any]:
+    """(MODEL, CLIP) views carrying the LoRA, in their weights or, with `bypass`, as forward hooks (bypass.py); a
+    strength of 0 leaves that side as it was, and so does None for either.
 
     Logs one line per load (file, format, base, rank, matched and unmatched layers, time); a LoRA that matches no
     layer of the model is an error, never a silent no-op."""
@@ -67,9 +68,9 @@ def apply_lora_file(model: Any, clip: Any, lora: LoraFile, strength_model: float
              describe_format(lora), lora.family or "an unstated base", ranks.most_common(1)[0][0] if ranks else "-",
              matched, len(unmatched), (time.perf_counter() - started) * 1000, _trigger_note(lora))
     if model is not None and strength_model:
-        model = model.with_lora(lora, strength_model)
+        model = with_bypass(model, lora, strength_model) if bypass else model.with_lora(lora, strength_model)
     if clip is not None and strength_clip:
-        clip = clip.with_lora(lora, strength_clip)
+        clip = with_bypass(clip, lora, strength_clip) if bypass else clip.with_lora(lora, strength_clip)
     return model, clip
 
 

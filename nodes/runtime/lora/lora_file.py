@@ -1,4 +1,5 @@
-"""Read a LoRA file into patches: one per target layer, of kind `lora`, `loha` or `lokr`, optionally with DoRA.
+"""Read a LoRA file into patches: one per target layer, of kind `lora`, `loha`, `lokr` or `diff` (a full weight
+difference), optionally with DoRA and a bias difference.
 
 Files from kohya/A1111, diffusers, PEFT and LyCORIS spell the same pieces differently (`lora_down`/`lora_A`/
 `lora.down`, `hada_w1_a`, `lokr_w1`...). Grouping them here under one role name per piece keeps the maths in
@@ -43,11 +44,12 @@ SUFFIXES: dict[str, tuple[str | None, str]] = {
     ".lokr_w1": ("lokr", "w1"), ".lokr_w1_a": ("lokr", "w1_a"), ".lokr_w1_b": ("lokr", "w1_b"),
     ".lokr_w2": ("lokr", "w2"), ".lokr_w2_a": ("lokr", "w2_a"), ".lokr_w2_b": ("lokr", "w2_b"),
     ".lokr_t1": ("lokr", "t1"), ".lokr_t2": ("lokr", "t2"),
-    ".alpha": (None, "alpha"), ".dora_scale": (None, "dora_scale"),
+    ".diff": ("diff", "diff"),  # a full weight difference (ComfyUI's LoraSave, LyCORIS "full" networks)
+    ".alpha": (None, "alpha"), ".dora_scale": (None, "dora_scale"), ".diff_b": (None, "diff_b"),
 }
 _ORDERED_SUFFIXES = sorted(SUFFIXES, key=len, reverse=True)
 REQUIRED = {"lora": ({"down"}, {"up"}), "loha": ({"w1_a"}, {"w1_b"}, {"w2_a"}, {"w2_b"}),
-            "lokr": ({"w1", "w1_a"}, {"w2", "w2_a"})}
+            "lokr": ({"w1", "w1_a"}, {"w2", "w2_a"}), "diff": ({"diff"},)}
 
 
 class LoraError(UserFacingError):
@@ -75,6 +77,7 @@ class LoraPatch:
     tensors: dict[str, torch.Tensor]
     alpha: float | None = None
     dora_scale: torch.Tensor | None = None
+    bias_diff: torch.Tensor | None = None  # a difference for the layer's bias (`.diff_b`), beside its weight patch
 
     @property
     def rank(self) -> int | None:
@@ -193,7 +196,8 @@ def _make_patch(prefix: str, roles: dict[str, torch.Tensor], kinds: set[str], wh
                               f"(an interrupted download?) - download it again.")
     alpha = roles.pop("alpha", None)
     dora = roles.pop("dora_scale", None)
-    return LoraPatch(prefix, kind, roles, None if alpha is None else float(alpha.float().reshape(-1)[0]), dora)
+    bias = roles.pop("diff_b", None)
+    return LoraPatch(prefix, kind, roles, None if alpha is None else float(alpha.float().reshape(-1)[0]), dora, bias)
 
 
 def _not_a_lora_message(where: str, tensors: Mapping[str, torch.Tensor]) -> str:

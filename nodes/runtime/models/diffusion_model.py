@@ -14,6 +14,7 @@ from .latent_formats import LatentFormat, latent_format
 from .patching import ModelPatchSurface, new_model_options
 from .placement import ModelPlacement
 from .unet_forward import patched_unet_forward
+from .weight_patches import WeightPatchSurface
 
 # UNets that read an image beside the 4-channel latent, by their input channels: ComfyUI's rule.
 IMAGE_INPUTS = {9: "inpaint", 8: "instruct_pix2pix"}  # 9: mask (1) and masked image (4); 8: the image (4)
@@ -21,7 +22,7 @@ IMAGE_INPUT_CHANNELS = {"inpaint": 5, "instruct_pix2pix": 4}
 
 
 @dataclass(eq=False)
-class DiffusionModel(ModelPatchSurface, ModelPlacement):
+class DiffusionModel(ModelPatchSurface, WeightPatchSurface, ModelPlacement):
     """What flows on a MODEL wire. Light to copy: views (such as a LoRA'd model or a patched clone) share the UNet
     module; `model_options` holds ComfyUI's sampler patches (patching.py)."""
 
@@ -31,7 +32,7 @@ class DiffusionModel(ModelPatchSurface, ModelPlacement):
     source: str  # the checkpoint's name, for messages
     schedule: DiscreteSchedule = field(default_factory=sd_schedule)
     latent_format: LatentFormat | None = None
-    loras: tuple = ()  # ((LoraFile, strength), ...) applied to the shared UNet just before it runs
+    loras: tuple = ()  # weight patches ((LoraFile, strength), add_patches entries) applied just before it runs
     model_options: dict = field(default_factory=new_model_options)
 
     def __post_init__(self) -> None:

@@ -11,10 +11,11 @@ from ..devices import model_manager
 from ..lora.views import ensure_patched
 from ..text import EmbeddingFolder, encode_chunk_lists, prompt_chunks
 from .clip_surface import ClipSurface
+from .weight_patches import WeightPatchSurface
 
 
 @dataclass(eq=False)
-class TextEncoders(ClipSurface):
+class TextEncoders(ClipSurface, WeightPatchSurface):
     """What flows on a CLIP wire: the encoder modules (one for SD1.x/SD2.x, two for SDXL) and what was detected
     about them; the attribute names are those of a LoadedCheckpoint, so encode_prompt takes either."""
 
@@ -23,7 +24,7 @@ class TextEncoders(ClipSurface):
     source: str
     clip_skip: int | None = None  # CLIPSetLastLayer; None: the family's default layer
     embeddings: EmbeddingFolder | None = None
-    loras: tuple = ()  # ((LoraFile, strength), ...) applied to the shared encoders just before they run
+    loras: tuple = ()  # weight patches ((LoraFile, strength), add_patches entries) applied before they run
 
     @property
     def architecture(self) -> str:
