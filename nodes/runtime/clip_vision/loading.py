@@ -29,13 +29,19 @@ class ClipVisionError(CheckpointError):
     """A file given as a CLIP vision model is something else or a layout we cannot read; the message says which."""
 
 
-def load_clip_vision(path: str | Path) -> ClipVision:
-    """The CLIP vision model in `path` (.safetensors, or a pickle of plain tensors), on the device the manager picks."""
+def load_clip_vision(path: str | Path, prefix: str = "") -> ClipVision:
+    """The CLIP vision model in `path` (.safetensors, or a pickle of plain tensors), on the device the manager picks;
+    `prefix` names where it is inside a larger file (UNCLIP_PREFIX in an unCLIP checkpoint)."""
     path = Path(path)
     with open_checkpoint_file(path) as opened:
         try:
-            layout = detect_clip_vision(opened.shapes)
+            layout = detect_clip_vision(opened.shapes, prefix)
         except NotClipVision as error:
+            if prefix:
+                raise ClipVisionError(path, f"{path} holds no CLIP vision model under {prefix}* ({error}): it is "
+                                            f"not an unCLIP checkpoint. Load it with Load Checkpoint "
+                                            f"(CheckpointLoaderSimple), or load an image encoder with Load CLIP "
+                                            f"Vision.") from None
             raise _not_clip_vision(path, opened.shapes, opened.metadata, str(error)) from None
         manager = model_manager()
         device = manager.load_device(path.stat().st_size)

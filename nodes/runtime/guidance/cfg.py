@@ -15,6 +15,7 @@ import torch
 
 from graph_engine import InvalidNodeInput
 
+from ..clip_vision.unclip import class_labels, takes_image_embedding
 from ..models.diffusion_model import DiffusionModel
 from ..models.patching import guide, skips_uncond
 from .conditioning import CondEntry
@@ -29,12 +30,13 @@ class GuidedDenoiser:
 
     def __init__(self, model: DiffusionModel, positive: list[CondEntry], negative: list[CondEntry],
                  cfg: float, *, latent_image: torch.Tensor | None = None,
-                 denoise_mask: torch.Tensor | None = None) -> None:
+                 denoise_mask: torch.Tensor | None = None, seed: int | None = None) -> None:
         """`latent_image` (model units) and `denoise_mask` are what an inpainting UNet reads where the conditioning
         gives it no image and mask of its own."""
         self.model = model
         self.latent_image = latent_image
         self.denoise_mask = denoise_mask
+        self.seed = seed  # the sampling seed: unCLIP's embedding noise is drawn from it
         self.denoise = model.denoiser()
         self.groups = (positive, negative)
         self.cfg = float(cfg)
@@ -125,6 +127,9 @@ class GuidedDenoiser:
                                                 .expand(size, -1) for item in batch])
             if self.model.image_input is not None:
                 inputs["image"] = torch.cat([self._image_input(item, x) for item in batch])
+            if takes_image_embedding(self.model):
+                inputs["class_labels"] = class_labels(self.model, [item.entry for item in batch], size,
+                                                      self.seed).to(x.device)
             self._batch_inputs[key] = inputs
         return self._batch_inputs[key]
 
