@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError
+from .checkpoints import CheckpointError, classify_file, open_checkpoint_file
 from .checkpoints.pickle_reader import load_pickle
 
 log = logging.getLogger(__name__)
@@ -60,10 +60,15 @@ class HypernetworkPatch:
 def load_hypernetwork(path: str | Path) -> Hypernetwork:
     """The hypernetwork in an A1111 .pt file (read as plain values by the safe unpickler)."""
     path = Path(path)
+    with open_checkpoint_file(path) as opened:
+        kind = classify_file(opened.shapes, opened.metadata, str(path))
+        file_format = opened.format
+    if kind.kind not in ("hypernetwork", "unknown"):
+        raise HypernetworkError(path, f"{path} is {kind.description}, not a hypernetwork: {kind.advice}")
+    if kind.kind == "unknown" or file_format != "pickle":
+        raise HypernetworkError(path, f"{path} is not an A1111 hypernetwork: such files are .pt pickles holding, per "
+                                      f"attention width (320, 640, 768, 1280...), a key net and a value net.")
     data = load_pickle(path)
-    if not isinstance(data, Mapping):
-        raise HypernetworkError(path, f"{path} is not an A1111 hypernetwork: it holds a {type(data).__name__}, not "
-                                      f"a dict of attention widths.")
     activation = data.get("activation_func", "linear")
     if activation not in ACTIVATIONS:
         raise HypernetworkError(path, f"{path} uses the activation '{activation}', which hypernetworks here (as in "
@@ -76,9 +81,6 @@ def load_hypernetwork(path: str | Path) -> Hypernetwork:
             if not (isinstance(pair, (list, tuple)) and len(pair) >= 2 and all(isinstance(p, Mapping) for p in pair)):
                 raise HypernetworkError(path, f"{path}: the entry for width {width} is not a pair of layer dicts.")
             nets[int(width)] = tuple(_net(layers, activation, layer_norm, activate_output, path) for layers in pair[:2])
-    if not nets:
-        raise HypernetworkError(path, f"{path} is not an A1111 hypernetwork: it has no entries for attention widths "
-                                      f"(320, 640, 768, 1280...).")
     log.info("loaded %s: hypernetwork for widths %s, %s activation", path.name, sorted(nets), activation)
     return Hypernetwork(nets=nets, source=path.name)
 

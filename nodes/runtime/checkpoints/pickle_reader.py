@@ -78,13 +78,17 @@ def load_pickle(path: str | Path) -> Any:
 
 
 def flatten_tensors(tree: Any, prefix: str = "") -> dict[str, torch.Tensor]:
-    """Tensors of nested mappings under dotted keys; other values (step counts, names) are dropped."""
+    """Tensors of nested mappings and lists under dotted keys (a list's items by index, as A1111 hypernetworks nest
+    theirs); other values (step counts, names) are dropped."""
     found: dict[str, torch.Tensor] = {}
     if isinstance(tree, torch.Tensor):
         found[prefix.rstrip(".")] = tree
     elif isinstance(tree, Mapping):
         for key, value in tree.items():
             found.update(flatten_tensors(value, f"{prefix}{key}."))
+    elif isinstance(tree, (list, tuple)):
+        for index, value in enumerate(tree):
+            found.update(flatten_tensors(value, f"{prefix}{index}."))
     return found
 
 

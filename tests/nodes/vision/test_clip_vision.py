@@ -94,3 +94,18 @@ def test_wrong_files_and_inputs_are_named(tmp_path):
         CLIPVisionLoader().load_clip("lora.safetensors")
     with pytest.raises(InvalidNodeInput, match="clip_vision must come from Load CLIP Vision"):
         CLIPVisionEncode().encode("not a model", torch.zeros((1, 8, 8, 3)), "center")
+
+
+def test_each_kind_of_file_is_told_where_it_belongs(tower, tmp_path):
+    """The model library and the other loaders name CLIP vision models, style models and hypernetworks."""
+    from nodes.runtime.checkpoints import NotACheckpointError, classify_file, load_checkpoint, open_checkpoint_file
+    from tests.fixtures.tiny_vision_models import save_hypernetwork, tiny_hypernetwork, tiny_style_model
+
+    files = {"clip_vision": save(open_clip_layout(tower), tmp_path / "vision.safetensors"),
+             "style_model": save(tiny_style_model(), tmp_path / "style.safetensors"),
+             "hypernetwork": save_hypernetwork(tiny_hypernetwork((320, 768)), tmp_path / "hyper.pt")}
+    for kind, path in files.items():
+        with open_checkpoint_file(path) as opened:
+            assert classify_file(opened.shapes, opened.metadata).kind == kind
+    with pytest.raises(NotACheckpointError, match="is a CLIP vision model .*put it in models/clip_vision"):
+        load_checkpoint(files["clip_vision"])

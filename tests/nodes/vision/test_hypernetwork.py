@@ -14,6 +14,7 @@ from nodes.runtime.hypernetworks import HypernetworkPatch, load_hypernetwork
 from nodes.runtime.models import DiffusionModel
 from nodes.runtime.sample_latent import sample_latent
 from nodes.vision.hypernetwork_nodes import HypernetworkLoader
+from tests.fixtures.tiny_checkpoints import write_kohya_lora
 from tests.fixtures.tiny_vision_models import save_hypernetwork, tiny_hypernetwork
 from tests.nodes.latent.latent_helpers import make_engine
 
@@ -99,8 +100,11 @@ def test_sampling_with_the_loader_matches_diffusers_with_the_same_maths(tiny_sd1
 def test_files_that_are_not_hypernetworks_are_named(tmp_path):
     path = tmp_path / "x.pt"
     torch.save({"state_dict": {"a": torch.zeros(2)}}, str(path))
-    with pytest.raises(CheckpointError, match="no entries for attention widths"):
+    with pytest.raises(CheckpointError, match="not an A1111 hypernetwork: such files are .pt pickles"):
         load_hypernetwork(path)
+    lora = write_kohya_lora(tmp_path / "lora.safetensors")
+    with pytest.raises(CheckpointError, match="is a LoRA.*not a hypernetwork: put it in models/loras"):
+        load_hypernetwork(lora)
     torch.save({**tiny_hypernetwork(), "activation_func": "gelu-approx"}, str(path))
     with pytest.raises(CheckpointError, match="activation 'gelu-approx'"):
         load_hypernetwork(path)
