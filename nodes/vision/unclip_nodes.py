@@ -3,20 +3,17 @@ embedding, with the image encoder stored in the same file."""
 from __future__ import annotations
 
 from graph_engine import InvalidNodeInput, current_folders
-from model_library.folders import find_model, list_models, model_file_state
-from nodes.runtime.model_hints import model_folder_hint
+from model_library.folders import find_model
+from nodes.diffusion.loaders import CheckpointLoaderSimple
 
 
-class unCLIPCheckpointLoader:
-    CATEGORY = "model/loaders"
+class unCLIPCheckpointLoader(CheckpointLoaderSimple):
+    """Load Checkpoint's file list, hint and change check; one more output."""
+
     RETURN_TYPES = ("MODEL", "CLIP", "VAE", "CLIP_VISION")
-    FUNCTION = "load_checkpoint"
+    OUTPUT_TOOLTIPS = (*CheckpointLoaderSimple.OUTPUT_TOOLTIPS, "The CLIP vision model that encodes images for it.")
     DESCRIPTION = ("Loads an SD2.1 unCLIP checkpoint from models/checkpoints: the model (which also reads image "
                    "embeddings, see unCLIPConditioning), its text encoder, VAE and CLIP vision image encoder.")
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"ckpt_name": (list_models(current_folders(), "checkpoints"),)}}
 
     def load_checkpoint(self, ckpt_name: str):
         from nodes.runtime.clip_vision import UNCLIP_PREFIX, load_clip_vision
@@ -25,14 +22,6 @@ class unCLIPCheckpointLoader:
         path = find_model(current_folders(), "checkpoints", ckpt_name)
         vision = load_clip_vision(path, UNCLIP_PREFIX)  # first: a file without it is refused before the rest loads
         return (*load_checkpoint_models(path), vision)
-
-    @classmethod
-    def IS_CHANGED(cls, ckpt_name: str):
-        return model_file_state(current_folders(), "checkpoints", ckpt_name)
-
-    @classmethod
-    def CHOICES_HINT(cls, input_name: str) -> str:
-        return model_folder_hint(current_folders(), "checkpoints")
 
 
 class unCLIPConditioning:
