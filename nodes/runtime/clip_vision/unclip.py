@@ -5,7 +5,8 @@ Each entry's "unclip_conditioning" (a list from unCLIPConditioning nodes: clip_v
 noise_augmentation) gives, per encoded image: the embedding noised to level round(999 * noise_augmentation) of a
 1000-step squared-cosine schedule, joined with that level's sinusoid, times strength. One such input is the class
 input as it is; several are summed and the sum's embedding half is noised once more at level round(999 * 0.05). An
-entry without any gets zeros. The noise is drawn from the sampling seed - 10, as ComfyUI draws it (ComfyUI draws
+entry without any gets zeros. SDXL reads such an input's embedding half in place of the pooled text
+embedding ("revision"). The noise is drawn from the sampling seed - 10, as ComfyUI draws it (ComfyUI draws
 the merge's noise unseeded; here it uses the same seed, so results repeat).
 """
 from __future__ import annotations
@@ -45,15 +46,24 @@ def class_labels(model: Any, entries: Sequence[Any], size: int, seed: int | None
     return torch.cat(rows)
 
 
+def image_pooled(model: Any, conditioning: Sequence[dict], seed: int | None) -> torch.Tensor:
+    """SDXL's "revision": an entry with image embeddings gives them, noise-augmented and summed as above, in place
+    of the pooled text embedding ([1, pooled width]; clip_vision_g's 1280 for SDXL base)."""
+    config = model.unet.config
+    width = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
+    return unclip_input(conditioning, width, (0 if seed is None else seed) - SEED_OFFSET)[:, :width]
+
+
 def unclip_input(conditioning: Sequence[dict], embed_width: int, seed: int) -> torch.Tensor:
     """[1, 2 * embed_width]: the strength-weighted, noise-augmented image embeddings with their noise levels."""
     inputs = []
     for item in conditioning:
         embeds = item["clip_vision_output"].image_embeds
         if embeds.shape[-1] != embed_width:
-            raise InvalidNodeInput(f"the unCLIP model reads image embeddings of width {embed_width}, but the "
+            raise InvalidNodeInput(f"the model reads image embeddings of width {embed_width}, but the "
                                    f"clip_vision_output given to unCLIPConditioning has width {embeds.shape[-1]}: "
-                                   f"encode the image with the checkpoint's own CLIP vision (unCLIPCheckpointLoader).")
+                                   f"encode the image with the CLIP vision model made for it (an unCLIP "
+                                   f"checkpoint's own; clip_vision_g for SDXL).")
         level = round((MAX_NOISE_LEVEL - 1) * item["noise_augmentation"])
         inputs += [augment(embed.reshape(1, -1).float(), level, seed) * item["strength"] for embed in embeds]
     if len(inputs) == 1:

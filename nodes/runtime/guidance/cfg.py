@@ -15,7 +15,7 @@ import torch
 
 from graph_engine import InvalidNodeInput
 
-from ..clip_vision.unclip import class_labels, takes_image_embedding
+from ..clip_vision.unclip import class_labels, image_pooled, takes_image_embedding
 from ..models.diffusion_model import DiffusionModel
 from ..models.patching import guide, skips_uncond
 from .conditioning import CondEntry
@@ -122,7 +122,8 @@ class GuidedDenoiser:
             inputs = {"context": torch.cat([c.to(x.device) for c in contexts])}
             if self.model.uses_size_conditioning:
                 image_height, image_width = x.shape[-2] * 8, x.shape[-1] * 8
-                inputs["pooled"] = torch.cat([_pooled(item.entry).to(x.device).expand(size, -1) for item in batch])
+                inputs["pooled"] = torch.cat([_pooled(item.entry, self.model, self.seed).to(x.device).expand(size, -1)
+                                              for item in batch])
                 inputs["time_ids"] = torch.cat([item.entry.time_ids(image_width, image_height).to(x.device)
                                                 .expand(size, -1) for item in batch])
             if self.model.image_input is not None:
@@ -141,7 +142,9 @@ class GuidedDenoiser:
         return whole[:, :, top:top + h, left:left + w]
 
 
-def _pooled(entry: CondEntry) -> torch.Tensor:
+def _pooled(entry: CondEntry, model: DiffusionModel, seed: int | None) -> torch.Tensor:
+    if entry.options.get("unclip_conditioning"):  # SDXL "revision": image embeddings stand for the pooled text
+        return image_pooled(model, entry.options["unclip_conditioning"], seed)
     if entry.pooled is None:
         raise InvalidNodeInput("SDXL conditioning needs a pooled text embedding; this conditioning has none (was "
                                "it made by another model's CLIP?)")

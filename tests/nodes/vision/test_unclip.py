@@ -14,6 +14,7 @@ from nodes.diffusion.sampling import KSampler
 from nodes.runtime.checkpoints import CheckpointError
 from nodes.runtime.clip_vision import ClipVisionOutput
 from nodes.runtime.guiders import CFGGuider
+from nodes.runtime.models import DiffusionModel
 from nodes.vision.clip_vision_nodes import CLIPVisionEncode
 from nodes.vision.unclip_nodes import unCLIPCheckpointLoader, unCLIPConditioning
 from tests.fixtures.tiny_checkpoints import build_sd2
@@ -51,7 +52,7 @@ def expected_input(items: list[tuple[np.ndarray, float, float]], seed: int) -> t
 
     rows = [augment(embedding, round(999 * noise)) * strength for embedding, strength, noise in items]
     if len(rows) > 1:
-        rows = [augment(np.sum(rows, 0)[:EMBED], round(999 * 0.05))]
+        rows = [augment(np.sum(rows, 0)[:items[0][0].size], round(999 * 0.05))]
     return torch.tensor(rows[0], dtype=torch.float32)[None]
 
 
@@ -129,3 +130,22 @@ def test_strength_zero_changes_nothing_and_mismatches_are_named(loaded, tmp_path
     engine = make_engine(tmp_path)
     with using_folders(engine.folders), pytest.raises(CheckpointError, match="not an unCLIP checkpoint"):
         unCLIPCheckpointLoader().load_checkpoint("plain.safetensors")
+
+
+def test_sdxl_reads_image_embeddings_in_place_of_the_pooled_text(tiny_sdxl):
+    model = DiffusionModel(tiny_sdxl.unet, "SDXL", "epsilon", "tiny")  # pooled width 32
+    embeds = torch.randn((2, 32), generator=torch.Generator().manual_seed(8))
+    context = torch.randn((1, 5, 128), generator=torch.Generator().manual_seed(9))
+    text_only = [[context, {"pooled_output": torch.randn((1, 32), generator=torch.Generator().manual_seed(10))}]]
+    (positive,) = unCLIPConditioning().apply_adm(text_only, ClipVisionOutput(image_embeds=embeds), 0.9, 0.1)
+    x = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(11))
+    sigma = model.schedule.sigmas[500]
+    got = CFGGuider(model, positive).denoiser({"seed": 3})(x, sigma.reshape(1))
+
+    pooled = expected_input([(embeds[0].numpy(), 0.9, 0.1), (embeds[1].numpy(), 0.9, 0.1)], 3)[:, :32]
+    with torch.no_grad():
+        eps = tiny_sdxl.unet(x / torch.sqrt(sigma ** 2 + 1), torch.tensor([500.0]), encoder_hidden_states=context,
+                             added_cond_kwargs={"text_embeds": pooled,
+                                                "time_ids": torch.tensor([[64.0, 64, 0, 0, 64, 64]])},
+                             return_dict=False)[0]
+    torch.testing.assert_close(got, x - sigma * eps, atol=1e-4, rtol=1e-4)
