@@ -44,11 +44,11 @@ class ClipVision:
         """Encode IMAGE [batch, height, width, channels] as ComfyUI does: image embeddings (the projected pooled
         output), the last layer's hidden states and the penultimate layer's."""
         pixels = clip_preprocess(image, self.image_size, crop=crop)
-        model_manager().use(self.module)
-        device = self.module.vision_model.embeddings.patch_embedding.weight.device
+        manager = model_manager()
+        manager.use(self.module)
         dtype = self.module.vision_model.embeddings.patch_embedding.weight.dtype
-        with torch.no_grad():
-            out = self.module(pixel_values=pixels.to(device, dtype), output_hidden_states=True)
+        with torch.no_grad():  # on the compute device even when the weights stream in from the offload device
+            out = self.module(pixel_values=pixels.to(manager.compute_device, dtype), output_hidden_states=True)
         embeds = out.image_embeds if self.layout.projection else out.pooler_output
         return ClipVisionOutput(last_hidden_state=out.last_hidden_state.float().cpu(),
                                 image_embeds=embeds.float().cpu(),

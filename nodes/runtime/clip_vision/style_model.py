@@ -75,9 +75,9 @@ class StyleAdapter(torch.nn.Module):
         self.tokens = config.tokens
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        style = self.style_embedding.expand(hidden.shape[0], -1, -1).to(hidden.dtype)
+        style = self.style_embedding.to(hidden).expand(hidden.shape[0], -1, -1)  # .to: weights may stream in
         x = self.transformer_layes(self.ln_pre(torch.cat([hidden, style], dim=1)))
-        return self.ln_post(x[:, -self.tokens:]) @ self.proj
+        return self.ln_post(x[:, -self.tokens:]) @ self.proj.to(x)
 
 
 @dataclass(eq=False)
@@ -97,10 +97,10 @@ class StyleModel:
             raise InvalidNodeInput(f"clip_vision_output has hidden states of width {hidden.shape[-1]} but the style "
                                    f"model {self.source} reads {self.config.width}: encode the image with the CLIP "
                                    f"vision model it was trained with (ViT-L/14 for the T2I-Adapter style model).")
-        model_manager().use(self.module)
-        weight = self.module.proj
+        manager = model_manager()
+        manager.use(self.module)
         with torch.no_grad():
-            return self.module(hidden.to(weight.device, weight.dtype)).float().cpu()
+            return self.module(hidden.to(manager.compute_device, self.module.proj.dtype)).float().cpu()
 
 
 def detect_style_model(shapes: Mapping[str, Sequence[int]]) -> StyleConfig | None:
