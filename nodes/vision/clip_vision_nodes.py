@@ -45,7 +45,11 @@ class CLIPVisionEncode:
         return {"required": {"clip_vision": ("CLIP_VISION",), "image": ("IMAGE",), "crop": (["center", "none"],)}}
 
     def encode(self, clip_vision, image, crop: str):
-        return (require_clip_vision(clip_vision, "clip_vision").encode_image(image, crop=crop == "center"),)
+        vision = require_clip_vision(clip_vision, "clip_vision")
+        if image.ndim != 4 or image.shape[-1] < 3:
+            raise InvalidNodeInput(f"image must be an RGB(A) IMAGE [batch, height, width, 3 or 4], got shape "
+                                   f"{tuple(image.shape)}: convert a mask or grey image to RGB first.")
+        return (vision.encode_image(image, crop=crop == "center"),)
 
 
 def require_clip_vision(value, name: str):

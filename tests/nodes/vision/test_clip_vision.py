@@ -87,13 +87,18 @@ def test_detection_follows_comfyui_configs_for_the_real_towers():
     assert (vit_h["hidden_act"], vit_h["intermediate_size"], vit_h["num_hidden_layers"]) == ("gelu", 5120, 32)
 
 
-def test_wrong_files_and_inputs_are_named(tmp_path):
+def test_wrong_files_and_inputs_are_named(tower, tmp_path):
     write_kohya_lora(tmp_path / "models" / "clip_vision" / "lora.safetensors")
     runner = Runner(make_engine(tmp_path))
     with using_folders(runner.engine.folders), pytest.raises(CheckpointError, match=r"is a LoRA.*not a CLIP vision"):
         CLIPVisionLoader().load_clip("lora.safetensors")
     with pytest.raises(InvalidNodeInput, match="clip_vision must come from Load CLIP Vision"):
         CLIPVisionEncode().encode("not a model", torch.zeros((1, 8, 8, 3)), "center")
+    with using_folders(runner.engine.folders):
+        save(transformers_layout(tower), tmp_path / "models" / "clip_vision" / "tiny.safetensors")
+        (vision,) = CLIPVisionLoader().load_clip("tiny.safetensors")
+    with pytest.raises(InvalidNodeInput, match=r"image must be an RGB\(A\) IMAGE .*\(1, 8, 8, 1\)"):
+        CLIPVisionEncode().encode(vision, torch.zeros((1, 8, 8, 1)), "center")
 
 
 def test_each_kind_of_file_is_told_where_it_belongs(tower, tmp_path):
