@@ -2,7 +2,7 @@
 
 Everything that names the kinds reads them from here: the model folders and their `--<kind>-dir` flags, the folders
 start-up makes, the model library's listing and install, the server's /models, ComfyUI's `folder_paths`. A kind the
-loaders learn (controlnet, clip_vision, style_models, gligen, hypernetworks, as ComfyUI names their
+loaders learn (controlnet, gligen, as ComfyUI names their
 folders) is added here with its loader; until then extra_model_paths.yaml folders of that name are kept (`latentloom
 models paths` shows them as not used yet) and plugins find them through `folder_paths`.
 
@@ -44,6 +44,9 @@ MODEL_KINDS = (
     ModelKind("diffusers", "diffusers", "diffusers model folder", folders_only=True),
     ModelKind("upscale_models", "upscale_model", "upscale model"),
     ModelKind("gligen", "gligen", "GLIGEN model"),
+    ModelKind("clip_vision", "clip_vision", "CLIP vision model"),
+    ModelKind("style_models", "style_model", "style model"),
+    ModelKind("hypernetworks", "hypernetwork", "hypernetwork"),
 )
 
 KINDS = tuple(kind.folder for kind in MODEL_KINDS)  # the model folder names, in listing order

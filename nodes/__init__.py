@@ -8,13 +8,13 @@ from typing import Any
 from graph_engine import NodeRegistry, RegistrationReport
 
 from . import (custom_sampling, diffusion, gligen, images, latent, masks, model_merging, model_patches,
-               postprocessing, upscaling, utility)
+               postprocessing, upscaling, utility, vision)
 from .latent.resize import MAX_RESOLUTION
 from .node_groups import gather
 
 NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(
     utility, diffusion, latent, images, masks, postprocessing, custom_sampling, model_patches, upscaling, gligen,
-    model_merging)
+    model_merging, vision)
 
 
 def register_builtins(registry: NodeRegistry) -> RegistrationReport:

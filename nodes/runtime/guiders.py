@@ -18,6 +18,7 @@ from .sampling import SamplerObject
 GuiderCallback = Callable[[int, torch.Tensor, torch.Tensor, int], None]
 # what an inpainting or InstructPix2Pix UNet reads where the conditioning gives it no image of its own: the latent
 # being sampled ("latent_image", model units) and its denoise mask ("denoise_mask"), passed to each GuidedDenoiser
+# with the sampling seed ("seed", from which unCLIP's image-embedding noise is drawn)
 ImageInput = dict[str, Any]
 
 
@@ -55,7 +56,7 @@ class CFGGuider:
                 callback(state["i"], state["denoised"], state["x"], total)
 
         model_latent = latent_format.to_model(samples).to(device)
-        denoiser = self.denoiser({"latent_image": model_latent, "denoise_mask": mask})
+        denoiser = self.denoiser({"latent_image": model_latent, "denoise_mask": mask, "seed": seed})
         try:
             out = sampler.sample(denoiser, model.schedule, sigmas.float().to(device), model_latent,
                                  noise.float().to(device), 0 if seed is None else seed, on_step, mask)

@@ -5,6 +5,7 @@ users where a misplaced file belongs; the model library uses it to list and sort
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from .errors import CheckpointError, NotACheckpointError
 from .families import ForeignFamily, foreign_family
 from ..gligen.layout import NotAGligenLayout, read_gligen_layout
+from ..clip_vision.detection import NotClipVision, detect_clip_vision
 from ..upscale_models.detection import UnknownUpscaleLayout, detect_upscale_model
 
 Shapes = Mapping[str, Sequence[int]]
@@ -22,8 +24,10 @@ LORA_MARKERS = (".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora
                 ".dora_scale")
 # Context width (the text encoder's output) -> base model; CLIP-L's hidden width is also SD1's context width.
 CONTEXT_WIDTHS = {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL"}
+# an A1111 hypernetwork's tensors, as the pickle reader flattens them: <width>.<0 key | 1 value>.linear.<n>.<param>
+HYPERNETWORK_KEY = re.compile(r"\d+\.[01]\.linear\.\d+\.(weight|bias)")
 KINDS = ("checkpoint", "lora", "embedding", "vae", "controlnet", "unet", "text_encoder", "config", "upscale_model",
-         "gligen", "unknown")
+         "gligen", "clip_vision", "style_model", "hypernetwork", "unknown")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ def classify_file(shapes: Shapes, metadata: Mapping[str, str], name: str = "the 
     gligen = _gligen(shapes)
     if gligen is not None:
         return gligen
+    image_part = _image_conditioning_part(shapes)
+    if image_part is not None:
+        return image_part
     return FileKind("unknown", "", "not a model file Latentloom recognises",
                     "check that it is a Stable Diffusion 1.x, 2.x or SDXL checkpoint, LoRA, VAE or embedding.")
 
@@ -150,6 +157,23 @@ def _gligen(shapes: Shapes) -> FileKind | None:
         return None
     return FileKind("gligen", CONTEXT_WIDTHS.get(layout.position.grounding_width, ""), "a GLIGEN model",
                     "put it in models/gligen and load it with Load GLIGEN Model (GLIGENLoader).")
+
+
+def _image_conditioning_part(shapes: Shapes) -> FileKind | None:
+    """A CLIP vision image encoder, a T2I-Adapter style model or an A1111 hypernetwork; None for anything else."""
+    try:
+        detect_clip_vision(shapes)
+        return FileKind("clip_vision", "", "a CLIP vision model (image encoder)",
+                        "put it in models/clip_vision and load it with Load CLIP Vision (CLIPVisionLoader).")
+    except NotClipVision:
+        pass
+    if "style_embedding" in shapes and "proj" in shapes:
+        return FileKind("style_model", "", "a T2I-Adapter style model",
+                        "put it in models/style_models and load it with Load Style Model (StyleModelLoader).")
+    if shapes and all(HYPERNETWORK_KEY.fullmatch(key) for key in shapes):
+        return FileKind("hypernetwork", "", "an A1111 hypernetwork",
+                        "put it in models/hypernetworks and apply it with Load Hypernetwork (HypernetworkLoader).")
+    return None
 
 
 def _lone_part(shapes: Shapes) -> tuple[str, str, str] | None:

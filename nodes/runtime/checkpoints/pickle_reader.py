@@ -43,6 +43,16 @@ def load_pickle_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """Load the tensors of a pickle checkpoint into memory of their own (never mapped from the file, which may be
     rewritten while they are in use), keys flattened with dots."""
     path = Path(path)
+    tensors = flatten_tensors(_unwrap_state_dict(load_pickle(path)))
+    if not tensors:
+        raise CorruptCheckpointError(path, f"{path} holds no tensors, so it is not a model file.")
+    return tensors
+
+
+def load_pickle(path: str | Path) -> Any:
+    """What a pickle file holds, as plain containers, strings, numbers and tensors (in memory of their own): for
+    files whose layout is more than a flat state dict (A1111 hypernetworks: lists of layer dicts beside options)."""
+    path = Path(path)
     with path.open("rb") as handle:
         opened = file_identity(handle.fileno())
         magic = handle.read(4)
@@ -64,20 +74,21 @@ def load_pickle_tensors(path: str | Path) -> dict[str, torch.Tensor]:
                                                f"({_first_line(error)}). {REDOWNLOAD}") from None
         if file_identity(handle.fileno()) != opened:
             raise FileChangedError(path)
-    tensors = flatten_tensors(_unwrap_state_dict(loaded))
-    if not tensors:
-        raise CorruptCheckpointError(path, f"{path} holds no tensors, so it is not a model file.")
-    return tensors
+    return loaded
 
 
 def flatten_tensors(tree: Any, prefix: str = "") -> dict[str, torch.Tensor]:
-    """Tensors of nested mappings under dotted keys; other values (step counts, names) are dropped."""
+    """Tensors of nested mappings and lists under dotted keys (a list's items by index, as A1111 hypernetworks nest
+    theirs); other values (step counts, names) are dropped."""
     found: dict[str, torch.Tensor] = {}
     if isinstance(tree, torch.Tensor):
         found[prefix.rstrip(".")] = tree
     elif isinstance(tree, Mapping):
         for key, value in tree.items():
             found.update(flatten_tensors(value, f"{prefix}{key}."))
+    elif isinstance(tree, (list, tuple)):
+        for index, value in enumerate(tree):
+            found.update(flatten_tensors(value, f"{prefix}{index}."))
     return found
 
 

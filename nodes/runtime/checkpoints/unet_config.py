@@ -172,11 +172,14 @@ def _linear_projection(unet: Mapping[str, tuple[int, ...]]) -> bool:
 
 
 def _added_conditioning(unet: Mapping[str, tuple[int, ...]], pooled_width: int | None) -> dict:
-    """SDXL adds the pooled text embedding and six size numbers (each as a sinusoid) to the time embedding."""
+    """SDXL adds the pooled text embedding and six size numbers (each as a sinusoid) to the time embedding; a UNet
+    that is not SDXL's (pooled_width None) with such an input is unCLIP's, whose class input is an image embedding."""
     if "label_emb.0.0.weight" not in unet:
         return {}
     adm_width = unet["label_emb.0.0.weight"][1]
-    if pooled_width is None or (adm_width - pooled_width) <= 0 or (adm_width - pooled_width) % SDXL_TIME_IDS:
+    if pooled_width is None:
+        return {"class_embed_type": "projection", "projection_class_embeddings_input_dim": adm_width}
+    if (adm_width - pooled_width) <= 0 or (adm_width - pooled_width) % SDXL_TIME_IDS:
         raise LayoutError(f"a class-conditioning input of width {adm_width} that is not SDXL's size conditioning")
     return {
         "addition_embed_type": "text_time",

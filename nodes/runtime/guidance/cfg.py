@@ -15,6 +15,7 @@ import torch
 
 from graph_engine import InvalidNodeInput
 
+from ..clip_vision.unclip import class_labels, image_pooled, takes_image_embedding
 from ..gligen.patch import with_grounding
 from ..models.diffusion_model import DiffusionModel
 from ..models.patching import guide, skips_uncond
@@ -30,12 +31,13 @@ class GuidedDenoiser:
 
     def __init__(self, model: DiffusionModel, positive: list[CondEntry], negative: list[CondEntry],
                  cfg: float, *, latent_image: torch.Tensor | None = None,
-                 denoise_mask: torch.Tensor | None = None) -> None:
+                 denoise_mask: torch.Tensor | None = None, seed: int | None = None) -> None:
         """`latent_image` (model units) and `denoise_mask` are what an inpainting UNet reads where the conditioning
         gives it no image and mask of its own."""
         self.model = model
         self.latent_image = latent_image
         self.denoise_mask = denoise_mask
+        self.seed = seed  # the sampling seed: unCLIP's embedding noise is drawn from it
         self.denoise = model.denoiser()
         self.groups = (positive, negative)
         self.cfg = float(cfg)
@@ -122,11 +124,15 @@ class GuidedDenoiser:
             inputs = {"context": torch.cat([c.to(x.device) for c in contexts])}
             if self.model.uses_size_conditioning:
                 image_height, image_width = x.shape[-2] * 8, x.shape[-1] * 8
-                inputs["pooled"] = torch.cat([_pooled(item.entry).to(x.device).expand(size, -1) for item in batch])
+                inputs["pooled"] = torch.cat([_pooled(item.entry, self.model, self.seed).to(x.device).expand(size, -1)
+                                              for item in batch])
                 inputs["time_ids"] = torch.cat([item.entry.time_ids(image_width, image_height).to(x.device)
                                                 .expand(size, -1) for item in batch])
             if self.model.image_input is not None:
                 inputs["image"] = torch.cat([self._image_input(item, x) for item in batch])
+            if takes_image_embedding(self.model):
+                inputs["class_labels"] = class_labels(self.model, [item.entry for item in batch], size,
+                                                      self.seed).to(x.device)
             self._batch_inputs[key] = inputs
         return self._batch_inputs[key]
 
@@ -138,7 +144,9 @@ class GuidedDenoiser:
         return whole[:, :, top:top + h, left:left + w]
 
 
-def _pooled(entry: CondEntry) -> torch.Tensor:
+def _pooled(entry: CondEntry, model: DiffusionModel, seed: int | None) -> torch.Tensor:
+    if entry.options.get("unclip_conditioning"):  # SDXL "revision": image embeddings stand for the pooled text
+        return image_pooled(model, entry.options["unclip_conditioning"], seed)
     if entry.pooled is None:
         raise InvalidNodeInput("SDXL conditioning needs a pooled text embedding; this conditioning has none (was "
                                "it made by another model's CLIP?)")

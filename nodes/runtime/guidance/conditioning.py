@@ -6,8 +6,9 @@ mask, any size: scaled to the latent) with "mask_strength" and "set_area_to_boun
 the area); how much it weighs: "strength"; when: "start_percent"/"end_percent" (the part of sampling it applies to);
 SDXL's size conditioning "width", "height", "crop_w", "crop_h", "target_width", "target_height" (defaults: the
 image's size, no crop, as ComfyUI); for inpainting and InstructPix2Pix models "concat_latent_image" and
-"concat_mask"; "control" (ControlNets, T2I-Adapters: guidance/cfg.py asks it for residuals each step); and "gligen"
-(GLIGEN's boxes, kept in `options`: runtime/gligen makes them the transformer blocks' middle patch).
+"concat_mask"; "unclip_conditioning" (unCLIP models); "control" (ControlNets, T2I-Adapters: guidance/cfg.py asks it
+for residuals each step); and "gligen" (GLIGEN's boxes, kept in `options`: runtime/gligen makes them the
+transformer blocks' middle patch).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from graph_engine import InvalidNodeInput
 
 SIZE_KEYS = ("width", "height", "crop_w", "crop_h", "target_width", "target_height")
 CONCAT_KEYS = ("concat_latent_image", "concat_mask")
+IMAGE_EMBEDDING_KEYS = ("unclip_conditioning",)  # unCLIP models: clip_vision/unclip.py
 
 Area = tuple[int, int, int, int]  # (height, width, y, x) in latent pixels
 
@@ -93,7 +95,8 @@ def _read_entry(context: torch.Tensor, options: dict, where: str) -> CondEntry:
                      mask_strength=float(options.get("mask_strength", 1.0)),
                      area_from_mask=bool(options.get("set_area_to_bounds", False)),
                      control=options.get("control"),
-                     options={k: options[k] for k in (*SIZE_KEYS, *CONCAT_KEYS, "gligen") if k in options})
+                     options={k: options[k] for k in (*SIZE_KEYS, *CONCAT_KEYS, *IMAGE_EMBEDDING_KEYS, "gligen")
+                              if k in options})
 
 
 def _read_area(area: Any, where: str) -> tuple[Area | None, tuple[float, float, float, float] | None]:

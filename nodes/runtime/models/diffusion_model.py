@@ -65,7 +65,7 @@ class DiffusionModel(ModelPatchSurface, WeightPatchSurface, ModelPlacement):
     def predict(self, x_in: torch.Tensor, timestep: torch.Tensor, *, context: torch.Tensor,
                 pooled: torch.Tensor | None = None, time_ids: torch.Tensor | None = None,
                 image: torch.Tensor | None = None, transformer_options: dict | None = None,
-                control: dict | None = None) -> torch.Tensor:
+                control: dict | None = None, class_labels: torch.Tensor | None = None) -> torch.Tensor:
         """The UNet's raw output (eps or v) in float32, for inputs in any dtype or device; `image` (for an inpainting
         or InstructPix2Pix UNet) is joined to the latent on the channel axis, unscaled, as ComfyUI does. With UNet
         patches in `transformer_options` or a `control`, the UNet runs block by block (unet_forward.py)."""
@@ -78,6 +78,8 @@ class DiffusionModel(ModelPatchSurface, WeightPatchSurface, ModelPlacement):
             added = {"text_embeds": pooled.to(device, dtype), "time_ids": time_ids.to(device, dtype)}
         if image is not None:
             x_in = torch.cat([x_in, image.to(x_in.device, x_in.dtype)], dim=1)
+        if class_labels is not None:  # unCLIP's image embedding input (clip_vision/unclip.py)
+            class_labels = class_labels.to(device, dtype)
         options = transformer_options if transformer_options is not None else self.model_options["transformer_options"]
         with torch.no_grad():
             if control or options.get("patches") or options.get("patches_replace"):
@@ -85,11 +87,11 @@ class DiffusionModel(ModelPatchSurface, WeightPatchSurface, ModelPlacement):
                            for name, values in control.items()} if control else None
                 out = patched_unet_forward(self.unet, x_in.to(device, dtype), timestep.to(device),
                                            context.to(device, dtype), added_cond=added, control=control,
-                                           transformer_options=dict(options))
+                                           class_labels=class_labels, transformer_options=dict(options))
             else:
                 out = self.unet(x_in.to(device, dtype), timestep.to(device),
                                 encoder_hidden_states=context.to(device, dtype), added_cond_kwargs=added,
-                                return_dict=False)[0]
+                                class_labels=class_labels, return_dict=False)[0]
         return out.float()
 
     def with_lora(self, lora: Any, strength: float) -> "DiffusionModel":

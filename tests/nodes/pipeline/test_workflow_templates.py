@@ -40,9 +40,6 @@ COMFY_ONLY_NODES = {
     "SaveWEBM": comfy_node(
         {"images": ("IMAGE",), "filename_prefix": ("STRING", {"default": "ComfyUI"}), "codec": (["vp9", "av1"],),
          "fps": FLOAT(24.0), "crf": FLOAT(32.0)}, (), output_node=True),
-    "CLIPVisionLoader": comfy_node({"clip_name": ([],)}, ("CLIP_VISION",)),
-    "CLIPVisionEncode": comfy_node({"clip_vision": ("CLIP_VISION",), "image": ("IMAGE",),
-                                    "crop": (["center", "none"],)}, ("CLIP_VISION_OUTPUT",)),
     "ModelSamplingSD3": comfy_node({"model": ("MODEL",), "shift": FLOAT(3.0)}, ("MODEL",)),
     "WanImageToVideo": comfy_node(
         {"positive": COND, "negative": COND, "vae": ("VAE",), **WAN_SIZE}, ("CONDITIONING", "CONDITIONING", "LATENT"),
