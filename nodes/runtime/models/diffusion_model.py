@@ -11,6 +11,7 @@ from graph_engine import InvalidNodeInput
 
 from ..sampling import Denoiser, DiscreteSchedule, sd_schedule
 from .latent_formats import LatentFormat, latent_format
+from .model_sampling import SamplingPatchSurface
 from .patching import ModelPatchSurface, new_model_options
 
 # UNets that read an image beside the 4-channel latent, by their input channels: ComfyUI's rule.
@@ -19,7 +20,7 @@ IMAGE_INPUT_CHANNELS = {"inpaint": 5, "instruct_pix2pix": 4}
 
 
 @dataclass(eq=False)
-class DiffusionModel(ModelPatchSurface):
+class DiffusionModel(ModelPatchSurface, SamplingPatchSurface):
     """What flows on a MODEL wire. Light to copy: views (such as a LoRA'd model or a patched clone) share the UNet
     module; `model_options` holds ComfyUI's sampler patches (patching.py)."""
 
