@@ -8,7 +8,7 @@ units, "diffusion_model" the UNet.
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Callable
 
 from graph_engine import InvalidNodeInput
 
@@ -80,6 +80,11 @@ class SamplingPatchSurface:
                                    "ComfyUI's interface (sigmas, timestep, calculate_input, calculate_denoised, "
                                    f"noise_scaling); got {type(obj).__name__}")
         setattr(self, OBJECT_FIELDS[name], obj)
+
+    def set_model_denoise_mask_function(self, function: Callable[..., Any]) -> None:
+        """`function(sigma, denoise_mask, extra_options={"model": guider, "sigmas": ...})` gives the inpaint mask
+        each step (ksampler.py MaskedDenoiser)."""
+        self.model_options["denoise_mask_function"] = function
 
     def get_model_object(self, name: str) -> Any:
         """The part in use, patched or not; "model_sampling" is always a full model sampling."""

@@ -22,6 +22,7 @@ class Epsilon:
     """The UNet predicts the noise; it sees x scaled to unit variance (k-diffusion's variance-exploding units)."""
 
     name = "eps"
+    flow = False  # ComfyUI's CONST family: sigma is the flow time t in 0..1, x = (1 - t) x0 + t noise
 
     def model_input(self, sampling: "ModelSampling", sigma: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         s = _per_sample(sigma, x)
@@ -90,6 +91,7 @@ class ImageToImageFlow(ImageToImage):
     inverted (1 - x) at the end, as ComfyUI's IMG_TO_IMG_FLOW."""
 
     name = "img_to_img_flow"
+    flow = True
 
     def noise_scaling(self, sigma: torch.Tensor, noise: torch.Tensor, latent: torch.Tensor,
                       max_denoise: bool = False) -> torch.Tensor:
@@ -205,3 +207,8 @@ def as_model_sampling(schedule: Any, prediction_type: str) -> Any:
         raise ValueError(f"prediction_type must be one of {tuple(PREDICTION_PARAMETERIZATIONS)}, "
                          f"not {prediction_type!r}")
     return ModelSampling(schedule, PREDICTION_PARAMETERIZATIONS[prediction_type]())
+
+
+def is_flow(sampling: Any) -> bool:
+    """Whether a model sampling is of ComfyUI's CONST (flow) family, where sigma is the flow time."""
+    return bool(getattr(getattr(sampling, "parameterization", None), "flow", False))
