@@ -1,9 +1,9 @@
 """ComfyUI's model-patching nodes: each returns a clone of its MODEL with sampler patches set (runtime/models/patching.py),
 the surface plugins use too."""
 from ..node_groups import gather
-from . import apg, cfg_variants, differential_diffusion, eps, latent_operation_cfg, model_advanced
+from . import apg, cfg_variants, differential_diffusion, eps, latent_operation_cfg, model_advanced, perpneg
 
 NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(
-    model_advanced, cfg_variants, eps, apg, latent_operation_cfg, differential_diffusion)
+    model_advanced, cfg_variants, eps, apg, latent_operation_cfg, differential_diffusion, perpneg)
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "NODE_PYTHON_MODULES"]

@@ -53,3 +53,16 @@ def test_differential_diffusion_changes_a_soft_inpaint(studio):
         return sampled(studio.engine, studio.base, prompt)
 
     assert differ(masked(0.5, patch_node("DifferentialDiffusion", strength=1.0)), masked(0.5, None))
+
+
+def test_perp_neg_measured_from_the_negative_itself_is_plain_cfg(studio, plain):
+    """With the negative prompt as the empty one, its offset is 0 and Perp-Neg reduces to CFG; PerpNegGuider at
+    neg_scale 0 is CFG against its empty prompt, whatever the negative."""
+    name = studio.tiny["sd1"].path.name
+    patched = graph(name, patch=patch_node("PerpNeg", empty_conditioning=["7", 0], neg_scale=1.0))
+    assert same(sampled(studio.engine, studio.base, patched), plain)
+    prompt = graph(name, guider=True)
+    prompt["20"] = {"class_type": "PerpNegGuider", "inputs": {
+        "model": ["4", 0], "positive": ["6", 0], "negative": ["6", 0], "empty_conditioning": ["7", 0],
+        "cfg": prompt["20"]["inputs"]["cfg"], "neg_scale": 0.0}}
+    assert same(sampled(studio.engine, studio.base, prompt), plain)
