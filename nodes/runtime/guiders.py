@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from .guidance import GuidedDenoiser, read_conditioning
 from .models import DiffusionModel
+from .models.wrappers import with_predict_noise_wrappers
 from .sampling import SamplerObject
 from .sampling.ksampler import MaskFunction
 
@@ -68,7 +69,8 @@ class CFGGuider:
                 callback(state["i"], state["denoised"], state["x"], total)
 
         model_latent = latent_format.to_model(samples).to(device)
-        denoiser = self.denoiser({"latent_image": model_latent, "denoise_mask": mask})
+        denoiser = with_predict_noise_wrappers(self, self.denoiser({"latent_image": model_latent,
+                                                                    "denoise_mask": mask}))
         sigmas = sigmas.float().to(device)
         out = sampler.sample(denoiser, model.schedule, sigmas, model_latent, noise.float().to(device),
                              0 if seed is None else seed, on_step, mask, self.mask_function(sigmas))

@@ -42,10 +42,11 @@ class PerpNegGuider(CFGGuider):
         groups = [self.positive, negative, empty]
         conds = [group or None for group in groups]  # as ComfyUI's hooks see them: None where not computed
         predictor = GroupPredictor(self.model, groups, **(image or {}))
-        cfg, neg_scale, model = self.cfg, self.neg_scale, self.model
+        neg_scale, model = self.neg_scale, self.model
 
         def denoise(x: torch.Tensor, sigma: torch.Tensor, uncond_sink: dict | None = None,
                     **kwargs: Any) -> torch.Tensor:
+            cfg = self.cfg  # read each step: a predict_noise wrapper (CFGOverride) may set it
             sigma = sigma.reshape(-1).expand(x.shape[0]) if sigma.numel() == 1 else sigma.reshape(-1)
             shared = {"cond_scale": cfg, "timestep": sigma, "input": x, "sigma": sigma, "model": model,
                       "model_options": options}

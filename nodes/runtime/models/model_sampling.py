@@ -18,6 +18,7 @@ from ..sampling.parameterization import (EDM, LCM, X0, CosmosRectifiedFlow, Epsi
                                          ModelSampling, VPrediction, as_model_sampling)
 from ..sampling.schedule import sd_schedule
 from .latent_formats import PLAYGROUND_V25_FORMAT
+from .wrappers import add_wrapper
 
 # object patch name -> the DiffusionModel field it replaces
 OBJECT_FIELDS = {"model_sampling": "schedule", "latent_format": "latent_format", "diffusion_model": "unet"}
@@ -85,6 +86,13 @@ class SamplingPatchSurface:
         """`function(sigma, denoise_mask, extra_options={"model": guider, "sigmas": ...})` gives the inpaint mask
         each step (ksampler.py MaskedDenoiser)."""
         self.model_options["denoise_mask_function"] = function
+
+    def add_wrapper(self, wrapper_type: str, wrapper: Callable[..., Any]) -> None:
+        """A wrapper around a step of sampling (wrappers.py; "predict_noise" is honoured)."""
+        self.add_wrapper_with_key(wrapper_type, None, wrapper)
+
+    def add_wrapper_with_key(self, wrapper_type: str, key: Any, wrapper: Callable[..., Any]) -> None:
+        add_wrapper(self.model_options, wrapper_type, key, wrapper)
 
     def get_model_object(self, name: str) -> Any:
         """The part in use, patched or not; "model_sampling" is always a full model sampling."""

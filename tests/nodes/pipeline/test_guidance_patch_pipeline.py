@@ -66,3 +66,10 @@ def test_perp_neg_measured_from_the_negative_itself_is_plain_cfg(studio, plain):
         "model": ["4", 0], "positive": ["6", 0], "negative": ["6", 0], "empty_conditioning": ["7", 0],
         "cfg": prompt["20"]["inputs"]["cfg"], "neg_scale": 0.0}}
     assert same(sampled(studio.engine, studio.base, prompt), plain)
+
+
+def test_cfg_override_over_the_whole_run_is_that_cfg(studio):
+    name = studio.tiny["sd1"].path.name
+    overridden = graph(name, patch=patch_node("CFGOverride", cfg=1.0, start_percent=0.0, end_percent=1.0))
+    assert same(sampled(studio.engine, studio.base, overridden),
+                sampled(studio.engine, studio.base, graph(name, cfg=1.0)))
