@@ -69,11 +69,15 @@ class CFGGuider:
                 callback(state["i"], state["denoised"], state["x"], total)
 
         model_latent = latent_format.to_model(samples).to(device)
-        denoiser = with_predict_noise_wrappers(self, self.denoiser({"latent_image": model_latent,
-                                                                    "denoise_mask": mask}))
+        guided = self.denoiser({"latent_image": model_latent, "denoise_mask": mask})
+        denoiser = with_predict_noise_wrappers(self, guided)
         sigmas = sigmas.float().to(device)
-        out = sampler.sample(denoiser, model.schedule, sigmas, model_latent, noise.float().to(device),
-                             0 if seed is None else seed, on_step, mask, self.mask_function(sigmas))
+        try:
+            out = sampler.sample(denoiser, model.schedule, sigmas, model_latent, noise.float().to(device),
+                                 0 if seed is None else seed, on_step, mask, self.mask_function(sigmas))
+        finally:
+            if isinstance(guided, GuidedDenoiser):
+                guided.cleanup()
         return latent_format.from_model(out).float().cpu()
 
 

@@ -1,19 +1,15 @@
 // The graph model: nodes, links and the rules for changing them. No DOM here.
 import { typesMatch } from './types.js';
-import { defaultWidgetValue } from './schema.js';
+import { applyOptions, growTo, initialSockets, regrow } from './dynamic.js';
+import { newSocket, newWidget } from './slots.js';
 
 export const MODE_NORMAL = 0;
 export const MODE_MUTED = 2;
 export const MODE_BYPASS = 4;
 
-/** ComfyUI's editor gives these INT widgets a control_after_generate value (and saves it after the seed). */
-function hasSeedControl(w) {
-  return w.kind === 'INT' && (w.name === 'seed' || w.name === 'noise_seed' || !!(w.options && w.options.control_after_generate));
-}
-
 /** A node built from a spec; widgets hold their values, sockets hold link ids. */
 export function nodeFromSpec(spec, id, pos) {
-  return {
+  const node = {
     id,
     type: spec.type,
     title: spec.title,
@@ -23,15 +19,14 @@ export function nodeFromSpec(spec, id, pos) {
     mode: MODE_NORMAL,
     flags: {},
     properties: { 'Node name for S&R': spec.type },
-    inputs: spec.inputs.map((i) => ({ name: i.name, type: i.type, link: null, optional: i.optional })),
+    inputs: spec.inputs.flatMap((i) => (i.autogrow ? initialSockets(i) : [newSocket(i)])),
     outputs: spec.outputs.map((o) => ({ name: o.name, type: o.type, isList: o.isList })),
-    widgets: spec.widgets.map((w) => ({
-      name: w.name, kind: w.kind, type: w.type, options: w.options, choices: w.choices ? [...w.choices] : undefined,
-      value: defaultWidgetValue(w), link: null,
-      // ComfyUI's default for seeds is to randomize after every queue.
-      control: hasSeedControl(w) ? 'randomize' : undefined,
-    })),
+    widgets: spec.widgets.map(newWidget),
   };
+  const grow = spec.inputs.filter((i) => i.autogrow);
+  if (grow.length) node.grow = grow;
+  applyOptions(node);
+  return node;
 }
 
 export class Graph {
@@ -97,10 +92,16 @@ export class Graph {
     return false;
   }
 
-  /** Links an output to an input; an input holds one link, so an old one is replaced. */
+  /** Links an output to an input; an input holds one link, so an old one is replaced. An autogrow input grows a
+   * socket of that name when it has one. */
   connect(fromId, fromSlot, toId, toName, linkId) {
+    const node = this.nodes.get(toId);
+    if (node && !this.target(toId, toName)) growTo(node, toName);
     const reason = this.refusal(fromId, fromSlot, toId, toName);
-    if (reason) return { ok: false, reason };
+    if (reason) {
+      if (node) regrow(node);
+      return { ok: false, reason };
+    }
     const input = this.target(toId, toName);
     if (input.link != null) this.disconnect(input.link);
     const id = linkId ?? ++this.lastLinkId;
@@ -108,6 +109,7 @@ export class Graph {
     const type = this.nodes.get(fromId).outputs[fromSlot].type;
     this.links.set(id, { id, from: fromId, fromSlot, to: toId, toName, type });
     input.link = id;
+    regrow(node);
     return { ok: true, id };
   }
 
@@ -117,6 +119,13 @@ export class Graph {
     const input = this.target(link.to, link.toName);
     if (input && input.link === linkId) input.link = null;
     this.links.delete(linkId);
+    const node = this.nodes.get(link.to);
+    if (node) regrow(node);
+  }
+
+  /** After a widget changed: a dynamic combo's option brings its inputs in; true when the node's shape changed. */
+  reshape(node) {
+    return applyOptions(node, (linkId) => this.disconnect(linkId));
   }
 
   /** Link ids leaving one output slot. */

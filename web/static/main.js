@@ -156,7 +156,10 @@ class App {
   // ---- hooks used by the canvas -----------------------------------------------
 
   widgetInput() { this.persist(); }
-  widgetCommit() { this.commit(); }
+  widgetCommit(node) {
+    if (node && this.graph.reshape(node)) this.changed();  // a dynamic combo brought other inputs
+    else this.commit();
+  }
   viewChanged() { this.persist(); }
 
   connect(fromId, fromSlot, toId, name) {

@@ -1,5 +1,6 @@
 // ComfyUI's UI workflow format (version 0.4): save the graph to it and load it back.
 import { nodeFromSpec } from './graph.js';
+import { applyOptions } from './dynamic.js';
 import { SEED_CONTROLS } from './schema.js';
 
 /** Inputs as a saved node lists them: sockets, then widgets driven by a link. */
@@ -88,17 +89,23 @@ function rawNode(saved) {
 
 function fillWidgets(node, values) {
   if (values && !Array.isArray(values) && typeof values === 'object') {
-    for (const w of node.widgets) if (w.name in values) w.value = values[w.name];
+    for (let index = 0; index < node.widgets.length; index++) {
+      const w = node.widgets[index];
+      if (w.name in values) w.value = values[w.name];
+      if (w.dynamic) applyOptions(node);
+    }
     return;
   }
   const list = values || [];
   let k = 0;
-  for (const w of node.widgets) {
-    if (k >= list.length) break;
+  // by index: a dynamic combo's value brings its option's widgets in right after it, whose values come next
+  for (let index = 0; index < node.widgets.length && k < list.length; index++) {
+    const w = node.widgets[index];
     w.value = list[k++];
     if (w.control !== undefined && SEED_CONTROLS.includes(list[k])) w.control = list[k++];
     // A combo keeps a value the server no longer lists, so the user sees what was saved.
     if (w.kind === 'COMBO' && !w.choices.includes(String(w.value))) w.choices.push(String(w.value));
+    if (w.dynamic) applyOptions(node);
   }
 }
 

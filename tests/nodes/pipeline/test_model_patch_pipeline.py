@@ -1,6 +1,6 @@
 """Model patches through the engine on the tiny SD1 checkpoint: RescaleCFG, CFGZeroStar and CFGNorm between the
-loader and KSampler (or CFGGuider), and a ComfyUI-style pack whose node clones the MODEL and sets a cfg function,
-loaded by the real plugin loader. Each patched MODEL is a clone: the source samples as before after it.
+loader and KSampler (or CFGGuider), and a ComfyUI-style pack whose nodes clone the MODEL and set a cfg function or
+an attention patch, loaded by the real plugin loader. Each patched MODEL is a clone: the source samples as before after it.
 
 The sampled latents are compared (saved by SaveLatent): the tiny VAE shrinks the patches' effect on pixels."""
 from __future__ import annotations
@@ -49,7 +49,26 @@ class PlainCfg(PositiveOnly):
         return (m,)
 
 
-NODE_CLASS_MAPPINGS = {"LLPositiveOnly": PositiveOnly, "LLPlainCfg": PlainCfg}
+class CrossAttendTo(PositiveOnly):
+    """Every cross-attention reads the given conditioning's text instead of the prompt's (an attn2 patch)."""
+
+    @classmethod
+    def INPUT_TYPES(s):
+        return {"required": {"model": ("MODEL",), "conditioning": ("CONDITIONING",)}}
+
+    def patch(self, model, conditioning):
+        m = model.clone()
+        text = conditioning[0][0]
+
+        def attend_to_text(n, context, value, extra_options):
+            other = text.to(n.device, n.dtype).expand(n.shape[0], -1, -1)
+            return n, other, other
+
+        m.set_model_attn2_patch(attend_to_text)
+        return (m,)
+
+
+NODE_CLASS_MAPPINGS = {"LLPositiveOnly": PositiveOnly, "LLPlainCfg": PlainCfg, "LLCrossAttendTo": CrossAttendTo}
 '''
 
 
@@ -150,3 +169,10 @@ def test_a_comfy_pack_setting_a_cfg_function_guides_the_sampler(studio, plain, t
     assert differ(positive_only, plain[False])
     assert same(positive_only, sampled(engine, studio.base, graph(name, cfg=1.0)))
     assert same(sampled(engine, studio.base, graph(name, patch=patch_node("LLPlainCfg"))), plain[False])
+    # an attention patch: both halves of guidance attend to the negative's text, which is sampling with the
+    # negative prompt on both sides
+    attending = sampled(engine, studio.base, graph(name, patch=patch_node("LLCrossAttendTo", conditioning=["7", 0])))
+    assert differ(attending, plain[False])
+    negative_both = graph(name)
+    negative_both["6"]["inputs"]["text"] = negative_both["7"]["inputs"]["text"]
+    assert same(attending, sampled(engine, studio.base, negative_both))
