@@ -39,28 +39,33 @@ class PerpNegGuider(CFGGuider):
             negative = []  # it cannot matter: not computed (zeros), nor the empty one when cfg is 1 as well
             if math.isclose(self.cfg, 1.0):
                 empty = []
-        groups = [self.positive, negative, empty]
-        conds = [group or None for group in groups]  # as ComfyUI's hooks see them: None where not computed
-        predictor = GroupPredictor(self.model, groups, **(image or {}))
-        neg_scale, model = self.neg_scale, self.model
+        return PerpNegDenoiser(self, [self.positive, negative, empty], **(image or {}))
 
-        def denoise(x: torch.Tensor, sigma: torch.Tensor, uncond_sink: dict | None = None,
-                    **kwargs: Any) -> torch.Tensor:
-            cfg = self.cfg  # read each step: a predict_noise wrapper (CFGOverride) may set it
-            sigma = sigma.reshape(-1).expand(x.shape[0]) if sigma.numel() == 1 else sigma.reshape(-1)
-            shared = {"cond_scale": cfg, "timestep": sigma, "input": x, "sigma": sigma, "model": model,
-                      "model_options": options}
-            out = predictor.predict_groups(x, sigma, 3)
-            for function in options.get("sampler_pre_cfg_function", []):
-                out = function({**shared, "conds": conds, "conds_out": out})
-            positive, negative_x0, empty_x0 = out
-            if uncond_sink is not None:
-                uncond_sink["uncond"] = negative_x0
-            result = perp_neg(positive, negative_x0, empty_x0, neg_scale, cfg)
-            for function in options.get("sampler_post_cfg_function", []):
-                result = function({**shared, "denoised": result, "cond": conds[0], "uncond": conds[1],
-                                   "cond_denoised": positive, "uncond_denoised": negative_x0,
-                                   "empty_cond": conds[2], "empty_cond_denoised": empty_x0})
-            return result
 
-        return denoise
+class PerpNegDenoiser(GroupPredictor):
+    """D(x, sigma) of a PerpNegGuider: the three groups predicted together, then the model's hooks around Perp-Neg."""
+
+    def __init__(self, guider: PerpNegGuider, groups: list, **image: Any) -> None:
+        super().__init__(guider.model, groups, **image)
+        self.guider = guider
+        self.conds = [group or None for group in groups]  # as ComfyUI's hooks see them: None where not computed
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, uncond_sink: dict | None = None,
+                 **kwargs: Any) -> torch.Tensor:
+        cfg, conds, options = self.guider.cfg, self.conds, self.model.model_options  # cfg read each step: a
+        # predict_noise wrapper (CFGOverride) may set it
+        sigma = sigma.reshape(-1).expand(x.shape[0]) if sigma.numel() == 1 else sigma.reshape(-1)
+        shared = {"cond_scale": cfg, "timestep": sigma, "input": x, "sigma": sigma, "model": self.model,
+                  "model_options": options}
+        out = self.predict_groups(x, sigma, 3)
+        for function in options.get("sampler_pre_cfg_function", []):
+            out = function({**shared, "conds": conds, "conds_out": out})
+        positive, negative, empty = out
+        if uncond_sink is not None:
+            uncond_sink["uncond"] = negative
+        result = perp_neg(positive, negative, empty, self.guider.neg_scale, cfg)
+        for function in options.get("sampler_post_cfg_function", []):
+            result = function({**shared, "denoised": result, "cond": conds[0], "uncond": conds[1],
+                               "cond_denoised": positive, "uncond_denoised": negative, "empty_cond": conds[2],
+                               "empty_cond_denoised": empty})
+        return result
