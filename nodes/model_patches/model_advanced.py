@@ -73,6 +73,7 @@ class ModelSamplingContinuousEDM:
     CATEGORY = "model/patch"
     RETURN_TYPES = ("MODEL",)
     FUNCTION = "patch"
+    TIMESTEPS = "edm"  # the UNet's timestep: log(sigma) / 4
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -82,11 +83,12 @@ class ModelSamplingContinuousEDM:
                              "sigma_min": _sigma_input(0.002)}}
 
     def patch(self, model: Any, sampling: str, sigma_max: float, sigma_min: float):
-        """A continuous EDM schedule between sigma_min and sigma_max (timestep log(sigma) / 4) with the chosen
-        parameterization; Playground v2.5 also brings its latent format."""
+        """A continuous schedule, log-uniform between sigma_min and sigma_max, with the chosen parameterization;
+        Playground v2.5 also brings its latent format."""
         from nodes.runtime.models.model_sampling import continuous_model_sampling
 
-        model_sampling, latent_format = continuous_model_sampling(sampling, float(sigma_min), float(sigma_max))
+        model_sampling, latent_format = continuous_model_sampling(sampling, float(sigma_min), float(sigma_max),
+                                                                  self.TIMESTEPS)
         patched = model.clone()
         patched.add_object_patch("model_sampling", model_sampling)
         if latent_format is not None:
@@ -94,10 +96,8 @@ class ModelSamplingContinuousEDM:
         return (patched,)
 
 
-class ModelSamplingContinuousV:
-    CATEGORY = "model/patch"
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
+class ModelSamplingContinuousV(ModelSamplingContinuousEDM):
+    TIMESTEPS = "v"  # atan(sigma) * 2 / pi
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -105,17 +105,6 @@ class ModelSamplingContinuousV:
                              "sampling": (["v_prediction"],),
                              "sigma_max": _sigma_input(500.0),
                              "sigma_min": _sigma_input(0.03)}}
-
-    def patch(self, model: Any, sampling: str, sigma_max: float, sigma_min: float):
-        """v prediction on continuous sigmas, timestep atan(sigma) * 2 / pi."""
-        from nodes.runtime.models.model_sampling import continuous_model_sampling
-        from nodes.runtime.sampling.model_schedules import ContinuousVSchedule
-
-        model_sampling, _ = continuous_model_sampling(sampling, float(sigma_min), float(sigma_max),
-                                                      ContinuousVSchedule)
-        patched = model.clone()
-        patched.add_object_patch("model_sampling", model_sampling)
-        return (patched,)
 
 
 NODE_CLASS_MAPPINGS = {"RescaleCFG": RescaleCFG, "ModelSamplingDiscrete": ModelSamplingDiscrete,

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 from graph_engine import InvalidNodeInput
 
-from ..sampling.model_schedules import (ContinuousEDMSchedule, CosmosRectifiedFlowSchedule, DistilledSchedule,
-                                        zero_terminal_snr)
+from ..sampling.model_schedules import (ContinuousEDMSchedule, ContinuousVSchedule, CosmosRectifiedFlowSchedule,
+                                        DistilledSchedule, zero_terminal_snr)
 from ..sampling.parameterization import (EDM, LCM, X0, CosmosRectifiedFlow, Epsilon, ImageToImage, ImageToImageFlow,
                                          ModelSampling, VPrediction, as_model_sampling)
 from ..sampling.schedule import sd_schedule
@@ -115,15 +115,14 @@ def discrete_model_sampling(kind: str, zsnr: bool) -> ModelSampling:
 
 
 def continuous_model_sampling(kind: str, sigma_min: float, sigma_max: float,
-                              schedule_type: type = ContinuousEDMSchedule) -> tuple[ModelSampling, Any]:
-    """ModelSamplingContinuousEDM's (or, with ContinuousVSchedule, ModelSamplingContinuousV's) model sampling and
-    the latent format it implies (None: the model's own)."""
+                              timesteps: str = "edm") -> tuple[ModelSampling, Any]:
+    """ModelSamplingContinuousEDM's (or, with timesteps "v", ModelSamplingContinuousV's) model sampling and the
+    latent format it implies (None: the model's own)."""
     if not 0 < sigma_min < sigma_max:
         raise InvalidNodeInput(f"sigma_min ({sigma_min}) must be above 0 and below sigma_max ({sigma_max}): the "
                                "schedule runs log-uniformly between them")
     parameterization = _parameterization(kind, CONTINUOUS_KINDS)
-    if kind == "cosmos_rflow":
-        schedule_type = CosmosRectifiedFlowSchedule
+    schedule_type = CosmosRectifiedFlowSchedule if kind == "cosmos_rflow" else CONTINUOUS_TIMESTEPS[timesteps]
     sigma_data = 0.5 if kind in ("edm", "edm_playground_v2.5") else 1.0
     latent = PLAYGROUND_V25_FORMAT if kind == "edm_playground_v2.5" else None
     return ModelSampling(schedule_type(sigma_min, sigma_max), parameterization, sigma_data), latent
@@ -139,3 +138,4 @@ DISCRETE_KINDS = {"eps": Epsilon, "v_prediction": VPrediction, "lcm": LCM, "x0":
                   "img_to_img_flow": ImageToImageFlow}
 CONTINUOUS_KINDS = {"v_prediction": VPrediction, "edm": EDM, "edm_playground_v2.5": EDM, "eps": Epsilon,
                     "cosmos_rflow": CosmosRectifiedFlow}
+CONTINUOUS_TIMESTEPS = {"edm": ContinuousEDMSchedule, "v": ContinuousVSchedule}

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .schedule import DiscreteSchedule
+from .schedule import DiscreteSchedule, SigmaTable
 
 ZSNR_LAST_ALPHA_CUMPROD = 4.8973451890853435e-08  # ComfyUI's stand-in for 0 at the last step (a finite sigma)
 DISTILLED_STEPS = 50
@@ -50,24 +50,12 @@ class DistilledSchedule(DiscreteSchedule):
         return ((1 - w) * self.log_sigmas[low] + w * self.log_sigmas[high]).exp().to(timestep.device)
 
 
-class ContinuousEDMSchedule:
+class ContinuousEDMSchedule(SigmaTable):
     """Log-uniform sigmas between sigma_min and sigma_max; the UNet's timestep is log(sigma) / 4 (Karras et al.)."""
 
     def __init__(self, sigma_min: float, sigma_max: float, points: int = 1000) -> None:
         self.sigmas = torch.linspace(math.log(sigma_min), math.log(sigma_max), points).exp()
         self.log_sigmas = self.sigmas.log()
-
-    @property
-    def num_timesteps(self) -> int:
-        return len(self.sigmas)
-
-    @property
-    def sigma_min(self) -> torch.Tensor:
-        return self.sigmas[0]
-
-    @property
-    def sigma_max(self) -> torch.Tensor:
-        return self.sigmas[-1]
 
     def timestep(self, sigma: torch.Tensor) -> torch.Tensor:
         return 0.25 * sigma.log()

@@ -47,24 +47,20 @@ class VPrediction(Epsilon):
     """v = alpha * eps - sigma_vp * x0 (Salimans & Ho 2022), for sigma_data = 1."""
 
     name = "v_prediction"
+    output_sign = -1.0
 
     def denoised(self, sampling: "ModelSampling", sigma: torch.Tensor, out: torch.Tensor,
                  x: torch.Tensor) -> torch.Tensor:
         s, data = _per_sample(sigma, out), sampling.sigma_data
         total = s ** 2 + data ** 2
-        return x * data ** 2 / total - out * s * data / total ** 0.5
+        return x * data ** 2 / total + self.output_sign * out * s * data / total ** 0.5
 
 
-class EDM(Epsilon):
-    """Karras et al.'s preconditioning (the v formula with the output's sign flipped)."""
+class EDM(VPrediction):
+    """Karras et al.'s preconditioning: the v formula with the output's sign flipped."""
 
     name = "edm"
-
-    def denoised(self, sampling: "ModelSampling", sigma: torch.Tensor, out: torch.Tensor,
-                 x: torch.Tensor) -> torch.Tensor:
-        s, data = _per_sample(sigma, out), sampling.sigma_data
-        total = s ** 2 + data ** 2
-        return x * data ** 2 / total + out * s * data / total ** 0.5
+    output_sign = 1.0
 
 
 class X0(Epsilon):

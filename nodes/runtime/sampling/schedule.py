@@ -16,7 +16,26 @@ PREDICTION_TYPES = tuple(PREDICTION_PARAMETERIZATIONS)
 ModelFn = Callable[..., torch.Tensor]
 
 
-class DiscreteSchedule:
+class SigmaTable:
+    """A schedule's noise levels, ascending: `sigmas` and `log_sigmas` (float32), its smallest and largest."""
+
+    sigmas: torch.Tensor
+    log_sigmas: torch.Tensor
+
+    @property
+    def num_timesteps(self) -> int:
+        return len(self.sigmas)
+
+    @property
+    def sigma_min(self) -> torch.Tensor:
+        return self.sigmas[0]
+
+    @property
+    def sigma_max(self) -> torch.Tensor:
+        return self.sigmas[-1]
+
+
+class DiscreteSchedule(SigmaTable):
     """The 1000 training noise levels sigma_t = sqrt((1 - abar_t) / abar_t), t = 0..999, as ComfyUI keeps them.
 
     ComfyUI computes the table in float64 and stores sigmas and log-sigmas in float32; every scheduler
@@ -32,18 +51,6 @@ class DiscreteSchedule:
     @classmethod
     def from_betas(cls, betas: torch.Tensor) -> "DiscreteSchedule":
         return cls(torch.cumprod(1.0 - betas.double(), dim=0))
-
-    @property
-    def num_timesteps(self) -> int:
-        return len(self.sigmas)
-
-    @property
-    def sigma_min(self) -> torch.Tensor:
-        return self.sigmas[0]
-
-    @property
-    def sigma_max(self) -> torch.Tensor:
-        return self.sigmas[-1]
 
     def timestep(self, sigma: torch.Tensor) -> torch.Tensor:
         """The training step whose log-sigma is nearest: ComfyUI feeds the UNet this integer, not a fraction."""
