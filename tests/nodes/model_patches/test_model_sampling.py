@@ -143,3 +143,24 @@ def test_the_model_view_and_object_patches(model):
         clone.add_object_patch("model_sampling", object())
     with pytest.raises(InvalidNodeInput, match="object patches for"):
         clone.add_object_patch("diffusion_model.input_blocks", object())
+
+
+def test_the_sampler_noises_and_reads_back_through_the_model_sampling(model):
+    """img_to_img_flow adds no noise and inverts the result: one euler step to 0 from the latent gives 1 - x0;
+    eps adds sigma * noise (sqrt(1 + sigma^2) from the table's top)."""
+    from nodes.runtime.sampling import sampler_object
+
+    latent, noise = torch.full((1, 4, 2, 2), 0.25), torch.ones(1, 4, 2, 2)
+    seen = []
+
+    def denoiser(x, sigma, **kwargs):
+        seen.append(x.clone())
+        return torch.full_like(x, 0.75)
+
+    flow = ModelSamplingDiscrete().patch(model, "img_to_img_flow", False)[0].schedule
+    out = sampler_object("euler").sample(denoiser, flow, torch.tensor([5.0, 0.0]), latent, noise, 0)
+    torch.testing.assert_close(seen[0], latent)
+    torch.testing.assert_close(out, torch.full_like(latent, 0.25))  # 1 - 0.75
+    top = float(model.schedule.sigma_max)
+    sampler_object("euler").sample(denoiser, model.schedule, torch.tensor([top, 0.0]), latent, noise, 0)
+    torch.testing.assert_close(seen[1], latent + noise * math.sqrt(1 + top ** 2))
