@@ -123,16 +123,14 @@ class LCM(Epsilon):
 
     def denoised(self, sampling: "ModelSampling", sigma: torch.Tensor, out: torch.Tensor,
                  x: torch.Tensor) -> torch.Tensor:
-        t = sampling.timestep(sigma).reshape(sigma.shape[:1] + (1,) * (out.ndim - 1)) * 10.0
-        x0 = x - out * sigma.reshape(sigma.shape[:1] + (1,) * (out.ndim - 1))
+        t = _per_sample(sampling.timestep(sigma), out) * 10.0
+        x0 = super().denoised(sampling, sigma, out, x)
         data = 0.5
         skip = data ** 2 / (t ** 2 + data ** 2)
         scale = t / (t ** 2 + data ** 2) ** 0.5
         return scale * x0 + skip * x
 
 
-PARAMETERIZATIONS = {kind.name: kind for kind in (Epsilon, VPrediction, EDM, X0, ImageToImage, ImageToImageFlow,
-                                                 CosmosRectifiedFlow, LCM)}
 # DiffusionModel.prediction_type names (diffusers' words) for the two a checkpoint can have
 PREDICTION_PARAMETERIZATIONS = {"epsilon": Epsilon, "v_prediction": VPrediction}
 
