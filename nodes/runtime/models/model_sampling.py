@@ -65,7 +65,8 @@ class ModelView:
 
 
 class SamplingPatchSurface:
-    """ModelPatcher's object patches, `model` view and sampling hooks outside the cfg step (mixed into DiffusionModel)."""
+    """ModelPatcher's object patches, `model` view and the sampling hooks outside the cfg step (mixed into
+    DiffusionModel)."""
 
     @property
     def model(self) -> ModelView:

@@ -113,7 +113,8 @@ def test_playground_brings_its_latent_format(model):
 def test_continuous_v(model):
     a = 1 / math.sqrt(SIGMA ** 2 + 1)
     patched, = ModelSamplingContinuousV().patch(model, "v_prediction", 500.0, 0.03)
-    out, expected = x0_of(model, patched, a, math.atan(SIGMA) * 2 / math.pi, lambda x, out: x * a ** 2 - out * SIGMA * a)
+    out, expected = x0_of(model, patched, a, math.atan(SIGMA) * 2 / math.pi,
+                          lambda x, out: x * a ** 2 - out * SIGMA * a)
     torch.testing.assert_close(out, expected, **CLOSE)
     sampling = patched.model.model_sampling
     assert float(sampling.sigma(sampling.timestep(torch.tensor(7.0)))) == pytest.approx(7.0, rel=1e-5)

@@ -3,7 +3,8 @@ compared as in test_model_patch_pipeline).
 
 ModelSamplingDiscrete: on an eps checkpoint "eps" samples the very latent of the unpatched model and "v_prediction"
 another; on a v checkpoint "v_prediction" is its own reading. So the patched model sampling, not the checkpoint's,
-is what the sampler uses. The cfg-level patches each move the latent (their maths is checked in tests/nodes/model_patches)."""
+is what the sampler uses. The cfg-level patches each move the latent (their maths is checked in
+tests/nodes/model_patches)."""
 from __future__ import annotations
 
 import pytest
