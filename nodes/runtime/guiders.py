@@ -13,7 +13,9 @@ import torch.nn.functional as F
 
 from .guidance import GuidedDenoiser, read_conditioning
 from .models import DiffusionModel
+from .models.wrappers import with_predict_noise_wrappers
 from .sampling import SamplerObject
+from .sampling.ksampler import MaskFunction
 
 GuiderCallback = Callable[[int, torch.Tensor, torch.Tensor, int], None]
 # what an inpainting or InstructPix2Pix UNet reads where the conditioning gives it no image of its own: the latent
@@ -33,6 +35,18 @@ class CFGGuider:
 
     def denoiser(self, image: ImageInput | None = None) -> Callable[..., torch.Tensor]:
         return GuidedDenoiser(self.model, self.positive, self.negative, self.cfg, **(image or {}))
+
+    @property
+    def inner_model(self) -> Any:
+        """ComfyUI's guider.inner_model (the model's `model` view), which denoise-mask functions read."""
+        return self.model.model
+
+    def mask_function(self, sigmas: torch.Tensor) -> MaskFunction | None:
+        """The model's denoise_mask_function with ComfyUI's extra options (this guider, the sigmas), or None."""
+        function = self.model.model_options.get("denoise_mask_function")
+        if function is None:
+            return None
+        return lambda sigma, mask: function(sigma, mask, extra_options={"model": self, "sigmas": sigmas})
 
     def prepare(self) -> None:
         """Every model the guider runs, ready on its device."""
@@ -56,13 +70,15 @@ class CFGGuider:
                 callback(state["i"], state["denoised"], state["x"], total)
 
         model_latent = latent_format.to_model(samples).to(device)
-        denoiser = self.denoiser({"latent_image": model_latent, "denoise_mask": mask, "seed": seed})
+        guided = self.denoiser({"latent_image": model_latent, "denoise_mask": mask, "seed": seed})
+        denoiser = with_predict_noise_wrappers(self, guided)
+        sigmas = sigmas.float().to(device)
         try:
-            out = sampler.sample(denoiser, model.schedule, sigmas.float().to(device), model_latent,
-                                 noise.float().to(device), 0 if seed is None else seed, on_step, mask)
+            out = sampler.sample(denoiser, model.schedule, sigmas, model_latent, noise.float().to(device),
+                                 0 if seed is None else seed, on_step, mask, self.mask_function(sigmas))
         finally:
-            if isinstance(denoiser, GuidedDenoiser):
-                denoiser.cleanup()
+            if isinstance(guided, GuidedDenoiser):
+                guided.cleanup()
         return latent_format.from_model(out).float().cpu()
 
 

@@ -11,6 +11,7 @@ from graph_engine import InvalidNodeInput
 
 from ..sampling import Denoiser, DiscreteSchedule, sd_schedule
 from .latent_formats import LatentFormat, latent_format
+from .model_sampling import SamplingPatchSurface
 from .patching import ModelPatchSurface, new_model_options
 from .placement import ModelPlacement
 from .unet_forward import patched_unet_forward
@@ -22,7 +23,7 @@ IMAGE_INPUT_CHANNELS = {"inpaint": 5, "instruct_pix2pix": 4}
 
 
 @dataclass(eq=False)
-class DiffusionModel(ModelPatchSurface, WeightPatchSurface, ModelPlacement):
+class DiffusionModel(ModelPatchSurface, SamplingPatchSurface, WeightPatchSurface, ModelPlacement):
     """What flows on a MODEL wire. Light to copy: views (such as a LoRA'd model or a patched clone) share the UNet
     module; `model_options` holds ComfyUI's sampler patches (patching.py)."""
 

@@ -49,3 +49,29 @@ LATENT_FORMATS = {"SD1.x": SD1_FORMAT, "SD2.x": SD1_FORMAT, "SDXL": SDXL_FORMAT}
 def latent_format(architecture: str) -> LatentFormat:
     """The latent format of an architecture name ("SD1.x", "SD2.x", "SDXL")."""
     return LATENT_FORMATS[str(architecture)]
+
+
+@dataclass(frozen=True)
+class StandardizedLatentFormat(LatentFormat):
+    """Latents standardised per channel (mean, std) before scaling: Playground v2.5's SDXL latents."""
+
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+    def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (1, len(self.mean), 1, 1)
+        return (torch.tensor(self.mean, dtype=like.dtype, device=like.device).view(shape),
+                torch.tensor(self.std, dtype=like.dtype, device=like.device).view(shape))
+
+    def to_model(self, samples: torch.Tensor) -> torch.Tensor:
+        mean, std = self._stats(samples)
+        return (samples - mean) * self.scale_factor / std
+
+    def from_model(self, latent: torch.Tensor) -> torch.Tensor:
+        mean, std = self._stats(latent)
+        return latent * std / self.scale_factor + mean
+
+
+PLAYGROUND_V25_FORMAT = StandardizedLatentFormat(
+    0.5, ((0.3920, 0.4054, 0.4549), (-0.2634, -0.0196, 0.0653), (0.0568, 0.1687, -0.0755), (-0.3112, -0.2359, -0.2076)),
+    mean=(-1.6574, 1.886, -1.383, 2.5155), std=(8.4927, 5.9022, 6.5498, 5.2299))

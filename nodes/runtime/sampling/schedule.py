@@ -9,26 +9,18 @@ from typing import Any, Callable
 
 import torch
 
-PREDICTION_TYPES = ("epsilon", "v_prediction")
+from .parameterization import PREDICTION_PARAMETERIZATIONS, as_model_sampling
+
+PREDICTION_TYPES = tuple(PREDICTION_PARAMETERIZATIONS)
 
 ModelFn = Callable[..., torch.Tensor]
 
 
-class DiscreteSchedule:
-    """The 1000 training noise levels sigma_t = sqrt((1 - abar_t) / abar_t), t = 0..999, as ComfyUI keeps them.
+class SigmaTable:
+    """A schedule's noise levels, ascending: `sigmas` and `log_sigmas` (float32), its smallest and largest."""
 
-    ComfyUI computes the table in float64 and stores sigmas and log-sigmas in float32; every scheduler
-    reads these float32 values, so we keep the same rounding to land on the same sigmas.
-    """
-
-    def __init__(self, alphas_cumprod: torch.Tensor) -> None:
-        sigmas = ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5
-        self.sigmas = sigmas.float()
-        self.log_sigmas = sigmas.log().float()
-
-    @classmethod
-    def from_betas(cls, betas: torch.Tensor) -> "DiscreteSchedule":
-        return cls(torch.cumprod(1.0 - betas.double(), dim=0))
+    sigmas: torch.Tensor
+    log_sigmas: torch.Tensor
 
     @property
     def num_timesteps(self) -> int:
@@ -41,6 +33,24 @@ class DiscreteSchedule:
     @property
     def sigma_max(self) -> torch.Tensor:
         return self.sigmas[-1]
+
+
+class DiscreteSchedule(SigmaTable):
+    """The 1000 training noise levels sigma_t = sqrt((1 - abar_t) / abar_t), t = 0..999, as ComfyUI keeps them.
+
+    ComfyUI computes the table in float64 and stores sigmas and log-sigmas in float32; every scheduler
+    reads these float32 values, so we keep the same rounding to land on the same sigmas.
+    """
+
+    def __init__(self, alphas_cumprod: torch.Tensor) -> None:
+        self.alphas_cumprod = alphas_cumprod  # kept (float64 as given) for schedules derived from this one
+        sigmas = ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5
+        self.sigmas = sigmas.float()
+        self.log_sigmas = sigmas.log().float()
+
+    @classmethod
+    def from_betas(cls, betas: torch.Tensor) -> "DiscreteSchedule":
+        return cls(torch.cumprod(1.0 - betas.double(), dim=0))
 
     def timestep(self, sigma: torch.Tensor) -> torch.Tensor:
         """The training step whose log-sigma is nearest: ComfyUI feeds the UNet this integer, not a fraction."""
@@ -69,28 +79,21 @@ def sd_schedule(linear_start: float = 0.00085, linear_end: float = 0.012, timest
     return DiscreteSchedule.from_betas(betas)
 
 
-def _per_sample(sigma: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return sigma.reshape(sigma.shape[:1] + (1,) * (like.ndim - 1))
-
-
 class Denoiser:
-    """D(x, sigma) = predicted x0, from a model that predicts the noise (epsilon) or v (Salimans & Ho 2022).
+    """D(x, sigma) = predicted x0, from a model that predicts the noise (epsilon) or v (Salimans & Ho 2022), or as a
+    full model sampling (a patched `model_sampling`, parameterization.py) given as `schedule` says.
 
     `model_fn(x_in, timestep, **kwargs)` is called with x_in = x / sqrt(sigma^2 + 1), the variance-preserving
     latent the UNet was trained on, and the nearest integer training timestep, as ComfyUI does.
     """
 
     def __init__(self, model_fn: ModelFn, schedule: DiscreteSchedule, prediction_type: str = "epsilon") -> None:
-        if prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, not {prediction_type!r}")
         self.model_fn = model_fn
         self.schedule = schedule
         self.prediction_type = prediction_type
+        self.sampling = as_model_sampling(schedule, prediction_type)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        s = _per_sample(sigma, x)
-        x_in = x / (s ** 2 + 1.0) ** 0.5
-        out = self.model_fn(x_in, self.schedule.timestep(sigma).float(), **kwargs).float()
-        if self.prediction_type == "epsilon":
-            return x - out * s
-        return x / (s ** 2 + 1.0) - out * s / (s ** 2 + 1.0) ** 0.5
+        sampling = self.sampling
+        out = self.model_fn(sampling.calculate_input(sigma, x), sampling.timestep(sigma).float(), **kwargs).float()
+        return sampling.calculate_denoised(sigma, out, x)
