@@ -9,6 +9,7 @@ import torch
 
 from graph_engine import InvalidNodeInput
 from nodes.runtime.guidance import CondEntry, GuidedDenoiser, read_conditioning
+from nodes.runtime.guidance.cond_batch import calc_cond_batch as batched_predictions
 from nodes.runtime.guiders import CFGGuider as LatentloomCFGGuider
 from nodes.runtime.sampling import (SAMPLERS, SCHEDULERS, DiscreteSchedule, SamplerObject, advanced_sigmas,
                                     ksampler_sigmas)
@@ -36,6 +37,10 @@ class InnerModel:
         for _, predictor in self.predictors.values():
             predictor.cleanup()
 
+    def __getattr__(self, name: str) -> Any:
+        """Otherwise the model's `model` view (model_sampling, latent_format...), as ComfyUI's inner model is."""
+        return getattr(self.__dict__["model_patcher"].model, name)
+
 
 def _inner(model: Any) -> InnerModel:
     return model if isinstance(model, InnerModel) else InnerModel(model, None)
@@ -52,8 +57,11 @@ def _entries(conditioning: Any, name: str) -> list[CondEntry]:
 
 def calc_cond_batch(model: Any, conds: list[Any], x_in: torch.Tensor, timestep: torch.Tensor,
                     model_options: Mapping[str, Any] | None = None) -> list[torch.Tensor]:
-    """Each conditioning's x0 prediction for x_in at sigma `timestep` (per sample), the model's patches applied."""
-    inner = _inner(model)
+    """Each conditioning's x0 prediction for x_in at sigma `timestep` (per sample), the model's patches applied; on
+    a guider's inner model, with the image an inpainting UNet reads."""
+    if not isinstance(model, InnerModel):
+        return batched_predictions(model, conds, x_in, timestep, model_options)
+    inner = model
     return [inner.predictor(_entries(cond, f"conds[{index}]"), [], 1.0).predict_groups(x_in, timestep, 1)[0]
             for index, cond in enumerate(conds)]
 
@@ -116,7 +124,7 @@ class CFGGuider(LatentloomCFGGuider):
         try:
             return super().sample(*args, **kwargs)
         finally:
-            inner = self.__dict__.pop("inner_model", None)
+            inner = self.__dict__.pop("_inner_model", None)
             if inner is not None:
                 inner.cleanup()
 

@@ -38,8 +38,13 @@ class CFGGuider:
 
     @property
     def inner_model(self) -> Any:
-        """ComfyUI's guider.inner_model (the model's `model` view), which denoise-mask functions read."""
-        return self.model.model
+        """ComfyUI's guider.inner_model (the model's `model` view), which denoise-mask functions read; a guider may
+        set its own while it samples (comfy_compat's CFGGuider for a plugin's predict_noise)."""
+        return self.__dict__.get("_inner_model") or self.model.model
+
+    @inner_model.setter
+    def inner_model(self, value: Any) -> None:
+        self.__dict__["_inner_model"] = value
 
     def mask_function(self, sigmas: torch.Tensor) -> MaskFunction | None:
         """The model's denoise_mask_function with ComfyUI's extra options (this guider, the sigmas), or None."""

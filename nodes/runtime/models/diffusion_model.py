@@ -90,9 +90,10 @@ class DiffusionModel(ModelPatchSurface, SamplingPatchSurface, WeightPatchSurface
                                            context.to(device, dtype), added_cond=added, control=control,
                                            class_labels=class_labels, transformer_options=dict(options))
             else:
+                extra = {"class_labels": class_labels} if class_labels is not None else {}
                 out = self.unet(x_in.to(device, dtype), timestep.to(device),
                                 encoder_hidden_states=context.to(device, dtype), added_cond_kwargs=added,
-                                class_labels=class_labels, return_dict=False)[0]
+                                return_dict=False, **extra)[0]
         return out.float()
 
     def with_lora(self, lora: Any, strength: float) -> "DiffusionModel":
