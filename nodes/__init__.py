@@ -8,11 +8,12 @@ from typing import Any
 from graph_engine import NodeRegistry, RegistrationReport
 
 from . import custom_sampling, diffusion, images, latent, masks, model_patches, postprocessing, upscaling, utility
+from . import controlnet
 from .latent.resize import MAX_RESOLUTION
 from .node_groups import gather
 
 NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(
-    utility, diffusion, latent, images, masks, postprocessing, custom_sampling, model_patches, upscaling)
+    utility, diffusion, latent, images, masks, postprocessing, custom_sampling, model_patches, upscaling, controlnet)
 
 
 def register_builtins(registry: NodeRegistry) -> RegistrationReport:

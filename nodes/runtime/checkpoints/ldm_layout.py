@@ -54,6 +54,11 @@ def unet_to_ldm(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
     return renamed
 
 
+def down_path_ldm_name(name: str, layers: int) -> str:
+    """The original name of a weight of the UNet's down path or middle block (what a ControlNet copies)."""
+    return _unet_ldm_name(name, layers, [])
+
+
 def _unet_ldm_name(name: str, layers: int, up_attends: list[bool]) -> str:
     per_level = layers + 1
     module, _, param = name.rpartition(".")
