@@ -59,8 +59,16 @@ CONDITIONING_THROUGH: dict[str, tuple[tuple[str, ...], ...]] = {
     "ConditioningSetAreaStrength": (("conditioning",),),
     "ConditioningSetMask": (("conditioning",),),
     "ConditioningSetTimestepRange": (("conditioning",),),
+    "ConditioningMultiply": (("conditioning",),),
     "ControlNetApply": (("conditioning",),),
     "ControlNetApplyAdvanced": (("positive",), ("negative",)),
+    "ControlNetInpaintingAliMamaApply": (("positive",), ("negative",)),
+    "InpaintModelConditioning": (("positive",), ("negative",)),
+    "InstructPixToPixConditioning": (("positive",), ("negative",)),
+    "SD_4XUpscale_Conditioning": (("positive",), ("negative",)),
+    "unCLIPConditioning": (("conditioning",),),
+    "StyleModelApply": (("conditioning",),),
+    "GLIGENTextBoxApply": (("conditioning_to",),),
 }
 
 

@@ -160,7 +160,7 @@ class CheckpointLoader:
         chosen = read_model_config(find_model(folders, "configs", config_name))
         model, clip, vae = load_checkpoint_models(find_model(folders, "checkpoints", ckpt_name))
         if chosen is not None and chosen.prediction_type != model.prediction_type:
-            model = dataclasses.replace(model, prediction_type=chosen.prediction_type)
+            model = dataclasses.replace(model.clone(), prediction_type=chosen.prediction_type)  # own options
         return model, clip, vae
 
     @classmethod

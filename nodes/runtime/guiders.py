@@ -56,8 +56,12 @@ class CFGGuider:
 
         model_latent = latent_format.to_model(samples).to(device)
         denoiser = self.denoiser({"latent_image": model_latent, "denoise_mask": mask})
-        out = sampler.sample(denoiser, model.schedule, sigmas.float().to(device), model_latent,
-                             noise.float().to(device), 0 if seed is None else seed, on_step, mask)
+        try:
+            out = sampler.sample(denoiser, model.schedule, sigmas.float().to(device), model_latent,
+                                 noise.float().to(device), 0 if seed is None else seed, on_step, mask)
+        finally:
+            if isinstance(denoiser, GuidedDenoiser):
+                denoiser.cleanup()
         return latent_format.from_model(out).float().cpu()
 
 

@@ -3,7 +3,9 @@
 x0 = uncond + (cond - uncond) * cfg, where cond (and uncond) is the weighted mean of its active entries' predictions
 over the regions they cover (areas, masks and strengths: regions.py); an entry is active while sigma lies within its
 start/end percent. With cfg = 1 the negative prompt cannot change the result, so it is not computed, as in ComfyUI
-(unless a model patch asks for it). The model's cfg patches (models/patching.py) apply as in ComfyUI.
+(unless a model patch asks for it). The model's cfg patches (models/patching.py) apply as in ComfyUI; each model
+call goes through the model's function wrapper with ComfyUI's transformer options ("cond_or_uncond", "sigmas"),
+and an entry's control object gives the UNet its residuals.
 """
 from __future__ import annotations
 
@@ -38,6 +40,16 @@ class GuidedDenoiser:
         self.cfg = float(cfg)
         self._batch_inputs: dict[tuple, dict[str, torch.Tensor]] = {}
         self._placed: dict[tuple, list[PlacedEntry]] = {}
+        self.controls = list({id(e.control): e.control for g in self.groups for e in g if e.control}.values())
+        for control in self.controls:
+            if hasattr(control, "pre_run"):
+                control.pre_run(model)
+
+    def cleanup(self) -> None:
+        """Sampling is over: the controls may drop what they kept for it."""
+        for control in self.controls:
+            if hasattr(control, "cleanup"):
+                control.cleanup()
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, uncond_sink: dict | None = None,
                  **kwargs) -> torch.Tensor:
@@ -78,9 +90,23 @@ class GuidedDenoiser:
         return [total / count for total, count in zip(totals, counts)]
 
     def _predict(self, x: torch.Tensor, sigma: torch.Tensor, batch: list[PlacedEntry]) -> list[torch.Tensor]:
+        """x0 for each item of the batch, in one model call through the model's function wrapper and control."""
         size = x.shape[0]
         crops = [x[:, :, top:top + h, left:left + w] for h, w, top, left in (item.region for item in batch)]
-        out = self.denoise(torch.cat(crops), sigma.repeat(len(batch)), **self._conditioning(x, batch))
+        x_in, sigmas = torch.cat(crops), sigma.reshape(-1).expand(size).repeat(len(batch))
+        cond_or_uncond = [item.group for item in batch]
+        options = {**self.model.model_options["transformer_options"], "cond_or_uncond": cond_or_uncond,
+                   "sigmas": sigmas}
+        inputs = {**self._conditioning(x, batch), "transformer_options": options}
+        control = batch[0].entry.control
+        if control is not None:
+            inputs["control"] = control.get_control(x_in, sigmas, inputs, len(batch), options)
+        wrapper = self.model.model_options.get("model_function_wrapper")
+        if wrapper is None:
+            out = self.denoise(x_in, sigmas, **inputs)
+        else:
+            out = wrapper(self.denoise, {"input": x_in, "timestep": sigmas, "c": inputs,
+                                         "cond_or_uncond": cond_or_uncond})
         return list(out.split(size))
 
     def _conditioning(self, x: torch.Tensor, batch: list[PlacedEntry]) -> dict[str, torch.Tensor]:
@@ -118,11 +144,13 @@ def _pooled(entry: CondEntry) -> torch.Tensor:
 
 
 def _batches(items: list[PlacedEntry]) -> list[list[PlacedEntry]]:
-    """Items whose crops have one shape and whose context lengths repeat to a small common length run together."""
+    """Items whose crops have one shape, whose context lengths repeat to a small common length and whose control is
+the same run together."""
     batches: list[list[PlacedEntry]] = []
     for item in items:
         for batch in batches:
-            if batch[0].region[:2] != item.region[:2] or batch[0].entry.context.shape[2] != item.entry.context.shape[2]:
+            if (batch[0].region[:2] != item.region[:2] or batch[0].entry.context.shape[2] != item.entry.context.shape[2]
+                    or batch[0].entry.control is not item.entry.control):
                 continue
             lengths = [other.entry.context.shape[1] for other in batch] + [item.entry.context.shape[1]]
             if math.lcm(*lengths) <= MAX_REPEAT * max(lengths):

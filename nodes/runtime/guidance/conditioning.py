@@ -5,8 +5,8 @@ ConditioningSetArea, or ("percentage", h, w, y, x) in fractions of the latent), 
 mask, any size: scaled to the latent) with "mask_strength" and "set_area_to_bounds" (the mask's bounding box becomes
 the area); how much it weighs: "strength"; when: "start_percent"/"end_percent" (the part of sampling it applies to);
 SDXL's size conditioning "width", "height", "crop_w", "crop_h", "target_width", "target_height" (defaults: the
-image's size, no crop, as ComfyUI); and for inpainting and InstructPix2Pix models "concat_latent_image" and
-"concat_mask".
+image's size, no crop, as ComfyUI); for inpainting and InstructPix2Pix models "concat_latent_image" and
+"concat_mask"; and "control" (ControlNets, T2I-Adapters: guidance/cfg.py asks it for residuals each step).
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class CondEntry:
     mask: torch.Tensor | None = None  # [batch, height, width]
     mask_strength: float = 1.0
     area_from_mask: bool = False  # ConditioningSetMask's "mask bounds"
+    control: Any = None  # a ControlNet's or T2I-Adapter's control object (cfg.py calls it each step)
 
     def time_ids(self, image_width: int, image_height: int) -> torch.Tensor:
         """SDXL's [original h, w, crop top, left, target h, w]; unset sizes are the image's own (ComfyUI's rule)."""
@@ -59,7 +60,8 @@ class CondEntry:
     def saying(self, other: "CondEntry") -> "CondEntry":
         """This entry's place, weight and time with `other`'s text: the partner that ComfyUI gives an area entry in
         the opposite prompt, so that guidance compares like with like there."""
-        return dataclasses.replace(self, context=other.context, pooled=other.pooled, options=other.options)
+        return dataclasses.replace(self, context=other.context, pooled=other.pooled, options=other.options,
+                                   control=other.control)
 
 
 def read_conditioning(conditioning: Any, name: str) -> list[CondEntry]:
@@ -89,6 +91,7 @@ def _read_entry(context: torch.Tensor, options: dict, where: str) -> CondEntry:
                      mask=_read_mask(options.get("mask"), where),
                      mask_strength=float(options.get("mask_strength", 1.0)),
                      area_from_mask=bool(options.get("set_area_to_bounds", False)),
+                     control=options.get("control"),
                      options={k: options[k] for k in (*SIZE_KEYS, *CONCAT_KEYS) if k in options})
 
 

@@ -12,6 +12,7 @@ from graph_engine import InvalidNodeInput
 from ..sampling import Denoiser, DiscreteSchedule, sd_schedule
 from .latent_formats import LatentFormat, latent_format
 from .patching import ModelPatchSurface, new_model_options
+from .unet_forward import patched_unet_forward
 
 # UNets that read an image beside the 4-channel latent, by their input channels: ComfyUI's rule.
 IMAGE_INPUTS = {9: "inpaint", 8: "instruct_pix2pix"}  # 9: mask (1) and masked image (4); 8: the image (4)
@@ -61,9 +62,11 @@ class DiffusionModel(ModelPatchSurface):
 
     def predict(self, x_in: torch.Tensor, timestep: torch.Tensor, *, context: torch.Tensor,
                 pooled: torch.Tensor | None = None, time_ids: torch.Tensor | None = None,
-                image: torch.Tensor | None = None) -> torch.Tensor:
+                image: torch.Tensor | None = None, transformer_options: dict | None = None,
+                control: dict | None = None) -> torch.Tensor:
         """The UNet's raw output (eps or v) in float32, for inputs in any dtype or device; `image` (for an inpainting
-        or InstructPix2Pix UNet) is joined to the latent on the channel axis, unscaled, as ComfyUI does."""
+        or InstructPix2Pix UNet) is joined to the latent on the channel axis, unscaled, as ComfyUI does. With UNet
+        patches in `transformer_options` or a `control`, the UNet runs block by block (unet_forward.py)."""
         device, dtype = self.device, self.dtype
         added = None
         if self.uses_size_conditioning:
@@ -73,9 +76,18 @@ class DiffusionModel(ModelPatchSurface):
             added = {"text_embeds": pooled.to(device, dtype), "time_ids": time_ids.to(device, dtype)}
         if image is not None:
             x_in = torch.cat([x_in, image.to(x_in.device, x_in.dtype)], dim=1)
+        options = transformer_options if transformer_options is not None else self.model_options["transformer_options"]
         with torch.no_grad():
-            out = self.unet(x_in.to(device, dtype), timestep.to(device), encoder_hidden_states=context.to(device, dtype),
-                            added_cond_kwargs=added, return_dict=False)[0]
+            if control or options.get("patches") or options.get("patches_replace"):
+                control = {name: [None if c is None else c.to(device, dtype) for c in values]
+                           for name, values in control.items()} if control else None
+                out = patched_unet_forward(self.unet, x_in.to(device, dtype), timestep.to(device),
+                                           context.to(device, dtype), added_cond=added, control=control,
+                                           transformer_options=dict(options))
+            else:
+                out = self.unet(x_in.to(device, dtype), timestep.to(device),
+                                encoder_hidden_states=context.to(device, dtype), added_cond_kwargs=added,
+                                return_dict=False)[0]
         return out.float()
 
     def with_lora(self, lora: Any, strength: float) -> "DiffusionModel":

@@ -1,5 +1,6 @@
-"""ComfyUI's model-patch surface on a MODEL: `clone()`, `model_options` and the sampler cfg hooks, and the guidance
-step that honours them as ComfyUI's sampling_function and cfg_function do.
+"""ComfyUI's model-patch surface on a MODEL: `clone()`, `model_options` with the sampler cfg hooks, the UNet patches
+(honoured by unet_forward.py) and the model function wrapper, and the guidance step that honours the cfg hooks as
+ComfyUI's sampling_function and cfg_function do.
 
 The hooks see ComfyUI's argument dicts: "cond"/"uncond" are noise (x - x0 prediction) in the cfg function, x0
 predictions elsewhere ("cond_denoised", "uncond_denoised", "denoised"); "sigma"/"timestep" is sigma per sample;
@@ -62,6 +63,55 @@ class ModelPatchSurface:
                                            disable_cfg1_optimization: bool = False) -> None:
         """Append a function of the [cond, uncond] x0 predictions, run before the cfg combination."""
         self._append_hook("sampler_pre_cfg_function", function, disable_cfg1_optimization)
+
+    def set_model_patch(self, patch: Callable[..., Any], name: str) -> None:
+        """Append a UNet patch under ComfyUI's name (unet_forward.py and transformer_forward.py say where each
+        runs)."""
+        patches = self.model_options["transformer_options"].setdefault("patches", {})
+        patches[name] = [*patches.get(name, []), patch]
+
+    def set_model_patch_replace(self, patch: Callable[..., Any], name: str, block_name: str, number: int,
+                                transformer_index: int | None = None) -> None:
+        """Replace the "attn1" or "attn2" attention of one block (or of one transformer block inside it)."""
+        replaces = self.model_options["transformer_options"].setdefault("patches_replace", {})
+        key = (block_name, number) if transformer_index is None else (block_name, number, transformer_index)
+        replaces[name] = {**replaces.get(name, {}), key: patch}
+
+    def set_model_attn1_patch(self, patch: Callable[..., Any]) -> None:
+        self.set_model_patch(patch, "attn1_patch")
+
+    def set_model_attn2_patch(self, patch: Callable[..., Any]) -> None:
+        self.set_model_patch(patch, "attn2_patch")
+
+    def set_model_attn1_replace(self, patch: Callable[..., Any], block_name: str, number: int,
+                                transformer_index: int | None = None) -> None:
+        self.set_model_patch_replace(patch, "attn1", block_name, number, transformer_index)
+
+    def set_model_attn2_replace(self, patch: Callable[..., Any], block_name: str, number: int,
+                                transformer_index: int | None = None) -> None:
+        self.set_model_patch_replace(patch, "attn2", block_name, number, transformer_index)
+
+    def set_model_attn1_output_patch(self, patch: Callable[..., Any]) -> None:
+        self.set_model_patch(patch, "attn1_output_patch")
+
+    def set_model_attn2_output_patch(self, patch: Callable[..., Any]) -> None:
+        self.set_model_patch(patch, "attn2_output_patch")
+
+    def set_model_input_block_patch(self, patch: Callable[..., Any]) -> None:
+        self.set_model_patch(patch, "input_block_patch")
+
+    def set_model_input_block_patch_after_skip(self, patch: Callable[..., Any]) -> None:
+        self.set_model_patch(patch, "input_block_patch_after_skip")
+
+    def set_model_output_block_patch(self, patch: Callable[..., Any]) -> None:
+        self.set_model_patch(patch, "output_block_patch")
+
+    def set_model_emb_patch(self, patch: Callable[..., Any]) -> None:
+        self.set_model_patch(patch, "emb_patch")
+
+    def set_model_unet_function_wrapper(self, wrapper: Callable[..., torch.Tensor]) -> None:
+        """Wrap each model call: wrapper(apply_model, {"input", "timestep", "c", "cond_or_uncond"}) -> x0."""
+        self.model_options["model_function_wrapper"] = wrapper
 
     def _append_hook(self, key: str, function: PatchFunction, disable_cfg1_optimization: bool) -> None:
         # a new list, so that a clone sharing the old one (should any code share it) is left alone

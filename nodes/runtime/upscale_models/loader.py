@@ -26,7 +26,9 @@ class UpscaleModelError(CheckpointError):
 
 @dataclass(eq=False)
 class UpscaleModel:
-    """The value on an UPSCALE_MODEL wire: the module and what it is."""
+    """The value on an UPSCALE_MODEL wire: the module and what it is. Plugins written for ComfyUI treat it as a
+    spandrel model descriptor (`.model`, `.scale`, `.input_channels`, `.device`, `.to()`, called on a
+    [batch, channels, height, width] tensor), so it answers those too."""
 
     module: torch.nn.Module
     config: UpscaleConfig
@@ -36,6 +38,40 @@ class UpscaleModel:
     @property
     def scale(self) -> int:
         return self.config.scale
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.module
+
+    @property
+    def input_channels(self) -> int:
+        return self.config.in_channels
+
+    @property
+    def output_channels(self) -> int:
+        return self.config.out_channels
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.module.parameters()).dtype
+
+    def to(self, *args, **kwargs) -> "UpscaleModel":
+        """Move the module (a plugin's `upscale_model.to(device)`); the memory manager still tracks it."""
+        self.module.to(*args, **kwargs)
+        return self
+
+    def eval(self) -> "UpscaleModel":
+        self.module.eval()
+        return self
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        """The upscaled [batch, channels, height*scale, width*scale] image, in one piece."""
+        with torch.no_grad():
+            return self.module(image.to(self.device, self.dtype))
 
     def __repr__(self) -> str:
         return f"UpscaleModel({self.source}: {self.config.name}, {self.scale}x)"

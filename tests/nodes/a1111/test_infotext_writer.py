@@ -142,6 +142,18 @@ def test_conditioning_combine_joins_texts_and_controlnet_keeps_sides():
     assert negative == "blurry, lowres"
 
 
+def test_prompts_are_followed_through_inpainting_and_instruct_pix2pix_conditioning():
+    graph = standard_graph()
+    graph["44"] = {"class_type": "InpaintModelConditioning", "inputs": {
+        "positive": ["6", 0], "negative": ["7", 0], "vae": ["4", 2], "pixels": ["52", 0], "mask": ["52", 1],
+        "noise_mask": True}}
+    graph["45"] = {"class_type": "InstructPixToPixConditioning", "inputs": {
+        "positive": ["44", 0], "negative": ["44", 1], "vae": ["4", 2], "pixels": ["52", 0]}}
+    graph["3"]["inputs"].update(positive=["45", 0], negative=["45", 1], latent_image=["44", 2])
+    prompt, negative, _ = parse(text_of(graph))
+    assert (prompt, negative) == ("a lighthouse at dusk", "blurry, lowres")
+
+
 def test_commas_quotes_colons_and_newlines_survive_a_round_trip():
     graph = with_loras(standard_graph())
     graph["6"]["inputs"]["text"] = 'a "red", big: cat\n(masterpiece:1.2)'

@@ -33,7 +33,7 @@ class PromptValueModel:
         self.calls: list[tuple[tuple[int, ...], list[float]]] = []
 
     def denoiser(self):
-        def denoise(x, sigma, *, context):
+        def denoise(x, sigma, *, context, **call_options):  # transformer_options: unused here
             values = context[:, 0, 0]
             self.calls.append((tuple(x.shape), [float(v) for v in values]))
             return values.view(-1, 1, 1, 1).expand(x.shape).clone()

@@ -124,3 +124,14 @@ def test_upscale_model_given_as_checkpoint_says_where_it_belongs(tmp_path):
     with pytest.raises(NotACheckpointError, match=r"is a 4x image upscale model .*put it in models/upscale_models "
                                                   r"and load it with Load Upscale Model"):
         load_checkpoint(path, torch.device("cpu"), torch.float32)
+
+
+def test_the_model_answers_as_a_spandrel_descriptor_for_plugins(tmp_path):
+    """ComfyUI plugins call an UPSCALE_MODEL like spandrel's descriptor: .model, .scale, .to(), and called on a
+    [batch, channels, height, width] tensor."""
+    tiny = tiny_compact(scale=2, seed=4)
+    loaded = load_upscale_model(write_safetensors(tiny.state_dict, tmp_path / "compact.safetensors"))
+    assert loaded.model is loaded.module and (loaded.input_channels, loaded.output_channels) == (3, 3)
+    assert loaded.to("cpu") is loaded and loaded.device.type == "cpu" and loaded.dtype == torch.float32
+    x = torch.rand((1, 3, 5, 7), generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(loaded(x.double()), reference.compact(tiny, x), atol=1e-5, rtol=1e-4)

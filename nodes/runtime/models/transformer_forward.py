@@ -1,0 +1,99 @@
+"""The UNet's transformer blocks run with ComfyUI's attention patches (the other half of unet_forward.py).
+
+Inside each BasicTransformerBlock ComfyUI offers: `attn1_patch`/`attn2_patch` (change the normed input, the context
+and the value before the projections), `patches_replace` "attn1"/"attn2" keyed by (block name, number) or (block name,
+number, block index) (compute the attention from q, k, v), `attn1_output_patch`/`attn2_output_patch` (change the
+attention's output) and `middle_patch` (between self- and cross-attention). Their extra_options are the call's
+transformer options (less the patches) with the block's head count and head size.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from graph_engine import InvalidNodeInput
+
+PATCH_KEYS = ("patches", "patches_replace")
+
+
+def spatial_transformer(transformer: Any, h: torch.Tensor, context: torch.Tensor, options: dict) -> torch.Tensor:
+    """A diffusers Transformer2DModel (ComfyUI's SpatialTransformer) over `h`, each block with its patches; counts
+    the transformer in options["transformer_index"]."""
+    batch, _, height, width = h.shape
+    hidden, inner_dim = transformer._operate_on_continuous_inputs(h)
+    for index, block in enumerate(transformer.transformer_blocks):
+        options["block_index"] = index
+        hidden = transformer_block(block, hidden, context, options)
+    out = transformer._get_output_for_continuous_inputs(hidden, h, batch, height, width, inner_dim)
+    options["transformer_index"] = options.get("transformer_index", 0) + 1
+    return out
+
+
+def transformer_block(block: Any, x: torch.Tensor, context: torch.Tensor, options: dict) -> torch.Tensor:
+    """ComfyUI's BasicTransformerBlock forward over a diffusers BasicTransformerBlock of the plain kind (layer norms,
+    self-attention then cross-attention then feed-forward)."""
+    if block.norm_type != "layer_norm" or block.only_cross_attention or block.pos_embed is not None:
+        raise InvalidNodeInput(f"this model's transformer blocks ({block.norm_type}) are not of the Stable Diffusion "
+                               "kind that attention patches and ControlNets apply to; remove the patching node")
+    patches = options.get("patches", {})
+    replaces = options.get("patches_replace", {})
+    extra = {key: value for key, value in options.items() if key not in PATCH_KEYS}
+    extra["n_heads"] = block.attn1.heads
+    extra["dim_head"] = block.attn1.inner_dim // block.attn1.heads
+    where = _replace_keys(options)
+
+    x = _attention_step(block.attn1, block.norm1(x), None, patches, replaces, where, "attn1", extra) + x
+    for patch in patches.get("middle_patch", ()):
+        x = patch(x, extra)
+    if block.attn2 is not None:
+        x = _attention_step(block.attn2, block.norm2(x), context, patches, replaces, where, "attn2", extra) + x
+    return block.ff(block.norm3(x)) + x
+
+
+def _replace_keys(options: dict) -> tuple:
+    """The keys a replacement may be registered under, most specific first."""
+    block = options.get("block")
+    if block is None:
+        return ()
+    return (block[0], block[1], options.get("block_index", 0)), block
+
+
+def _attention_step(attn: Any, n: torch.Tensor, context: torch.Tensor | None, patches: dict, replaces: dict,
+                    where: tuple, name: str, extra: dict) -> torch.Tensor:
+    """One attention with its patches: `context` None is self-attention."""
+    value = None
+    if f"{name}_patch" in patches:
+        context = n if context is None else context
+        value = context
+        for patch in patches[f"{name}_patch"]:
+            n, context, value = patch(n, context, value, extra)
+    replace = next((replaces[name][key] for key in where if key in replaces.get(name, {})), None)
+    if replace is not None:
+        context = n if context is None else context
+        value = context if value is None else value
+        out = replace(attn.to_q(n), attn.to_k(context), attn.to_v(value), extra)
+        out = attn.to_out[1](attn.to_out[0](out))
+    elif value is None or value is context:
+        out = attn(n, encoder_hidden_states=context)  # the module's own processor (interrupt checks, chunking)
+    else:
+        out = attn.to_out[1](attn.to_out[0](attention(attn.to_q(n), attn.to_k(context), attn.to_v(value),
+                                                      attn.heads)))
+    for patch in patches.get(f"{name}_output_patch", ()):
+        out = patch(out, extra)
+    return out
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
+              mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Scaled dot-product attention over [batch, tokens, heads * dim] inputs, as ComfyUI's optimized_attention."""
+    batch, _, width = q.shape
+    dim = width // heads
+    q, k, v = (t.reshape(t.shape[0], -1, heads, dim).transpose(1, 2) for t in (q, k, v))
+    if mask is not None and mask.ndim == 2:
+        mask = mask.unsqueeze(0)
+    if mask is not None and mask.ndim == 3:
+        mask = mask.unsqueeze(1)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, is_causal=False)
+    return out.transpose(1, 2).reshape(batch, -1, heads * dim)
