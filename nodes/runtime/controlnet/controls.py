@@ -35,6 +35,9 @@ def broadcast_hint(hint: torch.Tensor, batch: int, batched_number: int) -> torch
 class ControlBase:
     """The hint, strength, active range and chain shared by ControlNets and T2I-Adapters."""
 
+    kind_word = "control model"
+    architecture = ""  # the family it was trained for; "" checks none
+
     def __init__(self) -> None:
         self.cond_hint_original: torch.Tensor | None = None  # [B, C, H, W] in 0..1
         self.cond_hint: torch.Tensor | None = None  # resized for the latent being sampled
@@ -50,6 +53,7 @@ class ControlBase:
         self.latent_format = None  # set for ControlNets that read a VAE-encoded hint (none of SD1.x/SDXL's)
         self.concat_mask = False  # set for inpainting ControlNets that read the mask beside the hint (none here)
         self.extra_concat_orig: list[torch.Tensor] = []
+        self.model = None  # the DiffusionModel being sampled, between pre_run and cleanup
 
     def set_cond_hint(self, cond_hint: torch.Tensor, strength: float = 1.0,
                       timestep_percent_range: tuple[float, float] = (0.0, 1.0), vae: Any = None,
@@ -69,7 +73,9 @@ class ControlBase:
         self.extra_args[argument] = value
 
     def pre_run(self, model: Any, percent_to_sigma: Any = None) -> None:
-        """Turn the start/end percents into sigmas of the model being sampled (ComfyUI passes the function)."""
+        """Check the model's family and turn the start/end percents into its sigmas (ComfyUI passes the function)."""
+        check_family(self, model)
+        self.model = model
         to_sigma = percent_to_sigma or model.schedule.percent_to_sigma
         self.timestep_range = (to_sigma(self.timestep_percent_range[0]), to_sigma(self.timestep_percent_range[1]))
         if self.previous_controlnet is not None:
@@ -78,6 +84,7 @@ class ControlBase:
     def cleanup(self) -> None:
         if self.previous_controlnet is not None:
             self.previous_controlnet.cleanup()
+        self.model = None
         self.cond_hint = None
         self.timestep_range = None
 
@@ -101,11 +108,22 @@ class ControlBase:
         current = float(sigma.reshape(-1)[0])
         return current > self.timestep_range[0] or current < self.timestep_range[1]
 
-    def previous_control(self, x: torch.Tensor, sigma: torch.Tensor, inputs: dict, batched_number: int,
-                         transformer_options: dict) -> dict | None:
-        if self.previous_controlnet is None:
-            return None
-        return self.previous_controlnet.get_control(x, sigma, inputs, batched_number, transformer_options)
+    def get_control(self, x: torch.Tensor, sigma: torch.Tensor, inputs: dict, batched_number: int,
+                    transformer_options: dict) -> dict | None:
+        """The chain's residuals for the batch `x` (model units) at `sigma`: the previous links' plus this one's
+        while it is active."""
+        previous = None
+        if self.previous_controlnet is not None:
+            previous = self.previous_controlnet.get_control(x, sigma, inputs, batched_number, transformer_options)
+        if self.inactive_at(sigma):
+            return previous
+        control, output_dtype = self.residuals(x, sigma, inputs, batched_number)
+        return self.control_merge(control, previous, output_dtype)
+
+    def residuals(self, x: torch.Tensor, sigma: torch.Tensor, inputs: dict,
+                  batched_number: int) -> tuple[dict, torch.dtype | None]:
+        """This link's own residuals (before strength) and the dtype to give them; each kind of control has its own."""
+        raise NotImplementedError
 
     def resized_hint(self, width: int, height: int) -> torch.Tensor:
         """The original hint at `width` x `height` (centre-cropped to that aspect first), as ComfyUI resizes it."""
@@ -148,7 +166,6 @@ class ControlNet(ControlBase):
         self.architecture = architecture
         self.source = source
         self.global_average_pooling = global_average_pooling
-        self.model = None  # the DiffusionModel being sampled, between pre_run and cleanup
 
     @property
     def hint_channels(self) -> int:
@@ -159,20 +176,8 @@ class ControlNet(ControlBase):
         self.copy_to(other)
         return other
 
-    def pre_run(self, model: Any, percent_to_sigma: Any = None) -> None:
-        check_family(self, model)
-        super().pre_run(model, percent_to_sigma)
-        self.model = model
-
-    def cleanup(self) -> None:
-        self.model = None
-        super().cleanup()
-
-    def get_control(self, x: torch.Tensor, sigma: torch.Tensor, inputs: dict, batched_number: int,
-                    transformer_options: dict) -> dict | None:
-        previous = self.previous_control(x, sigma, inputs, batched_number, transformer_options)
-        if self.inactive_at(sigma):
-            return previous
+    def residuals(self, x: torch.Tensor, sigma: torch.Tensor, inputs: dict,
+                  batched_number: int) -> tuple[dict, torch.dtype | None]:
         from ..devices import model_manager
 
         model_manager().use(self.control_model)
@@ -182,9 +187,11 @@ class ControlNet(ControlBase):
             self.cond_hint = self.resized_hint(width, height).to(device, dtype)
         if self.cond_hint.shape[0] != x.shape[0]:
             self.cond_hint = broadcast_hint(self.cond_hint, x.shape[0], batched_number)
+        if self.model is None:
+            raise RuntimeError(f"{self.source}: pre_run(model) must be called before get_control (the ControlNet "
+                               f"needs the sampled model's schedule)")
         sigma = sigma.reshape(-1).to(x.device).expand(x.shape[0]) if sigma.numel() == 1 else sigma.reshape(-1)
-        schedule = self.model.schedule
-        timestep = schedule.timestep(sigma.float())
+        timestep = self.model.schedule.timestep(sigma.float())
         x_in = x / (sigma.float() ** 2 + 1.0).sqrt().reshape(-1, 1, 1, 1).to(x.device)
         added = None
         if getattr(self.control_model.config, "addition_embed_type", None) == "text_time":
@@ -194,7 +201,7 @@ class ControlNet(ControlBase):
             down, middle = self.control_model(
                 x_in.to(device, dtype), timestep.to(device), encoder_hidden_states=inputs["context"].to(device, dtype),
                 controlnet_cond=self.cond_hint, added_cond_kwargs=added, return_dict=False)
-        return self.control_merge({"output": list(down), "middle": [middle]}, previous, None)
+        return {"output": list(down), "middle": [middle]}, None
 
 
 class T2IAdapter(ControlBase):
@@ -224,19 +231,12 @@ class T2IAdapter(ControlBase):
         self.copy_to(other)
         return other
 
-    def pre_run(self, model: Any, percent_to_sigma: Any = None) -> None:
-        check_family(self, model)
-        super().pre_run(model, percent_to_sigma)
-
     def cleanup(self) -> None:
         self.features = None
         super().cleanup()
 
-    def get_control(self, x: torch.Tensor, sigma: torch.Tensor, inputs: dict, batched_number: int,
-                    transformer_options: dict) -> dict | None:
-        previous = self.previous_control(x, sigma, inputs, batched_number, transformer_options)
-        if self.inactive_at(sigma):
-            return previous
+    def residuals(self, x: torch.Tensor, sigma: torch.Tensor, inputs: dict,
+                  batched_number: int) -> tuple[dict, torch.dtype | None]:
         unit = self.config.downscale_factor
         height = -(-x.shape[2] * self.compression_ratio // unit) * unit
         width = -(-x.shape[3] * self.compression_ratio // unit) * unit
@@ -250,8 +250,7 @@ class T2IAdapter(ControlBase):
             self.features = None
         if self.features is None:
             self.features = self._features()
-        control = {key: [None if f is None else f.clone() for f in found] for key, found in self.features.items()}
-        return self.control_merge(control, previous, x.dtype)
+        return {key: list(found) for key, found in self.features.items()}, x.dtype
 
     def _features(self) -> dict:
         from ..devices import model_manager
@@ -279,7 +278,7 @@ def check_family(control: Any, model: Any) -> None:
     family = str(getattr(model, "architecture", ""))
     wanted = str(control.architecture)
     same_width = {family, wanted} <= {"SD1.x", "SD2.x"} and isinstance(control, T2IAdapter)
-    if family and family != wanted and not same_width:
+    if family and wanted and family != wanted and not same_width:
         raise InvalidNodeInput(f"{control.source} is a {wanted} {control.kind_word} but the model being sampled "
                                f"({getattr(model, 'source', 'the model')}) is {family}: use a {family} "
                                f"{control.kind_word} or a {wanted} checkpoint.")
