@@ -16,8 +16,8 @@ class ControlNetLoader:
     CATEGORY = "model/loaders"
     RETURN_TYPES = ("CONTROL_NET",)
     FUNCTION = "load_controlnet"
-    DESCRIPTION = ("Loads a ControlNet (SD1.x, SD2.x or SDXL; original or diffusers layout) or a T2I-Adapter from "
-                   "models/controlnet.")
+    DESCRIPTION = ("Loads a ControlNet (SD1.x, SD2.x or SDXL; original or diffusers layout), a control-LoRA or a "
+                   "T2I-Adapter from models/controlnet (or models/t2i_adapter).")
 
     @classmethod
     def INPUT_TYPES(cls):

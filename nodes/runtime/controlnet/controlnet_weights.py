@@ -71,7 +71,7 @@ def controlnet_config(shapes: Shapes, path: Path) -> tuple[Architecture, dict]:
     try:
         unet = infer_unet_config(shapes, prefix="", with_up_path=False, pooled_width=pooled,
                                  **UNET_HEADS[architecture])
-        embedding = _hint_embedding_channels(shapes)
+        embedding = hint_embedding_channels(shapes)
     except LayoutError as error:
         raise ControlNetError(path, f"{path} is not a ControlNet this loader can build: {error}.") from None
     accepted = _controlnet_parameters()
@@ -82,7 +82,8 @@ def controlnet_config(shapes: Shapes, path: Path) -> tuple[Architecture, dict]:
     return architecture, config
 
 
-def _hint_embedding_channels(shapes: Shapes) -> tuple[int, ...]:
+def hint_embedding_channels(shapes: Shapes) -> tuple[int, ...]:
+    """The hint embedding's widths (one per halving of the image), from `input_hint_block`'s convolutions."""
     channels = [int(shapes["input_hint_block.0.weight"][0])]
     index = HINT_BLOCK_STEP
     while f"input_hint_block.{index}.weight" in shapes and index < 14:

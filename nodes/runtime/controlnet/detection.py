@@ -3,7 +3,8 @@
 ControlNets come in the original (LDM) layout, with or without the `control_model.` prefix (`input_hint_block`,
 `zero_convs`, `middle_block_out` beside a copy of the UNet's `input_blocks` and `middle_block`), or in diffusers'
 layout (`controlnet_cond_embedding`, `down_blocks`, `controlnet_down_blocks`). A diff ControlNet is the original
-layout with a `difference` marker: its weights are offsets from the UNet it is used with. T2I-Adapters come in
+layout with a `difference` marker: its weights are offsets from the UNet it is used with; a control-LoRA has the
+`lora_controlnet` marker and low-rank changes to that UNet (control_lora.py). T2I-Adapters come in
 TencentARC's layout (`conv_in`, `body.N.block1`; the light ones `body.N.in_conv`, `body.N.body.M.block1`) or in
 diffusers' (`adapter.body.N.resnets.M.block1`).
 """
@@ -24,8 +25,9 @@ class UnsupportedControlModel(ValueError):
 
 @dataclass(frozen=True)
 class ControlLayout:
-    """What a control-model file holds: `kind` is "controlnet" or "t2i_adapter"; `layout` is "ldm" (original names,
-    `prefix` before them), "diffusers" or, for adapters, "tencentarc"; `difference` marks a diff ControlNet."""
+    """What a control-model file holds: `kind` is "controlnet", "control_lora" or "t2i_adapter"; `layout` is "ldm"
+    (original names, `prefix` before them), "diffusers" or, for adapters, "tencentarc"; `difference` marks a diff
+    ControlNet."""
 
     kind: str
     layout: str
@@ -38,8 +40,7 @@ def detect_control_layout(shapes: Shapes) -> ControlLayout | None:
     control models of other kinds (control-LoRA, union ControlNets, other model families)."""
     keys = set(shapes)
     if "lora_controlnet" in keys:
-        raise UnsupportedControlModel("a control-LoRA (Stability AI's low-rank ControlNet), which Latentloom cannot "
-                                      "load yet; use a full ControlNet of the same type")
+        return ControlLayout("control_lora", "ldm")
     if "task_embedding" in keys or any(key.startswith("control_add_embedding.") for key in keys):
         raise UnsupportedControlModel("a union ControlNet (ControlNet++ / ProMax), which Latentloom cannot load yet; "
                                       "use a ControlNet trained for one control type")

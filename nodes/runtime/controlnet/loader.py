@@ -29,6 +29,13 @@ def load_control_model(path: str | Path, model: Any = None) -> ControlBase:
         layout = _layout(opened.path, opened.shapes, opened.metadata)
         device = manager.load_device(_stored_bytes(opened.shapes))
         dtype = manager.weight_dtype()
+        if layout.kind == "control_lora":
+            from .control_lora import MARKER, ControlLora
+
+            weights = {key: opened.tensor(key) for key in opened.shapes if key != MARKER and "__" not in key}
+            control = ControlLora(weights, path.name)
+            log.info("loaded %s: control-LoRA (built from the sampled model's UNet when sampling starts)", path.name)
+            return control
         if layout.kind == "t2i_adapter":
             config, module = build_adapter(opened, layout, device, dtype)
             control: ControlBase = T2IAdapter(module, config, path.name)

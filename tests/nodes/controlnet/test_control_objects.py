@@ -197,3 +197,40 @@ def test_sketch_adapter_reads_the_images_channel_mean(tmp_path):
     with torch.no_grad():
         features = reference(hint.mean(dim=1, keepdim=True))
     torch.testing.assert_close(got["input"][9], features[0])
+
+
+def test_control_lora_is_the_models_unet_plus_its_changes(tmp_path, sd1):
+    from tests.fixtures.tiny_controlnets import write_control_lora
+
+    model, _, _, _, _ = sd1
+    written = write_control_lora(tmp_path / "control_lora.safetensors", model.unet)
+    assert any(key.endswith(".up") for key in written.state) and "input_hint_block.14.weight" in written.state
+    loaded = load_control_model(written.path)
+    assert loaded.control_model is None and loaded.hint_channels == 3  # built when sampling starts
+    hint = torch.rand(1, 3, 16, 16, generator=generator(22))
+    control = loaded.copy().set_cond_hint(hint, 0.5)
+    control.pre_run(model)
+    for key, value in written.module.state_dict().items():
+        torch.testing.assert_close(control.control_model.state_dict()[key], value, atol=1e-6, rtol=1e-6)
+    x = torch.randn(1, 4, 8, 8, generator=generator(23))
+    context = torch.randn(1, 3, 64, generator=generator(24))
+    sigma = sd_sigma(500)
+    got = control.get_control(x, torch.tensor([sigma]), {"context": context}, 1, {})
+    down, middle = direct(written.module, x, sigma, context, upscaled(hint, 4))
+    for residual, expected in zip(got["output"], down, strict=True):
+        torch.testing.assert_close(residual, expected * 0.5, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got["middle"][0], middle * 0.5, atol=1e-5, rtol=1e-5)
+    control.cleanup()
+    assert control.control_model is None
+
+
+def test_control_lora_for_another_family_says_so(tmp_path, sd1):
+    from graph_engine import UserFacingError
+    from tests.fixtures.tiny_controlnets import write_control_lora
+
+    model, _, _, _, _ = sd1
+    written = write_control_lora(tmp_path / "xl_control_lora.safetensors",
+                                 sdxl_unet(pooled_width=32, size_embed_channels=256))
+    control = load_control_model(written.path).copy().set_cond_hint(torch.rand(1, 3, 16, 16))
+    with pytest.raises(UserFacingError, match=r"xl_control_lora\.safetensors is a control-LoRA .*another model"):
+        control.pre_run(model)

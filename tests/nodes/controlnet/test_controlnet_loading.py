@@ -128,11 +128,6 @@ def test_other_files_and_unsupported_control_models_are_named(tmp_path):
     save_file({"weight": torch.zeros(2)}, str(other))
     with pytest.raises(ControlNetError, match=r"not a ControlNet or T2I-Adapter"):
         load_control_model(other)
-    control_lora = tmp_path / "control_lora.safetensors"
-    save_file({"lora_controlnet": torch.zeros(1), "input_hint_block.0.weight": torch.zeros(16, 3, 3, 3)},
-              str(control_lora))
-    with pytest.raises(ControlNetError, match=r"control-LoRA"):
-        load_control_model(control_lora)
     union = tmp_path / "union.safetensors"
     save_file({"controlnet_cond_embedding.conv_in.weight": torch.zeros(16, 3, 3, 3),
                "task_embedding": torch.zeros(8, 4)}, str(union))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.fixtures.tiny_controlnets import (build_sd1_full_blocks, tiny_adapter, tiny_controlnet, write_adapter,
-                                             write_controlnet)
+                                             write_control_lora, write_controlnet)
 from tests.nodes.pipeline import reference_loop as ref
 from tests.nodes.pipeline.test_text_to_image import SEED, assert_matches, empty_latent, encode, ksample, sd1_context
 
@@ -43,9 +43,10 @@ def controls(studio):
                              "diffusers")
     adapter = write_adapter(studio.base / "models" / "t2i_adapter" / "tiny_adapter.safetensors",
                             tiny_adapter("full_adapter"))
+    control_lora = write_control_lora(folder / "tiny_control_lora.safetensors", studio.tiny["sd1"].unet)
     blocks = build_sd1_full_blocks(studio.base / "models" / "checkpoints")
     studio.tiny["sd1_blocks"] = blocks
-    return {"cn": controlnet, "cn2": other, "adapter": adapter}
+    return {"cn": controlnet, "cn2": other, "adapter": adapter, "control_lora": control_lora}
 
 
 def load_control(studio, name):
@@ -96,6 +97,19 @@ def test_controlnet_adds_exactly_its_residuals(studio, controls):
     full = reference_run(tiny.unet, tiny, 1.0, image, controlnet=controls["cn"].module)
     plain = reference_run(tiny.unet, tiny, image=image)
     assert_matches(got, expected, full, plain)
+
+
+def test_control_lora_adds_the_residuals_of_the_controlnet_it_makes_of_the_model(studio, controls):
+    model, clip, _ = studio.load("sd1")
+    tiny = studio.tiny["sd1"]
+    image = hint_image()
+    control = load_control(studio, "tiny_control_lora.safetensors")
+    positive, negative = apply(encode(clip, "a cat"), encode(clip, "blurry"), control, image, 1.0)
+    got = ksample(model, positive, negative, empty_latent(), steps=STEPS, cfg=CFG)["samples"]
+    expected = reference_run(tiny.unet, tiny, 1.0, image, controlnet=controls["control_lora"].module)
+    plain = reference_run(tiny.unet, tiny, image=image)
+    assert_matches(got, expected, plain)
+    assert positive[0][1]["control"].control_model is None  # dropped once sampling is over
 
 
 def test_two_chained_controlnets_add_both_residuals(studio, controls):
