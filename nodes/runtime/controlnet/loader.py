@@ -7,6 +7,7 @@ from typing import Any
 
 from ..checkpoints import classify_file, open_checkpoint_file
 from ..devices import model_manager
+from .control_lora import MARKER, ControlLora
 from .controlnet_weights import build_controlnet
 from .controls import ControlBase, ControlNet, T2IAdapter
 from .detection import ControlLayout, UnsupportedControlModel, detect_control_layout
@@ -20,9 +21,10 @@ SHUFFLE_SUFFIXES = ("_shuffle", "_shuffle_fp16")  # ComfyUI's sign of a shuffle 
 
 
 def load_control_model(path: str | Path, model: Any = None) -> ControlBase:
-    """A ControlNet (SD1.x, SD2.x, SDXL; original or diffusers layout) or T2I-Adapter as a control object, on the
-    device and in the dtype the memory manager picks. A diff ControlNet needs `model` (a DiffusionModel of its
-    family): its weights are offsets from that model's UNet."""
+    """A ControlNet (SD1.x, SD2.x, SDXL; original or diffusers layout), control-LoRA or T2I-Adapter as a control
+    object, on the device and in the dtype the memory manager picks. A diff ControlNet needs `model` (a
+    DiffusionModel of its family): its weights are offsets from that model's UNet. A control-LoRA keeps its weights
+    until sampling gives it the model it changes."""
     path = Path(path)
     manager = model_manager()
     with open_checkpoint_file(path) as opened:
@@ -30,8 +32,6 @@ def load_control_model(path: str | Path, model: Any = None) -> ControlBase:
         device = manager.load_device(_stored_bytes(opened.shapes))
         dtype = manager.weight_dtype()
         if layout.kind == "control_lora":
-            from .control_lora import MARKER, ControlLora
-
             weights = {key: opened.tensor(key) for key in opened.shapes if key != MARKER and "__" not in key}
             control = ControlLora(weights, path.name)
             log.info("loaded %s: control-LoRA (built from the sampled model's UNet when sampling starts)", path.name)
@@ -62,7 +62,7 @@ def _layout(path: Path, shapes, metadata) -> ControlLayout:
         raise ControlNetError(path, f"{path} is not a ControlNet or T2I-Adapter: it has none of their weights "
                                     f"(input_hint_block, zero_convs, controlnet_cond_embedding, or an adapter's "
                                     f"conv_in and body).")
-    base = f" ({found.base})" if found.base else ""
+    base = f" ({found.base})" if found.base and found.kind == "checkpoint" else ""
     raise ControlNetError(path, f"{path} is {found.description}{base}, not a ControlNet (which goes in "
                                 f"{WHERE_IT_GOES}): {found.advice}")
 
