@@ -75,6 +75,18 @@ def reference_run(unet, tiny, strength_cn=None, image=None, **controls):
                          uncond=sd1_context(tiny, "blurry"), cfg=CFG)
 
 
+def sampled_with(studio, checkpoint: str, *controls: tuple[str, float]):
+    """KSampler's latent with the named control files applied in turn (each at its strength) to both prompts, the
+    tiny checkpoint and the hint image, and the positive conditioning that was sampled."""
+    model, clip, _ = studio.load(checkpoint)
+    image = hint_image()
+    positive, negative = encode(clip, "a cat"), encode(clip, "blurry")
+    for name, strength in controls:
+        positive, negative = apply(positive, negative, load_control(studio, name), image, strength)
+    got = ksample(model, positive, negative, empty_latent(), steps=STEPS, cfg=CFG)["samples"]
+    return got, studio.tiny[checkpoint], image, (positive, negative)
+
+
 def test_strength_zero_or_an_empty_range_is_no_controlnet(studio, controls):
     model, clip, _ = studio.load("sd1")
     positive, negative = encode(clip, "a cat"), encode(clip, "blurry")
@@ -87,12 +99,7 @@ def test_strength_zero_or_an_empty_range_is_no_controlnet(studio, controls):
 
 
 def test_controlnet_adds_exactly_its_residuals(studio, controls):
-    model, clip, _ = studio.load("sd1")
-    tiny = studio.tiny["sd1"]
-    image = hint_image()
-    control = load_control(studio, "tiny_cn.safetensors")
-    positive, negative = apply(encode(clip, "a cat"), encode(clip, "blurry"), control, image, 0.8)
-    got = ksample(model, positive, negative, empty_latent(), steps=STEPS, cfg=CFG)["samples"]
+    got, tiny, image, _ = sampled_with(studio, "sd1", ("tiny_cn.safetensors", 0.8))
     expected = reference_run(tiny.unet, tiny, 0.8, image, controlnet=controls["cn"].module)
     full = reference_run(tiny.unet, tiny, 1.0, image, controlnet=controls["cn"].module)
     plain = reference_run(tiny.unet, tiny, image=image)
@@ -100,12 +107,7 @@ def test_controlnet_adds_exactly_its_residuals(studio, controls):
 
 
 def test_control_lora_adds_the_residuals_of_the_controlnet_it_makes_of_the_model(studio, controls):
-    model, clip, _ = studio.load("sd1")
-    tiny = studio.tiny["sd1"]
-    image = hint_image()
-    control = load_control(studio, "tiny_control_lora.safetensors")
-    positive, negative = apply(encode(clip, "a cat"), encode(clip, "blurry"), control, image, 1.0)
-    got = ksample(model, positive, negative, empty_latent(), steps=STEPS, cfg=CFG)["samples"]
+    got, tiny, image, (positive, _) = sampled_with(studio, "sd1", ("tiny_control_lora.safetensors", 1.0))
     expected = reference_run(tiny.unet, tiny, 1.0, image, controlnet=controls["control_lora"].module)
     plain = reference_run(tiny.unet, tiny, image=image)
     assert_matches(got, expected, plain)
@@ -113,14 +115,9 @@ def test_control_lora_adds_the_residuals_of_the_controlnet_it_makes_of_the_model
 
 
 def test_two_chained_controlnets_add_both_residuals(studio, controls):
-    model, clip, _ = studio.load("sd1")
-    tiny = studio.tiny["sd1"]
-    image = hint_image()
-    first, second = load_control(studio, "tiny_cn.safetensors"), load_control(studio, "tiny_cn_2.safetensors")
-    positive, negative = apply(encode(clip, "a cat"), encode(clip, "blurry"), first, image, 1.0)
-    positive, negative = apply(positive, negative, second, image, 1.0)
+    got, tiny, image, (positive, negative) = sampled_with(studio, "sd1", ("tiny_cn.safetensors", 1.0),
+                                                          ("tiny_cn_2.safetensors", 1.0))
     assert positive[0][1]["control"].previous_controlnet is negative[0][1]["control"].previous_controlnet
-    got = ksample(model, positive, negative, empty_latent(), steps=STEPS, cfg=CFG)["samples"]
 
     class Both:  # the second ControlNet's residuals on top of the first's
         def __call__(self, x_in, timestep, *, encoder_hidden_states, controlnet_cond, conditioning_scale,
@@ -136,23 +133,16 @@ def test_two_chained_controlnets_add_both_residuals(studio, controls):
 
 
 def test_t2i_adapter_adds_its_features_after_each_level(studio, controls):
-    model, clip, _ = studio.load("sd1_blocks")
-    tiny = studio.tiny["sd1_blocks"]
-    image = hint_image()
-    control = load_control(studio, "tiny_adapter.safetensors")  # found in models/t2i_adapter too
-    positive, negative = apply(encode(clip, "a cat"), encode(clip, "blurry"), control, image, 0.5)
-    got = ksample(model, positive, negative, empty_latent(), steps=STEPS, cfg=CFG)["samples"]
+    # the adapter is found in models/t2i_adapter too
+    got, tiny, image, _ = sampled_with(studio, "sd1_blocks", ("tiny_adapter.safetensors", 0.5))
     expected = reference_run(tiny.unet, tiny, 0.5, image, adapter=controls["adapter"].module)
     plain = reference_run(tiny.unet, tiny, image=image)
     assert_matches(got, expected, plain)
 
 
 def test_an_sdxl_model_with_an_sd1_controlnet_fails_saying_why(studio, controls):
-    model, clip, _ = studio.load("sdxl")
-    control = load_control(studio, "tiny_cn.safetensors")
-    positive, negative = apply(encode(clip, "a cat"), encode(clip, "blurry"), control, hint_image(), 1.0)
     from graph_engine import InvalidNodeInput
 
     with pytest.raises(InvalidNodeInput, match=r"tiny_cn\.safetensors is a SD1\.x ControlNet but the model being "
                                                r"sampled \(tiny_sdxl\.safetensors\) is SDXL"):
-        ksample(model, positive, negative, empty_latent(), steps=STEPS, cfg=CFG)
+        sampled_with(studio, "sdxl", ("tiny_cn.safetensors", 1.0))
