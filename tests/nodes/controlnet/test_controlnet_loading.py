@@ -2,6 +2,8 @@
 family is told from shapes, and wrong files get errors that say what they are and where they go."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -156,3 +158,34 @@ def test_an_sdxl_controlnet_on_an_sd1_model_says_what_each_is(tmp_path):
     with pytest.raises(InvalidNodeInput, match=r"xl_cn\.safetensors is a SDXL ControlNet but the model being sampled "
                                                r"\(sd15\.safetensors\) is SD1\.x"):
         control.pre_run(model)
+
+
+REAL_CONFIGS = {  # the published ControlNets' configs (lllyasviel SD1.5 v1.1, thibaud SD2.1, diffusers SDXL canny)
+    "SD1.x": dict(cross_attention_dim=768, attention_head_dim=8),
+    "SD2.x": dict(cross_attention_dim=1024, attention_head_dim=[5, 10, 20, 20], use_linear_projection=True),
+    "SDXL": dict(block_out_channels=(320, 640, 1280), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D",
+                                                                        "CrossAttnDownBlock2D"),
+                 transformer_layers_per_block=[1, 2, 10], cross_attention_dim=2048, attention_head_dim=[5, 10, 20],
+                 use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
+                 projection_class_embeddings_input_dim=2816),
+}
+
+
+@pytest.mark.parametrize("family", sorted(REAL_CONFIGS))
+def test_full_size_controlnets_are_detected_from_their_shapes(family):
+    from diffusers import ControlNetModel
+
+    from nodes.runtime.controlnet.controlnet_weights import controlnet_config, original_name
+
+    with torch.device("meta"):  # shapes only: no memory
+        real = ControlNetModel(**REAL_CONFIGS[family])
+    shapes = {original_name(key, 2): tuple(value.shape) for key, value in real.state_dict().items()}
+    assert shapes["input_hint_block.14.weight"] == (320, 256, 3, 3)
+    architecture, config = controlnet_config(shapes, Path("real.safetensors"))
+    assert str(architecture) == family
+    with torch.device("meta"):
+        rebuilt = ControlNetModel(**config)
+    assert {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()} == {
+        k: tuple(v.shape) for k, v in real.state_dict().items()}
+    heads = [module.heads for name, module in rebuilt.named_modules() if name.endswith("attn1")]
+    assert heads == [module.heads for name, module in real.named_modules() if name.endswith("attn1")]
