@@ -47,6 +47,8 @@ MODEL_KINDS = (
     ModelKind("clip_vision", "clip_vision", "CLIP vision model"),
     ModelKind("style_models", "style_model", "style model"),
     ModelKind("hypernetworks", "hypernetwork", "hypernetwork"),
+    ModelKind("controlnet", "controlnet", "ControlNet"),
+    ModelKind("t2i_adapter", "controlnet", "ControlNet"),
 )
 
 KINDS = tuple(kind.folder for kind in MODEL_KINDS)  # the model folder names, in listing order
@@ -57,4 +59,5 @@ KIND_WORDS = {kind.folder: kind.word for kind in MODEL_KINDS}  # model folder ->
 KINDS_BY_FOLDER = {kind.folder: kind for kind in MODEL_KINDS}
 # the folders a loader searches, in order, for the kind it is given (ComfyUI's legacy names map to the current ones)
 SEARCHED_TOGETHER = {"diffusion_models": ("diffusion_models", "unet"), "unet": ("diffusion_models", "unet"),
-                     "text_encoders": ("text_encoders", "clip"), "clip": ("text_encoders", "clip")}
+                     "text_encoders": ("text_encoders", "clip"), "clip": ("text_encoders", "clip"),
+                     "controlnet": ("controlnet", "t2i_adapter"), "t2i_adapter": ("controlnet", "t2i_adapter")}

@@ -7,14 +7,14 @@ from typing import Any
 
 from graph_engine import NodeRegistry, RegistrationReport
 
-from . import (custom_sampling, diffusion, gligen, images, latent, masks, model_merging, model_patches,
+from . import (controlnet, custom_sampling, diffusion, gligen, images, latent, masks, model_merging, model_patches,
                postprocessing, upscaling, utility, vision)
 from .latent.resize import MAX_RESOLUTION
 from .node_groups import gather
 
 NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_PYTHON_MODULES = gather(
     utility, diffusion, latent, images, masks, postprocessing, custom_sampling, model_patches, upscaling, gligen,
-    model_merging, vision)
+    model_merging, vision, controlnet)
 
 
 def register_builtins(registry: NodeRegistry) -> RegistrationReport:

@@ -29,6 +29,7 @@ A1111_YAML = """\
         vae: models/VAE
         embeddings: embeddings
         controlnet: models/ControlNet
+        photomaker: models/PhotoMaker
 """
 
 
@@ -97,7 +98,7 @@ def test_models_paths_prints_each_kind_in_order_and_warns_about_missing_folders(
     assert any(f"warning: {base / 'more-loras'} does not exist" in line for line in loras)
     assert not any(f"warning: {sd / 'models' / 'Lora'} " in line for line in loras)
     assert any(f"warning: {sd / 'models' / 'VAE'} does not exist" in line for line in lines)
-    assert "not used by Latentloom yet" in done.stdout and str(sd / "models" / "ControlNet") in done.stdout
+    assert "not used by Latentloom yet" in done.stdout and str(sd / "models" / "PhotoMaker") in done.stdout
 
 
 def test_models_paths_makes_the_default_folders_and_warns_only_about_named_ones(tmp_path):
@@ -126,7 +127,8 @@ def test_models_paths_json(install):
         {"path": str(base / "models" / "checkpoints"), "origin": "default", "exists": True},  # made on first use
         {"path": str(sd / "models" / "Stable-diffusion"), "exists": True,
          "origin": f"{base / 'extra_model_paths.yaml'} [a111], line 3"}]
-    assert listing["not_used"]["controlnet"][0]["path"] == str(sd / "models" / "ControlNet")
+    assert str(sd / "models" / "ControlNet") in [root["path"] for root in listing["kinds"]["controlnet"]]
+    assert listing["not_used"]["photomaker"][0]["path"] == str(sd / "models" / "PhotoMaker")
 
 
 def test_an_a1111_checkpoint_and_lora_are_in_the_combos_and_run(install):

@@ -106,7 +106,8 @@ def test_read_routes_have_comfyui_shapes_at_root_and_under_api(live_server):
                                             "torch_vram_free"}
         assert call_json(f"{live_server.url}{prefix}/models")[1] == [
             "checkpoints", "loras", "vae", "embeddings", "diffusion_models", "unet", "text_encoders", "clip", "configs",
-            "diffusers", "upscale_models", "gligen", "clip_vision", "style_models", "hypernetworks"]
+            "diffusers", "upscale_models", "gligen", "clip_vision", "style_models", "hypernetworks",
+            "controlnet", "t2i_adapter"]
         assert call_json(f"{live_server.url}{prefix}/models/checkpoints")[1] == [
             "latentloom-demo-sd1-random-weights.safetensors"]
         assert call_json(f"{live_server.url}{prefix}/models/nothing")[0] == 404

@@ -22,7 +22,8 @@ def test_details_describe_each_file_without_server_paths(own_server, tmp_path):
     for prefix in ("", "/api"):
         assert call_json(f"{server.url}{prefix}/models")[1] == [
             "checkpoints", "loras", "vae", "embeddings", "diffusion_models", "unet", "text_encoders", "clip", "configs",
-            "diffusers", "upscale_models", "gligen", "clip_vision", "style_models", "hypernetworks"]
+            "diffusers", "upscale_models", "gligen", "clip_vision", "style_models", "hypernetworks",
+            "controlnet", "t2i_adapter"]
         assert call_json(f"{server.url}{prefix}/models/loras")[1] == ["login.safetensors",
                                                                         "style/mychar.safetensors"]
 

@@ -26,6 +26,7 @@ LORA_MARKERS = (".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora
 CONTEXT_WIDTHS = {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL"}
 # an A1111 hypernetwork's tensors, as the pickle reader flattens them: <width>.<0 key | 1 value>.linear.<n>.<param>
 HYPERNETWORK_KEY = re.compile(r"\d+\.[01]\.linear\.\d+\.(weight|bias)")
+CONTROL_LOADER = "load it with Load ControlNet Model (ControlNetLoader)"
 KINDS = ("checkpoint", "lora", "embedding", "vae", "controlnet", "unet", "text_encoder", "config", "upscale_model",
          "gligen", "clip_vision", "style_model", "hypernetwork", "unknown")
 
@@ -185,7 +186,9 @@ def _lone_part(shapes: Shapes) -> tuple[str, str, str] | None:
            "vae.encoder.+vae.decoder."):
         return "vae", "a VAE", "put it in models/vae and load it with the Load VAE node (VAELoader)."
     if has("control_model.", "controlnet_cond_embedding.", "input_hint_block."):
-        return "controlnet", "a ControlNet", "put it in models/controlnet; ControlNets are not supported yet."
+        return "controlnet", "a ControlNet", f"put it in models/controlnet and {CONTROL_LOADER}."
+    if has("adapter.conv_in.", "adapter.body.0.", "conv_in.+body.0.block1.", "body.0.in_conv."):
+        return "controlnet", "a T2I-Adapter", f"put it in models/controlnet and {CONTROL_LOADER}."
     if has("input_blocks.0.0.+out.2.", "conv_in.+down_blocks.0.+up_blocks.0."):
         return ("unet", "a diffusion model (UNet) without VAE or text encoder",
                 "put it in models/diffusion_models and load it with Load Diffusion Model (UNETLoader).")

@@ -60,6 +60,11 @@ def unet_ldm_names(unet: UNet2DConditionModel) -> dict[str, str]:
     return {name: _unet_ldm_name(name, layers, up_attends) for name in unet.state_dict()}
 
 
+def down_path_ldm_name(name: str, layers: int) -> str:
+    """The original name of a weight of the UNet's down path or middle block (what a ControlNet copies)."""
+    return _unet_ldm_name(name, layers, [])
+
+
 def _unet_ldm_name(name: str, layers: int, up_attends: list[bool]) -> str:
     per_level = layers + 1
     module, _, param = name.rpartition(".")

@@ -30,20 +30,23 @@ class Level:
 
 
 def infer_unet_config(shapes: Shapes, *, num_heads: int | None = None, head_channels: int | None = None,
-                      pooled_width: int | None = None, prefix: str = UNET_PREFIX) -> dict:
+                      pooled_width: int | None = None, prefix: str = UNET_PREFIX, with_up_path: bool = True) -> dict:
     """The diffusers config of the UNet under `prefix`.
 
     Give `num_heads` (SD1.x: 8 per attention layer) or `head_channels` (SD2.x, SDXL: 64 per head). `pooled_width`
     is the pooled text embedding's width, needed to read SDXL's added size conditioning from `label_emb`.
+    `with_up_path=False` reads a ControlNet's copy of the down path and middle block (no output blocks, no
+    `out_channels` in the config).
     """
     unet = {key[len(prefix):]: tuple(shape) for key, shape in shapes.items() if key.startswith(prefix)}
-    for needed in ("input_blocks.0.0.weight", "time_embed.0.weight", "out.2.weight"):
+    for needed in ("input_blocks.0.0.weight", "time_embed.0.weight", "out.2.weight")[:3 if with_up_path else 2]:
         if needed not in unet:
             raise LayoutError(f"no '{prefix}{needed}'")
     model_channels, in_channels = unet["input_blocks.0.0.weight"][:2]
     levels = _down_levels(unet)
     layers_per_block = _layers_per_block(levels)
-    _check_up_path(unet, levels, layers_per_block)
+    if with_up_path:
+        _check_up_path(unet, levels, layers_per_block)
     attends = [level.depths[0] > 0 for level in levels]
     mid_depth = _transformer_depth(unet, "middle_block.1.")
     if mid_depth == 0:
@@ -51,7 +54,6 @@ def infer_unet_config(shapes: Shapes, *, num_heads: int | None = None, head_chan
     channels = [level.channels for level in levels]
     config = {
         "in_channels": in_channels,
-        "out_channels": unet["out.2.weight"][0],
         "block_out_channels": channels,
         "layers_per_block": layers_per_block,
         "down_block_types": ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attends],
@@ -62,6 +64,8 @@ def infer_unet_config(shapes: Shapes, *, num_heads: int | None = None, head_chan
         "use_linear_projection": _linear_projection(unet),
         "norm_num_groups": NORM_GROUPS,
     }
+    if with_up_path:
+        config["out_channels"] = unet["out.2.weight"][0]
     time_width = unet["time_embed.0.weight"][0]
     if time_width != 4 * model_channels:
         config["time_embedding_dim"] = time_width
