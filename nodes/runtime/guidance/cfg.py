@@ -19,7 +19,7 @@ from ..clip_vision.unclip import class_labels, image_pooled, takes_image_embeddi
 from ..gligen.patch import with_grounding
 from ..models.diffusion_model import DiffusionModel
 from ..models.patching import guide, skips_uncond
-from .conditioning import CondEntry
+from .conditioning import CondEntry, with_mirrored_controls
 from .image_inputs import image_input
 from .regions import PlacedEntry, place_entries
 
@@ -39,7 +39,7 @@ class GuidedDenoiser:
         self.denoise_mask = denoise_mask
         self.seed = seed  # the sampling seed: unCLIP's embedding noise is drawn from it
         self.denoise = model.denoiser()
-        self.groups = (positive, negative)
+        self.groups = (positive, with_mirrored_controls(positive, negative))
         self.cfg = float(cfg)
         self._batch_inputs: dict[tuple, dict[str, torch.Tensor]] = {}
         self._placed: dict[tuple, list[PlacedEntry]] = {}

@@ -43,6 +43,7 @@ class CondEntry:
     mask_strength: float = 1.0
     area_from_mask: bool = False  # ConditioningSetMask's "mask bounds"
     control: Any = None  # a ControlNet's or T2I-Adapter's control object (cfg.py calls it each step)
+    control_to_uncond: bool = False  # ControlNetApply's: the negative prompt gets this control too
 
     def time_ids(self, image_width: int, image_height: int) -> torch.Tensor:
         """SDXL's [original h, w, crop top, left, target h, w]; unset sizes are the image's own (ComfyUI's rule)."""
@@ -95,8 +96,25 @@ def _read_entry(context: torch.Tensor, options: dict, where: str) -> CondEntry:
                      mask_strength=float(options.get("mask_strength", 1.0)),
                      area_from_mask=bool(options.get("set_area_to_bounds", False)),
                      control=options.get("control"),
+                     control_to_uncond=bool(options.get("control_apply_to_uncond", False)),
                      options={k: options[k] for k in (*SIZE_KEYS, *CONCAT_KEYS, *IMAGE_EMBEDDING_KEYS, "gligen")
                               if k in options})
+
+
+def with_mirrored_controls(positive: list[CondEntry], negative: list[CondEntry]) -> list[CondEntry]:
+    """The negative entries, given the controls that ControlNetApply put on whole-image positive entries when no
+    whole-image negative entry has a control of its own (ComfyUI's apply_empty_x_to_equal_area): the i-th such
+    control goes to the (i mod n)-th whole-image negative entry."""
+    controls = [entry.control for entry in positive
+                if entry.control_to_uncond and entry.area is None and entry.control is not None]
+    whole = [index for index, entry in enumerate(negative) if entry.area is None]
+    if not controls or not whole or any(negative[index].control is not None for index in whole):
+        return negative
+    mirrored = list(negative)
+    for number, control in enumerate(controls):
+        index = whole[number % len(whole)]
+        mirrored[index] = dataclasses.replace(negative[index], control=control)
+    return mirrored
 
 
 def _read_area(area: Any, where: str) -> tuple[Area | None, tuple[float, float, float, float] | None]:

@@ -146,3 +146,21 @@ def test_an_sdxl_model_with_an_sd1_controlnet_fails_saying_why(studio, controls)
     with pytest.raises(InvalidNodeInput, match=r"tiny_cn\.safetensors is a SD1\.x ControlNet but the model being "
                                                r"sampled \(tiny_sdxl\.safetensors\) is SDXL"):
         sampled_with(studio, "sdxl", ("tiny_cn.safetensors", 1.0))
+
+
+def test_controlnet_apply_on_the_positive_controls_the_negative_too(studio, controls):
+    """ComfyUI's ControlNetApply sets only the positive; its sampler gives the negative prompt the same control, so
+    the latent equals ControlNetApplyAdvanced's on both prompts."""
+    from nodes.controlnet.controlnet_nodes import ControlNetApply
+
+    model, clip, _ = studio.load("sd1")
+    positive, negative = encode(clip, "a cat"), encode(clip, "blurry")
+    control, image = load_control(studio, "tiny_cn.safetensors"), hint_image()
+    (applied,) = ControlNetApply().apply_controlnet(positive, control, image, 0.8)
+    got = ksample(model, applied, negative, empty_latent(), steps=STEPS, cfg=CFG)["samples"]
+    both = ksample(model, *apply(positive, negative, control, image, 0.8), empty_latent(), steps=STEPS,
+                   cfg=CFG)["samples"]
+    torch.testing.assert_close(got, both, atol=1e-5, rtol=1e-5)
+    positive_only = [[applied[0][0], {**applied[0][1], "control_apply_to_uncond": False}]]
+    one_sided = ksample(model, positive_only, negative, empty_latent(), steps=STEPS, cfg=CFG)["samples"]
+    assert not torch.allclose(one_sided, both, atol=1e-3)
