@@ -7,6 +7,10 @@ from typing import Any, Literal
 from .handles import NodeHandle, Output
 
 
+class APGNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
 class AddNoiseNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
@@ -47,12 +51,35 @@ class CFGNormNode(NodeHandle):
     patched_model: Output[Literal['MODEL']]
 
 
+class CFGOverrideNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
 class CFGZeroStarNode(NodeHandle):
     patched_model: Output[Literal['MODEL']]
 
 
+class CLIPAttentionMultiplyNode(NodeHandle):
+    CLIP: Output[Literal['CLIP']]
+
+
 class CLIPLoaderNode(NodeHandle):
     CLIP: Output[Literal['CLIP']]
+
+
+class CLIPMergeAddNode(NodeHandle):
+    CLIP: Output[Literal['CLIP']]
+
+
+class CLIPMergeSimpleNode(NodeHandle):
+    CLIP: Output[Literal['CLIP']]
+
+
+class CLIPMergeSubtractNode(NodeHandle):
+    CLIP: Output[Literal['CLIP']]
+
+
+class CLIPSaveNode(NodeHandle): ...
 
 
 class CLIPSetLastLayerNode(NodeHandle):
@@ -69,6 +96,14 @@ class CLIPTextEncodeSDXLNode(NodeHandle):
 
 class CLIPTextEncodeSDXLRefinerNode(NodeHandle):
     CONDITIONING: Output[Literal['CONDITIONING']]
+
+
+class CLIPVisionEncodeNode(NodeHandle):
+    CLIP_VISION_OUTPUT: Output[Literal['CLIP_VISION_OUTPUT']]
+
+
+class CLIPVisionLoaderNode(NodeHandle):
+    CLIP_VISION: Output[Literal['CLIP_VISION']]
 
 
 class CannyNode(NodeHandle):
@@ -89,6 +124,9 @@ class CheckpointLoaderSimpleNode(NodeHandle):
     MODEL: Output[Literal['MODEL']]
     CLIP: Output[Literal['CLIP']]
     VAE: Output[Literal['VAE']]
+
+
+class CheckpointSaveNode(NodeHandle): ...
 
 
 class ColorTransferNode(NodeHandle):
@@ -133,6 +171,10 @@ class ConditioningConcatNode(NodeHandle):
     CONDITIONING: Output[Literal['CONDITIONING']]
 
 
+class ConditioningMultiplyNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
 class ConditioningSetAreaNode(NodeHandle):
     CONDITIONING: Output[Literal['CONDITIONING']]
 
@@ -157,6 +199,24 @@ class ConditioningZeroOutNode(NodeHandle):
     CONDITIONING: Output[Literal['CONDITIONING']]
 
 
+class ControlNetApplyNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
+class ControlNetApplyAdvancedNode(NodeHandle):
+    positive: Output[Literal['CONDITIONING']]
+    negative: Output[Literal['CONDITIONING']]
+
+
+class ControlNetInpaintingAliMamaApplyNode(NodeHandle):
+    positive: Output[Literal['CONDITIONING']]
+    negative: Output[Literal['CONDITIONING']]
+
+
+class ControlNetLoaderNode(NodeHandle):
+    CONTROL_NET: Output[Literal['CONTROL_NET']]
+
+
 class ConvertArrayToStringNode(NodeHandle):
     STRING: Output[Literal['STRING']]
 
@@ -172,6 +232,14 @@ class CropMaskNode(NodeHandle):
 class CustomComboNode(NodeHandle):
     STRING: Output[Literal['STRING']]
     INDEX: Output[Literal['INT']]
+
+
+class DiffControlNetLoaderNode(NodeHandle):
+    CONTROL_NET: Output[Literal['CONTROL_NET']]
+
+
+class DifferentialDiffusionNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
 
 
 class DiffusersLoaderNode(NodeHandle):
@@ -220,6 +288,18 @@ class FlipSigmasNode(NodeHandle):
     SIGMAS: Output[Literal['SIGMAS']]
 
 
+class GITSSchedulerNode(NodeHandle):
+    SIGMAS: Output[Literal['SIGMAS']]
+
+
+class GLIGENLoaderNode(NodeHandle):
+    GLIGEN: Output[Literal['GLIGEN']]
+
+
+class GLIGENTextBoxApplyNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
 class GetImageSizeNode(NodeHandle):
     width: Output[Literal['INT']]
     height: Output[Literal['INT']]
@@ -228,6 +308,10 @@ class GetImageSizeNode(NodeHandle):
 
 class GrowMaskNode(NodeHandle):
     MASK: Output[Literal['MASK']]
+
+
+class HypernetworkLoaderNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
 
 
 class ImageAddNoiseNode(NodeHandle):
@@ -389,6 +473,10 @@ class LatentApplyOperationNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
 
+class LatentApplyOperationCFGNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
 class LatentBatchNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
 
@@ -488,8 +576,20 @@ class LoraLoaderNode(NodeHandle):
     CLIP: Output[Literal['CLIP']]
 
 
+class LoraLoaderBypassNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+    CLIP: Output[Literal['CLIP']]
+
+
+class LoraLoaderBypassModelOnlyNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
 class LoraLoaderModelOnlyNode(NodeHandle):
     MODEL: Output[Literal['MODEL']]
+
+
+class LoraSaveNode(NodeHandle): ...
 
 
 class ManualSigmasNode(NodeHandle):
@@ -516,12 +616,63 @@ class MathIntNode(NodeHandle):
     INT: Output[Literal['INT']]
 
 
+class ModelMergeAddNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class ModelMergeBlocksNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class ModelMergeSD1Node(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class ModelMergeSD2Node(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class ModelMergeSDXLNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class ModelMergeSimpleNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class ModelMergeSubtractNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class ModelSamplingContinuousEDMNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class ModelSamplingContinuousVNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class ModelSamplingDiscreteNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class ModelSaveNode(NodeHandle): ...
+
+
 class MorphologyNode(NodeHandle):
     IMAGE: Output[Literal['IMAGE']]
 
 
 class OptimalStepsSchedulerNode(NodeHandle):
     SIGMAS: Output[Literal['SIGMAS']]
+
+
+class PerpNegNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class PerpNegGuiderNode(NodeHandle):
+    GUIDER: Output[Literal['GUIDER']]
 
 
 class PolyexponentialSchedulerNode(NodeHandle):
@@ -613,12 +764,22 @@ class SDTurboSchedulerNode(NodeHandle):
     SIGMAS: Output[Literal['SIGMAS']]
 
 
+class SD_4XUpscale_ConditioningNode(NodeHandle):
+    positive: Output[Literal['CONDITIONING']]
+    negative: Output[Literal['CONDITIONING']]
+    latent: Output[Literal['LATENT']]
+
+
 class SamplerCustomNode(NodeHandle):
     denoised_output: Output[Literal['LATENT']]
 
 
 class SamplerCustomAdvancedNode(NodeHandle):
     denoised_output: Output[Literal['LATENT']]
+
+
+class SamplerDPMAdaptativeNode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
 
 
 class SamplerDPMPP_2M_SDENode(NodeHandle):
@@ -665,6 +826,10 @@ class SamplerLMSNode(NodeHandle):
     SAMPLER: Output[Literal['SAMPLER']]
 
 
+class SamplerSASolverNode(NodeHandle):
+    SAMPLER: Output[Literal['SAMPLER']]
+
+
 class SamplerSEEDS2Node(NodeHandle):
     SAMPLER: Output[Literal['SAMPLER']]
 
@@ -682,6 +847,10 @@ class SaveAnimatedWEBPNode(NodeHandle):
 
 
 class SaveImageNode(NodeHandle):
+    images: Output[Literal['IMAGE']]
+
+
+class SaveImageAdvancedNode(NodeHandle):
     images: Output[Literal['IMAGE']]
 
 
@@ -703,6 +872,10 @@ class SetFirstSigmaNode(NodeHandle):
 
 class SetLatentNoiseMaskNode(NodeHandle):
     LATENT: Output[Literal['LATENT']]
+
+
+class SetUnionControlNetTypeNode(NodeHandle):
+    CONTROL_NET: Output[Literal['CONTROL_NET']]
 
 
 class SolidMaskNode(NodeHandle):
@@ -760,11 +933,35 @@ class StringTrimNode(NodeHandle):
     STRING: Output[Literal['STRING']]
 
 
+class StyleModelApplyNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
+class StyleModelLoaderNode(NodeHandle):
+    STYLE_MODEL: Output[Literal['STYLE_MODEL']]
+
+
+class TemporalScoreRescalingNode(NodeHandle):
+    patched_model: Output[Literal['MODEL']]
+
+
 class ThresholdMaskNode(NodeHandle):
     MASK: Output[Literal['MASK']]
 
 
+class TorchCompileModelNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
 class UNETLoaderNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class UNetCrossAttentionMultiplyNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class UNetSelfAttentionMultiplyNode(NodeHandle):
     MODEL: Output[Literal['MODEL']]
 
 
@@ -796,11 +993,35 @@ class VAELoaderNode(NodeHandle):
     VAE: Output[Literal['VAE']]
 
 
+class VAESaveNode(NodeHandle): ...
+
+
 class VPSchedulerNode(NodeHandle):
     SIGMAS: Output[Literal['SIGMAS']]
 
 
+class unCLIPCheckpointLoaderNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+    CLIP: Output[Literal['CLIP']]
+    VAE: Output[Literal['VAE']]
+    CLIP_VISION: Output[Literal['CLIP_VISION']]
+
+
+class unCLIPConditioningNode(NodeHandle):
+    CONDITIONING: Output[Literal['CONDITIONING']]
+
+
 class BuiltinNodes:
+    def APG(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        eta: float | Output[Literal['FLOAT']] = ...,
+        norm_threshold: float | Output[Literal['FLOAT']] = ...,
+        momentum: float | Output[Literal['FLOAT']] = ...,
+    ) -> APGNode:
+        ...
+
     def AddNoise(
         self,
         *,
@@ -885,7 +1106,29 @@ class BuiltinNodes:
     ) -> CFGNormNode:
         ...
 
+    def CFGOverride(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        cfg: float | Output[Literal['FLOAT']] = ...,
+        start_percent: float | Output[Literal['FLOAT']] = ...,
+        end_percent: float | Output[Literal['FLOAT']] = ...,
+    ) -> CFGOverrideNode:
+        'Override cfg to a fixed value over a [start, end] percent (sigma) range. With multiple overrides, the one nearest the sampler wins on overlap.'
+        ...
+
     def CFGZeroStar(self, *, model: Output[Literal['MODEL']]) -> CFGZeroStarNode:
+        ...
+
+    def CLIPAttentionMultiply(
+        self,
+        *,
+        clip: Output[Literal['CLIP']],
+        q: float | Output[Literal['FLOAT']] = ...,
+        k: float | Output[Literal['FLOAT']] = ...,
+        v: float | Output[Literal['FLOAT']] = ...,
+        out: float | Output[Literal['FLOAT']] = ...,
+    ) -> CLIPAttentionMultiplyNode:
         ...
 
     def CLIPLoader(
@@ -896,6 +1139,35 @@ class BuiltinNodes:
         device: Literal['default', 'cpu'] | Output[Literal['COMBO']] = ...,
     ) -> CLIPLoaderNode:
         'Loads a text encoder saved on its own from models/text_encoders or models/clip: CLIP-L for Stable Diffusion 1.x, OpenCLIP ViT-H for 2.x (type stable_diffusion). For SDXL use Load CLIP (Dual).'
+        ...
+
+    def CLIPMergeAdd(self, *, clip1: Output[Literal['CLIP']], clip2: Output[Literal['CLIP']]) -> CLIPMergeAddNode:
+        ...
+
+    def CLIPMergeSimple(
+        self,
+        *,
+        clip1: Output[Literal['CLIP']],
+        clip2: Output[Literal['CLIP']],
+        ratio: float | Output[Literal['FLOAT']] = ...,
+    ) -> CLIPMergeSimpleNode:
+        ...
+
+    def CLIPMergeSubtract(
+        self,
+        *,
+        clip1: Output[Literal['CLIP']],
+        clip2: Output[Literal['CLIP']],
+        multiplier: float | Output[Literal['FLOAT']] = ...,
+    ) -> CLIPMergeSubtractNode:
+        ...
+
+    def CLIPSave(
+        self,
+        *,
+        clip: Output[Literal['CLIP']],
+        filename_prefix: str | Output[Literal['STRING']] = ...,
+    ) -> CLIPSaveNode:
         ...
 
     def CLIPSetLastLayer(
@@ -944,6 +1216,20 @@ class BuiltinNodes:
         'Encodes a prompt with the aesthetic score and size the SDXL refiner is conditioned on (an SDXL base model reads the size and ignores the score).'
         ...
 
+    def CLIPVisionEncode(
+        self,
+        *,
+        clip_vision: Output[Literal['CLIP_VISION']],
+        image: Output[Literal['IMAGE']],
+        crop: Literal['center', 'none'] | Output[Literal['COMBO']],
+    ) -> CLIPVisionEncodeNode:
+        "Encodes images with a CLIP vision model: resized (bicubic) to its input size, the centre cropped (or the whole image squeezed, crop 'none'), normalised with CLIP's statistics."
+        ...
+
+    def CLIPVisionLoader(self, *, clip_name: str | Output[Literal['COMBO']]) -> CLIPVisionLoaderNode:
+        "Loads a CLIP vision model (image encoder) from models/clip_vision, in transformers' layout (vision_model.*) or OpenCLIP's (visual.*): for unCLIP, style models and IP-adapters."
+        ...
+
     def Canny(
         self,
         *,
@@ -974,6 +1260,16 @@ class BuiltinNodes:
 
     def CheckpointLoaderSimple(self, *, ckpt_name: str | Output[Literal['COMBO']]) -> CheckpointLoaderSimpleNode:
         'Loads a Stable Diffusion 1.x, 2.x or SDXL checkpoint from models/checkpoints (a single file or a diffusers folder).'
+        ...
+
+    def CheckpointSave(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        clip: Output[Literal['CLIP']],
+        vae: Output[Literal['VAE']],
+        filename_prefix: str | Output[Literal['STRING']] = ...,
+    ) -> CheckpointSaveNode:
         ...
 
     def ColorTransfer(
@@ -1055,6 +1351,15 @@ class BuiltinNodes:
         "Appends the tokens of conditioning_from's first entry to each entry of conditioning_to."
         ...
 
+    def ConditioningMultiply(
+        self,
+        *,
+        conditioning: Output[Literal['CONDITIONING']],
+        multiplier: float | Output[Literal['FLOAT']] = ...,
+    ) -> ConditioningMultiplyNode:
+        "Scales every entry's hidden states (and pooled output) by `multiplier`: a stronger or weaker prompt."
+        ...
+
     def ConditioningSetArea(
         self,
         *,
@@ -1115,6 +1420,52 @@ class BuiltinNodes:
         "All zeros of the same shapes: an empty prompt for models trained with one (SDXL Turbo's negative)."
         ...
 
+    def ControlNetApply(
+        self,
+        *,
+        conditioning: Output[Literal['CONDITIONING']],
+        control_net: Output[Literal['CONTROL_NET']],
+        image: Output[Literal['IMAGE']],
+        strength: float | Output[Literal['FLOAT']] = ...,
+    ) -> ControlNetApplyNode:
+        'Applies a ControlNet to every entry of the conditioning for the whole of sampling; the sampler applies it to the negative prompt too.'
+        ...
+
+    def ControlNetApplyAdvanced(
+        self,
+        *,
+        positive: Output[Literal['CONDITIONING']],
+        negative: Output[Literal['CONDITIONING']],
+        control_net: Output[Literal['CONTROL_NET']],
+        image: Output[Literal['IMAGE']],
+        strength: float | Output[Literal['FLOAT']] = ...,
+        start_percent: float | Output[Literal['FLOAT']] = ...,
+        end_percent: float | Output[Literal['FLOAT']] = ...,
+        vae: Output[Literal['VAE']] = ...,
+    ) -> ControlNetApplyAdvancedNode:
+        'Applies a ControlNet or T2I-Adapter to the positive and negative conditioning between two points of sampling; a control already on an entry is kept, and the residuals of both are summed.'
+        ...
+
+    def ControlNetInpaintingAliMamaApply(
+        self,
+        *,
+        positive: Output[Literal['CONDITIONING']],
+        negative: Output[Literal['CONDITIONING']],
+        control_net: Output[Literal['CONTROL_NET']],
+        vae: Output[Literal['VAE']],
+        image: Output[Literal['IMAGE']],
+        mask: Output[Literal['MASK']],
+        strength: float | Output[Literal['FLOAT']] = ...,
+        start_percent: float | Output[Literal['FLOAT']] = ...,
+        end_percent: float | Output[Literal['FLOAT']] = ...,
+    ) -> ControlNetInpaintingAliMamaApplyNode:
+        'Applies an inpainting ControlNet: ControlNets that read the mask get the image with the masked part blacked out and the mask beside it; others are applied as with Apply ControlNet.'
+        ...
+
+    def ControlNetLoader(self, *, control_net_name: str | Output[Literal['COMBO']]) -> ControlNetLoaderNode:
+        'Loads a ControlNet (SD1.x, SD2.x or SDXL; original or diffusers layout), a control-LoRA or a T2I-Adapter from models/controlnet (or models/t2i_adapter).'
+        ...
+
     def ConvertArrayToString(
         self,
         *,
@@ -1152,6 +1503,23 @@ class BuiltinNodes:
         index: int | Output[Literal['INT']] = ...,
     ) -> CustomComboNode:
         'The choice picked from options the user writes on the canvas, and its position.'
+        ...
+
+    def DiffControlNetLoader(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        control_net_name: str | Output[Literal['COMBO']],
+    ) -> DiffControlNetLoaderNode:
+        "Loads a ControlNet for the given model; a diff ControlNet's weights are added to the model's own UNet weights (with its LoRAs), other ControlNets load as with Load ControlNet Model."
+        ...
+
+    def DifferentialDiffusion(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        strength: float | Output[Literal['FLOAT']] = ...,
+    ) -> DifferentialDiffusionNode:
         ...
 
     def DiffusersLoader(self, *, model_path: str | Output[Literal['COMBO']]) -> DiffusersLoaderNode:
@@ -1258,6 +1626,35 @@ class BuiltinNodes:
         'Reverses the sigmas (for unsampling: from the image back to noise); a first 0 becomes 0.0001.'
         ...
 
+    def GITSScheduler(
+        self,
+        *,
+        coeff: float | Output[Literal['FLOAT']] = ...,
+        steps: int | Output[Literal['INT']] = ...,
+        denoise: float | Output[Literal['FLOAT']] = ...,
+    ) -> GITSSchedulerNode:
+        "GITS' schedule for SD1.x models (Chen et al. 2024): coeff picks how the steps were optimised; denoise < 1 keeps its last steps."
+        ...
+
+    def GLIGENLoader(self, *, gligen_name: str | Output[Literal['COMBO']]) -> GLIGENLoaderNode:
+        'Loads a GLIGEN model from models/gligen, for Apply GLIGEN Text Box.'
+        ...
+
+    def GLIGENTextBoxApply(
+        self,
+        *,
+        conditioning_to: Output[Literal['CONDITIONING']],
+        clip: Output[Literal['CLIP']],
+        gligen_textbox_model: Output[Literal['GLIGEN']],
+        text: str | Output[Literal['STRING']],
+        width: int | Output[Literal['INT']] = ...,
+        height: int | Output[Literal['INT']] = ...,
+        x: int | Output[Literal['INT']] = ...,
+        y: int | Output[Literal['INT']] = ...,
+    ) -> GLIGENTextBoxApplyNode:
+        "Asks for `text` inside the box (width x height at x, y in pixels): the text's pooled CLIP embedding and the box go to the GLIGEN model, which guides every step."
+        ...
+
     def GetImageSize(self, *, image: Output[Literal['IMAGE']]) -> GetImageSizeNode:
         'Returns width and height of the image, and passes it through unchanged.'
         ...
@@ -1270,6 +1667,16 @@ class BuiltinNodes:
         tapered_corners: bool | Output[Literal['BOOLEAN']] = ...,
     ) -> GrowMaskNode:
         'Grow the mask by `expand` pixels (shrink it when negative); tapered corners round them off.'
+        ...
+
+    def HypernetworkLoader(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        hypernetwork_name: str | Output[Literal['COMBO']],
+        strength: float | Output[Literal['FLOAT']] = ...,
+    ) -> HypernetworkLoaderNode:
+        "Applies an A1111 hypernetwork (.pt) from models/hypernetworks: in each attention layer whose key width it covers, key and value get its nets' outputs added, times strength."
         ...
 
     def ImageAddNoise(
@@ -1582,7 +1989,7 @@ class BuiltinNodes:
         seed: int | Output[Literal['INT']] = ...,
         steps: int | Output[Literal['INT']] = ...,
         cfg: float | Output[Literal['FLOAT']] = ...,
-        sampler_name: Literal['euler', 'euler_cfg_pp', 'euler_ancestral', 'euler_ancestral_cfg_pp', 'heun', 'heunpp2', 'exp_heun_2_x0', 'exp_heun_2_x0_sde', 'dpm_2', 'dpm_2_ancestral', 'lms', 'dpmpp_2s_ancestral', 'dpmpp_2s_ancestral_cfg_pp', 'dpmpp_sde', 'dpmpp_sde_gpu', 'dpmpp_2m', 'dpmpp_2m_cfg_pp', 'dpmpp_2m_sde', 'dpmpp_2m_sde_gpu', 'dpmpp_2m_sde_heun', 'dpmpp_2m_sde_heun_gpu', 'dpmpp_3m_sde', 'dpmpp_3m_sde_gpu', 'ddpm', 'lcm', 'ipndm', 'ipndm_v', 'res_multistep', 'res_multistep_cfg_pp', 'res_multistep_ancestral', 'res_multistep_ancestral_cfg_pp', 'gradient_estimation', 'gradient_estimation_cfg_pp', 'er_sde', 'seeds_2', 'seeds_3', 'ddim', 'uni_pc', 'uni_pc_bh2'] | Output[Literal['COMBO']],
+        sampler_name: str | Output[Literal['COMBO']],
         scheduler: Literal['simple', 'sgm_uniform', 'karras', 'exponential', 'ddim_uniform', 'beta', 'normal', 'linear_quadratic', 'kl_optimal'] | Output[Literal['COMBO']],
         positive: Output[Literal['CONDITIONING']],
         negative: Output[Literal['CONDITIONING']],
@@ -1600,7 +2007,7 @@ class BuiltinNodes:
         noise_seed: int | Output[Literal['INT']] = ...,
         steps: int | Output[Literal['INT']] = ...,
         cfg: float | Output[Literal['FLOAT']] = ...,
-        sampler_name: Literal['euler', 'euler_cfg_pp', 'euler_ancestral', 'euler_ancestral_cfg_pp', 'heun', 'heunpp2', 'exp_heun_2_x0', 'exp_heun_2_x0_sde', 'dpm_2', 'dpm_2_ancestral', 'lms', 'dpmpp_2s_ancestral', 'dpmpp_2s_ancestral_cfg_pp', 'dpmpp_sde', 'dpmpp_sde_gpu', 'dpmpp_2m', 'dpmpp_2m_cfg_pp', 'dpmpp_2m_sde', 'dpmpp_2m_sde_gpu', 'dpmpp_2m_sde_heun', 'dpmpp_2m_sde_heun_gpu', 'dpmpp_3m_sde', 'dpmpp_3m_sde_gpu', 'ddpm', 'lcm', 'ipndm', 'ipndm_v', 'res_multistep', 'res_multistep_cfg_pp', 'res_multistep_ancestral', 'res_multistep_ancestral_cfg_pp', 'gradient_estimation', 'gradient_estimation_cfg_pp', 'er_sde', 'seeds_2', 'seeds_3', 'ddim', 'uni_pc', 'uni_pc_bh2'] | Output[Literal['COMBO']],
+        sampler_name: str | Output[Literal['COMBO']],
         scheduler: Literal['simple', 'sgm_uniform', 'karras', 'exponential', 'ddim_uniform', 'beta', 'normal', 'linear_quadratic', 'kl_optimal'] | Output[Literal['COMBO']],
         positive: Output[Literal['CONDITIONING']],
         negative: Output[Literal['CONDITIONING']],
@@ -1612,11 +2019,7 @@ class BuiltinNodes:
         'KSampler over a slice of the steps (start_at_step to end_at_step), optionally without adding noise or keeping the leftover noise: for two-stage workflows.'
         ...
 
-    def KSamplerSelect(
-        self,
-        *,
-        sampler_name: Literal['euler', 'euler_cfg_pp', 'euler_ancestral', 'euler_ancestral_cfg_pp', 'heun', 'heunpp2', 'exp_heun_2_x0', 'exp_heun_2_x0_sde', 'dpm_2', 'dpm_2_ancestral', 'lms', 'dpmpp_2s_ancestral', 'dpmpp_2s_ancestral_cfg_pp', 'dpmpp_sde', 'dpmpp_sde_gpu', 'dpmpp_2m', 'dpmpp_2m_cfg_pp', 'dpmpp_2m_sde', 'dpmpp_2m_sde_gpu', 'dpmpp_2m_sde_heun', 'dpmpp_2m_sde_heun_gpu', 'dpmpp_3m_sde', 'dpmpp_3m_sde_gpu', 'ddpm', 'lcm', 'ipndm', 'ipndm_v', 'res_multistep', 'res_multistep_cfg_pp', 'res_multistep_ancestral', 'res_multistep_ancestral_cfg_pp', 'gradient_estimation', 'gradient_estimation_cfg_pp', 'er_sde', 'seeds_2', 'seeds_3', 'ddim', 'uni_pc', 'uni_pc_bh2'] | Output[Literal['COMBO']],
-    ) -> KSamplerSelectNode:
+    def KSamplerSelect(self, *, sampler_name: str | Output[Literal['COMBO']]) -> KSamplerSelectNode:
         'A KSampler sampler by name, with its default options.'
         ...
 
@@ -1654,6 +2057,14 @@ class BuiltinNodes:
         operation: Output[Literal['LATENT_OPERATION']],
     ) -> LatentApplyOperationNode:
         'The latents changed by a latent operation (sharpen, tonemap...).'
+        ...
+
+    def LatentApplyOperationCFG(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        operation: Output[Literal['LATENT_OPERATION']],
+    ) -> LatentApplyOperationCFGNode:
         ...
 
     def LatentBatch(
@@ -1881,6 +2292,28 @@ class BuiltinNodes:
         'Applies a LoRA from models/loras. Several loaders in a chain stack; changing a strength or swapping the LoRA never reloads the checkpoint.'
         ...
 
+    def LoraLoaderBypass(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        clip: Output[Literal['CLIP']],
+        lora_name: str | Output[Literal['COMBO']],
+        strength_model: float | Output[Literal['FLOAT']] = ...,
+        strength_clip: float | Output[Literal['FLOAT']] = ...,
+    ) -> LoraLoaderBypassNode:
+        "Apply LoRA in bypass mode. Unlike regular LoRA, this doesn't modify model weights - instead it injects the LoRA computation during forward pass. Useful for training scenarios."
+        ...
+
+    def LoraLoaderBypassModelOnly(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        lora_name: str | Output[Literal['COMBO']],
+        strength_model: float | Output[Literal['FLOAT']] = ...,
+    ) -> LoraLoaderBypassModelOnlyNode:
+        "Apply LoRA in bypass mode. Unlike regular LoRA, this doesn't modify model weights - instead it injects the LoRA computation during forward pass. Useful for training scenarios."
+        ...
+
     def LoraLoaderModelOnly(
         self,
         *,
@@ -1889,6 +2322,18 @@ class BuiltinNodes:
         strength_model: float | Output[Literal['FLOAT']] = ...,
     ) -> LoraLoaderModelOnlyNode:
         'Applies a LoRA from models/loras to the diffusion model only.'
+        ...
+
+    def LoraSave(
+        self,
+        *,
+        filename_prefix: str | Output[Literal['STRING']] = ...,
+        rank: int | Output[Literal['INT']] = ...,
+        lora_type: Literal['standard', 'full_diff'] | Output[Literal['COMBO']],
+        bias_diff: bool | Output[Literal['BOOLEAN']] = ...,
+        model_diff: Output[Literal['MODEL']] = ...,
+        text_encoder_diff: Output[Literal['CLIP']] = ...,
+    ) -> LoraSaveNode:
         ...
 
     def ManualSigmas(self, *, sigmas: str | Output[Literal['STRING']] = ...) -> ManualSigmasNode:
@@ -1935,6 +2380,102 @@ class BuiltinNodes:
         'a <operation> b on whole numbers; divide rounds down.'
         ...
 
+    def ModelMergeAdd(self, *, model1: Output[Literal['MODEL']], model2: Output[Literal['MODEL']]) -> ModelMergeAddNode:
+        ...
+
+    def ModelMergeBlocks(
+        self,
+        *,
+        model1: Output[Literal['MODEL']],
+        model2: Output[Literal['MODEL']],
+        input: float | Output[Literal['FLOAT']] = ...,
+        middle: float | Output[Literal['FLOAT']] = ...,
+        out: float | Output[Literal['FLOAT']] = ...,
+    ) -> ModelMergeBlocksNode:
+        ...
+
+    def ModelMergeSD1(
+        self,
+        *,
+        model1: Output[Literal['MODEL']],
+        model2: Output[Literal['MODEL']],
+        **inputs: Any,
+    ) -> ModelMergeSD1Node:
+        ...
+
+    def ModelMergeSD2(
+        self,
+        *,
+        model1: Output[Literal['MODEL']],
+        model2: Output[Literal['MODEL']],
+        **inputs: Any,
+    ) -> ModelMergeSD2Node:
+        ...
+
+    def ModelMergeSDXL(
+        self,
+        *,
+        model1: Output[Literal['MODEL']],
+        model2: Output[Literal['MODEL']],
+        **inputs: Any,
+    ) -> ModelMergeSDXLNode:
+        ...
+
+    def ModelMergeSimple(
+        self,
+        *,
+        model1: Output[Literal['MODEL']],
+        model2: Output[Literal['MODEL']],
+        ratio: float | Output[Literal['FLOAT']] = ...,
+    ) -> ModelMergeSimpleNode:
+        ...
+
+    def ModelMergeSubtract(
+        self,
+        *,
+        model1: Output[Literal['MODEL']],
+        model2: Output[Literal['MODEL']],
+        multiplier: float | Output[Literal['FLOAT']] = ...,
+    ) -> ModelMergeSubtractNode:
+        ...
+
+    def ModelSamplingContinuousEDM(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        sampling: Literal['v_prediction', 'edm', 'edm_playground_v2.5', 'eps', 'cosmos_rflow'] | Output[Literal['COMBO']],
+        sigma_max: float | Output[Literal['FLOAT']] = ...,
+        sigma_min: float | Output[Literal['FLOAT']] = ...,
+    ) -> ModelSamplingContinuousEDMNode:
+        ...
+
+    def ModelSamplingContinuousV(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        sampling: Literal['v_prediction'] | Output[Literal['COMBO']],
+        sigma_max: float | Output[Literal['FLOAT']] = ...,
+        sigma_min: float | Output[Literal['FLOAT']] = ...,
+    ) -> ModelSamplingContinuousVNode:
+        ...
+
+    def ModelSamplingDiscrete(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        sampling: Literal['eps', 'v_prediction', 'lcm', 'x0', 'img_to_img', 'img_to_img_flow'] | Output[Literal['COMBO']],
+        zsnr: bool | Output[Literal['BOOLEAN']] = ...,
+    ) -> ModelSamplingDiscreteNode:
+        ...
+
+    def ModelSave(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        filename_prefix: str | Output[Literal['STRING']] = ...,
+    ) -> ModelSaveNode:
+        ...
+
     def Morphology(
         self,
         *,
@@ -1953,6 +2494,27 @@ class BuiltinNodes:
         denoise: float | Output[Literal['FLOAT']] = ...,
     ) -> OptimalStepsSchedulerNode:
         'The Optimal Steps schedule for the model; denoise < 1 keeps its last steps.'
+        ...
+
+    def PerpNeg(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        empty_conditioning: Output[Literal['CONDITIONING']],
+        neg_scale: float | Output[Literal['FLOAT']] = ...,
+    ) -> PerpNegNode:
+        ...
+
+    def PerpNegGuider(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        positive: Output[Literal['CONDITIONING']],
+        negative: Output[Literal['CONDITIONING']],
+        empty_conditioning: Output[Literal['CONDITIONING']],
+        cfg: float | Output[Literal['FLOAT']] = ...,
+        neg_scale: float | Output[Literal['FLOAT']] = ...,
+    ) -> PerpNegGuiderNode:
         ...
 
     def PolyexponentialScheduler(
@@ -2137,6 +2699,18 @@ class BuiltinNodes:
         "SD/SDXL Turbo's timesteps 999, 899, ...: `steps` of them, starting lower when denoise < 1."
         ...
 
+    def SD_4XUpscale_Conditioning(
+        self,
+        *,
+        images: Output[Literal['IMAGE']],
+        positive: Output[Literal['CONDITIONING']],
+        negative: Output[Literal['CONDITIONING']],
+        scale_ratio: float | Output[Literal['FLOAT']] = ...,
+        noise_augmentation: float | Output[Literal['FLOAT']] = ...,
+    ) -> SD_4XUpscale_ConditioningNode:
+        "For the Stable Diffusion x4 upscaler: the images, scaled to -1..1 and resized (bilinear, centre crop) to the latent's size (the output size / 4), join both conditionings as 'concat_image' with 'noise_augmentation'; the latent is zeros of the output size / 4."
+        ...
+
     def SamplerCustom(
         self,
         *,
@@ -2163,6 +2737,23 @@ class BuiltinNodes:
         latent_image: Output[Literal['LATENT']],
     ) -> SamplerCustomAdvancedNode:
         'Samples with a NOISE, a GUIDER, a SAMPLER and SIGMAS chosen by other nodes.'
+        ...
+
+    def SamplerDPMAdaptative(
+        self,
+        *,
+        order: int | Output[Literal['INT']] = ...,
+        rtol: float | Output[Literal['FLOAT']] = ...,
+        atol: float | Output[Literal['FLOAT']] = ...,
+        h_init: float | Output[Literal['FLOAT']] = ...,
+        pcoeff: float | Output[Literal['FLOAT']] = ...,
+        icoeff: float | Output[Literal['FLOAT']] = ...,
+        dcoeff: float | Output[Literal['FLOAT']] = ...,
+        accept_safety: float | Output[Literal['FLOAT']] = ...,
+        eta: float | Output[Literal['FLOAT']] = ...,
+        s_noise: float | Output[Literal['FLOAT']] = ...,
+    ) -> SamplerDPMAdaptativeNode:
+        'dpm_adaptive with its step-size control: steps of the given order checked against one order lower, kept within rtol * |x| + atol, the next step sized by a PID controller; eta adds fresh noise.'
         ...
 
     def SamplerDPMPP_2M_SDE(
@@ -2267,6 +2858,22 @@ class BuiltinNodes:
         'lms with the number of earlier slopes it extrapolates from.'
         ...
 
+    def SamplerSASolver(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        eta: float | Output[Literal['FLOAT']] = ...,
+        sde_start_percent: float | Output[Literal['FLOAT']] = ...,
+        sde_end_percent: float | Output[Literal['FLOAT']] = ...,
+        s_noise: float | Output[Literal['FLOAT']] = ...,
+        predictor_order: int | Output[Literal['INT']] = ...,
+        corrector_order: int | Output[Literal['INT']] = ...,
+        use_pece: bool | Output[Literal['BOOLEAN']],
+        simple_order_2: bool | Output[Literal['BOOLEAN']],
+    ) -> SamplerSASolverNode:
+        "sa_solver with its options: stochastic with strength eta between the model's noise levels at sde_start_percent and sde_end_percent of sampling, the predictor's and corrector's orders, PECE (one more model call per step), and the paper's simpler order-2 coefficients."
+        ...
+
     def SamplerSEEDS2(
         self,
         *,
@@ -2321,6 +2928,16 @@ class BuiltinNodes:
         'Saves the input images to your output folder as PNG with the workflow inside.'
         ...
 
+    def SaveImageAdvanced(
+        self,
+        *,
+        images: Output[Literal['IMAGE']],
+        filename_prefix: str | Output[Literal['STRING']] = ...,
+        format: Literal['png', 'exr'] | Output[Literal['COMFY_DYNAMICCOMBO_V3']],
+    ) -> SaveImageAdvancedNode:
+        'Saves the images in the output folder as PNG (8 or 16 bits per sample) or OpenEXR (32-bit float, scene-linear light), the prompt and workflow inside.'
+        ...
+
     def SaveLatent(
         self,
         *,
@@ -2359,6 +2976,15 @@ class BuiltinNodes:
         mask: Output[Literal['MASK']],
     ) -> SetLatentNoiseMaskNode:
         'Attach a mask to a latent so sampling only changes where the mask is above 0.'
+        ...
+
+    def SetUnionControlNetType(
+        self,
+        *,
+        control_net: Output[Literal['CONTROL_NET']],
+        type: Literal['auto', 'openpose', 'depth', 'hed/pidi/scribble/ted', 'canny/lineart/anime_lineart/mlsd', 'normal', 'segment', 'tile', 'repaint'] | Output[Literal['COMBO']],
+    ) -> SetUnionControlNetTypeNode:
+        "Sets which control type a union ControlNet should follow ('auto' lets it tell from the image)."
         ...
 
     def SolidMask(
@@ -2472,6 +3098,32 @@ class BuiltinNodes:
         'The text without the spaces, tabs and line breaks at its start, its end or both.'
         ...
 
+    def StyleModelApply(
+        self,
+        *,
+        conditioning: Output[Literal['CONDITIONING']],
+        style_model: Output[Literal['STYLE_MODEL']],
+        clip_vision_output: Output[Literal['CLIP_VISION_OUTPUT']],
+        strength: float | Output[Literal['FLOAT']] = ...,
+        strength_type: Literal['multiply', 'attn_bias'] | Output[Literal['COMBO']],
+    ) -> StyleModelApplyNode:
+        "Appends a style model's tokens for the encoded image(s) to every conditioning entry's text. multiply scales the tokens by strength; attn_bias keeps them and records an attention bias of log(strength) in the entry's attention_mask (which Stable Diffusion UNets do not read, as in ComfyUI)."
+        ...
+
+    def StyleModelLoader(self, *, style_model_name: str | Output[Literal['COMBO']]) -> StyleModelLoaderNode:
+        'Loads a T2I-Adapter style model from models/style_models.'
+        ...
+
+    def TemporalScoreRescaling(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        tsr_k: float | Output[Literal['FLOAT']] = ...,
+        tsr_sigma: float | Output[Literal['FLOAT']] = ...,
+    ) -> TemporalScoreRescalingNode:
+        "[Post-CFG Function]\nTSR - Temporal Score Rescaling (2510.01184)\n\nRescaling the model's score or noise to steer the sampling diversity.\n"
+        ...
+
     def ThresholdMask(
         self,
         *,
@@ -2481,6 +3133,14 @@ class BuiltinNodes:
         '1 where the mask is above `value`, 0 elsewhere.'
         ...
 
+    def TorchCompileModel(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        backend: Literal['inductor', 'cudagraphs'] | Output[Literal['COMBO']],
+    ) -> TorchCompileModelNode:
+        ...
+
     def UNETLoader(
         self,
         *,
@@ -2488,6 +3148,28 @@ class BuiltinNodes:
         weight_dtype: Literal['default', 'fp8_e4m3fn', 'fp8_e4m3fn_fast', 'fp8_e5m2'] | Output[Literal['COMBO']],
     ) -> UNETLoaderNode:
         'Loads a Stable Diffusion 1.x, 2.x or SDXL diffusion model (UNet) saved on its own, from models/diffusion_models or models/unet; pair it with Load CLIP and Load VAE.'
+        ...
+
+    def UNetCrossAttentionMultiply(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        q: float | Output[Literal['FLOAT']] = ...,
+        k: float | Output[Literal['FLOAT']] = ...,
+        v: float | Output[Literal['FLOAT']] = ...,
+        out: float | Output[Literal['FLOAT']] = ...,
+    ) -> UNetCrossAttentionMultiplyNode:
+        ...
+
+    def UNetSelfAttentionMultiply(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        q: float | Output[Literal['FLOAT']] = ...,
+        k: float | Output[Literal['FLOAT']] = ...,
+        v: float | Output[Literal['FLOAT']] = ...,
+        out: float | Output[Literal['FLOAT']] = ...,
+    ) -> UNetSelfAttentionMultiplyNode:
         ...
 
     def UpscaleModelLoader(self, *, model_name: str | Output[Literal['COMBO']]) -> UpscaleModelLoaderNode:
@@ -2543,6 +3225,14 @@ class BuiltinNodes:
         "Loads a VAE file from models/vae, to decode with instead of the checkpoint's own."
         ...
 
+    def VAESave(
+        self,
+        *,
+        vae: Output[Literal['VAE']],
+        filename_prefix: str | Output[Literal['STRING']] = ...,
+    ) -> VAESaveNode:
+        ...
+
     def VPScheduler(
         self,
         *,
@@ -2552,4 +3242,19 @@ class BuiltinNodes:
         eps_s: float | Output[Literal['FLOAT']] = ...,
     ) -> VPSchedulerNode:
         "The continuous variance-preserving SDE's sigmas."
+        ...
+
+    def unCLIPCheckpointLoader(self, *, ckpt_name: str | Output[Literal['COMBO']]) -> unCLIPCheckpointLoaderNode:
+        'Loads an SD2.1 unCLIP checkpoint from models/checkpoints: the model (which also reads image embeddings, see unCLIPConditioning), its text encoder, VAE and CLIP vision image encoder.'
+        ...
+
+    def unCLIPConditioning(
+        self,
+        *,
+        conditioning: Output[Literal['CONDITIONING']],
+        clip_vision_output: Output[Literal['CLIP_VISION_OUTPUT']],
+        strength: float | Output[Literal['FLOAT']] = ...,
+        noise_augmentation: float | Output[Literal['FLOAT']] = ...,
+    ) -> unCLIPConditioningNode:
+        'Adds an encoded image to each conditioning entry for an unCLIP model, with a strength and a noise augmentation (0..1 of the embedding noise schedule); several add up. Strength 0 changes nothing.'
         ...
