@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+from .unet_patch_node import UNetPatchNode
+
 PYTHON_MODULE = "comfy_extras.nodes_freelunch"
 LOG = logging.getLogger(__name__)
 FILTER_THRESHOLD = 1  # half-width of the centred low-frequency square the skip's spectrum scales
@@ -75,43 +77,29 @@ def structure_factor(h: Any, b: float) -> Any:
     return (b - 1.0) * ((mean - low) / (high - low)) + 1.0
 
 
-def _inputs(b1: float, b2: float) -> dict:
-    def factor(default: float) -> tuple:
-        return ("FLOAT", {"default": default, "min": 0.0, "max": 10.0, "step": 0.01, "advanced": True})
-    return {"required": {"model": ("MODEL", {}), "b1": factor(b1), "b2": factor(b2), "s1": factor(0.9),
-                         "s2": factor(0.2)}}
-
-
-class FreeU:
-    CATEGORY = "model/patch/unet"
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
+class FreeU(UNetPatchNode):
+    BACKBONE_DEFAULTS = (1.1, 1.2)  # b1, b2
+    backbone_factor = staticmethod(constant_factor)
 
     @classmethod
     def INPUT_TYPES(cls):
-        return _inputs(1.1, 1.2)
+        def factor(default: float) -> tuple:
+            return ("FLOAT", {"default": default, "min": 0.0, "max": 10.0, "step": 0.01, "advanced": True})
+        b1, b2 = cls.BACKBONE_DEFAULTS
+        return {"required": {"model": ("MODEL", {}), "b1": factor(b1), "b2": factor(b2), "s1": factor(0.9),
+                             "s2": factor(0.2)}}
 
     def patch(self, model: Any, b1: float, b2: float, s1: float, s2: float):
-        """FreeU: the decoder's backbone features times b, the skip features' low frequencies times s."""
+        """The decoder's backbone features times b (FreeU: everywhere; v2: following where the features are
+        strong), the skip features' low frequencies times s."""
         patched = model.clone()
-        patched.set_model_output_block_patch(freeu_patch(model, b1, b2, s1, s2, constant_factor))
+        patched.set_model_output_block_patch(freeu_patch(model, b1, b2, s1, s2, self.backbone_factor))
         return (patched,)
 
 
-class FreeU_V2:
-    CATEGORY = "model/patch/unet"
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return _inputs(1.3, 1.4)
-
-    def patch(self, model: Any, b1: float, b2: float, s1: float, s2: float):
-        """FreeU v2: as FreeU, the backbone scale following where the features are strong."""
-        patched = model.clone()
-        patched.set_model_output_block_patch(freeu_patch(model, b1, b2, s1, s2, structure_factor))
-        return (patched,)
+class FreeU_V2(FreeU):
+    BACKBONE_DEFAULTS = (1.3, 1.4)
+    backbone_factor = staticmethod(structure_factor)
 
 
 NODE_CLASS_MAPPINGS = {"FreeU": FreeU, "FreeU_V2": FreeU_V2}

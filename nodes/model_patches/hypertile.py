@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .unet_patch_node import UNetPatchNode
+
 PYTHON_MODULE = "comfy_extras.nodes_hypertile"
 SMALLEST_TILE = 32  # pixels
 
@@ -67,11 +69,7 @@ def hypertile_patches(tile_size: int, swap_size: int, max_depth: int, scale_dept
     return tile_queries, join_tiles
 
 
-class HyperTile:
-    CATEGORY = "model/patch/unet"
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
-
+class HyperTile(UNetPatchNode):
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..latent.resize import resize
+from .unet_patch_node import UNetPatchNode
 
 PYTHON_MODULE = "comfy_extras.nodes_model_downscale"
 METHODS = ["bicubic", "nearest-exact", "bilinear", "area", "bislerp"]  # resize's latent methods, in ComfyUI's order
@@ -31,11 +32,7 @@ def shrink_patches(block_number: int, downscale_factor: float, sigma_start: floa
     return input_block_patch, output_block_patch
 
 
-class PatchModelAddDownscale:
-    CATEGORY = "model/patch/unet"
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
-
+class PatchModelAddDownscale(UNetPatchNode):
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {

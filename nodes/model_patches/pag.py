@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .extra_prediction import predict_conditioning
+from .unet_patch_node import UNetPatchNode
 
 PYTHON_MODULE = "comfy_extras.nodes_pag"
 PERTURBED_BLOCK = ("middle", 0)
@@ -31,11 +32,7 @@ def pag_post_cfg(scale: float):
     return post_cfg_function
 
 
-class PerturbedAttentionGuidance:
-    CATEGORY = "model/patch/unet"
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
-
+class PerturbedAttentionGuidance(UNetPatchNode):
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"model": ("MODEL", {}),

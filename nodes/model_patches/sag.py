@@ -8,6 +8,7 @@ from typing import Any
 from graph_engine import InvalidNodeInput
 
 from .extra_prediction import predict_conditioning
+from .unet_patch_node import UNetPatchNode
 
 PYTHON_MODULE = "comfy_extras.nodes_sag"
 BLUR_KERNEL = 9
@@ -105,10 +106,8 @@ def sag_patches(scale: float, blur_sigma: float) -> tuple:
     return attention_recording_uncond, post_cfg_function
 
 
-class SelfAttentionGuidance:
+class SelfAttentionGuidance(UNetPatchNode):
     CATEGORY = "experimental"
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
     EXPERIMENTAL = True
 
     @classmethod

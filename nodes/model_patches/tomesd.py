@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from .unet_patch_node import UNetPatchNode
+
 PYTHON_MODULE = "comfy_extras.nodes_tomesd"
 STRIDE = 2  # each 2x2 cell of the token grid keeps one destination token
 
@@ -107,11 +109,7 @@ def tome_patches(ratio: float) -> tuple:
     return merge_queries, unmerge_output
 
 
-class TomePatchModel:
-    CATEGORY = "model/patch/unet"
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
-
+class TomePatchModel(UNetPatchNode):
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"model": ("MODEL", {}),
