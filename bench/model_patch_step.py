@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import statistics
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline import interleaved, print_table  # noqa: E402 (same folder)
+from pipeline import print_table, timed  # noqa: E402 (same folder)
 
 
 def sd1_shaped_unet(channels: int) -> torch.nn.Module:
@@ -41,6 +42,19 @@ def patched_models(model) -> dict[str, object]:
     return {"no patch": model, "walk only (no-op UNet patch)": walk_only,
             "FreeU (defaults)": FreeU().patch(model, 1.1, 1.2, 0.9, 0.2)[0],
             "RescaleCFG (0.7)": RescaleCFG().patch(model, 0.7)[0]}
+
+
+def rotated_medians(repeat: int, actions: dict) -> dict[str, float]:
+    """Median seconds of each action over `repeat` rounds after one untimed run each; the order turns every round,
+    so that no action always runs first or right after the same other one."""
+    for action in actions.values():
+        action()
+    names = list(actions)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_number in range(repeat):
+        for name in names[round_number % len(names):] + names[:round_number % len(names)]:
+            samples[name].append(timed(actions[name]))
+    return {name: statistics.median(samples[name]) for name in names}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         return lambda: sample_latent(view, latent, positive, negative, seed=1, steps=args.steps, cfg=7.0,
                                      sampler_name="euler", scheduler="normal")
 
-    seconds = interleaved(args.repeat, {name: run(view) for name, view in patched_models(model).items()})
+    seconds = rotated_medians(args.repeat, {name: run(view) for name, view in patched_models(model).items()})
     base = seconds["no patch"] / args.steps
     rows = [[name, f"{run_seconds / args.steps * 1000:.1f}", f"{run_seconds / args.steps / base:.3f}x"]
             for name, run_seconds in seconds.items()]
