@@ -1,7 +1,7 @@
 """The cost of a model patch per sampling step: FreeU (output block patches: the UNet walked block by block, an FFT
 per patched skip) and RescaleCFG (a cfg function) against the same step on the unpatched MODEL, in one run.
 
-Run: .venv/bin/python bench/model_patch_step.py [--channels 64] [--size 32] [--steps 4] [--repeat 5]
+Run: .venv/bin/python bench/model_patch_step.py [--channels 64] [--size 32] [--steps 4] [--repeat 5] [--threads N]
 Builds an SD1-shaped UNet with random weights (four levels of channels x (1, 2, 4, 4), two resnets each, attention on
 the first three, 768-wide text context; SD1 itself is --channels 320) and samples a --size latent with euler at
 cfg 7 through KSampler's code path. "walk only" is a no-op output block patch: the price of running diffusers' UNet
@@ -13,13 +13,14 @@ import argparse
 import logging
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline import print_table, timed  # noqa: E402 (same folder)
+from pipeline import print_table  # noqa: E402 (same folder)
 
 
 def sd1_shaped_unet(channels: int) -> torch.nn.Module:
@@ -44,17 +45,29 @@ def patched_models(model) -> dict[str, object]:
             "RescaleCFG (0.7)": RescaleCFG().patch(model, 0.7)[0]}
 
 
-def rotated_medians(repeat: int, actions: dict) -> dict[str, float]:
-    """Median seconds of each action over `repeat` rounds after one untimed run each; the order turns every round,
-    so that no action always runs first or right after the same other one."""
+def timed(action) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) that `action` takes; a GPU is synchronised on both sides. On a
+    shared CPU the CPU seconds are the steadier measure (waiting for a core is not counted)."""
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    sync()
+    wall, cpu = time.perf_counter(), time.process_time()
+    action()
+    sync()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def rotated_medians(repeat: int, actions: dict) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of each action over `repeat` rounds after one untimed run each; the order turns
+    every round, so that no action always runs first or right after the same other one."""
     for action in actions.values():
         action()
     names = list(actions)
-    samples: dict[str, list[float]] = {name: [] for name in names}
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     for round_number in range(repeat):
         for name in names[round_number % len(names):] + names[:round_number % len(names)]:
             samples[name].append(timed(actions[name]))
-    return {name: statistics.median(samples[name]) for name in names}
+    return {name: (statistics.median(wall for wall, _ in samples[name]),
+                   statistics.median(cpu for _, cpu in samples[name])) for name in names}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,7 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=32, help="latent side in cells (pixels / 8)")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="CPU threads; 1 on a CPU shared with other work (waiting threads spin and skew timings)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     from nodes.runtime.models import DiffusionModel
     from nodes.runtime.sample_latent import sample_latent
@@ -82,11 +98,11 @@ def main(argv: list[str] | None = None) -> None:
                                      sampler_name="euler", scheduler="normal")
 
     seconds = rotated_medians(args.repeat, {name: run(view) for name, view in patched_models(model).items()})
-    base = seconds["no patch"] / args.steps
-    rows = [[name, f"{run_seconds / args.steps * 1000:.1f}", f"{run_seconds / args.steps / base:.3f}x"]
-            for name, run_seconds in seconds.items()]
+    base_wall, base_cpu = seconds["no patch"]
+    rows = [[name, f"{wall / args.steps * 1000:.1f}", f"{wall / base_wall:.3f}x", f"{cpu / args.steps * 1000:.1f}",
+             f"{cpu / base_cpu:.3f}x"] for name, (wall, cpu) in seconds.items()]
     print_table(f"one sampling step (cond and uncond in one UNet call), median of {args.repeat} runs each",
-                ["MODEL", "ms/step", "against no patch"], rows)
+                ["MODEL", "wall ms/step", "against no patch", "CPU ms/step", "against no patch"], rows)
 
 
 if __name__ == "__main__":
