@@ -73,9 +73,7 @@ class ModelPatchSurface:
     def set_model_patch_replace(self, patch: Callable[..., Any], name: str, block_name: str, number: int,
                                 transformer_index: int | None = None) -> None:
         """Replace the "attn1" or "attn2" attention of one block (or of one transformer block inside it)."""
-        replaces = self.model_options["transformer_options"].setdefault("patches_replace", {})
-        key = (block_name, number) if transformer_index is None else (block_name, number, transformer_index)
-        replaces[name] = {**replaces.get(name, {}), key: patch}
+        _put_patch_replace(self.model_options, patch, name, block_name, number, transformer_index)
 
     def set_model_attn1_patch(self, patch: Callable[..., Any]) -> None:
         self.set_model_patch(patch, "attn1_patch")
@@ -118,6 +116,23 @@ class ModelPatchSurface:
         self.model_options[key] = [*self.model_options.get(key, []), function]
         if disable_cfg1_optimization:
             self.model_options["disable_cfg1_optimization"] = True
+
+
+def set_model_options_patch_replace(model_options: dict[str, Any], patch: Callable[..., Any], name: str,
+                                    block_name: str, number: int,
+                                    transformer_index: int | None = None) -> dict[str, Any]:
+    """A copy of `model_options` whose "attn1"/"attn2" attention at the block is `patch` (ComfyUI's function of this
+    name: a guidance hook's extra model call with one attention changed, as PAG makes)."""
+    options = copy_model_options(model_options)
+    _put_patch_replace(options, patch, name, block_name, number, transformer_index)
+    return options
+
+
+def _put_patch_replace(options: dict[str, Any], patch: Callable[..., Any], name: str, block_name: str, number: int,
+                       transformer_index: int | None) -> None:
+    replaces = options.setdefault("transformer_options", {}).setdefault("patches_replace", {})
+    key = (block_name, number) if transformer_index is None else (block_name, number, transformer_index)
+    replaces[name] = {**replaces.get(name, {}), key: patch}
 
 
 def skips_uncond(options: dict[str, Any], cfg: float) -> bool:

@@ -75,7 +75,7 @@ def _attention_step(attn: Any, n: torch.Tensor, context: torch.Tensor | None, pa
         value = context if value is None else value
         out = replace(attn.to_q(n), attn.to_k(context), attn.to_v(value), extra)
         out = attn.to_out[1](attn.to_out[0](out))
-    elif value is None or value is context:
+    elif (value is None or value is context) and (context is None or context.shape[0] == n.shape[0]):
         out = attn(n, encoder_hidden_states=context)  # the module's own processor (interrupt checks, chunking)
     else:
         out = attn.to_out[1](attn.to_out[0](attention(attn.to_q(n), attn.to_k(context), attn.to_v(value),
@@ -87,10 +87,11 @@ def _attention_step(attn: Any, n: torch.Tensor, context: torch.Tensor | None, pa
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
               mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Scaled dot-product attention over [batch, tokens, heads * dim] inputs, as ComfyUI's optimized_attention."""
+    """Scaled dot-product attention over [batch, tokens, heads * dim] inputs, as ComfyUI's optimized_attention: k and
+    v are laid out in q's batch (a patch that cuts the queries into tiles, HyperTile, relies on it)."""
     batch, _, width = q.shape
     dim = width // heads
-    q, k, v = (t.reshape(t.shape[0], -1, heads, dim).transpose(1, 2) for t in (q, k, v))
+    q, k, v = (t.reshape(batch, -1, heads, dim).transpose(1, 2) for t in (q, k, v))
     if mask is not None and mask.ndim == 2:
         mask = mask.unsqueeze(0)
     if mask is not None and mask.ndim == 3:
