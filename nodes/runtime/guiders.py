@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from .guidance import GuidedDenoiser, read_conditioning
 from .models import DiffusionModel
+from .models.patching import cfg_function
 from .models.wrappers import with_predict_noise_wrappers
 from .sampling import SamplerObject
 from .sampling.ksampler import MaskFunction
@@ -99,26 +100,31 @@ class DualCFGGuider(CFGGuider):
         self.nested = nested
 
     def denoiser(self, image: ImageInput | None = None) -> Callable[..., torch.Tensor]:
-        pair = GuidedDenoiser(self.model, self.positive, self.middle, 1.0, **(image or {}))
-        negative = GuidedDenoiser(self.model, self.negative, [], 1.0, **(image or {}))
+        """ComfyUI's Guider_DualCFG: the pairs combined by the model's cfg_function (its cfg and post-cfg hooks);
+        at cfg_cond2_negative 1 the negative is not computed (nor cond2 when cfg_conds is 1 too), unless a patch
+        asks for it or the guidance is nested."""
+        model = self.model
+        pair = GuidedDenoiser(model, self.positive, self.middle, 1.0, **(image or {}))
+        negative = GuidedDenoiser(model, self.negative, [], 1.0, **(image or {}))
         cfg1, cfg2, nested = self.cfg, self.cfg2, self.nested
+        conds = (pair.groups[0], pair.groups[1], negative.groups[0])
 
         def denoise(x: torch.Tensor, sigma: torch.Tensor, uncond_sink: dict | None = None,
                     **kwargs: Any) -> torch.Tensor:
-            if uncond_sink is not None:  # CFG++: everything computed; the inner guidance's negative is reported
-                cond1, cond2 = pair.predict_groups(x, sigma, 2)
-                uncond = negative.predict_groups(x, sigma, 1)[0]
-                uncond_sink["uncond"] = cond2 if nested else uncond
-            elif not nested and math.isclose(cfg2, 1.0) and math.isclose(cfg1, 1.0):
-                return pair.predict_groups(x, sigma, 1)[0]  # neither guidance changes the positive
+            skip = not (nested or uncond_sink is not None or model.model_options.get("disable_cfg1_optimization"))
+            skip_negative = skip and math.isclose(cfg2, 1.0)
+            if skip_negative and math.isclose(cfg1, 1.0):
+                cond1 = pair.predict_groups(x, sigma, 1)[0]
+                cond2 = torch.zeros_like(cond1)
             else:
                 cond1, cond2 = pair.predict_groups(x, sigma, 2)
-                if not nested and math.isclose(cfg2, 1.0):
-                    return cond2 + (cond1 - cond2) * cfg1
-                uncond = negative.predict_groups(x, sigma, 1)[0]
+            uncond = torch.zeros_like(cond1) if skip_negative else negative.predict_groups(x, sigma, 1)[0]
+            if uncond_sink is not None:  # CFG++: the inner guidance's negative is reported
+                uncond_sink["uncond"] = cond2 if nested else uncond
             if nested:
-                return uncond + cfg2 * (cond2 + (cond1 - cond2) * cfg1 - uncond)
-            return uncond + (cond2 - uncond) * cfg2 + (cond1 - cond2) * cfg1
+                text = cfg_function(model, cond1, cond2, cfg1, x, sigma, conds[0], conds[1])
+                return uncond + cfg2 * (text - uncond)
+            return cfg_function(model, cond2, uncond, cfg2, x, sigma, conds[1], conds[2]) + (cond1 - cond2) * cfg1
 
         return denoise
 
@@ -138,19 +144,21 @@ class DualModelGuider(CFGGuider):
             self.negative_model.prepare()
 
     def denoiser(self, image: ImageInput | None = None) -> Callable[..., torch.Tensor]:
-        positive = GuidedDenoiser(self.model, self.positive, [], 1.0, **(image or {}))
+        model = self.model
+        positive = GuidedDenoiser(model, self.positive, [], 1.0, **(image or {}))
         negative = GuidedDenoiser(self.negative_model, self.negative, [], 1.0, **(image or {}))
         cfg = self.cfg
 
         def denoise(x: torch.Tensor, sigma: torch.Tensor, uncond_sink: dict | None = None,
                     **kwargs: Any) -> torch.Tensor:
             cond = positive.predict_groups(x, sigma, 1)[0]
-            if uncond_sink is None and math.isclose(cfg, 1.0):
+            if uncond_sink is None and math.isclose(cfg, 1.0) and not model.model_options.get(
+                    "disable_cfg1_optimization"):
                 return cond
             uncond = negative.predict_groups(x, sigma, 1)[0].to(cond.device)
             if uncond_sink is not None:
                 uncond_sink["uncond"] = uncond
-            return uncond + (cond - uncond) * cfg
+            return cfg_function(model, cond, uncond, cfg, x, sigma, positive.groups[0], negative.groups[0])
 
         return denoise
 

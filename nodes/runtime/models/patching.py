@@ -143,25 +143,47 @@ def skips_uncond(options: dict[str, Any], cfg: float) -> bool:
 def guide(model: Any, predictions: list[torch.Tensor], cfg: float, x: torch.Tensor, sigma: torch.Tensor,
           conds: tuple[Any, Any]) -> torch.Tensor:
     """The guided x0 from the [cond, uncond] x0 predictions (uncond absent when skipped), through the model's
-    pre-cfg, cfg and post-cfg hooks; plain CFG without them."""
+    pre-cfg hooks and then cfg_function, as ComfyUI's sampling_function does."""
     options = model.model_options
     cond_pred = predictions[0]
     uncond_pred = predictions[1] if len(predictions) > 1 else torch.zeros_like(cond_pred)
     cond, uncond = conds[0], conds[1] if len(predictions) > 1 else None
-    sigma = sigma.reshape(-1).expand(x.shape[0]) if sigma.numel() == 1 else sigma.reshape(-1)
-    shared = {"cond_scale": cfg, "input": x, "sigma": sigma, "model": model, "model_options": options}
+    sigma = _per_sample(sigma, x)
     for function in options.get("sampler_pre_cfg_function", []):
-        cond_pred, uncond_pred = function({**shared, "conds": [cond, uncond], "conds_out": [cond_pred, uncond_pred],
-                                           "timestep": sigma})
+        cond_pred, uncond_pred = function({"conds": [cond, uncond], "conds_out": [cond_pred, uncond_pred],
+                                           "cond_scale": cfg, "timestep": sigma, "input": x, "sigma": sigma,
+                                           "model": model, "model_options": options})
+    if len(predictions) == 1 and "sampler_cfg_function" not in options:
+        return _post_cfg(model, cond_pred, cond_pred, uncond_pred, cfg, x, sigma, cond, uncond)
+    return cfg_function(model, cond_pred, uncond_pred, cfg, x, sigma, cond, uncond)
+
+
+def cfg_function(model: Any, cond_pred: torch.Tensor, uncond_pred: torch.Tensor, cfg: float, x: torch.Tensor,
+                 sigma: torch.Tensor, cond: Any = None, uncond: Any = None) -> torch.Tensor:
+    """ComfyUI's cfg_function: the model's cfg function (given noise, "cond"/"uncond" = x - x0) or plain CFG over
+    two x0 predictions, then its post-cfg functions; the guiders that combine more than two predictions (DualCFG,
+    DualModel) run their pairs through it."""
+    options = model.model_options
+    sigma = _per_sample(sigma, x)
     if "sampler_cfg_function" in options:
         result = x - options["sampler_cfg_function"]({
-            **shared, "cond": x - cond_pred, "uncond": x - uncond_pred, "timestep": sigma,
-            "cond_denoised": cond_pred, "uncond_denoised": uncond_pred, "input_cond": cond, "input_uncond": uncond})
-    elif len(predictions) == 1:
-        result = cond_pred
+            "cond": x - cond_pred, "uncond": x - uncond_pred, "cond_scale": cfg, "timestep": sigma, "input": x,
+            "sigma": sigma, "cond_denoised": cond_pred, "uncond_denoised": uncond_pred, "model": model,
+            "model_options": options, "input_cond": cond, "input_uncond": uncond})
     else:
         result = uncond_pred + (cond_pred - uncond_pred) * cfg
+    return _post_cfg(model, result, cond_pred, uncond_pred, cfg, x, sigma, cond, uncond)
+
+
+def _post_cfg(model: Any, result: torch.Tensor, cond_pred: torch.Tensor, uncond_pred: torch.Tensor, cfg: float,
+              x: torch.Tensor, sigma: torch.Tensor, cond: Any, uncond: Any) -> torch.Tensor:
+    options = model.model_options
     for function in options.get("sampler_post_cfg_function", []):
-        result = function({**shared, "denoised": result, "cond": cond, "uncond": uncond,
-                           "cond_denoised": cond_pred, "uncond_denoised": uncond_pred})
+        result = function({"denoised": result, "cond": cond, "uncond": uncond, "cond_scale": cfg, "model": model,
+                           "uncond_denoised": uncond_pred, "cond_denoised": cond_pred, "sigma": sigma,
+                           "model_options": options, "input": x})
     return result
+
+
+def _per_sample(sigma: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return sigma.reshape(-1).expand(x.shape[0]) if sigma.numel() == 1 else sigma.reshape(-1)

@@ -75,6 +75,25 @@ def test_dual_cfg_guider(model, style, cfg_conds, cfg_negative):
     torch.testing.assert_close(guider.denoiser()(x, sigma), expected, **CLOSE)
 
 
+@pytest.mark.parametrize("style", ["regular", "nested"])
+def test_dual_guiders_combine_their_pairs_through_the_models_cfg_hooks(model, style):
+    """As ComfyUI's Guider_DualCFG and Guider_DualModel: each pair goes through cfg_function, so a cfg function and
+    post-cfg functions apply (here: a cfg function that keeps only the first of its pair, plus a post-cfg offset)."""
+    x, sigma = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(4)), torch.tensor([1.5])
+    c1, c2, n = predictions(model, x, sigma, cond(1), cond(2), cond(3))
+    patched = model.clone()
+    patched.set_model_sampler_cfg_function(lambda args: args["cond"])  # noise of the first of the pair
+    patched.set_model_sampler_post_cfg_function(lambda args: args["denoised"] + 0.25)
+    guider, = nodes_.DualCFGGuider().get_guider(patched, cond(1), cond(2), cond(3), 3.0, 5.0, style)
+    if style == "nested":  # the pair (c1, c2) gives c1 + 0.25, then the negative guidance
+        expected = n + 5.0 * (c1 + 0.25 - n)
+    else:  # the pair (c2, n) gives c2 + 0.25, then cond1's step away from cond2
+        expected = c2 + 0.25 + (c1 - c2) * 3.0
+    torch.testing.assert_close(guider.denoiser()(x, sigma), expected, **CLOSE)
+    guider, = nodes_.DualModelGuider().get_guider(patched, cond(1), 4.0, model, cond(2))
+    torch.testing.assert_close(guider.denoiser()(x, sigma), c1 + 0.25, **CLOSE)
+
+
 def test_wrong_wires_are_named():
     with pytest.raises(InvalidNodeInput, match="guider must be a GUIDER"):
         nodes_.SamplerCustomAdvanced().sample(nodes_.DisableNoise().get_noise()[0], "cfg", None, None, None)
