@@ -137,7 +137,8 @@ def test_the_converted_prompt_carries_the_template_widget_values(engine):
     for node_id, node in editor_nodes.items():
         widgets = {name: prompt[node_id]["inputs"][name] for name in WIDGETS[node["type"]]}
         assert list(widgets.values()) == node["widgets_values"][:len(widgets)], node_id
-    operations = sorted(node["inputs"]["operation"] for node in prompt.values() if node["class_type"] == "MaskComposite")
+    operations = sorted(node["inputs"]["operation"] for node in prompt.values()
+                        if node["class_type"] == "MaskComposite")
     assert operations == ["add", "add", "add", "and", "multiply", "or", "xor"]
     assert all(value % SHRINK == 0 for node in prompt.values() for name, value in node["inputs"].items()
                if name in PIXEL_WIDGETS)
