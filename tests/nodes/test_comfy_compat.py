@@ -280,8 +280,8 @@ def test_a_bare_import_comfy_gives_its_submodules_and_names_the_missing_ones():
     with pytest.raises(AttributeNotOffered, match="^this pack needs comfy.hooks, which Latentloom does not "
                                                   "offer yet$"):
         comfy.hooks
-    with pytest.raises(ModuleNotFoundError, match="needs comfy.ldm,"):
-        import comfy.ldm  # noqa: F401
+    with pytest.raises(ModuleNotFoundError, match="needs comfy.ldm.flux,"):
+        import comfy.ldm.flux  # noqa: F401
 
 
 def test_comfy_extras_modules_hold_our_nodes_under_comfyui_names():

@@ -45,7 +45,9 @@ NODE_CLASS_MAPPINGS = {"LLUsesComfy": Uses}
 NEEDS = {  # pack -> (its import line, what its report must say it needs)
     "needs_hooks": ("import comfy.hooks", "comfy.hooks"),
     "needs_from_comfy": ("from comfy import sd1_clip", "comfy.sd1_clip"),
-    "needs_ldm": ("import comfy.ldm.modules.attention", "comfy.ldm"),
+    "needs_ldm_model": ("import comfy.ldm.flux.layers", "comfy.ldm.flux"),
+    "needs_attention_name": ("from comfy.ldm.modules.attention import SpatialTransformer",
+                             "comfy.ldm.modules.attention.SpatialTransformer"),
     "needs_attribute": ("import comfy\nHOOKS = comfy.hooks.EnumHookMode", "comfy.hooks"),
     "needs_sd_name": ("from comfy.sd import load_bypass_lora_for_models", "comfy.sd.load_bypass_lora_for_models"),
     "needs_extras_module": ("from comfy_extras.nodes_audio import EmptyLatentAudio", "comfy_extras.nodes_audio"),

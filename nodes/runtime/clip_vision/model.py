@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -56,10 +56,11 @@ class ClipVision:
                                 image_sizes=[tuple(pixels.shape[1:])] * pixels.shape[0], mm_projected=None)
 
 
-def clip_preprocess(image: torch.Tensor, size: int, *, crop: bool = True) -> torch.Tensor:
+def clip_preprocess(image: torch.Tensor, size: int, *, crop: bool = True, mean: Sequence[float] = IMAGE_MEAN,
+                    std: Sequence[float] = IMAGE_STD) -> torch.Tensor:
     """[batch, 3, size, size] normalised pixels: RGB (alpha dropped), resized with antialiased bicubic so the short
     side is `size` and the centre cropped (crop) or squeezed to size x size (no crop), rounded to 8 bits, then
-    normalised with CLIP's mean and deviation."""
+    normalised with CLIP's mean and deviation (or the per-channel `mean` and `std` given)."""
     pixels = image[..., :3].movedim(-1, 1).float()
     height, width = pixels.shape[-2:]
     if (height, width) != (size, size):
@@ -72,6 +73,6 @@ def clip_preprocess(image: torch.Tensor, size: int, *, crop: bool = True) -> tor
         top, left = (pixels.shape[-2] - size) // 2, (pixels.shape[-1] - size) // 2
         pixels = pixels[:, :, top:top + size, left:left + size]
     pixels = (pixels * 255).clamp(0, 255).round() / 255
-    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(mean, device=pixels.device).view(1, 3, 1, 1)
+    std = torch.tensor(std, device=pixels.device).view(1, 3, 1, 1)
     return (pixels - mean) / std

@@ -85,16 +85,21 @@ def _attention_step(attn: Any, n: torch.Tensor, context: torch.Tensor | None, pa
     return out
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
-              mask: torch.Tensor | None = None) -> torch.Tensor:
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mask: torch.Tensor | None = None, *,
+              skip_reshape: bool = False, skip_output_reshape: bool = False) -> torch.Tensor:
     """Scaled dot-product attention over [batch, tokens, heads * dim] inputs, as ComfyUI's optimized_attention: k and
-    v are laid out in q's batch (a patch that cuts the queries into tiles, HyperTile, relies on it)."""
-    batch, _, width = q.shape
-    dim = width // heads
-    q, k, v = (t.reshape(batch, -1, heads, dim).transpose(1, 2) for t in (q, k, v))
+    v are laid out in q's batch (a patch that cuts the queries into tiles, HyperTile, relies on it). With
+    `skip_reshape` the inputs are already split into heads, [batch, heads, tokens, dim]; with `skip_output_reshape`
+    the output stays so."""
+    if skip_reshape:
+        batch, heads, _, dim = q.shape
+    else:
+        batch, _, width = q.shape
+        dim = width // heads
+        q, k, v = (t.reshape(batch, -1, heads, dim).transpose(1, 2) for t in (q, k, v))
     if mask is not None and mask.ndim == 2:
         mask = mask.unsqueeze(0)
     if mask is not None and mask.ndim == 3:
         mask = mask.unsqueeze(1)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, is_causal=False)
-    return out.transpose(1, 2).reshape(batch, -1, heads * dim)
+    return out if skip_output_reshape else out.transpose(1, 2).reshape(batch, -1, heads * dim)

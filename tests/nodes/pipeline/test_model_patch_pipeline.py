@@ -1,6 +1,7 @@
 """Model patches through the engine on the tiny SD1 checkpoint: RescaleCFG, CFGZeroStar and CFGNorm between the
-loader and KSampler (or CFGGuider), and a ComfyUI-style pack whose nodes clone the MODEL and set a cfg function or
-an attention patch, loaded by the real plugin loader. Each patched MODEL is a clone: the source samples as before after it.
+loader and KSampler (or CFGGuider), and ComfyUI-style packs whose nodes clone the MODEL and set a cfg function, an
+attention patch or attention replacements (computed with comfy.ldm's optimized_attention), loaded by the real plugin
+loader. Each patched MODEL is a clone: the source samples as before after it.
 
 The sampled latents are compared (saved by SaveLatent): the tiny VAE shrinks the patches' effect on pixels."""
 from __future__ import annotations
@@ -123,6 +124,19 @@ def same(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+def engine_with_pack(studio, tmp_path, name: str, source: str) -> Engine:
+    """An engine over the studio's folders with the built-in nodes and the ComfyUI-style pack `source`, loaded by the
+    real plugin loader."""
+    folder = tmp_path / "custom_nodes"
+    (folder / name).mkdir(parents=True)
+    (folder / name / "__init__.py").write_text(textwrap.dedent(source))
+    install_comfy_modules(studio.engine.folders)
+    registry = builtin_registry(studio.engine.folders)
+    reports = load_plugins(registry, discover_plugins([folder]), explain_failure=explain_import_failure)
+    assert all(report.ok for report in reports), [report.error for report in reports]
+    return Engine(registry, studio.engine.folders)
+
+
 @pytest.fixture
 def fresh_engine(studio):
     """An engine over the studio's folders with an empty cache."""
@@ -156,14 +170,7 @@ def test_cfg_variants_change_the_latent(studio, plain, patch):
 
 
 def test_a_comfy_pack_setting_a_cfg_function_guides_the_sampler(studio, plain, tmp_path):
-    folder = tmp_path / "custom_nodes"
-    (folder / "ll_cfg_patch").mkdir(parents=True)
-    (folder / "ll_cfg_patch" / "__init__.py").write_text(textwrap.dedent(PATCH_PACK))
-    install_comfy_modules(studio.engine.folders)
-    registry = builtin_registry(studio.engine.folders)
-    reports = load_plugins(registry, discover_plugins([folder]), explain_failure=explain_import_failure)
-    assert all(report.ok for report in reports), [report.error for report in reports]
-    engine = Engine(registry, studio.engine.folders)
+    engine = engine_with_pack(studio, tmp_path, "ll_cfg_patch", PATCH_PACK)
     name = studio.tiny["sd1"].path.name
     positive_only = sampled(engine, studio.base, graph(name, patch=patch_node("LLPositiveOnly")))
     assert differ(positive_only, plain[False])
@@ -176,3 +183,74 @@ def test_a_comfy_pack_setting_a_cfg_function_guides_the_sampler(studio, plain, t
     negative_both = graph(name)
     negative_both["6"]["inputs"]["text"] = negative_both["7"]["inputs"]["text"]
     assert same(attending, sampled(engine, studio.base, negative_both))
+
+
+ATTENTION_PACK = '''
+import torch
+from comfy.ldm.modules.attention import optimized_attention
+
+# every block an SD1 UNet can hold a cross-attention in, as attention-patching packs list them
+BLOCKS = [("input", n) for n in range(12)] + [("middle", 0)] + [("output", n) for n in range(12)]
+
+
+class ReplaceCrossAttention:
+    """Computes every cross-attention from the UNet's (q, k, v) with ComfyUI's optimized_attention: as is, through
+    the heads-first layout, or with the values scaled by 0."""
+
+    @classmethod
+    def INPUT_TYPES(s):
+        return {"required": {"model": ("MODEL",), "mode": (["exact", "heads_first", "zero_value"],)}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "patch"
+    CATEGORY = "model_patches"
+
+    def patch(self, model, mode):
+        m = model.clone()
+
+        def attend(q, k, v, extra_options):
+            heads = extra_options["n_heads"]
+            if mode == "zero_value":
+                return optimized_attention(q, k, v * 0, heads)
+            if mode == "heads_first":
+                b, dim = q.shape[0], extra_options["dim_head"]
+                q, k, v = (t.view(b, -1, heads, dim).transpose(1, 2) for t in (q, k, v))
+                out = optimized_attention(q, k, v, heads, skip_reshape=True, skip_output_reshape=True)
+                return out.transpose(1, 2).reshape(b, -1, heads * dim)
+            return optimized_attention(q, k, v, heads)
+
+        for block_name, number in BLOCKS:
+            m.set_model_attn2_replace(attend, block_name, number)
+        return (m,)
+
+
+class ZeroCrossAttentionValue(ReplaceCrossAttention):
+    """The cross-attention's value input zeroed by an attn2 patch, before the value projection."""
+
+    @classmethod
+    def INPUT_TYPES(s):
+        return {"required": {"model": ("MODEL",)}}
+
+    def patch(self, model):
+        m = model.clone()
+        m.set_model_attn2_patch(lambda n, context, value, extra_options: (n, context, torch.zeros_like(value)))
+        return (m,)
+
+
+NODE_CLASS_MAPPINGS = {"LLReplaceCrossAttention": ReplaceCrossAttention,
+                       "LLZeroCrossAttentionValue": ZeroCrossAttentionValue}
+'''
+
+
+def test_a_comfy_pack_replacing_cross_attention_with_optimized_attention(studio, plain, tmp_path):
+    engine = engine_with_pack(studio, tmp_path, "ll_attention_replace", ATTENTION_PACK)
+    name = studio.tiny["sd1"].path.name
+    replace = lambda mode: graph(name, patch=patch_node("LLReplaceCrossAttention", mode=mode))  # noqa: E731
+    # recomputing the attention from the UNet's own q, k, v is exact, in either layout
+    assert same(sampled(engine, studio.base, replace("exact")), plain[False])
+    assert same(sampled(engine, studio.base, replace("heads_first")), plain[False])
+    # values scaled by 0 in the replacement: every cross-attention gives only its output bias, as when its value
+    # input is zeroed before the (bias-free) value projection
+    zeroed = sampled(engine, studio.base, replace("zero_value"))
+    assert differ(zeroed, plain[False])
+    assert same(zeroed, sampled(engine, studio.base, graph(name, patch=patch_node("LLZeroCrossAttentionValue"))))
