@@ -41,7 +41,7 @@ def ui_of(entry: dict, node: str) -> dict:
 def test_the_failing_pack_is_reported_and_the_others_load(plugin_server):
     log = plugin_server.log()
     assert "plugin ll_comfy_broken failed to load" in log
-    assert "this pack needs comfy.sd, which Latentloom does not offer yet" in log
+    assert "this pack needs comfy.ldm.flux, which Latentloom does not offer yet" in log
     status, info = call_json(f"{plugin_server.url}/object_info")
     assert status == 200
     ours = {name for name in info if name.startswith("LLComfy")}
