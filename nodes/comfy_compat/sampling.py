@@ -3,6 +3,7 @@ their name lists loads no torch): ComfyUI's CFGGuider interface on Latentloom's 
 model_sampling object, and KSampler's sigmas, over the same runtime the KSampler and SamplerCustom nodes use."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Mapping
 
 import torch
@@ -11,6 +12,7 @@ from graph_engine import InvalidNodeInput
 from nodes.runtime.guidance import CondEntry, GuidedDenoiser, read_conditioning
 from nodes.runtime.guidance.cond_batch import calc_cond_batch as batched_predictions
 from nodes.runtime.guiders import CFGGuider as LatentloomCFGGuider
+from nodes.runtime.models.patching import cfg_function as runtime_cfg_function
 from nodes.runtime.sampling import (SAMPLERS, SCHEDULERS, DiscreteSchedule, SamplerObject, advanced_sigmas,
                                     ksampler_sigmas)
 from nodes.runtime.sampling import sampler_object as runtime_sampler_object
@@ -71,6 +73,17 @@ def sampling_function(model: Any, x: torch.Tensor, timestep: torch.Tensor, uncon
                       seed: int | None = None) -> torch.Tensor:
     """The guided x0 for x at sigma `timestep`: CFG of cond against uncond through the model's cfg hooks."""
     return _inner(model).predictor(_entries(cond, "cond"), _entries(uncond, "uncond"), cond_scale)(x, timestep)
+
+
+def cfg_function(model: Any, cond_pred: torch.Tensor, uncond_pred: torch.Tensor, cond_scale: float,
+                 x: torch.Tensor, timestep: torch.Tensor, model_options: Mapping[str, Any] | None = None,
+                 cond: Any = None, uncond: Any = None) -> torch.Tensor:
+    """ComfyUI's cfg_function on a MODEL, its `model` view or a guider's inner model; `model_options`, when given,
+    are the hooks that apply."""
+    owner = model.model_patcher if isinstance(model, InnerModel) else getattr(model, "owner", model)
+    if model_options is not None and model_options is not owner.model_options:
+        owner = dataclasses.replace(owner, model_options=dict(model_options))
+    return runtime_cfg_function(owner, cond_pred, uncond_pred, cond_scale, x, timestep, cond, uncond)
 
 
 class CFGGuider(LatentloomCFGGuider):

@@ -232,7 +232,7 @@ class HelperSampler:
 
 
 class HalfwayGuider(comfy.samplers.CFGGuider):
-    """A plugin's own guidance: CFG at `cfg` computed by hand from calc_cond_batch, or through sampling_function."""
+    """A plugin's own guidance: CFG at `cfg` from calc_cond_batch and cfg_function, or through sampling_function."""
 
     def __init__(self, model_patcher, by_hand):
         super().__init__(model_patcher)
@@ -245,7 +245,8 @@ class HalfwayGuider(comfy.samplers.CFGGuider):
         cond, uncond = comfy.samplers.calc_cond_batch(self.inner_model, [self.conds["positive"],
                                                                          self.conds["negative"]], x, timestep,
                                                       model_options)
-        return uncond + (cond - uncond) * self.cfg
+        return comfy.samplers.cfg_function(self.inner_model, cond, uncond, self.cfg, x, timestep, model_options,
+                                           self.conds["positive"], self.conds["negative"])
 
 
 class GuiderSample:

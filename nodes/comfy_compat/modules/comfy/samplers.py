@@ -80,6 +80,15 @@ def sampling_function(model: Any, x: "torch.Tensor", timestep: "torch.Tensor", u
     return sampling.sampling_function(model, x, timestep, uncond, cond, cond_scale, model_options, seed)
 
 
+def cfg_function(model: Any, cond_pred: "torch.Tensor", uncond_pred: "torch.Tensor", cond_scale: float,
+                 x: "torch.Tensor", timestep: "torch.Tensor", model_options: Mapping | None = None, cond: Any = None,
+                 uncond: Any = None) -> "torch.Tensor":
+    """Two x0 predictions combined by the model's cfg function (or plain CFG), then its post-cfg functions."""
+    from nodes.comfy_compat import sampling
+
+    return sampling.cfg_function(model, cond_pred, uncond_pred, cond_scale, x, timestep, model_options, cond, uncond)
+
+
 class KSampler:
     """What the KSampler node runs: sigmas from a scheduler, steps and denoise, then CFG sampling."""
 
