@@ -62,7 +62,8 @@ def load_diffusion_model(path: Path, storage_dtype: torch.dtype | None = None) -
     loaded = load_unet_file(path, manager.load_device(file_bytes(path)), manager.weight_dtype(), storage_dtype)
     manager.track(loaded.unet, f"{path.name} UNet")
     return DiffusionModel(unet=loaded.unet, architecture=str(loaded.architecture),
-                          prediction_type=loaded.prediction.prediction_type, source=path.name)
+                          prediction_type=loaded.prediction.prediction_type, source=path.name,
+                          **sampling_facts(loaded.unet.config))
 
 
 def load_text_encoders(paths: list[Path]) -> TextEncoders:

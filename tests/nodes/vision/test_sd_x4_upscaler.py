@@ -142,3 +142,29 @@ def test_the_noise_level_changes_the_result(tiny):
         for name in ("pos", "neg", "image"):
             CAUGHT.pop(f"{key}-{name}")
     assert (latents[0] - latents[1]).abs().max() > 1e-2
+
+
+def test_the_upscalers_unet_alone_loads_with_its_own_sampling(tiny, tmp_path):
+    """UNETLoader's path: the UNet's keys alone give the same module, v prediction, the x4 schedule and scale."""
+    from safetensors.torch import save_file
+
+    from nodes.runtime.loading import load_diffusion_model
+
+    _, checkpoint = tiny
+    unet_only = {key: tensor.half().contiguous() for key, tensor in checkpoint.ldm_state_dict.items()
+                 if key.startswith("model.diffusion_model.")}
+    save_file(unet_only, str(tmp_path / "x4_unet.safetensors"))
+    model = load_diffusion_model(tmp_path / "x4_unet.safetensors")
+    assert model.prediction_type == "v_prediction" and model.image_input == "x4_upscale"
+    assert model.latent_format.scale_factor == 0.08333 and model.latent_channels == 4
+    betas = torch.linspace(0.0001 ** 0.5, 0.02 ** 0.5, 1000, dtype=torch.float64) ** 2
+    alphas_cumprod = torch.cumprod(1 - betas, 0)
+    torch.testing.assert_close(model.schedule.sigmas, (((1 - alphas_cumprod) / alphas_cumprod) ** 0.5).float())
+    x = torch.randn((1, 7, 8, 8), generator=torch.Generator().manual_seed(8))
+    context = torch.randn((1, 5, 64), generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        expected = checkpoint.unet(x, torch.tensor([500]), encoder_hidden_states=context,
+                                   class_labels=torch.tensor([70]), return_dict=False)[0]
+    got = model.predict(x[:, :4], torch.tensor([500]), context=context, image=x[:, 4:],
+                        class_labels=torch.tensor([70]))
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
