@@ -12,6 +12,7 @@ from .checkpoints.vae_file import load_vae_file
 from .devices import model_manager
 from model_library.folders import DIFFUSERS_INDEX, model_roots
 from .models import DiffusionModel, TextEncoders, Vae
+from .models.x4_upscaler import sampling_facts
 from .text import EmbeddingFolder
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def load_checkpoint_models(path: Path) -> tuple[DiffusionModel, TextEncoders, Va
     manager.track(loaded.vae, f"{name} VAE")
     architecture = str(loaded.architecture)
     model = DiffusionModel(unet=loaded.unet, architecture=architecture, prediction_type=loaded.prediction_type,
-                           source=name)
+                           source=name, **sampling_facts(loaded.unet.config))
     clip = TextEncoders(text_encoders=loaded.text_encoders, detected=loaded.detected, source=name,
                         embeddings=EmbeddingFolder(model_roots(current_folders(), "embeddings")))
     return model, clip, Vae(module=loaded.vae, source=name)
@@ -61,7 +62,8 @@ def load_diffusion_model(path: Path, storage_dtype: torch.dtype | None = None) -
     loaded = load_unet_file(path, manager.load_device(file_bytes(path)), manager.weight_dtype(), storage_dtype)
     manager.track(loaded.unet, f"{path.name} UNet")
     return DiffusionModel(unet=loaded.unet, architecture=str(loaded.architecture),
-                          prediction_type=loaded.prediction.prediction_type, source=path.name)
+                          prediction_type=loaded.prediction.prediction_type, source=path.name,
+                          **sampling_facts(loaded.unet.config))
 
 
 def load_text_encoders(paths: list[Path]) -> TextEncoders:

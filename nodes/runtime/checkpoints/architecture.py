@@ -18,6 +18,7 @@ from .families import foreign_family
 from .text_encoder_config import infer_clip_config, infer_open_clip_config
 from .unet_config import UNET_PREFIX, LayoutError, infer_unet_config
 from .vae_config import SCALING_FACTORS, VAE_PREFIX, infer_vae_config
+from . import x4_upscaler
 
 Shapes = Mapping[str, Sequence[int]]
 
@@ -81,8 +82,10 @@ def detect_architecture(shapes: Shapes, path: str | Path = "checkpoint") -> Chec
     architecture = _family(shapes, path)
     encoders = tuple(_encoder(shapes, path, architecture, *row) for row in ENCODERS[architecture])
     pooled = encoders[-1].config["projection_dim"] if encoders[-1].with_projection else None
+    x4 = architecture is Architecture.SD2 and x4_upscaler.is_x4_upscaler(shapes)
+    heads = x4_upscaler.HEADS if x4 else UNET_HEADS[architecture]
     unet_config = _component(path, shapes, architecture, "UNet", lambda: infer_unet_config(
-        shapes, pooled_width=pooled, **UNET_HEADS[architecture]))
+        shapes, pooled_width=pooled, **heads))
     if architecture is Architecture.SD2:
         unet_config["upcast_attention"] = True  # SD2.x overflows in fp16 attention otherwise
     if architecture is Architecture.SDXL and "addition_embed_type" not in unet_config:
@@ -92,8 +95,8 @@ def detect_architecture(shapes: Shapes, path: str | Path = "checkpoint") -> Chec
         raise MissingComponentError(path, f"{path} holds an {architecture} UNet and text encoder but no VAE (no "
                                           f"{VAE_PREFIX}* weights). Use a full checkpoint; loading a separate VAE "
                                           f"with a checkpoint that lacks one is not supported yet.")
-    vae_config = _component(path, shapes, architecture, "VAE", lambda: infer_vae_config(
-        shapes, scaling_factor=SCALING_FACTORS[architecture.value]))
+    scale = x4_upscaler.SCALING_FACTOR if x4 else SCALING_FACTORS[architecture.value]
+    vae_config = _component(path, shapes, architecture, "VAE", lambda: infer_vae_config(shapes, scaling_factor=scale))
     return CheckpointArchitecture(architecture, unet_config, vae_config, encoders)
 
 

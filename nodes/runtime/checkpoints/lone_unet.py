@@ -27,6 +27,7 @@ from .ldm_layout import _unet_ldm_name
 from .meta_modules import empty_module, fill_module
 from .prediction import PredictionChoice, choose_prediction_type
 from .unet_config import UNET_PREFIX, LayoutError, infer_unet_config
+from . import x4_upscaler
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,8 @@ def detect_lone_unet(shapes: Shapes, path: str | Path = "diffusion model") -> tu
         architecture = Architecture.SD2 if projections == {2} else Architecture.SD1
         pooled = None
     try:
-        config = infer_unet_config(unet, pooled_width=pooled, **UNET_HEADS[architecture])
+        heads = x4_upscaler.HEADS if x4_upscaler.is_x4_upscaler(unet) else UNET_HEADS[architecture]
+        config = infer_unet_config(unet, pooled_width=pooled, **heads)
     except LayoutError as error:
         raise UnknownArchitectureError(path, f"{path} is not a diffusion model this loader can build: {error}. "
                                              f"Recognised: {'; '.join(survey(shapes))}. {SUPPORTED}") from None

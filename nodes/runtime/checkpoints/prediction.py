@@ -8,6 +8,7 @@ The rule, first match wins:
 3. SD2.x with a 4-channel input (inpainting models are epsilon): if the first transformer of the UNet's last output
    block has a norm1 bias whose standard deviation is above 0.09, v_prediction (ComfyUI's heuristic: SD2.x's 768-v
    fine-tune moved that bias far from the 512 epsilon base's).
+   The SD x4 upscaler (x4_upscaler.py) is v_prediction.
 4. Otherwise epsilon.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from .architecture import Architecture, CheckpointArchitecture
 from .checkpoint_file import CheckpointFile
 from .errors import SidecarConfigError
+from . import x4_upscaler
 from .unet_config import UNET_PREFIX
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ def choose_prediction_type(checkpoint: CheckpointFile, detected: CheckpointArchi
         return sidecar
     if "v_pred" in checkpoint.shapes:
         return PredictionChoice(V_PREDICTION, "the file has a v_pred marker")
+    if x4_upscaler.is_x4_unet_config(detected.unet_config):
+        return PredictionChoice(x4_upscaler.PREDICTION_TYPE, "the SD x4 upscaler predicts v")
     if detected.architecture is Architecture.SD2 and detected.unet_config["in_channels"] == 4:
         key = _last_output_norm_bias(checkpoint.shapes)
         if key is not None:

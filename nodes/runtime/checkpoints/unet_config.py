@@ -64,6 +64,9 @@ def infer_unet_config(shapes: Shapes, *, num_heads: int | None = None, head_chan
         "use_linear_projection": _linear_projection(unet),
         "norm_num_groups": NORM_GROUPS,
     }
+    cross_only = _cross_only_levels(unet, levels)
+    if any(cross_only):
+        config["only_cross_attention"] = cross_only
     if with_up_path:
         config["out_channels"] = unet["out.2.weight"][0]
     time_width = unet["time_embed.0.weight"][0]
@@ -175,9 +178,24 @@ def _linear_projection(unet: Mapping[str, tuple[int, ...]]) -> bool:
     return dims.pop() == 2
 
 
+def _cross_only_levels(unet: Mapping[str, tuple[int, ...]], levels: list[Level]) -> list[bool]:
+    """Per level, whether its transformers' first attention reads the text instead of the image (the x4 upscaler's
+    `disable_self_attentions`): its keys are then as wide as the context. Where the context is as wide as the level,
+    the shapes are alike and the level is taken to attend to itself (as the x4 upscaler's last level does)."""
+    flags = []
+    block = 1
+    for level in levels:
+        key = f"input_blocks.{block}.1.transformer_blocks.0.attn1.to_k.weight"
+        flags.append(key in unet and unet[key][1] != level.channels)
+        block += len(level.depths) + 1
+    return flags
+
+
 def _added_conditioning(unet: Mapping[str, tuple[int, ...]], pooled_width: int | None) -> dict:
     """SDXL adds the pooled text embedding and six size numbers (each as a sinusoid) to the time embedding; a UNet
     that is not SDXL's (pooled_width None) with such an input is unCLIP's, whose class input is an image embedding."""
+    if "label_emb.weight" in unet:  # a table of class embeddings (the x4 upscaler's noise level)
+        return {"num_class_embeds": unet["label_emb.weight"][0]}
     if "label_emb.0.0.weight" not in unet:
         return {}
     adm_width = unet["label_emb.0.0.weight"][1]

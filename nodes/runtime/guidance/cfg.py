@@ -19,6 +19,7 @@ from ..clip_vision.unclip import class_labels, image_pooled, takes_image_embeddi
 from ..gligen.patch import with_grounding
 from ..models.diffusion_model import DiffusionModel
 from ..models.patching import guide, skips_uncond
+from ..models.x4_upscaler import class_labels as x4_class_labels
 from .conditioning import CondEntry, with_mirrored_controls
 from .image_inputs import image_input
 from .regions import PlacedEntry, place_entries
@@ -130,7 +131,9 @@ class GuidedDenoiser:
                                                 .expand(size, -1) for item in batch])
             if self.model.image_input is not None:
                 inputs["image"] = torch.cat([self._image_input(item, x) for item in batch])
-            if takes_image_embedding(self.model):
+            if self.model.image_input == "x4_upscale":  # the low-res image's noise level
+                inputs["class_labels"] = x4_class_labels([item.entry for item in batch], size).to(x.device)
+            elif takes_image_embedding(self.model):
                 inputs["class_labels"] = class_labels(self.model, [item.entry for item in batch], size,
                                                       self.seed).to(x.device)
             self._batch_inputs[key] = inputs
@@ -139,7 +142,7 @@ class GuidedDenoiser:
     def _image_input(self, item: PlacedEntry, x: torch.Tensor) -> torch.Tensor:
         """The entry's image input over its region (ComfyUI crops it with the latent)."""
         whole = image_input(self.model.image_input, item.entry.options, x, self.model.latent_format,
-                            self.latent_image, self.denoise_mask)
+                            self.latent_image, self.denoise_mask, self.seed)
         h, w, top, left = item.region
         return whole[:, :, top:top + h, left:left + w]
 

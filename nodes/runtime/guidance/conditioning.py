@@ -6,7 +6,7 @@ mask, any size: scaled to the latent) with "mask_strength" and "set_area_to_boun
 the area); how much it weighs: "strength"; when: "start_percent"/"end_percent" (the part of sampling it applies to);
 SDXL's size conditioning "width", "height", "crop_w", "crop_h", "target_width", "target_height" (defaults: the
 image's size, no crop, as ComfyUI); for inpainting and InstructPix2Pix models "concat_latent_image" and
-"concat_mask"; "unclip_conditioning" (unCLIP models); "control" (ControlNets, T2I-Adapters: guidance/cfg.py asks it
+"concat_mask", for the SD x4 upscaler "concat_image" and "noise_augmentation"; "unclip_conditioning" (unCLIP models); "control" (ControlNets, T2I-Adapters: guidance/cfg.py asks it
 for residuals each step); and "gligen" (GLIGEN's boxes, kept in `options`: runtime/gligen makes them the
 transformer blocks' middle patch).
 """
@@ -21,7 +21,7 @@ import torch
 from graph_engine import InvalidNodeInput
 
 SIZE_KEYS = ("width", "height", "crop_w", "crop_h", "target_width", "target_height")
-CONCAT_KEYS = ("concat_latent_image", "concat_mask")
+CONCAT_KEYS = ("concat_latent_image", "concat_mask", "concat_image", "noise_augmentation")  # last two: SD x4
 IMAGE_EMBEDDING_KEYS = ("unclip_conditioning",)  # unCLIP models: clip_vision/unclip.py
 
 Area = tuple[int, int, int, int]  # (height, width, y, x) in latent pixels

@@ -4,6 +4,7 @@
   "concat_mask" and "concat_latent_image" (InpaintModelConditioning), else the latent's noise mask and the latent
   being sampled; with no mask at all, a mask of ones and the latent of a black image.
 - InstructPix2Pix (8 channels): the entry's "concat_latent_image" as the VAE gave it, else zeros.
+- the SD x4 upscaler (7 channels): the noised low-res image (models/x4_upscaler.py), drawn from the sampling `seed`.
 Each is scaled (bilinear, centre crop) to the latent's size and matched to its batch.
 """
 from __future__ import annotations
@@ -20,11 +21,16 @@ BLACK_IMAGE_LATENT = (0.8223, -0.6876, 0.6364, 0.1380)  # a black image encoded 
 
 
 def image_input(kind: str, options: dict[str, Any], like: torch.Tensor, latent_format: LatentFormat,
-                latent_image: torch.Tensor | None, denoise_mask: torch.Tensor | None) -> torch.Tensor:
+                latent_image: torch.Tensor | None, denoise_mask: torch.Tensor | None,
+                seed: int | None = None) -> torch.Tensor:
     """The extra UNet input [batch, channels, height, width] for one entry, for latents shaped like `like`."""
+    if kind == "x4_upscale":
+        from ..models.x4_upscaler import low_res_image
+
+        return low_res_image(options, like, seed)
     if kind == "instruct_pix2pix":
         image = options.get("concat_latent_image")
-        return torch.zeros_like(like) if image is None else _fit(image.to(like), like)
+        return torch.zeros_like(like) if image is None else fit_to(image.to(like), like)
     mask = options.get("concat_mask", denoise_mask)
     if mask is None:
         black = torch.tensor(BLACK_IMAGE_LATENT, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)
@@ -34,10 +40,10 @@ def image_input(kind: str, options: dict[str, Any], like: torch.Tensor, latent_f
     if mask.ndim == like.ndim:
         mask = mask[:, :1]
     mask = mask.to(like).reshape(-1, 1, *mask.shape[-2:])
-    return torch.cat([_fit(mask, like).round(), _fit(image.to(like), like)], dim=1)
+    return torch.cat([fit_to(mask, like).round(), fit_to(image.to(like), like)], dim=1)
 
 
-def _fit(tensor: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def fit_to(tensor: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """`tensor` at `like`'s height and width and batch (ComfyUI spreads a different batch evenly over it)."""
     if tensor.shape[-2:] != like.shape[-2:]:
         tensor = resize(tensor, like.shape[-1], like.shape[-2], "bilinear", "center")

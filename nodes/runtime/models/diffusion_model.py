@@ -18,8 +18,9 @@ from .unet_forward import patched_unet_forward
 from .weight_patches import WeightPatchSurface
 
 # UNets that read an image beside the 4-channel latent, by their input channels: ComfyUI's rule.
-IMAGE_INPUTS = {9: "inpaint", 8: "instruct_pix2pix"}  # 9: mask (1) and masked image (4); 8: the image (4)
-IMAGE_INPUT_CHANNELS = {"inpaint": 5, "instruct_pix2pix": 4}
+# 9: mask (1) and masked image (4); 8: the image (4); 7: the SD x4 upscaler's low-res RGB image (3)
+IMAGE_INPUTS = {9: "inpaint", 8: "instruct_pix2pix", 7: "x4_upscale"}
+IMAGE_INPUT_CHANNELS = {"inpaint": 5, "instruct_pix2pix": 4, "x4_upscale": 3}
 
 
 @dataclass(eq=False)
@@ -47,7 +48,8 @@ class DiffusionModel(ModelPatchSurface, SamplingPatchSurface, WeightPatchSurface
 
     @property
     def image_input(self) -> str | None:
-        """"inpaint" or "instruct_pix2pix" for a UNet that also reads an image (guidance/image_inputs.py), else None."""
+        """"inpaint", "instruct_pix2pix" or "x4_upscale" for a UNet that also reads an image
+        (guidance/image_inputs.py), else None."""
         return IMAGE_INPUTS.get(self.unet.config.in_channels)
 
     @property
@@ -79,8 +81,8 @@ class DiffusionModel(ModelPatchSurface, SamplingPatchSurface, WeightPatchSurface
             added = {"text_embeds": pooled.to(device, dtype), "time_ids": time_ids.to(device, dtype)}
         if image is not None:
             x_in = torch.cat([x_in, image.to(x_in.device, x_in.dtype)], dim=1)
-        if class_labels is not None:  # unCLIP's image embedding input (clip_vision/unclip.py)
-            class_labels = class_labels.to(device, dtype)
+        if class_labels is not None:  # unCLIP's image embedding (clip_vision/unclip.py), the x4's noise level (ids)
+            class_labels = class_labels.to(device, dtype if class_labels.is_floating_point() else None)
         options = transformer_options if transformer_options is not None else self.model_options["transformer_options"]
         with torch.no_grad():
             if control or options.get("patches") or options.get("patches_replace"):
