@@ -33,8 +33,8 @@ def spatial_transformer(transformer: Any, h: torch.Tensor, context: torch.Tensor
 
 def transformer_block(block: Any, x: torch.Tensor, context: torch.Tensor, options: dict) -> torch.Tensor:
     """ComfyUI's BasicTransformerBlock forward over a diffusers BasicTransformerBlock of the plain kind (layer norms,
-    self-attention then cross-attention then feed-forward)."""
-    if block.norm_type != "layer_norm" or block.only_cross_attention or block.pos_embed is not None:
+    self-attention (or a first cross-attention) then cross-attention then feed-forward)."""
+    if block.norm_type != "layer_norm" or block.pos_embed is not None:
         raise InvalidNodeInput(f"this model's transformer blocks ({block.norm_type}) are not of the Stable Diffusion "
                                "kind that attention patches and ControlNets apply to; remove the patching node")
     patches = options.get("patches", {})
@@ -44,7 +44,9 @@ def transformer_block(block: Any, x: torch.Tensor, context: torch.Tensor, option
     extra["dim_head"] = block.attn1.inner_dim // block.attn1.heads
     where = _replace_keys(options)
 
-    x = _attention_step(block.attn1, block.norm1(x), None, patches, replaces, where, "attn1", extra) + x
+    # a block that attends to the text twice (ComfyUI's disable_self_attn: the x4 upscaler's first levels)
+    first_context = context if block.only_cross_attention else None
+    x = _attention_step(block.attn1, block.norm1(x), first_context, patches, replaces, where, "attn1", extra) + x
     for patch in patches.get("middle_patch", ()):
         x = patch(x, extra)
     if block.attn2 is not None:

@@ -10,6 +10,7 @@ from nodes.runtime.guiders import CFGGuider
 from nodes.runtime.models import DiffusionModel
 from nodes.runtime.models.unet_forward import patched_unet_forward
 from tests.fixtures.tiny_checkpoints import perturb, sd1_unet, sd2_unet, sdxl_unet
+from tests.fixtures.tiny_x4_upscaler import x4_unet
 
 TOLERANCE = dict(atol=2e-5, rtol=1e-4)
 
@@ -17,13 +18,13 @@ TOLERANCE = dict(atol=2e-5, rtol=1e-4)
 def _unet(kind: str):
     with torch.random.fork_rng():
         torch.manual_seed(5)
-        unet = {"sd1": sd1_unet, "sd2": sd2_unet, "sdxl": lambda: sdxl_unet(pooled_width=32)}[kind]()
+        unet = {"sd1": sd1_unet, "sd2": sd2_unet, "sdxl": lambda: sdxl_unet(pooled_width=32), "x4": x4_unet}[kind]()
         return perturb(unet, torch.Generator().manual_seed(5))
 
 
 def _inputs(unet, batch: int = 2, size: int = 8):
     generator = torch.Generator().manual_seed(7)
-    x = torch.randn(batch, 4, size, size, generator=generator)
+    x = torch.randn(batch, unet.config.in_channels, size, size, generator=generator)
     context = torch.randn(batch, 7, unet.config.cross_attention_dim, generator=generator)
     added = None
     if unet.config.addition_embed_type == "text_time":
@@ -32,11 +33,11 @@ def _inputs(unet, batch: int = 2, size: int = 8):
     return x, torch.tensor([500.0, 20.0][:batch]), context, added
 
 
-def _walk(unet, x, t, context, added, patches=None, replaces=None, control=None):
+def _walk(unet, x, t, context, added, patches=None, replaces=None, control=None, class_labels=None):
     options = {"patches": patches or {}, "patches_replace": replaces or {}}
     with torch.no_grad():
         return patched_unet_forward(unet, x, t, context, transformer_options=options, added_cond=added,
-                                    control=control)
+                                    control=control, class_labels=class_labels)
 
 
 def _plain(unet, x, t, context, added, **kwargs):
@@ -44,11 +45,13 @@ def _plain(unet, x, t, context, added, **kwargs):
         return unet(x, t, encoder_hidden_states=context, added_cond_kwargs=added, return_dict=False, **kwargs)[0]
 
 
-@pytest.mark.parametrize("kind", ["sd1", "sd2", "sdxl"])
+@pytest.mark.parametrize("kind", ["sd1", "sd2", "sdxl", "x4"])
 def test_an_unpatched_walk_is_diffusers_forward(kind):
-    unet = _unet(kind)
+    unet = _unet(kind)  # x4: 7 input channels, noise-level class labels, levels attending to the text twice
     x, t, context, added = _inputs(unet)
-    torch.testing.assert_close(_walk(unet, x, t, context, added), _plain(unet, x, t, context, added), **TOLERANCE)
+    labels = {"class_labels": torch.tensor([20, 300])} if kind == "x4" else {}
+    torch.testing.assert_close(_walk(unet, x, t, context, added, **labels),
+                               _plain(unet, x, t, context, added, **labels), **TOLERANCE)
 
 
 def test_blocks_are_numbered_as_comfyui_numbers_them():
