@@ -57,11 +57,11 @@ class ModelSamplingDiscrete:
                              "zsnr": ("BOOLEAN", {"default": False, "advanced": True})}}
 
     def patch(self, model: Any, sampling: str, zsnr: bool):
-        """The model read with another parameterization on SD's discrete schedule (zero terminal SNR with zsnr)."""
+        """The model read with another parameterization on its own discrete schedule (zero terminal SNR with zsnr)."""
         from nodes.runtime.models.model_sampling import discrete_model_sampling
 
         patched = model.clone()
-        patched.add_object_patch("model_sampling", discrete_model_sampling(sampling, bool(zsnr)))
+        patched.add_object_patch("model_sampling", discrete_model_sampling(sampling, bool(zsnr), model.unet.config))
         return (patched,)
 
 

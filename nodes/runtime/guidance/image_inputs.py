@@ -15,6 +15,8 @@ import torch
 
 from nodes.latent.resize import resize
 
+from ..checkpoints.x4_upscaler import IMAGE_CHANNELS
+from ..models import x4_upscaler as x4
 from ..models.latent_formats import LatentFormat
 
 BLACK_IMAGE_LATENT = (0.8223, -0.6876, 0.6364, 0.1380)  # a black image encoded by the SD VAE, in model units
@@ -25,9 +27,7 @@ def image_input(kind: str, options: dict[str, Any], like: torch.Tensor, latent_f
                 seed: int | None = None) -> torch.Tensor:
     """The extra UNet input [batch, channels, height, width] for one entry, for latents shaped like `like`."""
     if kind == "x4_upscale":
-        from ..models.x4_upscaler import low_res_image
-
-        return low_res_image(options, like, seed)
+        return _x4_low_res_image(options, like, seed)
     if kind == "instruct_pix2pix":
         image = options.get("concat_latent_image")
         return torch.zeros_like(like) if image is None else fit_to(image.to(like), like)
@@ -55,3 +55,19 @@ def fit_to(tensor: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     else:
         picks = [min(int((i + 0.5) * have / want), have - 1) for i in range(want)]
     return tensor[picks]
+
+
+def _x4_low_res_image(options: dict[str, Any], like: torch.Tensor, seed: int | None) -> torch.Tensor:
+    """The noised low-res image [like's batch, 3, height, width] for one entry, for latents shaped like `like`."""
+    image = options.get("concat_image")
+    if image is None:
+        image = torch.zeros(like.shape[0], IMAGE_CHANNELS, *like.shape[-2:])
+    image = image.float().cpu()
+    if image.shape[-2:] != like.shape[-2:]:
+        image = resize(image, like.shape[-1], like.shape[-2], "bilinear", "center")
+    if float(options.get("noise_augmentation", 0.0)) > 0:
+        keep, noise_scale = x4.low_res_schedule_at(x4.noise_level(options))
+        seed = (0 if seed is None else seed) - x4.SEED_OFFSET
+        noise = torch.randn(image.shape, generator=torch.Generator().manual_seed(seed))
+        image = keep * image + noise_scale * noise
+    return fit_to(image.to(like), like)

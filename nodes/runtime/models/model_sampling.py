@@ -104,10 +104,13 @@ class SamplingPatchSurface:
         raise AttributeError(f"this MODEL has no part named {name!r} (it offers {', '.join(OBJECT_FIELDS)})")
 
 
-def discrete_model_sampling(kind: str, zsnr: bool) -> ModelSampling:
-    """ModelSamplingDiscrete's model sampling: SD's 1000-step table (rescaled to zero terminal SNR with `zsnr`;
-    every 20th step for "lcm") with the parameterization `kind` names."""
-    schedule = sd_schedule()  # SD1, SD2 and SDXL all train on it; ComfyUI rebuilds it from the config alike
+def discrete_model_sampling(kind: str, zsnr: bool, unet_config: Any = None) -> ModelSampling:
+    """ModelSamplingDiscrete's model sampling: the model's 1000-step training table, rebuilt from its UNet config as
+    ComfyUI rebuilds it from the model config (SD's for SD1, SD2 and SDXL; the x4 upscaler's own), rescaled to zero
+    terminal SNR with `zsnr`, every 20th step for "lcm", with the parameterization `kind` names."""
+    from .x4_upscaler import sampling_facts
+
+    schedule = sampling_facts(unet_config or {}).get("schedule") or sd_schedule()
     if zsnr:
         schedule = zero_terminal_snr(schedule)
     if kind == "lcm":

@@ -36,32 +36,12 @@ def noise_level(options: Mapping[str, Any]) -> int:
     return round(MAX_NOISE_LEVEL * float(options.get("noise_augmentation", 0.0)))
 
 
-def low_res_image(options: Mapping[str, Any], like: torch.Tensor, seed: int | None) -> torch.Tensor:
-    """The noised low-res image [like's batch, 3, height, width] for one entry, for latents shaped like `like`."""
-    from nodes.latent.resize import resize
-
-    from ..guidance.image_inputs import fit_to
-
-    image = options.get("concat_image")
-    if image is None:
-        image = torch.zeros(like.shape[0], x4_upscaler.IMAGE_CHANNELS, *like.shape[-2:])
-    image = image.float().cpu()
-    if image.shape[-2:] != like.shape[-2:]:
-        image = resize(image, like.shape[-1], like.shape[-2], "bilinear", "center")
-    if float(options.get("noise_augmentation", 0.0)) > 0:
-        keep, noise_scale = _low_res_schedule_at(noise_level(options))
-        seed = (0 if seed is None else seed) - SEED_OFFSET
-        noise = torch.randn(image.shape, generator=torch.Generator().manual_seed(seed))
-        image = keep * image + noise_scale * noise
-    return fit_to(image.to(like), like)
-
-
 def class_labels(entries: list[Any], size: int) -> torch.Tensor:
     """The UNet's class input for a batch of conditioning entries (CondEntry), `size` latents each: [len * size]."""
     return torch.tensor([noise_level(entry.options) for entry in entries for _ in range(size)], dtype=torch.long)
 
 
-def _low_res_schedule_at(level: int) -> tuple[torch.Tensor, torch.Tensor]:
+def low_res_schedule_at(level: int) -> tuple[torch.Tensor, torch.Tensor]:
     """sqrt(alpha_bar) and sqrt(1 - alpha_bar) at `level`, computed in float64 and rounded to float32."""
     alphas_cumprod = sd_schedule(x4_upscaler.LINEAR_START, x4_upscaler.LINEAR_END).alphas_cumprod[level]
     return alphas_cumprod.sqrt().float(), (1 - alphas_cumprod).sqrt().float()

@@ -160,6 +160,11 @@ def test_the_upscalers_unet_alone_loads_with_its_own_sampling(tiny, tmp_path):
     betas = torch.linspace(0.0001 ** 0.5, 0.02 ** 0.5, 1000, dtype=torch.float64) ** 2
     alphas_cumprod = torch.cumprod(1 - betas, 0)
     torch.testing.assert_close(model.schedule.sigmas, (((1 - alphas_cumprod) / alphas_cumprod) ** 0.5).float())
+    # ModelSamplingDiscrete rebuilds the model's own training table (as ComfyUI rebuilds it from the config)
+    from nodes.model_patches.model_advanced import ModelSamplingDiscrete
+
+    (as_eps,) = ModelSamplingDiscrete().patch(model, "eps", False)
+    torch.testing.assert_close(as_eps.get_model_object("model_sampling").sigmas, model.schedule.sigmas)
     x = torch.randn((1, 7, 8, 8), generator=torch.Generator().manual_seed(8))
     context = torch.randn((1, 5, 64), generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
