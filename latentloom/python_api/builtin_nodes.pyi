@@ -288,6 +288,14 @@ class FlipSigmasNode(NodeHandle):
     SIGMAS: Output[Literal['SIGMAS']]
 
 
+class FreeUNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
+class FreeU_V2Node(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
 class GITSSchedulerNode(NodeHandle):
     SIGMAS: Output[Literal['SIGMAS']]
 
@@ -308,6 +316,10 @@ class GetImageSizeNode(NodeHandle):
 
 class GrowMaskNode(NodeHandle):
     MASK: Output[Literal['MASK']]
+
+
+class HyperTileNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
 
 
 class HypernetworkLoaderNode(NodeHandle):
@@ -667,12 +679,20 @@ class OptimalStepsSchedulerNode(NodeHandle):
     SIGMAS: Output[Literal['SIGMAS']]
 
 
+class PatchModelAddDownscaleNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
 class PerpNegNode(NodeHandle):
     MODEL: Output[Literal['MODEL']]
 
 
 class PerpNegGuiderNode(NodeHandle):
     GUIDER: Output[Literal['GUIDER']]
+
+
+class PerturbedAttentionGuidanceNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
 
 
 class PolyexponentialSchedulerNode(NodeHandle):
@@ -866,6 +886,10 @@ class SeedNodeNode(NodeHandle):
     seed: Output[Literal['INT']]
 
 
+class SelfAttentionGuidanceNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
+
+
 class SetFirstSigmaNode(NodeHandle):
     SIGMAS: Output[Literal['SIGMAS']]
 
@@ -947,6 +971,10 @@ class TemporalScoreRescalingNode(NodeHandle):
 
 class ThresholdMaskNode(NodeHandle):
     MASK: Output[Literal['MASK']]
+
+
+class TomePatchModelNode(NodeHandle):
+    MODEL: Output[Literal['MODEL']]
 
 
 class TorchCompileModelNode(NodeHandle):
@@ -1626,6 +1654,28 @@ class BuiltinNodes:
         'Reverses the sigmas (for unsampling: from the image back to noise); a first 0 becomes 0.0001.'
         ...
 
+    def FreeU(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        b1: float | Output[Literal['FLOAT']] = ...,
+        b2: float | Output[Literal['FLOAT']] = ...,
+        s1: float | Output[Literal['FLOAT']] = ...,
+        s2: float | Output[Literal['FLOAT']] = ...,
+    ) -> FreeUNode:
+        ...
+
+    def FreeU_V2(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        b1: float | Output[Literal['FLOAT']] = ...,
+        b2: float | Output[Literal['FLOAT']] = ...,
+        s1: float | Output[Literal['FLOAT']] = ...,
+        s2: float | Output[Literal['FLOAT']] = ...,
+    ) -> FreeU_V2Node:
+        ...
+
     def GITSScheduler(
         self,
         *,
@@ -1667,6 +1717,17 @@ class BuiltinNodes:
         tapered_corners: bool | Output[Literal['BOOLEAN']] = ...,
     ) -> GrowMaskNode:
         'Grow the mask by `expand` pixels (shrink it when negative); tapered corners round them off.'
+        ...
+
+    def HyperTile(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        tile_size: int | Output[Literal['INT']] = ...,
+        swap_size: int | Output[Literal['INT']] = ...,
+        max_depth: int | Output[Literal['INT']] = ...,
+        scale_depth: bool | Output[Literal['BOOLEAN']] = ...,
+    ) -> HyperTileNode:
         ...
 
     def HypernetworkLoader(
@@ -2496,6 +2557,20 @@ class BuiltinNodes:
         'The Optimal Steps schedule for the model; denoise < 1 keeps its last steps.'
         ...
 
+    def PatchModelAddDownscale(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        block_number: int | Output[Literal['INT']] = ...,
+        downscale_factor: float | Output[Literal['FLOAT']] = ...,
+        start_percent: float | Output[Literal['FLOAT']] = ...,
+        end_percent: float | Output[Literal['FLOAT']] = ...,
+        downscale_after_skip: bool | Output[Literal['BOOLEAN']] = ...,
+        downscale_method: Literal['bicubic', 'nearest-exact', 'bilinear', 'area', 'bislerp'] | Output[Literal['COMBO']],
+        upscale_method: Literal['bicubic', 'nearest-exact', 'bilinear', 'area', 'bislerp'] | Output[Literal['COMBO']],
+    ) -> PatchModelAddDownscaleNode:
+        ...
+
     def PerpNeg(
         self,
         *,
@@ -2515,6 +2590,14 @@ class BuiltinNodes:
         cfg: float | Output[Literal['FLOAT']] = ...,
         neg_scale: float | Output[Literal['FLOAT']] = ...,
     ) -> PerpNegGuiderNode:
+        ...
+
+    def PerturbedAttentionGuidance(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        scale: float | Output[Literal['FLOAT']] = ...,
+    ) -> PerturbedAttentionGuidanceNode:
         ...
 
     def PolyexponentialScheduler(
@@ -2960,6 +3043,15 @@ class BuiltinNodes:
         'A seed to share between nodes; the canvas can change it after each run.'
         ...
 
+    def SelfAttentionGuidance(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        scale: float | Output[Literal['FLOAT']] = ...,
+        blur_sigma: float | Output[Literal['FLOAT']] = ...,
+    ) -> SelfAttentionGuidanceNode:
+        ...
+
     def SetFirstSigma(
         self,
         *,
@@ -3131,6 +3223,14 @@ class BuiltinNodes:
         value: float | Output[Literal['FLOAT']] = ...,
     ) -> ThresholdMaskNode:
         '1 where the mask is above `value`, 0 elsewhere.'
+        ...
+
+    def TomePatchModel(
+        self,
+        *,
+        model: Output[Literal['MODEL']],
+        ratio: float | Output[Literal['FLOAT']] = ...,
+    ) -> TomePatchModelNode:
         ...
 
     def TorchCompileModel(
