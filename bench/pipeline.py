@@ -69,14 +69,17 @@ def _sync() -> None:
 
 
 def interleaved(repeat: int, actions: dict[str, Callable[[], object]]) -> dict[str, float]:
-    """Median seconds of each action over `repeat` rounds, the actions alternating within a round so that drift of
-    the machine (thermal, other processes) is shared rather than charged to one side. One untimed warm-up each."""
+    """Median seconds of each action over `repeat` rounds, the actions alternating within a round (in an order that
+    turns each round) so that drift of the machine (thermal, other processes, the allocator's state after the one
+    before) is shared rather than charged to one side. One untimed warm-up each."""
     for action in actions.values():
         action()
     samples: dict[str, list[float]] = {name: [] for name in actions}
-    for _ in range(repeat):
-        for name, action in actions.items():
-            samples[name].append(timed(action))
+    names = list(actions)
+    for round_number in range(repeat):  # the order turns each round: the one that goes first changes
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(timed(actions[name]))
     for name, values in samples.items():
         log.debug("%s: %s", name, ", ".join(f"{v * 1000:.1f} ms" for v in values))
     return {name: statistics.median(values) for name, values in samples.items()}
