@@ -11,6 +11,7 @@ import torch
 from graph_engine import InvalidNodeInput
 from nodes.runtime.guidance import CondEntry, GuidedDenoiser, read_conditioning
 from nodes.runtime.guidance.cond_batch import calc_cond_batch as batched_predictions
+from nodes.runtime.guidance.cond_batch import read_group
 from nodes.runtime.guiders import CFGGuider as LatentloomCFGGuider
 from nodes.runtime.models.patching import cfg_function as runtime_cfg_function
 from nodes.runtime.sampling import (SAMPLERS, SCHEDULERS, DiscreteSchedule, SamplerObject, advanced_sigmas,
@@ -48,15 +49,6 @@ def _inner(model: Any) -> InnerModel:
     return model if isinstance(model, InnerModel) else InnerModel(model, None)
 
 
-def _entries(conditioning: Any, name: str) -> list[CondEntry]:
-    """A guider's conditioning (read already) or a CONDITIONING value; None is no conditioning."""
-    if conditioning is None:
-        return []
-    if all(isinstance(entry, CondEntry) for entry in conditioning):
-        return conditioning
-    return read_conditioning(conditioning, name)
-
-
 def calc_cond_batch(model: Any, conds: list[Any], x_in: torch.Tensor, timestep: torch.Tensor,
                     model_options: Mapping[str, Any] | None = None) -> list[torch.Tensor]:
     """Each conditioning's x0 prediction for x_in at sigma `timestep` (per sample), the model's patches applied; on
@@ -64,7 +56,7 @@ def calc_cond_batch(model: Any, conds: list[Any], x_in: torch.Tensor, timestep: 
     if not isinstance(model, InnerModel):
         return batched_predictions(model, conds, x_in, timestep, model_options)
     inner = model
-    return [inner.predictor(_entries(cond, f"conds[{index}]"), [], 1.0).predict_groups(x_in, timestep, 1)[0]
+    return [inner.predictor(read_group(cond, f"conds[{index}]"), [], 1.0).predict_groups(x_in, timestep, 1)[0]
             for index, cond in enumerate(conds)]
 
 
@@ -72,7 +64,7 @@ def sampling_function(model: Any, x: torch.Tensor, timestep: torch.Tensor, uncon
                       cond_scale: float, model_options: Mapping[str, Any] | None = None,
                       seed: int | None = None) -> torch.Tensor:
     """The guided x0 for x at sigma `timestep`: CFG of cond against uncond through the model's cfg hooks."""
-    return _inner(model).predictor(_entries(cond, "cond"), _entries(uncond, "uncond"), cond_scale)(x, timestep)
+    return _inner(model).predictor(read_group(cond, "cond"), read_group(uncond, "uncond"), cond_scale)(x, timestep)
 
 
 def cfg_function(model: Any, cond_pred: torch.Tensor, uncond_pred: torch.Tensor, cond_scale: float,

@@ -25,8 +25,8 @@ def read_group(conditioning: Any, name: str) -> list[CondEntry]:
     """A CONDITIONING, entries already read (a cfg function's "input_cond"), or None (nothing: zeros)."""
     if conditioning is None:
         return []
-    if all(isinstance(entry, CondEntry) for entry in conditioning):
-        return list(conditioning)
+    if all(isinstance(entry, CondEntry) for entry in conditioning):  # the same list: callers may key caches on it
+        return conditioning if isinstance(conditioning, list) else list(conditioning)
     return read_conditioning(conditioning, name)
 
 
