@@ -75,10 +75,14 @@ def build_services(options: Options, max_history: int, downloads):
         from nodes.runtime.devices import unload_models as unload
         unload()
 
+    def preload():
+        from nodes.runtime.preload import preload as load_ahead
+        return load_ahead()
+
     web_directories = {r.name: r.web_directory for r in reports if r.ok and r.web_directory is not None}
     return Services(engine=engine, queue=open_queue(folders.user, max_history),
                     list_models=functools.partial(list_models, folders), model_folder_names=list(KINDS),
-                    device_stats=device_stats, unload_models=unload_models,
+                    device_stats=device_stats, unload_models=unload_models, preload=preload,
                     describe_models=model_describer(folders), install_model=model_installer(folders, downloads),
                     check_install_source=check_install_source,
                     web_directories=web_directories)

@@ -41,6 +41,9 @@ class Services:
     model_folder_names: list[str]
     device_stats: Callable[[], dict[str, Any]]  # {"pytorch_version", "devices": [...]} (imports torch)
     unload_models: Callable[[], None]
+    # loads what a first run needs (torch, the model code, the tokenizer) once HTTP is up, on the worker's thread
+    # before its first prompt; reports its own failures
+    preload: Callable[[], object] = lambda: None
     # a model folder name -> what each of its files is ({"name", "kind", "architecture", "training", ...}); hashes
     # only when already known, so a listing never stalls on hashing gigabytes
     describe_models: Callable[[str], list[dict[str, Any]]] = lambda folder: []

@@ -19,8 +19,10 @@ STORAGE_RETRY = 2.0  # seconds between tries to write the queue while the disk i
 class PromptWorker:
     """Runs queued prompts one at a time; events go to the websocket hub as they happen."""
 
-    def __init__(self, engine: Engine, queue: PromptQueue, hub: ClientHub, redact: PathRedactor) -> None:
+    def __init__(self, engine: Engine, queue: PromptQueue, hub: ClientHub, redact: PathRedactor,
+                 preload: Callable[[], object] = lambda: None) -> None:
         self.engine = engine
+        self.preload = preload  # run first on the worker's thread: a prompt never races it for the same imports
         self.queue = queue
         self.hub = hub
         self.redact = redact
@@ -77,6 +79,10 @@ class PromptWorker:
         return None
 
     def _loop(self) -> None:
+        try:
+            self.preload()
+        except Exception:  # the hook reports its own failures; the worker must start regardless
+            log.exception("loading ahead of the first run failed")
         while not self._stopping.is_set():
             item = self._when_stored(self.queue.take)
             if item is None:

@@ -122,3 +122,13 @@ def test_read_routes_have_comfyui_shapes_at_root_and_under_api(live_server):
 def test_the_canvas_is_served_at_the_root(live_server):
     status, headers, body = call(live_server.url + "/")
     assert status == 200 and headers["Content-Type"].startswith("text/")
+
+
+def test_the_worker_loads_the_model_libraries_ahead_of_its_first_prompt(live_server):
+    answer, _ = listen(live_server.url, {"prompt": text_to_image(seed=13)}, uuid.uuid4().hex)
+    assert wait_for_history(live_server.url, answer["prompt_id"])["status"]["status_str"] == "success"
+    log = live_server.log()
+    ahead = log.find("loaded ahead of the first run")
+    assert ahead >= 0 and "diffusers.models.unets.unet_2d_condition" in log[ahead:].splitlines()[0]
+    assert "ahead of the first run (" not in log  # no step failed
+    assert ahead < log.find("loaded latentloom-demo-sd1-random-weights.safetensors: SD1.x")

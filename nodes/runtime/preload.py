@@ -1,0 +1,87 @@
+"""Load what a first text-to-image run needs before it is asked for: torch, diffusers' and transformers' model code,
+the checkpoint converters, the sampler runtime and the CLIP tokenizer.
+
+The server answers HTTP before any of these are imported (together they take seconds on a small machine), then
+calls `preload` on a background thread, so a user who presses Queue a moment later finds them ready and the first
+run costs what a warm run costs plus reading the checkpoint. A prompt that arrives sooner simply waits on the same
+imports (Python's import locks), never runs them twice. A step that fails is logged as a warning with its reason and
+changes nothing else: the first run imports what it needs itself and reports any real problem as a run error.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreloadStep:
+    """One thing to load ahead: a name for the log and the call that loads it."""
+
+    name: str
+    run: Callable[[], object]
+
+
+@dataclass
+class PreloadReport:
+    """What `preload` did: the steps that finished, those that failed with their reasons, and the time it took."""
+
+    seconds: float = 0.0
+    loaded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def import_step(module: str) -> PreloadStep:
+    return PreloadStep(module, lambda: importlib.import_module(module))
+
+
+def _build_tokenizer() -> object:
+    from .text.tokens import clip_tokenizer
+
+    return clip_tokenizer()
+
+
+# in the order a run meets them; each import pulls in what it builds on
+FIRST_RUN_STEPS: tuple[PreloadStep, ...] = (
+    import_step("torch"),
+    import_step("nodes.runtime.devices"),
+    import_step("diffusers.models.unets.unet_2d_condition"),
+    import_step("diffusers.models.autoencoders.autoencoder_kl"),
+    import_step("transformers.models.clip.modeling_clip"),
+    import_step("diffusers.loaders.single_file_utils"),
+    import_step("nodes.runtime.models.estimates"),
+    import_step("nodes.runtime.loading"),
+    import_step("nodes.runtime.text.encode"),
+    PreloadStep("the CLIP tokenizer", _build_tokenizer),
+    import_step("nodes.runtime.sampling"),
+    import_step("nodes.runtime.sample_latent"),
+    import_step("nodes.runtime.guidance.cfg"),
+    import_step("nodes.runtime.models.vae_attention"),
+    import_step("nodes.images.png_writer"),
+    import_step("nodes.a1111.infotext_writer"),
+    import_step("model_library.hashes"),
+)
+
+
+def preload(steps: Sequence[PreloadStep] = FIRST_RUN_STEPS) -> PreloadReport:
+    """Run each step in order; a failing step is logged and skipped, never raised."""
+    report = PreloadReport()
+    started = time.perf_counter()
+    for step in steps:
+        try:
+            step.run()
+        except Exception as error:  # a broken install shows up here first: say so, and let the run report it
+            reason = f"{type(error).__name__}: {error}"
+            report.failed[step.name] = reason
+            log.warning("could not load %s ahead of the first run (%s); the first run will load it itself",
+                        step.name, reason)
+        else:
+            report.loaded.append(step.name)
+    report.seconds = time.perf_counter() - started
+    log.info("loaded ahead of the first run in %.1f s: %s%s", report.seconds, ", ".join(report.loaded) or "nothing",
+             f" ({len(report.failed)} failed)" if report.failed else "")
+    return report
