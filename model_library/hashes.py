@@ -106,7 +106,7 @@ class HashCache:
 
     def cached(self, path: str | Path) -> FileHashes | None:
         """The stored hashes if the file is unchanged since they were computed; never reads the file."""
-        key, identity = _identity(path)
+        key, identity = file_version_key(path)
         with self._lock:
             row = self._db.execute("SELECT identity, sha256, tensor_sha256 FROM file_version_hashes WHERE path = ?",
                                    (key,)).fetchone()
@@ -119,9 +119,9 @@ class HashCache:
         found = self.cached(path)
         if found is not None:
             return found
-        key, identity = _identity(path)
+        key, identity = file_version_key(path)
         result = compute_hashes(key)
-        if _identity(path)[1] != identity:  # written to while it was read: not kept, the next call reads it again
+        if file_version_key(path)[1] != identity:  # written to while it was read: not kept, the next call reads it again
             return result
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO file_version_hashes VALUES (?, ?, ?, ?)",
@@ -160,7 +160,8 @@ def open_hash_cache(folders: Folders) -> HashCache:
     return HashCache(folders.user / HASH_DATABASE)
 
 
-def _identity(path: str | Path) -> tuple[str, str]:
+def file_version_key(path: str | Path) -> tuple[str, str]:
+    """(real path, identity): which version of which file a hash belongs to."""
     real = os.path.realpath(path)
     return real, str(file_identity(real))
 

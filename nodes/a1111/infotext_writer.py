@@ -307,8 +307,9 @@ def infotext(settings: GenerationSettings, width: int, height: int, model_hash: 
 
 def _file_hashes(folders: Folders, hashes: HashCache, kind: str, name: str):
     from model_library.folders import find_model
+    from model_library.hash_ahead import file_hashes
 
-    return hashes.hashes(find_model(folders, kind, name))
+    return file_hashes(folders, hashes, find_model(folders, kind, name))
 
 
 _warned: set[tuple[str, str]] = set()  # (field, reason) already in the log: a failing file is named once, not per save

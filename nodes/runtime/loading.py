@@ -11,6 +11,7 @@ from .checkpoints import load_checkpoint
 from .checkpoints.vae_file import load_vae_file
 from .devices import model_manager
 from model_library.folders import DIFFUSERS_INDEX, model_roots
+from model_library.hash_ahead import hash_ahead
 from .models import DiffusionModel, TextEncoders, Vae
 from .models.x4_upscaler import sampling_facts
 from .text import EmbeddingFolder
@@ -30,7 +31,8 @@ def file_bytes(path: Path) -> int:
 
 def load_checkpoint_models(path: Path) -> tuple[DiffusionModel, TextEncoders, Vae]:
     """A checkpoint file or diffusers folder as (MODEL, CLIP, VAE), filled straight onto the device the manager
-    picks, in the dtype it picks (float32 on a CPU)."""
+    picks, in the dtype it picks (float32 on a CPU). A file's A1111 Model hash is then computed in the background,
+    from the page cache the load filled, for the images saved later."""
     manager = model_manager()
     device = manager.load_device(file_bytes(path))
     dtype = manager.weight_dtype()
@@ -40,6 +42,7 @@ def load_checkpoint_models(path: Path) -> tuple[DiffusionModel, TextEncoders, Va
         loaded = load_diffusers_folder(path, device, dtype)
     else:
         loaded = load_checkpoint(path, device, dtype)
+        hash_ahead(current_folders(), path)
     name = path.name
     manager.track(loaded.unet, f"{name} UNet")
     for spec, module in zip(loaded.detected.text_encoders, loaded.text_encoders):

@@ -11,6 +11,7 @@ from graph_engine import current_folders
 
 from model_library.file_identity import FileIdentity, file_identity
 from model_library.folders import find_model
+from model_library.hash_ahead import hash_ahead
 from .bypass import with_bypass
 from .key_map import lookup
 from .lora_file import LoraError, LoraFile, check_family, read_lora
@@ -33,9 +34,13 @@ def lora_file(path: Path) -> LoraFile:
 
 def apply_lora(model: Any, clip: Any, lora_name: str, strength_model: float,
                strength_clip: float, bypass: bool = False) -> tuple[Any, Any]:
-    """(MODEL, CLIP) views carrying the LoRA file of models/loras named `lora_name` (see apply_lora_file)."""
-    return apply_lora_file(model, clip, lora_file(find_model(current_folders(), "loras", lora_name)), strength_model,
-                           strength_clip, bypass)
+    """(MODEL, CLIP) views carrying the LoRA file of models/loras named `lora_name` (see apply_lora_file); its
+    A1111 hash is computed in the background for the images saved later."""
+    folders = current_folders()
+    path = find_model(folders, "loras", lora_name)
+    lora = lora_file(path)
+    hash_ahead(folders, path)
+    return apply_lora_file(model, clip, lora, strength_model, strength_clip, bypass)
 
 
 def apply_lora_file(model: Any, clip: Any, lora: LoraFile, strength_model: float,

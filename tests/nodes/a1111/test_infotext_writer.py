@@ -278,3 +278,32 @@ def test_an_image_without_a_sampler_upstream_gets_no_parameters_chunk(studio):
     with Image.open(base / "output" / saved["filename"]) as png:
         png.load()
         assert set(png.text) == {"prompt"}
+
+
+def test_files_a_run_loads_are_hashed_in_the_background_before_any_save(studio):
+    """Saving must not read a multi-GB checkpoint: loading it starts its hash, which a save then finds ready."""
+    import shutil
+
+    from model_library.hash_ahead import file_hashes
+    from model_library.hashes import HASH_DATABASE, HashCache
+
+    base, engine, checkpoint, lora = studio
+    name = f"ahead-{uuid.uuid4().hex}.safetensors"  # new paths: no earlier test hashed them
+    fresh_checkpoint = Path(shutil.copyfile(checkpoint, base / "models" / "checkpoints" / name))
+    fresh_lora = Path(shutil.copyfile(lora, base / "models" / "loras" / name))
+    graph = {"4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": name}},
+             "20": {"class_type": "LoraLoader", "inputs": {"model": ["4", 0], "clip": ["4", 1], "lora_name": name,
+                                                           "strength_model": 0.5, "strength_clip": 0.5}},
+             "30": {"class_type": "PreviewAny", "inputs": {"source": ["20", 0]}}}  # nothing is saved
+    try:
+        result = engine.run(graph)
+        assert result.status == "success", result.error
+        with HashCache(base / "user" / HASH_DATABASE) as hashes:
+            found_checkpoint = file_hashes(engine.folders, hashes, fresh_checkpoint)
+            found_lora = file_hashes(engine.folders, hashes, fresh_lora)
+            assert hashes.computed == 0  # both came from the background jobs, none was read here
+    finally:  # copies of the studio's files would answer other tests' lookups by hash
+        fresh_checkpoint.unlink()
+        fresh_lora.unlink()
+    assert found_checkpoint.model_hash == hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:10]
+    assert found_lora.lora_hash == tensor_bytes_sha256(lora)[:12]
