@@ -8,13 +8,15 @@ that kept the size is noticed too.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import CheckpointError, CorruptCheckpointError, FileChangedError
 from model_library.file_identity import FileIdentity, file_identity
 from model_library.kinds import MODEL_SUFFIXES, SAFETENSORS_SUFFIXES
-from .range_reader import RangeReader
+from .range_reader import CAN_READ_IN_PARALLEL, READ_THREADS, RangeReader
+from .read_ahead import Prepare, ReadAhead
 from .safetensors_header import REDOWNLOAD, SafetensorsHeader, header_of_open_file, looks_like_safetensors
 
 if TYPE_CHECKING:
@@ -27,6 +29,9 @@ SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF1
                       "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
                       "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "U16": "uint16", "U32": "uint32",
                       "U64": "uint64"}
+# Read-ahead groups neighbouring tensors into one read up to these sizes (larger tensors are read alone).
+RUN_BYTES = 8 * 1024 * 1024
+RUN_TENSORS = 64
 
 
 def _torch_dtype(name: str) -> "torch.dtype | None":
@@ -53,6 +58,7 @@ class CheckpointFile:
         self._tensors = tensors  # pickles: already read
         self._handle = handle  # safetensors: the open file the header came from, read unbuffered
         self._reader = RangeReader(handle, path) if handle is not None else None
+        self._read_ahead: ReadAhead | None = None
         self._closed = False
 
     def tensor(self, key: str) -> "torch.Tensor":
@@ -64,6 +70,26 @@ class CheckpointFile:
         if key not in self.shapes:
             raise KeyError(key)
         return self._read_tensor(key)
+
+    def read_ahead(self, keys: Sequence[str], prepare: Prepare) -> ReadAhead | None:
+        """Start reading `keys`, in this order, on background threads, each passed through `prepare(key, tensor)`
+        by the thread that read it; take them from the returned ReadAhead. None where tensors are not read on
+        demand (pickles: already in memory) or a file cannot be read from several threads: read them one by one.
+        Closing this file (or leaving its block) stops the reads."""
+        if self._closed:
+            raise ValueError(f"{self.path} was closed")
+        if self._header is None or not CAN_READ_IN_PARALLEL:
+            return None
+        self.stop_reading_ahead()
+        self._read_ahead = ReadAhead(self._runs([key for key in keys if key in self.shapes]), self._read_run,
+                                     prepare, READ_THREADS)
+        return self._read_ahead
+
+    def stop_reading_ahead(self) -> None:
+        """Cancel the background reads not started and wait for those running (nothing reads the file after)."""
+        if self._read_ahead is not None:
+            self._read_ahead.close()
+            self._read_ahead = None
 
     def stored_dtype(self, key: str) -> "torch.dtype":
         """The dtype `key` is stored in, from the header when there is one (nothing is read)."""
@@ -87,6 +113,7 @@ class CheckpointFile:
 
     def close(self) -> None:
         """Drop this file's handle; tensors already handed out stay valid (each owns its memory)."""
+        self.stop_reading_ahead()
         if self._handle is not None:
             self._reader.close()
             self._handle.close()
@@ -99,12 +126,40 @@ class CheckpointFile:
 
     def __exit__(self, error_type: type | None, *exc_info: object) -> None:
         try:
+            self.stop_reading_ahead()  # every read done before the identity check that vouches for them
             if error_type is None:
                 self.check_unchanged()
         finally:
             self.close()
 
     def _read_tensor(self, key: str) -> "torch.Tensor":
+        buffer = self._stored_buffer(key)
+        # the header said the file holds these bytes, so a short read means it shrank: FileChangedError
+        self._reader.read_into(memoryview(buffer.numpy()), self._header.spans[key][0])
+        return self._as_stored(key, buffer)
+
+    def _read_run(self, keys: Sequence[str]) -> "dict[str, torch.Tensor]":
+        """Tensors stored one after the other, read by one call in the calling thread."""
+        buffers = [self._stored_buffer(key) for key in keys]
+        begin = self._header.spans[keys[0]][0]
+        self._reader.read_consecutive([memoryview(buffer.numpy()) for buffer in buffers], begin)
+        return {key: self._as_stored(key, buffer) for key, buffer in zip(keys, buffers)}
+
+    def _runs(self, keys: Sequence[str]) -> list[list[str]]:
+        """`keys` in order, neighbours in the file grouped up to RUN_BYTES and RUN_TENSORS per group."""
+        runs: list[list[str]] = []
+        run_end = run_bytes = -1
+        for key in keys:
+            begin, end = self._header.spans[key]
+            if begin != run_end or run_bytes + end - begin > RUN_BYTES or len(runs[-1]) >= RUN_TENSORS:
+                runs.append([])
+                run_bytes = 0
+            runs[-1].append(key)
+            run_end, run_bytes = end, run_bytes + end - begin
+        return runs
+
+    def _stored_buffer(self, key: str) -> "torch.Tensor":
+        """Fresh bytes for `key`, after checking that the header's byte range fits its dtype and shape."""
         import torch
 
         begin, end = self._header.spans[key]
@@ -120,10 +175,10 @@ class CheckpointFile:
             raise CorruptCheckpointError(self.path, f"{self.path}: weight '{key}' takes {end - begin} bytes in the "
                                                     f"file but its shape {shape} needs {elements * dtype.itemsize}. "
                                                     f"{REDOWNLOAD}")
-        stored = torch.empty(end - begin, dtype=torch.uint8)
-        # the header said the file holds these bytes, so a short read means it shrank: FileChangedError
-        self._reader.read_into(memoryview(stored.numpy()), begin)
-        return stored.view(dtype).reshape(shape)
+        return torch.empty(end - begin, dtype=torch.uint8)
+
+    def _as_stored(self, key: str, buffer: "torch.Tensor") -> "torch.Tensor":
+        return buffer.view(_torch_dtype(self._header.dtypes[key])).reshape(self.shapes[key])
 
 
 def open_checkpoint_file(path: str | Path) -> CheckpointFile:

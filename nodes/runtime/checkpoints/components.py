@@ -1,4 +1,6 @@
-"""Build each component (UNet, VAE, text encoder) from its config on meta and fill it from the checkpoint."""
+"""Build each component (UNet, VAE, text encoder) from its config on meta and fill it from the checkpoint.
+
+`empty_*` and `fill_*` are apart so a loader can build every empty module while the weights are still being read."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -13,29 +15,52 @@ from .meta_modules import empty_module, fill_module
 from .unet_config import LayoutError
 
 
-def build_unet(config: dict, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
-    """diffusers UNet2DConditionModel filled from `model.diffusion_model.*`."""
+def empty_unet(config: dict):
+    """diffusers UNet2DConditionModel on meta."""
     from diffusers import UNet2DConditionModel
 
-    module = empty_module(lambda: UNet2DConditionModel(**config))
+    return empty_module(lambda: UNet2DConditionModel(**config))
+
+
+def fill_unet(module, config: dict, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
+    """The empty UNet filled from `model.diffusion_model.*`."""
     return fill_module(module, unet_state_dict(weights, config), component="UNet", path=path, device=device)
+
+
+def build_unet(config: dict, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
+    """diffusers UNet2DConditionModel filled from `model.diffusion_model.*`."""
+    return fill_unet(empty_unet(config), config, weights, path, device)
+
+
+def empty_vae(config: dict):
+    """diffusers AutoencoderKL on meta."""
+    from diffusers import AutoencoderKL
+
+    return empty_module(lambda: AutoencoderKL(**config))
+
+
+def fill_vae(module, config: dict, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
+    """The empty VAE filled from `first_stage_model.*` (1x1 attention convolutions become linear)."""
+    return fill_module(module, vae_state_dict(weights, config), component="VAE", path=path, device=device)
 
 
 def build_vae(config: dict, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
     """diffusers AutoencoderKL filled from `first_stage_model.*`."""
-    from diffusers import AutoencoderKL
-
-    module = empty_module(lambda: AutoencoderKL(**config))
-    return fill_module(module, vae_state_dict(weights, config), component="VAE", path=path, device=device)
+    return fill_vae(empty_vae(config), config, weights, path, device)
 
 
-def build_text_encoder(spec: TextEncoderSpec, weights: Mapping[str, torch.Tensor], path: Path,
-                       device: torch.device):
-    """transformers CLIPTextModel, or CLIPTextModelWithProjection where the family uses the pooled projection."""
+def empty_text_encoder(spec: TextEncoderSpec):
+    """transformers CLIPTextModel on meta, or CLIPTextModelWithProjection where the family uses the pooled
+    projection."""
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     model_class = CLIPTextModelWithProjection if spec.with_projection else CLIPTextModel
-    module = empty_module(lambda: model_class(CLIPTextConfig(**spec.config)))
+    return empty_module(lambda: model_class(CLIPTextConfig(**spec.config)))
+
+
+def fill_text_encoder(module, spec: TextEncoderSpec, weights: Mapping[str, torch.Tensor], path: Path,
+                      device: torch.device):
+    """The empty text encoder filled from the weights under `spec.prefix`."""
     try:
         state_dict = text_encoder_state_dict(weights, spec)
     except LayoutError as error:
@@ -43,3 +68,9 @@ def build_text_encoder(spec: TextEncoderSpec, weights: Mapping[str, torch.Tensor
     if not hasattr(module, "text_model"):  # transformers >= 5.6 flattened CLIPTextModel
         state_dict = {key.removeprefix("text_model."): value for key, value in state_dict.items()}
     return fill_module(module, state_dict, component=f"text encoder {spec.name}", path=path, device=device)
+
+
+def build_text_encoder(spec: TextEncoderSpec, weights: Mapping[str, torch.Tensor], path: Path,
+                       device: torch.device):
+    """A text encoder filled from the weights under `spec.prefix`."""
+    return fill_text_encoder(empty_text_encoder(spec), spec, weights, path, device)

@@ -7,11 +7,11 @@ diffusers' OpenCLIP converter drops SD2.x's last layer, which ComfyUI keeps for 
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import torch
 
-from .architecture import TextEncoderSpec
+from .architecture import CheckpointArchitecture, TextEncoderSpec
 from .checkpoint_file import CheckpointFile
 from .text_encoder_config import transformers_clip_root
 from .unet_config import LayoutError
@@ -21,19 +21,28 @@ UNUSED_TEXT_KEYS = ("logit_scale", "attn_mask", "text_model.embeddings.position_
 
 
 class LazyWeights(Mapping):
-    """The checkpoint's tensors by key, each read when asked for and moved to `device` as `dtype` (floating point
-    only). A tensor that is converted or moved is read into a buffer freed right after, so the peak holds the
-    converted weights plus one tensor, never a second copy of the file."""
+    """The checkpoint's tensors by key, each read when asked for (or read ahead, see `read_ahead`) and moved to
+    `device` as `dtype` (floating point only). A tensor that is converted or moved is read into a buffer freed right
+    after, so the peak holds the converted weights plus a few tensors, never a second copy of the file."""
 
     def __init__(self, checkpoint: CheckpointFile, device: torch.device, dtype: torch.dtype) -> None:
         self.checkpoint = checkpoint
         self.device = device
         self.dtype = dtype
+        self._ahead = None
+
+    def read_ahead(self, keys: Iterable[str]) -> None:
+        """Start reading `keys` (in the order they will be asked for) on background threads; asking for one then
+        waits for its read instead of reading it. The checkpoint's closing stops what is left."""
+        self._ahead = self.checkpoint.read_ahead(list(keys), self._prepare)
 
     def __getitem__(self, key: str) -> torch.Tensor:
-        stored = self.checkpoint.stored_dtype(key)
-        dtype = self.dtype if stored.is_floating_point else stored
-        return self.checkpoint.tensor(key).to(device=self.device, dtype=dtype)
+        ready = self._ahead.take(key) if self._ahead is not None else None
+        return ready if ready is not None else self._prepare(key, self.checkpoint.tensor(key))
+
+    def _prepare(self, key: str, stored: torch.Tensor) -> torch.Tensor:
+        dtype = self.dtype if stored.dtype.is_floating_point else stored.dtype
+        return stored.to(device=self.device, dtype=dtype)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.checkpoint.shapes)
@@ -43,6 +52,19 @@ class LazyWeights(Mapping):
 
     def __contains__(self, key: object) -> bool:
         return key in self.checkpoint.shapes
+
+
+def keys_converted(detected: CheckpointArchitecture, keys: Iterable[str]) -> list[str]:
+    """The keys the conversions below ask for, in the order the loader asks (UNet, VAE, text encoders; each in the
+    file's order): the UNet's and VAE's as diffusers' converters choose them, so EMA copies and other parts are
+    left out."""
+    from diffusers.loaders.single_file_utils import LDM_UNET_KEY, LDM_VAE_KEYS
+
+    keys = list(keys)
+    vae_prefix = next((prefix for prefix in reversed(LDM_VAE_KEYS) if any(key.startswith(prefix) for key in keys)),
+                      LDM_VAE_KEYS[0])  # convert_ldm_vae_checkpoint takes the last one present
+    prefixes = (LDM_UNET_KEY, vae_prefix, *(spec.prefix for spec in detected.text_encoders))
+    return [key for prefix in prefixes for key in keys if key.startswith(prefix)]
 
 
 def unet_state_dict(weights: Mapping[str, torch.Tensor], config: dict) -> dict[str, torch.Tensor]:

@@ -11,8 +11,9 @@ import torch
 
 from .architecture import Architecture, CheckpointArchitecture, detect_architecture
 from .checkpoint_file import open_checkpoint_file
-from .components import build_text_encoder, build_unet, build_vae
-from .conversion import LazyWeights
+from .components import (empty_text_encoder, empty_unet, empty_vae, fill_text_encoder, fill_unet,
+                         fill_vae)
+from .conversion import LazyWeights, keys_converted
 from .file_kinds import refuse_non_checkpoint
 from .prediction import PredictionChoice, choose_prediction_type
 
@@ -57,9 +58,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
     """Build the UNet, VAE and text encoder(s) of a checkpoint on meta, then fill them from the file.
 
     Each tensor is read once, into memory of its own (never mapped, so the modules do not depend on the file
-    staying as it is), and goes straight to `device` as `dtype`. Raises a CheckpointError subclass, written for the
-    user, when the file is broken, unsafe, not a checkpoint, of an unknown architecture, or changed while it was
-    being read.
+    staying as it is), and goes straight to `device` as `dtype`; the reads start on background threads once the
+    architecture is known and run while the empty modules are built. Raises a CheckpointError subclass, written
+    for the user, when the file is broken, unsafe, not a checkpoint, of an unknown architecture, or changed while
+    it was being read.
     """
     started = time.perf_counter()
     device = torch.device(device)
@@ -68,10 +70,13 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         detected = detect_architecture(checkpoint.shapes, checkpoint.path)
         prediction = choose_prediction_type(checkpoint, detected)
         weights = LazyWeights(checkpoint, device, dtype)
-        unet = build_unet(detected.unet_config, weights, checkpoint.path, device)
-        vae = build_vae(detected.vae_config, weights, checkpoint.path, device)
-        text_encoders = tuple(build_text_encoder(spec, weights, checkpoint.path, device)
-                              for spec in detected.text_encoders)
+        weights.read_ahead(keys_converted(detected, checkpoint.shapes))
+        unet, vae = empty_unet(detected.unet_config), empty_vae(detected.vae_config)
+        empty_encoders = [empty_text_encoder(spec) for spec in detected.text_encoders]
+        unet = fill_unet(unet, detected.unet_config, weights, checkpoint.path, device)
+        vae = fill_vae(vae, detected.vae_config, weights, checkpoint.path, device)
+        text_encoders = tuple(fill_text_encoder(module, spec, weights, checkpoint.path, device)
+                              for module, spec in zip(empty_encoders, detected.text_encoders))
     log.info("loaded %s: %s, %s (%s), %s on %s in %.1f s", checkpoint.path.name, detected.architecture,
              prediction.prediction_type, prediction.reason, str(dtype).removeprefix("torch."), device,
              time.perf_counter() - started)

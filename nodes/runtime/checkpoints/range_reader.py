@@ -7,6 +7,7 @@ read a large tensor several times faster than one thread, with no memory beyond 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import BinaryIO
@@ -16,6 +17,7 @@ from .errors import FileChangedError
 PART_BYTES = 2 * 1024 * 1024  # ranges longer than this are split into parts of this size, read concurrently
 READ_THREADS = min(4, os.cpu_count() or 1)
 CAN_READ_IN_PARALLEL = hasattr(os, "preadv")  # reads at an offset without a shared file position (not on Windows)
+BUFFERS_PER_READ = 256  # well under any system's IOV_MAX (1024 on Linux)
 
 
 class RangeReader:
@@ -45,16 +47,29 @@ class RangeReader:
             self._threads.shutdown()
             self._threads = None
 
-    def _read_part(self, target: memoryview, offset: int) -> None:
-        filled = 0
-        while filled < len(target):
-            count = self._read_at(target[filled:], offset + filled)
+    def read_consecutive(self, targets: Sequence[memoryview], offset: int) -> None:
+        """Fill `targets` one after the other with the file's bytes from `offset` on, in the calling thread: one
+        read call for them all where the system has scattered reads, so many small tensors cost one system call."""
+        pending = [target for target in targets if len(target)]
+        first = 0
+        while first < len(pending):
+            count = self._read_at(pending[first:first + BUFFERS_PER_READ], offset)
             if not count:
                 raise FileChangedError(self.path)
-            filled += count
+            offset += count
+            while count:  # skip the buffers now full; the one filled in part continues where it stopped
+                if count >= len(pending[first]):
+                    count -= len(pending[first])
+                    first += 1
+                else:
+                    pending[first] = pending[first][count:]
+                    count = 0
 
-    def _read_at(self, target: memoryview, offset: int) -> int:
+    def _read_part(self, target: memoryview, offset: int) -> None:
+        self.read_consecutive([target], offset)
+
+    def _read_at(self, targets: list[memoryview], offset: int) -> int:
         if CAN_READ_IN_PARALLEL:
-            return os.preadv(self.handle.fileno(), [target], offset)
+            return os.preadv(self.handle.fileno(), targets, offset)
         self.handle.seek(offset)
-        return self.handle.readinto(target)
+        return self.handle.readinto(targets[0])
