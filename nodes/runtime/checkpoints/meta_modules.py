@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,7 +26,8 @@ def fill_module(module: ModuleT, weights: Mapping[str, torch.Tensor], *, compone
                 device: torch.device) -> ModuleT:
     """Assign `weights` (already on `device`) as the module's parameters, check nothing is missing or misshapen,
     rebuild the buffers modules compute themselves, and set the module up for inference."""
-    expected = module.state_dict()  # meta tensors: names and shapes only
+    slots = _weight_slots(module)
+    expected = {key: slot.tensor for key, slot in slots.items()} if slots is not None else module.state_dict()
     missing = [key for key in expected if key not in weights]
     if missing:
         raise CheckpointError(path, f"{path}: the {component} lacks {len(missing)} of its {len(expected)} weights "
@@ -41,10 +43,59 @@ def fill_module(module: ModuleT, weights: Mapping[str, torch.Tensor], *, compone
         raise CheckpointError(path, f"{path}: the {component} weight '{key}' has shape {tuple(weights[key].shape)} "
                                     f"where {tuple(expected[key].shape)} was inferred ({len(misshapen)} such "
                                     f"weights). The file is a variant this loader does not know.")
-    module.load_state_dict({key: weights[key] for key in expected}, strict=True, assign=True)
+    if slots is not None:
+        for key, slot in slots.items():
+            slot.assign(weights[key])
+    else:
+        module.load_state_dict({key: weights[key] for key in expected}, strict=True, assign=True)
     _rebuild_computed_buffers(module, device)
     module.requires_grad_(False)
     return module.eval()
+
+
+@dataclass(frozen=True)
+class _WeightSlot:
+    """Where one state-dict entry lives: the module holding it, its name there, and the (meta) tensor now in it."""
+
+    owner: torch.nn.Module
+    name: str
+    tensor: torch.Tensor
+    is_parameter: bool
+
+    def assign(self, value: torch.Tensor) -> None:
+        """What load_state_dict(assign=True) ends with for this entry, then requires_grad_(False)."""
+        if self.is_parameter:
+            self.owner._parameters[self.name] = torch.nn.Parameter(value, requires_grad=False)
+        else:
+            self.owner._buffers[self.name] = value
+
+
+def _weight_slots(module: torch.nn.Module) -> dict[str, _WeightSlot] | None:
+    """The module's state-dict entries by name, in state_dict's order, with where each lives: so the weights can be
+    assigned directly, without load_state_dict's per-module walk over every key (a large share of a load's Python
+    time). None when some module customises saving or loading its state (then only load_state_dict is right)."""
+    if type(module).load_state_dict is not torch.nn.Module.load_state_dict:
+        return None
+    slots: dict[str, _WeightSlot] = {}
+    for prefix, owner in module.named_modules(remove_duplicate=False):
+        if _customises_state_dict(owner):
+            return None
+        dotted = prefix + "." if prefix else ""
+        for name, tensor in owner._parameters.items():
+            if tensor is not None:
+                slots[dotted + name] = _WeightSlot(owner, name, tensor, True)
+        for name, tensor in owner._buffers.items():
+            if tensor is not None and name not in owner._non_persistent_buffers_set:
+                slots[dotted + name] = _WeightSlot(owner, name, tensor, False)
+    return slots
+
+
+def _customises_state_dict(module: torch.nn.Module) -> bool:
+    kind = type(module)
+    return (kind._load_from_state_dict is not torch.nn.Module._load_from_state_dict
+            or kind._save_to_state_dict is not torch.nn.Module._save_to_state_dict
+            or bool(module._load_state_dict_pre_hooks or module._load_state_dict_post_hooks
+                    or module._state_dict_hooks or module._state_dict_pre_hooks))
 
 
 def _rebuild_computed_buffers(module: torch.nn.Module, device: torch.device) -> None:
