@@ -34,6 +34,8 @@ class LazyWeights(Mapping):
     def read_ahead(self, keys: Iterable[str]) -> None:
         """Start reading `keys` (in the order they will be asked for) on background threads; asking for one then
         waits for its read instead of reading it. The checkpoint's closing stops what is left."""
+        # "cuda" means this thread's current device; a reading thread's would be device 0
+        self.device = torch.empty(0, device=self.device).device
         self._ahead = self.checkpoint.read_ahead(list(keys), self._prepare)
 
     def __getitem__(self, key: str) -> torch.Tensor:
