@@ -5,8 +5,9 @@ Four parts, each printed as a table with its target:
   (a) KSampler node vs a bare euler + CFG loop over the same diffusers UNet (same sigmas, same noise), 64/128/256 px.
   (b) checkpoint load time vs reading the file's bytes (both page-cache hot), and peak RSS during the load vs the
       file size; each load runs in a fresh subprocess so its memory is its own.
-  (c) VAEDecode (`Vae.decode`, which times the attention paths once per size and keeps the fastest) vs a bare
-      `AutoencoderKL.decode` with diffusers' default attention processor, 64/128/256 px.
+  (c) VAEDecode and VAEEncode (`Vae.decode` / `Vae.encode`, which time the attention paths and memory layouts once
+      per size and keep the fastest) vs bare `AutoencoderKL.decode` / `.encode(...).latent_dist` on an untouched copy
+      of the module (diffusers' default attention processor), at --sizes.
   (d) the text-to-image workflow through the engine: a second run with only the seed changed vs the first run.
 
 With a CUDA GPU it also measures 512 px fp16 it/s of the KSampler vs the bare loop.
@@ -370,10 +371,13 @@ def part_load(checkpoints: dict[str, Path], repeat: int) -> None:
         print("  note: /proc/self/clear_refs unavailable, the peak may include the warm-up load")
 
 
-# ----------------------------------------------------------------------------------------------- (c) VAE decode
+# ----------------------------------------------------------------------------------------------- (c) VAE decode and encode
+
+CHOOSER_LOGS = ("nodes.runtime.models.vae_attention", "nodes.runtime.models.vae_layout")
+
 
 class ChooserLog(logging.Handler):
-    """Collects the attention chooser's DEBUG lines (per-path timings), to print under the table."""
+    """Collects the VAE choosers' DEBUG lines (per-path and per-layout timings), to print under the table."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -383,55 +387,86 @@ class ChooserLog(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-def measure_decode(vae, size: int, repeat: int) -> dict[str, object]:
-    """Vae.decode vs AutoencoderKL.decode with the module's default processors, on the same random latent."""
-    module = vae.module
-    default = dict(module.attn_processors)  # what diffusers installed: its default path
+def last_choice(vae) -> str:
+    """The attention path and layout the Vae chose for the call it measured last (its choosers keep them in order)."""
+    attention = next(reversed(vae.attention.choices.values()), "?")
+    layout = getattr(vae, "layout", None)
+    channels_last = next(reversed(layout.choices.values()), None) if layout is not None else None
+    return attention + ("" if channels_last is None else " / " + ("channels-last" if channels_last else "contiguous"))
+
+
+def measure_decode(vae, bare_module, size: int, repeat: int) -> dict[str, object]:
+    """Vae.decode vs AutoencoderKL.decode of an untouched copy of the module (diffusers' default processors, its own
+    layout), on the same random latent; both images compared."""
     latent = torch.randn(1, 4, size // 8, size // 8, generator=torch.Generator().manual_seed(SEED))
     on_device = latent.to(vae.device, vae.dtype)
-    chosen: dict[str, str] = {}
+    results: dict[str, torch.Tensor] = {}
 
     def ours() -> None:
-        vae.decode(latent)
+        results["ours"] = vae.decode(latent)
 
     def bare() -> None:
-        module.set_attn_processor(dict(default))
         with torch.no_grad():
-            module.decode(on_device, return_dict=False)
-        # ours re-installs its choice on its next call (part of its cost, as in a real run)
+            results["bare"] = bare_module.decode(on_device, return_dict=False)[0]
 
-    ours()  # the first call measures the attention paths for this size and keeps the fastest
-    chosen["path"] = next(iter({type(p).__name__ for p in module.attn_processors.values()}))
+    ours()  # the first call of a size makes its choices (timed separately, in the log below the table)
+    chose = last_choice(vae)
     times = interleaved(repeat, {"bare": bare, "ours": ours})
-    module.set_attn_processor(dict(default))
-    return {**times, "path": chosen["path"], "default": type(next(iter(default.values()))).__name__}
+    bare_image = ((results["bare"].float().cpu() + 1) / 2).clamp(0, 1).movedim(1, -1)
+    return {**times, "chose": chose, "max_diff": float((bare_image - results["ours"]).abs().max())}
+
+
+def measure_encode(vae, bare_module, size: int, repeat: int) -> dict[str, object]:
+    """Vae.encode of an IMAGE vs AutoencoderKL.encode(...).latent_dist of the same pixels, already in the model's
+    layout (NCHW, -1..1) on its device, with the untouched copy; the latents (the posterior's mean) compared."""
+    image = torch.rand(1, size, size, 3, generator=torch.Generator().manual_seed(SEED))
+    pixels = (image.movedim(-1, 1) * 2 - 1).contiguous().to(vae.device, vae.dtype)
+    results: dict[str, torch.Tensor] = {}
+
+    def ours() -> None:
+        results["ours"] = vae.encode(image)
+
+    def bare() -> None:
+        with torch.no_grad():
+            results["bare"] = bare_module.encode(pixels).latent_dist
+
+    ours()
+    chose = last_choice(vae)
+    times = interleaved(repeat, {"bare": bare, "ours": ours})
+    return {**times, "chose": chose,
+            "max_diff": float((results["bare"].mean.float().cpu() - results["ours"]).abs().max())}
 
 
 def part_vae(vaes: dict[str, object], sizes: Sequence[int], repeat: int) -> None:
     handler = ChooserLog()
-    chooser_log = logging.getLogger("nodes.runtime.models.vae_attention")
-    chooser_log.addHandler(handler)
-    previous, propagate = chooser_log.level, chooser_log.propagate
-    chooser_log.setLevel(logging.DEBUG)
-    chooser_log.propagate = log.isEnabledFor(logging.DEBUG)  # printed below the table; on stderr only with --verbose
+    loggers = [logging.getLogger(name) for name in CHOOSER_LOGS]
+    saved = [(each.level, each.propagate) for each in loggers]
+    for each in loggers:
+        each.addHandler(handler)
+        each.setLevel(logging.DEBUG)
+        each.propagate = log.isEnabledFor(logging.DEBUG)  # printed below the table; on stderr only with --verbose
     rows = []
     try:
         for name, vae in vaes.items():
-            for size in sizes:
-                t = measure_decode(vae, size, repeat)
-                ratio = t["ours"] / t["bare"]
-                rows.append([name, f"{size} px", f"{t['bare'] * 1000:.1f}", f"{t['ours'] * 1000:.1f}",
-                             f"{ratio:.3f}x", f"<= {TARGET_VAE:.1f}x", verdict(ratio, TARGET_VAE),
-                             t["default"], t["path"]])
+            bare_module = copy.deepcopy(vae.module)  # before ours touches it: its processors, layout and classes
+            for operation, measure in (("decode", measure_decode), ("encode", measure_encode)):
+                for size in sizes:
+                    t = measure(vae, bare_module, size, repeat)
+                    ratio = t["ours"] / t["bare"]
+                    rows.append([name, operation, f"{size} px", f"{t['bare'] * 1000:.1f}", f"{t['ours'] * 1000:.1f}",
+                                 f"{ratio:.3f}x", f"<= {TARGET_VAE:.1f}x", verdict(ratio, TARGET_VAE),
+                                 f"{t['max_diff']:.1e}", t["chose"]])
+            del bare_module
     finally:
-        chooser_log.removeHandler(handler)
-        chooser_log.setLevel(previous)
-        chooser_log.propagate = propagate
-    print_table(f"(c) VAEDecode (Vae.decode) vs bare AutoencoderKL.decode, diffusers' default processor; "
-                f"float32; median of {repeat}",
-                ["vae of", "size", "bare ms", "ours ms", "ours/bare", "target", "", "bare processor", "ours chose"],
+        for each, (level, propagate) in zip(loggers, saved):
+            each.removeHandler(handler)
+            each.setLevel(level)
+            each.propagate = propagate
+    print_table(f"(c) Vae.decode / Vae.encode vs bare AutoencoderKL.decode / .encode(...).latent_dist on an untouched "
+                f"copy (diffusers' default processor and layout); float32; median of {repeat}",
+                ["vae of", "", "size", "bare ms", "ours ms", "ours/bare", "target", "", "max |diff|", "ours chose"],
                 rows)
-    print("  attention paths timed by the chooser (one mid-block attention layer, first decode of each size):")
+    print("  choices timed by the Vae on the first call of each size (attention: one mid-block layer; layout: a probe):")
     for line in handler.lines:
         print(f"    {line}")
 
@@ -533,7 +568,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if "b" in args.parts:
         part_load(checkpoints, args.repeat)
     if "a" in args.parts or "c" in args.parts:
-        loaded = {name: sampler_case(path) for name, path in checkpoints.items()}
+        from graph_engine import Folders, using_folders
+
+        with using_folders(Folders.under(work_dir / "engine")):  # the loader looks for embeddings there (none)
+            loaded = {name: sampler_case(path) for name, path in checkpoints.items()}
         if "a" in args.parts:
             part_sampler({name: case for name, (case, _) in loaded.items()}, args.sizes, args.steps, args.repeat)
         if "c" in args.parts:

@@ -156,7 +156,8 @@ class InterruptibleConv2d(torch.nn.Conv2d):
         if out_h < 2 or row_macs * out_h <= MAX_CONV_MACS:
             return super().forward(x)
         rows = max(MAX_CONV_MACS // 2 // row_macs, 1)
-        out = x.new_empty(batch, self.out_channels, out_h, out_w)
+        out = torch.empty(batch, self.out_channels, out_h, out_w, dtype=x.dtype, device=x.device,
+                          memory_format=self._output_layout(x))
         for first in range(0, out_h, rows):
             last = min(first + rows, out_h)
             check_interrupt()
@@ -167,3 +168,10 @@ class InterruptibleConv2d(torch.nn.Conv2d):
             out[:, :, first:last] = F.conv2d(band, self.weight, self.bias, self.stride, (0, pad_w), self.dilation,
                                              self.groups)
         return out
+
+    def _output_layout(self, x: torch.Tensor) -> torch.memory_format:
+        """Channels-last when the input or the weights are (as one oneDNN call's output would be), so that a banded
+        convolution keeps the layout the VAE chose for the layers after it."""
+        if any(t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous() for t in (x, self.weight)):
+            return torch.channels_last
+        return torch.contiguous_format

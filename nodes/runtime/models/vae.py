@@ -15,6 +15,7 @@ from graph_engine import InvalidNodeInput
 from ..devices import model_manager
 from .interrupts import make_vae_interruptible
 from .vae_attention import AttentionChooser
+from .vae_layout import LayoutChooser, in_layout, is_channels_last
 from .vae_tiling import blended_tile_passes, tiles_when_out_of_memory
 
 # ComfyUI's tiles when a whole image does not fit: 64 latent pixels (overlap 16) to decode, 512 pixels (64) to encode.
@@ -29,6 +30,7 @@ class Vae:
     module: Any  # diffusers AutoencoderKL
     source: str
     attention: AttentionChooser = field(default_factory=AttentionChooser, repr=False)
+    layout: LayoutChooser = field(default_factory=LayoutChooser, repr=False)
 
     @property
     def downscale(self) -> int:
@@ -89,25 +91,48 @@ class Vae:
         model_manager().use(self.module)
 
     def _decode_tiles(self, samples: torch.Tensor, tile: int | tuple[int, int], overlap: int) -> torch.Tensor:
-        return blended_tile_passes(samples, self._decode_tile, tile, overlap, self.downscale)
+        return blended_tile_passes(samples, lambda tile_samples: self._decode_tile(tile_samples, measure=False), tile,
+                                   overlap, self.downscale)
 
     def _encode_tiles(self, pixels: torch.Tensor, tile: int | tuple[int, int], overlap: int) -> torch.Tensor:
-        return blended_tile_passes(pixels, self._encode_tile, tile, overlap, 1 / self.downscale)
+        return blended_tile_passes(pixels, lambda tile_pixels: self._encode_tile(tile_pixels, measure=False), tile,
+                                   overlap, 1 / self.downscale)
 
-    def _decode_tile(self, samples: torch.Tensor) -> torch.Tensor:
-        """The decoder's output [B, 3, H, W] (about -1..1) as float32 on the CPU."""
-        self.attention.install(self.module, samples.shape[-2], samples.shape[-1], samples.shape[0])
+    def _decode_tile(self, samples: torch.Tensor, measure: bool = True) -> torch.Tensor:
+        """The decoder's output [B, 3, H, W] (about -1..1) as float32 on the CPU; in the attention path and layout
+        chosen for this size (`measure`: by timing them on the first call of a size; tiles, whose edge tiles come in
+        many sizes, keep the decoder's layout as it is)."""
+        batch, _channels, height, width = samples.shape
+        self.attention.install(self.module, height, width, batch, part="decoder")
+        samples = self._in_layout("decoder", self._run_decoder, samples.to(self.device, self.dtype), 1, width, measure)
         with torch.no_grad():
-            pixels = self.module.decode(samples.to(self.device, self.dtype), return_dict=False)[0]
+            pixels = self._run_decoder(samples)
         return pixels.float().cpu()
 
-    def _encode_tile(self, pixels: torch.Tensor) -> torch.Tensor:
-        """The posterior's mean for pixels [B, 3, H, W] in -1..1 (H and W multiples of the downscale)."""
+    def _encode_tile(self, pixels: torch.Tensor, measure: bool = True) -> torch.Tensor:
+        """The posterior's mean for pixels [B, 3, H, W] in -1..1 (H and W multiples of the downscale), as
+        `_decode_tile` chooses."""
         f = self.downscale
-        self.attention.install(self.module, pixels.shape[-2] // f, pixels.shape[-1] // f, pixels.shape[0])
+        batch, _channels, height, width = pixels.shape
+        self.attention.install(self.module, height // f, width // f, batch, part="encoder")
+        pixels = self._in_layout("encoder", self._run_encoder, pixels.to(self.device, self.dtype), f, width // f,
+                                 measure)
         with torch.no_grad():
-            posterior = self.module.encode(pixels.to(self.device, self.dtype), return_dict=False)[0]
+            posterior = self._run_encoder(pixels)
         return posterior.mode().float().cpu()
+
+    def _in_layout(self, part_name: str, run, sample: torch.Tensor, downscale: int, latent_width: int,
+                   measure: bool) -> torch.Tensor:
+        part = getattr(self.module, part_name)
+        if not measure:
+            return in_layout(sample, is_channels_last(part))
+        return self.layout.prepare(part_name, part, run, sample, downscale, latent_width)
+
+    def _run_decoder(self, samples: torch.Tensor) -> torch.Tensor:
+        return self.module.decode(samples, return_dict=False)[0]
+
+    def _run_encoder(self, pixels: torch.Tensor):
+        return self.module.encode(pixels, return_dict=False)[0]
 
     def _model_pixels(self, image: torch.Tensor) -> torch.Tensor:
         """IMAGE -> the encoder's input layout [B, 3, H, W] in -1..1, cropped to a multiple of the downscale."""
@@ -135,5 +160,6 @@ class Vae:
 
 
 def _to_image(pixels: torch.Tensor) -> torch.Tensor:
-    """The decoder's output [B, 3, H, W] -> IMAGE [B, H, W, 3] in 0..1."""
-    return ((pixels + 1.0) / 2.0).clamp(0.0, 1.0).movedim(1, -1)
+    """The decoder's output [B, 3, H, W] (a tensor of our own, changed in place) -> IMAGE [B, H, W, 3] in 0..1: a
+    view, contiguous when the decoder ran channels-last."""
+    return pixels.add_(1.0).mul_(0.5).clamp_(0.0, 1.0).movedim(1, -1)

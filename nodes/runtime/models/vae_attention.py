@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable
 
 import torch
@@ -92,57 +93,79 @@ def vae_attention_layers(vae: torch.nn.Module) -> list[torch.nn.Module]:
     return [module for module in vae.modules() if isinstance(module, Attention)]
 
 
-def fastest_path(layer: torch.nn.Module, sample: torch.Tensor, repeats: int = 2) -> str:
-    """Time each path on `layer` with input shaped like `sample` and return the fastest one's name."""
-    timings = {}
+def fastest_path(layer: torch.nn.Module, sample: torch.Tensor, rounds: int = 3) -> str:
+    """Time each path on `layer` with input shaped like `sample` and return the fastest one's name.
+
+    The paths take turns within each round and each keeps its best time, so a burst of other work on the machine
+    slows one round of every path rather than all the runs of one; the first round is the warm-up (allocations,
+    kernel selection)."""
+    paths = {name: make() for name, make in attention_paths().items()}
+    best = dict.fromkeys(paths, float("inf"))
     original = layer.processor
     try:
-        for name, make in attention_paths().items():
-            layer.set_processor(make())
-            with torch.no_grad():
-                layer(sample)  # warm-up: allocations, kernel selection
-                _synchronize(sample.device)
-                best = float("inf")
-                for _ in range(repeats):
+        with torch.no_grad():
+            for round_number in range(rounds):
+                for name, processor in paths.items():
+                    layer.set_processor(processor)
+                    synchronize(sample.device)
                     started = time.perf_counter()
                     layer(sample)
-                    _synchronize(sample.device)
-                    best = min(best, time.perf_counter() - started)
-            timings[name] = best
+                    synchronize(sample.device)
+                    if round_number > 0:
+                        best[name] = min(best[name], time.perf_counter() - started)
     finally:
         layer.set_processor(original)
-    chosen = min(timings, key=timings.get)
+    chosen = min(best, key=best.get)
     log.debug("VAE attention on %s for %s: %s -> %s", sample.device, tuple(sample.shape),
-              {name: f"{seconds * 1000:.1f} ms" for name, seconds in timings.items()}, chosen)
+              {name: f"{seconds * 1000:.1f} ms" for name, seconds in best.items()}, chosen)
     return chosen
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a timing counts it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 class AttentionChooser:
-    """Remembers the fastest path per (device, dtype, channels, tokens) and installs it on a VAE."""
+    """Remembers the fastest path per (part, device, dtype, channels, tokens, batch) and installs it on that part of a
+    VAE (its decoder or its encoder), timed on the part's own attention layer."""
 
     def __init__(self) -> None:
         self.choices: dict[tuple, str] = {}
+        self._processors: dict[str, object] = {}  # one instance per path, shared by the layers it is installed on
+        self._layers: dict[int, tuple[weakref.ref, list[torch.nn.Module]]] = {}
 
-    def install(self, vae: torch.nn.Module, latent_height: int, latent_width: int, batch: int = 1) -> str:
-        layers = vae_attention_layers(vae)
+    def install(self, vae: torch.nn.Module, latent_height: int, latent_width: int, batch: int = 1,
+                part: str = "decoder") -> str:
+        layers = self._part_layers(getattr(vae, part))
         if not layers:
             return "none"
         layer = layers[-1]
         weight = layer.to_q.weight
         channels = weight.shape[1]
         tokens = latent_height * latent_width
-        key = (weight.device, weight.dtype, channels, tokens, batch)
+        key = (part, weight.device, weight.dtype, channels, tokens, batch)
         if key not in self.choices and batch * tokens * tokens > HUGE_SCORES:
             self.choices[key] = "split"
         if key not in self.choices:
             sample = torch.randn(batch, channels, latent_height, latent_width, device=weight.device, dtype=weight.dtype)
             self.choices[key] = fastest_path(layer, sample)
         name = self.choices[key]
+        processor = self._processor(name)
         for each in layers:
-            each.set_processor(attention_paths()[name]())
+            if each.processor is not processor:  # installed by the last call of this size most of the time
+                each.set_processor(processor)
         return name
+
+    def _part_layers(self, part: torch.nn.Module) -> list[torch.nn.Module]:
+        """The part's attention layers, found once (a walk over every module of the VAE is not free at 64 px)."""
+        found = self._layers.get(id(part))
+        if found is None or found[0]() is not part:
+            found = self._layers[id(part)] = (weakref.ref(part), vae_attention_layers(part))
+        return found[1]
+
+    def _processor(self, name: str) -> object:
+        if name not in self._processors:
+            self._processors[name] = attention_paths()[name]()
+        return self._processors[name]

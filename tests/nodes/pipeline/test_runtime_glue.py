@@ -99,6 +99,8 @@ def test_every_vae_attention_path_decodes_the_same_image_and_the_chooser_install
             decoded[name] = vae.module.decode(latent).sample
     for name, image in decoded.items():
         assert torch.allclose(image, decoded["sdpa"], atol=1e-5), name
-    chosen = vae.attention.install(vae.module, 8, 8)
-    assert chosen in attention_paths()
-    assert all(type(layer.processor) is type(attention_paths()[chosen]()) for layer in vae_attention_layers(vae.module))
+    for part in ("decoder", "encoder"):  # each part's choice is timed on its own layer and installed there
+        chosen = vae.attention.install(vae.module, 8, 8, part=part)
+        assert chosen in attention_paths()
+        layers = vae_attention_layers(getattr(vae.module, part))
+        assert layers and all(type(layer.processor) is type(attention_paths()[chosen]()) for layer in layers)

@@ -1,0 +1,99 @@
+"""Choosing the memory layout of a VAE part (decoder or encoder), channels-last or contiguous, by measuring once per
+device, dtype and size.
+
+On a CPU, oneDNN's convolutions usually run faster on channels-last (NHWC) weights and activations: by 3 to 30% for
+the VAE here, most at the largest sizes, but not at every size (a small encode can lose), and a GPU differs again.
+On a CPU the weights' layout decides the convolution's (an NCHW input to channels-last weights gives a channels-last
+output), so a layout is the part's weights plus its input. The first call of a new size times the part in both
+layouts on a band of latent rows at the real width (the whole latent when small, so the probe stays a few small
+decodes at any size) and keeps the faster; later calls of that size pay nothing, or one conversion of the part's
+weights when the previous size chose the other layout. The choice is made before the first real call, so every call
+of one size computes the same way (the two layouts differ by float round-off only).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import torch
+
+from .vae_attention import synchronize
+
+log = logging.getLogger(__name__)
+
+PROBE_LATENT_PIXELS = 256  # the band timed: a 128 x 128 px image's latent, or that many pixels of rows at full width
+PROBE_ROUNDS = 2  # each round runs both layouts once; the first round is the warm-up (kernel choice, allocations)
+
+
+def is_channels_last(part: torch.nn.Module) -> bool:
+    """Whether the part's 4-d weights are channels-last (the format `part.to(memory_format=...)` last gave them)."""
+    weight = _first_convolution(part).weight
+    return weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+
+
+def set_layout(part: torch.nn.Module, channels_last: bool) -> None:
+    """Convert the part's 4-d weights to the layout (a copy of each, only when it is not in it already)."""
+    if is_channels_last(part) != channels_last:
+        part.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def in_layout(tensor: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """`tensor` [B, C, H, W] in the layout (itself when it already is)."""
+    return tensor.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def probe_band(sample_shape: tuple[int, ...], downscale: int, latent_width: int) -> tuple[int, ...]:
+    """The probe's input shape: the full width and as many rows as PROBE_LATENT_PIXELS allows (at least 2 latent rows),
+    at the input's scale (`downscale` pixels per latent row for pixels, 1 for latents)."""
+    latent_rows = sample_shape[-2] // downscale
+    rows = min(latent_rows, max(2, PROBE_LATENT_PIXELS // max(latent_width, 1)))
+    return (*sample_shape[:-2], rows * downscale, sample_shape[-1])
+
+
+def faster_layout(part: torch.nn.Module, run: Callable[[torch.Tensor], object], sample: torch.Tensor) -> bool:
+    """Time `run(sample)` with the part in each layout, alternating, and return whether channels-last was faster; the
+    part is left in the faster one."""
+    best = {False: float("inf"), True: float("inf")}
+    with torch.no_grad():
+        for round_number in range(PROBE_ROUNDS):
+            for channels_last in (False, True) if round_number % 2 == 0 else (True, False):
+                set_layout(part, channels_last)
+                data = in_layout(sample, channels_last)
+                synchronize(sample.device)
+                started = time.perf_counter()
+                run(data)
+                synchronize(sample.device)
+                if round_number > 0:
+                    best[channels_last] = time.perf_counter() - started
+    chosen = best[True] < best[False]
+    set_layout(part, chosen)
+    log.debug("VAE layout on %s for %s: contiguous %.1f ms, channels-last %.1f ms -> %s", sample.device,
+              tuple(sample.shape), best[False] * 1000, best[True] * 1000,
+              "channels-last" if chosen else "contiguous")
+    return chosen
+
+
+class LayoutChooser:
+    """Remembers the faster layout per (part, device, dtype, input shape) and puts the part in it."""
+
+    def __init__(self) -> None:
+        self.choices: dict[tuple, bool] = {}
+
+    def prepare(self, part_name: str, part: torch.nn.Module, run: Callable[[torch.Tensor], object],
+                sample: torch.Tensor, downscale: int, latent_width: int) -> torch.Tensor:
+        """`sample` in the layout chosen for its shape (measured on the first call of that shape, on a band of it
+        run through `run`), with the part's weights in that layout too."""
+        weight = _first_convolution(part).weight
+        key = (part_name, weight.device, weight.dtype, tuple(sample.shape))
+        if key not in self.choices:
+            band = torch.randn(probe_band(tuple(sample.shape), downscale, latent_width), device=sample.device,
+                               dtype=sample.dtype)
+            self.choices[key] = faster_layout(part, run, band)
+        channels_last = self.choices[key]
+        set_layout(part, channels_last)
+        return in_layout(sample, channels_last)
+
+
+def _first_convolution(part: torch.nn.Module) -> torch.nn.Conv2d:
+    return next(module for module in part.modules() if isinstance(module, torch.nn.Conv2d))
