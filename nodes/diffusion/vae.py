@@ -47,9 +47,14 @@ class VAEDecode:
         image = _decoded_image(sizes.get("samples"))
         if image is None:
             return None
+        from nodes.runtime.models.vae import FALLBACK_DECODE_TILE
+
         batch, height, width, _channels = image.shape
-        return NodeEstimate((image,), image.nbytes + _vae_scratch(batch, height, width),
-                            f"decoding {batch} image(s) of {width}x{height} pixels")
+        # an image too big to decode whole is decoded in tiles (Vae.decode): the least it needs is the smaller of the two
+        scratch = min(_vae_scratch(batch, height, width),
+                      _tiled_scratch({"tile_size": FALLBACK_DECODE_TILE * LATENT_SCALE}, height, width,
+                                     (3, height, width)))
+        return NodeEstimate((image,), image.nbytes + scratch, f"decoding {batch} image(s) of {width}x{height} pixels")
 
     def decode(self, vae, samples):
         return (vae.decode(samples["samples"]),)

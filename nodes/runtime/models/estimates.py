@@ -31,7 +31,7 @@ def sampling_bytes(latent_shape: tuple[int, ...], model_batches: int) -> int:
     return SAMPLER_LATENTS * latent + first_block
 
 
-def vae_bytes(batch: int, height: int, width: int) -> int:
+def vae_bytes(batch: int, height: int, width: int, channels: int = VAE_MIN_CHANNELS) -> int:
     """Scratch memory of decoding to or encoding from `batch` images of width x height pixels: the VAE's
-    full-resolution block and the pixels in the model's layout."""
-    return batch * height * width * FLOAT32 * (VAE_MIN_CHANNELS * LIVE_ACTIVATIONS + 3)
+    full-resolution block (of `channels`, the smallest VAE's unless told) and the pixels in the model's layout."""
+    return batch * height * width * FLOAT32 * (channels * LIVE_ACTIVATIONS + 3)

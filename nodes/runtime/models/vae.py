@@ -16,7 +16,8 @@ from ..devices import model_manager
 from .interrupts import make_vae_interruptible
 from .vae_attention import AttentionChooser
 from .vae_layout import LayoutChooser, in_layout, is_channels_last
-from .vae_tiling import blended_tile_passes, tiles_when_out_of_memory
+from .estimates import vae_bytes
+from .vae_tiling import blended_tile_passes, whole_or_tiles
 
 # ComfyUI's tiles when a whole image does not fit: 64 latent pixels (overlap 16) to decode, 512 pixels (64) to encode.
 FALLBACK_DECODE_TILE = 64
@@ -54,10 +55,11 @@ class Vae:
         fallback does) when the whole image does not fit in memory."""
         self._check_latent(samples)
         self._prepare()
-        pixels = tiles_when_out_of_memory(
+        batch, _channels, height, width = samples.shape
+        pixels = whole_or_tiles(
             lambda: self._decode_tile(samples),
             lambda: self._decode_tiles(samples, FALLBACK_DECODE_TILE, FALLBACK_DECODE_TILE // 4),
-            self.device, "decoding")
+            self.device, "decoding", self.whole_image_bytes(batch, height * self.downscale, width * self.downscale))
         return _to_image(pixels)
 
     def decode_tiled(self, samples: torch.Tensor, tile_x: int | None = None, tile_y: int | None = None,
@@ -73,10 +75,10 @@ class Vae:
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         """IMAGE [B, H, W, C] -> LATENT samples; the image is centre-cropped to a multiple of the downscale."""
         pixels = self._model_pixels(image)
-        return tiles_when_out_of_memory(
+        return whole_or_tiles(
             lambda: self._encode_tile(pixels),
             lambda: self._encode_tiles(pixels, FALLBACK_ENCODE_TILE, FALLBACK_ENCODE_TILE // 8),
-            self.device, "encoding")
+            self.device, "encoding", self.whole_image_bytes(*pixels.shape[:1], *pixels.shape[-2:]))
 
     def encode_tiled(self, image: torch.Tensor, tile_x: int | None = None, tile_y: int | None = None,
                      overlap: int | None = None) -> torch.Tensor:
@@ -85,6 +87,11 @@ class Vae:
         tile_x = tile_x or FALLBACK_ENCODE_TILE
         return self._encode_tiles(self._model_pixels(image), (tile_y or tile_x, tile_x),
                                   FALLBACK_ENCODE_TILE // 8 if overlap is None else overlap)
+
+    def whole_image_bytes(self, batch: int, height: int, width: int) -> int:
+        """At least the memory of decoding or encoding images of width x height pixels whole (the validation's estimate
+        with this VAE's own width at full resolution)."""
+        return vae_bytes(batch, height, width, self.module.config.block_out_channels[0])
 
     def _prepare(self) -> None:
         make_vae_interruptible(self.module)

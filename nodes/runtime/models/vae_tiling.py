@@ -18,7 +18,7 @@ import torch
 from graph_engine import current_context
 
 from ..devices import is_out_of_memory
-from ..devices.memory import empty_cache
+from ..devices.memory import empty_cache, free_device_memory
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -110,6 +110,19 @@ def blended_tile_passes(samples: torch.Tensor, function: TileFunction, tile: int
             output = torch.empty((batch, *total.shape[1:]))
         output[index] = total[0] / len(shapes)
     return output
+
+
+def whole_or_tiles(whole: Callable[[], T], tiled: Callable[[], T], device: torch.device, what: str,
+                   whole_bytes: int) -> T:
+    """`tiled()` at once when the whole image's estimate (`whole_bytes`, a lower bound) is over the device's free
+    memory: on a CPU such an attempt may not fail cleanly but get the process killed, or push the system into swap.
+    Otherwise `whole()`, falling back to `tiled()` if it runs out of memory after all."""
+    free = free_device_memory(device)
+    if whole_bytes > free:
+        log.info("%s the whole image needs at least %.0f MiB, %.0f MiB are free: in tiles", what, whole_bytes / 2**20,
+                 free / 2**20)
+        return tiled()
+    return tiles_when_out_of_memory(whole, tiled, device, what)
 
 
 def tiles_when_out_of_memory(whole: Callable[[], T], tiled: Callable[[], T], device: torch.device, what: str) -> T:

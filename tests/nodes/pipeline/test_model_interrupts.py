@@ -154,6 +154,21 @@ def test_a_big_convolution_is_computed_in_bands_of_rows_with_the_same_result(mon
     torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
 
 
+def test_a_banded_convolution_keeps_a_channels_last_input_channels_last(monkeypatch):
+    from nodes.runtime.models import interrupts
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(8, 16, 3, padding=1).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 8, 37, 29).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        expected = conv(x)
+        conv.__class__ = interrupts.InterruptibleConv2d
+        monkeypatch.setattr(interrupts, "MAX_CONV_MACS", 29 * 16 * 8 * 9 * 6)  # bands of three output rows
+        got = conv(x)
+    assert got.is_contiguous(memory_format=torch.channels_last)  # the VAE's layers after it stay in its layout
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+
+
 class InterruptAfterFirstAsk(CountingFlag):
     """/interrupt arrives right after the first check (while the first band is computed)."""
 

@@ -28,7 +28,13 @@ def test_a_tiled_decode_counts_one_tile_of_the_vae(host_memory):
     blending = 2 * 4 * 4096 * 4096 * 4  # a pass's weighted sum and weights, and the passes' sum: 3 + 1 channels each
     assert tiled.new_bytes == image + tile + blending
     assert tiled.outputs[0].shape == (2, 4096, 4096, 3)
-    assert VAEDecode.ESTIMATE_MEMORY({}, sizes).new_bytes == image + vae_scratch(2 * 4096 * 4096)
+    # VAEDecode falls back to the same tiles (512 px, as the tiled node's default) when the whole image does not fit
+    assert VAEDecode.ESTIMATE_MEMORY({}, sizes).new_bytes == tiled.new_bytes < image + vae_scratch(2 * 4096 * 4096)
+
+
+def test_a_small_decode_counts_the_whole_image(host_memory):
+    sizes = {"samples": ValueSize.array((1, 4, 8, 8))}
+    assert VAEDecode.ESTIMATE_MEMORY({}, sizes).new_bytes == 64 * 64 * 3 * 4 + vae_scratch(64 * 64)
 
 
 def test_a_tiled_encode_counts_one_tile_of_the_vae_and_the_models_pixels(host_memory):

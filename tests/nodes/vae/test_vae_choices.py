@@ -1,0 +1,124 @@
+"""What the Vae chooses per part (decoder, encoder) and size: the attention path and the memory layout, each timed once
+on the first call of a size and kept, with results the same as the bare diffusers module's; and a whole image whose
+estimate is over the free memory goes to tiles at once.
+
+Tolerance 1e-5: the attention paths and the two layouts sum the same products in other orders (float round-off, about
+4e-6 here); a real mistake (channels and rows mixed up, a wrong scale) changes values by 0.1 or more."""
+from __future__ import annotations
+
+import copy
+import logging
+import resource
+from pathlib import Path
+
+import pytest
+import torch
+
+from nodes.runtime.demo_model import demo_vae
+from nodes.runtime.models import Vae
+from nodes.runtime.models.vae_attention import vae_attention_layers
+from nodes.runtime.models.vae_layout import in_layout, is_channels_last, set_layout
+from nodes.runtime.models.vae_tiling import whole_or_tiles
+
+TOLERANCE = 1e-5
+CHOOSERS = ("nodes.runtime.models.vae_attention", "nodes.runtime.models.vae_layout")
+
+
+@pytest.fixture
+def vae_and_bare():
+    torch.manual_seed(0)
+    module = demo_vae().eval()
+    return Vae(module=module, source="demo"), copy.deepcopy(module)
+
+
+def latent(height: int = 8, width: int = 8) -> torch.Tensor:
+    return torch.randn(1, 4, height, width, generator=torch.Generator().manual_seed(1))
+
+
+def image(size: int = 64) -> torch.Tensor:
+    return torch.rand(1, size, size, 3, generator=torch.Generator().manual_seed(2))
+
+
+def test_decode_and_encode_give_the_bare_modules_results(vae_and_bare):
+    vae, bare = vae_and_bare
+    with torch.no_grad():
+        expected_image = ((bare.decode(latent()).sample + 1) / 2).clamp(0, 1).movedim(1, -1)
+        expected_latent = bare.encode(image().movedim(-1, 1).contiguous() * 2 - 1).latent_dist.mean
+    for _ in range(2):  # the first call chooses, the second runs as chosen
+        torch.testing.assert_close(vae.decode(latent()), expected_image, rtol=0, atol=TOLERANCE)
+        torch.testing.assert_close(vae.encode(image()), expected_latent, rtol=0, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("part", ["decoder", "encoder"])
+def test_both_layouts_compute_the_same(vae_and_bare, part):
+    _, module = vae_and_bare
+    sample = latent() if part == "decoder" else image().movedim(-1, 1) * 2 - 1
+    run = (lambda x: module.decode(x).sample) if part == "decoder" else (lambda x: module.encode(x).latent_dist.mean)
+    results = {}
+    with torch.no_grad():
+        for channels_last in (False, True):
+            set_layout(getattr(module, part), channels_last)
+            assert is_channels_last(getattr(module, part)) == channels_last
+            results[channels_last] = run(in_layout(sample, channels_last))
+    assert results[True].shape == results[False].shape
+    torch.testing.assert_close(results[True], results[False], rtol=0, atol=TOLERANCE)
+
+
+def test_each_part_and_size_is_timed_once_and_its_choice_kept(vae_and_bare, caplog):
+    vae, _ = vae_and_bare
+    with caplog.at_level(logging.DEBUG, logger=CHOOSERS[0]), caplog.at_level(logging.DEBUG, logger=CHOOSERS[1]):
+        vae.decode(latent())
+        decoder_layer = vae_attention_layers(vae.module.decoder)[0]
+        installed = decoder_layer.processor
+        vae.decode(latent())
+        assert decoder_layer.processor is installed  # kept, not installed again
+        vae.decode(latent(8, 16))
+        vae.encode(image())
+        vae.encode(image())
+    timed = [record.getMessage() for record in caplog.records if record.name in CHOOSERS]
+    attention = [line for line in timed if line.startswith("VAE attention")]
+    layout = [line for line in timed if line.startswith("VAE layout")]
+    assert len(attention) == len(layout) == 3  # decoder 8x8, decoder 8x16, encoder 64 px
+    assert {key[0] for key in vae.attention.choices} == {key[0] for key in vae.layout.choices} == {"decoder", "encoder"}
+    assert len(vae.attention.choices) == len(vae.layout.choices) == 3
+
+
+def test_the_decoder_is_left_in_its_chosen_layout(vae_and_bare):
+    vae, _ = vae_and_bare
+    vae.decode(latent())
+    (chosen,) = vae.layout.choices.values()
+    assert is_channels_last(vae.module.decoder) == chosen
+
+
+@pytest.fixture
+def room_of_64_mib():
+    """This process may allocate about 64 MiB more (a data-size limit, which the free-memory reading counts)."""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        pytest.skip("no /proc: the data size in use is unknown")
+    in_use = next(int(line.split()[1]) * 1024 for line in status.read_text().splitlines() if line.startswith("VmData:"))
+    saved = resource.getrlimit(resource.RLIMIT_DATA)
+    resource.setrlimit(resource.RLIMIT_DATA, (in_use + (64 << 20), saved[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, saved)
+
+
+def test_a_whole_image_estimated_over_the_free_memory_goes_to_tiles_at_once(room_of_64_mib, caplog):
+    ran = []
+
+    def whole():
+        ran.append("whole")
+        return "whole"
+
+    def tiled():
+        ran.append("tiles")
+        return "tiles"
+
+    cpu = torch.device("cpu")
+    with caplog.at_level(logging.INFO, logger="nodes.runtime.models.vae_tiling"):
+        assert whole_or_tiles(whole, tiled, cpu, "decoding", 1 << 30) == "tiles"
+        assert whole_or_tiles(whole, tiled, cpu, "decoding", 1 << 20) == "whole"
+    assert ran == ["tiles", "whole"]  # the big one never tried whole (no out-of-memory error to recover from)
+    assert "in tiles" in caplog.text and "ran out of memory" not in caplog.text
