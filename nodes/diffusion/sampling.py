@@ -9,16 +9,17 @@ MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
 
 def progress_reporter(model):
-    """Per-step callback: progress with a latent-to-RGB preview, and the interrupt check (inside progress)."""
+    """Per-step callback: progress with a latent-to-RGB preview (read without waiting for the device, so it may be
+    an earlier step's: nodes/runtime/step_previews.py), and the interrupt check (inside progress)."""
     context = current_context()
     if context is None:
         return None
+    from nodes.runtime.step_previews import StepPreviews
+
+    previews = StepPreviews(model.latent_format)
 
     def on_step(step: int, total: int, denoised) -> None:
-        from PIL import Image
-
-        preview = Image.fromarray(model.latent_format.preview_rgb(denoised).numpy())
-        context.progress(step, total, preview=preview)
+        context.progress(step, total, preview=previews.step(denoised))
 
     return on_step
 

@@ -74,8 +74,11 @@ class GuidedDenoiser:
 
     def predict_groups(self, x: torch.Tensor, sigma: torch.Tensor, groups: int) -> list[torch.Tensor]:
         """Each group's mixed x0 prediction, all entries computed in as few UNet calls as shapes allow."""
-        level = float(sigma.reshape(-1)[0])
-        items = [item for item in self.placed(x) if item.group < groups and item.active(level)]
+        placed = [item for item in self.placed(x) if item.group < groups]
+        if not all(item.always_active for item in placed):  # only then is sigma read on the host (a device wait)
+            level = float(sigma.reshape(-1)[0])
+            placed = [item for item in placed if item.active(level)]
+        items = placed
         batches = _batches(items)
         if sorted(item.group for item in items) == list(range(groups)) and all(item.whole for item in items):
             # The usual case, one whole-image entry per group: its prediction is the group's (0 at strength 0).

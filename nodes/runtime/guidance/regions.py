@@ -43,6 +43,11 @@ class PlacedEntry:
     def active(self, sigma: float) -> bool:
         return self.sigma_end <= sigma <= self.sigma_start
 
+    @property
+    def always_active(self) -> bool:
+        """Active at every sigma (start 0 %, end 100 %: no timestep range), so sampling need not read sigma."""
+        return self.entry.start_percent <= 0.0 and self.entry.end_percent >= 1.0
+
 
 def place_entries(groups: Sequence[Sequence[CondEntry]], latent: torch.Tensor,
                   percent_to_sigma: Callable[[float], float]) -> list[PlacedEntry]:

@@ -8,6 +8,7 @@ in -1..1: a per-step preview costs one tiny matrix product instead of a VAE deco
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -30,11 +31,22 @@ class LatentFormat:
         return latent / self.scale_factor
 
     def preview_rgb(self, latent: torch.Tensor) -> torch.Tensor:
-        """A [H, W, 3] uint8 preview of the first image of a model-space latent [B, C, H, W]."""
-        factors = torch.tensor(self.rgb_factors, dtype=torch.float32, device=latent.device)
-        bias = torch.tensor(self.rgb_bias, dtype=torch.float32, device=latent.device)
+        """A [H, W, 3] uint8 preview of the first image of a model-space latent [B, C, H, W], in host memory."""
+        return self.preview_rgb_on_device(latent).cpu()
+
+    def preview_rgb_on_device(self, latent: torch.Tensor) -> torch.Tensor:
+        """preview_rgb left on the latent's device, so that reading it need not wait (step_previews.py)."""
+        factors, bias = _projection(self.rgb_factors, self.rgb_bias, latent.device)
         rgb = torch.einsum("chw,cr->hwr", latent[0].float(), factors) + bias
-        return ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).cpu()
+        return ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8)
+
+
+@functools.lru_cache(maxsize=16)
+def _projection(factors: tuple, bias: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The preview matrix and bias on `device`, made once: a copy from host memory each step would wait for the
+    device."""
+    return (torch.tensor(factors, dtype=torch.float32, device=device),
+            torch.tensor(bias, dtype=torch.float32, device=device))
 
 
 SD1_FORMAT = LatentFormat(0.18215, ((0.3512, 0.2297, 0.3227), (0.3250, 0.4974, 0.2350),

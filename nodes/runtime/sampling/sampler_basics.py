@@ -42,6 +42,21 @@ def ancestral_step(sigma_from: torch.Tensor, sigma_to: torch.Tensor,
     """Split a step into a deterministic part down to sigma_down and fresh noise of std sigma_up."""
     if not eta:
         return sigma_to, 0.0
-    sigma_up = min(sigma_to, eta * (sigma_to ** 2 * (sigma_from ** 2 - sigma_to ** 2) / sigma_from ** 2) ** 0.5)
+    sigma_up = eta * (sigma_to ** 2 * (sigma_from ** 2 - sigma_to ** 2) / sigma_from ** 2) ** 0.5
+    # torch.minimum on tensors: Python's min would compare them on the host, a wait for the device every step
+    sigma_up = torch.minimum(sigma_to, sigma_up) if isinstance(sigma_up, torch.Tensor) else min(sigma_to, sigma_up)
     sigma_down = (sigma_to ** 2 - sigma_up ** 2) ** 0.5
     return sigma_down, sigma_up
+
+
+def steps_to_zero(sigmas: torch.Tensor) -> list[bool]:
+    """For each step, whether it ends at sigma 0; read once before a sampler's loop, since `if sigmas[i + 1] == 0`
+    on a device tensor waits for the device every step."""
+    return (sigmas[1:] == 0).tolist()
+
+
+def ancestral_steps_to_zero(sigmas: torch.Tensor, eta: float) -> list[bool]:
+    """For each ancestral step, whether its deterministic part goes down to sigma 0 (sigma_down == 0), computed once
+    from the sigmas read to the host (see steps_to_zero)."""
+    host = sigmas.tolist()
+    return [ancestral_step(host[i], host[i + 1], eta)[0] == 0 for i in range(len(host) - 1)]

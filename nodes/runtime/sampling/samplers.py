@@ -26,7 +26,8 @@ from .multistep import (sample_ddpm, sample_er_sde, sample_gradient_estimation, 
                         sample_res_multistep_cfg_pp)
 from .noise import NoiseSampler, ancestral_noise_sampler, brownian_noise_sampler
 from .sa_solver import sample_sa_solver, sample_sa_solver_pece
-from .sampler_basics import Callback, Denoise, Sampler, ancestral_step, report, split_args, to_d
+from .sampler_basics import (Callback, Denoise, Sampler, ancestral_step, ancestral_steps_to_zero, report, split_args,
+                             steps_to_zero, to_d)
 from .seeds import sample_exp_heun_2_x0, sample_exp_heun_2_x0_sde, sample_seeds_2, sample_seeds_3
 from .uni_pc import sample_uni_pc, sample_uni_pc_bh2
 
@@ -59,11 +60,12 @@ def sample_euler_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor
     kwargs, seed = split_args(extra_args)
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
+    down_to_zero = ancestral_steps_to_zero(sigmas, eta)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
         report(callback, i, x, sigmas[i], denoised)
-        if sigma_down == 0:
+        if down_to_zero[i]:
             x = denoised
         else:
             x = x + to_d(x, sigmas[i], denoised) * (sigma_down - sigmas[i])
@@ -77,11 +79,12 @@ def sample_heun(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_arg
     """Heun's second-order method (Karras et al. 2022, Algorithm 2 without churn); Euler into sigma = 0."""
     kwargs, _ = split_args(extra_args)
     s_in = x.new_ones([x.shape[0]])
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         report(callback, i, x, sigmas[i], denoised)
         d, dt = to_d(x, sigmas[i], denoised), sigmas[i + 1] - sigmas[i]
-        if sigmas[i + 1] == 0:
+        if to_zero[i]:
             x = x + d * dt
         else:
             x_2 = x + d * dt
@@ -105,11 +108,12 @@ def sample_dpm_2(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_ar
     """DPM-Solver-2 style midpoint steps in sigma (Lu et al. 2022; k-diffusion's `dpm_2`)."""
     kwargs, _ = split_args(extra_args)
     s_in = x.new_ones([x.shape[0]])
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         report(callback, i, x, sigmas[i], denoised)
         d = to_d(x, sigmas[i], denoised)
-        if sigmas[i + 1] == 0:
+        if to_zero[i]:
             x = x + d * (sigmas[i + 1] - sigmas[i])
         else:
             x = _dpm_2_step(model, x, sigmas[i], sigmas[i + 1], d, s_in, kwargs)
@@ -124,12 +128,13 @@ def sample_dpm_2_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor
     kwargs, seed = split_args(extra_args)
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
+    down_to_zero = ancestral_steps_to_zero(sigmas, eta)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
         report(callback, i, x, sigmas[i], denoised)
         d = to_d(x, sigmas[i], denoised)
-        if sigma_down == 0:
+        if down_to_zero[i]:
             x = x + d * (sigma_down - sigmas[i])
         else:
             x = _dpm_2_step(model, x, sigmas[i], sigma_down, d, s_in, kwargs)
@@ -161,11 +166,12 @@ def sample_lms(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args
     s_in = x.new_ones([x.shape[0]])
     t = sigmas.detach().cpu().double().numpy()
     ds: list[torch.Tensor] = []
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         ds = (ds + [to_d(x, sigmas[i], denoised)])[-order:]
         report(callback, i, x, sigmas[i], denoised)
-        if sigmas[i + 1] == 0:
+        if to_zero[i]:
             x = denoised
         else:
             cur = min(i + 1, order)
@@ -182,11 +188,13 @@ def sample_dpmpp_2s_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Ten
     kwargs, seed = split_args(extra_args)
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
+    down_to_zero = ancestral_steps_to_zero(sigmas, eta)
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
         report(callback, i, x, sigmas[i], denoised)
-        if sigma_down == 0:
+        if down_to_zero[i]:
             x = x + to_d(x, sigmas[i], denoised) * (sigma_down - sigmas[i])
         else:
             # In lambda = -log(sigma): step half way, re-denoise there, take the full step with that estimate.
@@ -194,7 +202,7 @@ def sample_dpmpp_2s_ancestral(model: Denoise, x: torch.Tensor, sigmas: torch.Ten
             sigma_s = (sigmas[i].log() - h / 2).exp()
             x_2 = (sigma_s / sigmas[i]) * x - torch.expm1(-h / 2) * denoised
             x = (sigma_down / sigmas[i]) * x - torch.expm1(-h) * model(x_2, sigma_s * s_in, **kwargs)
-        if sigmas[i + 1] > 0:
+        if not to_zero[i]:
             x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
     return x
 
@@ -206,11 +214,12 @@ def sample_dpmpp_2m(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra
     kwargs, _ = split_args(extra_args)
     s_in = x.new_ones([x.shape[0]])
     old_denoised = None
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         report(callback, i, x, sigmas[i], denoised)
         h = sigmas[i].log() - sigmas[i + 1].log()  # lambda step, lambda = -log(sigma)
-        if old_denoised is None or sigmas[i + 1] == 0:
+        if old_denoised is None or to_zero[i]:
             denoised_d = denoised
         else:
             r = (sigmas[i - 1].log() - sigmas[i].log()) / h
@@ -229,10 +238,11 @@ def _sample_dpmpp_sde(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, ext
         return x
     noise_sampler = noise_sampler or brownian_noise_sampler(x, sigmas, seed, cpu=cpu_tree)
     s_in = x.new_ones([x.shape[0]])
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         report(callback, i, x, sigmas[i], denoised)
-        if sigmas[i + 1] == 0:
+        if to_zero[i]:
             x = denoised
             continue
         lambda_s, lambda_t = -sigmas[i].log(), -sigmas[i + 1].log()
@@ -282,11 +292,12 @@ def _sample_dpmpp_multistep_sde(model: Denoise, x: torch.Tensor, sigmas: torch.T
     noise_sampler = noise_sampler or brownian_noise_sampler(x, sigmas, seed, cpu=cpu_tree)
     s_in = x.new_ones([x.shape[0]])
     history: list[tuple[torch.Tensor, torch.Tensor]] = []  # (denoised, h) of earlier steps, newest first
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         report(callback, i, x, sigmas[i], denoised)
         h = None
-        if sigmas[i + 1] == 0:
+        if to_zero[i]:
             x = denoised
         else:
             h = sigmas[i].log() - sigmas[i + 1].log()
@@ -371,11 +382,12 @@ def sample_lcm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_args
     s_in = x.new_ones([x.shape[0]])
     steps = len(sigmas) - 1
     s_end = s_noise if s_noise_end is None else s_noise_end
+    to_zero = steps_to_zero(sigmas)
     for i in range(steps):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         report(callback, i, x, sigmas[i], denoised)
         x = denoised
-        if sigmas[i + 1] > 0:
+        if not to_zero[i]:
             noise = noise_sampler(sigmas[i], sigmas[i + 1])
             if noise_clip_std > 0:
                 limit = noise_clip_std * noise.std()

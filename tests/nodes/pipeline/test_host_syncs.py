@@ -1,0 +1,102 @@
+"""The sampling loop reads no tensor value on the host per step: on a GPU each such read (`.item()`, `float(t)`,
+`bool(t)`, `t.tolist()`) waits for every queued kernel, so the GPU idles once per step.
+
+On the CPU these reads cost nothing, but they are the same calls: counted inside the sampling loop
+(`SamplerObject.sample`: the sampler, the guided denoiser, the UNet, progress, previews and interrupt checks) during
+whole engine runs of the text-to-image graph, they must not grow with the step count. (The sigmas are computed on the
+CPU before the loop, reading floats there is free.)
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+
+import pytest
+import torch
+
+from tests.fixtures.example_workflows import example_prompt
+
+# the Tensor methods that hand a value to Python; each is a device-to-host copy and a wait on a GPU
+HOST_READS = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__")
+
+
+@contextlib.contextmanager
+def counting_host_reads():
+    """Count calls of HOST_READS on any tensor inside the sampling loop, by method and caller (file:line of the first
+    frame outside torch)."""
+    import sys
+
+    counts: Counter = Counter()
+    originals = {name: getattr(torch.Tensor, name) for name in HOST_READS}
+
+    def counted(name, original):
+        def read(self, *args, **kwargs):
+            frame = sys._getframe(1)
+            while frame is not None and "/torch/" in frame.f_code.co_filename:
+                frame = frame.f_back
+            if frame is not None and in_sampling_loop(frame):
+                counts[(name, f"{frame.f_code.co_filename}:{frame.f_lineno}")] += 1
+            return original(self, *args, **kwargs)
+        return read
+
+    for name, original in originals.items():
+        setattr(torch.Tensor, name, counted(name, original))
+    try:
+        yield counts
+    finally:
+        for name, original in originals.items():
+            setattr(torch.Tensor, name, original)
+
+
+def in_sampling_loop(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "sample" and frame.f_code.co_filename.endswith("sampling/ksampler.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def text_to_image(checkpoint: str, steps: int, sampler: str = "euler", seed: int = 5) -> dict:
+    prompt = example_prompt("text_to_image.json")
+    prompt["4"]["inputs"]["ckpt_name"] = checkpoint
+    prompt["5"]["inputs"].update(width=64, height=64)
+    prompt["3"]["inputs"].update(steps=steps, sampler_name=sampler, seed=seed)
+    return prompt
+
+
+def reads_in_run(engine, prompt: dict) -> Counter:
+    with counting_host_reads() as counts:
+        result = engine.run(prompt)
+    assert result.status == "success", result.error
+    assert "3" in result.executed
+    return counts
+
+
+@pytest.mark.parametrize("sampler", ["euler", "euler_ancestral", "dpmpp_2m"])
+def test_host_reads_do_not_grow_with_the_step_count(studio, sampler):
+    engine, checkpoint = studio.engine, studio.tiny["sd1"].path.name
+    previews = []
+    unsubscribe = engine.events.subscribe(lambda event, data: previews.append(event) if event == "preview" else None)
+    try:
+        engine.run(text_to_image(checkpoint, 2, sampler, seed=1))  # loads and caches the checkpoint and the prompts
+        few = reads_in_run(engine, text_to_image(checkpoint, 3, sampler))
+        many = reads_in_run(engine, text_to_image(checkpoint, 7, sampler))
+    finally:
+        unsubscribe()
+    grown = {key: (few.get(key, 0), count) for key, count in many.items() if count > few.get(key, 0)}
+    assert not grown, f"host reads per step (method, caller): (3 steps, 7 steps) {grown}"
+    assert previews.count("preview") >= 2 + 3 + 7 - 3  # previews still come (the last of a run may be dropped)
+
+
+def test_step_previews_on_the_cpu_hand_on_each_steps_own_preview():
+    import numpy as np
+
+    from nodes.runtime.models.latent_formats import SD1_FORMAT
+    from nodes.runtime.step_previews import StepPreviews
+
+    previews = StepPreviews(SD1_FORMAT)
+    for seed in range(3):
+        latent = torch.randn(1, 4, 8, 16, generator=torch.Generator().manual_seed(seed))
+        image = previews.step(latent)
+        assert image.size == (16, 8)
+        assert np.array_equal(np.asarray(image), SD1_FORMAT.preview_rgb(latent).numpy())
