@@ -39,9 +39,9 @@ class DistilledSchedule(DiscreteSchedule):
         return self.full_timesteps
 
     def timestep(self, sigma: torch.Tensor) -> torch.Tensor:
-        dists = sigma.log().to(self.log_sigmas.device) - self.log_sigmas[:, None]
+        dists = sigma.log() - self.log_sigmas_on(sigma.device)[:, None]
         index = dists.abs().argmin(dim=0).view(sigma.shape)
-        return (index * self.skip + (self.skip - 1)).to(sigma.device)
+        return index * self.skip + (self.skip - 1)
 
     def sigma(self, timestep: torch.Tensor) -> torch.Tensor:
         t = (timestep.float().to(self.log_sigmas.device) - (self.skip - 1)) / self.skip

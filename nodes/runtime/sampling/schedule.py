@@ -34,6 +34,15 @@ class SigmaTable:
     def sigma_max(self) -> torch.Tensor:
         return self.sigmas[-1]
 
+    def log_sigmas_on(self, device: torch.device) -> torch.Tensor:
+        """`log_sigmas` on `device`, copied once (not each step: a copy between host and device waits for it)."""
+        if self.log_sigmas.device == device:
+            return self.log_sigmas
+        kept = self.__dict__.get("_log_sigmas_copy")
+        if kept is None or kept[0] is not self.log_sigmas or kept[1].device != device:
+            kept = self.__dict__["_log_sigmas_copy"] = (self.log_sigmas, self.log_sigmas.to(device))
+        return kept[1]
+
 
 class DiscreteSchedule(SigmaTable):
     """The 1000 training noise levels sigma_t = sqrt((1 - abar_t) / abar_t), t = 0..999, as ComfyUI keeps them.
@@ -54,8 +63,8 @@ class DiscreteSchedule(SigmaTable):
 
     def timestep(self, sigma: torch.Tensor) -> torch.Tensor:
         """The training step whose log-sigma is nearest: ComfyUI feeds the UNet this integer, not a fraction."""
-        dists = sigma.log().to(self.log_sigmas.device) - self.log_sigmas[:, None]
-        return dists.abs().argmin(dim=0).view(sigma.shape).to(sigma.device)
+        dists = sigma.log() - self.log_sigmas_on(sigma.device)[:, None]
+        return dists.abs().argmin(dim=0).view(sigma.shape)
 
     def sigma(self, timestep: torch.Tensor) -> torch.Tensor:
         """Sigma at a possibly fractional timestep, interpolating log-sigma linearly between table entries."""

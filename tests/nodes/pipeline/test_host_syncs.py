@@ -100,3 +100,18 @@ def test_step_previews_on_the_cpu_hand_on_each_steps_own_preview():
         image = previews.step(latent)
         assert image.size == (16, 8)
         assert np.array_equal(np.asarray(image), SD1_FORMAT.preview_rgb(latent).numpy())
+
+
+@pytest.mark.parametrize("distilled", [False, True])
+def test_the_training_timestep_is_found_on_the_sigmas_device(distilled):
+    """The UNet's timestep is looked up where sigma lives: a copy of sigma to the host (and back) each step would
+    wait for a GPU. A tensor on the meta device has no values, so any such copy raises."""
+    from nodes.runtime.sampling import sd_schedule
+    from nodes.runtime.sampling.model_schedules import DistilledSchedule
+
+    schedule = DistilledSchedule(sd_schedule()) if distilled else sd_schedule()
+    on_meta = schedule.timestep(torch.tensor([14.6, 0.03], device="meta"))
+    assert on_meta.device.type == "meta" and on_meta.shape == (2,)
+    ends = torch.stack([schedule.sigmas[-1], schedule.sigmas[0]])
+    expected = [999, 19] if distilled else [999, 0]
+    assert schedule.timestep(ends).tolist() == expected
