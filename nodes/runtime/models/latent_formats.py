@@ -37,16 +37,16 @@ class LatentFormat:
     def preview_rgb_on_device(self, latent: torch.Tensor) -> torch.Tensor:
         """preview_rgb left on the latent's device, so that reading it need not wait (step_previews.py)."""
         factors, bias = _projection(self.rgb_factors, self.rgb_bias, latent.device)
-        rgb = torch.einsum("chw,cr->hwr", latent[0].float(), factors) + bias
-        return ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8)
+        return torch.addmm(bias, latent[0].float().flatten(1).T, factors).clamp_(0, 255).to(torch.uint8).view(
+            *latent.shape[-2:], 3)
 
 
 @functools.lru_cache(maxsize=16)
 def _projection(factors: tuple, bias: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The preview matrix and bias on `device`, made once: a copy from host memory each step would wait for the
-    device."""
-    return (torch.tensor(factors, dtype=torch.float32, device=device),
-            torch.tensor(bias, dtype=torch.float32, device=device))
+    """The preview matrix and bias mapping a latent pixel straight to 0..255 ((rgb + 1) * 127.5 folded in), on
+    `device`, made once: a copy from host memory each step would wait for the device."""
+    return (torch.tensor(factors, dtype=torch.float32, device=device) * 127.5,
+            (torch.tensor(bias, dtype=torch.float32, device=device) + 1.0) * 127.5)
 
 
 SD1_FORMAT = LatentFormat(0.18215, ((0.3512, 0.2297, 0.3227), (0.3250, 0.4974, 0.2350),
