@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 
 from .noise import NoiseSampler, ancestral_noise_sampler
-from .sampler_basics import Callback, Denoise, ancestral_step, report, to_d, with_uncond_sink
+from .sampler_basics import (Callback, Denoise, ancestral_step, ancestral_steps_to_zero, report, steps_to_zero, to_d,
+                             with_uncond_sink)
 
 
 @torch.no_grad()
@@ -20,11 +21,12 @@ def sample_euler_ancestral_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch
     kwargs, seed, uncond_of = with_uncond_sink(extra_args)
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         uncond = uncond_of(denoised)
         report(callback, i, x, sigmas[i], denoised)
-        if sigmas[i + 1] == 0:
+        if to_zero[i]:
             x = denoised
             continue
         sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
@@ -49,12 +51,14 @@ def sample_dpmpp_2s_ancestral_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: to
     kwargs, seed, uncond_of = with_uncond_sink(extra_args)
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
+    down_to_zero = ancestral_steps_to_zero(sigmas, eta)
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         uncond = uncond_of(denoised)
         sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
         report(callback, i, x, sigmas[i], denoised)
-        if sigma_down == 0:
+        if down_to_zero[i]:
             x = denoised + to_d(x, sigmas[i], uncond) * sigma_down
         else:
             h = sigmas[i].log() - sigma_down.log()
@@ -64,7 +68,7 @@ def sample_dpmpp_2s_ancestral_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: to
             denoised_2 = model(x_2, sigma_s * s_in, **kwargs)
             uncond_of(denoised_2)  # the second stage's negative is not used
             x = (sigma_down / sigmas[i]) * shifted - torch.expm1(-h) * denoised_2
-        if sigmas[i + 1] > 0:
+        if not to_zero[i]:
             x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
     return x
 
@@ -77,13 +81,14 @@ def sample_dpmpp_2m_cfg_pp(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor
     kwargs, _, uncond_of = with_uncond_sink(extra_args)
     s_in = x.new_ones([x.shape[0]])
     old_uncond = None
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         uncond = uncond_of(denoised)
         report(callback, i, x, sigmas[i], denoised)
         h = sigmas[i].log() - sigmas[i + 1].log()
         mix = -torch.exp(-h) * uncond
-        if old_uncond is not None and sigmas[i + 1] != 0:
+        if old_uncond is not None and not to_zero[i]:
             r = (sigmas[i - 1].log() - sigmas[i].log()) / h
             mix = mix - torch.expm1(-h) * (1 / (2 * r)) * (denoised - old_uncond)
         x = denoised + mix + torch.exp(-h) * x

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .noise import NoiseSampler
-from .sampler_basics import Callback, Denoise, report, split_args, to_d
+from .sampler_basics import Callback, Denoise, report, split_args, steps_to_zero, to_d
 
 # The VP SDE DEIS maps sigma onto: the one whose sigma runs from 0.002 at t = 1e-3 to 80 at t = 1 (EDM's range).
 VP_SIGMA_MIN, VP_SIGMA_MAX, VP_T_MIN = 0.002, 80.0, 1e-3
@@ -73,11 +73,12 @@ def sample_deis(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_arg
     s_in = x.new_ones([x.shape[0]])
     times = vp_time(sigmas.detach().cpu().double().numpy())
     history: list[torch.Tensor] = []  # earlier slopes, newest first
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         report(callback, i, x, sigmas[i], denoised)
         d = to_d(x, sigmas[i], denoised)
-        order = 1 if sigmas[i + 1] <= 0 else min(max_order, i + 1)
+        order = 1 if to_zero[i] else min(max_order, i + 1)
         if order == 1:
             x = x + (sigmas[i + 1] - sigmas[i]) * d
         else:

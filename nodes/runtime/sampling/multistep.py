@@ -6,7 +6,8 @@ from typing import Callable, Sequence
 import torch
 
 from .noise import NoiseSampler, ancestral_noise_sampler
-from .sampler_basics import Callback, Denoise, ancestral_step, report, split_args, to_d, with_uncond_sink
+from .sampler_basics import (Callback, Denoise, ancestral_step, host_ancestral_steps, report, split_args, steps_to_zero,
+                             to_d, with_uncond_sink)
 
 
 @torch.no_grad()
@@ -17,17 +18,17 @@ def sample_heunpp2(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_
     last."""
     kwargs, _ = split_args(extra_args)
     s_in = x.new_ones([x.shape[0]])
-    end = sigmas[-1]
+    host = sigmas.tolist()  # the branches compare sigmas: on the host, once
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         report(callback, i, x, sigmas[i], denoised)
         d, dt = to_d(x, sigmas[i], denoised), sigmas[i + 1] - sigmas[i]
-        if sigmas[i + 1] == end:
+        if host[i + 1] == host[-1]:
             x = x + d * dt
             continue
         x_2 = x + d * dt
         d_2 = to_d(x_2, sigmas[i + 1], model(x_2, sigmas[i + 1] * s_in, **kwargs))
-        if sigmas[i + 2] == end:
+        if host[i + 2] == host[-1]:
             w_2 = sigmas[i + 1] / (2 * sigmas[0])
             x = x + (d * (1 - w_2) + d_2 * w_2) * dt
         else:
@@ -49,6 +50,7 @@ def sample_ddpm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_arg
     kwargs, seed = split_args(extra_args)
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         sigma, sigma_prev = sigmas[i], sigmas[i + 1]
         denoised = model(x, sigma * s_in, **kwargs)
@@ -57,7 +59,7 @@ def sample_ddpm(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_arg
         a = abar / abar_prev
         eps = (x - denoised) / sigma
         x = (1.0 / a).sqrt() * (x / torch.sqrt(1.0 + sigma ** 2) - (1 - a) * eps / (1 - abar).sqrt())
-        if sigma_prev > 0:
+        if not to_zero[i]:
             x = x + ((1 - a) * (1 - abar_prev) / (1 - abar)).sqrt() * noise_sampler(sigma, sigma_prev)
             x = x * torch.sqrt(1.0 + sigma_prev ** 2)
     return x
@@ -75,11 +77,12 @@ def _adams_bashforth(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extr
     kwargs, _ = split_args(extra_args)
     s_in = x.new_ones([x.shape[0]])
     slopes: list[torch.Tensor] = []
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         report(callback, i, x, sigmas[i], denoised)
         slopes = [to_d(x, sigmas[i], denoised)] + slopes[:max_order - 1]
-        if sigmas[i + 1] == 0:
+        if to_zero[i]:
             x = denoised
         else:
             steps = [sigmas[i + 1 - k] - sigmas[i - k] for k in range(len(slopes))]
@@ -138,12 +141,13 @@ def _res_multistep(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     s_in = x.new_ones([x.shape[0]])
     old_denoised, old_sigma_down = None, None
+    host_steps = host_ancestral_steps(sigmas, eta)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         driving = uncond_of(denoised) if cfg_pp else denoised
         sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
         report(callback, i, x, sigmas[i], denoised)
-        if sigma_down == 0 or old_denoised is None:
+        if host_steps[i][0] == 0 or old_denoised is None:
             d = to_d(x, sigmas[i], driving)
             x = denoised + d * sigma_down if cfg_pp else x + d * (sigma_down - sigmas[i])
         else:
@@ -156,7 +160,7 @@ def _res_multistep(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_
             if cfg_pp:
                 x = x + (denoised - driving)
             x = (-h).exp() * x + h * (b_1 * driving + b_2 * old_denoised)
-        if sigma_up > 0:
+        if host_steps[i][1] > 0:
             x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
         old_denoised, old_sigma_down = driving, sigma_down
     return x
@@ -201,12 +205,13 @@ def _gradient_estimation(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, 
     kwargs, _, uncond_of = with_uncond_sink(extra_args) if cfg_pp else (*split_args(extra_args), None)
     s_in = x.new_ones([x.shape[0]])
     old_d = None
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         d = to_d(x, sigmas[i], uncond_of(denoised) if cfg_pp else denoised)
         report(callback, i, x, sigmas[i], denoised)
         dt = sigmas[i + 1] - sigmas[i]
-        if sigmas[i + 1] == 0:
+        if to_zero[i]:
             x = denoised
         else:
             x = denoised + d * sigmas[i + 1] if cfg_pp else x + d * dt
@@ -264,10 +269,11 @@ def sample_er_sde(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_a
     points = torch.arange(0, ER_SDE_INTEGRATION_POINTS, dtype=torch.float32, device=x.device)
     lambdas = sigmas.log().exp()  # sigma / alpha = exp(-half log-SNR), rounded as ComfyUI rounds it
     old_denoised = old_slope = None
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **kwargs)
         report(callback, i, x, sigmas[i], denoised)
-        if sigmas[i + 1] == 0:
+        if to_zero[i]:
             x = denoised
         else:
             lam_s, lam_t = lambdas[i], lambdas[i + 1]

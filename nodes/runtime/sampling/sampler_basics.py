@@ -55,8 +55,13 @@ def steps_to_zero(sigmas: torch.Tensor) -> list[bool]:
     return (sigmas[1:] == 0).tolist()
 
 
-def ancestral_steps_to_zero(sigmas: torch.Tensor, eta: float) -> list[bool]:
-    """For each ancestral step, whether its deterministic part goes down to sigma 0 (sigma_down == 0), computed once
-    from the sigmas read to the host (see steps_to_zero)."""
+def host_ancestral_steps(sigmas: torch.Tensor, eta: float) -> list[tuple[float, float]]:
+    """Each step's (sigma_down, sigma_up) as Python numbers, from the sigmas read to the host once: for a sampler's
+    branches, which must not read device values each step (see steps_to_zero)."""
     host = sigmas.tolist()
-    return [ancestral_step(host[i], host[i + 1], eta)[0] == 0 for i in range(len(host) - 1)]
+    return [ancestral_step(host[i], host[i + 1], eta) for i in range(len(host) - 1)]
+
+
+def ancestral_steps_to_zero(sigmas: torch.Tensor, eta: float) -> list[bool]:
+    """For each ancestral step, whether its deterministic part goes down to sigma 0 (sigma_down == 0)."""
+    return [down == 0 for down, _ in host_ancestral_steps(sigmas, eta)]

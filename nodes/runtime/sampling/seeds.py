@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from .noise import NoiseSampler, ancestral_noise_sampler
-from .sampler_basics import Callback, Denoise, report, split_args
+from .sampler_basics import Callback, Denoise, report, split_args, steps_to_zero
 
 
 def _h_phi_1(h: torch.Tensor) -> torch.Tensor:
@@ -55,11 +55,12 @@ def sample_seeds_2(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     inject = eta > 0 and s_noise > 0
     s_in = x.new_ones([x.shape[0]])
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
         denoised = model(x, sigma * s_in, **kwargs)
         report(callback, i, x, sigma, denoised)
-        if sigma_next == 0:
+        if to_zero[i]:
             x = denoised
             continue
         h = sigma.log() - sigma_next.log()
@@ -107,11 +108,12 @@ def sample_seeds_3(model: Denoise, x: torch.Tensor, sigmas: torch.Tensor, extra_
     noise_sampler = noise_sampler or ancestral_noise_sampler(x, seed)
     inject = eta > 0 and s_noise > 0
     s_in = x.new_ones([x.shape[0]])
+    to_zero = steps_to_zero(sigmas)
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
         denoised = model(x, sigma * s_in, **kwargs)
         report(callback, i, x, sigma, denoised)
-        if sigma_next == 0:
+        if to_zero[i]:
             x = denoised
             continue
         h = sigma.log() - sigma_next.log()

@@ -8,52 +8,13 @@ CPU before the loop, reading floats there is free.)
 """
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 
 import pytest
 import torch
 
 from tests.fixtures.example_workflows import example_prompt
-
-# the Tensor methods that hand a value to Python; each is a device-to-host copy and a wait on a GPU
-HOST_READS = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__")
-
-
-@contextlib.contextmanager
-def counting_host_reads():
-    """Count calls of HOST_READS on any tensor inside the sampling loop, by method and caller (file:line of the first
-    frame outside torch)."""
-    import sys
-
-    counts: Counter = Counter()
-    originals = {name: getattr(torch.Tensor, name) for name in HOST_READS}
-
-    def counted(name, original):
-        def read(self, *args, **kwargs):
-            frame = sys._getframe(1)
-            while frame is not None and "/torch/" in frame.f_code.co_filename:
-                frame = frame.f_back
-            if frame is not None and in_sampling_loop(frame):
-                counts[(name, f"{frame.f_code.co_filename}:{frame.f_lineno}")] += 1
-            return original(self, *args, **kwargs)
-        return read
-
-    for name, original in originals.items():
-        setattr(torch.Tensor, name, counted(name, original))
-    try:
-        yield counts
-    finally:
-        for name, original in originals.items():
-            setattr(torch.Tensor, name, original)
-
-
-def in_sampling_loop(frame) -> bool:
-    while frame is not None:
-        if frame.f_code.co_name == "sample" and frame.f_code.co_filename.endswith("sampling/ksampler.py"):
-            return True
-        frame = frame.f_back
-    return False
+from tests.fixtures.host_reads import counting_host_reads
 
 
 def text_to_image(checkpoint: str, steps: int, sampler: str = "euler", seed: int = 5) -> dict:
