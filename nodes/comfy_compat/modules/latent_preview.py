@@ -21,15 +21,16 @@ def prepare_callback(model: Any, steps: int, x0_output_dict: dict | None = None)
     the denoised latent x0 (model space) when the model's latent format is known; x0 kept in x0_output_dict["x0"]."""
     latent_format = _latent_format(model)
     bar = comfy.utils.ProgressBar(steps)
+    previews = None
+    if latent_format is not None:
+        from nodes.runtime.step_previews import StepPreviews
+
+        previews = StepPreviews(latent_format)  # read without waiting for a GPU: may be an earlier step's
 
     def callback(step: int, x0: Any, x: Any, total_steps: int) -> None:
         if x0_output_dict is not None:
             x0_output_dict["x0"] = x0
-        preview = None
-        if latent_format is not None and x0 is not None:
-            from PIL import Image
-
-            preview = Image.fromarray(latent_format.preview_rgb(x0).numpy())
+        preview = previews.step(x0) if previews is not None and x0 is not None else None
         bar.update_absolute(step + 1, total_steps, preview)
 
     return callback
