@@ -3,7 +3,8 @@
 For each shape (random weights at the real widths, written once as single-file checkpoints into --work-dir):
 
   it/s       the KSampler node against the bare diffusers loop (bench/pipeline.py's bare_euler_cfg) on the same UNet,
-             same sigmas and noise, interleaved; VRAM peak of the sampling (torch.cuda.max_memory_allocated)
+             same sigmas and noise, interleaved; VRAM peak of the sampling (torch.cuda.max_memory_allocated); then
+             both again with the UNet in channels-last memory format
   first      time to the first PNG of workflows/text_to_image.json through the engine in a fresh process (from the
              process start: imports, loading, sampling, decoding, saving), with its VRAM peak
   lowvram    the same fresh-process run with Options(device_mode="lowvram") (weights streamed per layer): it must
@@ -19,6 +20,7 @@ The whole default run must fit twice in 15 minutes of one H100, checkpoint build
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -167,8 +169,10 @@ def with_size_conditioning_for_bare_calls(unet: torch.nn.Module) -> Callable[[],
 
 
 def sampler_figures(path: Path, size: int, steps: int, repeat: int, device: torch.device,
-                    dtype: torch.dtype) -> dict[str, float]:
-    """KSampler vs bare loop times (bench/pipeline.py's measure_sampler), the VRAM peak of the sampling."""
+                    dtype: torch.dtype) -> dict[str, dict[str, float]]:
+    """KSampler vs bare loop times (bench/pipeline.py's measure_sampler) and the VRAM peak of the sampling, with the
+    UNet's weights as loaded ("default") and then in channels-last memory format (whether it helps is measured
+    here, not assumed)."""
     from nodes.diffusion.sampling import KSampler
     from nodes.runtime.checkpoints.loader import load_checkpoint
     from nodes.runtime.models import DiffusionModel, TextEncoders
@@ -183,16 +187,20 @@ def sampler_figures(path: Path, size: int, steps: int, repeat: int, device: torc
     remove = with_size_conditioning_for_bare_calls(model.unet) if model.uses_size_conditioning else None
     latent = {"samples": torch.zeros(1, 4, size // 8, size // 8)}
     KSampler().sample(model, SEED, 2, CFG, "euler", "normal", case.positive, case.negative, latent)  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+    figures = {}
     try:
-        times = measure_sampler(case, size, steps, repeat)
+        for layout in ("default", "channels-last"):
+            if layout == "channels-last":
+                model.unet.to(memory_format=torch.channels_last)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            figures[layout] = measure_sampler(case, size, steps, repeat)
+            figures[layout]["vram_peak"] = torch.cuda.max_memory_allocated() if device.type == "cuda" else 0
     finally:
         if remove is not None:
             remove()
-    times["vram_peak"] = torch.cuda.max_memory_allocated() if device.type == "cuda" else 0
-    return times
+    return figures
 
 
 # ----------------------------------------------------------------------------------------------- fresh processes
@@ -253,22 +261,23 @@ def run(args: argparse.Namespace) -> None:
         shape = SHAPES[name]
         size = TINY_SIZE if args.tiny else shape.size
         path = ensure_checkpoint(shape, checkpoints, args.tiny, device)
-        t = sampler_figures(path, size, args.steps, args.repeat, device, dtype)
-        bare, ours = args.steps / t["bare"], args.steps / t["ours"]
-        ratio = t["ours"] / t["bare"]
-        speed_rows.append([name, f"{size} px", f"{bare:.2f}", f"{ours:.2f}", f"{ratio:.3f}x",
-                           f"<= {TARGET_SAMPLER_OVERHEAD:.2f}x", verdict(ratio, TARGET_SAMPLER_OVERHEAD),
-                           f"{t['max_diff']:.1e}", gigabytes(t["vram_peak"])])
+        for layout, t in sampler_figures(path, size, args.steps, args.repeat, device, dtype).items():
+            bare, ours = args.steps / t["bare"], args.steps / t["ours"]
+            ratio = t["ours"] / t["bare"]
+            speed_rows.append([name, f"{size} px", layout, f"{bare:.2f}", f"{ours:.2f}", f"{ratio:.3f}x",
+                               f"<= {TARGET_SAMPLER_OVERHEAD:.2f}x", verdict(ratio, TARGET_SAMPLER_OVERHEAD),
+                               f"{t['max_diff']:.1e}", gigabytes(t["vram_peak"])])
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()  # this process's freed blocks, before the fresh processes need the memory
         for mode in args.modes:
             r = first_image_in_fresh_process(base, path.name, size, args.steps, mode, args.device)
             run_rows.append([name, mode, f"{r['wall']:.1f}", f"{r['total']:.1f}", f"{r['run']:.1f}",
                              gigabytes(r["vram_peak"]), Path(r["png"]).name])
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
     print_table(f"KSampler vs bare diffusers loop: euler, cfg {CFG}, {args.steps} steps, batch 1 (UNet batch 2), "
                 f"{str(dtype).replace('torch.', '')}; median of {args.repeat}",
-                ["shape", "size", "bare it/s", "ours it/s", "ours/bare time", "target", "", "max |diff|",
-                 "VRAM peak (sampling)"], speed_rows)
+                ["shape", "size", "UNet weights", "bare it/s", "ours it/s", "ours/bare time", "target", "",
+                 "max |diff|", "VRAM peak (sampling)"], speed_rows)
     print_table("text_to_image.json through the engine in a fresh process, to the PNG on disk",
                 ["shape", "devices", "spawn to exit s", "start to PNG s", "engine.run s", "VRAM peak", "png"],
                 run_rows)

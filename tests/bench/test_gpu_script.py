@@ -30,7 +30,8 @@ def test_the_dry_run_samples_sdxl_against_the_bare_loop_and_saves_a_png_in_lowvr
     done = run_script("--dry-run", "--shapes", "sdxl", "--modes", "lowvram", "--work-dir", str(tmp_path),
                       cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    speed = next(line for line in done.stdout.splitlines() if line.strip().startswith("sdxl") and " px " in line)
-    max_diff = float(speed.split()[-3])  # the bare loop got the KSampler's size conditioning: the same latent
-    assert max_diff < 1e-3, speed
+    speed = [line for line in done.stdout.splitlines() if line.strip().startswith("sdxl") and " px " in line]
+    assert [line.split()[3] for line in speed] == ["default", "channels-last"]
+    for line in speed:  # the bare loop got the KSampler's size conditioning: the same latent
+        assert float(line.split()[-3]) < 1e-3, line
     assert list((tmp_path / "output").glob("bench-gpu-lowvram*.png"))
