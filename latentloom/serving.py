@@ -75,9 +75,9 @@ def build_services(options: Options, max_history: int, downloads):
         from nodes.runtime.devices import unload_models as unload
         unload()
 
-    def preload():
+    def preload(stop):
         from nodes.runtime.preload import preload as load_ahead
-        return load_ahead()
+        return load_ahead(stop=stop)
 
     web_directories = {r.name: r.web_directory for r in reports if r.ok and r.web_directory is not None}
     return Services(engine=engine, queue=open_queue(folders.user, max_history),

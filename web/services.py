@@ -2,6 +2,7 @@
 free of torch and of the diffusion nodes)."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -42,8 +43,8 @@ class Services:
     device_stats: Callable[[], dict[str, Any]]  # {"pytorch_version", "devices": [...]} (imports torch)
     unload_models: Callable[[], None]
     # loads what a first run needs (torch, the model code, the tokenizer) once HTTP is up, on the worker's thread
-    # before its first prompt; reports its own failures
-    preload: Callable[[], object] = lambda: None
+    # before its first prompt; reports its own failures; starts no further step once its event (stop) is set
+    preload: Callable[[threading.Event], object] = lambda stop: None
     # a model folder name -> what each of its files is ({"name", "kind", "architecture", "training", ...}); hashes
     # only when already known, so a listing never stalls on hashing gigabytes
     describe_models: Callable[[str], list[dict[str, Any]]] = lambda folder: []

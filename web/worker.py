@@ -20,7 +20,7 @@ class PromptWorker:
     """Runs queued prompts one at a time; events go to the websocket hub as they happen."""
 
     def __init__(self, engine: Engine, queue: PromptQueue, hub: ClientHub, redact: PathRedactor,
-                 preload: Callable[[], object] = lambda: None) -> None:
+                 preload: Callable[[threading.Event], object] = lambda stop: None) -> None:
         self.engine = engine
         self.preload = preload  # run first on the worker's thread: a prompt never races it for the same imports
         self.queue = queue
@@ -30,6 +30,7 @@ class PromptWorker:
         self.current: QueueItem | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._preloading = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="latentloom-worker", daemon=True)
         self._unsubscribe = engine.events.subscribe(self._forward)
 
@@ -53,11 +54,15 @@ class PromptWorker:
         return True
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the running prompt (interrupted) is filed."""
+        """Stop after the running prompt (interrupted) is filed. A worker still loading ahead has nothing to file: it
+        is not waited for (an import cannot be interrupted, and may take seconds), and ends with the process."""
         self._stopping.set()
         self.interrupt()
         self._wake.set()
-        self._thread.join(timeout)
+        if self._preloading.is_set():
+            log.info("the worker is still loading ahead of the first run: not waiting for it")
+        else:
+            self._thread.join(timeout)
         self._unsubscribe()
 
     def _when_stored(self, write: Callable[[], T]) -> T | None:
@@ -79,10 +84,13 @@ class PromptWorker:
         return None
 
     def _loop(self) -> None:
+        self._preloading.set()
         try:
-            self.preload()
+            self.preload(self._stopping)
         except Exception:  # the hook reports its own failures; the worker must start regardless
             log.exception("loading ahead of the first run failed")
+        finally:
+            self._preloading.clear()
         while not self._stopping.is_set():
             item = self._when_stored(self.queue.take)
             if item is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -67,11 +68,15 @@ FIRST_RUN_STEPS: tuple[PreloadStep, ...] = (
 )
 
 
-def preload(steps: Sequence[PreloadStep] = FIRST_RUN_STEPS) -> PreloadReport:
-    """Run each step in order; a failing step is logged and skipped, never raised."""
+def preload(steps: Sequence[PreloadStep] = FIRST_RUN_STEPS, stop: threading.Event | None = None) -> PreloadReport:
+    """Run each step in order; a failing step is logged and skipped, never raised. Once `stop` is set (the server is
+    shutting down) no further step starts."""
     report = PreloadReport()
     started = time.perf_counter()
     for step in steps:
+        if stop is not None and stop.is_set():
+            log.info("stopped loading ahead: the server is shutting down")
+            break
         try:
             step.run()
         except Exception as error:  # a broken install shows up here first: say so, and let the run report it

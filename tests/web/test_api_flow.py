@@ -132,3 +132,14 @@ def test_the_worker_loads_the_model_libraries_ahead_of_its_first_prompt(live_ser
     assert ahead >= 0 and "diffusers.models.unets.unet_2d_condition" in log[ahead:].splitlines()[0]
     assert "ahead of the first run (" not in log  # no step failed
     assert ahead < log.find("loaded latentloom-demo-sd1-random-weights.safetensors: SD1.x")
+
+
+def test_a_server_stopped_while_it_loads_ahead_exits_without_waiting_for_the_imports(own_server):
+    server = own_server()  # returns as soon as HTTP answers: the worker has just begun loading ahead
+    server.stop()
+    log = server.log()
+    assert server.process.returncode == 0
+    assert "stopping: the running prompt is interrupted" in log
+    assert "still loading ahead of the first run: not waiting for it" in log
+    assert "loaded ahead of the first run" not in log  # it did not wait for the rest of the imports
+    assert "Traceback" not in log
