@@ -85,11 +85,15 @@ def test_sampling_counts_the_unets_activations_and_decoding_the_image(engine, bu
     unet_first_block = 32 * 512 * 512 * 4 * 2  # per batch: 64 MiB, twice with a negative prompt
     assert refusals(engine, text_to_image(4096, 4096)) == {
         "sampler": [("memory_estimate_exceeded", latent + 2 * latent + 3 * latent + 2 * unet_first_block)]}
-    # with cfg 1 the negative prompt is skipped: sampling fits, and the 192 MiB image it decodes to does not
+    # with cfg 1 the negative prompt is skipped: sampling fits, and the 192 MiB image it decodes to does not; an image
+    # this size is decoded in 512 px tiles (the whole image's VAE memory would be 4.1 GiB), so the VAE's part is one
+    # tile's plus the blending buffers of the three passes (sum and weights, 3 + 1 channels, twice)
     image = 4096 * 4096 * 3 * 4
-    vae = 4096 * 4096 * 4 * (32 * 2 + 3)
+    whole = 4096 * 4096 * 4 * (32 * 2 + 3)
+    tiled = 512 * 512 * 4 * (32 * 2 + 3) + 2 * (3 + 1) * 4096 * 4096 * 4
+    assert tiled < whole
     assert refusals(engine, text_to_image(4096, 4096, cfg=1.0)) == {
-        "decode": [("memory_estimate_exceeded", latent + image + vae)]}
+        "decode": [("memory_estimate_exceeded", latent + image + tiled)]}
 
 
 def test_latent_upscales_follow_the_latents_size_and_aspect(engine, budget):
