@@ -477,6 +477,7 @@ def part_engine(tiny: Path, work_dir: Path, steps: int) -> None:
     """The standard text-to-image graph at 64 px on the tiny checkpoint: first run, then only the seed changed."""
     import shutil
 
+    from graph_engine import read_workflow_file
     from latentloom.startup import Options, build_engine
 
     base = work_dir / "engine"
@@ -484,11 +485,12 @@ def part_engine(tiny: Path, work_dir: Path, steps: int) -> None:
     checkpoints.mkdir(parents=True, exist_ok=True)
     if not (checkpoints / tiny.name).exists():
         shutil.copyfile(tiny, checkpoints / tiny.name)
-    prompt = json.loads((ROOT / "workflows" / "text_to_image.json").read_text())
+    engine, _ = build_engine(Options(base_dir=base, disable_custom_nodes=True))
+    # the bundled file is in the editor's format: converted with the engine's nodes, as `latentloom run` reads it
+    prompt = read_workflow_file(ROOT / "workflows" / "text_to_image.json", registry=engine.registry)
     prompt["4"]["inputs"]["ckpt_name"] = tiny.name
     prompt["5"]["inputs"].update(width=64, height=64)
     prompt["3"]["inputs"].update(steps=steps)
-    engine, _ = build_engine(Options(base_dir=base, disable_custom_nodes=True))
     reseeded = copy.deepcopy(prompt)
     reseeded["3"]["inputs"]["seed"] += 1
 
