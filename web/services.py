@@ -43,7 +43,8 @@ class Services:
     device_stats: Callable[[], dict[str, Any]]  # {"pytorch_version", "devices": [...]} (imports torch)
     unload_models: Callable[[], None]
     # loads what a first run needs (torch, the model code, the tokenizer) once HTTP is up, on the worker's thread
-    # before its first prompt; reports its own failures; starts no further step once its event (stop) is set
+    # before its first prompt; reports its own failures; starts no further step once its event is set (a prompt
+    # waits, or the server stops)
     preload: Callable[[threading.Event], object] = lambda stop: None
     # a model folder name -> what each of its files is ({"name", "kind", "architecture", "training", ...}); hashes
     # only when already known, so a listing never stalls on hashing gigabytes

@@ -31,6 +31,7 @@ class PromptWorker:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._preloading = threading.Event()
+        self._preload_stop = threading.Event()  # a prompt waits or the server stops: no further preload step starts
         self._thread = threading.Thread(target=self._loop, name="latentloom-worker", daemon=True)
         self._unsubscribe = engine.events.subscribe(self._forward)
 
@@ -42,7 +43,9 @@ class PromptWorker:
         self._thread.start()
 
     def notify(self) -> None:
-        """A prompt was queued."""
+        """A prompt was queued: it runs as soon as the preload step under way ends (it imports what it needs itself,
+        which is never more than the rest of the preload, and often less)."""
+        self._preload_stop.set()
         self._wake.set()
 
     def interrupt(self, prompt_id: str | None = None) -> bool:
@@ -57,6 +60,7 @@ class PromptWorker:
         """Stop after the running prompt (interrupted) is filed. A worker still loading ahead has nothing to file: it
         is not waited for (an import cannot be interrupted, and may take seconds), and ends with the process."""
         self._stopping.set()
+        self._preload_stop.set()
         self.interrupt()
         self._wake.set()
         if self._preloading.is_set():
@@ -84,9 +88,11 @@ class PromptWorker:
         return None
 
     def _loop(self) -> None:
+        if self.queue.count_remaining():  # prompts kept from the last run come first
+            self._preload_stop.set()
         self._preloading.set()
         try:
-            self.preload(self._stopping)
+            self.preload(self._preload_stop)
         except Exception:  # the hook reports its own failures; the worker must start regardless
             log.exception("loading ahead of the first run failed")
         finally:

@@ -29,11 +29,13 @@ class PreloadStep:
 
 @dataclass
 class PreloadReport:
-    """What `preload` did: the steps that finished, those that failed with their reasons, and the time it took."""
+    """What `preload` did: the steps that finished, those that failed with their reasons, whether it was stopped early,
+    and the time it took."""
 
     seconds: float = 0.0
     loaded: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    stopped: bool = False  # told to stop before the last step
 
 
 def import_step(module: str) -> PreloadStep:
@@ -69,13 +71,13 @@ FIRST_RUN_STEPS: tuple[PreloadStep, ...] = (
 
 
 def preload(steps: Sequence[PreloadStep] = FIRST_RUN_STEPS, stop: threading.Event | None = None) -> PreloadReport:
-    """Run each step in order; a failing step is logged and skipped, never raised. Once `stop` is set (the server is
-    shutting down) no further step starts."""
+    """Run each step in order; a failing step is logged and skipped, never raised. Once `stop` is set (a prompt is
+    waiting, which imports what it needs itself, or the server is shutting down) no further step starts."""
     report = PreloadReport()
     started = time.perf_counter()
     for step in steps:
         if stop is not None and stop.is_set():
-            log.info("stopped loading ahead: the server is shutting down")
+            report.stopped = True
             break
         try:
             step.run()
@@ -87,6 +89,11 @@ def preload(steps: Sequence[PreloadStep] = FIRST_RUN_STEPS, stop: threading.Even
         else:
             report.loaded.append(step.name)
     report.seconds = time.perf_counter() - started
-    log.info("loaded ahead of the first run in %.1f s: %s%s", report.seconds, ", ".join(report.loaded) or "nothing",
-             f" ({len(report.failed)} failed)" if report.failed else "")
+    done = ", ".join(report.loaded) or "nothing"
+    if report.stopped:
+        log.info("stopped loading ahead after %.1f s (a prompt came first, or the server is stopping): %s",
+                 report.seconds, done)
+    else:
+        log.info("loaded ahead of the first run in %.1f s: %s%s", report.seconds, done,
+                 f" ({len(report.failed)} failed)" if report.failed else "")
     return report

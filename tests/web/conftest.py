@@ -107,6 +107,13 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        """Until the server's log has `text` (a step it logs when done)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            assert time.monotonic() < deadline, f"the server did not log {text!r} within {timeout} s:\n{self.log()}"
+            time.sleep(0.05)
+
 
 def start_server(base: Path, *extra: str, port: int | None = None, wait: bool = True,
                  headers: dict | None = None, preexec_fn=None) -> LiveServer:

@@ -124,18 +124,33 @@ def test_the_canvas_is_served_at_the_root(live_server):
     assert status == 200 and headers["Content-Type"].startswith("text/")
 
 
-def test_the_worker_loads_the_model_libraries_ahead_of_its_first_prompt(live_server):
-    answer, _ = listen(live_server.url, {"prompt": text_to_image(seed=13)}, uuid.uuid4().hex)
-    assert wait_for_history(live_server.url, answer["prompt_id"])["status"]["status_str"] == "success"
-    log = live_server.log()
+def test_the_worker_loads_the_model_libraries_ahead_of_its_first_prompt(own_server):
+    server = own_server()
+    server.wait_for_log("loaded ahead of the first run")  # the user presses Queue a moment after start-up
+    answer, _ = listen(server.url, {"prompt": text_to_image(seed=13)}, uuid.uuid4().hex)
+    assert wait_for_history(server.url, answer["prompt_id"])["status"]["status_str"] == "success"
+    log = server.log()
     ahead = log.find("loaded ahead of the first run")
-    assert ahead >= 0 and "diffusers.models.unets.unet_2d_condition" in log[ahead:].splitlines()[0]
+    assert "diffusers.models.unets.unet_2d_condition" in log[ahead:].splitlines()[0]
     assert "ahead of the first run (" not in log  # no step failed
     assert ahead < log.find("loaded latentloom-demo-sd1-random-weights.safetensors: SD1.x")
 
 
-def test_a_server_stopped_while_it_loads_ahead_exits_without_waiting_for_the_imports(own_server):
+def test_a_prompt_queued_while_the_server_loads_ahead_runs_once_the_step_under_way_ends(own_server):
+    """A prompt imports what it needs itself: it does not wait for the rest of the preload (a prompt of plugin nodes
+    may need none of it)."""
     server = own_server()  # returns as soon as HTTP answers: the worker has just begun loading ahead
+    answer = call_json(server.url + "/prompt", "POST", {"prompt": sleep_prompt(0)})[1]
+    assert wait_for_history(server.url, answer["prompt_id"])["status"]["status_str"] == "success"
+    server.wait_for_log("stopped loading ahead after")
+    log = server.log()
+    stopped = log[log.find("stopped loading ahead after"):].splitlines()[0]
+    assert "model_library.hashes" not in stopped  # the last step never started
+    assert "loaded ahead of the first run" not in log
+
+
+def test_a_server_stopped_while_it_loads_ahead_exits_without_waiting_for_the_imports(own_server):
+    server = own_server()
     server.stop()
     log = server.log()
     assert server.process.returncode == 0

@@ -9,7 +9,6 @@ import errno
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -45,13 +44,6 @@ def fill(folder: Path) -> Path:
     return filler
 
 
-def wait_for_log(server, text: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in server.log():
-        assert time.monotonic() < deadline, f"the server did not log {text!r} within {timeout} s:\n{server.log()}"
-        time.sleep(0.05)
-
-
 def test_a_full_disk_under_user_gives_507_and_the_queue_resumes_when_there_is_room(own_server, small_user_disk):
     server = own_server(base=small_user_disk)
     running = call_json(server.url + "/prompt", "POST", {"prompt": sleep_prompt(1.0, 1)})[1]["prompt_id"]
@@ -63,7 +55,7 @@ def test_a_full_disk_under_user_gives_507_and_the_queue_resumes_when_there_is_ro
     assert answer["error"]["type"] == "disk_full" and "disk is full" in answer["error"]["message"]
     assert str(small_user_disk) not in payload.decode()
     assert call_json(server.url + "/queue")[0] == 200  # still serving
-    wait_for_log(server, "the queue waits until there is room")  # the worker could not file the finished prompt
+    server.wait_for_log("the queue waits until there is room")  # the worker could not file the finished prompt
 
     filler.unlink()
     assert wait_for_history(server.url, running)["status"]["status_str"] == "success"

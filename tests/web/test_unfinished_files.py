@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 from tests.web.client import REPO, call
 
@@ -38,14 +37,6 @@ def unfinished(folder) -> list[str]:
     return sorted(name for name in os.listdir(folder) if name.startswith((".saving-", ".upload-")))
 
 
-def wait_for_log(server, line: str, timeout: float = 60) -> None:
-    """The server removes unfinished files beside its worker; it logs the count when it is done."""
-    deadline = time.monotonic() + timeout
-    while line not in server.log():
-        assert time.monotonic() < deadline, f"no '{line}' in the server's log:\n{server.log()}"
-        time.sleep(0.05)
-
-
 def test_start_up_removes_what_killed_writers_left_and_view_never_serves_it(own_server, tmp_path):
     output, temp = tmp_path / "output", tmp_path / "temp"
     writer = start_writer(output / "portraits")
@@ -62,7 +53,7 @@ def test_start_up_removes_what_killed_writers_left_and_view_never_serves_it(own_
 
         server = own_server()
         assert os.listdir(temp) == []  # emptied before the server answers
-        wait_for_log(server, "removed 2 unfinished file(s)")
+        server.wait_for_log("removed 2 unfinished file(s)")
         assert unfinished(output) == [] and unfinished(tmp_path / "input") == []
         assert unfinished(output / "portraits") == [live_file]  # its writer is alive: not touched
         assert (output / "kept_00001_.png").exists()
@@ -73,7 +64,7 @@ def test_start_up_removes_what_killed_writers_left_and_view_never_serves_it(own_
         writer.kill()  # kill -9 mid-save
         writer.wait()
         server.stop()
-        wait_for_log(own_server(), "removed 1 unfinished file(s)")
+        own_server().wait_for_log("removed 1 unfinished file(s)")
         assert unfinished(output / "portraits") == []
     finally:
         writer.kill()
