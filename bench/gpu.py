@@ -11,7 +11,7 @@ For each shape (random weights at the real widths, written once as single-file c
              complete; its time and VRAM peak are printed
 
 Without CUDA the script says so and exits 0. `--dry-run` (= `--device cpu --tiny --steps 2 --repeat 1`) runs every
-code path on the CPU with tiny models at 64 px (tests/test_bench_gpu.py runs it), so the script cannot rot.
+code path on the CPU with tiny models at 64 px (tests/bench/test_gpu_script.py runs it), so the script cannot rot.
 The whole default run must fit twice in 15 minutes of one H100, checkpoint builds included.
 
     .venv/bin/python bench/gpu.py [--work-dir DIR] [--steps 20] [--repeat 3] [--shapes sd15 sdxl]
