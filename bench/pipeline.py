@@ -285,6 +285,9 @@ seconds = time.perf_counter() - started
 done.set()
 sampler.join()
 peak = rss_status()["VmHWM"]
+detected = loaded.detected
+del loaded  # its memory goes back, so the read below gets memory as fresh as the load's own (not more of it)
+gc.collect()
 # reading every tensor into fresh memory of its own, as the loader's reading threads do, with nothing else to do:
 # what the load costs beyond the page-cache read (first-touch page faults), for reference
 from nodes.runtime.checkpoints.checkpoint_file import open_checkpoint_file
@@ -298,7 +301,6 @@ del fresh
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 from nodes.runtime.checkpoints.meta_modules import empty_module
-detected = loaded.detected
 started = time.perf_counter()
 empty_module(lambda: UNet2DConditionModel(**detected.unet_config))
 empty_module(lambda: AutoencoderKL(**detected.vae_config))
@@ -362,7 +364,7 @@ def part_load(checkpoints: dict[str, Path], repeat: int) -> None:
     print("  read = every byte of the file through one reused buffer; build = constructing the same diffusers/"
           "transformers modules on meta with no file read at all (as the loader does).")
     print("  fresh-memory read = every tensor read into memory of its own by the loader's reading threads, with "
-          "nothing else to do, in the same process after the load: the part of a load no loader that copies the "
+          "nothing else to do, in the same process once the loaded model was freed: the part of a load no loader that copies the "
           "weights avoids (first-touch page faults of fresh memory), for reference.")
     print("  peak RSS + = VmHWM during the load minus VmRSS before it, in a fresh process after a warm-up load of the "
           "tiny file; anon / file-backed = sampled peaks (5 ms) of private copies vs mapped file pages (the loader "
