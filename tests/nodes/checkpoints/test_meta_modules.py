@@ -75,3 +75,25 @@ def test_missing_or_misshapen_weights_are_named_for_the_user(change, message):
     with pytest.raises(CheckpointError, match=message) as raised:
         fill(module, given)
     assert str(PATH) in str(raised.value)
+
+
+def test_modules_built_after_an_empty_one_are_initialised_as_usual_even_when_its_build_failed():
+    """Building on meta switches torch's weight initialisation off for the build only: a plugin's own module built
+    later (e.g. a trainable adapter) still gets its random initial values."""
+
+    def failing_build() -> torch.nn.Module:
+        torch.nn.Linear(3, 2)
+        raise RuntimeError("a config the class refuses")
+
+    empty_module(Scaled)
+    with pytest.raises(RuntimeError, match="refuses"):
+        empty_module(failing_build)
+    assert all(getattr(torch.nn.init, name).__module__ == "torch.nn.init"
+               for name in ("kaiming_uniform_", "uniform_", "normal_", "trunc_normal_", "zeros_", "ones_"))
+
+    def seeded_linear(seed: int) -> torch.Tensor:
+        torch.manual_seed(seed)
+        return torch.nn.Linear(64, 64).weight.detach()
+
+    assert torch.equal(seeded_linear(0), seeded_linear(0))  # values drawn from the seed, not left-over memory
+    assert not torch.equal(seeded_linear(0), seeded_linear(1))
