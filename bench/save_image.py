@@ -90,11 +90,13 @@ def main() -> None:
 
     from latentloom.startup import Options, build_engine
     from latentloom.workflow_files import read_any_workflow
+    from nodes.runtime.preload import preload
 
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
         checkpoint = install_checkpoint(base, args.checkpoint)
         engine, _ = build_engine(Options(base_dir=base, disable_custom_nodes=True))
+        preload()  # as the server's worker does before its first prompt: the first save pays no imports
         prompt = read_any_workflow(ROOT / "workflows" / "text_to_image.json", engine.registry, engine.folders)
         prompt["4"]["inputs"]["ckpt_name"] = checkpoint.name
         prompt["5"]["inputs"].update(width=args.size, height=args.size)
