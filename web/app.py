@@ -5,12 +5,12 @@ from aiohttp import web
 
 from .plugin_routes import mount_plugin_routes
 from .replies import errors_as_json
-from .routes import canvas, files, info, model_installs, prompts, users, websocket, workflows
+from .routes import canvas, files, info, model_installs, prompts, userdata, users, websocket, workflows
 from .security import add_security_headers, guard, is_loopback
 from .state import ServerState
 
-API_ROUTES = (prompts.routes, files.routes, info.routes, model_installs.routes, users.routes, websocket.routes,
-              workflows.routes)
+API_ROUTES = (prompts.routes, files.routes, info.routes, model_installs.routes, users.routes, userdata.routes,
+              websocket.routes, workflows.routes)
 
 
 def create_app(state: ServerState) -> web.Application:
