@@ -1,4 +1,4 @@
-"""What the server knows: /object_info, /system_stats, /models, /embeddings, /extensions."""
+"""What the server knows: /object_info, /system_stats, /models, /embeddings, /extensions, /features."""
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..feature_flags import server_features
 from ..replies import BadRequest
 from ..state import ServerState
 
@@ -25,6 +26,11 @@ async def _in_worker_lock(state: ServerState, function, *args) -> Any:
             return function(*args)
 
     return await asyncio.get_running_loop().run_in_executor(None, locked)
+
+
+@routes.get("/features")
+async def features(request: web.Request) -> web.Response:
+    return web.json_response(server_features(_state(request).settings))
 
 
 @routes.get("/object_info")

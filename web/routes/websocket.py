@@ -6,25 +6,22 @@ import uuid
 
 from aiohttp import WSMsgType, web
 
+from ..feature_flags import server_features
 from ..state import ServerState
 
 routes = web.RouteTableDef()
 MAX_CLIENT_MESSAGE = 1 << 20
 
 
-def _asks_for_previews(message: str) -> bool | None:
-    """ComfyUI's own page announces its features on connect; {"type": "previews", "data": bool} is ours."""
+def _message_type(message: str) -> tuple[str | None, object]:
+    """(type, data) of a client's JSON message; (None, None) for anything else."""
     try:
         decoded = json.loads(message)
     except (ValueError, RecursionError):
-        return None
-    if not isinstance(decoded, dict):
-        return None
-    if decoded.get("type") == "feature_flags":
-        return True
-    if decoded.get("type") == "previews":
-        return bool(decoded.get("data"))
-    return None
+        return None, None
+    if not isinstance(decoded, dict) or not isinstance(decoded.get("type"), str):
+        return None, None
+    return decoded["type"], decoded.get("data")
 
 
 @routes.get("/ws")
@@ -36,8 +33,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     client = state.hub.attach(sid, socket, request.query.get("previews", "").lower() in ("1", "true", "yes"))
     try:
         async for message in socket:
-            if message.type == WSMsgType.TEXT and (wants := _asks_for_previews(message.data)) is not None:
-                client.wants_previews = wants
+            kind, data = _message_type(message.data) if message.type == WSMsgType.TEXT else (None, None)
+            if kind == "feature_flags":  # ComfyUI's own page announces its features on connect: answer with ours
+                client.wants_previews = True
+                state.hub.send("feature_flags", server_features(state.settings), sid)
+            elif kind == "previews":  # ours: {"type": "previews", "data": bool}
+                client.wants_previews = bool(data)
     finally:
         state.hub.detach(client)
     return socket

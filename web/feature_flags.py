@@ -1,0 +1,13 @@
+"""The capabilities this server announces to ComfyUI's frontend: at GET /features, and over the websocket in answer
+to the page's own `feature_flags` message. Only what is really supported is announced: the frontend treats a flag
+that is absent as off."""
+from __future__ import annotations
+
+from typing import Any
+
+from .services import ServerSettings
+
+
+def server_features(settings: ServerSettings) -> dict[str, Any]:
+    # previews go out as type-1 frames (no metadata); the frontend then shows them without per-node placement
+    return {"supports_preview_metadata": False, "max_upload_size": settings.max_upload_bytes}
