@@ -3,9 +3,10 @@ the checkpoint converters, the sampler runtime and the CLIP tokenizer.
 
 The server answers HTTP before any of these are imported (together they take seconds on a small machine), then
 calls `preload` on a background thread, so a user who presses Queue a moment later finds them ready and the first
-run costs what a warm run costs plus reading the checkpoint. A prompt that arrives sooner simply waits on the same
-imports (Python's import locks), never runs them twice. A step that fails is logged as a warning with its reason and
-changes nothing else: the first run imports what it needs itself and reports any real problem as a run error.
+run costs what a warm run costs plus reading the checkpoint. A prompt that arrives sooner runs once the step under
+way ends (the server's worker sets `stop`): it imports what it needs itself, never more than the rest of the list. A
+step that fails is logged as a warning with its reason and changes nothing else: the first run imports what it needs
+itself and reports any real problem as a run error.
 """
 from __future__ import annotations
 
