@@ -9,6 +9,7 @@ import logging
 import secrets
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from .cli_options import byte_size, seconds
 from .startup import Options, build_engine, create_folders
@@ -26,6 +27,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow listening beyond loopback without a token (anyone who can reach the port can "
                              "run workflows and read your images)")
     parser.add_argument("--max-history", type=int, default=10000, metavar="N", help="finished prompts kept (10000)")
+    parser.add_argument("--front-end", choices=("loom", "comfyui"), default="loom",
+                        help="the page at /: our canvas (loom), or ComfyUI's frontend (comfyui: needs "
+                             "pip install 'latentloom[comfyui-frontend]'); the canvas is then at /loom/")
+    parser.add_argument("--front-end-root", type=Path, metavar="DIR",
+                        help="serve this built web app's folder at / instead (ComfyUI's flag); the canvas is at /loom/")
     add_download_arguments(parser.add_argument_group("model installs (POST /api/models/install)"))
 
 
@@ -103,11 +109,23 @@ def server_token(args: argparse.Namespace) -> str | None:
     return token
 
 
+def front_end_root(args: argparse.Namespace) -> Path | None:
+    """The folder of the web app to serve at /, or None for the canvas; exits with advice when it is missing."""
+    from web.front_end import FrontEndMissing, checked_front_end_root, comfyui_front_end_root
+
+    try:
+        if args.front_end_root is not None:
+            return checked_front_end_root(args.front_end_root)
+        return comfyui_front_end_root() if args.front_end == "comfyui" else None
+    except FrontEndMissing as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
 def command_serve(args: argparse.Namespace, options: Options) -> int:
     from web import ServerSettings, serve
 
     settings = ServerSettings(host=args.host, port=args.port, auth_token=server_token(args),
-                              max_history=args.max_history)
+                              max_history=args.max_history, front_end_root=front_end_root(args))
     services = build_services(options, args.max_history, download_policy(args))
     try:
         asyncio.run(serve(services, settings))

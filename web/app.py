@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .front_end import seed_first_visit_settings
 from .plugin_routes import mount_plugin_routes
 from .replies import errors_as_json
 from .routes import canvas, files, info, model_installs, prompts, userdata, users, websocket, workflows
+from .routes.front_end import front_end_routes
 from .security import add_security_headers, guard, is_loopback
 from .state import ServerState
 
@@ -14,7 +16,8 @@ API_ROUTES = (prompts.routes, files.routes, info.routes, model_installs.routes, 
 
 
 def create_app(state: ServerState) -> web.Application:
-    """Every API route answers at /X and at /api/X, as ComfyUI's do; the canvas is at /; plugins' routes last."""
+    """Every API route answers at /X and at /api/X, as ComfyUI's do; the canvas is at /, or at /loom/ when another
+    front end is served (its files come after plugins' routes, so none of them can shadow a route)."""
     settings = state.settings
     app = web.Application(
         client_max_size=settings.max_upload_bytes + (1 << 20),
@@ -26,5 +29,11 @@ def create_app(state: ServerState) -> web.Application:
         for route in table:
             app.router.add_route(route.method, "/api" + route.path, route.handler)
     app.router.add_routes(canvas.routes)
+    front_end = settings.front_end_root
+    if front_end is None:
+        app.router.add_get("/", canvas.canvas_page)
     mount_plugin_routes(app, state)
+    if front_end is not None:
+        seed_first_visit_settings(state.services.engine.folders.user)
+        app.router.add_routes(front_end_routes(front_end))
     return app

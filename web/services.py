@@ -30,6 +30,7 @@ class ServerSettings:
     max_history: int = 10000
     max_running_installs: int = 2  # model downloads at once, on threads of their own
     max_waiting_installs: int = 8  # more installs wait in line; beyond that a client gets 429
+    front_end_root: Path | None = None  # a built web app served at / (ComfyUI's frontend); None: the canvas
 
 
 @dataclass

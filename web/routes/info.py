@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ..feature_flags import server_features
+from ..front_end import extension_scripts
 from ..replies import BadRequest
 from ..state import ServerState
 
@@ -109,8 +110,9 @@ async def embeddings(request: web.Request) -> web.Response:
 
 @routes.get("/extensions")
 async def extensions(request: web.Request) -> web.Response:
-    """The plugins' browser scripts (WEB_DIRECTORY), as URLs the page imports."""
-    scripts = []
+    """The plugins' browser scripts (WEB_DIRECTORY), as URLs the page imports; a served front end's own first."""
+    front_end = _state(request).settings.front_end_root
+    scripts = extension_scripts(front_end) if front_end is not None else []
     for plugin, folder in sorted(_state(request).services.web_directories.items()):
         for path in sorted(folder.rglob("*.js")):
             scripts.append(f"/extensions/{plugin}/{path.relative_to(folder).as_posix()}")
