@@ -67,6 +67,19 @@ class HistoryEntry:
                 "meta": {node: {"node_id": node, "display_node": node} for node in self.outputs}}
 
 
+@dataclass
+class FinishedPrompt:
+    """A history entry without its graph and extra data, but with the two facts a list of jobs shows from them: a
+    list reads every entry, and the graphs (with the canvas workflow in extra_data) are most of the bytes."""
+
+    number: float
+    prompt_id: str
+    create_time: Any  # extra_data["create_time"] as stored (POST /prompt sets it; older entries lack it)
+    workflow_id: Any  # extra_data["extra_pnginfo"]["workflow"]["id"] as stored
+    outputs: dict[str, Any]
+    status: RunStatus
+
+
 class PromptQueue(ABC):
     """Pending prompts run in `number` order, one at a time; finished ones move to a bounded history.
 
@@ -110,6 +123,10 @@ class PromptQueue(ABC):
     @abstractmethod
     def history(self, max_items: int | None = None, offset: int = 0) -> list[HistoryEntry]:
         """Finished prompts, oldest first; with max_items, the newest that many (after skipping `offset` newest)."""
+
+    @abstractmethod
+    def finished_prompts(self) -> list[FinishedPrompt]:
+        """Every finished prompt, oldest first, without its graph (what /jobs lists)."""
 
     @abstractmethod
     def history_entry(self, prompt_id: str) -> HistoryEntry | None:

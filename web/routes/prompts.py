@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from graph_engine import events
 from graph_engine.prompt_queue import DuplicatePromptError
 
 from ..replies import BadRequest, field, read_object, string_list
@@ -51,6 +52,7 @@ async def post_prompt(request: web.Request) -> web.Response:
     extra_data = dict(extra_data)
     if client_id is not None:
         extra_data["client_id"] = client_id
+    extra_data["create_time"] = events.now_ms()  # the job's create time (/jobs); set here always, as ComfyUI does
     report = await asyncio.get_running_loop().run_in_executor(None, state.worker.validate, prompt)
     node_errors = state.redact({nid: errors.to_json() for nid, errors in report.node_errors.items()})
     if not report.outputs:
