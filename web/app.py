@@ -6,13 +6,13 @@ from aiohttp import web
 from .front_end import seed_first_visit_settings
 from .plugin_routes import mount_plugin_routes
 from .replies import errors_as_json
-from .routes import canvas, files, info, model_installs, prompts, userdata, users, websocket, workflows
+from .routes import canvas, files, info, jobs, model_installs, prompts, userdata, users, websocket, workflows
 from .routes.front_end import front_end_routes
 from .security import add_security_headers, guard, is_loopback
 from .state import ServerState
 
-API_ROUTES = (prompts.routes, files.routes, info.routes, model_installs.routes, users.routes, userdata.routes,
-              websocket.routes, workflows.routes)
+API_ROUTES = (prompts.routes, jobs.routes, files.routes, info.routes, model_installs.routes, users.routes,
+              userdata.routes, websocket.routes, workflows.routes)
 
 
 def create_app(state: ServerState) -> web.Application:
