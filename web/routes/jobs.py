@@ -108,7 +108,8 @@ def _cancel(state: ServerState, job_id: str) -> bool:
 async def cancel_job(request: web.Request) -> web.Response:
     state = _state(request)
     cancelled = _cancel(state, request.match_info["job_id"])
-    state.hub.queue_changed_threadsafe()
+    if cancelled:
+        state.hub.queue_changed_threadsafe()
     return web.json_response({"cancelled": cancelled})
 
 
@@ -116,6 +117,7 @@ async def cancel_job(request: web.Request) -> web.Response:
 async def cancel_jobs(request: web.Request) -> web.Response:
     state = _state(request)
     body = await read_object(request, state.settings.max_json_bytes)
-    results = [_cancel(state, job_id) for job_id in string_list(body, "job_ids")]
-    state.hub.queue_changed_threadsafe()
-    return web.json_response({"cancelled": any(results)})
+    cancelled = any([_cancel(state, job_id) for job_id in string_list(body, "job_ids")])  # every one, not the first
+    if cancelled:
+        state.hub.queue_changed_threadsafe()
+    return web.json_response({"cancelled": cancelled})
