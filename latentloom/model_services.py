@@ -1,7 +1,10 @@
-"""The model library as the server uses it: folder listings with details, and installs (web imports no nodes)."""
+"""The model library as the server uses it: folder listings with details, ComfyUI's model browser, and installs (web
+imports no nodes)."""
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -65,3 +68,46 @@ def model_installer(folders: Folders, policy: DownloadPolicy) -> Callable[
         return {"model": entry, "message": done.message, "already_there": done.already_there}
 
     return install_model
+
+
+def model_browser_hooks(folders: Folders) -> dict[str, Callable]:
+    """ComfyUI's model browser over the installation `folders` (the Services fields `model_roots`, `model_files`,
+    `model_metadata`): a folder's roots are those its loaders search, in order, so a file's `pathIndex` names the
+    root it was found in."""
+    from model_library.folders import scan_model_folder, searched_roots
+    from model_library.kinds import KINDS_BY_FOLDER
+
+    def model_files(folder: str) -> list[dict[str, Any]]:
+        entries = []
+        for index, root in enumerate(searched_roots(folders, folder)):
+            for name in scan_model_folder(root, KINDS_BY_FOLDER[folder].suffixes, kind=folder).names:
+                try:
+                    stat = (root / name).stat()
+                except OSError as error:
+                    log.warning("model file %s cannot be read (%s); the model browser leaves it out", root / name,
+                                error.strerror)
+                    continue
+                if os.path.isfile(root / name):
+                    entries.append({"name": name, "pathIndex": index, "modified": stat.st_mtime,
+                                    "created": stat.st_ctime, "size": stat.st_size})
+        return entries
+
+    return {"model_roots": functools.partial(searched_roots, folders), "model_files": model_files,
+            "model_metadata": functools.partial(safetensors_metadata, folders)}
+
+
+def safetensors_metadata(folders: Folders, folder: str, name: str) -> dict[str, str] | None:
+    """The `__metadata__` of the .safetensors model `name` of `folder`; None when there is no such file, it is no
+    complete safetensors file, or it has no metadata; ValueError when the name leaves the folder."""
+    from graph_engine import MissingFile
+    from model_library.folders import find_model
+    from model_library.kinds import SAFETENSORS_SUFFIXES
+    from nodes.runtime.checkpoints.errors import CheckpointError
+    from nodes.runtime.checkpoints.safetensors_header import read_safetensors_header
+
+    if not name.lower().endswith(SAFETENSORS_SUFFIXES):
+        return None
+    try:
+        return read_safetensors_header(find_model(folders, folder, name)).metadata or None
+    except (MissingFile, CheckpointError, OSError):
+        return None

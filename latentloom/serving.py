@@ -66,8 +66,9 @@ def build_services(options: Options, max_history: int, downloads):
     from model_library.folders import list_models
     from model_library.kinds import KINDS
     from web import Services, open_queue
+    from web.template_packages import installed_template_folders
 
-    from .model_services import check_install_source, model_describer, model_installer
+    from .model_services import check_install_source, model_browser_hooks, model_describer, model_installer
 
     engine, reports = build_engine(options)
     folders = engine.folders
@@ -86,12 +87,14 @@ def build_services(options: Options, max_history: int, downloads):
         return load_ahead(stop=stop)
 
     web_directories = {r.name: r.web_directory for r in reports if r.ok and r.web_directory is not None}
+    plugin_folders = {r.name: Path(r.location) for r in reports if r.ok and Path(r.location).is_dir()}
     return Services(engine=engine, queue=open_queue(folders.user, max_history),
                     list_models=functools.partial(list_models, folders), model_folder_names=list(KINDS),
                     device_stats=device_stats, unload_models=unload_models, preload=preload,
                     describe_models=model_describer(folders), install_model=model_installer(folders, downloads),
                     check_install_source=check_install_source,
-                    web_directories=web_directories)
+                    web_directories=web_directories, plugin_folders=plugin_folders,
+                    template_folders=installed_template_folders(), **model_browser_hooks(folders))
 
 
 def server_token(args: argparse.Namespace) -> str | None:

@@ -146,6 +146,9 @@ async def errors_as_json(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
+        if exc.status == 404 and request.match_info.http_exception is exc:
+            raise  # no such route: aiohttp's plain "404: Not Found", as ComfyUI answers (some of its callers read
+            # any JSON answer as data)
         if exc.status == 404:
             return json_error(404, "http_error", f"no route {request.method} {request.path}")
         # aiohttp's own 413 (a plugin route's body over client_max_size) names the limit only in its text

@@ -76,6 +76,7 @@ async def serve(services: Services, settings: ServerSettings, ready: threading.E
     """Run until SIGINT or SIGTERM; pending prompts stay in the queue for the next start."""
     loop = asyncio.get_running_loop()
     state = build_state(services, settings, loop)
+    logging.getLogger().addHandler(state.logs)  # the recent log ComfyUI's page shows (/internal/logs)
     runner = web.AppRunner(create_app(state), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -103,3 +104,4 @@ async def serve(services: Services, settings: ServerSettings, ready: threading.E
         await state.hub.close_all()
         await runner.cleanup()
         state.queue.close()
+        logging.getLogger().removeHandler(state.logs)

@@ -56,3 +56,13 @@ class Services:
     # raises ServiceError (at once, by syntax) for a source that is not a URL or a Hugging Face file
     check_install_source: Callable[[str], None] | None = None
     web_directories: dict[str, Path] = field(default_factory=dict)  # plugin name -> its WEB_DIRECTORY
+    plugin_folders: dict[str, Path] = field(default_factory=dict)  # plugin name -> its package folder (locales...)
+    template_folders: list[Path] = field(default_factory=list)  # comfyui-workflow-templates' folders, served first
+    # ComfyUI's model browser: a model folder name -> the folders searched for it, in order (the pathIndex of a file)
+    model_roots: Callable[[str], list[Path]] = lambda folder: []
+    # a model folder name -> its files as ComfyUI's /experiment/models/{folder} lists them ({"name", "pathIndex",
+    # "modified", "created", "size"})
+    model_files: Callable[[str], list[dict[str, Any]]] = lambda folder: []
+    # (model folder, file name) -> the safetensors `__metadata__`, None when there is none or no such file;
+    # ValueError when the name leaves the folder
+    model_metadata: Callable[[str, str], dict[str, str] | None] = lambda folder, name: None

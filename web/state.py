@@ -8,6 +8,7 @@ from graph_engine.prompt_queue import PromptQueue
 
 from .client_hub import ClientHub
 from .install_slots import InstallSlots
+from .log_buffer import LogBuffer, LogSubscribers
 from .security import PathRedactor
 from .services import ServerSettings, Services
 from .worker import PromptWorker
@@ -23,6 +24,10 @@ class ServerState:
     redact: PathRedactor
     background_tasks: set[asyncio.Task] = field(default_factory=set)  # kept referenced until done
     installs: InstallSlots = field(init=False)
+    logs: LogBuffer = field(default_factory=LogBuffer)  # installed on the root logger while the server runs
+    log_subscribers: LogSubscribers = field(init=False)
 
     def __post_init__(self) -> None:
         self.installs = InstallSlots(self.settings.max_running_installs, self.settings.max_waiting_installs)
+        self.log_subscribers = LogSubscribers(self.hub, self.redact)
+        self.logs.listener = self.log_subscribers.entry_added

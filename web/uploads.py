@@ -56,9 +56,10 @@ def _too_large(what: str, max_pixels: int) -> BadRequest:
                       kind="image_too_large")
 
 
-def checked_image(data: bytes, max_pixels: int) -> Image.Image:
+def checked_image(data: bytes, max_pixels: int, what: str = "the upload") -> Image.Image:
     """The decoded first frame (its `format` says what Pillow read); BadRequest when the bytes are not an image
-    or its frames hold more pixels than the limit, counted from the headers before any frame is decoded."""
+    or its frames hold more pixels than the limit, counted from the headers before any frame is decoded. `what`
+    names the bytes in the message ("the upload", "'cat.png'")."""
     try:
         with Image.open(io.BytesIO(data)) as probe:
             counted = frame_pixels(probe)
@@ -73,7 +74,7 @@ def checked_image(data: bytes, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError:
         raise _too_large("too large for Pillow to open safely", max_pixels) from None
     except (OSError, EOFError, SyntaxError, ValueError) as exc:
-        raise BadRequest(f"the upload is not an image Pillow can read ({type(exc).__name__})",
+        raise BadRequest(f"{what} is not an image Pillow can read ({type(exc).__name__})",
                          kind="invalid_image") from None
 
 

@@ -2,10 +2,12 @@
 
 /view shows images, video and audio in the browser; every other file is a download (application/octet-stream,
 attachment), so an HTML, SVG or script file in a folder never runs as a page of this server. Files still being
-written (graph_engine.partial_files) are never served.
+written (graph_engine.partial_files) are never served. As in ComfyUI, `channel` (rgb, a) sends one channel of an
+image as a PNG and `preview` (webp;90, jpeg;80) a lighter copy.
 """
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -18,6 +20,7 @@ from aiohttp.http import HttpProcessingError
 from graph_engine.folders import resolve_inside
 from graph_engine.partial_files import is_partial_name
 
+from ..image_variants import channel_of, encoded, open_image, read_channel, read_preview
 from ..replies import BadRequest
 from ..security import VIEW_POLICY
 from ..state import ServerState
@@ -69,10 +72,28 @@ async def view(request: web.Request) -> web.StreamResponse:
     if not name:
         raise BadRequest("filename is missing")
     subfolder = request.query.get("subfolder", "")
+    channel = read_channel(request.query.get("channel"))
+    preview = read_preview(request.query["preview"]) if "preview" in request.query else None
     path = _inside(folder, os.path.join(subfolder, name) if subfolder else name, kind)
     if not path.is_file() or is_partial_name(path.name):
         raise BadRequest(f"no file '{name}' in the {kind} folder", status=404, kind="not_found")
-    return web.FileResponse(path, headers=_view_headers(path.name))
+    media_type = INLINE_MEDIA_TYPES.get(path.suffix.lower(), "")
+    if not media_type.startswith("image/"):
+        preview = None  # a video or a sound is sent as it is, however the page's preview setting reads
+    if channel == "rgba" and preview is None:
+        return web.FileResponse(path, headers=_view_headers(path.name))
+    if preview is not None and channel == "a":
+        preview = ("webp", preview[1])  # JPEG has no alpha to show
+    picture_format = preview or ("png", 100)  # PNG is lossless: the number is unused
+    body = await asyncio.get_running_loop().run_in_executor(
+        None, _picture, path, channel, picture_format, state.settings.max_upload_pixels)
+    headers = _view_headers(path.name) | {"Content-Type": f"image/{picture_format[0]}"}
+    return web.Response(body=body, headers=headers)
+
+
+def _picture(path: Path, channel: str, picture_format: tuple[str, int], max_pixels: int) -> bytes:
+    """ComfyUI's /view with `channel` or `preview`: one channel of the image, or the image, re-encoded."""
+    return encoded(channel_of(open_image(path, max_pixels), channel), *picture_format)
 
 
 def _view_headers(name: str) -> dict[str, str]:
