@@ -65,7 +65,8 @@ def test_routes_of_ours_come_before_the_apps_files(server):
     status, queue = call_json(server.url + "/prompt", headers=AUTH)
     assert status == 200 and queue == {"exec_info": {"queue_remaining": 0}}
     assert call_json(server.url + "/api/object_info/KSampler", headers=AUTH)[1]["KSampler"]["python_module"] == "nodes"
-    assert get(server, "/no/such/file.js")[0] == 404
+    for unknown in ("/no/such/file.js", "/api/no_such_route"):
+        assert get(server, unknown)[:3:2] == (404, b"404: Not Found")  # plain, as ComfyUI's
 
 
 def test_its_extensions_are_served_and_listed_with_ours(server):

@@ -6,6 +6,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..front_end import CANVAS_PATH
+from ..replies import BadRequest
 from .canvas import canvas_page, file_under
 
 
@@ -24,6 +25,13 @@ def front_end_routes(root: Path) -> web.RouteTableDef:
 
     @routes.get("/{path:.+}")
     async def app_file(request: web.Request) -> web.StreamResponse:
-        return file_under(root, request.match_info["path"], "front-end folder")
+        try:
+            return file_under(root, request.match_info["path"], "front-end folder")
+        except BadRequest as refusal:
+            if refusal.status != 404:
+                raise
+        # as for any unknown route: aiohttp's plain answer, as ComfyUI's static root gives (some of its callers
+        # read any JSON answer as data)
+        return web.Response(status=404, text="404: Not Found")
 
     return routes

@@ -1,0 +1,118 @@
+"""ComfyUI's own frontend, unchanged, on our server (`serve --front-end comfyui`, 1.58.1 from the test extra; 1.35.9
+by --front-end-root): it loads without a server error or a page error, files our nodes as core and the test
+plugin's as an extension, opens our SD workflow on a first visit, runs it to the image on Save Image with node
+progress and live previews, saves a workflow with Ctrl+S that is listed after a reload, keeps its settings across a
+reload, and interrupts a run."""
+from __future__ import annotations
+
+import pytest
+
+from tests.web.browser.canvas_driver import DEMO_CHECKPOINT
+from tests.web.browser.comfyui_page import ComfyPage, old_version_root
+from tests.web.client import call_json
+from tests.web.conftest import prepare_base, start_server
+
+DEFAULT_WORKFLOW = sorted(["CheckpointLoaderSimple", "CLIPTextEncode", "CLIPTextEncode", "EmptyLatentImage",
+                           "KSampler", "VAEDecode", "SaveImage"])
+
+
+@pytest.fixture(scope="module")
+def newest(tmp_path_factory):
+    pytest.importorskip("comfyui_frontend_package", reason="the test extra installs comfyui-frontend-package")
+    server = start_server(prepare_base(tmp_path_factory.mktemp("comfyui_frontend")), "--front-end", "comfyui")
+    server.wait_for_log("loaded ahead of the first run")  # the user presses Run a moment after start-up
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def page(chromium, newest):
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    comfy = ComfyPage(context.new_page(), newest.url + "/")
+    comfy.open()
+    yield comfy
+    context.close()
+    assert not comfy.page_errors, f"errors on the page: {comfy.page_errors}"
+    assert not comfy.server_errors, f"server errors: {comfy.server_errors}"
+
+
+def test_a_first_visit_opens_our_workflow_and_files_our_nodes_as_core(page):
+    assert page.node_types() == DEFAULT_WORKFLOW
+    assert page.widget("CheckpointLoaderSimple", "ckpt_name") == DEMO_CHECKPOINT
+    page.page.keyboard.press("n")  # the node library
+    page.page.get_by_text("testing", exact=True).wait_for()
+    text = page.text().lower()
+    core, extensions = text.index("comfy nodes"), text.index("extensions")
+    assert core < text.index("\nmodel\n") < extensions and core < text.index("\nimage\n") < extensions
+    assert text.index("\ntesting\n") > extensions  # the test plugin's category
+    page.page.keyboard.press("n")
+
+
+def test_run_shows_progress_previews_and_the_image(page, newest):
+    page.shrink_run(steps=6)
+    page.listen()
+    page.run()
+    images = page.saved_images()
+    assert len(images) == 1 and "Latentloom_" in images[0] and "type=output" in images[0]
+    history = call_json(newest.url + "/history")[1]
+    (prompt_id, entry), = history.items()
+    assert entry["status"]["status_str"] == "success"
+    seen = page.seen()
+    sampler = next(node_id for node_id, node in entry["prompt"][2].items() if node["class_type"] == "KSampler")
+    final = seen["progress_state"][-1]
+    assert final["prompt_id"] == prompt_id and set(final["nodes"]) == set(entry["prompt"][2])
+    assert all(node["state"] == "finished" for node in final["nodes"].values())
+    running = [state["nodes"][sampler] for state in seen["progress_state"]
+               if state["nodes"].get(sampler, {}).get("state") == "running"]
+    assert running and running[-1]["max"] == 6
+    assert seen["preview"] and {p["nodeId"] for p in seen["preview"]} == {sampler}
+    assert {p["jobId"] for p in seen["preview"]} == {prompt_id} and seen["preview"][0]["type"] == "image/jpeg"
+
+
+def test_ctrl_s_saves_to_user_data_and_settings_persist(page, newest):
+    page.page.mouse.click(700, 150)  # the graph has the focus, as after editing it
+    page.page.keyboard.press("Control+s")
+    name = page.page.get_by_role("textbox").last
+    name.fill("my first loom")
+    name.press("Enter")
+    page.page.get_by_text("my first loom").first.wait_for()
+    status, listed = call_json(newest.url + "/userdata?dir=workflows")
+    assert status == 200 and listed == ["my first loom.json"]
+    page.set_setting("Comfy.LinkRenderMode", 1)
+    page.reload()
+    assert page.setting("Comfy.LinkRenderMode") == 1
+    page.page.keyboard.press("w")  # the workflows sidebar
+    page.page.get_by_text("my first loom").first.wait_for()
+    page.page.keyboard.press("w")
+
+
+def test_interrupt_stops_the_run(page, newest):
+    page.shrink_run(size=128, steps=500)
+    page.listen()
+    page.run()
+    page.page.wait_for_function("() => window.__seen.progress_state.length > 0", timeout=60000)
+    cancel = page.page.get_by_role("button", name="Cancel current run").first
+    cancel.click()
+    page.page.wait_for_function("() => window.__seen.executing.includes(null)", timeout=60000)
+    history = call_json(newest.url + "/history")[1]
+    interrupted = [entry for entry in history.values()
+                   if any(event == "execution_interrupted" for event, _ in entry["status"]["messages"])]
+    assert len(interrupted) == 1 and not interrupted[0]["status"]["completed"]
+
+
+@pytest.mark.skipif(old_version_root() is None, reason="scripts/frontends.sh installs ComfyUI's frontend 1.35.9")
+def test_the_older_frontend_runs_our_workflow(chromium, tmp_path):
+    server = start_server(prepare_base(tmp_path), "--front-end-root", str(old_version_root()))
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = ComfyPage(context.new_page(), server.url + "/")
+        page.open()
+        assert page.node_types() == DEFAULT_WORKFLOW
+        page.shrink_run()
+        page.run()
+        images = page.saved_images()
+        assert len(images) == 1 and "Latentloom_" in images[0]
+        assert not page.page_errors and not page.server_errors
+    finally:
+        context.close()
+        server.stop()
