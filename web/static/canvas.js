@@ -2,9 +2,10 @@
 import { buildNodeElement, applyNodeState } from './nodeview.js';
 import { drawLinks, drawTempLink } from './links.js';
 import { typesMatch } from './types.js';
+import { BoxSelect, NodeResize } from './selection.js';
 
 export class CanvasView {
-  /** app: {graph, runState, connect() → refusal or null, disconnect(id), changed(), commit(), widgetInput(node), widgetCommit(node), refused(message, el), viewChanged()} */
+  /** app: {graph, runState, connect() → refusal or null, disconnect(id), changed(), commit(), widgetInput(node), widgetCommit(node), refused(message, el), viewChanged(), linkReleased(end, x, y)} */
   constructor(root, app) {
     this.root = root;
     this.app = app;
@@ -86,7 +87,7 @@ export class CanvasView {
   measureNodes() {
     for (const node of this.app.graph.nodes.values()) {
       const element = this.nodeElement(node.id);
-      if (element) node.size = [node.size[0], Math.round(element.offsetHeight)];
+      if (element) node.size = [node.size[0], Math.round(element.querySelector('.node-main').offsetHeight)];
     }
   }
 
@@ -155,8 +156,19 @@ export class CanvasView {
         const link = this.app.graph.links.get(input.link);
         this.app.disconnect(link.id);
         this.startLinkDrag(link.from, link.fromSlot, e);
+        this.drag.detached = true;
         return;
       }
+      if (input) {
+        e.preventDefault();
+        this.startInputDrag(nodeId, name, e);
+        return;
+      }
+    }
+    if (e.target.closest('[data-resize-handle]') && e.button === 0) {
+      e.preventDefault();
+      this.drag = new NodeResize(this, nodeId, e);
+      return;
     }
     if (nodeEl) {
       if (!this.selected.has(nodeId) || e.shiftKey || e.ctrlKey) this.select(nodeId, e.shiftKey || e.ctrlKey);
@@ -170,7 +182,11 @@ export class CanvasView {
     // Empty space: pan the view.
     e.preventDefault();
     document.activeElement?.blur?.();
-    if (!e.shiftKey) this.select(null, false);
+    if ((e.shiftKey || e.ctrlKey) && e.button === 0) {
+      this.drag = new BoxSelect(this, e);
+      return;
+    }
+    this.select(null, false);
     this.drag = { kind: 'pan', last: [e.clientX, e.clientY] };
   }
 
@@ -180,6 +196,16 @@ export class CanvasView {
     drawTempLink(this.svg, start, this.toWorld(e.clientX, e.clientY));
     this.root.classList.add('linking');
     this.markCompatible(fromId, fromSlot);
+  }
+
+  /** A drag from a free input: it ends on an output (or anywhere on a node) that can feed it. */
+  startInputDrag(toId, toName, e) {
+    const end = this.socketPos(toId, 'in', toName);
+    this.drag = { kind: 'link', toId, toName, inputPos: end };
+    drawTempLink(this.svg, this.toWorld(e.clientX, e.clientY), end);
+    this.root.classList.add('linking');
+    const type = this.app.graph.target(toId, toName)?.type;
+    for (const slot of this.nodeLayer.querySelectorAll('.slot.out')) slot.classList.toggle('fits', typesMatch(slot.dataset.type, type));
   }
 
   /** Dims inputs that cannot take the dragged output, so the user sees where it fits. */
@@ -194,8 +220,11 @@ export class CanvasView {
   pointerMove(e) {
     const d = this.drag;
     if (!d) return;
+    if (d.move) { d.move(e); return; }
     if (d.kind === 'link') {
-      drawTempLink(this.svg, d.start, this.toWorld(e.clientX, e.clientY));
+      const pointer = this.toWorld(e.clientX, e.clientY);
+      if (d.toId != null) drawTempLink(this.svg, pointer, d.inputPos);
+      else drawTempLink(this.svg, d.start, pointer);
       return;
     }
     const dx = e.clientX - d.last[0];
@@ -222,6 +251,7 @@ export class CanvasView {
     const d = this.drag;
     this.drag = null;
     if (!d) return;
+    if (d.end instanceof Function) { d.end(e); return; }
     if (d.kind === 'pan') this.app.viewChanged();
     if (d.kind === 'node' && d.moved) {
       for (const id of this.selected) {
@@ -234,9 +264,14 @@ export class CanvasView {
       drawTempLink(this.svg, null);
       this.root.classList.remove('linking');
       for (const s of this.nodeLayer.querySelectorAll('.fits')) s.classList.remove('fits');
-      const refusal = this.dropLink(d, document.elementFromPoint(e.clientX, e.clientY));
+      const target = document.elementFromPoint(e.clientX, e.clientY);
+      const refusal = d.toId != null ? this.dropInputLink(d, target) : this.dropLink(d, target);
       this.app.changed();
       if (refusal) this.app.refused(refusal.reason, this.dropTargetElement(refusal.nodeId, refusal.name));
+      else if (!d.detached && target && this.root.contains(target) && !target.closest('.node')) {
+        this.app.linkReleased(d.toId != null ? { toId: d.toId, toName: d.toName } : { fromId: d.fromId, fromSlot: d.fromSlot },
+          e.clientX, e.clientY);
+      }
     }
   }
 
@@ -260,6 +295,24 @@ export class CanvasView {
     }
     const reason = this.app.connect(d.fromId, d.fromSlot, toId, name);
     return reason ? { reason, nodeId: toId, name } : null;
+  }
+
+  /** Ends a drag from an input on an output, or anywhere on a node (its first output that fits). */
+  dropInputLink(d, target) {
+    const nodeEl = target && target.closest('.node');
+    if (!nodeEl) return null;
+    const fromId = Number(nodeEl.dataset.nodeId);
+    if (fromId === d.toId) return null;  // let go on its own node: a click on the socket, no link meant
+    const out = target.closest('.slot.out');
+    let slot = out ? Number(out.dataset.output) : -1;
+    if (!out) {
+      const type = this.app.graph.target(d.toId, d.toName)?.type;
+      const source = this.app.graph.nodes.get(fromId);
+      slot = source.outputs.findIndex((o) => typesMatch(o.type, type));
+      if (slot < 0) return { reason: `No output of ${source.title} gives ${type}.`, nodeId: d.toId, name: d.toName };
+    }
+    const reason = this.app.connect(fromId, slot, d.toId, d.toName);
+    return reason ? { reason, nodeId: d.toId, name: d.toName } : null;
   }
 
   /** The element a refused link was aimed at, found again after a re-render. */

@@ -14,6 +14,10 @@ import { ModelsPanel } from './modelspanel.js';
 import { RunState } from './runstate.js';
 import { buildDefaultGraph } from './defaultgraph.js';
 import { modelNotes } from './modelnotes.js';
+import { NodeSearch, openLinkSearch } from './nodesearch.js';
+import { openContextMenu } from './contextmenu.js';
+import { askText } from './dialogs.js';
+import { toggleShortcutHelp } from './shortcuts.js';
 
 const STORAGE_KEY = 'latentloom.workflow';
 const CLIPBOARD_KEY = 'latentloom.clipboard';
@@ -51,6 +55,8 @@ class App {
     this.models = new ModelsPanel(document.querySelector('[data-testid="models-panel"]'), this);
     this.pointerWorld = null;
     this.lastRefresh = 0;
+    this.search = new NodeSearch();
+    this.saveName = 'workflow';
   }
 
   async start() {
@@ -190,14 +196,33 @@ class App {
 
   // ---- editing -------------------------------------------------------------------
 
-  addNode(type, pos) {
+  /** Adds a node (at pos, or a free spot in view); wire(node) links it up within the same undo step. */
+  addNode(type, pos, wire) {
     const spec = this.specs.get(type);
     if (!spec) return null;
-    const node = this.graph.addNode(nodeFromSpec(spec, null, pos || this.pendingPos || this.canvas.freeSpot()));
-    this.pendingPos = null;
+    const node = this.graph.addNode(nodeFromSpec(spec, null, pos || this.canvas.freeSpot()));
+    if (wire) wire(node);
     this.canvas.select(node.id, false);
     this.changed();
     return node;
+  }
+
+  /** The node search box at client (x, y); the picked node lands at world point `world`. */
+  searchNode(x, y, world, { filter, wire, label } = {}) {
+    this.search.open(x, y, this.specs, (type) => this.addNode(type, world, wire), { filter, label });
+  }
+
+  /** A link dropped on empty space (canvas.js): offer the nodes it fits. */
+  linkReleased(end, x, y) { openLinkSearch(this, end, x, y); }
+
+  /** Colours the selected nodes ({color, bgcolor} as ComfyUI saves them), or takes their colour off (null). */
+  setNodeColors(colors) {
+    for (const id of this.canvas.selected) {
+      const node = this.graph.nodes.get(id);
+      if (colors) Object.assign(node, colors);
+      else { delete node.color; delete node.bgcolor; }
+    }
+    this.changed();
   }
 
   deleteSelected() {
@@ -270,6 +295,15 @@ class App {
     if (touched || loras.length || checkpoints.length) this.canvas.render();
   }
 
+  /** Queues the workflow as many times as the batch count next to the Queue button says. */
+  async queueBatch() {
+    const field = document.querySelector('[data-testid="batch-count"]');
+    const count = Math.max(1, Math.min(100, Math.floor(Number(field.value)) || 1));
+    field.value = String(count);
+    for (let k = 0; k < count; k++) if (!(await this.queuePrompt())) return;
+  }
+
+  /** Queues the workflow once; true when the server took it. */
   async queuePrompt() {
     this.runState.clearErrors();
     const workflow = toWorkflow(this.graph, this.canvas.view);
@@ -278,7 +312,7 @@ class App {
       ({ prompt } = await api.convertWorkflow(workflow, 'api'));
     } catch (e) {
       this.message(`The workflow could not be queued: ${e.message}`, 'error');
-      return;
+      return false;
     }
     // Our own prompt id: the run's events may arrive before the server's answer does.
     const promptId = randomId();
@@ -289,7 +323,7 @@ class App {
     } catch (e) {
       this.runState.forgetImages(promptId);
       this.message(`Could not reach the server: ${e.message}`, 'error');
-      return;
+      return false;
     }
     const data = result.data || {};
     if (data.node_errors && Object.keys(data.node_errors).length) this.runState.showNodeErrors(data.node_errors);
@@ -298,11 +332,12 @@ class App {
       const err = data.error || {};
       this.message(`${err.message || 'The prompt was rejected.'}${err.details ? `\n${err.details}` : ''}`, 'error');
       this.queue.refresh();
-      return;
+      return false;
     }
     this.message(`Queued prompt #${data.number}.`);
     if (applySeedControls(this.graph)) this.changed();
     this.queue.refresh();
+    return true;
   }
 
   async interrupt() {
@@ -311,12 +346,16 @@ class App {
 
   // ---- files ------------------------------------------------------------------------
 
-  save() {
+  /** Asks for a name (the last one offered) and downloads the workflow as <name>.json. */
+  async save() {
+    const answer = await askText('Save workflow as', this.saveName);
+    if (!answer) return;
+    this.saveName = answer.replace(/\.json$/i, '').replace(/[\\/:*?"<>|]/g, '_') || 'workflow';
     const data = toWorkflow(this.graph, this.canvas.view);
     const blob = new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
-    a.download = 'workflow.json';
+    a.download = `${this.saveName}.json`;
     document.body.append(a);
     a.click();
     a.remove();
@@ -352,7 +391,7 @@ class App {
 
   bindToolbar() {
     const actions = {
-      queue: () => this.queuePrompt(),
+      queue: () => this.queueBatch(),
       interrupt: () => this.interrupt(),
       undo: () => this.undo(),
       redo: () => this.redo(),
@@ -375,13 +414,13 @@ class App {
     canvasEl.addEventListener('pointermove', (e) => { this.pointerWorld = this.canvas.toWorld(e.clientX, e.clientY); });
     canvasEl.addEventListener('dblclick', (e) => {
       if (e.target.closest('.node')) return;
-      this.pendingPos = this.canvas.toWorld(e.clientX, e.clientY);
-      this.palette.focus();
+      this.searchNode(e.clientX, e.clientY, this.canvas.toWorld(e.clientX, e.clientY));
     });
+    canvasEl.addEventListener('contextmenu', (e) => { e.preventDefault(); openContextMenu(this, e); });
     document.addEventListener('keydown', (e) => {
       const ctrl = e.ctrlKey || e.metaKey;
       const key = e.key.toLowerCase();
-      if (ctrl && key === 'enter') { e.preventDefault(); this.queuePrompt(); return; }
+      if (ctrl && key === 'enter') { e.preventDefault(); this.queueBatch(); return; }
       if (e.target.closest && e.target.closest('input, textarea, select, [contenteditable]')) return;
       if (ctrl && key === 'z' && !e.shiftKey) { e.preventDefault(); this.undo(); }
       else if (ctrl && (key === 'y' || (key === 'z' && e.shiftKey))) { e.preventDefault(); this.redo(); }
@@ -394,6 +433,7 @@ class App {
       else if (ctrl && key === 'b') { e.preventDefault(); this.toggleMode(MODE_BYPASS); }
       else if (key === 'delete' || key === 'backspace') this.deleteSelected();
       else if (key === '.') { this.canvas.fitView(); this.persist(); }
+      else if (e.key === '?') toggleShortcutHelp();
     });
   }
 

@@ -1,13 +1,7 @@
 // Builds the DOM of one node and applies its run state (progress, errors, images).
 import { widgetRows } from './widgets.js';
 import { modelNotes } from './modelnotes.js';
-
-function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+import { el } from './popup.js';
 
 const MODE_CLASS = { 2: 'muted', 4: 'bypassed' };
 
@@ -44,16 +38,23 @@ export function buildNodeElement(node, hooks) {
   root.style.left = `${node.pos[0]}px`;
   root.style.top = `${node.pos[1]}px`;
   root.style.width = `${node.size[0]}px`;
+  // ComfyUI's colours: the title bar's and the body's (contextmenu.js sets them)
+  if (node.color) root.style.setProperty('--title-color', node.color);
+  if (node.bgcolor) root.style.setProperty('--body-color', node.bgcolor);
+  // Title, sockets and widgets: the part the saved height covers (run output below it comes and goes).
+  const main = el('div', { class: 'node-main' });
+  if (node.size[1] > 0) main.style.minHeight = `${node.size[1]}px`;
+  root.append(main);
 
   const title = el('div', { class: 'node-title', 'data-drag-handle': '' });
   title.append(el('span', { class: 'title-text' }, node.title));
   title.append(el('span', { class: 'node-id' }, `#${node.id}`));
-  root.append(title);
+  main.append(title);
 
   const slots = el('div', { class: 'node-slots' });
   const rows = Math.max(node.inputs.length, node.outputs.length);
   for (let k = 0; k < rows; k++) slots.append(slotRow(node.inputs[k], node.outputs[k], k));
-  root.append(slots);
+  main.append(slots);
 
   const widgets = el('div', { class: 'node-widgets' });
   for (const w of node.widgets) {
@@ -67,7 +68,7 @@ export function buildNodeElement(node, hooks) {
   if (node.missing && node.rawWidgets && node.rawWidgets.length) {
     widgets.append(el('div', { class: 'raw-widgets' }, JSON.stringify(node.rawWidgets).slice(0, 200)));
   }
-  root.append(widgets);
+  main.append(widgets);
 
   const progress = el('div', { class: 'node-progress', 'data-progress': '' });
   progress.append(el('div', { class: 'bar' }));
@@ -76,6 +77,7 @@ export function buildNodeElement(node, hooks) {
   root.append(el('img', { class: 'node-preview', 'data-preview': '', alt: 'live preview' }));
   root.append(el('div', { class: 'node-images' }));
   root.append(el('div', { class: 'image-note', 'data-image-note': '' }));
+  root.append(el('div', { class: 'node-resize', 'data-resize-handle': '', title: 'Drag to resize' }));
   return root;
 }
 

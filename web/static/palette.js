@@ -1,11 +1,6 @@
 // The node palette: search box plus a category tree built from object_info.
-
-function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+import { el } from './popup.js';
+import { rankSpecs } from './nodesearch.js';
 
 function entry(spec, onPick) {
   const button = el('button', { class: 'palette-item', 'data-palette-node': spec.type, title: spec.description || spec.type }, spec.title);
@@ -40,18 +35,6 @@ function treeElement(level, onPick, path = '') {
   return frag;
 }
 
-/** Lower score is a better match; null when it does not match at all. */
-function matchScore(spec, words) {
-  const hay = `${spec.title} ${spec.type} ${spec.category}`.toLowerCase();
-  if (!words.every((w) => hay.includes(w))) return null;
-  const title = spec.title.toLowerCase();
-  const type = spec.type.toLowerCase();
-  const q = words.join(' ');
-  if (type === q || title === q) return 0;
-  if (type.startsWith(q) || title.startsWith(q)) return 1;
-  return 2;
-}
-
 export class Palette {
   constructor(root, onPick) {
     this.root = root;
@@ -76,21 +59,14 @@ export class Palette {
     this.render();
   }
 
-  focus() {
-    this.search.focus();
-    this.search.select();
-  }
-
   render() {
-    const words = this.search.value.toLowerCase().split(/\s+/).filter(Boolean);
     const specs = [...this.specs.values()];
-    if (!words.length) {
+    if (!this.search.value.trim()) {
       this.list.replaceChildren(treeElement(categoryTree(specs), this.onPick));
       return;
     }
-    const hits = specs.map((s) => [matchScore(s, words), s]).filter(([score]) => score !== null)
-      .sort((a, b) => a[0] - b[0] || a[1].title.localeCompare(b[1].title));
-    this.list.replaceChildren(...hits.map(([, s]) => entry(s, this.onPick)));
+    const hits = rankSpecs(specs, this.search.value);
+    this.list.replaceChildren(...hits.map((s) => entry(s, this.onPick)));
     if (!hits.length) this.list.append(el('p', { class: 'palette-empty' }, 'No node matches.'));
   }
 }

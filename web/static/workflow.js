@@ -43,6 +43,7 @@ export function toWorkflow(graph, view) {
       widgets_values: widgetValues(node),
     };
     if (node.title && node.title !== node.specTitle) saved.title = node.title;
+    for (const key of ['color', 'bgcolor']) if (node[key]) saved[key] = node[key];
     return saved;
   });
   const links = [...graph.links.values()].map((l) => [l.id, l.from, l.fromSlot, l.to, slotIndex.get(l.to).get(l.toName), l.type]);
@@ -135,6 +136,7 @@ export function addSavedNodes(graph, savedNodes, savedLinks, specs, { freshIds =
     node.mode = saved.mode ?? 0;
     node.flags = { ...(saved.flags || {}) };
     node.properties = { ...node.properties, ...(saved.properties || {}) };
+    for (const key of ['color', 'bgcolor']) if (typeof saved[key] === 'string') node[key] = saved[key];
     if (spec) fillWidgets(node, saved.widgets_values);
     if (freshIds) node.id = null;
     graph.addNode(node);

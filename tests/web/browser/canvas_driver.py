@@ -33,6 +33,16 @@ class CanvasDriver:
     def click_action(self, name: str) -> None:
         self.page.click(f'[data-action="{name}"]')
 
+    def save(self, name: str | None = None):
+        """Presses Save, answers its name dialog (keeps the offered name unless `name` is given); returns the
+        download."""
+        with self.page.expect_download() as download_info:
+            self.click_action("save")
+            if name is not None:
+                self.page.fill('[data-testid="dialog-input"]', name)
+            self.page.click('[data-testid="dialog-ok"]')
+        return download_info.value
+
     def message(self) -> str:
         return self.page.locator('[data-testid="message"]').inner_text()
 

@@ -14,10 +14,8 @@ def test_save_reload_load_and_queue_again(canvas, live_server, tmp_path):
     canvas.click_action("queue")
     first = canvas.wait_output_image(ids["SaveImage"])
 
-    with canvas.page.expect_download() as download_info:
-        canvas.click_action("save")
     saved = tmp_path / "workflow.json"
-    download_info.value.save_as(saved)
+    canvas.save().save_as(saved)
     workflow = json.loads(saved.read_text())
     assert workflow["version"] == 0.4
     assert len(workflow["nodes"]) == 7 and len(workflow["links"]) == 9
