@@ -4,7 +4,7 @@ import { el, onOutsideOrEscape } from './popup.js';
 /** [keys, what they do]; main.js and canvas.js implement them. */
 export const SHORTCUTS = [
   ['Ctrl+Enter', 'Queue the workflow (batch count times)'],
-  ['Ctrl+Z / Ctrl+Y, Ctrl+Shift+Z', 'Undo / redo'],
+  ['Ctrl+Z / Ctrl+Y (or Ctrl+Shift+Z)', 'Undo / redo'],
   ['Ctrl+C / Ctrl+V', 'Copy / paste the selected nodes'],
   ['Ctrl+A', 'Select every node'],
   ['Delete, Backspace', 'Delete the selected nodes'],
