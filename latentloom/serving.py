@@ -86,6 +86,10 @@ def build_services(options: Options, max_history: int, downloads):
         from nodes.runtime.preload import preload as load_ahead
         return load_ahead(stop=stop)
 
+    def prompt_from_parameters(text):
+        from nodes.a1111 import prompt_from_parameters as convert
+        return convert(text, folders)
+
     web_directories = {r.name: r.web_directory for r in reports if r.ok and r.web_directory is not None}
     plugin_folders = {r.name: Path(r.location) for r in reports if r.ok and Path(r.location).is_dir()}
     return Services(engine=engine, queue=open_queue(folders.user, max_history),
@@ -94,7 +98,8 @@ def build_services(options: Options, max_history: int, downloads):
                     describe_models=model_describer(folders), install_model=model_installer(folders, downloads),
                     check_install_source=check_install_source,
                     web_directories=web_directories, plugin_folders=plugin_folders,
-                    template_folders=installed_template_folders(), **model_browser_hooks(folders))
+                    template_folders=installed_template_folders(), prompt_from_parameters=prompt_from_parameters,
+                    **model_browser_hooks(folders))
 
 
 def server_token(args: argparse.Namespace) -> str | None:

@@ -66,3 +66,6 @@ class Services:
     # (model folder, file name) -> the safetensors `__metadata__`, None when there is none or no such file;
     # ValueError when the name leaves the folder
     model_metadata: Callable[[str, str], dict[str, str] | None] = lambda folder, name: None
+    # an AUTOMATIC1111 `parameters` text -> the API-format prompt, naming this installation's model files (may hash
+    # them); raises WorkflowFormatError saying what it cannot read; None where the diffusion nodes are not loaded
+    prompt_from_parameters: Callable[[str], dict[str, Any]] | None = None

@@ -43,6 +43,24 @@ def test_a_ui_workflow_asked_for_as_ui_comes_back_as_it_is(live_server):
     assert convert(live_server, workflow, "ui") == (200, {"workflow": workflow})
 
 
+A1111_TEXT = ("a red fox in the snow\nNegative prompt: blurry\nSteps: 3, Sampler: DPM++ 2M, Schedule type: Karras, "
+              "CFG scale: 6, Seed: 77, Size: 64x96, Model: latentloom-demo-sd1-random-weights")
+
+
+def test_a1111_parameters_become_the_workflow_latentloom_run_builds(live_server):
+    """The canvas sends a dropped A1111 PNG's text here; the answer is the editor's form of what the CLI runs."""
+    status, answer = call_json(live_server.url + "/api/workflow/convert", "POST", {"parameters": A1111_TEXT, "to": "ui"})
+    assert status == 200, answer
+    nodes = {n["type"]: n for n in answer["workflow"]["nodes"]}
+    assert nodes["KSampler"]["widgets_values"] == [77, "fixed", 3, 6, "dpmpp_2m", "karras", 1.0]
+    assert nodes["EmptyLatentImage"]["widgets_values"][:2] == [64, 96]
+    assert nodes["CheckpointLoaderSimple"]["widgets_values"] == ["latentloom-demo-sd1-random-weights.safetensors"]
+    texts = sorted(n["widgets_values"][0] for n in answer["workflow"]["nodes"] if n["type"] == "CLIPTextEncode")
+    assert texts == ["a red fox in the snow", "blurry"]
+    status, answer = call_json(live_server.url + "/workflow/convert", "POST", {"parameters": A1111_TEXT, "to": "api"})
+    assert status == 200 and {"KSampler", "SaveImage"} <= {n["class_type"] for n in answer["prompt"].values()}
+
+
 def test_an_api_prompt_asked_for_as_api_is_the_prompt(live_server):
     prompt = {"1": {"class_type": "PrimitiveInt", "inputs": {"value": 3}}}
     assert convert(live_server, prompt, "api") == (200, {"prompt": prompt})
@@ -56,6 +74,9 @@ def test_an_api_prompt_asked_for_as_api_is_the_prompt(live_server):
     ({"workflow": {"title": "not a workflow"}, "to": "api"}, ["title", "class_type"]),
     ({"workflow": [1, 2], "to": "ui"}, ["'workflow'"]),
     ({"to": "api"}, ["'workflow'"]),
+    ({"parameters": "", "to": "ui"}, ["'parameters'", "AUTOMATIC1111"]),
+    ({"parameters": "a cat\nSteps: many, Sampler: Euler a, Seed: 1", "to": "ui"}, ["A1111", "Steps: many", "not a number"]),
+    ({"parameters": "a cat\nSteps: 3, Seed: 1, Model: no-such-model", "to": "api"}, ["no-such-model"]),
 ])
 def test_bad_input_is_refused_with_a_message_naming_the_problem(live_server, body, words):
     status, answer = call_json(live_server.url + "/workflow/convert", "POST", body)
