@@ -18,6 +18,7 @@ import { NodeSearch, openLinkSearch } from './nodesearch.js';
 import { openContextMenu } from './contextmenu.js';
 import { askText } from './dialogs.js';
 import { toggleShortcutHelp } from './shortcuts.js';
+import { viewFromDs } from './viewds.js';
 
 const STORAGE_KEY = 'latentloom.workflow';
 const CLIPBOARD_KEY = 'latentloom.clipboard';
@@ -121,8 +122,8 @@ class App {
   /** Loads a UI-format workflow into the editor (not yet recorded for undo). */
   applyWorkflow(data) {
     const warnings = loadWorkflow(this.graph, data, this.specs);
-    const ds = this.graph.extra.ds;
-    if (ds && Array.isArray(ds.offset)) this.canvas.view = { x: Number(ds.offset[0]) || 0, y: Number(ds.offset[1]) || 0, scale: Number(ds.scale) || 1 };
+    const view = viewFromDs(this.graph.extra.ds);
+    if (view) this.canvas.view = view;
     this.canvas.render();
     this.canvas.measureNodes();
     if (warnings.length) this.message(warnings.join('\n'), 'warning');

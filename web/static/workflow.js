@@ -2,6 +2,7 @@
 import { nodeFromSpec } from './graph.js';
 import { applyOptions } from './dynamic.js';
 import { SEED_CONTROLS } from './schema.js';
+import { dsFromView } from './viewds.js';
 
 /** Inputs as a saved node lists them: sockets, then widgets driven by a link. */
 function savedInputs(node) {
@@ -48,7 +49,7 @@ export function toWorkflow(graph, view) {
   });
   const links = [...graph.links.values()].map((l) => [l.id, l.from, l.fromSlot, l.to, slotIndex.get(l.to).get(l.toName), l.type]);
   const extra = { ...graph.extra };
-  if (view) extra.ds = { scale: view.scale, offset: [view.x, view.y] };
+  if (view) extra.ds = dsFromView(view);
   return {
     last_node_id: graph.lastNodeId,
     last_link_id: graph.lastLinkId,
