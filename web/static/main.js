@@ -18,6 +18,7 @@ import { NodeSearch, openLinkSearch } from './nodesearch.js';
 import { openContextMenu } from './contextmenu.js';
 import { askText } from './dialogs.js';
 import { toggleShortcutHelp } from './shortcuts.js';
+import { withNoteSpecs } from './notes.js';
 import { viewFromDs } from './viewds.js';
 
 const STORAGE_KEY = 'latentloom.workflow';
@@ -274,7 +275,7 @@ class App {
     this.lastRefresh = Date.now();
     const [info, loras, checkpoints] = await Promise.all([api.objectInfo(),
       ...['loras', 'checkpoints'].map((folder) => api.modelDetails(folder).catch(() => []))]);
-    this.specs = buildSpecs(info);
+    this.specs = withNoteSpecs(buildSpecs(info));
     modelNotes.update({ loras, checkpoints });
     this.palette.setSpecs(this.specs);
     // Existing combos pick up new files but keep their value.
