@@ -18,6 +18,7 @@ import { NodeSearch, openLinkSearch } from './nodesearch.js';
 import { openContextMenu } from './contextmenu.js';
 import { askText } from './dialogs.js';
 import { toggleShortcutHelp } from './shortcuts.js';
+import { RunHistory } from './runhistory.js';
 import { withNoteSpecs } from './notes.js';
 import { viewFromDs } from './viewds.js';
 
@@ -50,11 +51,12 @@ class App {
       refreshAllStates: () => this.canvas.refreshAllStates(),
       gallery: (url, note) => this.queue.addImage(url, note),
       message: (text, kind) => this.message(text, kind),
-      queueChanged: () => this.queue.refresh(),
+      queueChanged: () => { this.queue.refresh(); this.runs.soon(); },
     });
     this.palette = new Palette(document.querySelector('[data-testid="palette"]'), (type) => this.addNode(type));
     this.queue = new QueuePanel(document.querySelector('.side:not(.models-panel)'), (text) => this.message(text, 'error'));
     this.models = new ModelsPanel(document.querySelector('[data-testid="models-panel"]'), this);
+    this.runs = new RunHistory(document.querySelector('[data-testid="history"]'), document.querySelector('[data-testid="gallery"]'), this);
     this.pointerWorld = null;
     this.lastRefresh = 0;
     this.search = new NodeSearch();
@@ -72,6 +74,7 @@ class App {
     this.bindToolbar();
     this.bindKeys();
     this.bindFiles();
+    this.runs.refresh();
     this.socket = new ServerSocket(this.clientId, {
       message: (type, data) => this.models.handle(type, data) || this.runState.handle(type, data),
       preview: (blob) => this.runState.preview(blob),
@@ -376,6 +379,15 @@ class App {
       } else {
         data = JSON.parse(await file.text());
       }
+      await this.openWorkflow(data, file.name);
+    } catch (e) {
+      this.message(`Could not load ${file.name}: ${e.message}`, 'error');
+    }
+  }
+
+  /** Replaces the graph with a workflow (API-format ones are laid out by the server); undoable. */
+  async openWorkflow(data, name) {
+    try {
       const laidOut = !isUiFormat(data);
       if (laidOut) ({ workflow: data } = await api.convertWorkflow(data, 'ui'));
       this.runState.nodes.clear();
@@ -383,9 +395,9 @@ class App {
       this.applyWorkflow(data);
       if (laidOut) this.canvas.fitView();
       this.commit();
-      this.message(`Loaded ${file.name}.`);
+      this.message(`Loaded ${name}.`);
     } catch (e) {
-      this.message(`Could not load ${file.name}: ${e.message}`, 'error');
+      this.message(`Could not load ${name}: ${e.message}`, 'error');
     }
   }
 
