@@ -31,14 +31,18 @@ export const api = {
     request('POST', '/prompt', { prompt, client_id: clientId, prompt_id: promptId, extra_data: { extra_pnginfo: { workflow } } }),
   /** Converts a workflow on the server, the one converter the CLI uses too: to 'api' → {prompt}, to 'ui' → {workflow}. */
   convertWorkflow: (workflow, to) => json('POST', '/workflow/convert', { workflow, to }),
+  /** The editor workflow for an AUTOMATIC1111 image's `parameters` text, built by the server → {workflow}. */
+  workflowFromParameters: (parameters) => json('POST', '/workflow/convert', { parameters, to: 'ui' }),
   queue: () => json('GET', '/queue'),
   deleteFromQueue: (ids) => json('POST', '/queue', { delete: ids }),
   clearQueue: () => json('POST', '/queue', { clear: true }),
   history: (maxItems = 20) => json('GET', `/history?max_items=${maxItems}`),
   interrupt: () => request('POST', '/interrupt'),
-  uploadImage: (file) => {
+  /** fields: the form's other fields ({type, subfolder, overwrite}) → {name, subfolder, type}. */
+  uploadImage: (file, fields = {}) => {
     const form = new FormData();
     form.append('image', file);
+    for (const [name, value] of Object.entries(fields)) form.append(name, value);
     return json('POST', '/upload/image', form);
   },
   viewUrl: (image) => {

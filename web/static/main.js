@@ -19,6 +19,7 @@ import { openContextMenu } from './contextmenu.js';
 import { askText } from './dialogs.js';
 import { toggleShortcutHelp } from './shortcuts.js';
 import { RunHistory } from './runhistory.js';
+import { ImageUploads, isImageFile } from './imageupload.js';
 import { withNoteSpecs } from './notes.js';
 import { viewFromDs } from './viewds.js';
 
@@ -57,6 +58,7 @@ class App {
     this.queue = new QueuePanel(document.querySelector('.side:not(.models-panel)'), (text) => this.message(text, 'error'));
     this.models = new ModelsPanel(document.querySelector('[data-testid="models-panel"]'), this);
     this.runs = new RunHistory(document.querySelector('[data-testid="history"]'), document.querySelector('[data-testid="gallery"]'), this);
+    this.uploads = new ImageUploads(document.querySelector('[data-testid="canvas"]'), this);
     this.pointerWorld = null;
     this.lastRefresh = 0;
     this.search = new NodeSearch();
@@ -367,15 +369,22 @@ class App {
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);
   }
 
-  async openFile(file) {
+  /** Opens a workflow file, a PNG carrying one (ComfyUI's, or AUTOMATIC1111's `parameters`), or a photo, which
+   * becomes a LoadImage node (at `pos` when dropped). */
+  async openFile(file, pos) {
     try {
       let data;
-      if (file.type === 'image/png' || /\.png$/i.test(file.name)) {
+      if (isImageFile(file)) {
         const texts = await readPngText(await file.arrayBuffer());
         // Images from API clients carry only the prompt; the server lays it out.
         const text = texts.workflow || texts.prompt;
-        if (!text) throw new Error(`${file.name} holds no ComfyUI workflow.`);
-        data = JSON.parse(text);
+        if (text) data = JSON.parse(text);
+        else if (texts.parameters) ({ workflow: data } = await api.workflowFromParameters(texts.parameters));
+        else {
+          await this.uploads.placeImage(file, pos);
+          this.message(`${file.name} holds no workflow: it is in a LoadImage node.`);
+          return;
+        }
       } else {
         data = JSON.parse(await file.text());
       }
@@ -439,7 +448,7 @@ class App {
       if (ctrl && key === 'z' && !e.shiftKey) { e.preventDefault(); this.undo(); }
       else if (ctrl && (key === 'y' || (key === 'z' && e.shiftKey))) { e.preventDefault(); this.redo(); }
       else if (ctrl && key === 'c') this.copySelected();
-      else if (ctrl && key === 'v') this.paste();
+      else if (ctrl && key === 'v') { if (!this.uploads.selectedUploadNode()) this.paste(); } // else imageupload.js
       else if (ctrl && key === 's') { e.preventDefault(); this.save(); }
       else if (ctrl && key === 'o') { e.preventDefault(); document.querySelector('[data-testid="load-file"]').click(); }
       else if (ctrl && key === 'a') { e.preventDefault(); this.canvas.selected = new Set(this.graph.nodes.keys()); this.canvas.select(null, true); }
@@ -461,7 +470,8 @@ class App {
     window.addEventListener('drop', (e) => {
       e.preventDefault();
       const file = e.dataTransfer && e.dataTransfer.files[0];
-      if (file) this.openFile(file);
+      const onCanvas = e.target.closest && e.target.closest('[data-testid="canvas"]');
+      if (file) this.openFile(file, onCanvas ? this.canvas.toWorld(e.clientX, e.clientY) : null);
     });
   }
 }

@@ -2,6 +2,7 @@
 import { widgetRows } from './widgets.js';
 import { modelNotes } from './modelnotes.js';
 import { el } from './popup.js';
+import { uploadRow } from './imageupload.js';
 
 const MODE_CLASS = { 2: 'muted', 4: 'bypassed' };
 
@@ -64,6 +65,7 @@ export function buildNodeElement(node, hooks) {
       widgets.append(row);
     }
     if (modelNotes.covers(w.name)) widgets.append(modelNoteRow(w, rows[0].querySelector('select')));
+    if (w.options && w.options.image_upload) widgets.append(uploadRow(w, rows[0].querySelector('select')));
   }
   if (node.missing && node.rawWidgets && node.rawWidgets.length) {
     widgets.append(el('div', { class: 'raw-widgets' }, JSON.stringify(node.rawWidgets).slice(0, 200)));
