@@ -198,8 +198,9 @@ def open_canvas(chromium, server) -> tuple:
     return context, driver
 
 
-def drop_file(canvas, name: str, mime: str, data: bytes) -> None:
-    """Drops a file on the canvas as the browser does when one is dragged in from the desktop."""
+def drop_file(canvas, name: str, mime: str, data: bytes, target=None, at: tuple[float, float] = (50, 50)) -> None:
+    """Drops a file on the canvas (or on the element `target`, a locator) as the browser does when one is dragged
+    in from the desktop; `at` is the point inside the canvas the events name."""
     transfer = canvas.page.evaluate_handle(
         """([name, mime, bytes]) => {
              const dt = new DataTransfer();
@@ -207,7 +208,7 @@ def drop_file(canvas, name: str, mime: str, data: bytes) -> None:
              return dt; }""",
         [name, mime, list(data)],
     )
-    target = canvas.page.locator('[data-testid="canvas"]')
+    target = target or canvas.page.locator('[data-testid="canvas"]')
     box = canvas.canvas_box()
     for event in ("dragenter", "dragover", "drop"):
-        target.dispatch_event(event, {"dataTransfer": transfer, "clientX": box["x"] + 50, "clientY": box["y"] + 50})
+        target.dispatch_event(event, {"dataTransfer": transfer, "clientX": box["x"] + at[0], "clientY": box["y"] + at[1]})
