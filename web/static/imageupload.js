@@ -2,13 +2,7 @@
 // an image file dropped on the node, an image pasted while the node is selected. Each goes to /upload/image and the
 // combo takes the stored name; a plain photo dropped on the canvas becomes a new LoadImage node.
 import { api } from './api.js';
-
-function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+import { el } from './dom.js';
 
 /** The widget a node takes uploaded images in, or null. */
 export function uploadWidget(node) {

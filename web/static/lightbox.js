@@ -1,11 +1,5 @@
 // One image large over the page, with previous/next through a list; Escape, the close button or the backdrop close it.
-
-function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+import { el } from './dom.js';
 
 export class Lightbox {
   constructor() {

@@ -2,15 +2,9 @@
 // image, the status and the time of each; its images open large in a lightbox, and its workflow opens in the editor.
 import { api } from './api.js';
 import { Lightbox } from './lightbox.js';
+import { el } from './dom.js';
 
 const MAX_RUNS = 50;
-
-function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 /** The images a run's output nodes made, as URLs, saved images before previews (temp/ is emptied on restart). */
 export function runImages(entry) {
