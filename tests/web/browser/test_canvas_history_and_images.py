@@ -152,9 +152,7 @@ def test_a1111_png_a_comfyui_file_at_half_zoom_and_notes(canvas, tmp_path):
     assert canvas.widget(3, "text").input_value() == "# Read me\nSeeds are fixed."
     canvas.set_widget(2, "text", "Edited: use the demo model.")
 
-    with page.expect_download() as download:
-        canvas.click_action("save")
-    saved = json.loads(open(download.value.path()).read())
+    saved = json.loads(open(canvas.save().path()).read())
     assert saved["extra"]["ds"] == {"scale": 0.5, "offset": [100, 40]}
     notes = {n["type"]: n["widgets_values"] for n in saved["nodes"] if "Note" in n["type"]}
     assert notes == {"Note": ["Edited: use the demo model."], "MarkdownNote": ["# Read me\nSeeds are fixed."]}
