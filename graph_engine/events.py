@@ -17,6 +17,11 @@ EXECUTED = "executed"
 EXECUTION_SUCCESS = "execution_success"
 EXECUTION_ERROR = "execution_error"
 EXECUTION_INTERRUPTED = "execution_interrupted"
+# Not ComfyUI messages: a node's call begins / its result is ready (run or from the cache). Both carry the node's ids
+# (node, display_node, parent_node, real_node, prompt_id), so consumers can keep each node's state (the server's
+# progress_state) without knowing the run's expansions.
+NODE_STARTED = "node_started"
+NODE_FINISHED = "node_finished"
 
 Subscriber = Callable[[str, dict[str, Any]], None]
 

@@ -241,12 +241,20 @@ class _Run:
             self.result.outputs[node.id] = result.ui
             self.emit(ev.EXECUTED, {"node": node.id, "display_node": self.graph.get_display_node_id(node.id),
                                     "output": result.ui, "prompt_id": self.prompt_id})
+        self.emit(ev.NODE_FINISHED, self.node_ids(node.id))
         return True
+
+    def node_ids(self, node_id: str) -> dict[str, str | None]:
+        """The ids an editor places a node's state by: its own, and those of the expansion it came from."""
+        return {"node": node_id, "display_node": self.graph.get_display_node_id(node_id),
+                "parent_node": self.graph.get_parent_node_id(node_id),
+                "real_node": self.graph.get_real_node_id(node_id), "prompt_id": self.prompt_id}
 
     def call(self, node: Node) -> NodeOutcome:
         interrupt = self.executor.interrupt_flag
         self.emit(ev.EXECUTING, {"node": node.id, "display_node": self.graph.get_display_node_id(node.id),
                                  "prompt_id": self.prompt_id})
+        self.emit(ev.NODE_STARTED, self.node_ids(node.id))
         context = NodeContext(self.prompt_id, node.id, node.class_type, self.executor.events, interrupt)
         token = enter_context(context)
         if self.gc_enabled:

@@ -15,20 +15,31 @@ from aiohttp import web
 
 log = logging.getLogger(__name__)
 
-PREVIEW_FRAME = 1  # ComfyUI's binary event type for a preview image
+PREVIEW_FRAME = 1  # ComfyUI's binary event types: a preview image, and one with the node it belongs to
+PREVIEW_WITH_METADATA_FRAME = 4
 JPEG = 1
 OUTBOX_LIMIT = 10000  # messages waiting for one client; past this it is too slow and is disconnected
-PREVIEW_BACKLOG = 2  # a preview is dropped when this many messages already wait (a newer one will come)
+PREVIEW_BACKLOG = 3  # a preview is dropped when this many messages already wait (a newer one will come); its
+# step's progress and progress_state messages come just before it
 # At most one status broadcast per this many seconds: each one is a write to every client, so with many clients
 # connected a broadcast per queue change would stall the loop (and every submission) in proportion to them.
 STATUS_INTERVAL = 0.25
 
 
-def preview_frame(image: Any) -> bytes:
-    """A PIL image as ComfyUI's binary preview frame: type 1, format 1 (JPEG), then the JPEG bytes."""
+def preview_jpeg(image: Any) -> bytes:
+    """A PIL image as the JPEG bytes every preview frame carries (encoded once, whatever frames the clients take)."""
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="JPEG", quality=85)
-    return struct.pack(">II", PREVIEW_FRAME, JPEG) + buffer.getvalue()
+    return buffer.getvalue()
+
+
+def preview_frame(jpeg: bytes, metadata: dict[str, Any], with_metadata: bool) -> bytes:
+    """ComfyUI's binary preview frame: type 4 (metadata length, metadata JSON naming the node and prompt, then the
+    JPEG) for a client that said it supports preview metadata, else type 1 (format 1 = JPEG, then the JPEG)."""
+    if not with_metadata:
+        return struct.pack(">II", PREVIEW_FRAME, JPEG) + jpeg
+    meta = json.dumps({**metadata, "image_type": "image/jpeg"}, separators=(",", ":")).encode()
+    return struct.pack(">II", PREVIEW_WITH_METADATA_FRAME, len(meta)) + meta + jpeg
 
 
 @dataclass(eq=False)
@@ -38,6 +49,7 @@ class Client:
     sid: str
     socket: web.WebSocketResponse
     wants_previews: bool
+    preview_metadata: bool = False  # it said so in its feature_flags message: it gets type-4 previews
     outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
     sender: asyncio.Task | None = None
 
@@ -122,11 +134,15 @@ class ClientHub:
         client = self.clients.get(client_id) if client_id is not None else None
         return client is not None and client.wants_previews
 
-    def send_preview_threadsafe(self, frame: bytes, client_id: str) -> None:
+    def listening(self, client_id: str | None) -> bool:
+        """Whether a message for `client_id` (None: for everyone) would reach anyone now."""
+        return bool(self.clients) if client_id is None else client_id in self.clients
+
+    def send_preview_threadsafe(self, jpeg: bytes, metadata: dict[str, Any], client_id: str) -> None:
         def deliver() -> None:
             client = self.clients.get(client_id)
             if client is not None and client.wants_previews:
-                client.offer(frame)
+                client.offer(preview_frame(jpeg, metadata, client.preview_metadata))
 
         self._call_soon(deliver)
 

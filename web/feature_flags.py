@@ -9,5 +9,5 @@ from .services import ServerSettings
 
 
 def server_features(settings: ServerSettings) -> dict[str, Any]:
-    # previews go out as type-1 frames (no metadata); the frontend then shows them without per-node placement
-    return {"supports_preview_metadata": False, "max_upload_size": settings.max_upload_bytes}
+    # a page that says it supports preview metadata too gets type-4 previews naming their node; others get type 1
+    return {"supports_preview_metadata": True, "max_upload_size": settings.max_upload_bytes}

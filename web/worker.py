@@ -8,7 +8,8 @@ from typing import Any, Callable, TypeVar
 from graph_engine import Engine, RunError, ValidationReport, events
 from graph_engine.prompt_queue import PromptQueue, QueueItem, QueueStorageFull, RunStatus
 
-from .client_hub import ClientHub, preview_frame
+from .client_hub import ClientHub, preview_jpeg
+from .progress_state import PromptProgress
 from .security import PathRedactor
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class PromptWorker:
         self.redact = redact
         self.validation_lock = threading.Lock()  # validation may refresh the registry's file lists
         self.current: QueueItem | None = None
+        self.progress = PromptProgress()  # the running prompt's node states, for progress_state messages
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._preloading = threading.Event()
@@ -143,11 +145,16 @@ class PromptWorker:
         return self.redact(data)
 
     def _forward(self, event: str, data: dict[str, Any]) -> None:
-        """Engine events (on this thread) to the client that queued the running prompt."""
+        """Engine events (on this thread) to the client that queued the running prompt: each as its ComfyUI message,
+        and those that change a node's state also as one progress_state message with every node's state."""
         current = self.current
         client_id = current.client_id if current is not None else None
+        progress_state = self.progress.update(event, data)
         if event == events.PREVIEW:
             if client_id is not None and self.hub.wants_previews(client_id):
-                self.hub.send_preview_threadsafe(preview_frame(data["image"]), client_id)
-            return
-        self.hub.send_threadsafe(event, self._for_clients(event, data), client_id)
+                metadata = {**self.progress.ids_of(data["node"]), "prompt_id": data["prompt_id"]}
+                self.hub.send_preview_threadsafe(preview_jpeg(data["image"]), metadata, client_id)
+        elif event not in (events.NODE_STARTED, events.NODE_FINISHED):  # they have no ComfyUI message of their own
+            self.hub.send_threadsafe(event, self._for_clients(event, data), client_id)
+        if progress_state is not None and self.hub.listening(client_id):
+            self.hub.send_threadsafe("progress_state", progress_state, client_id)

@@ -491,12 +491,15 @@ def test_event_order_of_a_run(engine, record_events):
     prompt = {"1": node("TInt", value=1), "2": node("TAdd", a=["1", 0], b=2), "3": node("TSink", value=["2", 0])}
     result = engine.run(prompt, prompt_id="p-42")
     assert result.ok and result.prompt_id == "p-42"
-    assert events.names() == ["execution_start", "execution_cached", "executing", "executing", "executing",
-                              "executed", "execution_success", "executing"]
+    assert events.names() == ["execution_start", "execution_cached", *["executing", "node_started", "node_finished"] * 2,
+                              "executing", "node_started", "executed", "node_finished", "execution_success",
+                              "executing"]
     assert all(data["prompt_id"] == "p-42" for _, data in events.events)
     assert events.of("execution_cached")[0]["nodes"] == []
     assert [(d["node"], d["display_node"]) for d in events.of("executing")] == [
         ("1", "1"), ("2", "2"), ("3", "3"), (None, None)]
+    assert events.of("node_finished")[0] == {"node": "1", "display_node": "1", "parent_node": None, "real_node": "1",
+                                             "prompt_id": "p-42"}
     [executed] = events.of("executed")
     assert executed["node"] == "3" and executed["output"] == {"value": [3]}
     # history keeps the start, cached and end messages

@@ -313,6 +313,11 @@ def test_a_node_runs_the_nodes_it_expands_into_and_returns_a_link_into_them(engi
     assert ("2.0.twice", "2") in executing and ("2.0.plus", "2") in executing
     executed = [(data["node"], data["display_node"]) for event, data in events if event == "executed"]
     assert executed == [("2.0.shown", "2"), ("9", "9")]
+    # node_started / node_finished say where a node comes from, for consumers that keep each node's state
+    started = {data["node"]: (data["display_node"], data["parent_node"], data["real_node"])
+               for event, data in events if event == "node_started"}
+    assert started["2.0.twice"] == ("2", "2", "2") and started["2"] == ("2", None, "2")
+    assert [data["node"] for event, data in events if event == "node_finished"] == result.executed
 
 
 def test_nested_expansion(engine):
@@ -369,6 +374,8 @@ def test_a_while_loop_pack_copies_its_body_until_done(engine, events):
                     "3.0.0.End.0.0.End.0.0.End.0.0.End", "3.0.0.End.0.0.End.0.0.End.0.0.End.0.0.End"]
     displayed = {data["node"]: data["display_node"] for event, data in events if event == "executing" and data["node"]}
     assert {displayed[nid] for nid in ends} == {"3"}
+    real = {data["node"]: (data["parent_node"], data["real_node"]) for event, data in events if event == "node_started"}
+    assert [real[nid] for nid in ends[1:3]] == [("3", "3"), ("3.0.0.End", "3")]
     assert {displayed[nid] for class_type, nid in CALLS if class_type == "Add"} == {"2"}
     CALLS.clear()
     assert shown(engine.run(prompt)) == 64 and CALLS == []

@@ -57,10 +57,13 @@ def wait_for_history(base_url: str, prompt_id: str, timeout: float = 120) -> dic
 
 
 async def submit_and_listen(base_url: str, body: dict, client_id: str, *, previews: bool = False,
+                            feature_flags: dict | None = None,
                             timeout: float = 120) -> tuple[dict, list[tuple[str, Any]]]:
     """Connect the websocket, POST /prompt, collect messages until the prompt is done (executing node null).
 
-    Returns the /prompt answer and the messages as (type, data); binary frames as ("binary", bytes)."""
+    With `feature_flags`, the client first announces them as ComfyUI's page does (which turns previews on) and
+    waits for the server's answer. Returns the /prompt answer and the messages as (type, data); binary frames as
+    ("binary", bytes)."""
     ws_url = base_url.replace("http", "ws", 1) + f"/ws?clientId={client_id}" + ("&previews=1" if previews else "")
     messages: list[tuple[str, Any]] = []
     async with aiohttp.ClientSession() as session:
@@ -68,6 +71,10 @@ async def submit_and_listen(base_url: str, body: dict, client_id: str, *, previe
             first = await socket.receive(timeout=10)
             messages.append(("status", json.loads(first.data)["data"]) if first.type == aiohttp.WSMsgType.TEXT
                             else ("unexpected", first.type))
+            if feature_flags is not None:
+                await socket.send_json({"type": "feature_flags", "data": feature_flags})
+                answer = json.loads((await socket.receive(timeout=10)).data)
+                messages.append((answer["type"], answer["data"]))
             async with session.post(base_url + "/prompt", json={**body, "client_id": client_id}) as response:
                 answer = await response.json()
                 if response.status != 200:

@@ -1,4 +1,5 @@
-"""GET /ws: the event stream of ComfyUI's websocket; binary previews only for clients that ask for them."""
+"""GET /ws: the event stream of ComfyUI's websocket; binary previews only for clients that ask for them (type 4, with
+the node they belong to, for those that said in their feature_flags that they read it)."""
 from __future__ import annotations
 
 import json
@@ -36,6 +37,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             kind, data = _message_type(message.data) if message.type == WSMsgType.TEXT else (None, None)
             if kind == "feature_flags":  # ComfyUI's own page announces its features on connect: answer with ours
                 client.wants_previews = True
+                client.preview_metadata = isinstance(data, dict) and data.get("supports_preview_metadata") is True
                 state.hub.send("feature_flags", server_features(state.settings), sid)
             elif kind == "previews":  # ours: {"type": "previews", "data": bool}
                 client.wants_previews = bool(data)
