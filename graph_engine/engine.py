@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from .cache import CachePolicy, LRUCache
 from .context import using_folders
@@ -38,9 +38,10 @@ class Engine:
         self.cache = cache if cache is not None else LRUCache()
         self._executor = Executor(registry, self.cache, self.events, folders, call_wrapper)
 
-    def validate(self, prompt: Any) -> ValidationReport:
+    def validate(self, prompt: Any, targets: Collection[str] | None = None) -> ValidationReport:
+        """See validate_prompt; `targets` limits the run to those output nodes (ComfyUI's partial execution)."""
         with using_folders(self.folders), gc_paused():
-            return validate_prompt(prompt, self.registry, self._memory_budget())
+            return validate_prompt(prompt, self.registry, self._memory_budget(), targets)
 
     def object_info(self) -> dict[str, dict[str, Any]]:
         """Every node in /object_info's shape, with this installation's files in the combo lists."""

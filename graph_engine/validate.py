@@ -9,7 +9,7 @@ import os
 import reprlib
 from collections import ChainMap
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from .errors import InputError, NodeErrors, PromptError
 from .estimate import estimate_memory
@@ -374,10 +374,13 @@ def _mark_dependents(outputs: list[str], sources_of: dict, node_errors: dict[str
     return good
 
 
-def validate_prompt(prompt: Any, registry: NodeRegistry, memory_budget: int | None = None) -> ValidationReport:
+def validate_prompt(prompt: Any, registry: NodeRegistry, memory_budget: int | None = None,
+                    targets: Collection[str] | None = None) -> ValidationReport:
     """Validate an API-format prompt; never raises for bad input, the report says what is wrong.
 
-    With `memory_budget` (bytes), nodes whose memory estimate exceeds it are refused (see estimate.py)."""
+    With `memory_budget` (bytes), nodes whose memory estimate exceeds it are refused (see estimate.py). With
+    `targets` (ComfyUI's partial execution), only the output nodes named there and what they need are checked and
+    run; other ids in it are ignored, as in ComfyUI (none left: `prompt_no_outputs`)."""
     report = ValidationReport()
     if not isinstance(prompt, dict):
         report.error = PromptError("invalid_prompt", "A workflow must be a JSON object that maps node ids to nodes",
@@ -388,7 +391,8 @@ def validate_prompt(prompt: Any, registry: NodeRegistry, memory_budget: int | No
     malformed = bool(report.node_errors)  # the other nodes are still checked, so one pass names every problem
     all_sources = _link_sources(prompt)
     sources_of = {nid: [source for source in all_sources[nid] if source in specs] for nid in specs}
-    outputs = [nid for nid, spec in specs.items() if spec.output_node]
+    wanted = None if targets is None else set(targets)
+    outputs = [nid for nid, spec in specs.items() if spec.output_node and (wanted is None or nid in wanted)]
     needed = ancestors_of(outputs, sources_of)
     needed = [nid for nid in specs if nid in needed]  # prompt order: neighbours in memory, fewer cache misses
     checker = _Checker(prompt, specs, registry)
@@ -414,7 +418,7 @@ def validate_prompt(prompt: Any, registry: NodeRegistry, memory_budget: int | No
     if len(good) < len(outputs):
         order, _ = run_order([nid for nid in needed if nid in ancestors_of(good, sources_of)], sources_of)
     report.order = order
-    report.error = _top_level_error(report, outputs, good)
+    report.error = _top_level_error(report, outputs, good, targets)
     return report
 
 
@@ -429,12 +433,17 @@ def _link_sources(prompt: dict[str, Any]) -> dict[str, list[str]]:
     return sources
 
 
-def _top_level_error(report: ValidationReport, outputs: list[str], good: list[str]) -> PromptError | None:
+def _top_level_error(report: ValidationReport, outputs: list[str], good: list[str],
+                     targets: Collection[str] | None) -> PromptError | None:
     structural = [e for ne in report.node_errors.values() for e in ne.errors if e.type == "invalid_prompt"]
     if structural:
         first = structural[0]
         more = f" (and {len(structural) - 1} more malformed or unknown node(s))" if len(structural) > 1 else ""
         return PromptError("invalid_prompt", first.message, first.details + more, dict(first.extra))
+    if not outputs and targets is not None:
+        return PromptError("prompt_no_outputs", "Prompt has no outputs",
+                           f"none of the partial_execution_targets {_short(list(targets))} is an output node of this "
+                           "prompt: name the ids of output nodes (those that save or show a result)")
     if not outputs:
         return PromptError("prompt_no_outputs", "Prompt has no outputs",
                            "add an output node (one that saves or shows a result) to the workflow")

@@ -127,11 +127,11 @@ def field(body: dict[str, Any], name: str, kinds: type | tuple[type, ...], defau
     return value
 
 
-def string_list(body: dict[str, Any], name: str) -> list[str]:
+def string_list(body: dict[str, Any], name: str, what: str = "prompt ids") -> list[str]:
     """A list of ids, e.g. {"delete": ["a", "b"]}; BadRequest when it is anything else."""
     value = body.get(name)
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise BadRequest(f"'{name}' must be a list of prompt ids (strings)")
+        raise BadRequest(f"'{name}' must be a list of {what} (strings)")
     return value
 
 

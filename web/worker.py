@@ -37,9 +37,9 @@ class PromptWorker:
         self._thread = threading.Thread(target=self._loop, name="latentloom-worker", daemon=True)
         self._unsubscribe = engine.events.subscribe(self._forward)
 
-    def validate(self, prompt: Any) -> ValidationReport:
+    def validate(self, prompt: Any, targets: list[str] | None = None) -> ValidationReport:
         with self.validation_lock:
-            return self.engine.validate(prompt)
+            return self.engine.validate(prompt, targets)
 
     def start(self) -> None:
         self._thread.start()
@@ -118,9 +118,8 @@ class PromptWorker:
             self.hub.queue_changed_threadsafe()
 
     def _run(self, item: QueueItem) -> tuple[dict, RunStatus]:
-        report = self.validate(item.prompt)  # files may have changed since the prompt was queued
-        wanted = set(item.outputs_to_execute)
-        report.outputs = [node for node in report.outputs if not wanted or node in wanted]
+        # files may have changed since the prompt was queued; only the outputs chosen then run (and are checked)
+        report = self.validate(item.prompt, item.outputs_to_execute or None)
         if not report.outputs:
             return {}, self._refused(item, report)
         result = self.engine.execute(report, item.prompt, prompt_id=item.prompt_id, extra_data=item.extra_data)

@@ -53,7 +53,10 @@ async def post_prompt(request: web.Request) -> web.Response:
     if client_id is not None:
         extra_data["client_id"] = client_id
     extra_data["create_time"] = events.now_ms()  # the job's create time (/jobs); set here always, as ComfyUI does
-    report = await asyncio.get_running_loop().run_in_executor(None, state.worker.validate, prompt)
+    targets = None  # ComfyUI's partial execution: only these output nodes (and what they need) run
+    if body.get("partial_execution_targets") is not None:
+        targets = string_list(body, "partial_execution_targets", "output node ids")
+    report = await asyncio.get_running_loop().run_in_executor(None, state.worker.validate, prompt, targets)
     node_errors = state.redact({nid: errors.to_json() for nid, errors in report.node_errors.items()})
     if not report.outputs:
         raise BadRequest(report.error.message if report.error else "the prompt has no output that can run",
