@@ -5,7 +5,10 @@ progress and live previews, saves a workflow with Ctrl+S that is listed after a 
 reload, and interrupts a run."""
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.browser.canvas_driver import DEMO_CHECKPOINT
 from tests.web.browser.comfyui_page import ComfyPage, old_version_root
@@ -67,6 +70,11 @@ def test_run_shows_progress_previews_and_the_image(page, newest):
     assert running and running[-1]["max"] == 6
     assert seen["preview"] and {p["nodeId"] for p in seen["preview"]} == {sampler}
     assert {p["jobId"] for p in seen["preview"]} == {prompt_id} and seen["preview"][0]["type"] == "image/jpeg"
+    page.page.get_by_role("button", name="Expand job queue").click()  # the queue panel reads /jobs
+    saved_name = parse_qs(urlsplit(images[0]).query)["filename"][0]
+    expect(page.page.locator(f"img[src*='filename={saved_name}']").first).to_be_visible()
+    expect(page.page.get_by_text(saved_name).first).to_be_visible()
+    page.page.get_by_role("button", name="Expand job queue").click()
 
 
 def test_ctrl_s_saves_to_user_data_and_settings_persist(page, newest):
