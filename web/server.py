@@ -60,6 +60,11 @@ def build_state(services: Services, settings: ServerSettings, loop: asyncio.Abst
     return ServerState(settings, services, queue, hub, worker, redact)
 
 
+# how long a stopping server lets requests under way finish: aiohttp's 60 s default made a stop wait for a client
+# still sending a body the server had refused (it lingers up to 10 s to drain it); a user stopping it wants it to stop
+SHUTDOWN_GRACE_S = 1.0
+
+
 def open_queue(user_folder: Path, max_history: int) -> SQLitePromptQueue:
     return SQLitePromptQueue(user_folder / DATABASE, max_history=max_history)
 
@@ -77,7 +82,8 @@ async def serve(services: Services, settings: ServerSettings, ready: threading.E
     loop = asyncio.get_running_loop()
     state = build_state(services, settings, loop)
     logging.getLogger().addHandler(state.logs)  # the recent log ComfyUI's page shows (/internal/logs)
-    runner = web.AppRunner(create_app(state), handle_signals=False, access_log=None)
+    runner = web.AppRunner(create_app(state), handle_signals=False, access_log=None,
+                           shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
