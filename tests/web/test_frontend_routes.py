@@ -3,7 +3,6 @@ and example workflows, the template packages, the model browser and safetensors 
 previews, the /internal routes and the log sent over the websocket."""
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import struct
@@ -12,7 +11,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from tests.web.client import call, call_json
+from tests.web.client import call, call_json, run_async
 from tests.web.conftest import prepare_base, start_server
 from web.template_packages import installed_template_folders
 
@@ -175,7 +174,7 @@ async def _log_message_after_subscribing(server) -> dict:
 
 
 def test_the_log_reaches_subscribed_clients_and_the_log_routes(server):
-    data = asyncio.run(_log_message_after_subscribing(server))
+    data = run_async(_log_message_after_subscribing(server))
     assert set(data) == {"entries", "size"} and set(data["size"]) == {"cols", "rows"}
     line = next(entry["m"] for entry in data["entries"] if "cannot be read" in entry["m"])
     assert "custom_nodes/pack_b/locales/de/main.json" in line and str(server.base_dir) not in line  # redacted
