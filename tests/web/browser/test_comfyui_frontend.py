@@ -1,8 +1,9 @@
 """ComfyUI's own frontend, unchanged, on our server (`serve --front-end comfyui`, 1.58.1 from the test extra; 1.35.9
 by --front-end-root): it loads without a server error or a page error, files our nodes as core and the test
 plugin's as an extension, opens our SD workflow on a first visit, runs it to the image on Save Image with node
-progress and live previews, saves a workflow with Ctrl+S that is listed after a reload, keeps its settings across a
-reload, and interrupts a run."""
+progress and live previews (the sampler shows its progress bar and preview), lists the run with its thumbnail in its
+job queue, saves a workflow with Ctrl+S that is listed after a reload, keeps its settings across a reload, and
+interrupts a run. The older version loads, opens our workflow and runs it with progress and previews."""
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
@@ -13,19 +14,28 @@ from playwright.sync_api import expect
 from tests.web.browser.canvas_driver import DEMO_CHECKPOINT
 from tests.web.browser.comfyui_page import ComfyPage, old_version_root
 from tests.web.client import call_json
-from tests.web.conftest import prepare_base, start_server
+from tests.web.conftest import prepare_base, start_server, wait_until_up
 
 DEFAULT_WORKFLOW = sorted(["CheckpointLoaderSimple", "CLIPTextEncode", "CLIPTextEncode", "EmptyLatentImage",
                            "KSampler", "VAEDecode", "SaveImage"])
 
 
 @pytest.fixture(scope="module")
-def newest(tmp_path_factory):
+def servers(tmp_path_factory):
+    """A server for each version, started together: the older one loads ahead while the newer one's tests run."""
     pytest.importorskip("comfyui_frontend_package", reason="the test extra installs comfyui-frontend-package")
-    server = start_server(prepare_base(tmp_path_factory.mktemp("comfyui_frontend")), "--front-end", "comfyui")
-    server.wait_for_log("loaded ahead of the first run")  # the user presses Run a moment after start-up
-    yield server
-    server.stop()
+    started = {"newest": start_server(prepare_base(tmp_path_factory.mktemp("newest")), "--front-end", "comfyui")}
+    if old_version_root() is not None:
+        started["older"] = start_server(prepare_base(tmp_path_factory.mktemp("older")), "--front-end-root",
+                                        str(old_version_root()), wait=False)
+    yield started
+    for server in started.values():
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def newest(servers):
+    return servers["newest"]
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +64,7 @@ def test_a_first_visit_opens_our_workflow_and_files_our_nodes_as_core(page):
 def test_run_shows_progress_previews_and_the_image(page, newest):
     page.shrink_run(steps=6)
     page.listen()
+    newest.wait_for_log("loaded ahead of the first run")  # the user presses Run a moment after start-up
     page.run()
     images = page.saved_images()
     assert len(images) == 1 and "Latentloom_" in images[0] and "type=output" in images[0]
@@ -98,7 +109,10 @@ def test_interrupt_stops_the_run(page, newest):
     page.shrink_run(size=128, steps=500)
     page.listen()
     page.run()
-    page.page.wait_for_function("() => window.__seen.progress_state.length > 0", timeout=60000)
+    # the sampled node carries its progress (the bar LiteGraph draws on it) and the preview the page keeps for it
+    page.page.wait_for_function("() => { const n = window.app.graph._nodes.find((n) => n.type === 'KSampler');"
+                                " return n.progress > 0 && n.progress < 1"
+                                " && n.imgs?.some((image) => image.src.startsWith('blob:')); }", timeout=60000)
     cancel = page.page.get_by_role("button", name="Cancel current run").first
     cancel.click()
     page.page.wait_for_function("() => window.__seen.executing.includes(null)", timeout=60000)
@@ -109,18 +123,24 @@ def test_interrupt_stops_the_run(page, newest):
 
 
 @pytest.mark.skipif(old_version_root() is None, reason="scripts/frontends.sh installs ComfyUI's frontend 1.35.9")
-def test_the_older_frontend_runs_our_workflow(chromium, tmp_path):
-    server = start_server(prepare_base(tmp_path), "--front-end-root", str(old_version_root()))
+def test_the_older_frontend_runs_our_workflow_with_progress_and_previews(chromium, servers):
+    server = servers["older"]
+    wait_until_up(server, {})
     context = chromium.new_context(viewport={"width": 1400, "height": 900})
     try:
         page = ComfyPage(context.new_page(), server.url + "/")
         page.open()
         assert page.node_types() == DEFAULT_WORKFLOW
+        assert page.widget("CheckpointLoaderSimple", "ckpt_name") == DEMO_CHECKPOINT
         page.shrink_run()
+        page.listen()
+        server.wait_for_log("loaded ahead of the first run")
         page.run()
         images = page.saved_images()
         assert len(images) == 1 and "Latentloom_" in images[0]
+        seen = page.seen()
+        assert all(node["state"] == "finished" for node in seen["progress_state"][-1]["nodes"].values())
+        assert seen["preview"] and seen["preview"][0]["type"] == "image/jpeg"
         assert not page.page_errors and not page.server_errors
     finally:
         context.close()
-        server.stop()
