@@ -10,9 +10,10 @@ from graph_engine import events as ev
 class ProgressLine:
     """Shows the running node and its step progress on one terminal line; silent when not a terminal."""
 
-    def __init__(self, total_nodes: int, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, total_nodes: int, stream: TextIO | None = None) -> None:
         self.total = total_nodes
         self.done = 0
+        stream = sys.stderr if stream is None else stream  # the stderr of now: a default would be import time's
         self.stream = stream
         self.enabled = stream.isatty()
         self.node = ""
