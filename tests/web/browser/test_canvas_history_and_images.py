@@ -3,6 +3,7 @@ files saved at another zoom, and note nodes."""
 
 import io
 import json
+import uuid
 
 from PIL import Image, PngImagePlugin
 
@@ -83,36 +84,41 @@ def test_images_go_into_load_image_nodes_by_button_drop_and_paste_and_a_photo_ma
     image_node = canvas.add_node("LoadImage")
     mask_node = canvas.add_node("LoadImageMask")
     inputs = live_server.base_dir / "input"
+    tag = uuid.uuid4().hex[:8]  # names no other test of the session's server has uploaded
+    by_button, dropped, pasted, photo = (f"{tag}-{name}" for name in ("by-button.png", "dropped.jpg", "pasted.png",
+                                                                     "photo.jpg"))
 
     page.set_input_files(f'.node[data-node-id="{image_node}"] [data-upload-input]',
-                         files=[{"name": "by-button.png", "mimeType": "image/png", "buffer": image_bytes("PNG")}])
-    page.wait_for_function("id => window.latentloom.graph.nodes.get(id).widgets[0].value === 'by-button.png'",
-                           arg=image_node)
-    assert (inputs / "by-button.png").is_file()
+                         files=[{"name": by_button, "mimeType": "image/png", "buffer": image_bytes("PNG")}])
+    page.wait_for_function("([id, name]) => window.latentloom.graph.nodes.get(id).widgets[0].value === name",
+                           arg=[image_node, by_button])
+    assert (inputs / by_button).is_file()
     wait_image(page, f'.node[data-node-id="{image_node}"] [data-upload-preview]')
     # every image combo lists the new file, not only the node that took it
-    assert "by-button.png" in canvas.widget(mask_node, "image").evaluate("s => [...s.options].map(o => o.value)")
+    assert by_button in canvas.widget(mask_node, "image").evaluate("s => [...s.options].map(o => o.value)")
 
-    drop_file(canvas, "dropped.jpg", "image/jpeg", image_bytes("JPEG"), target=canvas.node(mask_node))
-    page.wait_for_function("() => document.querySelector('[data-node-type=LoadImageMask] select').value === 'dropped.jpg'")
-    assert Image.open(inputs / "dropped.jpg").format == "JPEG"
+    drop_file(canvas, dropped, "image/jpeg", image_bytes("JPEG"), target=canvas.node(mask_node))
+    page.wait_for_function("name => document.querySelector('[data-node-type=LoadImageMask] select').value === name",
+                           arg=dropped)
+    assert Image.open(inputs / dropped).format == "JPEG"
 
     canvas.node(image_node).locator(".node-title").click()
-    page.evaluate("""bytes => {
+    page.evaluate("""([bytes, name]) => {
         const dt = new DataTransfer();
-        dt.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }));
+        dt.items.add(new File([new Uint8Array(bytes)], name, { type: 'image/png' }));
         document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true }));
-    }""", list(image_bytes("PNG")))
-    page.wait_for_function("id => window.latentloom.graph.nodes.get(id).widgets[0].value === 'pasted.png'",
-                           arg=image_node)
-    assert (inputs / "pasted.png").is_file() and len(canvas.node_ids()) == 2  # no nodes pasted besides
+    }""", [list(image_bytes("PNG")), pasted])
+    page.wait_for_function("([id, name]) => window.latentloom.graph.nodes.get(id).widgets[0].value === name",
+                           arg=[image_node, pasted])
+    assert (inputs / pasted).is_file() and len(canvas.node_ids()) == 2  # no nodes pasted besides
 
     box = canvas.canvas_box()
-    drop_file(canvas, "photo.jpg", "image/jpeg", image_bytes("JPEG"), at=(box["width"] - 300, box["height"] - 300))
+    drop_file(canvas, photo, "image/jpeg", image_bytes("JPEG"), at=(box["width"] - 300, box["height"] - 300))
     page.wait_for_function("() => document.querySelectorAll('.node[data-node-type=LoadImage]').length === 2")
     new_node = max(canvas.node_ids("LoadImage"))
-    page.wait_for_function("id => window.latentloom.graph.nodes.get(id).widgets[0].value === 'photo.jpg'", arg=new_node)
-    assert (inputs / "photo.jpg").is_file()
+    page.wait_for_function("([id, name]) => window.latentloom.graph.nodes.get(id).widgets[0].value === name",
+                           arg=[new_node, photo])
+    assert (inputs / photo).is_file()
     assert "holds no workflow" in canvas.message()
 
 
