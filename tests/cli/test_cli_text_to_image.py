@@ -33,7 +33,9 @@ def test_demo_model_then_default_workflow_writes_an_image(tmp_path):
 
 
 def test_a_missing_checkpoint_is_named_with_the_choices(tmp_path):
-    latentloom("demo-model", "--base-dir", tmp_path, cwd=REPO)
+    from nodes.runtime.demo_model import DEMO_CHECKPOINT_NAME, write_demo_checkpoint
+
+    write_demo_checkpoint(tmp_path / "models" / "checkpoints" / DEMO_CHECKPOINT_NAME)  # `demo-model`, tested above
     ran = latentloom("run", WORKFLOW, "--base-dir", tmp_path, "--set", "4.ckpt_name=v1-5-pruned.safetensors",
                      cwd=REPO)
     assert ran.returncode == 2
