@@ -5,4 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/browser.sh
 bash scripts/frontends.sh
-exec .venv/bin/python -m pytest -q "$@"
+# one worker per CPU (at most 4), a test file's tests on one worker (they share its servers); torch on one thread in
+# each, so the workers do not fight over the cores (tiny test models gain nothing from more)
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+exec .venv/bin/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile "$@"
