@@ -16,7 +16,8 @@ LISTEN = """() => {
   const api = window.comfyAPI.api.api;
   api.addEventListener('progress_state', (e) => window.__seen.progress_state.push(e.detail));
   api.addEventListener('b_preview_with_metadata', (e) => window.__seen.preview.push(
-    {nodeId: e.detail.nodeId, jobId: e.detail.jobId, type: e.detail.blob.type, size: e.detail.blob.size}));
+    {nodeId: e.detail.nodeId, jobId: e.detail.jobId ?? e.detail.promptId,  // 1.35.9 names it promptId
+     type: e.detail.blob.type, size: e.detail.blob.size}));
   api.addEventListener('executing', (e) => window.__seen.executing.push(e.detail));
 }"""
 
