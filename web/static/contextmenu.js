@@ -2,7 +2,8 @@
 // paste, fit view). Node entries act on the selection, as in ComfyUI; the clicked node joins it first.
 import { MODE_BYPASS, MODE_MUTED } from './graph.js';
 import { askText } from './dialogs.js';
-import { el, floatAt, onOutsideOrEscape } from './popup.js';
+import { el } from './dom.js';
+import { floatAt, onOutsideOrEscape } from './popup.js';
 
 /** ComfyUI's node colours: title bar (color) and body (bgcolor), saved as such in the workflow. */
 export const NODE_COLORS = {

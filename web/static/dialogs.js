@@ -1,5 +1,5 @@
 // A small modal that asks for one line of text (the name to save under, a node's title).
-import { el } from './popup.js';
+import { el } from './dom.js';
 
 /** Resolves to the text entered (trimmed), or null when the user cancels (Escape, Cancel, a click outside). */
 export function askText(question, value = '') {

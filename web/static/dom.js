@@ -1,4 +1,4 @@
-// The one small DOM helper the panels share.
+// The one small DOM helper the canvas modules share.
 
 /** A new element with attributes (null and undefined ones left out) and text. */
 export function el(tag, attrs = {}, text) {

@@ -3,15 +3,9 @@
 // with a progress bar per install.
 import { api } from './api.js';
 import { RANDOM_WEIGHTS_ADVICE, familyOf, trainingHints } from './modelnotes.js';
+import { el } from './dom.js';
 
 const FOLDERS = ['checkpoints', 'loras', 'vae', 'embeddings'];
-
-function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 function formatSize(bytes) {
   if (bytes == null) return '';

@@ -1,7 +1,8 @@
 // Fuzzy node search: the ranking the palette uses too, and the search box that pops up on the canvas (double
 // click, "Add node", a link dropped on empty space).
 import { typesMatch } from './types.js';
-import { el, floatAt, onOutsideOrEscape } from './popup.js';
+import { el } from './dom.js';
+import { floatAt, onOutsideOrEscape } from './popup.js';
 
 /** How well one query word fits a text: 0 whole word start, 1 inside, 2 letters in order; null not at all. */
 function wordFit(word, text) {

@@ -1,7 +1,7 @@
 // Builds the DOM of one node and applies its run state (progress, errors, images).
 import { widgetRows } from './widgets.js';
 import { modelNotes } from './modelnotes.js';
-import { el } from './popup.js';
+import { el } from './dom.js';
 import { uploadRow } from './imageupload.js';
 
 const MODE_CLASS = { 2: 'muted', 4: 'bypassed' };

@@ -1,5 +1,5 @@
 // The node palette: search box plus a category tree built from object_info.
-import { el } from './popup.js';
+import { el } from './dom.js';
 import { rankSpecs } from './nodesearch.js';
 
 function entry(spec, onPick) {

@@ -1,12 +1,4 @@
-// Small DOM helpers for the canvas's popups (menus, the node search, dialogs): build, place, dismiss.
-
-/** An element with attributes and optional text. */
-export function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+// Small DOM helpers for the canvas's popups (menus, the node search, dialogs): place and dismiss.
 
 /** Shows a popup at a client point, moved back inside the window when it would stick out. */
 export function floatAt(box, x, y) {

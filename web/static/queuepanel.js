@@ -1,12 +1,6 @@
 // The queue view (running and pending prompts) and the gallery of recent images.
 import { api } from './api.js';
-
-function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+import { el } from './dom.js';
 
 export class QueuePanel {
   constructor(root, onError) {

@@ -1,5 +1,6 @@
 // The list of the canvas's keyboard and mouse shortcuts, opened with "?" and closed with Escape.
-import { el, onOutsideOrEscape } from './popup.js';
+import { el } from './dom.js';
+import { onOutsideOrEscape } from './popup.js';
 
 /** [keys, what they do]; main.js and canvas.js implement them. */
 export const SHORTCUTS = [

@@ -1,5 +1,6 @@
 // Form controls for node widgets. They write straight into the widget object.
 import { SEED_CONTROLS } from './schema.js';
+import { el } from './dom.js';
 
 /** Clamps and rounds a number the way the widget's options ask. */
 export function normaliseNumber(widget, raw) {
@@ -11,13 +12,6 @@ export function normaliseNumber(widget, raw) {
   if (widget.kind === 'INT') return Math.round(v);
   const round = typeof o.round === 'number' && o.round > 0 ? o.round : null;
   return round ? Math.round(v / round) * round : v;
-}
-
-function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
 }
 
 function control(widget, onInput, onCommit) {
