@@ -69,11 +69,15 @@ NODE_IDS = ["1", "2", "3", "4", "5", "6", "7", "8"]
 INT_LIMIT = 2**63 - 1
 
 # --- strategies -------------------------------------------------------------------------------------------------------
+# No subnormal floats: an engine run earlier in the same test process switches the thread that computes to flush them
+# to zero (nodes/runtime/devices/denormals.py), hypothesis then refuses to draw them, and they say nothing a
+# workflow's other numbers do not.
+MODERATE_FLOATS = st.floats(-1e6, 1e6, allow_subnormal=False)
 
 scalars = (st.none() | st.booleans()
            | st.integers()
            | st.sampled_from([0, 1, -1, INT_LIMIT, INT_LIMIT + 1, -INT_LIMIT - 2, 10**30, 10**400, -(10**400)])
-           | st.floats(allow_nan=True, allow_infinity=True)
+           | st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False)
            | st.text(max_size=20)
            | st.sampled_from(["add", "divide", "power", "modulo", "4.0", "1e999", "nan", "true", "", "1"] + NODE_IDS))
 json_values = st.recursive(
@@ -104,7 +108,8 @@ def plausible_value(spec):
     elif spec.type == "INT":
         right = st.integers(-3, 3) | st.integers(-10**6, 10**6) | st.sampled_from([INT_LIMIT, -INT_LIMIT, 64, 65])
     elif spec.type == "FLOAT":
-        right = st.floats(-1e6, 1e6) | st.sampled_from([0.0, 1e300, -1e300, 1e-300, 3, 10**400, -(10**400)])
+        right = (MODERATE_FLOATS
+                 | st.sampled_from([0.0, 1e300, -1e300, 1e-300, 3, 10**400, -(10**400)]))
     elif spec.type == "STRING":
         right = st.text(max_size=12)
     elif spec.type == "BOOLEAN":
@@ -237,7 +242,7 @@ def mutation(draw, prompt: dict) -> None:
     elif kind == "value":
         inputs[input_name] = draw(json_values)
     elif kind == "valid_value":
-        inputs[input_name] = draw(st.integers(-50, 50) | st.text(max_size=5) | st.floats(-1e6, 1e6)
+        inputs[input_name] = draw(st.integers(-50, 50) | st.text(max_size=5) | MODERATE_FLOATS
                                   | st.sampled_from(["add", "subtract", "multiply", "divide", "modulo", "power",
                                                      "min", "max", True]))
     elif kind == "rewire":
