@@ -1,6 +1,7 @@
 """The generic typed-DAG engine: node specs, plugins, validation, planning, execution and caching (no torch)."""
 from .blocking import ExecutionBlocker
-from .cache import CachePolicy, CacheStats, LRUCache, NoCache
+from .cache import (CacheEntry, CachePolicy, CacheReport, CacheStats, LRUCache, NoCache,
+                    ResultOrigin)
 from .calling import NodeOutputError, NodeResult
 from .context import Interrupted, NodeContext, NoFoldersError, current_context, current_folders, using_folders
 from .engine import Engine
@@ -21,7 +22,8 @@ from .validate import ValidationReport, validate_prompt
 from .workflow import Prompt, read_workflow_file, to_api_format
 
 __all__ = [
-    "CachePolicy", "CacheStats", "DuplicateNodeError", "DynamicPrompt", "Engine", "EventStream", "ExpansionError",
+    "CacheEntry", "CachePolicy", "CacheReport", "CacheStats", "ResultOrigin",
+    "DuplicateNodeError", "DynamicPrompt", "Engine", "EventStream", "ExpansionError",
     "ExecutionBlocker", "Folders", "InputError", "InputSpec",
     "InputTooLarge", "Interrupted", "InvalidNodeInput", "LRUCache", "MissingFile", "NoCache", "NodeContext",
     "NodeErrors", "NodeEstimate", "NodeInterfaceError", "NodeOutputError", "NodeRegistry", "NodeResult", "NodeSpec",

@@ -20,12 +20,64 @@ class CacheStats:
     misses: int = 0
 
 
+@dataclass(frozen=True)
+class ResultOrigin:
+    """Where a cached result came from: what a router weighs when it sends work to where it was already done."""
+
+    class_type: str = ""
+    seconds: float = 0.0  # how long its node took to compute it
+    model: bool = False  # its node outputs a model (NodeSpec.outputs_model): costly to load, never shipped
+
+
+KEY_HEX_CHARS = 16  # a signature's first 8 bytes name an entry well enough in a report
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cached result as a report lists it."""
+
+    key: str  # the start of its signature, in hex
+    class_type: str
+    bytes_by_device: dict[str, int]
+    seconds: float
+    model: bool
+
+
+@dataclass(frozen=True)
+class CacheReport:
+    """What a cache holds, entry by entry, with its totals."""
+
+    entries: tuple[CacheEntry, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.entries)
+
+    @property
+    def models(self) -> int:
+        return sum(entry.model for entry in self.entries)
+
+    @property
+    def bytes_by_device(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for entry in self.entries:
+            for device, nbytes in entry.bytes_by_device.items():
+                totals[device] = totals.get(device, 0) + nbytes
+        return totals
+
+    @property
+    def compute_seconds(self) -> float:
+        """The time the cached results took to compute: what a run that finds them all saves."""
+        return sum(entry.seconds for entry in self.entries)
+
+
 class CachePolicy(Protocol):
     """The interface every cache policy shares; picked by `--cache`."""
 
     def get(self, key: bytes) -> Any | None: ...
-    def set(self, key: bytes, value: Any) -> None: ...
+    def set(self, key: bytes, value: Any, origin: ResultOrigin = ResultOrigin()) -> None: ...
     def stats(self) -> CacheStats: ...
+    def entries(self) -> list[CacheEntry]: ...
     def free(self) -> None: ...
 
 
@@ -39,11 +91,14 @@ class NoCache:
         self._misses += 1
         return None
 
-    def set(self, key: bytes, value: Any) -> None:
+    def set(self, key: bytes, value: Any, origin: ResultOrigin = ResultOrigin()) -> None:
         pass
 
     def stats(self) -> CacheStats:
         return CacheStats(entries=0, misses=self._misses)
+
+    def entries(self) -> list[CacheEntry]:
+        return []
 
     def free(self) -> None:
         pass
@@ -56,7 +111,7 @@ class LRUCache:
         self.ram_budget = ram_budget
         self.device_budget = device_budget
         self.sizer = sizer or Sizer()
-        self._entries: OrderedDict[bytes, tuple[Any, dict[str, int]]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[Any, dict[str, int], ResultOrigin]] = OrderedDict()
         self._bytes: dict[str, int] = {}
         self._hits = 0
         self._misses = 0
@@ -72,12 +127,12 @@ class LRUCache:
             self._hits += 1
             return entry[0]
 
-    def set(self, key: bytes, value: Any) -> None:
+    def set(self, key: bytes, value: Any, origin: ResultOrigin = ResultOrigin()) -> None:
         sizes = self.sizer.measure(value)
         with self._lock:
             if key in self._entries:
                 self._drop(key)
-            self._entries[key] = (value, sizes)
+            self._entries[key] = (value, sizes, origin)
             for device, nbytes in sizes.items():
                 self._bytes[device] = self._bytes.get(device, 0) + nbytes
             self._evict()
@@ -85,6 +140,13 @@ class LRUCache:
     def stats(self) -> CacheStats:
         with self._lock:
             return CacheStats(len(self._entries), {d: b for d, b in self._bytes.items() if b}, self._hits, self._misses)
+
+    def entries(self) -> list[CacheEntry]:
+        """Every entry, least recently used first."""
+        with self._lock:
+            held = [(key, dict(sizes), origin) for key, (_, sizes, origin) in self._entries.items()]
+        return [CacheEntry(key.hex()[:KEY_HEX_CHARS], origin.class_type, sizes, origin.seconds, origin.model)
+                for key, sizes, origin in held]
 
     def free(self) -> None:
         with self._lock:
@@ -113,6 +175,6 @@ class LRUCache:
                     return
 
     def _drop(self, key: bytes) -> None:
-        _, sizes = self._entries.pop(key)
+        _, sizes, _ = self._entries.pop(key)
         for device, nbytes in sizes.items():
             self._bytes[device] -= nbytes

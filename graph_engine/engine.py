@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Callable, Collection
 
-from .cache import CachePolicy, LRUCache
+from .cache import CachePolicy, CacheReport, LRUCache
 from .context import using_folders
 from .errors import WorkflowInvalid
 from .events import EventStream
@@ -73,6 +73,11 @@ class Engine:
     def interrupt(self) -> None:
         """Ask the running workflow to stop at the next node or progress report."""
         self._executor.interrupt_flag.set()
+
+    def cache_report(self) -> CacheReport:
+        """What the result cache holds now (class, bytes per device, compute time, model or not per entry); safe
+        while a run is adding to it."""
+        return CacheReport(tuple(self.cache.entries()))
 
     def free(self) -> None:
         """Drop every cached result."""

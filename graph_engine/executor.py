@@ -5,13 +5,14 @@ import dataclasses
 import gc
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from . import events as ev
 from .blocking import ExecutionBlocker, blocked_message
-from .cache import CachePolicy
+from .cache import CachePolicy, ResultOrigin
 from .calling import (Expansion, ExpandedCalls, NodeOutcome, NodeResult, call_node, merge_calls,
                       requested_lazy_inputs)
 from .context import Interrupted, NodeContext, enter_context, leave_context, using_folders
@@ -61,6 +62,7 @@ class _PendingExpansion:
     ui: dict[str, list] | None
     links: list[Link]  # the outputs its result is made of
     outputs: list[str]  # output nodes among the new ones: they run before the node counts as done
+    seconds: float  # the node's own call; its new nodes are cached (and timed) on their own
 
 
 class _Run:
@@ -220,18 +222,22 @@ class _Run:
         if result is None:
             expansion = self.expansions.pop(node.id, None)
             if expansion is None:
+                started = time.perf_counter()
                 outcome = self.call(node)
+                seconds = time.perf_counter() - started
                 self.release(node.links.values())
                 if isinstance(outcome, ExpandedCalls):
-                    self.expand(node, outcome)
+                    self.expand(node, outcome, seconds)
                     return False
                 result = outcome
             else:
+                seconds = expansion.seconds
                 result = merge_calls(node.spec, expansion.calls, [expansion.ui] if expansion.ui else [],
                                      lambda link: self.values[self.signatures[link.source]].outputs[link.index])
                 self.release(expansion.links)
             if node.id not in self.blocked:  # evaluated again next time (free: nothing runs), so that a blocker
-                self.executor.cache.set(signature, result)  # with a message fails that run the same way
+                self.executor.cache.set(signature, result,  # with a message fails that run the same way
+                                        ResultOrigin(node.class_type, seconds, node.spec.outputs_model))
             self.result.executed.append(node.id)
         else:
             self.release(node.links.values())
@@ -284,7 +290,7 @@ class _Run:
         self.emit(ev.EXECUTION_ERROR, error.to_json(), record=True)
         return ExecutionBlocker(None)
 
-    def expand(self, node: Node, outcome: ExpandedCalls) -> None:
+    def expand(self, node: Node, outcome: ExpandedCalls, seconds: float) -> None:
         """Add the nodes `node` returned to the run, checked as a prompt's are; it completes once they have run."""
         depth = self.depth.get(node.id, 0) + 1
         if depth > MAX_EXPANSION_DEPTH:
@@ -303,7 +309,7 @@ class _Run:
             self.uses[self.signatures[link.source]] += 1
         outputs = [nid for nid in checked.order if checked.nodes[nid].spec.output_node]
         self.outputs.update(outputs)
-        self.expansions[node.id] = _PendingExpansion(tuple(calls), outcome.ui, links, outputs)
+        self.expansions[node.id] = _PendingExpansion(tuple(calls), outcome.ui, links, outputs, seconds)
 
     def new_nodes(self, node: Node, outcome: ExpandedCalls) -> tuple[dict[str, Any], list[tuple]]:
         """The bodies of the nodes each call added, under run-wide ids, and each call's values with Links."""

@@ -17,6 +17,9 @@ MATCH_TYPE = "COMFY_MATCHTYPE_V3"
 HIDDEN_KINDS = frozenset({"PROMPT", "EXTRA_PNGINFO", "UNIQUE_ID", "DYNPROMPT", "AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG"})
 SECTIONS = ("required", "optional", "hidden")
 SUB_SECTIONS = ("required", "optional")  # those of a dynamic input's template or option
+# output types that are loaded models: results costly to load again, which a router sends work towards
+MODEL_TYPES = frozenset({"MODEL", "CLIP", "VAE", "CONTROL_NET", "CLIP_VISION", "STYLE_MODEL", "GLIGEN",
+                         "UPSCALE_MODEL", "PHOTOMAKER", "AUDIO_ENCODER", "MODEL_PATCH"})
 CORE_MODULE = "nodes"  # ComfyUI's python_module for its core nodes; clients group nodes by it
 
 
@@ -105,6 +108,11 @@ class NodeSpec:
     def has_dynamic_inputs(self) -> bool:
         """Whether any input is one of ComfyUI's V3 dynamic kinds (its sockets then depend on the prompt)."""
         return any(s.type in (AUTOGROW, DYNAMIC_COMBO, MATCH_TYPE) for s in self.inputs.values())
+
+    @cached_property
+    def outputs_model(self) -> bool:
+        """Whether the node declares a model output (MODEL_TYPES): its result is a loaded model."""
+        return any(output.type in MODEL_TYPES for output in self.outputs)
 
     @cached_property
     def hidden_inputs(self) -> tuple[InputSpec, ...]:

@@ -1,9 +1,11 @@
-"""Result caches: LRU eviction under RAM and device byte budgets, sizing, stats, free, NoCache."""
+"""Result caches: LRU eviction under RAM and device byte budgets, sizing, stats, free, NoCache, the report."""
 from __future__ import annotations
 
 import pytest
 
-from graph_engine import CacheStats, LRUCache, NoCache, Sizer
+import time
+
+from graph_engine import CacheEntry, CacheStats, LRUCache, NoCache, Sizer
 
 
 class FakeTensor:
@@ -282,3 +284,82 @@ def test_engine_looks_each_node_up_once_per_run(make_engine):
     assert engine.run(prompt).ok
     stats = cache.stats()
     assert (stats.entries, stats.hits, stats.misses) == (3, 3, 3)  # three nodes found: three hits
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The engine's cache report
+# ---------------------------------------------------------------------------------------------------------
+
+
+class SlowModel:
+    """Takes a little while, as loading a model does, and declares a MODEL output."""
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"name": ("STRING", {"default": "m"})}}
+
+    def load(self, name):
+        time.sleep(0.02)
+        return (name,)
+
+
+def report_prompt(nbytes: int) -> dict:
+    return {"1": {"class_type": "MakeTensor", "inputs": {"nbytes": nbytes}},
+            "2": {"class_type": "TSink", "inputs": {"value": ["1", 0]}},
+            "3": {"class_type": "SlowModel", "inputs": {"name": "m"}},
+            "4": {"class_type": "TSink", "inputs": {"value": ["3", 0], "tag": 4}}}
+
+
+@pytest.fixture
+def report_registry(tensor_registry):
+    tensor_registry.register("SlowModel", SlowModel, source="tests")
+    return tensor_registry
+
+
+def test_the_report_lists_each_cached_result_with_its_class_bytes_time_and_model_flag(make_engine, report_registry):
+    cache = LRUCache(sizer=tensor_sizer())
+    engine = make_engine(cache=cache)
+    assert engine.run(report_prompt(5000)).ok
+    report = engine.cache_report()
+    assert sorted(entry.class_type for entry in report.entries) == ["MakeTensor", "SlowModel", "TSink", "TSink"]
+    assert report.count == 4 and report.models == 1
+    assert len({entry.key for entry in report.entries}) == 4
+    assert all(len(entry.key) == 16 and int(entry.key, 16) >= 0 for entry in report.entries)
+    by_class = {entry.class_type: entry for entry in report.entries}
+    assert by_class["MakeTensor"].bytes_by_device["cuda:0"] == 5000  # the FakeTensor, as the sizer counts it
+    assert report.bytes_by_device == cache.stats().bytes_by_device
+    model = by_class["SlowModel"]
+    assert model.model and not any(entry.model for entry in report.entries if entry is not model)
+    assert 0.02 <= model.seconds < 5
+    assert report.compute_seconds >= model.seconds
+    assert engine.run(report_prompt(5000)).ok  # all cached: nothing runs, the same entries (in another LRU order)
+    assert sorted(engine.cache_report().entries, key=by_key) == sorted(report.entries, key=by_key)
+
+
+def by_key(entry: CacheEntry) -> str:
+    return entry.key
+
+
+def test_the_report_shrinks_on_eviction_and_empties_on_free(make_engine, report_registry):
+    engine = make_engine(cache=LRUCache(device_budget=13_000, sizer=tensor_sizer()))
+    assert engine.run(report_prompt(6000)).ok
+    on_device = [(e.class_type, e.bytes_by_device["cuda:0"]) for e in engine.cache_report().entries
+                 if "cuda:0" in e.bytes_by_device]
+    assert on_device == [("MakeTensor", 6000), ("TSink", 6000)]  # the sink's ui holds the tensor too
+    assert engine.run(report_prompt(7000)).ok
+    on_device = [(e.class_type, e.bytes_by_device["cuda:0"]) for e in engine.cache_report().entries
+                 if "cuda:0" in e.bytes_by_device]
+    assert on_device == [("TSink", 7000)]  # past 13,000 bytes, least recently used first
+    assert engine.cache_report().bytes_by_device["cuda:0"] == 7000
+    engine.free()
+    report = engine.cache_report()
+    assert (report.count, report.models, report.bytes_by_device, report.compute_seconds) == (0, 0, {}, 0)
+
+
+def test_no_cache_reports_nothing(make_engine, report_registry):
+    engine = make_engine(cache=NoCache())
+    assert engine.run(report_prompt(100)).ok
+    assert engine.cache_report().entries == () and NoCache().entries() == []
