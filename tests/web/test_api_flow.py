@@ -119,6 +119,16 @@ def test_read_routes_have_comfyui_shapes_at_root_and_under_api(live_server):
         assert status == 200 and "queue_remaining" in prompt_status["exec_info"]
 
 
+def test_system_stats_tells_what_the_result_cache_holds(live_server):
+    listen(live_server.url, {"prompt": text_to_image(seed=14)}, uuid.uuid4().hex)
+    status, stats = call_json(f"{live_server.url}/system_stats")
+    assert status == 200 and set(stats) == {"system", "devices", "cache"}  # ComfyUI's keys, and ours
+    cache = stats["cache"]
+    assert set(cache) == {"entries", "models", "bytes", "compute_seconds"}  # counts only: no signatures
+    assert cache["entries"] >= 6 and cache["models"] >= 1  # the checkpoint's MODEL, CLIP and VAE and the run's nodes
+    assert cache["bytes"]["cpu"] > 1_000_000 and cache["compute_seconds"] > 0  # the demo model's weights at least
+
+
 def test_the_canvas_is_served_at_the_root(live_server):
     status, headers, body = call(live_server.url + "/")
     assert status == 200 and headers["Content-Type"].startswith("text/")

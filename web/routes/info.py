@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from graph_engine import CacheReport
+
 from ..feature_flags import server_features
 from ..front_end import extension_scripts
 from ..replies import BadRequest
@@ -69,7 +71,14 @@ async def system_stats(request: web.Request) -> web.Response:
     total, available = _memory()
     system = {"os": os.name, "python_version": sys.version, "embedded_python": False, "ram_total": total,
               "ram_free": available, "pytorch_version": devices.get("pytorch_version"), "argv": sys.argv[:1]}
-    return web.json_response({"system": system, "devices": devices.get("devices", [])})
+    return web.json_response({"system": system, "devices": devices.get("devices", []),
+                              "cache": _cache_summary(state.services.engine.cache_report())})
+
+
+def _cache_summary(report: CacheReport) -> dict[str, Any]:
+    """Latentloom's addition to /system_stats: counts and bytes only (the signatures are for a router)."""
+    return {"entries": report.count, "models": report.models, "bytes": report.bytes_by_device,
+            "compute_seconds": round(report.compute_seconds, 3)}
 
 
 @routes.get("/models")
