@@ -19,14 +19,14 @@ class PromptProgress:
         self._nodes: dict[str, dict[str, Any]] = {}  # entries are replaced, never changed: a snapshot is a copy
         self._lock = threading.Lock()
 
-    def update(self, event: str, data: dict[str, Any]) -> dict[str, Any] | None:
-        """Apply one engine event; the progress_state data to send when it changed a node's state, else None."""
+    def update(self, event: str, data: dict[str, Any]) -> bool:
+        """Apply one engine event; whether it changed a node's state (then one progress_state message is due)."""
         with self._lock:
             if event == events.EXECUTION_START:
                 self.prompt_id, self._nodes = data["prompt_id"], {}
-                return None
+                return False
             if data.get("prompt_id") != self.prompt_id:
-                return None
+                return False
             if event == events.NODE_STARTED:
                 self._set(data["node"], RUNNING, 0.0, 1.0, data)
             elif event == events.PROGRESS:
@@ -34,12 +34,18 @@ class PromptProgress:
             elif event == events.NODE_FINISHED:
                 done = self._nodes.get(data["node"], {})
                 if done.get("state") == ERROR:  # a blocker with a message failed it, and the run goes on
-                    return None
+                    return False
                 self._set(data["node"], FINISHED, done.get("max", 1.0), done.get("max", 1.0), data)
             elif event == events.EXECUTION_ERROR and data.get("node_id") is not None:
                 self._failed(str(data["node_id"]))
             else:
-                return None
+                return False
+            return True
+
+    def snapshot(self) -> dict[str, Any]:
+        """The progress_state data: every node no longer pending. Built only for a client that listens: it grows
+        with the graph, and a run sends one per node event."""
+        with self._lock:
             return {"prompt_id": self.prompt_id, "nodes": dict(self._nodes)}
 
     def ids_of(self, node_id: str) -> dict[str, str | None]:

@@ -148,12 +148,12 @@ class PromptWorker:
         and those that change a node's state also as one progress_state message with every node's state."""
         current = self.current
         client_id = current.client_id if current is not None else None
-        progress_state = self.progress.update(event, data)
+        changed = self.progress.update(event, data)
         if event == events.PREVIEW:
             if client_id is not None and self.hub.wants_previews(client_id):
                 metadata = {**self.progress.ids_of(data["node"]), "prompt_id": data["prompt_id"]}
                 self.hub.send_preview_threadsafe(preview_jpeg(data["image"]), metadata, client_id)
         elif event not in (events.NODE_STARTED, events.NODE_FINISHED):  # they have no ComfyUI message of their own
             self.hub.send_threadsafe(event, self._for_clients(event, data), client_id)
-        if progress_state is not None and self.hub.listening(client_id):
-            self.hub.send_threadsafe("progress_state", progress_state, client_id)
+        if changed and self.hub.listening(client_id):
+            self.hub.send_threadsafe("progress_state", self.progress.snapshot(), client_id)
