@@ -71,8 +71,13 @@ class Engine:
         return self._executor.run(report, prompt, prompt_id or str(uuid.uuid4()), extra_data)
 
     def interrupt(self) -> None:
-        """Ask the running workflow to stop at the next node or progress report."""
+        """Ask the running workflow to stop at the next node or progress report; one asked for just before a run
+        begins stops that run at its first node."""
         self._executor.interrupt_flag.set()
+
+    def clear_interrupt(self) -> None:
+        """Forget an interrupt no run took (one asked for after the last run ended)."""
+        self._executor.interrupt_flag.clear()
 
     def cache_report(self) -> CacheReport:
         """What the result cache holds now (class, bytes per device, compute time, model or not per entry); safe

@@ -418,8 +418,12 @@ class Executor:
         """Run the outputs of a validated report; node failures and interrupts end in the RunResult, not raised.
 
         The folders are current for the whole run, so IS_CHANGED, check_lazy_status and every node function see
-        this installation (set once per run: no cost per node)."""
-        self.interrupt_flag.clear()
+        this installation (set once per run: no cost per node). An interrupt asked for before the run began stops
+        it at its first node (a cancel pressed while the prompt was still being checked); the flag is cleared when
+        the run ends, so it never reaches the next one."""
         gc_enabled = gc.isenabled()
-        with using_folders(self.folders), gc_paused():
-            return _Run(self, report, prompt, prompt_id, extra_data or {}, gc_enabled).execute()
+        try:
+            with using_folders(self.folders), gc_paused():
+                return _Run(self, report, prompt, prompt_id, extra_data or {}, gc_enabled).execute()
+        finally:
+            self.interrupt_flag.clear()

@@ -105,6 +105,7 @@ class PromptWorker:
                 self._wake.wait()
                 self._wake.clear()
                 continue
+            self.engine.clear_interrupt()  # from here on, an interrupt is for this prompt, even before it runs
             self.current = item
             self.hub.queue_changed_threadsafe()
             try:

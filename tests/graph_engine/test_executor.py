@@ -404,6 +404,20 @@ def test_interrupt_from_inside_a_node_stops_before_the_next(engine, record_event
     assert tn.ran() == ["3", "4"]
 
 
+def test_an_interrupt_asked_for_before_the_run_stops_it_at_its_first_node_and_no_later_run(engine, record_events, tn):
+    # a server's cancel that comes while the taken prompt is still being validated
+    events = record_events(engine)
+    engine.interrupt()
+    result = engine.run(hook_prompt())
+    assert result.status == "interrupted" and tn.ran() == []
+    assert len(events.of("execution_interrupted")) == 1
+    assert engine.run(hook_prompt()).ok and tn.ran() == ["1", "2", "3", "4"]
+    engine.interrupt()  # after the run ended: the worker forgets it before it takes the next prompt
+    engine.clear_interrupt()
+    tn.CALLS.clear()
+    assert engine.run(hook_prompt()).ok
+
+
 def test_progress_raising_interrupted_stops_the_run(engine, record_events, tn):
     def hook(context):
         engine.interrupt()
