@@ -10,6 +10,7 @@ export class QueuePanel {
     this.pending = root.querySelector('[data-testid="queue-pending"]');
     this.count = document.querySelector('[data-testid="queue-count"]');
     this.gallery = document.querySelector('[data-testid="gallery"]');
+    this.latestRequest = 0;
   }
 
   item(entry, pending) {
@@ -27,9 +28,12 @@ export class QueuePanel {
     return li;
   }
 
+  /** Shows the server's queue; an answer that comes back after a newer request's is stale and dropped. */
   async refresh() {
+    const request = ++this.latestRequest;
     let queue;
     try { queue = await api.queue(); } catch (e) { return; }
+    if (request !== this.latestRequest) return;
     const running = queue.queue_running || [];
     const pending = (queue.queue_pending || []).slice().sort((a, b) => a[0] - b[0]);
     this.running.replaceChildren(...running.map((q) => this.item(q, false)));

@@ -1,7 +1,20 @@
 """Running state on the canvas: progress, the queue view, interrupt and execution errors."""
 
+import pytest
 
-def test_progress_queue_view_delete_and_interrupt(canvas):
+from tests.web.client import call
+
+
+@pytest.fixture
+def idle_after(live_server):
+    """Leaves the shared server idle even when a test fails midway, so that the next test's prompt is not stuck
+    behind a long sleep."""
+    yield
+    call(f"{live_server.url}/queue", "POST", {"clear": True})
+    call(f"{live_server.url}/interrupt", "POST", {})
+
+
+def test_progress_queue_view_delete_and_interrupt(canvas, idle_after):
     canvas.click_action("clear")
     sleep = canvas.add_node("TestSleep")
     canvas.set_widget(sleep, "seconds", 20)
@@ -9,7 +22,9 @@ def test_progress_queue_view_delete_and_interrupt(canvas):
 
     # The running node is highlighted and shows a progress bar.
     canvas.page.wait_for_selector(f'.node[data-node-id="{sleep}"].running [data-progress].active', timeout=15000)
-    assert canvas.page.locator('[data-testid="queue-running"] li').count() == 1
+    # The queue view follows from its own request, which may answer after the node's event.
+    canvas.page.wait_for_function("() => document.querySelectorAll('[data-testid=queue-running] li').length === 1",
+                                  timeout=5000)
 
     # A second prompt waits in the queue view and can be deleted there.
     canvas.set_widget(sleep, "tag", 1)
@@ -25,7 +40,7 @@ def test_progress_queue_view_delete_and_interrupt(canvas):
     canvas.page.wait_for_function("() => document.querySelectorAll('[data-testid=queue-running] li').length === 0", timeout=10000)
 
 
-def test_execution_error_is_shown_on_node(canvas):
+def test_execution_error_is_shown_on_node(canvas, idle_after):
     canvas.click_action("clear")
     fail = canvas.add_node("TestFail")
     canvas.set_widget(fail, "message", "kaboom from the test")
