@@ -13,10 +13,16 @@ from tests.nodes.pipeline import reference_loop as ref
 SEED, STEPS, CFG = 42, 5, 7.5
 TOLERANCE = 2e-3  # absolute, for latents of these random tiny models (values up to a few hundred)
 RELATIVE = 2e-5  # of the largest value: float32 rounding over a few steps of batched vs unbatched UNet calls
+REORDERED = 1e-6  # of the largest value: the same sums in another order (a few float32 ulps at that magnitude)
 
 
 def close(got: torch.Tensor, expected: torch.Tensor) -> float:
     return float((got - expected).abs().max())
+
+
+def reordered(got: torch.Tensor, expected: torch.Tensor) -> bool:
+    """`got` is `expected` computed the same way up to the order of float32 operations."""
+    return close(got, expected) < REORDERED * max(1.0, float(expected.abs().max()))
 
 
 def assert_matches(got, expected, *mistakes):
@@ -225,7 +231,7 @@ def test_two_stage_advanced_sampling_equals_one_pass(studio):
                                       end_at_step=3, return_with_leftover_noise="enable", **common)[0]
     second = KSamplerAdvanced().sample(model, add_noise="disable", latent_image=first, start_at_step=3,
                                        end_at_step=10000, return_with_leftover_noise="disable", **common)[0]
-    assert close(second["samples"], whole) < 1e-4
+    assert reordered(second["samples"], whole)
     assert close(first["samples"], whole) > 50 * TOLERANCE
 
 
@@ -236,9 +242,9 @@ def test_combined_or_whole_image_area_conditioning_changes_nothing_but_a_smaller
     positive, negative = encode(clip, "a cat"), encode(clip, "")
     plain = ksample(model, positive, negative, empty_latent())["samples"]
     twice = ConditioningCombine().combine(positive, positive)[0]
-    assert close(ksample(model, twice, negative, empty_latent())["samples"], plain) < 1e-4
+    assert reordered(ksample(model, twice, negative, empty_latent())["samples"], plain)
     whole = ConditioningSetArea().append(positive, 64, 64, 0, 0, 1.0)[0]
-    assert close(ksample(model, whole, negative, empty_latent())["samples"], plain) < 1e-4
+    assert reordered(ksample(model, whole, negative, empty_latent())["samples"], plain)
     corner = ConditioningCombine().combine(positive, ConditioningSetArea().append(
         encode(clip, "a dog"), 32, 32, 0, 0, 1.0)[0])[0]
     mixed = ksample(model, corner, negative, empty_latent())["samples"]
