@@ -46,8 +46,4 @@ def mount_plugin_routes(app: web.Application, state: ServerState) -> None:
         else:  # a static folder (web.static)
             route.register(app.router)
 
-    def running_client() -> str | None:
-        current = state.worker.current
-        return current.client_id if current is not None else None
-
-    prompt_server.attach(app, state.hub.send_threadsafe, running_client)
+    prompt_server.attach(app, state.hub.send_threadsafe, state.worker.running_client)

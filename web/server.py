@@ -56,7 +56,10 @@ def build_state(services: Services, settings: ServerSettings, loop: asyncio.Abst
                     "interrupted and can be queued again", len(stopped))
     redact = redactor_for(services)
     hub = ClientHub(loop, queue.count_remaining)
-    worker = PromptWorker(services.engine, queue, hub, redact, services.preload)
+    if services.make_runner is not None:
+        worker = services.make_runner(services.engine, queue, hub, redact)
+    else:
+        worker = PromptWorker(services.engine, queue, hub, redact, services.preload)
     return ServerState(settings, services, queue, hub, worker, redact)
 
 

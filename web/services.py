@@ -10,6 +10,8 @@ from typing import Any, Callable
 from graph_engine import Engine
 from graph_engine.prompt_queue import PromptQueue
 
+from .runner import RunnerFactory
+
 MiB = 1 << 20
 
 
@@ -69,3 +71,5 @@ class Services:
     # an AUTOMATIC1111 `parameters` text -> the API-format prompt, naming this installation's model files (may hash
     # them); raises WorkflowFormatError saying what it cannot read; None where the diffusion nodes are not loaded
     prompt_from_parameters: Callable[[str], dict[str, Any]] | None = None
+    # what runs the prompts instead of one worker thread on `engine` (a cluster's dispatcher); None: that thread
+    make_runner: RunnerFactory | None = None

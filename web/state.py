@@ -11,7 +11,7 @@ from .install_slots import InstallSlots
 from .log_buffer import LogBuffer, LogSubscribers
 from .security import PathRedactor
 from .services import ServerSettings, Services
-from .worker import PromptWorker
+from .runner import PromptRunner
 
 
 @dataclass
@@ -20,7 +20,7 @@ class ServerState:
     services: Services
     queue: PromptQueue
     hub: ClientHub
-    worker: PromptWorker
+    worker: PromptRunner
     redact: PathRedactor
     background_tasks: set[asyncio.Task] = field(default_factory=set)  # kept referenced until done
     installs: InstallSlots = field(init=False)

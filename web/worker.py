@@ -1,20 +1,22 @@
-"""The one worker thread: takes prompts from the queue in order, runs them on the engine, files the results."""
+"""The one local worker thread: takes prompts from the queue in order, runs them on the engine, files the results."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
-from graph_engine import Engine, RunError, ValidationReport, events
-from graph_engine.prompt_queue import PromptQueue, QueueItem, QueueStorageFull, RunStatus
+from graph_engine import Engine, ValidationReport
+from graph_engine.prompt_queue import PromptQueue, QueueItem
 
-from .client_hub import ClientHub, preview_jpeg
+from .client_hub import ClientHub
 from .progress_state import PromptProgress
+from .run_reporter import RunReporter
+from .runner import WorkerStatus
 from .security import PathRedactor
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-STORAGE_RETRY = 2.0  # seconds between tries to write the queue while the disk is full
 
 
 class PromptWorker:
@@ -26,12 +28,13 @@ class PromptWorker:
         self.preload = preload  # run first on the worker's thread: a prompt never races it for the same imports
         self.queue = queue
         self.hub = hub
-        self.redact = redact
         self.validation_lock = threading.Lock()  # validation may refresh the registry's file lists
         self.current: QueueItem | None = None
         self.progress = PromptProgress()  # the running prompt's node states, for progress_state messages
+        self.runs = 0
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self.reporter = RunReporter(queue, hub, redact, self._stopping)
         self._preloading = threading.Event()
         self._preload_stop = threading.Event()  # a prompt waits or the server stops: no further preload step starts
         self._thread = threading.Thread(target=self._loop, name="latentloom-worker", daemon=True)
@@ -58,6 +61,16 @@ class PromptWorker:
         self.engine.interrupt()
         return True
 
+    def running_client(self) -> str | None:
+        current = self.current
+        return current.client_id if current is not None else None
+
+    def workers(self) -> list[WorkerStatus]:
+        current = self.current
+        return [WorkerStatus("local", "running" if current else "idle", host=socket.gethostname(), pid=os.getpid(),
+                             running=current.prompt_id if current else None,
+                             runs=self.runs, cache=self.engine.cache_report())]
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop after the running prompt (interrupted) is filed. A worker still loading ahead has nothing to file: it
         is not waited for (an import cannot be interrupted, and may take seconds), and ends with the process."""
@@ -71,24 +84,6 @@ class PromptWorker:
             self._thread.join(timeout)
         self._unsubscribe()
 
-    def _when_stored(self, write: Callable[[], T]) -> T | None:
-        """A queue write, tried again every STORAGE_RETRY seconds while the disk is full (the worker must outlive
-        a full disk, and finish filing the prompt it ran once there is room); None when the server stops first."""
-        waited = False
-        while not self._stopping.is_set():
-            try:
-                result = write()
-            except QueueStorageFull as exc:
-                if not waited:
-                    log.error("%s: the queue waits until there is room (free some disk space)", exc.strerror)
-                waited = True
-                self._stopping.wait(STORAGE_RETRY)
-                continue
-            if waited:
-                log.info("the queue can be written again")
-            return result
-        return None
-
     def _loop(self) -> None:
         if self.queue.count_remaining():  # prompts kept from the last run come first
             self._preload_stop.set()
@@ -100,7 +95,7 @@ class PromptWorker:
         finally:
             self._preloading.clear()
         while not self._stopping.is_set():
-            item = self._when_stored(self.queue.take)
+            item = self.reporter.when_stored(self.queue.take)
             if item is None:
                 self._wake.wait()
                 self._wake.clear()
@@ -112,49 +107,20 @@ class PromptWorker:
                 outputs, status = self._run(item)
             except Exception as exc:  # the worker must outlive any prompt
                 log.exception("prompt %s failed outside any node", item.prompt_id)
-                error = RunError(item.prompt_id, str(exc), type(exc).__name__)
-                outputs, status = {}, RunStatus("error", False, [[events.EXECUTION_ERROR, error.to_json()]])
-            self._when_stored(lambda: self.queue.finish(item.prompt_id, outputs, status))
+                outputs, status = self.reporter.crashed(item, exc)
+            self.reporter.file(item, outputs, status)
+            self.runs += 1
             self.current = None
             self.hub.queue_changed_threadsafe()
 
-    def _run(self, item: QueueItem) -> tuple[dict, RunStatus]:
+    def _run(self, item: QueueItem):
         # files may have changed since the prompt was queued; only the outputs chosen then run (and are checked)
         report = self.validate(item.prompt, item.outputs_to_execute or None)
         if not report.outputs:
-            return {}, self._refused(item, report)
+            return {}, self.reporter.refused(item, report)
         result = self.engine.execute(report, item.prompt, prompt_id=item.prompt_id, extra_data=item.extra_data)
-        messages = [[event, self._for_clients(event, data)] for event, data in result.messages]
-        return self.redact(result.outputs), RunStatus("success" if result.ok else "error", result.ok, messages)
-
-    def _refused(self, item: QueueItem, report: ValidationReport) -> RunStatus:
-        """The prompt no longer validates (e.g. a model file was removed while it waited)."""
-        node_id, errors = next(iter(report.node_errors.items()), (None, None))
-        error = RunError(item.prompt_id, self.redact.text("; ".join(report.lines())), "WorkflowInvalid",
-                         node_id=node_id, node_type=errors.class_type if errors else None).to_json()
-        self.hub.send_threadsafe(events.EXECUTION_START, {"prompt_id": item.prompt_id}, item.client_id)
-        self.hub.send_threadsafe(events.EXECUTION_ERROR, error, item.client_id)
-        self.hub.send_threadsafe(events.EXECUTING, {"node": None, "display_node": None,
-                                                    "prompt_id": item.prompt_id}, item.client_id)
-        return RunStatus("error", False, [[events.EXECUTION_ERROR, error]])
-
-    def _for_clients(self, event: str, data: dict) -> dict:
-        """What a client may see: no traceback, no server paths (the log keeps both)."""
-        if event == events.EXECUTION_ERROR:
-            data = {**data, "traceback": []}
-        return self.redact(data)
+        return self.reporter.ran(result.ok, result.outputs, result.messages)
 
     def _forward(self, event: str, data: dict[str, Any]) -> None:
-        """Engine events (on this thread) to the client that queued the running prompt: each as its ComfyUI message,
-        and those that change a node's state also as one progress_state message with every node's state."""
-        current = self.current
-        client_id = current.client_id if current is not None else None
-        changed = self.progress.update(event, data)
-        if event == events.PREVIEW:
-            if client_id is not None and self.hub.wants_previews(client_id):
-                metadata = {**self.progress.ids_of(data["node"]), "prompt_id": data["prompt_id"]}
-                self.hub.send_preview_threadsafe(preview_jpeg(data["image"]), metadata, client_id)
-        elif event not in (events.NODE_STARTED, events.NODE_FINISHED):  # they have no ComfyUI message of their own
-            self.hub.send_threadsafe(event, self._for_clients(event, data), client_id)
-        if changed and self.hub.listening(client_id):
-            self.hub.send_threadsafe("progress_state", self.progress.snapshot(), client_id)
+        """Engine events (on this thread) to the client that queued the running prompt."""
+        self.reporter.forward(self.current, self.progress, event, data)

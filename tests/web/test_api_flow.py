@@ -122,11 +122,14 @@ def test_read_routes_have_comfyui_shapes_at_root_and_under_api(live_server):
 def test_system_stats_tells_what_the_result_cache_holds(live_server):
     listen(live_server.url, {"prompt": text_to_image(seed=14)}, uuid.uuid4().hex)
     status, stats = call_json(f"{live_server.url}/system_stats")
-    assert status == 200 and set(stats) == {"system", "devices", "cache"}  # ComfyUI's keys, and ours
+    assert status == 200 and set(stats) == {"system", "devices", "cache", "workers"}  # ComfyUI's keys, and ours
     cache = stats["cache"]
     assert set(cache) == {"entries", "models", "bytes", "compute_seconds"}  # counts only: no signatures
     assert cache["entries"] >= 6 and cache["models"] >= 1  # the checkpoint's MODEL, CLIP and VAE and the run's nodes
     assert cache["bytes"]["cpu"] > 1_000_000 and cache["compute_seconds"] > 0  # the demo model's weights at least
+    (worker,) = stats["workers"]  # without --cluster, the one local worker, which holds that whole cache
+    assert worker["name"] == "local" and worker["cache"] == cache and worker["runs"] >= 1
+    assert call_json(f"{live_server.url}/cluster")[1]["workers"][0]["name"] == "local"
 
 
 def test_the_canvas_is_served_at_the_root(live_server):

@@ -13,6 +13,7 @@ from graph_engine import CacheReport
 from ..feature_flags import server_features
 from ..front_end import extension_scripts
 from ..replies import BadRequest
+from ..runner import WorkerStatus
 from ..state import ServerState
 
 routes = web.RouteTableDef()
@@ -71,8 +72,27 @@ async def system_stats(request: web.Request) -> web.Response:
     total, available = _memory()
     system = {"os": os.name, "python_version": sys.version, "embedded_python": False, "ram_total": total,
               "ram_free": available, "pytorch_version": devices.get("pytorch_version"), "argv": sys.argv[:1]}
+    workers = state.worker.workers()
+    held = CacheReport(tuple(entry for worker in workers for entry in worker.cache.entries))
     return web.json_response({"system": system, "devices": devices.get("devices", []),
-                              "cache": _cache_summary(state.services.engine.cache_report())})
+                              "cache": _cache_summary(held), "workers": [_worker(w) for w in workers]})
+
+
+@routes.get("/cluster")
+async def cluster(request: web.Request) -> web.Response:
+    """Latentloom's own: the workers that run prompts (one, local, without --cluster), what each runs and holds."""
+    state = _state(request)
+    workers = state.worker.workers()
+    return web.json_response({"workers": [_worker(w) for w in workers],
+                              "queue_pending": max(0, state.queue.count_remaining() - sum(
+                                  w.running is not None for w in workers))})
+
+
+def _worker(status: WorkerStatus) -> dict[str, Any]:
+    return {"name": status.name, "state": status.state, "device": status.device, "host": status.host,
+            "pid": status.pid, "running": status.running,
+            "runs": status.runs, "model_loads": status.model_loads, "recent": list(status.recent),
+            "cache": _cache_summary(status.cache)}
 
 
 def _cache_summary(report: CacheReport) -> dict[str, Any]:
