@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Callable, Collection
 
-from .cache import CachePolicy, CacheReport, LRUCache
+from .cache import KEY_HEX_CHARS, CachePolicy, CacheReport, LRUCache
 from .context import using_folders
 from .errors import WorkflowInvalid
 from .events import EventStream
@@ -12,6 +12,7 @@ from .executor import CallWrapper, Executor, RunResult, call_directly
 from .folders import Folders
 from .gcpause import gc_paused
 from .registry import NodeRegistry
+from .signature import signatures
 from .sizing import HOST
 from .specs import NodeSpec
 from .validate import ValidationReport, validate_prompt
@@ -78,6 +79,14 @@ class Engine:
     def clear_interrupt(self) -> None:
         """Forget an interrupt no run took (one asked for after the last run ended)."""
         self._executor.interrupt_flag.clear()
+
+    def result_keys(self, report: ValidationReport) -> dict[str, bool]:
+        """The keys (as a CacheReport names its entries) of the results a run of `report` would look for, each with
+        whether its node loads a model: what a router matches against a worker's cache. Expanded nodes are not known
+        before the run, and are left out."""
+        with using_folders(self.folders):
+            keys = signatures(report.nodes, report.order)
+        return {key.hex()[:KEY_HEX_CHARS]: report.nodes[nid].spec.outputs_model for nid, key in keys.items()}
 
     def cache_report(self) -> CacheReport:
         """What the result cache holds now (class, bytes per device, compute time, model or not per entry); safe

@@ -33,6 +33,58 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--front-end-root", type=Path, metavar="DIR",
                         help="serve this built web app's folder at / instead (ComfyUI's flag); the canvas is at /loom/")
     add_download_arguments(parser.add_argument_group("model installs (POST /api/models/install)"))
+    add_cluster_arguments(parser.add_argument_group("running on a Ray cluster (needs pip install "
+                                                    "'latentloom[cluster]')"))
+
+
+def add_cluster_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--cluster", metavar="ADDRESS",
+                       help="run prompts on Ray workers: 'ray' starts a local Ray runtime, 'auto' joins the one "
+                            "this machine belongs to, ray://HOST:PORT joins a remote one")
+    group.add_argument("--workers", type=whole_number, metavar="N",
+                       help="workers to start (default: one per GPU of the cluster, else 1)")
+    group.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="N",
+                       help="CPUs Ray reserves for each worker (default: 1)")
+    group.add_argument("--affinity-wait", type=functools.partial(seconds, zero_allowed=True), default=2.0,
+                       metavar="SECONDS", help="how long a prompt waits for the busy worker that holds its models "
+                                               "before an idle one loads them (default: 2)")
+    group.add_argument("--worker-restarts", type=functools.partial(whole_number, least=0), default=3, metavar="N",
+                       help="restarts of a worker that dies before it is taken out (default: 3)")
+    group.add_argument("--routing", choices=("affinity", "round-robin"), default="affinity",
+                       help="affinity: a prompt goes where its models already are (default); round-robin: to the "
+                            "next idle worker in turn (to compare)")
+
+
+def whole_number(text: str, least: int = 1) -> int:
+    if not text.isdigit() or int(text) < least:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least {least}")
+    return int(text)
+
+
+def cluster_runner(args: argparse.Namespace, options: Options):
+    """The factory of the cluster's dispatcher (None without --cluster: one worker thread, and Ray never
+    imported); exits with the install command when Ray is missing."""
+    if args.cluster is None:
+        if args.workers is not None:
+            raise SystemExit("error: --workers needs --cluster (e.g. --cluster ray)")
+        return None
+    from cluster.ray_runtime import LOCAL, ClusterSettings, ClusterUnavailable, import_ray, start_cluster
+
+    try:
+        import_ray()
+    except ClusterUnavailable as exc:
+        raise SystemExit(f"error: {exc}") from None
+    settings = ClusterSettings(address=LOCAL if args.cluster == "ray" else args.cluster, workers=args.workers,
+                               cpus_per_worker=args.cpus_per_worker, affinity_wait_s=args.affinity_wait,
+                               worker_restarts=args.worker_restarts, routing=args.routing)
+    anchored = options.anchored()
+
+    def make_runner(engine, queue, hub, redact):
+        from cluster.dispatcher import ClusterDispatcher
+
+        return ClusterDispatcher(engine, queue, hub, redact, start_cluster(settings, anchored), settings)
+
+    return make_runner
 
 
 def add_download_arguments(group: argparse._ArgumentGroup) -> None:
@@ -130,14 +182,20 @@ def front_end_root(args: argparse.Namespace) -> Path | None:
 
 
 def command_serve(args: argparse.Namespace, options: Options) -> int:
+    from cluster.ray_runtime import ClusterUnavailable
     from web import ServerSettings, serve
 
     settings = ServerSettings(host=args.host, port=args.port, auth_token=server_token(args),
                               max_history=args.max_history, front_end_root=front_end_root(args))
+    make_runner = cluster_runner(args, options)
     services = build_services(options, args.max_history, download_policy(args))
+    services.make_runner = make_runner
     try:
         asyncio.run(serve(services, settings))
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except ClusterUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from graph_engine import (Engine, Folders, LRUCache, ModelRoot, NodeRegistry, NoCache, PluginReport, Sizer,
@@ -36,6 +36,18 @@ class Options:
     cache_device: int | None = None
     device_mode: str = "auto"  # auto, cpu, gpu_only, lowvram
     dtype: str = "auto"  # auto, fp32, fp16, bf16
+
+    def anchored(self) -> Options:
+        """These options with every folder and file absolute (from the working folder now): what a worker in another
+        process, with another working folder, is given to read the same files."""
+        def absolute(path: Path | None) -> Path | None:
+            return None if path is None else Path(path).expanduser().absolute()
+
+        return replace(self, base_dir=absolute(self.base_dir), models_dir=absolute(self.models_dir),
+                       kind_dirs={kind: [absolute(p) for p in paths] for kind, paths in self.kind_dirs.items()},
+                       extra_model_paths_configs=[absolute(p) for p in self.extra_model_paths_configs],
+                       input_dir=absolute(self.input_dir), output_dir=absolute(self.output_dir),
+                       extra_custom_nodes=[absolute(p) for p in self.extra_custom_nodes])
 
     def folders(self) -> Folders:
         """The installation these options describe, model roots included; ExtraModelPathsError (file, line,

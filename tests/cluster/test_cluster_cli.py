@@ -1,0 +1,51 @@
+"""`serve --cluster` from the command line: Ray is needed only then, and its absence or a misused flag is a
+one-line error, not a traceback."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "LATENTLOOM_CUSTOM_NODES"}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_without_ray_cluster_says_how_to_install_it(tmp_path):
+    done = python(f"""
+        import sys
+        sys.modules["ray"] = None  # `import ray` now raises ImportError
+        from latentloom.cli import main
+        main(["serve", "--cluster", "ray", "--base-dir", {str(tmp_path)!r}])
+        """, cwd=REPO)
+    assert done.returncode == 1
+    assert "pip install 'latentloom[cluster]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_workers_without_cluster_is_refused(tmp_path):
+    done = python(f"""
+        from latentloom.cli import main
+        main(["serve", "--workers", "2", "--base-dir", {str(tmp_path)!r}])
+        """, cwd=REPO)
+    assert done.returncode == 1
+    assert "--workers needs --cluster" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_server_without_a_cluster_never_imports_ray(tmp_path):
+    done = python(f"""
+        import sys
+        import latentloom.cli, latentloom.serving, web.server, cluster.ray_runtime
+        from latentloom.cli_options import options_from
+        parser = latentloom.cli.build_parser()
+        args = parser.parse_args(["serve", "--base-dir", {str(tmp_path)!r}])
+        assert latentloom.serving.cluster_runner(args, options_from(args)) is None
+        print("ray" in sys.modules)
+        """, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
