@@ -44,6 +44,7 @@ class RunResult:
     error: RunError | None = None
     user_facing_error: bool = False  # the error is a UserFacingError: its message is the whole story, no traceback
     messages: list[tuple[str, dict]] = field(default_factory=list)
+    signatures: dict[str, bytes] = field(default_factory=dict)  # each node's cache key in this run
 
     @property
     def ok(self) -> bool:
@@ -82,6 +83,7 @@ class _Run:
         self.graph = DynamicPrompt({str(k): v for k, v in prompt.items()} if isinstance(prompt, dict) else {})
         self.values: dict[bytes, NodeResult] = {}
         self.signatures = signatures(report.nodes, report.order)
+        self.result.signatures = self.signatures
         self.uses = Counter(self.signatures[link.source] for nid in report.order
                             for link in report.nodes[nid].links.values())
         self.instances: dict[str, Any] = {}

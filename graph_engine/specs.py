@@ -20,6 +20,8 @@ SUB_SECTIONS = ("required", "optional")  # those of a dynamic input's template o
 # output types that are loaded models: results costly to load again, which a router sends work towards
 MODEL_TYPES = frozenset({"MODEL", "CLIP", "VAE", "CONTROL_NET", "CLIP_VISION", "STYLE_MODEL", "GLIGEN",
                          "UPSCALE_MODEL", "PHOTOMAKER", "AUDIO_ENCODER", "MODEL_PATCH"})
+# output types that are data, not models: results one process can hand another (a cluster's workers share them)
+PORTABLE_TYPES = frozenset({"LATENT", "IMAGE", "MASK", "CONDITIONING"})
 CORE_MODULE = "nodes"  # ComfyUI's python_module for its core nodes; clients group nodes by it
 
 
@@ -113,6 +115,11 @@ class NodeSpec:
     def outputs_model(self) -> bool:
         """Whether the node declares a model output (MODEL_TYPES): its result is a loaded model."""
         return any(output.type in MODEL_TYPES for output in self.outputs)
+
+    @cached_property
+    def outputs_portable(self) -> bool:
+        """Whether every output is data of PORTABLE_TYPES (a node with no output is not)."""
+        return bool(self.outputs) and all(output.type in PORTABLE_TYPES for output in self.outputs)
 
     @cached_property
     def hidden_inputs(self) -> tuple[InputSpec, ...]:
