@@ -4,6 +4,7 @@ again elsewhere when its worker dies under it."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -18,15 +19,18 @@ from web.run_reporter import RunReporter
 from web.runner import WorkerStatus
 from web.security import PathRedactor
 
-from .engine_worker import DONE, EVENT, REFUSED, WorkerReport
+from .engine_worker import DONE, EVENT, FILE, REFUSED, WorkerReport
+from .output_files import ReceivedFiles
 from .ray_runtime import ROUND_ROBIN, ClusterSettings, RayCluster
 from .routing import WorkerView, choose_worker, next_in_turn
+from .shared_results import SharedResult, SharedResults
 
 log = logging.getLogger(__name__)
 
 STARTING, IDLE, RUNNING, RESTARTING, REMOVED = "starting", "idle", "running", "restarting", "removed"
 RECENT_PROMPTS = 50  # prompt ids /cluster lists for each worker: what ran where
 READY_POLL_S = 0.2  # how often a restarting worker is asked whether it is back
+FREE_TIMEOUT_S = 60.0  # how long /free waits for each worker
 
 
 @dataclass
@@ -58,6 +62,7 @@ class Job:
     item: QueueItem
     keys: dict[str, bool]  # its results' cache keys (matched against the workers' caches): whether each is a model
     tries: int = 0
+    shared: list[SharedResult] = field(default_factory=list)  # other workers' results its worker is given
     cancelled: bool = False
     started: float = field(default_factory=time.monotonic)
 
@@ -77,6 +82,7 @@ class ClusterDispatcher:
         self.reporter = RunReporter(queue, hub, redact, self._stopping)
         self._changed = threading.Condition()  # guards the workers' states and the waiting jobs
         self._workers = [Worker(name, actor) for name, actor in cluster.actors.items()]
+        self._shared = SharedResults(settings.shared_results_bytes)  # results any worker may take, by key
         self._waiting: list[Job] = []  # taken from the queue (or run again), oldest first, waiting for a worker
         self._queued = True  # the queue may hold prompts (those kept from the last run, or queued since)
         self._last_started: QueueItem | None = None
@@ -131,6 +137,23 @@ class ClusterDispatcher:
         return WorkerStatus(worker.name, worker.state, device=report.device, host=report.host, pid=report.pid,
                             running=running, runs=report.runs, model_loads=report.model_loads,
                             recent=tuple(worker.recent), cache=report.cache)
+
+    def free(self, drop_results: bool, unload: bool) -> None:
+        """On every worker that is up; dropping results forgets the shared ones too."""
+        with self._changed:
+            up = [w for w in self._workers if w.state in (IDLE, RUNNING)]
+            if drop_results:
+                self._shared = SharedResults(self.settings.shared_results_bytes)
+        calls = {w.name: w.actor.free.remote(drop_results, unload) for w in up}
+        for worker in up:
+            try:
+                report = self.cluster.ray.get(calls[worker.name], timeout=FREE_TIMEOUT_S)
+            except Exception as exc:  # a worker that died or hangs frees nothing; the others did
+                log.warning("worker %s did not free its memory: %s", worker.name, exc)
+                continue
+            with self._changed:
+                if worker.report is not None:
+                    worker.report = report
 
     def stop(self, timeout: float = 5.0) -> None:
         """Interrupt the running prompts, file them, and stop the runtime. Prompts still in the queue stay there; those
@@ -219,6 +242,8 @@ class ClusterDispatcher:
             log.info("prompt %s goes to %s (it holds %.1f s of its work)", job.item.prompt_id, name, spared)
             worker.state, worker.running = RUNNING, job.item
             worker.loading = frozenset(key for key, model in job.keys.items() if model)
+            job.shared = self._shared.for_keys(job.keys, held={e.key for e in worker.report.cache.entries}
+                                               if worker.report else set())
             self._last_started = job.item
             self._waiting.remove(job)
             self._spawn(self._run_on, worker, job)
@@ -245,24 +270,32 @@ class ClusterDispatcher:
         """Run `job` on `worker`, relaying its events, and file the result (or run it again elsewhere)."""
         ray, item = self.cluster.ray, job.item
         progress = PromptProgress()
+        received = ReceivedFiles(self.engine.folders) if self._sends_files(worker) else None
         filed: tuple[dict, Any] | None = None
         try:
             stream = worker.actor.run.options(num_returns="streaming").remote(
-                item.prompt, item.prompt_id, item.extra_data, item.outputs_to_execute or None)
+                item.prompt, item.prompt_id, item.extra_data, item.outputs_to_execute or None, job.shared,
+                self.settings.shared_results_bytes > 0, received is not None)
             if job.cancelled:
                 worker.actor.interrupt.remote(item.prompt_id)
             for ref in stream:
                 message = ray.get(ref)
-                if message[0] == EVENT:
-                    self.reporter.forward(item, progress, message[1], message[2])
+                if message[0] == FILE and received is not None:
+                    received.store(*message[1:])
+                elif message[0] == EVENT:
+                    data = received.renamed(message[2]) if received is not None else message[2]
+                    self.reporter.forward(item, progress, message[1], data)
                 elif message[0] == REFUSED:
                     filed = {}, self.reporter.failed(item, message[1])
                 elif message[0] == DONE:
-                    _, ok, outputs, messages, report = message
+                    _, ok, outputs, messages, report, published = message
+                    if received is not None:
+                        outputs, messages = received.renamed(outputs), received.renamed(messages)
                     filed = self.reporter.ran(ok, outputs, messages)
                     with self._changed:
                         worker.report = report
                         worker.recent.append(item.prompt_id)
+                        self._shared.add(published)
         except ray.exceptions.RayActorError as exc:
             filed = self._worker_died(worker, job, exc)
         except Exception as exc:  # the run itself failed outside any node, on the worker
@@ -278,12 +311,21 @@ class ClusterDispatcher:
             self.reporter.file(item, *filed)
         self.hub.queue_changed_threadsafe()
 
+    def _sends_files(self, worker: Worker) -> bool:
+        """Whether the worker's output files must come back: it writes elsewhere than the server's output folder
+        (another machine, another base folder) and the folder is not declared shared."""
+        report = worker.report
+        if self.settings.shared_output or report is None:
+            return False
+        return report.host != socket.gethostname() or report.output_dir != str(self.engine.folders.output)
+
     def _worker_died(self, worker: Worker, job: Job, exc: Exception) -> tuple[dict, Any] | None:
         """The worker is restarted by Ray (or taken out); the prompt runs again elsewhere, or is filed as failed
         after `max_tries` runs, or, when the server stops, stays queued as running."""
         with self._changed:
             worker.state, worker.report = RESTARTING, None
             worker.deaths += 1
+            self._shared.forget_worker(worker.name)
         log.warning("worker %s died running prompt %s (%s)", worker.name, job.item.prompt_id, type(exc).__name__)
         self._spawn(self._await_ready, worker)
         if self._stopping.is_set():

@@ -11,11 +11,17 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from graph_engine import CacheReport, RunError, events
+from graph_engine import CacheReport, RunError, RunResult, ValidationReport, events
+from graph_engine.cache import KEY_HEX_CHARS, ResultOrigin
+
+from .output_files import read_files
+from .portable import NotPortable, portable_copy
+from .shared_results import SharedResult
 
 log = logging.getLogger(__name__)
 
-EVENT, REFUSED, DONE = "event", "refused", "done"
+EVENT, FILE, REFUSED, DONE = "event", "file", "refused", "done"
+ADOPT_TIMEOUT_S = 60.0  # a shared result that takes longer to arrive is computed here instead
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,7 @@ class WorkerReport:
     name: str
     host: str
     pid: int
+    output_dir: str  # where it writes output files (the server's own, or not)
     device: str
     runs: int
     model_loads: int
@@ -52,6 +59,7 @@ class EngineWorker:
         self._running: str | None = None
         self._cancelled: set[str] = set()
         self._sink: queue.SimpleQueue | None = None
+        self._send_files = False
         self.engine.events.subscribe(self._event)
 
     def ready(self) -> WorkerReport:
@@ -59,8 +67,8 @@ class EngineWorker:
         return self.report()
 
     def report(self) -> WorkerReport:
-        return WorkerReport(self.name, socket.gethostname(), os.getpid(), self.device, self.runs, self.model_loads,
-                            self.engine.cache_report())
+        return WorkerReport(self.name, socket.gethostname(), os.getpid(), str(self.engine.folders.output),
+                            self.device, self.runs, self.model_loads, self.engine.cache_report())
 
     def interrupt(self, prompt_id: str) -> None:
         """Stop `prompt_id`: now if it runs, else as soon as it starts."""
@@ -70,17 +78,24 @@ class EngineWorker:
             else:
                 self._cancelled.add(prompt_id)
 
-    def free(self) -> None:
-        """Drop every cached result and move the models off the device (ComfyUI's /free)."""
+    def free(self, drop_results: bool, unload: bool) -> WorkerReport:
+        """ComfyUI's /free here: drop every cached result, and move the models off the device."""
         from nodes.runtime.devices import unload_models
 
-        self.engine.free()
-        unload_models()
+        if drop_results:
+            self.engine.free()
+        if unload:
+            unload_models()
+        return self.report()
 
-    def run(self, prompt: dict, prompt_id: str, extra_data: dict, targets: list[str] | None) -> Iterator[tuple]:
-        """Validate and run; yields (EVENT, name, data) as the engine emits them, then (DONE, ok, outputs, messages,
-        report), or (REFUSED, RunError) when the prompt does not validate here (a model file missing on this
-        machine)."""
+    def run(self, prompt: dict, prompt_id: str, extra_data: dict, targets: list[str] | None,
+            shared: list[SharedResult], publish: bool, send_files: bool) -> Iterator[tuple]:
+        """Take the `shared` results other workers computed into the cache, validate and run; yields (EVENT, name,
+        data) as the engine emits them (each `executed` preceded, when `send_files`, by a (FILE, type, subfolder,
+        filename, bytes) for each file it names), then (DONE, ok, outputs, messages, report, the portable results
+        it computed and put in the object store when `publish`), or (REFUSED, RunError) when the prompt does not
+        validate here (a model file missing on this machine)."""
+        self._adopt(shared)
         report = self.engine.validate(prompt, targets or None)
         if not report.outputs:
             node_id, errors = next(iter(report.node_errors.items()), (None, None))
@@ -101,7 +116,7 @@ class EngineWorker:
 
         with self._lock:
             self.engine.clear_interrupt()
-            self._running, self._sink = prompt_id, sink
+            self._running, self._sink, self._send_files = prompt_id, sink, send_files
             if prompt_id in self._cancelled:  # the dispatcher sends one run at a time: older ids are late, not early
                 self.engine.interrupt()
             self._cancelled.clear()
@@ -109,7 +124,7 @@ class EngineWorker:
         thread.start()
         try:
             while (item := sink.get()) is not None:
-                yield (EVENT, *item)
+                yield item
         finally:
             thread.join()
             with self._lock:
@@ -120,7 +135,41 @@ class EngineWorker:
         self.runs += 1
         self.model_loads += sum(1 for nid in result.executed
                                 if nid in report.nodes and report.nodes[nid].spec.outputs_model)
-        yield DONE, result.ok, result.outputs, [list(m) for m in result.messages], self.report()
+        published = self._publish(report, result) if publish else []
+        yield DONE, result.ok, result.outputs, [list(m) for m in result.messages], self.report(), published
+
+    def _adopt(self, shared: list[SharedResult]) -> None:
+        """Another worker's results into this cache, as if computed here; one whose object is gone (its worker
+        died) is computed again instead."""
+        import ray
+
+        for item in shared:
+            try:
+                value = ray.get(item.ref, timeout=ADOPT_TIMEOUT_S)
+            except Exception as exc:
+                log.warning("worker %s: the shared result of %s from %s is gone (%s); computing it here",
+                            self.name, item.class_type, item.worker, type(exc).__name__)
+                continue
+            self.engine.cache.set(item.key, value, ResultOrigin(item.class_type, item.seconds))
+
+    def _publish(self, report: ValidationReport, result: RunResult) -> list[SharedResult]:
+        """The portable results this run computed, copied to the object store for the other workers."""
+        import ray
+
+        seconds = {entry.key: entry.seconds for entry in self.engine.cache.entries()}
+        published = []
+        for node_id in result.executed:
+            node, key = report.nodes.get(node_id), result.signatures.get(node_id)
+            value = self.engine.cache.get(key) if node is not None and key is not None else None
+            if value is None or not node.spec.outputs_portable:
+                continue
+            try:
+                data, nbytes = portable_copy(value)
+            except NotPortable:  # e.g. conditioning that carries a ControlNet: models never travel
+                continue
+            took = seconds.get(key.hex()[:KEY_HEX_CHARS], 0.0)
+            published.append(SharedResult(key, ray.put(data), nbytes, node.class_type, took, self.name))
+        return published
 
     def _event(self, event: str, data: dict[str, Any]) -> None:
         """An engine event into the running prompt's stream; a preview travels as JPEG bytes, not as an image."""
@@ -131,7 +180,10 @@ class EngineWorker:
             from web.client_hub import preview_jpeg
 
             data = {key: value for key, value in data.items() if key != "image"} | {"jpeg": preview_jpeg(data["image"])}
-        sink.put((event, data))
+        elif event == events.EXECUTED and self._send_files:
+            for file in read_files(self.engine.folders, data.get("output")):
+                sink.put((FILE, *file))
+        sink.put((EVENT, event, data))
 
 
 def _device_name() -> str:

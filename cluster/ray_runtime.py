@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -12,9 +13,10 @@ log = logging.getLogger(__name__)
 LOCAL = "local"
 AFFINITY, ROUND_ROBIN = "affinity", "round-robin"
 INSTALL_ADVICE = "pip install 'latentloom[cluster]'"
-# a local runtime's shared-memory store: prompts' results are not shipped between workers yet, so little is needed,
-# and Ray's default (30% of RAM) would reserve memory the models want
-LOCAL_OBJECT_STORE_BYTES = 256 << 20
+# a local runtime's shared-memory store: latents, images and conditioning shared between workers (never models),
+# so little is needed, and Ray's default (30% of RAM) would reserve memory the models want
+LOCAL_OBJECT_STORE_BYTES = 512 << 20
+SHARED_RESULTS_BYTES = 256 << 20  # what the dispatcher keeps referenced there (the rest is Ray's working room)
 
 
 class ClusterUnavailable(Exception):
@@ -30,6 +32,9 @@ class ClusterSettings:
     cpus_per_worker: float = 1.0
     affinity_wait_s: float = 2.0  # how long a prompt waits for the busy worker that holds its models
     routing: str = AFFINITY  # AFFINITY (cluster.routing.choose_worker) or ROUND_ROBIN (next_in_turn)
+    shared_results_bytes: int = SHARED_RESULTS_BYTES  # portable results kept in the object store; 0: none shared
+    worker_base_dir: Path | None = None  # the workers' base folder, where it is not the server's
+    shared_output: bool = False  # the workers' output folder is the server's (shared): files need not come back
     max_tries: int = 3  # runs of one prompt on workers that die under it before it is filed as failed
     worker_restarts: int = 3  # restarts of a worker that dies before it is taken out
 
@@ -60,6 +65,8 @@ def start_cluster(settings: ClusterSettings, options: Any) -> RayCluster:
     server's: the same plugins and model folders by path)."""
     from .engine_worker import EngineWorker
 
+    if settings.worker_base_dir is not None:
+        options = replace(options, base_dir=settings.worker_base_dir)
     ray = import_ray()
     local = settings.address == LOCAL
     wanted = settings.workers or 1

@@ -50,6 +50,15 @@ def add_cluster_arguments(group: argparse._ArgumentGroup) -> None:
                                                "before an idle one loads them (default: 2)")
     group.add_argument("--worker-restarts", type=functools.partial(whole_number, least=0), default=3, metavar="N",
                        help="restarts of a worker that dies before it is taken out (default: 3)")
+    group.add_argument("--shared-results", type=byte_size, metavar="BYTES",
+                       help="latents, images, masks and conditioning the workers share through Ray's object store, "
+                            "so one can finish a graph another began (default: 256M; 0: none)")
+    group.add_argument("--worker-base-dir", type=Path, metavar="DIR",
+                       help="the base folder on the worker machines, where it is not this one's path (models, "
+                            "custom_nodes and input there must match this server's)")
+    group.add_argument("--shared-output", action="store_true",
+                       help="the workers' output folder is this server's (a shared folder): they write there; "
+                            "otherwise workers on other machines or base folders send their files back")
     group.add_argument("--routing", choices=("affinity", "round-robin"), default="affinity",
                        help="affinity: a prompt goes where its models already are (default); round-robin: to the "
                             "next idle worker in turn (to compare)")
@@ -76,7 +85,10 @@ def cluster_runner(args: argparse.Namespace, options: Options):
         raise SystemExit(f"error: {exc}") from None
     settings = ClusterSettings(address=LOCAL if args.cluster == "ray" else args.cluster, workers=args.workers,
                                cpus_per_worker=args.cpus_per_worker, affinity_wait_s=args.affinity_wait,
-                               worker_restarts=args.worker_restarts, routing=args.routing)
+                               worker_restarts=args.worker_restarts, routing=args.routing,
+                               worker_base_dir=args.worker_base_dir and args.worker_base_dir.expanduser().absolute(),
+                               shared_output=args.shared_output,
+                               **({} if args.shared_results is None else {"shared_results_bytes": args.shared_results}))
     anchored = options.anchored()
 
     def make_runner(engine, queue, hub, redact):

@@ -46,6 +46,9 @@ class PromptRunner(Protocol):
 
     def stop(self, timeout: float = 5.0) -> None: ...
 
+    def free(self, drop_results: bool, unload: bool) -> None:
+        """ComfyUI's /free wherever prompts run: drop every cached result, and move the models off the device."""
+
     def running_client(self) -> str | None:
         """The client of the prompt that started last among those running (where a plugin's message goes)."""
 

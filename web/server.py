@@ -59,7 +59,7 @@ def build_state(services: Services, settings: ServerSettings, loop: asyncio.Abst
     if services.make_runner is not None:
         worker = services.make_runner(services.engine, queue, hub, redact)
     else:
-        worker = PromptWorker(services.engine, queue, hub, redact, services.preload)
+        worker = PromptWorker(services.engine, queue, hub, redact, services.preload, services.unload_models)
     return ServerState(settings, services, queue, hub, worker, redact)
 
 

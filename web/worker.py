@@ -23,9 +23,11 @@ class PromptWorker:
     """Runs queued prompts one at a time; events go to the websocket hub as they happen."""
 
     def __init__(self, engine: Engine, queue: PromptQueue, hub: ClientHub, redact: PathRedactor,
-                 preload: Callable[[threading.Event], object] = lambda stop: None) -> None:
+                 preload: Callable[[threading.Event], object] = lambda stop: None,
+                 unload_models: Callable[[], None] = lambda: None) -> None:
         self.engine = engine
         self.preload = preload  # run first on the worker's thread: a prompt never races it for the same imports
+        self.unload_models = unload_models
         self.queue = queue
         self.hub = hub
         self.validation_lock = threading.Lock()  # validation may refresh the registry's file lists
@@ -70,6 +72,12 @@ class PromptWorker:
         return [WorkerStatus("local", "running" if current else "idle", host=socket.gethostname(), pid=os.getpid(),
                              running=current.prompt_id if current else None,
                              runs=self.runs, cache=self.engine.cache_report())]
+
+    def free(self, drop_results: bool, unload: bool) -> None:
+        if drop_results:
+            self.engine.free()
+        if unload:
+            self.unload_models()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop after the running prompt (interrupted) is filed. A worker still loading ahead has nothing to file: it

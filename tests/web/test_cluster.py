@@ -1,6 +1,7 @@
 """`serve --cluster ray` on a local Ray runtime with two CPU workers: runs equal a single-process run, prompts go
-where their checkpoint is, interrupts reach the right worker, and a worker killed mid-prompt loses nothing and
-duplicates nothing (and one that dies again and again is taken out while the rest serve on)."""
+where their checkpoint is, interrupts reach the right worker, a first pass one worker computed is taken by
+another from Ray's object store, and a worker killed mid-prompt loses nothing and duplicates nothing (and one that
+dies again and again is taken out while the rest serve on)."""
 from __future__ import annotations
 
 import os
@@ -44,14 +45,14 @@ def all_idle(workers: dict[str, dict]) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """Two workers; a prompt may wait up to 60 s for its warm worker (the rule, not the clock, is under test); a
+    """Two workers; a prompt may wait up to 600 s for its warm worker (the rule, not the clock, is under test); a
     worker is restarted once, then taken out."""
     from nodes.runtime.demo_model import DEMO_CHECKPOINT_NAME
 
     base = prepare_base(tmp_path_factory.mktemp("cluster"))
     checkpoints = base / "models" / "checkpoints"
     shutil.copyfile(checkpoints / DEMO_CHECKPOINT_NAME, checkpoints / SECOND_CHECKPOINT)
-    server = start_server(base, "--cluster", "ray", "--workers", "2", "--affinity-wait", "60",
+    server = start_server(base, "--cluster", "ray", "--workers", "2", "--affinity-wait", "600",
                           "--worker-restarts", "1")
     try:
         wait_for_workers(server, all_idle)
@@ -78,8 +79,11 @@ def without_ids(value):
 
 
 def run_story(server: LiveServer, prompt: dict) -> tuple[str, list]:
+    """(prompt id, its messages without ids and clocks); other prompts' broadcasts are left out."""
     answer, messages = listen(server.url, {"prompt": prompt}, f"client-{uuid.uuid4().hex[:8]}")
-    return answer["prompt_id"], [(kind, without_ids(data)) for kind, data in messages if kind != "status"]
+    prompt_id = answer["prompt_id"]
+    return prompt_id, [(kind, without_ids(data)) for kind, data in messages
+                       if kind != "status" and isinstance(data, dict) and data.get("prompt_id") == prompt_id]
 
 
 def output_pixels(server: LiveServer, image: dict) -> np.ndarray:
@@ -161,6 +165,42 @@ def test_an_interrupt_reaches_the_worker_that_runs_the_prompt(cluster):
     wait_for_workers(cluster, all_idle)
 
 
+def image_passes(color: int, second: bool) -> dict:
+    """A first pass (an image, blurred) and, when `second`, a second pass on its result."""
+    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 256, "height": 256, "batch_size": 1,
+                                                          "color": color}},
+              "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 9, "sigma": 3.0}},
+              "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}}
+    if second:
+        prompt["4"] = {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}}
+        prompt["5"] = {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}}
+    return prompt
+
+
+def test_a_first_pass_computed_on_one_worker_is_reused_by_another(cluster):
+    first = queue(cluster, image_passes(0x336699, second=False))
+    assert wait_for_history(cluster.url, first)["status"]["status_str"] == "success"
+    holder = next(name for name, w in wait_for_workers(cluster, all_idle).items() if first in w["recent"])
+    sleeps = [queue(cluster, sleep_prompt(60, tag=4001))]  # hold the first pass's worker busy
+    if worker_running(cluster, sleeps[0])["name"] != holder:
+        sleeps.append(queue(cluster, sleep_prompt(60, tag=4002)))  # only the holder is idle: it takes this one
+        assert worker_running(cluster, sleeps[1])["name"] == holder
+        call_json(f"{cluster.url}/interrupt", "POST", {"prompt_id": sleeps[0]})
+        wait_for_history(cluster.url, sleeps[0])
+    try:
+        second, story = run_story(cluster, image_passes(0x336699, second=True))
+        assert wait_for_history(cluster.url, second)["status"]["status_str"] == "success"  # filed: /cluster knows
+        other = next(name for name, w in cluster_workers(cluster).items() if second in w["recent"])
+        assert other != holder
+        (cached,) = [data["nodes"] for kind, data in story if kind == "execution_cached"]
+        assert {"1", "2"} <= set(cached)  # the first pass came from the object store, not run again
+        executed = {data["node"] for kind, data in story if kind == "executed"}
+        assert executed == {"3", "5"}
+    finally:
+        call_json(f"{cluster.url}/interrupt", "POST", {"prompt_id": sleeps[-1]})
+        wait_for_workers(cluster, all_idle)
+
+
 def test_a_worker_killed_mid_prompt_loses_nothing_and_duplicates_nothing(cluster):
     prompt = sleep_prompt(3, tag=2001)
     seen: dict[str, list] = {}
@@ -202,3 +242,40 @@ def test_a_worker_that_dies_again_and_again_is_taken_out_and_the_rest_serve_on(c
     assert wait_for_history(cluster.url, prompt_id)["status"]["status_str"] == "success"
     _, stats = call_json(f"{cluster.url}/system_stats")
     assert {worker["name"]: worker["state"] for worker in stats["workers"]}[removed[0]] == "removed"
+
+
+
+def test_free_reaches_the_workers(cluster):
+    assert any(w["cache"]["entries"] for w in cluster_workers(cluster).values() if w["state"] == "idle")
+    assert call(f"{cluster.url}/free", "POST", {"free_memory": True})[0] == 200
+    idle = [w for w in cluster_workers(cluster).values() if w["state"] == "idle"]
+    assert idle and all(w["cache"]["entries"] == 0 for w in idle)
+
+
+@pytest.fixture(scope="module")
+def elsewhere(tmp_path_factory):
+    """One worker over a base folder of its own (as on another machine): its files must come back to the server."""
+    server_base = prepare_base(tmp_path_factory.mktemp("server-side"))
+    worker_base = prepare_base(tmp_path_factory.mktemp("worker-side"))
+    server = start_server(server_base, "--cluster", "ray", "--workers", "1", "--worker-base-dir", str(worker_base))
+    try:
+        wait_for_workers(server, all_idle)
+        yield server, worker_base
+    finally:
+        server.stop()
+
+
+def test_files_a_worker_writes_elsewhere_come_back_under_free_names(elsewhere):
+    server, worker_base = elsewhere
+    taken = server.base_dir / "output" / "shipped_00001_.png"
+    taken.write_bytes(b"a file the server already had")  # the worker's counter does not know it
+    prompt_id, story = run_story(server, text_to_image(seed=21, prefix="shipped"))
+    (executed,) = [data for kind, data in story if kind == "executed" and data["node"] == "9"]
+    (image,) = executed["output"]["images"]
+    assert image["filename"] != "shipped_00001_.png" and image["filename"].startswith("shipped_00001_")
+    assert (worker_base / "output" / "shipped_00001_.png").is_file()  # where the worker wrote it
+    assert taken.read_bytes() == b"a file the server already had"
+    assert wait_for_history(server.url, prompt_id)["outputs"]["9"]["images"] == [image]
+    stored = output_pixels(server, image)
+    with Image.open(worker_base / "output" / "shipped_00001_.png") as written:
+        assert np.array_equal(stored, np.asarray(written.convert("RGB"), dtype=np.int16))

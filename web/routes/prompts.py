@@ -145,9 +145,8 @@ async def post_interrupt(request: web.Request) -> web.Response:
 async def post_free(request: web.Request) -> web.Response:
     state = _state(request)
     body = await read_object(request, state.settings.max_json_bytes)
-    loop = asyncio.get_running_loop()
-    if body.get("free_memory"):
-        await loop.run_in_executor(None, state.services.engine.free)
-    if body.get("unload_models") or body.get("free_memory"):
-        await loop.run_in_executor(None, state.services.unload_models)
+    drop_results = bool(body.get("free_memory"))
+    unload = drop_results or bool(body.get("unload_models"))
+    if drop_results or unload:
+        await asyncio.get_running_loop().run_in_executor(None, state.worker.free, drop_results, unload)
     return web.Response(status=200)
