@@ -7,17 +7,21 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import uuid
 from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests.web.client import call, call_json, listen, sleep_prompt, text_to_image, wait_for_history
-from tests.web.conftest import LiveServer, prepare_base, start_server
+from tests.web.conftest import LiveServer, free_port, prepare_base, start_server
 
 SECOND_CHECKPOINT = "second-demo.safetensors"
 
@@ -78,12 +82,13 @@ def without_ids(value):
     return value
 
 
-def run_story(server: LiveServer, prompt: dict) -> tuple[str, list]:
-    """(prompt id, its messages without ids and clocks); other prompts' broadcasts are left out."""
-    answer, messages = listen(server.url, {"prompt": prompt}, f"client-{uuid.uuid4().hex[:8]}")
+def run_story(server: LiveServer, prompt: dict, previews: bool = False) -> tuple[str, list]:
+    """(prompt id, its messages without ids and clocks, preview frames as ("binary", their 8-byte header)); other
+    prompts' broadcasts are left out."""
+    answer, messages = listen(server.url, {"prompt": prompt}, f"client-{uuid.uuid4().hex[:8]}", previews=previews)
     prompt_id = answer["prompt_id"]
-    return prompt_id, [(kind, without_ids(data)) for kind, data in messages
-                       if kind != "status" and isinstance(data, dict) and data.get("prompt_id") == prompt_id]
+    return prompt_id, [(kind, data[:8]) if kind == "binary" else (kind, without_ids(data)) for kind, data in messages
+                       if kind == "binary" or (kind != "status" and data.get("prompt_id") == prompt_id)]
 
 
 def output_pixels(server: LiveServer, image: dict) -> np.ndarray:
@@ -107,6 +112,19 @@ def test_a_prompt_on_the_cluster_equals_a_single_process_run(cluster, single):
     history = wait_for_history(cluster.url, cluster_id)
     assert [event for event, _ in history["status"]["messages"]] == [
         event for event, _ in wait_for_history(single.url, single_id)["status"]["messages"]]
+
+
+def test_errors_and_previews_reach_the_client_as_without_a_cluster(cluster, single):
+    failing = {"1": {"class_type": "TestFail", "inputs": {"message": "kaboom from a worker"}}}
+    (_, on_cluster), (_, on_single) = run_story(cluster, failing), run_story(single, failing)
+    assert on_cluster == on_single
+    (error,) = [data for kind, data in on_cluster if kind == "execution_error"]
+    assert error["exception_message"] == "kaboom from a worker" and error["traceback"] == []
+    prompt = text_to_image(seed=12, steps=3, prefix="previews")
+    (_, on_cluster), (_, on_single) = run_story(cluster, prompt, True), run_story(single, prompt, True)
+    assert [kind for kind, _ in on_cluster] == [kind for kind, _ in on_single]
+    frames = [data for kind, data in on_cluster if kind == "binary"]
+    assert frames and frames == [data for kind, data in on_single if kind == "binary"]  # type 1, JPEG
 
 
 def test_bad_input_is_refused_by_the_server_as_without_a_cluster(cluster, single):
@@ -279,3 +297,43 @@ def test_files_a_worker_writes_elsewhere_come_back_under_free_names(elsewhere):
     stored = output_pixels(server, image)
     with Image.open(worker_base / "output" / "shipped_00001_.png") as written:
         assert np.array_equal(stored, np.asarray(written.convert("RGB"), dtype=np.int16))
+
+
+def test_a_server_joins_a_running_ray_cluster_and_a_restart_keeps_its_queue(tmp_path, monkeypatch):
+    """`ray start --head` as on a cluster's head machine, then `serve --cluster HOST:PORT`; stopped with a prompt
+    running and two waiting, the server files the running one as interrupted and runs the others after a restart."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # the head and the server (inheriting it) share ~/.ray/auth_token
+    ray = str(Path(sys.executable).with_name("ray"))
+    subprocess.run([ray, "get-auth-token", "--generate"], check=True, capture_output=True, timeout=60)  # if missing
+    port, head_log = free_port(), tmp_path / "head.log"
+    sessions = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # its socket paths must stay under 108 bytes
+    head = subprocess.Popen([ray, "start", "--head", "--block",
+                             f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                             f"--object-store-memory={256 << 20}", f"--temp-dir={sessions}"],
+                            stdout=open(head_log, "w"), stderr=subprocess.STDOUT)
+    base = prepare_base(tmp_path / "base")
+    try:
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in head_log.read_text(errors="replace"):
+            assert head.poll() is None and time.monotonic() < deadline, head_log.read_text(errors="replace")
+            time.sleep(0.1)
+        server = start_server(base, "--cluster", f"127.0.0.1:{port}", "--workers", "1")
+        try:
+            wait_for_workers(server, all_idle)
+            running = queue(server, sleep_prompt(60, tag=5001))
+            worker_running(server, running)
+            waiting = [queue(server, sleep_prompt(0.1, tag=tag)) for tag in (5002, 5003)]
+        finally:
+            server.stop()
+        server = start_server(base, "--cluster", f"127.0.0.1:{port}", "--workers", "1")
+        try:
+            stopped = wait_for_history(server.url, running)
+            assert stopped["status"]["status_str"] == "error"
+            for prompt_id, tag in zip(waiting, (5002, 5003)):
+                assert wait_for_history(server.url, prompt_id)["outputs"]["1"] == {"tag": [tag]}
+        finally:
+            server.stop()
+    finally:
+        head.terminate()
+        head.wait(60)
+        shutil.rmtree(sessions, ignore_errors=True)
