@@ -134,7 +134,8 @@ class ClusterDispatcher:
         report = worker.report
         if report is None:  # starting, restarting or taken out: nothing known of it now
             return WorkerStatus(worker.name, worker.state, running=running, recent=tuple(worker.recent))
-        return WorkerStatus(worker.name, worker.state, device=report.device, host=report.host, pid=report.pid,
+        return WorkerStatus(worker.name, worker.state, device=report.device, gpu_ids=report.gpu_ids,
+                            host=report.host, pid=report.pid,
                             running=running, runs=report.runs, model_loads=report.model_loads,
                             recent=tuple(worker.recent), cache=report.cache)
 

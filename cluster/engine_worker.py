@@ -33,6 +33,7 @@ class WorkerReport:
     pid: int
     output_dir: str  # where it writes output files (the server's own, or not)
     device: str
+    gpu_ids: tuple[int, ...]  # the GPUs Ray gave it
     runs: int
     model_loads: int
     cache: CacheReport
@@ -53,6 +54,7 @@ class EngineWorker:
         if failed:
             log.warning("worker %s: plugins that failed to load: %s", name, ", ".join(failed))
         self.device = _device_name()
+        self.gpu_ids = _gpu_ids()
         self.runs = 0
         self.model_loads = 0
         self._lock = threading.Lock()
@@ -68,7 +70,7 @@ class EngineWorker:
 
     def report(self) -> WorkerReport:
         return WorkerReport(self.name, socket.gethostname(), os.getpid(), str(self.engine.folders.output),
-                            self.device, self.runs, self.model_loads, self.engine.cache_report())
+                            self.device, self.gpu_ids, self.runs, self.model_loads, self.engine.cache_report())
 
     def interrupt(self, prompt_id: str) -> None:
         """Stop `prompt_id`: now if it runs, else as soon as it starts."""
@@ -184,6 +186,12 @@ class EngineWorker:
             for file in read_files(self.engine.folders, data.get("output")):
                 sink.put((FILE, *file))
         sink.put((EVENT, event, data))
+
+
+def _gpu_ids() -> tuple[int, ...]:
+    import ray
+
+    return tuple(int(gpu) for gpu in ray.get_gpu_ids())
 
 
 def _device_name() -> str:

@@ -20,6 +20,7 @@ class WorkerStatus:
     name: str
     state: str  # starting, idle, running, restarting, removed
     device: str = ""
+    gpu_ids: tuple[int, ...] = ()  # the cluster's GPUs it holds
     host: str = ""
     pid: int | None = None  # its process, on `host`
     running: str | None = None  # the prompt it runs

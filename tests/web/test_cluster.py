@@ -300,15 +300,17 @@ def test_files_a_worker_writes_elsewhere_come_back_under_free_names(elsewhere):
 
 
 def test_a_server_joins_a_running_ray_cluster_and_a_restart_keeps_its_queue(tmp_path, monkeypatch):
-    """`ray start --head` as on a cluster's head machine, then `serve --cluster HOST:PORT`; stopped with a prompt
-    running and two waiting, the server files the running one as interrupted and runs the others after a restart."""
+    """`ray start --head` as on a cluster's head machine (declaring two GPUs: Ray hands them out whether or not they
+    exist), then `serve --cluster HOST:PORT`: one worker per GPU, each holding its own; with one worker, stopped
+    with a prompt running and two waiting, the server files the running one as interrupted and runs the others
+    after a restart."""
     monkeypatch.setenv("RAY_AUTH_MODE", "token")  # the head and the server (inheriting it) share ~/.ray/auth_token
     ray = str(Path(sys.executable).with_name("ray"))
     subprocess.run([ray, "get-auth-token", "--generate"], check=True, capture_output=True, timeout=60)  # if missing
     port, head_log = free_port(), tmp_path / "head.log"
     sessions = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # its socket paths must stay under 108 bytes
     head = subprocess.Popen([ray, "start", "--head", "--block",
-                             f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                             f"--port={port}", "--num-cpus=2", "--num-gpus=2", "--include-dashboard=false",
                              f"--object-store-memory={256 << 20}", f"--temp-dir={sessions}"],
                             stdout=open(head_log, "w"), stderr=subprocess.STDOUT)
     base = prepare_base(tmp_path / "base")
@@ -317,6 +319,13 @@ def test_a_server_joins_a_running_ray_cluster_and_a_restart_keeps_its_queue(tmp_
         while "Ray runtime started" not in head_log.read_text(errors="replace"):
             assert head.poll() is None and time.monotonic() < deadline, head_log.read_text(errors="replace")
             time.sleep(0.1)
+        server = start_server(base, "--cluster", f"127.0.0.1:{port}")
+        try:
+            workers = wait_for_workers(server, all_idle)
+            assert sorted(gpu for w in workers.values() for gpu in w["gpus"]) == [0, 1]
+            assert all(len(w["gpus"]) == 1 for w in workers.values())
+        finally:
+            server.stop()
         server = start_server(base, "--cluster", f"127.0.0.1:{port}", "--workers", "1")
         try:
             wait_for_workers(server, all_idle)
