@@ -27,7 +27,7 @@ class ClusterUnavailable(Exception):
 class ClusterSettings:
     """How `serve --cluster` runs its workers."""
 
-    address: str = LOCAL  # LOCAL: start a Ray runtime on this machine; "auto" or "ray://HOST:PORT": join one
+    address: str = LOCAL  # LOCAL: start a Ray runtime on this machine; "auto" or the head's "HOST:PORT": join one
     workers: int | None = None  # None: one per GPU of the cluster, else 1
     cpus_per_worker: float = 1.0
     affinity_wait_s: float = 2.0  # how long a prompt waits for the busy worker that holds its models

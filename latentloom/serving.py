@@ -40,7 +40,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def add_cluster_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--cluster", metavar="ADDRESS",
                        help="run prompts on Ray workers: 'ray' starts a local Ray runtime, 'auto' joins the one "
-                            "this machine belongs to, ray://HOST:PORT joins a remote one")
+                            "this machine belongs to, HOST:PORT joins the cluster whose head that is")
     group.add_argument("--workers", type=whole_number, metavar="N",
                        help="workers to start (default: one per GPU of the cluster, else 1)")
     group.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="N",
@@ -78,6 +78,10 @@ def cluster_runner(args: argparse.Namespace, options: Options):
             raise SystemExit("error: --workers needs --cluster (e.g. --cluster ray)")
         return None
     from cluster.ray_runtime import LOCAL, ClusterSettings, ClusterUnavailable, import_ray, start_cluster
+
+    if args.cluster.startswith("ray://"):
+        raise SystemExit("error: Ray Client addresses (ray://) are not supported: run the server on a machine that "
+                         "joined the cluster (ray start --address HEAD:6379) with --cluster auto or HEAD:6379")
 
     try:
         import_ray()

@@ -37,3 +37,12 @@ def test_the_server_without_a_cluster_never_imports_ray(tmp_path):
         """, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_ray_client_address_is_refused_with_what_to_do_instead(tmp_path):
+    done = python(f"""
+        from latentloom.cli import main
+        main(["serve", "--cluster", "ray://head:10001", "--base-dir", {str(tmp_path)!r}])
+        """, cwd=REPO)
+    assert done.returncode == 1
+    assert "ray://" in done.stderr and "--cluster auto" in done.stderr and "Traceback" not in done.stderr
