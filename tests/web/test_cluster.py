@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -122,9 +123,10 @@ def test_errors_and_previews_reach_the_client_as_without_a_cluster(cluster, sing
     assert error["exception_message"] == "kaboom from a worker" and error["traceback"] == []
     prompt = text_to_image(seed=12, steps=3, prefix="previews")
     (_, on_cluster), (_, on_single) = run_story(cluster, prompt, True), run_story(single, prompt, True)
-    assert [kind for kind, _ in on_cluster] == [kind for kind, _ in on_single]
-    frames = [data for kind, data in on_cluster if kind == "binary"]
-    assert frames and frames == [data for kind, data in on_single if kind == "binary"]  # type 1, JPEG
+    assert [kind for kind, _ in on_cluster if kind != "binary"] == [kind for kind, _ in on_single if kind != "binary"]
+    # previews are sent at most so often, so their number depends on the clock; their kind does not
+    assert {data for kind, data in on_cluster if kind == "binary"} == {
+        data for kind, data in on_single if kind == "binary"} == {struct.pack(">II", 1, 1)}  # type 1, JPEG
 
 
 def test_bad_input_is_refused_by_the_server_as_without_a_cluster(cluster, single):
