@@ -222,7 +222,7 @@ def test_a_first_pass_computed_on_one_worker_is_reused_by_another(cluster):
 
 
 def test_a_worker_killed_mid_prompt_loses_nothing_and_duplicates_nothing(cluster):
-    prompt = sleep_prompt(3, tag=2001)
+    prompt = sleep_prompt(6, tag=2001)  # long enough to be killed while it runs, however loaded the machine
     seen: dict[str, list] = {}
     listener = threading.Thread(target=lambda: seen.update(story=run_story(cluster, prompt)))
     listener.start()
@@ -248,7 +248,7 @@ def test_a_worker_that_dies_again_and_again_is_taken_out_and_the_rest_serve_on(c
     for tag in range(3001, 3004):  # each worker may be restarted once: some worker is out by the third death
         if any(w["state"] == "removed" for w in cluster_workers(cluster).values()):
             break
-        prompt_id = queue(cluster, sleep_prompt(3, tag=tag))
+        prompt_id = queue(cluster, sleep_prompt(6, tag=tag))
         victim = worker_running(cluster, prompt_id)
         os.kill(victim["pid"], signal.SIGKILL)
         deaths[victim["name"]] = deaths.get(victim["name"], 0) + 1
