@@ -58,19 +58,19 @@ class RunReporter:
     def refused(self, item: QueueItem, report: ValidationReport) -> RunStatus:
         """The prompt no longer validates (e.g. a model file was removed while it waited)."""
         node_id, errors = next(iter(report.node_errors.items()), (None, None))
-        return self.failed(item, RunError(item.prompt_id, self.redact.text("; ".join(report.lines())),
+        return self.failed(item, RunError(item.prompt_id, "; ".join(report.lines()),
                                           "WorkflowInvalid", node_id=node_id,
                                           node_type=errors.class_type if errors else None))
 
     def failed(self, item: QueueItem, error: RunError) -> RunStatus:
-        """A prompt that never ran its nodes: its client sees it start and fail, the history keeps the error."""
-        data = error.to_json()
+        """A prompt that never ran its nodes: its client sees it start and fail, the history keeps the error (both
+        redacted, as every message)."""
+        data = self.for_clients(events.EXECUTION_ERROR, error.to_json())
         self.hub.send_threadsafe(events.EXECUTION_START, {"prompt_id": item.prompt_id}, item.client_id)
-        self.hub.send_threadsafe(events.EXECUTION_ERROR, self.for_clients(events.EXECUTION_ERROR, data),
-                                 item.client_id)
+        self.hub.send_threadsafe(events.EXECUTION_ERROR, data, item.client_id)
         self.hub.send_threadsafe(events.EXECUTING, {"node": None, "display_node": None,
                                                     "prompt_id": item.prompt_id}, item.client_id)
-        return RunStatus("error", False, [[events.EXECUTION_ERROR, self.for_clients(events.EXECUTION_ERROR, data)]])
+        return RunStatus("error", False, [[events.EXECUTION_ERROR, data]])
 
     @staticmethod
     def crashed(item: QueueItem, exc: BaseException) -> tuple[dict, RunStatus]:

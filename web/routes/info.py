@@ -90,10 +90,8 @@ async def cluster(request: web.Request) -> web.Response:
 
 def _worker(status: WorkerStatus) -> dict[str, Any]:
     return {"name": status.name, "state": status.state, "device": status.device, "gpus": list(status.gpu_ids),
-            "host": status.host,
-            "pid": status.pid, "running": status.running,
-            "runs": status.runs, "model_loads": status.model_loads, "recent": list(status.recent),
-            "cache": _cache_summary(status.cache)}
+            "host": status.host, "pid": status.pid, "running": status.running, "runs": status.runs,
+            "model_loads": status.model_loads, "recent": list(status.recent), "cache": _cache_summary(status.cache)}
 
 
 def _cache_summary(report: CacheReport) -> dict[str, Any]:
