@@ -51,10 +51,12 @@ def test_links_dropped_on_empty_space_search_the_nodes_that_fit_ranked_fuzzily(c
     latent = canvas.node_ids("EmptyLatentImage")[0]
     assert link_into(canvas, sampler, "latent_image") == {"from": latent, "slot": 0}
 
-    # A double click searches everything; Escape closes the box; the palette ranks the same way.
+    # A double click searches everything (categories too); Escape closes the box; the palette ranks the same way.
     mouse.dblclick(box["x"] + 900, box["y"] + 700)
     canvas.page.fill('[data-testid="node-search-input"]', "vae dec")
     assert search_results(canvas)[0] == "VAEDecode"
+    canvas.page.fill('[data-testid="node-search-input"]', "sampling")  # a word of KSampler's category only
+    assert "KSampler" in search_results(canvas)
     canvas.page.keyboard.press("Escape")
     assert canvas.page.locator(SEARCH).count() == 0
     canvas.page.fill('[data-testid="palette-search"]', "sampler k")
