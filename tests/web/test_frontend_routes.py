@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
+import time
 
 import aiohttp
 import pytest
 from PIL import Image
 
+from graph_engine.partial_files import SAVING, is_partial_name, partial_file
 from tests.web.client import call, call_json, run_async
 from tests.web.conftest import prepare_base, start_server
 from web.template_packages import installed_template_folders
@@ -183,3 +186,20 @@ def test_the_log_reaches_subscribed_clients_and_the_log_routes(server):
     assert any("serving on" in entry["m"] for entry in raw["entries"])
     status, text = call_json(server.url + "/internal/logs")
     assert status == 200 and isinstance(text, str) and " - serving on" in text
+
+
+def test_internal_files_lists_a_folders_files_newest_first(server):
+    inputs = server.base_dir / "input"
+    (inputs / "album").mkdir(exist_ok=True)
+    for age, name in enumerate(("newest.png", "older.png", "oldest.png")):
+        (inputs / name).write_bytes(b"x")
+        os.utime(inputs / name, (time.time() + 3600 - age * 60,) * 2)  # newer than the fixture's files
+    with partial_file(inputs, SAVING, ".png.tmp"):  # a file still being written is not listed
+        status, names = call_json(server.url + "/internal/files/input")
+    assert status == 200 and names[:3] == ["newest.png", "older.png", "oldest.png"]
+    assert set(names) == {path.name for path in inputs.iterdir() if path.is_file()} - {"album"}
+    assert not any(is_partial_name(name) for name in names)
+    assert call_json(server.url + "/internal/files/temp") == (200, [])
+    status, answer = call_json(server.url + "/internal/files/models")
+    assert status == 400 and "input, output, temp" in answer["error"]["message"]
+    assert call(server.url + "/api/internal/files/input")[0] == 404  # /internal has no /api twin, as in ComfyUI

@@ -1,12 +1,20 @@
-"""ComfyUI's /internal routes, for its frontend only: the recent log (whole, raw, or as websocket messages) and the
-model folders. As in ComfyUI they answer at /internal/... alone, without the /api/ prefix."""
+"""ComfyUI's /internal routes, for its frontend only: the recent log (whole, raw, or as websocket messages), the
+model folders and the files of the input, output and temp folders. As in ComfyUI they answer at /internal/...
+alone, without the /api/ prefix."""
 from __future__ import annotations
 
+import asyncio
+import os
+from pathlib import Path
+
 from aiohttp import web
+
+from graph_engine.partial_files import is_partial_name
 
 from ..log_buffer import terminal_size
 from ..replies import BadRequest, field, read_object
 from ..state import ServerState
+from .files import FOLDER_TYPES
 
 routes = web.RouteTableDef()
 
@@ -47,3 +55,29 @@ async def folder_paths(request: web.Request) -> web.Response:
     services = state.services
     return web.json_response(state.redact({name: [str(path) for path in services.model_roots(name)]
                                            for name in services.model_folder_names}))
+
+
+@routes.get("/internal/files/{directory_type}")
+async def folder_files(request: web.Request) -> web.Response:
+    """The names of the files directly in the input, output or temp folder, newest first (ComfyUI's frontend reads
+    the input folder's after an upload); files still being written are left out."""
+    kind = request.match_info["directory_type"]
+    if kind not in FOLDER_TYPES:
+        raise BadRequest(f"the folder must be one of {', '.join(FOLDER_TYPES)}, not '{kind}'")
+    folder = getattr(_state(request).services.engine.folders, kind)
+    return web.json_response(await asyncio.get_running_loop().run_in_executor(None, _newest_first, folder))
+
+
+def _newest_first(folder: Path) -> list[str]:
+    dated = []
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        try:
+            if entry.is_file() and not is_partial_name(entry.name):
+                dated.append((entry.stat().st_mtime, entry.name))
+        except FileNotFoundError:
+            continue  # removed while listed
+    return [name for _mtime, name in sorted(dated, key=lambda item: -item[0])]
