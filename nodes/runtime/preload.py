@@ -1,4 +1,4 @@
-"""Load what a first text-to-image run needs before it is asked for: torch, diffusers' and transformers' model code,
+"""Load what a first text-to-image run needs before it is asked for: torch, diffusers' model code, our CLIP text model,
 the checkpoint converters, the sampler runtime and the CLIP tokenizer.
 
 The server answers HTTP before any of these are imported (together they take seconds on a small machine), then
@@ -55,7 +55,7 @@ FIRST_RUN_STEPS: tuple[PreloadStep, ...] = (
     import_step("nodes.runtime.devices"),
     import_step("diffusers.models.unets.unet_2d_condition"),
     import_step("diffusers.models.autoencoders.autoencoder_kl"),
-    import_step("transformers.models.clip.modeling_clip"),
+    import_step("nodes.runtime.models.clip_text_model"),
     import_step("diffusers.loaders.single_file_utils"),
     import_step("nodes.runtime.models.estimates"),
     import_step("nodes.runtime.loading"),

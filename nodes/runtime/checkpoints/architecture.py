@@ -49,7 +49,7 @@ class TextEncoderSpec:
 
 @dataclass(frozen=True)
 class CheckpointArchitecture:
-    """What a checkpoint is and the configs to build its UNet, VAE and text encoders (diffusers/transformers)."""
+    """What a checkpoint is and the configs to build its UNet, VAE (diffusers) and text encoders (ClipTextModel)."""
 
     architecture: Architecture
     unet_config: dict

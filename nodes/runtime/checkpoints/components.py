@@ -50,12 +50,10 @@ def build_vae(config: dict, weights: Mapping[str, torch.Tensor], path: Path, dev
 
 
 def empty_text_encoder(spec: TextEncoderSpec):
-    """transformers CLIPTextModel on meta, or CLIPTextModelWithProjection where the family uses the pooled
-    projection."""
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    """Our CLIP text model on meta, with the pooled projection where the family uses it."""
+    from ..models.clip_text_model import ClipTextModel
 
-    model_class = CLIPTextModelWithProjection if spec.with_projection else CLIPTextModel
-    return empty_module(lambda: model_class(CLIPTextConfig(**spec.config)))
+    return empty_module(lambda: ClipTextModel(spec.config, spec.with_projection))
 
 
 def fill_text_encoder(module, spec: TextEncoderSpec, weights: Mapping[str, torch.Tensor], path: Path,
@@ -65,8 +63,6 @@ def fill_text_encoder(module, spec: TextEncoderSpec, weights: Mapping[str, torch
         state_dict = text_encoder_state_dict(weights, spec)
     except LayoutError as error:
         raise UnknownArchitectureError(path, f"{path}: text encoder {spec.name} cannot be read ({error}).") from None
-    if not hasattr(module, "text_model"):  # transformers >= 5.6 flattened CLIPTextModel
-        state_dict = {key.removeprefix("text_model."): value for key, value in state_dict.items()}
     return fill_module(module, state_dict, component=f"text encoder {spec.name}", path=path, device=device)
 
 

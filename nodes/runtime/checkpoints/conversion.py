@@ -84,10 +84,8 @@ def vae_state_dict(weights: Mapping[str, torch.Tensor], config: dict) -> dict[st
 
 
 def text_encoder_state_dict(weights: Mapping[str, torch.Tensor], spec: TextEncoderSpec) -> dict[str, torch.Tensor]:
-    """transformers CLIP weights, named as in CLIPTextModelWithProjection (`text_model.*`, `text_projection.weight`).
-
-    Callers strip `text_model.` for transformers versions whose CLIPTextModel has no such wrapper.
-    """
+    """CLIP text weights, named as in our ClipTextModel (transformers' names: `text_model.*`,
+    `text_projection.weight`)."""
     converted = (_clip_state_dict(weights, spec.prefix) if spec.layout == "transformers"
                  else _open_clip_state_dict(weights, spec.prefix, spec.config["hidden_size"]))
     if not spec.with_projection:

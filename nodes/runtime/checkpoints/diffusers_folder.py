@@ -23,6 +23,7 @@ import torch
 
 from .architecture import ENCODERS, SUPPORTED, Architecture, CheckpointArchitecture, TextEncoderSpec
 from .checkpoint_file import open_checkpoint_file
+from .components import empty_text_encoder
 from .conversion import UNUSED_TEXT_KEYS, LazyWeights
 from .errors import CheckpointError, CorruptCheckpointError, MissingComponentError, UnknownArchitectureError
 from .loader import CheckpointSummary, LoadedCheckpoint
@@ -376,26 +377,17 @@ def _current_vae_name(key: str) -> str:
 
 def _build_text_encoder(plan: _FolderPlan, spec: TextEncoderSpec, subfolder: str, device: torch.device,
                         dtype: torch.dtype):
-    """transformers CLIPTextModel, or CLIPTextModelWithProjection where the family uses the pooled projection."""
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    model_class = CLIPTextModelWithProjection if spec.with_projection else CLIPTextModel
-    module = empty_module(lambda: model_class(CLIPTextConfig(**spec.config)))
-    rename = _text_key_namer(wrapped=hasattr(module, "text_model"))
-    weights = _read_weights(plan.weight_files[subfolder], device, dtype, rename)
+    """Our CLIP text model, with the pooled projection where the family uses it."""
+    module = empty_text_encoder(spec)
+    weights = _read_weights(plan.weight_files[subfolder], device, dtype, _text_key_name)
     return fill_module(module, weights, component=f"text encoder {spec.name}", path=plan.path / subfolder,
                        device=device)
 
 
-def _text_key_namer(*, wrapped: bool) -> Callable[[str], str | None]:
-    """Files name CLIP weights `text_model.*`; transformers >= 5.6 builds CLIPTextModel without that wrapper. Keys
-    no module has (old persistent position ids) are dropped."""
-    def rename(key: str) -> str | None:
-        bare = key.removeprefix("text_model.")
-        if "text_model." + bare in UNUSED_TEXT_KEYS or bare in UNUSED_TEXT_KEYS:
-            return None
-        if wrapped and not bare.startswith("text_projection."):
-            return "text_model." + bare
-        return bare
-
-    return rename
+def _text_key_name(key: str) -> str | None:
+    """The module's name for a file's CLIP weight: files name them `text_model.*` (those saved by transformers >= 5.6
+    without that wrapper); keys no module has (old persistent position ids) are None."""
+    bare = key.removeprefix("text_model.")
+    if "text_model." + bare in UNUSED_TEXT_KEYS or bare in UNUSED_TEXT_KEYS:
+        return None
+    return bare if bare.startswith("text_projection.") else "text_model." + bare

@@ -126,17 +126,18 @@ def _vae_ldm_name(name: str, levels: int) -> str:
     return name  # conv_in, conv_out, norm_out, quant_conv, post_quant_conv
 
 
-# ---------------------------------------------------------------- transformers -> original layouts (text)
+# ---------------------------------------------------------------- CLIP text model -> original layouts (text)
 
 def clip_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A CLIP model's weights named without the `text_model.` wrapper, whatever the transformers version."""
+    """A CLIP text model's weights named without the `text_model.` wrapper (ours, or transformers' of any version)."""
     return {name.removeprefix("text_model."): tensor for name, tensor in model.state_dict().items()}
 
 
 def clip_to_ldm(model: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
     """transformers layout under `prefix` + text_model., with the position ids real SD1.x files also carry."""
-    renamed = {f"{prefix}text_model.{name}": tensor for name, tensor in clip_weights(model).items()}
-    positions = model.config.max_position_embeddings
+    weights = clip_weights(model)
+    renamed = {f"{prefix}text_model.{name}": tensor for name, tensor in weights.items()}
+    positions = weights["embeddings.position_embedding.weight"].shape[0]
     renamed[f"{prefix}text_model.embeddings.position_ids"] = torch.arange(positions).unsqueeze(0)
     return renamed
 

@@ -1,4 +1,5 @@
-"""Load a single-file SD1.x/SD2.x/SDXL checkpoint into diffusers and transformers modules on a device and dtype."""
+"""Load a single-file SD1.x/SD2.x/SDXL checkpoint into diffusers' UNet and VAE and our CLIP text models, on a device
+and dtype."""
 from __future__ import annotations
 
 import logging
@@ -26,7 +27,7 @@ class LoadedCheckpoint:
 
     unet: Any  # diffusers UNet2DConditionModel
     vae: Any  # diffusers AutoencoderKL
-    text_encoders: tuple[Any, ...]  # transformers CLIP text models, in the order of detected.text_encoders
+    text_encoders: tuple[Any, ...]  # ClipTextModel, in the order of detected.text_encoders
     architecture: Architecture
     prediction_type: str  # "epsilon" or "v_prediction"
     detected: CheckpointArchitecture

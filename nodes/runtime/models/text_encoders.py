@@ -19,7 +19,7 @@ class TextEncoders(ClipSurface, WeightPatchSurface):
     """What flows on a CLIP wire: the encoder modules (one for SD1.x/SD2.x, two for SDXL) and what was detected
     about them; the attribute names are those of a LoadedCheckpoint, so encode_prompt takes either."""
 
-    text_encoders: tuple[Any, ...]  # transformers CLIP text models, in the order of detected.text_encoders
+    text_encoders: tuple[Any, ...]  # ClipTextModel, in the order of detected.text_encoders
     detected: CheckpointArchitecture
     source: str
     clip_skip: int | None = None  # CLIPSetLastLayer; None: the family's default layer

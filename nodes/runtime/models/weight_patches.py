@@ -63,7 +63,7 @@ def unet_keys(unet: nn.Module) -> dict[str, Target]:
 
 
 def text_keys(text_encoders: Sequence[nn.Module], architecture: str) -> dict[str, Target]:
-    """ComfyUI's CLIP key -> the parameter it names in our transformers text encoders."""
+    """ComfyUI's CLIP key -> the parameter it names in our text encoders."""
     prefixes = CLIP_PREFIXES.get(str(architecture), ("clip_l", "clip_g"))
     keys: dict[str, Target] = {}
     for encoder, component, prefix in zip(text_encoders, TEXT_ENCODERS, prefixes):

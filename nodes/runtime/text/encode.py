@@ -1,4 +1,4 @@
-"""Token chunks -> conditioning with transformers CLIP text models, the way ComfyUI computes it.
+"""Token chunks -> conditioning with CLIP text models (models/clip_text_model.py), the way ComfyUI computes it.
 
 - The hidden state is the family's layer (TextEncoderSpec.hidden_layer) or the clip-skip layer (CLIPSetLastLayer:
   -1 last, -2 penultimate, ...), through the final layer norm where the family does that.
@@ -25,7 +25,7 @@ from .tokens import (END_TOKEN, PAD_WITH_END, START_TOKEN, EmbeddingLookup, Toke
 
 @dataclass(frozen=True)
 class HiddenLayer:
-    """Which hidden state conditions: `index` into transformers' hidden_states (-1: last layer's output)."""
+    """Which hidden state conditions: `index` into the model's hidden_states (-1: last layer's output)."""
 
     index: int
     final_norm: bool
@@ -72,7 +72,7 @@ def encode_chunks(model: Any, chunks: Sequence[TokenChunk], layer: HiddenLayer,
 
 def run_text_model(model: Any, rows: Sequence[TokenChunk], layer: HiddenLayer) -> tuple[torch.Tensor, torch.Tensor]:
     """The chosen hidden state of every row [rows, 77, C] and every row's pooled output [rows, P], in float32."""
-    text = getattr(model, "text_model", model)  # transformers >= 5.6 flattened CLIPTextModel
+    text = model.text_model
     device = text.embeddings.token_embedding.weight.device
     ids = torch.tensor([[token if isinstance(token, int) else 0 for token in row.tokens] for row in rows],
                        dtype=torch.long, device=device)

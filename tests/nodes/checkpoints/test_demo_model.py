@@ -55,8 +55,9 @@ def test_vae_has_sd_geometry(demo):
 
 def test_text_encoder_takes_real_clip_token_ids(demo):
     encoder = demo.text_encoders[0]
-    assert encoder.config.vocab_size == 49408
-    assert encoder.config.max_position_embeddings == 77
+    embeddings = encoder.text_model.embeddings
+    assert embeddings.token_embedding.num_embeddings == 49408
+    assert embeddings.position_embedding.num_embeddings == 77
     tokens = torch.full((1, 77), 49407)
     tokens[0, :3] = torch.tensor([49406, 320, 49407])  # start, "a", end, then end-of-text padding
     with torch.no_grad():

@@ -79,7 +79,7 @@ def assert_loads_reference(loaded, tiny: TinyCheckpoint, dtype=torch.float32) ->
     assert_same_weights(loaded.vae, tiny.vae, dtype)
     assert len(loaded.text_encoders) == len(tiny.text_encoders)
     for module, reference in zip(loaded.text_encoders, tiny.text_encoders):
-        assert type(module) is type(reference)
+        assert hasattr(module, "text_projection") == hasattr(reference, "text_projection")  # ours vs transformers
         assert_same_weights(module, reference, dtype)
 
 
@@ -103,8 +103,6 @@ def test_nothing_is_left_on_meta_and_nothing_trains(folder):
         assert {tensor.device.type for tensor in [*module.parameters(), *module.buffers()]} == {"cpu"}
         assert not module.training
         assert not any(parameter.requires_grad for parameter in module.parameters())
-    position_ids = [b for name, b in loaded.text_encoders[0].named_buffers() if name.endswith("position_ids")]
-    assert position_ids[0].flatten().tolist() == list(range(77))
 
 
 @torch.no_grad()
@@ -137,12 +135,12 @@ def test_detection_agrees_with_the_single_file_loader(folder):
 
 def with_full_vocabulary(model, seed: int) -> None:
     """Grow the token embedding to CLIP's 49408 rows (the tiny one has 1000), so BOS/EOS ids fit."""
-    old = model.get_input_embeddings()
+    old = model.text_model.embeddings.token_embedding
     grown = torch.nn.Embedding(49408, old.weight.shape[1])
     with torch.no_grad():
         grown.weight.copy_(torch.randn(grown.weight.shape, generator=torch.Generator().manual_seed(seed)) * 0.02)
         grown.weight[:old.weight.shape[0]] = old.weight
-    model.set_input_embeddings(grown)
+    model.text_model.embeddings.token_embedding = grown
 
 
 def test_prompts_encode_as_for_the_single_file_checkpoint(folder):
@@ -200,8 +198,6 @@ def test_bfloat16_load_converts_every_floating_weight(folders):
     loaded = load_diffusers_folder(path, dtype=torch.bfloat16)
     assert_same_weights(loaded.unet, tiny.unet, torch.bfloat16)
     assert_same_weights(loaded.text_encoders[1], tiny.text_encoders[1], torch.bfloat16)
-    ids = [b for name, b in loaded.text_encoders[0].named_buffers() if name.endswith("position_ids")]
-    assert ids and ids[0].dtype == torch.int64
 
 
 def test_loading_opens_no_network_connection(folders, monkeypatch):

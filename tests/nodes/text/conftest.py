@@ -11,13 +11,13 @@ VOCABULARY = 49408  # CLIP's: the tiny encoders have 1000 rows, too few for real
 
 def with_full_vocabulary(model, seed: int):
     """Grow the token embedding to CLIP's size, keeping the trained rows and drawing the rest from `seed`."""
-    old = model.get_input_embeddings()
+    old = model.text_model.embeddings.token_embedding
     generator = torch.Generator().manual_seed(seed)
     grown = torch.nn.Embedding(VOCABULARY, old.weight.shape[1])
     with torch.no_grad():
         grown.weight.copy_(torch.randn(grown.weight.shape, generator=generator) * old.weight.std())
         grown.weight[:old.weight.shape[0]] = old.weight
-    model.set_input_embeddings(grown)
+    model.text_model.embeddings.token_embedding = grown
     return model.eval()
 
 

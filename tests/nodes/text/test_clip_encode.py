@@ -22,6 +22,13 @@ def raw(model, input_ids):
         return model(input_ids=input_ids, output_hidden_states=True)
 
 
+def projected_at_end(model, out, input_ids: torch.Tensor) -> torch.Tensor:
+    """bigG's pooled output by the published rule: the projection of the final state at the end-of-text token (the
+    highest id in a row)."""
+    with torch.no_grad():
+        return model.text_projection(out.last_hidden_state[torch.arange(len(input_ids)), input_ids.argmax(dim=-1)])
+
+
 def final_norm(model, hidden):
     with torch.no_grad():
         return getattr(model, "text_model", model).final_layer_norm(hidden)
@@ -99,16 +106,17 @@ def test_embedding_vectors_act_like_extra_vocabulary(sd1):
     vectors = torch.randn(2, 64, generator=torch.Generator().manual_seed(5))
     got = encode_prompt(sd1, "a embedding:style cat", embeddings={"clip_l": {"style": vectors}.get}).hidden
     # reference: the vectors appended as two new rows of the token table, addressed by their ids
-    table = model.get_input_embeddings().weight.detach()
+    embeddings = model.text_model.embeddings
+    table = embeddings.token_embedding.weight.detach()
     extended = torch.nn.Embedding.from_pretrained(torch.cat([table, vectors]))
     cat = instant_clip_tokenizer.Tokenizer().encode("cat")[0]
     input_ids = torch.tensor([[BOS, 320, 49408, 49409, cat, EOS] + [EOS] * 71])
-    original = model.get_input_embeddings()
-    model.set_input_embeddings(extended)
+    original = embeddings.token_embedding
+    embeddings.token_embedding = extended
     try:
         expected = raw(model, input_ids).last_hidden_state
     finally:
-        model.set_input_embeddings(original)
+        embeddings.token_embedding = original
     torch.testing.assert_close(got, expected)
     with pytest.raises(ValueError, match="width"):
         encode_prompt(sd1, "embedding:style", embeddings={"clip_l": {"style": torch.zeros(3, 32)}.get})
@@ -123,7 +131,7 @@ def test_sdxl_concatenates_both_encoders_and_pools_big_g(sdxl):
     torch.testing.assert_close(conditioning.hidden[..., :64], out_l.hidden_states[-2])  # penultimate, no norm
     torch.testing.assert_close(conditioning.hidden[..., 64:], out_g.hidden_states[-2])
     assert conditioning.pooled.shape == (1, 32)
-    torch.testing.assert_close(conditioning.pooled, out_g.text_embeds)
+    torch.testing.assert_close(conditioning.pooled, projected_at_end(clip_g, out_g, ids(prompt, pad=0)))
 
 
 def test_encode_chunks_without_weights_encodes_no_empty_prompt(sd1):

@@ -38,11 +38,14 @@ def test_each_encoder_reads_its_own_text_and_the_shorter_is_padded_with_empty_ch
     (conditioning,) = CLIPTextEncodeSDXL().encode(clip_of(sdxl), 832, 1216, 16, 32, 1024, 960, text_g, text_l)
     hidden, options = conditioning[0]
     expected_l, _ = penultimate(clip_l, chunk_ids(text_l, pad=EOS))
-    expected_g, out_g = penultimate(clip_g, torch.cat([chunk_ids(text_g, pad=0), chunk_ids("", pad=0)]))
+    ids_g = torch.cat([chunk_ids(text_g, pad=0), chunk_ids("", pad=0)])
+    expected_g, out_g = penultimate(clip_g, ids_g)
     assert hidden.shape == (1, 154, 128)
     torch.testing.assert_close(hidden[..., :64], expected_l)
     torch.testing.assert_close(hidden[..., 64:], expected_g)
-    torch.testing.assert_close(options["pooled_output"], out_g.text_embeds[:1])  # the first chunk of text_g
+    with torch.no_grad():  # the first chunk of text_g, projected at its end-of-text token (the highest id)
+        pooled = clip_g.text_projection(out_g.last_hidden_state[0, ids_g[0].argmax()])
+    torch.testing.assert_close(options["pooled_output"], pooled[None])
     assert {k: options[k] for k in ("width", "height", "crop_w", "crop_h", "target_width", "target_height")} == {
         "width": 832, "height": 1216, "crop_w": 16, "crop_h": 32, "target_width": 1024, "target_height": 960}
     # Guidance hands SDXL's UNet [height, width, crop top, crop left, target height, target width].
