@@ -385,8 +385,8 @@ def _build_text_encoder(plan: _FolderPlan, spec: TextEncoderSpec, subfolder: str
 
 
 def _text_key_name(key: str) -> str | None:
-    """The module's name for a file's CLIP weight: files name them `text_model.*` (those saved by transformers >= 5.6
-    without that wrapper); keys no module has (old persistent position ids) are None."""
+    """The module's name for a file's CLIP weight: `text_model.*`, whether the file has that prefix or not (transformers
+    >= 5.6 saves without it); None for keys no module has (old persistent position ids)."""
     bare = key.removeprefix("text_model.")
     if "text_model." + bare in UNUSED_TEXT_KEYS or bare in UNUSED_TEXT_KEYS:
         return None
