@@ -24,11 +24,17 @@ class CanvasDriver:
         if fresh:
             self.page.evaluate("localStorage.clear()")
             self.page.reload()
-        self.page.wait_for_selector("body[data-ready=true]", timeout=15000)
+        self.wait_until_ready()
 
     def reload(self) -> None:
         self.page.reload()
+        self.wait_until_ready()
+
+    def wait_until_ready(self) -> None:
+        """The page is built and its websocket is open: a prompt queued before the socket opens runs with no client
+        to send its progress and previews to, and a quick run can end before the socket is up."""
         self.page.wait_for_selector("body[data-ready=true]", timeout=15000)
+        self.page.wait_for_selector('[data-testid="connection"][data-state="connected"]', timeout=15000)
 
     def click_action(self, name: str) -> None:
         self.page.click(f'[data-action="{name}"]')
