@@ -22,14 +22,14 @@ def empty_unet(config: dict):
     return empty_module(lambda: UNet2DConditionModel(**config))
 
 
-def fill_unet(module, config: dict, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
+def fill_unet(module, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
     """The empty UNet filled from `model.diffusion_model.*`."""
-    return fill_module(module, unet_state_dict(weights, config), component="UNet", path=path, device=device)
+    return fill_module(module, unet_state_dict(weights, module), component="UNet", path=path, device=device)
 
 
 def build_unet(config: dict, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
     """diffusers UNet2DConditionModel filled from `model.diffusion_model.*`."""
-    return fill_unet(empty_unet(config), config, weights, path, device)
+    return fill_unet(empty_unet(config), weights, path, device)
 
 
 def empty_vae(config: dict):
@@ -39,14 +39,14 @@ def empty_vae(config: dict):
     return empty_module(lambda: AutoencoderKL(**config))
 
 
-def fill_vae(module, config: dict, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
+def fill_vae(module, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
     """The empty VAE filled from `first_stage_model.*` (1x1 attention convolutions become linear)."""
-    return fill_module(module, vae_state_dict(weights, config), component="VAE", path=path, device=device)
+    return fill_module(module, vae_state_dict(weights, module), component="VAE", path=path, device=device)
 
 
 def build_vae(config: dict, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
     """diffusers AutoencoderKL filled from `first_stage_model.*`."""
-    return fill_vae(empty_vae(config), config, weights, path, device)
+    return fill_vae(empty_vae(config), weights, path, device)
 
 
 def empty_text_encoder(spec: TextEncoderSpec):

@@ -1,9 +1,11 @@
 """Rename original-layout (LDM) weights to diffusers/transformers names, reading each tensor once, straight to the
 target device and dtype.
 
-UNet and VAE go through diffusers' own converters (`convert_ldm_unet_checkpoint`, `convert_ldm_vae_checkpoint`), fed
-a lazy mapping so they touch only their component's tensors. The text encoders use the small mappings below:
-diffusers' OpenCLIP converter drops SD2.x's last layer, which ComfyUI keeps for CLIPSetLastLayer.
+The UNet and VAE find each of their parameters by its original name: the checkpoint writer's renaming (ldm_layout)
+read backwards, over the module built empty for this file, so the two directions cannot disagree and loading needs no
+import of diffusers (seconds of a first run). The weights come through a lazy mapping, so only the component's
+tensors are touched. The text encoders use the small mappings below (diffusers' OpenCLIP converter drops SD2.x's last
+layer, which ComfyUI keeps for CLIPSetLastLayer).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import torch
 
 from .architecture import CheckpointArchitecture, TextEncoderSpec
 from .checkpoint_file import CheckpointFile
+from .ldm_layout import UNET, unet_ldm_names, vae_ldm_name
 from .text_encoder_config import transformers_clip_root
 from .unet_config import LayoutError
 
@@ -56,31 +59,45 @@ class LazyWeights(Mapping):
         return key in self.checkpoint.shapes
 
 
+# Where a file keeps its VAE: the original layout's prefix, or that of files merged by some tools; the last one present
+# wins (as diffusers' converter chooses, so files load as they did through it).
+VAE_PREFIXES = ("first_stage_model.", "vae.")
+
+
+def vae_prefix(keys: Iterable[str]) -> str:
+    """The prefix of the VAE's weights among `keys`."""
+    keys = list(keys)
+    return next((prefix for prefix in reversed(VAE_PREFIXES) if any(key.startswith(prefix) for key in keys)),
+                VAE_PREFIXES[0])
+
+
 def keys_converted(detected: CheckpointArchitecture, keys: Iterable[str]) -> list[str]:
     """The keys the conversions below ask for, in the order the loader asks (UNet, VAE, text encoders; each in the
-    file's order): the UNet's and VAE's as diffusers' converters choose them, so EMA copies and other parts are
-    left out."""
-    from diffusers.loaders.single_file_utils import LDM_UNET_KEY, LDM_VAE_KEYS
-
+    file's order), so EMA copies and other parts are left out."""
     keys = list(keys)
-    vae_prefix = next((prefix for prefix in reversed(LDM_VAE_KEYS) if any(key.startswith(prefix) for key in keys)),
-                      LDM_VAE_KEYS[0])  # convert_ldm_vae_checkpoint takes the last one present
-    prefixes = (LDM_UNET_KEY, vae_prefix, *(spec.prefix for spec in detected.text_encoders))
+    prefixes = (UNET, vae_prefix(keys), *(spec.prefix for spec in detected.text_encoders))
     return [key for prefix in prefixes for key in keys if key.startswith(prefix)]
 
 
-def unet_state_dict(weights: Mapping[str, torch.Tensor], config: dict) -> dict[str, torch.Tensor]:
-    """diffusers UNet2DConditionModel weights from `model.diffusion_model.*`."""
-    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
+def unet_state_dict(weights: Mapping[str, torch.Tensor], unet: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weights of `unet` (built empty for this file) from `model.diffusion_model.*`; one the file lacks is left
+    out, for the filling to report."""
+    found = {name: UNET + original for name, original in unet_ldm_names(unet).items()}
+    return {name: weights[key] for name, key in found.items() if key in weights}
 
-    return convert_ldm_unet_checkpoint(weights, config)
 
-
-def vae_state_dict(weights: Mapping[str, torch.Tensor], config: dict) -> dict[str, torch.Tensor]:
-    """diffusers AutoencoderKL weights from `first_stage_model.*` (1x1 attention convolutions become linear)."""
-    from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
-
-    return convert_ldm_vae_checkpoint(weights, config)
+def vae_state_dict(weights: Mapping[str, torch.Tensor], vae: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weights of `vae` (built empty for this file) from `first_stage_model.*`; the mid-block attention's 1x1
+    convolutions become the linear layers' matrices."""
+    prefix = vae_prefix(weights)
+    levels = len(vae.config.block_out_channels)
+    converted = {}
+    for name, expected in vae.state_dict().items():
+        key = prefix + vae_ldm_name(name, levels)
+        if key in weights:
+            tensor = weights[key]
+            converted[name] = tensor[:, :, 0, 0] if tensor.ndim == 4 and expected.ndim == 2 else tensor
+    return converted
 
 
 def text_encoder_state_dict(weights: Mapping[str, torch.Tensor], spec: TextEncoderSpec) -> dict[str, torch.Tensor]:

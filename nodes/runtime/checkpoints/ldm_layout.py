@@ -3,10 +3,10 @@
 The loader reads SD1.x, SD2.x and SDXL files in the layout their authors published (`model.diffusion_model.*`,
 `first_stage_model.*`, the text encoders under their family's prefix). Latentloom also has to *write* such files:
 the demo model (random weights, so the pipeline runs on a fresh machine without downloads), benchmarks that need a
-large file, and the tests' tiny checkpoints. This module is the readable reverse of the loader's conversion, from
-diffusers/transformers names to the original ones, and the writer that uses it.
+large file, and the tests' tiny checkpoints. This module maps diffusers/transformers names to the original ones, with
+the writer that uses it; the loader's conversion reads the same UNet and VAE maps backwards.
 
-It imports torch (not diffusers or transformers) and is deliberately not among the package's eager imports.
+It imports torch (not diffusers or transformers).
 """
 from __future__ import annotations
 
@@ -102,14 +102,15 @@ def vae_to_ldm(vae: AutoencoderKL) -> dict[str, torch.Tensor]:
     levels = len(vae.config.block_out_channels)
     renamed = {}
     for name, tensor in vae.state_dict().items():
-        ldm = _vae_ldm_name(name, levels)
+        ldm = vae_ldm_name(name, levels)
         if ".attn_1." in ldm and ldm.endswith(".weight") and "norm" not in ldm:
             tensor = tensor[:, :, None, None]
         renamed[VAE + ldm] = tensor
     return renamed
 
 
-def _vae_ldm_name(name: str, levels: int) -> str:
+def vae_ldm_name(name: str, levels: int) -> str:
+    """A VAE weight's diffusers name -> its original-layout name (without `first_stage_model.`)."""
     name = name.replace("conv_norm_out", "norm_out").replace("conv_shortcut", "nin_shortcut")
     if match := re.fullmatch(r"encoder\.down_blocks\.(\d+)\.resnets\.(.+)", name):
         return f"encoder.down.{match[1]}.block.{match[2]}"

@@ -74,8 +74,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         weights.read_ahead(keys_converted(detected, checkpoint.shapes))
         unet, vae = empty_unet(detected.unet_config), empty_vae(detected.vae_config)
         empty_encoders = [empty_text_encoder(spec) for spec in detected.text_encoders]
-        unet = fill_unet(unet, detected.unet_config, weights, checkpoint.path, device)
-        vae = fill_vae(vae, detected.vae_config, weights, checkpoint.path, device)
+        unet = fill_unet(unet, weights, checkpoint.path, device)
+        vae = fill_vae(vae, weights, checkpoint.path, device)
         text_encoders = tuple(fill_text_encoder(module, spec, weights, checkpoint.path, device)
                               for module, spec in zip(empty_encoders, detected.text_encoders))
     log.info("loaded %s: %s, %s (%s), %s on %s in %.1f s", checkpoint.path.name, detected.architecture,

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -15,17 +16,36 @@ log = logging.getLogger(__name__)
 
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
+# The torch.nn.init functions the layers' reset_parameters call (Linear, Conv, Embedding, GroupNorm, LayerNorm).
+INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
+                  "xavier_normal_", "kaiming_uniform_", "kaiming_normal_")
+
 
 def empty_module(build: Callable[[], ModuleT]) -> ModuleT:
     """Run `build` with the meta device as default: parameters get shapes but no storage and no initial values.
 
-    The modules' own weight initialisation is switched off while they are built (diffusers' `no_init_weights`, as
-    its own loader does): on meta it computes nothing, yet each call still goes through torch's dispatch, over a
-    third of building a UNet."""
-    from diffusers.models.modeling_utils import no_init_weights
-
-    with torch.device("meta"), no_init_weights():
+    The layers' own weight initialisation is switched off while they are built (as diffusers' and transformers'
+    loaders do): on meta it computes nothing, yet each call still goes through torch's dispatch, over a third of
+    building a UNet."""
+    with torch.device("meta"), _initialisation_skipped():
         return build()
+
+
+@contextmanager
+def _initialisation_skipped() -> Iterator[None]:
+    """torch.nn.init's functions replaced by no-ops for the duration (the layers look them up at each call)."""
+    originals = {name: getattr(torch.nn.init, name) for name in INIT_FUNCTIONS}
+    for name in INIT_FUNCTIONS:
+        setattr(torch.nn.init, name, _no_initialisation)
+    try:
+        yield
+    finally:
+        for name, function in originals.items():
+            setattr(torch.nn.init, name, function)
+
+
+def _no_initialisation(tensor: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+    return tensor
 
 
 def fill_module(module: ModuleT, weights: Mapping[str, torch.Tensor], *, component: str, path: Path,
