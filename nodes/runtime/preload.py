@@ -1,5 +1,5 @@
 """Load what a first text-to-image run needs before it is asked for: torch, diffusers' model code, our CLIP text model,
-the checkpoint converters, the sampler runtime and the CLIP tokenizer.
+the checkpoint loader, the sampler runtime and the CLIP tokenizer.
 
 The server answers HTTP before any of these are imported (together they take seconds on a small machine), then
 calls `preload` on a background thread, so a user who presses Queue a moment later finds them ready and the first
@@ -56,7 +56,6 @@ FIRST_RUN_STEPS: tuple[PreloadStep, ...] = (
     import_step("diffusers.models.unets.unet_2d_condition"),
     import_step("diffusers.models.autoencoders.autoencoder_kl"),
     import_step("nodes.runtime.models.clip_text_model"),
-    import_step("diffusers.loaders.single_file_utils"),
     import_step("nodes.runtime.models.estimates"),
     import_step("nodes.runtime.loading"),
     import_step("nodes.runtime.text.encode"),
