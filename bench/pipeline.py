@@ -298,15 +298,12 @@ with open_checkpoint_file(path) as opened:
     fresh_seconds = time.perf_counter() - started
 del fresh
 # the floor of any loader built on these classes: constructing the same empty modules on meta, with no file read
-from diffusers import AutoencoderKL, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-from nodes.runtime.checkpoints.meta_modules import empty_module
+from nodes.runtime.checkpoints.components import empty_text_encoder, empty_unet, empty_vae
 started = time.perf_counter()
-empty_module(lambda: UNet2DConditionModel(**detected.unet_config))
-empty_module(lambda: AutoencoderKL(**detected.vae_config))
+empty_unet(detected.unet_config)
+empty_vae(detected.vae_config)
 for spec in detected.text_encoders:
-    cls = CLIPTextModelWithProjection if spec.with_projection else CLIPTextModel
-    empty_module(lambda: cls(CLIPTextConfig(**spec.config)))
+    empty_text_encoder(spec)
 build = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "build": build, "fresh": fresh_seconds, "before": before, "peak": peak,
                   "reset": reset, "anon": peaks["RssAnon"] - base["RssAnon"],
@@ -361,8 +358,8 @@ def part_load(checkpoints: dict[str, Path], repeat: int) -> None:
                 ["checkpoint", "file", "dtype", "read ms", "build ms", "load ms", "load/(read+build)", "",
                  "fresh-memory read (info)", "peak RSS +", "anon / file-backed", "RSS/file", ""],
                 rows)
-    print("  read = every byte of the file through one reused buffer; build = constructing the same diffusers/"
-          "transformers modules on meta with no file read at all (as the loader does).")
+    print("  read = every byte of the file through one reused buffer; build = constructing the same empty modules "
+          "on meta as the loader (its own empty_unet, empty_vae, empty_text_encoder), with no file read at all.")
     print("  fresh-memory read = every tensor read into memory of its own by the loader's reading threads, with "
           "nothing else to do, in the same process once the loaded model was freed: the part of a load no loader that copies the "
           "weights avoids (first-touch page faults of fresh memory), for reference.")
