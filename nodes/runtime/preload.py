@@ -1,5 +1,5 @@
-"""Load what a first text-to-image run needs before it is asked for: torch, diffusers' model code, our CLIP text model,
-the checkpoint loader, the sampler runtime and the CLIP tokenizer.
+"""Load what a first text-to-image run needs before it is asked for: torch, diffusers' UNet code, our CLIP text and VAE
+models, the checkpoint loader, the sampler runtime and the CLIP tokenizer.
 
 The server answers HTTP before any of these are imported (together they take seconds on a small machine), then
 calls `preload` on a background thread, so a user who presses Queue a moment later finds them ready and the first
@@ -54,7 +54,7 @@ FIRST_RUN_STEPS: tuple[PreloadStep, ...] = (
     import_step("torch"),
     import_step("nodes.runtime.devices"),
     import_step("diffusers.models.unets.unet_2d_condition"),
-    import_step("diffusers.models.autoencoders.autoencoder_kl"),
+    import_step("nodes.runtime.models.autoencoder"),
     import_step("nodes.runtime.models.clip_text_model"),
     import_step("nodes.runtime.models.estimates"),
     import_step("nodes.runtime.loading"),
@@ -63,7 +63,6 @@ FIRST_RUN_STEPS: tuple[PreloadStep, ...] = (
     import_step("nodes.runtime.sampling"),
     import_step("nodes.runtime.sample_latent"),
     import_step("nodes.runtime.guidance.cfg"),
-    import_step("nodes.runtime.models.vae_attention"),
     import_step("nodes.images.png_writer"),
     import_step("nodes.a1111.infotext_writer"),
     import_step("model_library.hashes"),

@@ -33,10 +33,10 @@ def build_unet(config: dict, weights: Mapping[str, torch.Tensor], path: Path, de
 
 
 def empty_vae(config: dict):
-    """diffusers AutoencoderKL on meta."""
-    from diffusers import AutoencoderKL
+    """Our AutoencoderKl on meta."""
+    from ..models.autoencoder import AutoencoderKl
 
-    return empty_module(lambda: AutoencoderKL(**config))
+    return empty_module(lambda: AutoencoderKl(config))
 
 
 def fill_vae(module, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
@@ -45,7 +45,7 @@ def fill_vae(module, weights: Mapping[str, torch.Tensor], path: Path, device: to
 
 
 def build_vae(config: dict, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
-    """diffusers AutoencoderKL filled from `first_stage_model.*`."""
+    """Our AutoencoderKl filled from `first_stage_model.*`."""
     return fill_vae(empty_vae(config), weights, path, device)
 
 

@@ -16,14 +16,14 @@ import inspect
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 import torch
 
 from .architecture import ENCODERS, SUPPORTED, Architecture, CheckpointArchitecture, TextEncoderSpec
 from .checkpoint_file import open_checkpoint_file
-from .components import empty_text_encoder
+from .components import empty_text_encoder, empty_vae
 from .conversion import UNUSED_TEXT_KEYS, LazyWeights
 from .errors import CheckpointError, CorruptCheckpointError, MissingComponentError, UnknownArchitectureError
 from .loader import CheckpointSummary, LoadedCheckpoint
@@ -124,10 +124,12 @@ def _plan(path: str | Path) -> _FolderPlan:
     unet_config = _read_config(folder, "unet")
     text_configs = [_read_config(folder, subfolder) for subfolder in encoders]
     architecture = _family(folder, encoders, unet_config, text_configs)
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers import UNet2DConditionModel
+
+    from ..models.autoencoder import CONFIG_DEFAULTS as VAE_CONFIG_KEYS
 
     unet_kwargs = _init_kwargs(UNet2DConditionModel, unet_config, folder / "unet")
-    vae_kwargs = _init_kwargs(AutoencoderKL, _read_config(folder, "vae"), folder / "vae")
+    vae_kwargs = _known_entries(VAE_CONFIG_KEYS, "AutoencoderKl", _read_config(folder, "vae"), folder / "vae")
     vae_kwargs.setdefault("scaling_factor", SCALING_FACTORS[architecture.value])
     specs = tuple(_text_encoder_spec(architecture, row, subfolder, config)
                   for row, subfolder, config in zip(ENCODERS[architecture], encoders, text_configs))
@@ -233,10 +235,15 @@ def _family(folder: Path, encoders: tuple[str, ...], unet_config: dict, text_con
 def _init_kwargs(module_class: type, config: dict, where: Path) -> dict:
     """The config entries the module's constructor takes; the rest (`_class_name`, versions) is bookkeeping."""
     accepted = set(inspect.signature(module_class.__init__).parameters) - {"self"}
+    return _known_entries(accepted, module_class.__name__, config, where)
+
+
+def _known_entries(accepted: Collection[str], module_name: str, config: dict, where: Path) -> dict:
+    """The config entries named in `accepted`; the others are logged, unless `_`-prefixed bookkeeping."""
     kwargs = {key: value for key, value in config.items() if key in accepted}
     ignored = sorted(key for key in config if key not in accepted and not key.startswith("_"))
     if ignored:
-        log.debug("%s/config.json: ignoring %s, which %s does not take", where, ignored, module_class.__name__)
+        log.debug("%s/config.json: ignoring %s, which %s does not take", where, ignored, module_name)
     return kwargs
 
 
@@ -360,10 +367,8 @@ def _build_unet(plan: _FolderPlan, device: torch.device, dtype: torch.dtype):
 
 
 def _build_vae(plan: _FolderPlan, device: torch.device, dtype: torch.dtype):
-    """diffusers AutoencoderKL from vae/, accepting the attention names older diffusers folders use."""
-    from diffusers import AutoencoderKL
-
-    module = empty_module(lambda: AutoencoderKL(**plan.detected.vae_config))
+    """Our AutoencoderKl from vae/, accepting the attention names older diffusers folders use."""
+    module = empty_vae(plan.detected.vae_config)
     weights = _read_weights(plan.weight_files["vae"], device, dtype, _current_vae_name)
     return fill_module(module, weights, component="VAE", path=plan.path / "vae", device=device)
 

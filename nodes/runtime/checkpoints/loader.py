@@ -26,7 +26,7 @@ class LoadedCheckpoint:
     """The modules of one checkpoint, ready for inference, with what was detected about it."""
 
     unet: Any  # diffusers UNet2DConditionModel
-    vae: Any  # diffusers AutoencoderKL
+    vae: Any  # our AutoencoderKl (models/autoencoder.py)
     text_encoders: tuple[Any, ...]  # ClipTextModel, in the order of detected.text_encoders
     architecture: Architecture
     prediction_type: str  # "epsilon" or "v_prediction"

@@ -16,7 +16,7 @@ VAE_PREFIXES = (VAE_PREFIX, "vae.", "")
 
 
 def load_vae_file(path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
-    """diffusers AutoencoderKL filled from a VAE file (or the VAE inside a full checkpoint)."""
+    """Our AutoencoderKl filled from a VAE file (or the VAE inside a full checkpoint)."""
     device = torch.device(device)
     with open_checkpoint_file(path) as checkpoint:
         prefix = next((p for p in VAE_PREFIXES if p + "decoder.conv_in.weight" in checkpoint.shapes), None)

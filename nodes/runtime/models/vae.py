@@ -1,4 +1,4 @@
-"""VAE: pixels <-> LATENT samples with a diffusers AutoencoderKL, in ComfyUI's conventions.
+"""VAE: pixels <-> LATENT samples with our AutoencoderKl (models/autoencoder.py), in ComfyUI's conventions.
 
 IMAGE is [B, H, W, C] in 0..1 on the CPU; LATENT samples are the encoder's unscaled latents (the model's scale factor
 is applied by the sampler). Encoding takes the posterior's mean, so the same image always gives the same latent.
@@ -6,13 +6,12 @@ is applied by the sampler). Encoding takes the posterior's mean, so the same ima
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
 import torch
 
 from graph_engine import InvalidNodeInput
 
 from ..devices import model_manager
+from .autoencoder import AutoencoderKl, LatentDistribution
 from .interrupts import make_vae_interruptible
 from .vae_attention import AttentionChooser
 from .vae_layout import LayoutChooser, in_layout, is_channels_last
@@ -28,7 +27,7 @@ FALLBACK_ENCODE_TILE = 512
 class Vae:
     """What flows on a VAE wire."""
 
-    module: Any  # diffusers AutoencoderKL
+    module: AutoencoderKl
     source: str
     attention: AttentionChooser = field(default_factory=AttentionChooser, repr=False)
     layout: LayoutChooser = field(default_factory=LayoutChooser, repr=False)
@@ -136,10 +135,10 @@ class Vae:
         return self.layout.prepare(part_name, part, run, sample, downscale, latent_width)
 
     def _run_decoder(self, samples: torch.Tensor) -> torch.Tensor:
-        return self.module.decode(samples, return_dict=False)[0]
+        return self.module.decode(samples)
 
-    def _run_encoder(self, pixels: torch.Tensor):
-        return self.module.encode(pixels, return_dict=False)[0]
+    def _run_encoder(self, pixels: torch.Tensor) -> LatentDistribution:
+        return self.module.encode(pixels)
 
     def _model_pixels(self, image: torch.Tensor) -> torch.Tensor:
         """IMAGE -> the encoder's input layout [B, 3, H, W] in -1..1, cropped to a multiple of the downscale."""

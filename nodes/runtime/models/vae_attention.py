@@ -1,4 +1,5 @@
-"""Choosing how the VAE computes its self-attention, by measuring, once per device, dtype and size.
+"""The VAE's self-attention layer, its compute paths, and choosing a path by measuring, once per device, dtype and
+size.
 
 The VAE's mid-block attends over every latent pixel (4096 tokens at 512 px). PyTorch's fused SDPA is the default and
 usually the fastest on a GPU, but on a CPU its fallback can lose to a plain batched matmul or to processing the
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .interrupts import check_interrupt
 
@@ -23,90 +25,98 @@ log = logging.getLogger(__name__)
 
 QUERY_CHUNK = 1024
 HUGE_SCORES = 1 << 30  # a square image of about 1,450 px, batch 1: seconds of one fused attention on a CPU
+DEFAULT_PATH = "sdpa"
+
+# Each path maps query, key and value [batch, heads, tokens, width] to the attended values, same shape.
+AttentionPath = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class QueryChunkedAttention:
-    """Self-attention computed for blocks of queries at a time ("split" attention): the score matrix held at once
-    is QUERY_CHUNK x tokens instead of tokens x tokens, which keeps it in cache on a CPU."""
-
-    def __init__(self, chunk: int = QUERY_CHUNK) -> None:
-        self.chunk = chunk
-
-    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states=None, attention_mask=None,
-                 temb=None, **kwargs) -> torch.Tensor:
-        residual = hidden_states
-        spatial = hidden_states.ndim == 4
-        if spatial:
-            batch, channels, height, width = hidden_states.shape
-            hidden_states = hidden_states.view(batch, channels, height * width).transpose(1, 2)
-        if attn.group_norm is not None:
-            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-        batch, tokens, _ = hidden_states.shape
-        heads = attn.heads
-
-        def split_heads(x: torch.Tensor) -> torch.Tensor:
-            return x.view(batch, -1, heads, x.shape[-1] // heads).transpose(1, 2)
-
-        query = split_heads(attn.to_q(hidden_states))
-        key = split_heads(attn.to_k(hidden_states))
-        value = split_heads(attn.to_v(hidden_states))
-        out = torch.empty_like(query)
-        for start in range(0, tokens, self.chunk):
-            check_interrupt()
-            out[:, :, start:start + self.chunk] = F.scaled_dot_product_attention(
-                query[:, :, start:start + self.chunk], key, value)
-        hidden_states = out.transpose(1, 2).reshape(batch, tokens, -1)
-        hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
-        if spatial:
-            hidden_states = hidden_states.transpose(-1, -2).reshape(residual.shape)
-        if attn.residual_connection:
-            hidden_states = hidden_states + residual
-        return hidden_states / attn.rescale_output_factor
+def sdpa_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """PyTorch's fused scaled dot product attention."""
+    return F.scaled_dot_product_attention(query, key, value)
 
 
-class SlicedAttention:
-    """diffusers' sliced processor (one head-batch slice at a time), taking the `temb` argument the VAE passes so
-    diffusers does not warn on every call."""
-
-    def __init__(self) -> None:
-        from diffusers.models.attention_processor import SlicedAttnProcessor
-
-        self.inner = SlicedAttnProcessor(1)
-
-    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states=None, attention_mask=None,
-                 temb=None) -> torch.Tensor:
-        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask)
+def classic_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """The whole score matrix at once, by batched matmuls (as diffusers' AttnProcessor computes it)."""
+    batch, heads, tokens, width = query.shape
+    query, key, value = (each.reshape(batch * heads, -1, width) for each in (query, key, value))
+    return torch.bmm(_probabilities(query, key), value).view(batch, heads, tokens, width)
 
 
-def attention_paths() -> dict[str, Callable[[], object]]:
-    """The processors to try, by name."""
-    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
-
-    return {"sdpa": AttnProcessor2_0, "classic": AttnProcessor, "sliced": SlicedAttention,
-            "split": QueryChunkedAttention}
-
-
-def vae_attention_layers(vae: torch.nn.Module) -> list[torch.nn.Module]:
-    """The attention layers of an AutoencoderKL (the encoder's and decoder's mid blocks)."""
-    from diffusers.models.attention_processor import Attention
-
-    return [module for module in vae.modules() if isinstance(module, Attention)]
+def sliced_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """As `classic_attention`, one (batch item, head) at a time: one score matrix in memory instead of a batch."""
+    batch, heads, tokens, width = query.shape
+    query, key, value = (each.reshape(batch * heads, -1, width) for each in (query, key, value))
+    out = torch.empty_like(query)
+    for index in range(batch * heads):
+        one = slice(index, index + 1)
+        out[one] = torch.bmm(_probabilities(query[one], key[one]), value[one])
+    return out.view(batch, heads, tokens, width)
 
 
-def fastest_path(layer: torch.nn.Module, sample: torch.Tensor, rounds: int = 3) -> str:
+def split_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """SDPA for QUERY_CHUNK queries at a time, with an interrupt check before each: the scores held at once are
+    QUERY_CHUNK x tokens instead of tokens x tokens, which keeps them in cache on a CPU."""
+    out = torch.empty_like(query)
+    for start in range(0, query.shape[2], QUERY_CHUNK):
+        check_interrupt()
+        rows = slice(start, start + QUERY_CHUNK)
+        out[:, :, rows] = F.scaled_dot_product_attention(query[:, :, rows], key, value)
+    return out
+
+
+def _probabilities(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """Softmax of the scaled scores [batch, queries, keys]; the softmax in float32 whatever the model's dtype (as
+    diffusers upcasts it for the VAE), the scores and the result in the query's dtype."""
+    scores = torch.baddbmm(torch.empty(query.shape[0], query.shape[1], key.shape[1], dtype=query.dtype,
+                                       device=query.device),
+                           query, key.transpose(1, 2), beta=0, alpha=query.shape[-1] ** -0.5)
+    return scores.float().softmax(dim=-1).to(query.dtype)
+
+
+ATTENTION_PATHS: dict[str, AttentionPath] = {"sdpa": sdpa_attention, "classic": classic_attention,
+                                              "sliced": sliced_attention, "split": split_attention}
+
+
+class VaeAttention(nn.Module):
+    """The mid block's self-attention over every pixel, added to its input, computed by the path named in `path`.
+
+    One head as wide as the channels: diffusers gives the VAE's attention a head width equal to its channel count.
+    The parameter names are diffusers' (`group_norm`, `to_q`, `to_k`, `to_v`, `to_out.0`)."""
+
+    def __init__(self, channels: int, groups: int, eps: float) -> None:
+        super().__init__()
+        self.group_norm = nn.GroupNorm(groups, channels, eps=eps)
+        self.to_q, self.to_k, self.to_v = (nn.Linear(channels, channels) for _ in range(3))
+        self.to_out = nn.ModuleList([nn.Linear(channels, channels)])
+        self.path = DEFAULT_PATH
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = x.shape
+        tokens = self.group_norm(x).flatten(2).transpose(1, 2)  # [batch, pixels, channels]
+        query, key, value = (project(tokens).unsqueeze(1) for project in (self.to_q, self.to_k, self.to_v))
+        attended = self.to_out[0](ATTENTION_PATHS[self.path](query, key, value).squeeze(1))
+        return attended.transpose(1, 2).reshape(batch, channels, height, width) + x
+
+
+def vae_attention_layers(vae: nn.Module) -> list[VaeAttention]:
+    """The attention layers of a VAE or one of its parts (the encoder's and decoder's mid blocks)."""
+    return [module for module in vae.modules() if isinstance(module, VaeAttention)]
+
+
+def fastest_path(layer: VaeAttention, sample: torch.Tensor, rounds: int = 3) -> str:
     """Time each path on `layer` with input shaped like `sample` and return the fastest one's name.
 
     The paths take turns within each round and each keeps its best time, so a burst of other work on the machine
     slows one round of every path rather than all the runs of one; the first round is the warm-up (allocations,
     kernel selection)."""
-    paths = {name: make() for name, make in attention_paths().items()}
-    best = dict.fromkeys(paths, float("inf"))
-    original = layer.processor
+    best = dict.fromkeys(ATTENTION_PATHS, float("inf"))
+    original = layer.path
     try:
         with torch.no_grad():
             for round_number in range(rounds):
-                for name, processor in paths.items():
-                    layer.set_processor(processor)
+                for name in ATTENTION_PATHS:
+                    layer.path = name
                     synchronize(sample.device)
                     started = time.perf_counter()
                     layer(sample)
@@ -114,7 +124,7 @@ def fastest_path(layer: torch.nn.Module, sample: torch.Tensor, rounds: int = 3) 
                     if round_number > 0:
                         best[name] = min(best[name], time.perf_counter() - started)
     finally:
-        layer.set_processor(original)
+        layer.path = original
     chosen = min(best, key=best.get)
     log.debug("VAE attention on %s for %s: %s -> %s", sample.device, tuple(sample.shape),
               {name: f"{seconds * 1000:.1f} ms" for name, seconds in best.items()}, chosen)
@@ -128,15 +138,14 @@ def synchronize(device: torch.device) -> None:
 
 
 class AttentionChooser:
-    """Remembers the fastest path per (part, device, dtype, channels, tokens, batch) and installs it on that part of a
+    """Remembers the fastest path per (part, device, dtype, channels, tokens, batch) and sets it on that part of a
     VAE (its decoder or its encoder), timed on the part's own attention layer."""
 
     def __init__(self) -> None:
         self.choices: dict[tuple, str] = {}
-        self._processors: dict[str, object] = {}  # one instance per path, shared by the layers it is installed on
-        self._layers: dict[int, tuple[weakref.ref, list[torch.nn.Module]]] = {}
+        self._layers: dict[int, tuple[weakref.ref, list[VaeAttention]]] = {}
 
-    def install(self, vae: torch.nn.Module, latent_height: int, latent_width: int, batch: int = 1,
+    def install(self, vae: nn.Module, latent_height: int, latent_width: int, batch: int = 1,
                 part: str = "decoder") -> str:
         layers = self._part_layers(getattr(vae, part))
         if not layers:
@@ -152,20 +161,13 @@ class AttentionChooser:
             sample = torch.randn(batch, channels, latent_height, latent_width, device=weight.device, dtype=weight.dtype)
             self.choices[key] = fastest_path(layer, sample)
         name = self.choices[key]
-        processor = self._processor(name)
         for each in layers:
-            if each.processor is not processor:  # installed by the last call of this size most of the time
-                each.set_processor(processor)
+            each.path = name
         return name
 
-    def _part_layers(self, part: torch.nn.Module) -> list[torch.nn.Module]:
+    def _part_layers(self, part: nn.Module) -> list[VaeAttention]:
         """The part's attention layers, found once (a walk over every module of the VAE is not free at 64 px)."""
         found = self._layers.get(id(part))
         if found is None or found[0]() is not part:
             found = self._layers[id(part)] = (weakref.ref(part), vae_attention_layers(part))
         return found[1]
-
-    def _processor(self, name: str) -> object:
-        if name not in self._processors:
-            self._processors[name] = attention_paths()[name]()
-        return self._processors[name]

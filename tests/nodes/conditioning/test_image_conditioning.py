@@ -1,4 +1,4 @@
-"""InpaintModelConditioning and InstructPixToPixConditioning with a tiny VAE, against the diffusers module itself."""
+"""InpaintModelConditioning and InstructPixToPixConditioning with a tiny VAE, against the VAE module itself."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,7 @@ from graph_engine import InvalidNodeInput
 from nodes.diffusion.inpaint_conditioning import InpaintModelConditioning
 from nodes.diffusion.ip2p import InstructPixToPixConditioning
 from nodes.runtime.models.vae import Vae
-from tests.fixtures.tiny_checkpoints import perturb, tiny_vae
+from tests.fixtures.tiny_checkpoints import own_vae, perturb, tiny_vae
 from tests.nodes.conditioning.cond_helpers import entry
 
 
@@ -19,14 +19,14 @@ def vae() -> Vae:
     with torch.random.fork_rng():
         torch.manual_seed(5)
         module = perturb(tiny_vae(0.18215), torch.Generator().manual_seed(5))
-    return Vae(module=module, source="tiny")
+    return Vae(module=own_vae(module), source="tiny")
 
 
 def encoded(vae: Vae, image: np.ndarray) -> torch.Tensor:
-    """The posterior mode of the diffusers VAE for an image [B, H, W, 3] in 0..1."""
+    """The posterior mode of the VAE module for an image [B, H, W, 3] in 0..1."""
     pixels = torch.from_numpy(image).float().permute(0, 3, 1, 2) * 2.0 - 1.0
     with torch.no_grad():
-        return vae.module.encode(pixels).latent_dist.mode()
+        return vae.module.encode(pixels).mode()
 
 
 def test_inpaint_conditioning_greys_out_the_mask_and_carries_image_and_mask(vae):

@@ -87,20 +87,20 @@ def test_a_node_that_runs_out_of_memory_is_retried_once_then_named_with_the_amou
 
 
 def test_every_vae_attention_path_decodes_the_same_image_and_the_chooser_installs_one(studio):
-    from nodes.runtime.models.vae_attention import attention_paths, vae_attention_layers
+    from nodes.runtime.models.vae_attention import ATTENTION_PATHS, vae_attention_layers
 
     _, _, vae = studio.load("sd1")
     latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
     decoded = {}
-    for name, make in attention_paths().items():
+    for name in ATTENTION_PATHS:
         for layer in vae_attention_layers(vae.module):
-            layer.set_processor(make())
+            layer.path = name
         with torch.no_grad():
-            decoded[name] = vae.module.decode(latent).sample
+            decoded[name] = vae.module.decode(latent)
     for name, image in decoded.items():
         assert torch.allclose(image, decoded["sdpa"], atol=1e-5), name
     for part in ("decoder", "encoder"):  # each part's choice is timed on its own layer and installed there
         chosen = vae.attention.install(vae.module, 8, 8, part=part)
-        assert chosen in attention_paths()
+        assert chosen in ATTENTION_PATHS
         layers = vae_attention_layers(getattr(vae.module, part))
-        assert layers and all(type(layer.processor) is type(attention_paths()[chosen]()) for layer in layers)
+        assert layers and all(layer.path == chosen for layer in layers)

@@ -1,12 +1,11 @@
 """What the Vae chooses per part (decoder, encoder) and size: the attention path and the memory layout, each timed once
-on the first call of a size and kept, with results the same as the bare diffusers module's; and a whole image whose
-estimate is over the free memory goes to tiles at once.
+on the first call of a size and kept, with results the same as the bare diffusers module's with the same weights; and
+a whole image whose estimate is over the free memory goes to tiles at once.
 
 Tolerance 1e-5: the attention paths and the two layouts sum the same products in other orders (float round-off, about
 4e-6 here); a real mistake (channels and rows mixed up, a wrong scale) changes values by 0.1 or more."""
 from __future__ import annotations
 
-import copy
 import logging
 import resource
 from pathlib import Path
@@ -18,6 +17,7 @@ from nodes.runtime.demo_model import demo_vae
 from nodes.runtime.models import Vae
 from nodes.runtime.models.vae_attention import vae_attention_layers
 from nodes.runtime.models.vae_layout import in_layout, is_channels_last, set_layout
+from tests.fixtures.tiny_checkpoints import own_vae
 from nodes.runtime.models.vae_tiling import whole_or_tiles
 
 TOLERANCE = 1e-5
@@ -27,8 +27,8 @@ CHOOSERS = ("nodes.runtime.models.vae_attention", "nodes.runtime.models.vae_layo
 @pytest.fixture
 def vae_and_bare():
     torch.manual_seed(0)
-    module = demo_vae().eval()
-    return Vae(module=module, source="demo"), copy.deepcopy(module)
+    bare = demo_vae().eval()
+    return Vae(module=own_vae(bare), source="demo"), bare
 
 
 def latent(height: int = 8, width: int = 8) -> torch.Tensor:
@@ -51,9 +51,9 @@ def test_decode_and_encode_give_the_bare_modules_results(vae_and_bare):
 
 @pytest.mark.parametrize("part", ["decoder", "encoder"])
 def test_both_layouts_compute_the_same(vae_and_bare, part):
-    _, module = vae_and_bare
+    module = vae_and_bare[0].module
     sample = latent() if part == "decoder" else image().movedim(-1, 1) * 2 - 1
-    run = (lambda x: module.decode(x).sample) if part == "decoder" else (lambda x: module.encode(x).latent_dist.mean)
+    run = module.decode if part == "decoder" else (lambda x: module.encode(x).mode())
     results = {}
     with torch.no_grad():
         for channels_last in (False, True):
@@ -69,9 +69,9 @@ def test_each_part_and_size_is_timed_once_and_its_choice_kept(vae_and_bare, capl
     with caplog.at_level(logging.DEBUG, logger=CHOOSERS[0]), caplog.at_level(logging.DEBUG, logger=CHOOSERS[1]):
         vae.decode(latent())
         decoder_layer = vae_attention_layers(vae.module.decoder)[0]
-        installed = decoder_layer.processor
+        installed = decoder_layer.path
         vae.decode(latent())
-        assert decoder_layer.processor is installed  # kept, not installed again
+        assert decoder_layer.path == installed  # kept, not timed again
         vae.decode(latent(8, 16))
         vae.encode(image())
         vae.encode(image())

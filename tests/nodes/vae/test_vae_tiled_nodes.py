@@ -19,6 +19,7 @@ import torch
 from graph_engine import Engine, Folders, events
 from nodes.runtime.models import Vae
 from tests.fixtures.registries import builtin_registry
+from tests.fixtures.tiny_checkpoints import own_vae
 from tests.nodes.latent.latent_helpers import CAUGHT, TCatch
 
 IMAGE_TOLERANCE = (0.02, 0.15)  # mean, largest
@@ -44,7 +45,7 @@ class TFeedVae:
 
 @pytest.fixture(scope="module")
 def vae(tiny_sd1) -> Vae:
-    return Vae(module=tiny_sd1.vae, source="tiny SD1")
+    return Vae(module=own_vae(tiny_sd1.vae), source="tiny SD1")
 
 
 @pytest.fixture
