@@ -63,10 +63,11 @@ def main() -> int:
     from bench.pipeline import large_modules
     from nodes.runtime.models.interrupts import make_unet_interruptible
     from nodes.runtime.models.vae import Vae
+    from tests.fixtures.tiny_checkpoints import own_vae
 
     unet, vae_module, _ = large_modules()
     make_unet_interruptible(unet)  # as DiffusionModel.prepare does before sampling
-    vae = Vae(vae_module, "bench")  # VAEDecode's path: its attention choice and interrupt checks
+    vae = Vae(own_vae(vae_module), "bench")  # VAEDecode's path: its attention choice and interrupt checks
     side_u, side_v = args.unet_size // 8, args.vae_size // 8
     latent_u, context = torch.randn(2, 4, side_u, side_u), torch.randn(2, 77, 768)  # cond and uncond in one batch
     latent_v = torch.randn(1, 4, side_v, side_v)

@@ -5,9 +5,9 @@ Four parts, each printed as a table with its target:
   (a) KSampler node vs a bare euler + CFG loop over the same diffusers UNet (same sigmas, same noise), 64/128/256 px.
   (b) checkpoint load time vs reading the file's bytes (both page-cache hot), and peak RSS during the load vs the
       file size; each load runs in a fresh subprocess so its memory is its own.
-  (c) VAEDecode and VAEEncode (`Vae.decode` / `Vae.encode`, which time the attention paths and memory layouts once
-      per size and keep the fastest) vs bare `AutoencoderKL.decode` / `.encode(...).latent_dist` on an untouched copy
-      of the module (diffusers' default attention processor), at --sizes.
+  (c) VAEDecode and VAEEncode (`Vae.decode` / `Vae.encode` with our VAE module, which time the attention paths and
+      memory layouts once per size and keep the fastest) vs bare diffusers `AutoencoderKL.decode` /
+      `.encode(...).latent_dist` with the same weights (diffusers' default attention processor), at --sizes.
   (d) the text-to-image workflow through the engine: a second run with only the seed changed vs the first run.
 
 With a CUDA GPU it also measures 512 px fp16 it/s of the KSampler vs the bare loop.
@@ -394,9 +394,21 @@ def last_choice(vae) -> str:
     return attention + ("" if channels_last is None else " / " + ("channels-last" if channels_last else "contiguous"))
 
 
+def diffusers_vae(module: torch.nn.Module) -> torch.nn.Module:
+    """diffusers' AutoencoderKL with our module's config and weights, on its device and in its dtype (diffusers'
+    default attention processor and layout)."""
+    from diffusers import AutoencoderKL
+
+    weight = module.decoder.conv_in.weight
+    bare = AutoencoderKL(**module.config)
+    bare.load_state_dict(module.state_dict(), strict=True)
+    # torch's own `to`: diffusers' warns about float32-only modules, which this VAE does not have
+    return torch.nn.Module.to(bare, weight.device, weight.dtype).eval()
+
+
 def measure_decode(vae, bare_module, size: int, repeat: int) -> dict[str, object]:
-    """Vae.decode vs AutoencoderKL.decode of an untouched copy of the module (diffusers' default processors, its own
-    layout), on the same random latent; both images compared."""
+    """Vae.decode vs diffusers' AutoencoderKL.decode with the same weights (its default processor, its own layout), on
+    the same random latent; both images compared."""
     latent = torch.randn(1, 4, size // 8, size // 8, generator=torch.Generator().manual_seed(SEED))
     on_device = latent.to(vae.device, vae.dtype)
     results: dict[str, torch.Tensor] = {}
@@ -416,8 +428,8 @@ def measure_decode(vae, bare_module, size: int, repeat: int) -> dict[str, object
 
 
 def measure_encode(vae, bare_module, size: int, repeat: int) -> dict[str, object]:
-    """Vae.encode of an IMAGE vs AutoencoderKL.encode(...).latent_dist of the same pixels, already in the model's
-    layout (NCHW, -1..1) on its device, with the untouched copy; the latents (the posterior's mean) compared."""
+    """Vae.encode of an IMAGE vs diffusers' AutoencoderKL.encode(...).latent_dist of the same pixels, already in the
+    model's layout (NCHW, -1..1) on its device; the latents (the posterior's mean) compared."""
     image = torch.rand(1, size, size, 3, generator=torch.Generator().manual_seed(SEED))
     pixels = (image.movedim(-1, 1) * 2 - 1).contiguous().to(vae.device, vae.dtype)
     results: dict[str, torch.Tensor] = {}
@@ -447,7 +459,7 @@ def part_vae(vaes: dict[str, object], sizes: Sequence[int], repeat: int) -> None
     rows = []
     try:
         for name, vae in vaes.items():
-            bare_module = copy.deepcopy(vae.module)  # before ours touches it: its processors, layout and classes
+            bare_module = diffusers_vae(vae.module)
             for operation, measure in (("decode", measure_decode), ("encode", measure_encode)):
                 for size in sizes:
                     t = measure(vae, bare_module, size, repeat)
@@ -461,8 +473,8 @@ def part_vae(vaes: dict[str, object], sizes: Sequence[int], repeat: int) -> None
             each.removeHandler(handler)
             each.setLevel(level)
             each.propagate = propagate
-    print_table(f"(c) Vae.decode / Vae.encode vs bare AutoencoderKL.decode / .encode(...).latent_dist on an untouched "
-                f"copy (diffusers' default processor and layout); float32; median of {repeat}",
+    print_table(f"(c) Vae.decode / Vae.encode vs bare diffusers AutoencoderKL.decode / .encode(...).latent_dist with "
+                f"the same weights (diffusers' default processor and layout); float32; median of {repeat}",
                 ["vae of", "", "size", "bare ms", "ours ms", "ours/bare", "target", "", "max |diff|", "ours chose"],
                 rows)
     print("  choices timed by the Vae on the first call of each size (attention: one mid-block layer; layout: a probe):")
