@@ -55,8 +55,8 @@ def make_unet_interruptible(unet: torch.nn.Module) -> None:
 
 
 def make_vae_interruptible(vae: torch.nn.Module) -> None:
-    """Checks before each part of each encoder and decoder block of an AutoencoderKL and inside each big convolution;
-    once per VAE (its attention checks in its own query blocks, see vae_attention)."""
+    """Checks before each part of each encoder and decoder block of the VAE (models/autoencoder.py) and inside each
+    big convolution; once per VAE (its attention checks in its own query blocks, see vae_attention)."""
     encoder, decoder = vae.encoder, vae.decoder
     if _hook_blocks(vae, [*encoder.down_blocks, encoder.mid_block, decoder.mid_block, *decoder.up_blocks]):
         _band_convolutions(vae)

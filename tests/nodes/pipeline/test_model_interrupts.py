@@ -131,6 +131,22 @@ def test_a_huge_vae_attention_takes_the_interruptible_split_path_without_timing_
     assert vae.decoder.mid_block.attentions[0].path == "split"
 
 
+def test_the_split_vae_attention_checks_before_each_query_block_and_an_interrupt_stops_it(monkeypatch):
+    from nodes.runtime.models import vae_attention
+
+    monkeypatch.setattr(vae_attention, "QUERY_CHUNK", 16)
+    layer = vae_attention.vae_attention_layers(own_vae(demo_vae()))[0]
+    layer.path = "split"
+    x = torch.randn(1, layer.to_q.in_features, 8, 8)  # 64 queries: four blocks
+    with torch.no_grad():
+        with running_node(CountingFlag()) as flag:
+            layer(x)
+        assert flag.asked == 4
+        with running_node(InterruptAfterFirstAsk()) as flag, pytest.raises(Interrupted):
+            layer(x)
+    assert flag.asked == 2  # the first block ran, the second was never started
+
+
 @pytest.mark.parametrize("conv", [
     torch.nn.Conv2d(8, 16, 3, padding=1),  # a resnet's
     torch.nn.Conv2d(8, 8, 3, stride=2, padding=0),  # diffusers' downsampler (its own padding done before)
