@@ -4,7 +4,8 @@ Inside each BasicTransformerBlock ComfyUI offers: `attn1_patch`/`attn2_patch` (c
 and the value before the projections), `patches_replace` "attn1"/"attn2" keyed by (block name, number) or (block name,
 number, block index) (compute the attention from q, k, v), `attn1_output_patch`/`attn2_output_patch` (change the
 attention's output) and `middle_patch` (between self- and cross-attention). Their extra_options are the call's
-transformer options (less the patches) with the block's head count and head size.
+transformer options (less the patches) with the block's head count and head size. With no patches this is the plain
+transformer (unet_attention.Transformer2DModel's forward).
 """
 from __future__ import annotations
 
@@ -13,44 +14,40 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from graph_engine import InvalidNodeInput
-
 PATCH_KEYS = ("patches", "patches_replace")
 
 
 def spatial_transformer(transformer: Any, h: torch.Tensor, context: torch.Tensor, options: dict) -> torch.Tensor:
-    """A diffusers Transformer2DModel (ComfyUI's SpatialTransformer) over `h`, each block with its patches; counts
-    the transformer in options["transformer_index"]."""
-    batch, _, height, width = h.shape
-    hidden, inner_dim = transformer._operate_on_continuous_inputs(h)
+    """A Transformer2DModel (ComfyUI's SpatialTransformer) over `h`, each block with its patches; counts the
+    transformer in options["transformer_index"]."""
+    hidden = transformer.project_in(h)
     for index, block in enumerate(transformer.transformer_blocks):
         options["block_index"] = index
         hidden = transformer_block(block, hidden, context, options)
-    out = transformer._get_output_for_continuous_inputs(hidden, h, batch, height, width, inner_dim)
+    out = transformer.project_out(hidden, h)
     options["transformer_index"] = options.get("transformer_index", 0) + 1
     return out
 
 
 def transformer_block(block: Any, x: torch.Tensor, context: torch.Tensor, options: dict) -> torch.Tensor:
-    """ComfyUI's BasicTransformerBlock forward over a diffusers BasicTransformerBlock of the plain kind (layer norms,
-    self-attention (or a first cross-attention) then cross-attention then feed-forward)."""
-    if block.norm_type != "layer_norm" or block.pos_embed is not None:
-        raise InvalidNodeInput(f"this model's transformer blocks ({block.norm_type}) are not of the Stable Diffusion "
-                               "kind that attention patches and ControlNets apply to; remove the patching node")
+    """ComfyUI's BasicTransformerBlock forward over ours: self-attention (or a first cross-attention), then
+    cross-attention, then feed-forward, each after its layer norm and added to its input."""
+    # a block that attends to the text twice (ComfyUI's disable_self_attn: the x4 upscaler's first levels)
+    first_context = context if block.only_cross_attention else None
     patches = options.get("patches", {})
     replaces = options.get("patches_replace", {})
+    if not patches and not replaces:
+        x = block.attn1(block.norm1(x), first_context) + x
+        x = block.attn2(block.norm2(x), context) + x
+        return block.ff(block.norm3(x)) + x
     extra = {key: value for key, value in options.items() if key not in PATCH_KEYS}
     extra["n_heads"] = block.attn1.heads
     extra["dim_head"] = block.attn1.inner_dim // block.attn1.heads
     where = _replace_keys(options)
-
-    # a block that attends to the text twice (ComfyUI's disable_self_attn: the x4 upscaler's first levels)
-    first_context = context if block.only_cross_attention else None
     x = _attention_step(block.attn1, block.norm1(x), first_context, patches, replaces, where, "attn1", extra) + x
     for patch in patches.get("middle_patch", ()):
         x = patch(x, extra)
-    if block.attn2 is not None:
-        x = _attention_step(block.attn2, block.norm2(x), context, patches, replaces, where, "attn2", extra) + x
+    x = _attention_step(block.attn2, block.norm2(x), context, patches, replaces, where, "attn2", extra) + x
     return block.ff(block.norm3(x)) + x
 
 
@@ -75,13 +72,11 @@ def _attention_step(attn: Any, n: torch.Tensor, context: torch.Tensor | None, pa
     if replace is not None:
         context = n if context is None else context
         value = context if value is None else value
-        out = replace(attn.to_q(n), attn.to_k(context), attn.to_v(value), extra)
-        out = attn.to_out[1](attn.to_out[0](out))
+        out = attn.to_out[0](replace(attn.to_q(n), attn.to_k(context), attn.to_v(value), extra))
     elif (value is None or value is context) and (context is None or context.shape[0] == n.shape[0]):
-        out = attn(n, encoder_hidden_states=context)  # the module's own processor (interrupt checks, chunking)
+        out = attn(n, context)  # the module's own attention (its interrupt checks in query blocks)
     else:
-        out = attn.to_out[1](attn.to_out[0](attention(attn.to_q(n), attn.to_k(context), attn.to_v(value),
-                                                      attn.heads)))
+        out = attn.to_out[0](attention(attn.to_q(n), attn.to_k(context), attn.to_v(value), attn.heads))
     for patch in patches.get(f"{name}_output_patch", ()):
         out = patch(out, extra)
     return out

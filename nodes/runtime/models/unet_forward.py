@@ -1,11 +1,12 @@
-"""diffusers' UNet2DConditionModel run block by block with ComfyUI's patch points and control residuals.
+"""The UNet's forward (unet_model.UNetModel): its blocks walked one by one with ComfyUI's patch points and control
+residuals; with no patches this is the plain forward (UNetModel.forward calls it so).
 
 ComfyUI's plugins and model-patching nodes (FreeU, Deep Shrink, SAG, PAG, HyperTile, ToMe, hypernetworks, GLIGEN,
 ControlNet) reach into the UNet at named places and number its blocks the original (LDM) way: input block 0 is the
 first convolution, then each level's resnet (with its transformer) pairs and its downsampler; ("middle", 0); output
 blocks count each level's resnet (with its transformer) pairs, the level's upsampler belonging to its last one. This
-walk calls diffusers' own submodules in that order, so the weights, LoRAs and interrupt checks are the same ones the
-plain forward uses; an unpatched walk gives diffusers' result. The transformer blocks are in transformer_forward.py.
+walk calls the UNet's submodules in that order (each through its module call, so the interrupt pre-hooks see them);
+an unpatched walk gives diffusers' UNet2DConditionModel result. The transformer blocks are in transformer_forward.py.
 """
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ from typing import Any
 import torch
 
 from graph_engine import InvalidNodeInput
-
-from .transformer_forward import spatial_transformer
 
 Control = dict[str, list[torch.Tensor | None]]
 
@@ -32,8 +31,7 @@ def patched_unet_forward(unet: Any, x: torch.Tensor, timestep: torch.Tensor, con
     patches = options.get("patches", {})
     control = {name: list(values) for name, values in control.items()} if control else None
 
-    emb = _embedding(unet, x, timestep, context, added_cond, class_labels, patches, options)
-    context = unet.process_encoder_hidden_states(encoder_hidden_states=context, added_cond_kwargs=added_cond)
+    emb = _embedding(unet, x, timestep, added_cond, class_labels, patches, options)
 
     skips: list[torch.Tensor] = []
     for block_id, run_block in enumerate(_input_blocks(unet)):
@@ -62,25 +60,16 @@ def patched_unet_forward(unet: Any, x: torch.Tensor, timestep: torch.Tensor, con
         h = torch.cat([h, skip], dim=1) if skip is not None else h
         h = run_block(h, emb, context, options, output_size=skips[-1].shape[2:] if skips else None)
 
-    if unet.conv_norm_out is not None:
-        h = unet.conv_act(unet.conv_norm_out(h))
-    return unet.conv_out(h)
+    return unet.conv_out(unet.conv_act(unet.conv_norm_out(h)))
 
 
-def _embedding(unet: Any, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor,
-               added_cond: dict | None, class_labels: torch.Tensor | None, patches: dict,
-               options: dict) -> torch.Tensor:
+def _embedding(unet: Any, x: torch.Tensor, timestep: torch.Tensor, added_cond: dict | None,
+               class_labels: torch.Tensor | None, patches: dict, options: dict) -> torch.Tensor:
     """The timestep embedding with its emb patches (before class and added embeddings, as ComfyUI applies them)."""
-    emb = unet.time_embedding(unet.get_time_embed(sample=x, timestep=timestep), None)
+    emb = unet.time_embed(x, timestep)
     for patch in patches.get("emb_patch", ()):
         emb = patch(emb, unet.config.block_out_channels[0], options)
-    class_emb = unet.get_class_embed(sample=x, class_labels=class_labels)
-    if class_emb is not None:
-        emb = torch.cat([emb, class_emb], dim=-1) if unet.config.class_embeddings_concat else emb + class_emb
-    aug_emb = unet.get_aug_embed(emb=emb, encoder_hidden_states=context, added_cond_kwargs=added_cond)
-    if aug_emb is not None:
-        emb = emb + aug_emb
-    return unet.time_embed_act(emb) if unet.time_embed_act is not None else emb
+    return unet.add_conditioning(emb, class_labels, added_cond)
 
 
 def _input_blocks(unet: Any) -> list:
@@ -112,7 +101,7 @@ def _output_blocks(unet: Any) -> list:
 def _resnet_step(resnet: Any, transformer: Any):
     def run(h: torch.Tensor, emb: torch.Tensor, context: torch.Tensor, options: dict) -> torch.Tensor:
         h = resnet(h, emb)
-        return spatial_transformer(transformer, h, context, options) if transformer is not None else h
+        return transformer(h, context, options) if transformer is not None else h
     return run
 
 
@@ -131,7 +120,7 @@ def _middle_block(block: Any, h: torch.Tensor, emb: torch.Tensor, context: torch
     attentions = getattr(block, "attentions", None) or [None] * (len(block.resnets) - 1)
     for transformer, resnet in zip(attentions, block.resnets[1:]):
         if transformer is not None:
-            h = spatial_transformer(transformer, h, context, options)
+            h = transformer(h, context, options)
         h = resnet(h, emb)
     return h
 
