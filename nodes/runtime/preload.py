@@ -1,5 +1,5 @@
-"""Load what a first text-to-image run needs before it is asked for: torch, diffusers' UNet code, our CLIP text and VAE
-models, the checkpoint loader, the sampler runtime and the CLIP tokenizer.
+"""Load what a first text-to-image run needs before it is asked for: torch, our UNet, VAE and CLIP text models, the
+checkpoint loader, the sampler runtime and the CLIP tokenizer.
 
 The server answers HTTP before any of these are imported (together they take seconds on a small machine), then
 calls `preload` on a background thread, so a user who presses Queue a moment later finds them ready and the first
@@ -53,7 +53,7 @@ def _build_tokenizer() -> object:
 FIRST_RUN_STEPS: tuple[PreloadStep, ...] = (
     import_step("torch"),
     import_step("nodes.runtime.devices"),
-    import_step("diffusers.models.unets.unet_2d_condition"),
+    import_step("nodes.runtime.models.unet_model"),
     import_step("nodes.runtime.models.autoencoder"),
     import_step("nodes.runtime.models.clip_text_model"),
     import_step("nodes.runtime.models.estimates"),

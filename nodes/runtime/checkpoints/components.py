@@ -16,10 +16,10 @@ from .unet_config import LayoutError
 
 
 def empty_unet(config: dict):
-    """diffusers UNet2DConditionModel on meta."""
-    from diffusers import UNet2DConditionModel
+    """Our UNet (diffusers' UNet2DConditionModel config and names) on meta."""
+    from ..models.unet_model import UNetModel
 
-    return empty_module(lambda: UNet2DConditionModel(**config))
+    return empty_module(lambda: UNetModel(config))
 
 
 def fill_unet(module, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
@@ -28,7 +28,7 @@ def fill_unet(module, weights: Mapping[str, torch.Tensor], path: Path, device: t
 
 
 def build_unet(config: dict, weights: Mapping[str, torch.Tensor], path: Path, device: torch.device):
-    """diffusers UNet2DConditionModel filled from `model.diffusion_model.*`."""
+    """Our UNet filled from `model.diffusion_model.*`."""
     return fill_unet(empty_unet(config), weights, path, device)
 
 

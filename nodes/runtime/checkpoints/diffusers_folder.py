@@ -12,7 +12,6 @@ single-file ENCODERS table (names, hidden layer, final norm), so prompts encode 
 """
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import time
@@ -27,7 +26,7 @@ from .components import empty_text_encoder, empty_vae
 from .conversion import UNUSED_TEXT_KEYS, LazyWeights
 from .errors import CheckpointError, CorruptCheckpointError, MissingComponentError, UnknownArchitectureError
 from .loader import CheckpointSummary, LoadedCheckpoint
-from .meta_modules import empty_module, fill_module
+from .meta_modules import fill_module
 from .prediction import EPSILON, NAMES, PredictionChoice, read_sidecar
 from .vae_config import SCALING_FACTORS
 
@@ -124,11 +123,9 @@ def _plan(path: str | Path) -> _FolderPlan:
     unet_config = _read_config(folder, "unet")
     text_configs = [_read_config(folder, subfolder) for subfolder in encoders]
     architecture = _family(folder, encoders, unet_config, text_configs)
-    from diffusers import UNet2DConditionModel
-
     from ..models.autoencoder import CONFIG_DEFAULTS as VAE_CONFIG_KEYS
 
-    unet_kwargs = _init_kwargs(UNet2DConditionModel, unet_config, folder / "unet")
+    unet_kwargs = _unet_kwargs(unet_config, folder)
     vae_kwargs = _known_entries(VAE_CONFIG_KEYS, "AutoencoderKl", _read_config(folder, "vae"), folder / "vae")
     vae_kwargs.setdefault("scaling_factor", SCALING_FACTORS[architecture.value])
     specs = tuple(_text_encoder_spec(architecture, row, subfolder, config)
@@ -232,10 +229,18 @@ def _family(folder: Path, encoders: tuple[str, ...], unet_config: dict, text_con
                                            f"{activation!r}. {SUPPORTED_FOLDERS}")
 
 
-def _init_kwargs(module_class: type, config: dict, where: Path) -> dict:
-    """The config entries the module's constructor takes; the rest (`_class_name`, versions) is bookkeeping."""
-    accepted = set(inspect.signature(module_class.__init__).parameters) - {"self"}
-    return _known_entries(accepted, module_class.__name__, config, where)
+def _unet_kwargs(config: dict, folder: Path) -> dict:
+    """The unet/config.json entries our UNet takes (diffusers' UNet2DConditionModel arguments); a UNet it cannot
+    build is refused here, before any weights are read."""
+    from ..models.unet_model import CONFIG_DEFAULTS, unet_config
+
+    kwargs = _known_entries(CONFIG_DEFAULTS, "UNetModel", config, folder / "unet")
+    try:
+        unet_config(kwargs)
+    except ValueError as error:
+        raise UnknownArchitectureError(folder, f"{folder}: its UNet is not one this loader can build: {error}. "
+                                               f"{SUPPORTED_FOLDERS}") from None
+    return kwargs
 
 
 def _known_entries(accepted: Collection[str], module_name: str, config: dict, where: Path) -> dict:
@@ -358,10 +363,10 @@ def _read_weights(files: list[Path], device: torch.device, dtype: torch.dtype,
 # ---------------------------------------------------------------- building modules
 
 def _build_unet(plan: _FolderPlan, device: torch.device, dtype: torch.dtype):
-    """diffusers UNet2DConditionModel from unet/; the folder already uses diffusers' names."""
-    from diffusers import UNet2DConditionModel
+    """Our UNet from unet/; the folder already uses diffusers' names, which are ours."""
+    from .components import empty_unet
 
-    module = empty_module(lambda: UNet2DConditionModel(**plan.detected.unet_config))
+    module = empty_unet(plan.detected.unet_config)
     weights = _read_weights(plan.weight_files["unet"], device, dtype, lambda key: key)
     return fill_module(module, weights, component="UNet", path=plan.path / "unet", device=device)
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class LoadedCheckpoint:
     """The modules of one checkpoint, ready for inference, with what was detected about it."""
 
-    unet: Any  # diffusers UNet2DConditionModel
+    unet: Any  # our UNetModel (models/unet_model.py)
     vae: Any  # our AutoencoderKl (models/autoencoder.py)
     text_encoders: tuple[Any, ...]  # ClipTextModel, in the order of detected.text_encoders
     architecture: Architecture

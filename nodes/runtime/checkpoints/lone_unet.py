@@ -18,13 +18,13 @@ import torch
 
 from .architecture import SUPPORTED, UNET_HEADS, Architecture, CheckpointArchitecture, survey
 from .checkpoint_file import CheckpointFile, open_checkpoint_file
-from .components import build_unet
+from .components import build_unet, empty_unet
 from .conversion import LazyWeights
 from .errors import MisplacedModelError, UnknownArchitectureError
 from .families import foreign_family
 from .file_kinds import classify_file
 from .ldm_layout import _unet_ldm_name
-from .meta_modules import empty_module, fill_module
+from .meta_modules import fill_module
 from .prediction import PredictionChoice, choose_prediction_type
 from .unet_config import UNET_PREFIX, LayoutError, infer_unet_config
 from . import x4_upscaler
@@ -61,7 +61,7 @@ class PrefixedFile:
 class LoadedUnet:
     """A lone UNet ready for inference, with what was detected about it."""
 
-    unet: object  # diffusers UNet2DConditionModel
+    unet: object  # unet_model.UNetModel
     architecture: Architecture
     prediction: PredictionChoice
     path: Path
@@ -82,7 +82,7 @@ def load_unet_file(path: str | Path, device: str | torch.device = "cpu", dtype: 
         prediction = choose_prediction_type(seen, CheckpointArchitecture(architecture, config, {}, ()))
         if diffusers_layout:
             weights = LazyWeights(checkpoint, device, dtype)  # already named as the module's parameters
-            unet = fill_module(_empty_unet(config), {key: weights[key] for key in checkpoint.shapes},
+            unet = fill_module(empty_unet(config), {key: weights[key] for key in checkpoint.shapes},
                                component="UNet", path=checkpoint.path, device=device)
         else:
             unet = build_unet(config, LazyWeights(seen, device, dtype), checkpoint.path, device)
@@ -148,12 +148,6 @@ def _original_names(shapes: Shapes, diffusers_layout: bool) -> dict[str, str]:
         except KeyError:
             log.warning("ignoring weight %s, which no Stable Diffusion UNet has", key)
     return names
-
-
-def _empty_unet(config: dict):
-    from diffusers import UNet2DConditionModel
-
-    return empty_module(lambda: UNet2DConditionModel(**config))
 
 
 def _round_weights_through(module: torch.nn.Module, storage_dtype: torch.dtype) -> None:

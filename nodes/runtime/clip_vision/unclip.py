@@ -27,8 +27,8 @@ SEED_OFFSET = 10
 
 
 def takes_image_embedding(model: Any) -> bool:
-    """Whether the MODEL's UNet reads a class input made from image embeddings (unCLIP); a MODEL without a diffusers
-    UNet (a plugin's or a test's stand-in) reads none."""
+    """Whether the MODEL's UNet reads a class input made from image embeddings (unCLIP); a MODEL without a UNet
+    config (a plugin's or a test's stand-in) reads none."""
     config = getattr(getattr(model, "unet", None), "config", None)
     return getattr(config, "class_embed_type", None) == "projection"
 
@@ -74,13 +74,13 @@ def unclip_input(conditioning: Sequence[dict], embed_width: int, seed: int) -> t
 
 def augment(embedding: torch.Tensor, level: int, seed: int) -> torch.Tensor:
     """[1, width] -> [1, 2 * width]: the embedding noised to `level`, then the level's sinusoid (cos, then sin)."""
-    from diffusers.models.embeddings import get_timestep_embedding
+    from ..models.unet_model import timestep_embedding
 
     keep, noise_scale = _schedule_at(level)
     noise = torch.randn(embedding.shape, generator=torch.Generator().manual_seed(seed))
     noised = keep * embedding + noise_scale * noise
-    sinusoid = get_timestep_embedding(torch.tensor([level]), embedding.shape[-1], flip_sin_to_cos=True,
-                                      downscale_freq_shift=0)
+    sinusoid = timestep_embedding(torch.tensor([level]), embedding.shape[-1], flip_sin_to_cos=True,
+                                  downscale_freq_shift=0)
     return torch.cat([noised, sinusoid.float()], dim=1)
 
 

@@ -28,7 +28,7 @@ class DiffusionModel(ModelPatchSurface, SamplingPatchSurface, WeightPatchSurface
     """What flows on a MODEL wire. Light to copy: views (such as a LoRA'd model or a patched clone) share the UNet
     module; `model_options` holds ComfyUI's sampler patches (patching.py)."""
 
-    unet: Any  # diffusers UNet2DConditionModel
+    unet: Any  # unet_model.UNetModel
     architecture: str  # "SD1.x", "SD2.x", "SDXL"
     prediction_type: str  # "epsilon" or "v_prediction"
     source: str  # the checkpoint's name, for messages
@@ -71,7 +71,8 @@ class DiffusionModel(ModelPatchSurface, SamplingPatchSurface, WeightPatchSurface
                 control: dict | None = None, class_labels: torch.Tensor | None = None) -> torch.Tensor:
         """The UNet's raw output (eps or v) in float32, for inputs in any dtype or device; `image` (for an inpainting
         or InstructPix2Pix UNet) is joined to the latent on the channel axis, unscaled, as ComfyUI does. With UNet
-        patches in `transformer_options` or a `control`, the UNet runs block by block (unet_forward.py)."""
+        patches in `transformer_options` or a `control`, its walk (unet_forward.py) takes them; without, the module
+        is called (so a compiled UNet standing in for it runs)."""
         device, dtype = self.device, self.dtype
         added = None
         if self.uses_size_conditioning:
@@ -92,10 +93,8 @@ class DiffusionModel(ModelPatchSurface, SamplingPatchSurface, WeightPatchSurface
                                            context.to(device, dtype), added_cond=added, control=control,
                                            class_labels=class_labels, transformer_options=dict(options))
             else:
-                extra = {"class_labels": class_labels} if class_labels is not None else {}
-                out = self.unet(x_in.to(device, dtype), timestep.to(device),
-                                encoder_hidden_states=context.to(device, dtype), added_cond_kwargs=added,
-                                return_dict=False, **extra)[0]
+                out = self.unet(x_in.to(device, dtype), timestep.to(device), context.to(device, dtype),
+                                added_cond=added, class_labels=class_labels)
         return out.float()
 
     def with_lora(self, lora: Any, strength: float) -> "DiffusionModel":

@@ -189,7 +189,9 @@ class UNetModel(nn.Module):
         kind = self.config.down_block_types[index]
         padding = None if index == len(channels) - 1 else self.config.downsample_padding
         arguments = (channels[max(index - 1, 0)], channels[index], layers, shape, padding)
-        return CrossAttnDownBlock2D(*arguments, attending) if kind == "CrossAttnDownBlock2D" else DownBlock2D(*arguments)
+        if kind == "CrossAttnDownBlock2D":
+            return CrossAttnDownBlock2D(*arguments, attending)
+        return DownBlock2D(*arguments)
 
     def _up_level(self, index: int, channels: list[int], layers: int, shape: LevelShape,
                   attending: Attending) -> nn.Module:
@@ -199,7 +201,9 @@ class UNetModel(nn.Module):
         joined = UpChannels(out=widths[index], previous=widths[max(index - 1, 0)],
                             below=widths[min(index + 1, len(widths) - 1)])
         arguments = (joined, layers, shape, index < len(widths) - 1)
-        return CrossAttnUpBlock2D(*arguments, attending) if kind == "CrossAttnUpBlock2D" else UpBlock2D(*arguments)
+        if kind == "CrossAttnUpBlock2D":
+            return CrossAttnUpBlock2D(*arguments, attending)
+        return UpBlock2D(*arguments)
 
     def forward(self, x: torch.Tensor, timestep: torch.Tensor | float | int, context: torch.Tensor, *,
                 added_cond: Mapping[str, torch.Tensor] | None = None,

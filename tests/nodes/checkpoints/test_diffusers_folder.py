@@ -19,7 +19,7 @@ from nodes.runtime.checkpoints.diffusers_folder import (inspect_diffusers_folder
 from nodes.runtime.checkpoints.meta_modules import meta_tensors
 from nodes.runtime.text.encode import encode_prompt
 from tests.fixtures.module_checks import assert_same_computation, assert_same_weights
-from tests.fixtures.tiny_checkpoints import TinyCheckpoint
+from tests.fixtures.tiny_checkpoints import TinyCheckpoint, as_diffusers_unet
 
 UNET_FILE = "diffusion_pytorch_model.safetensors"
 PIPELINES = {"SD1.x": "StableDiffusionPipeline", "SD2.x": "StableDiffusionPipeline",
@@ -33,7 +33,7 @@ def write_folder(directory: Path, tiny: TinyCheckpoint, *, prediction_type: str 
     """Save the tiny checkpoint's reference modules as diffusers/transformers do, with a model_index.json and a
     scheduler config. With `variant="fp16"` the modules are saved in half precision under .fp16 names only."""
     directory.mkdir(parents=True)
-    subfolders = {"unet": tiny.unet, "vae": tiny.vae, "text_encoder": tiny.text_encoders[0]}
+    subfolders = {"unet": as_diffusers_unet(tiny.unet), "vae": tiny.vae, "text_encoder": tiny.text_encoders[0]}
     if len(tiny.text_encoders) == 2:
         subfolders["text_encoder_2"] = tiny.text_encoders[1]
     index = {"_class_name": PIPELINES[tiny.architecture], "_diffusers_version": "0.42.1",
@@ -284,6 +284,8 @@ BREAKAGES = {
                                CheckpointError, "variant this loader does not know"),
     "mixed components": (lambda f: _edit_json(f / "unet" / "config.json", cross_attention_dim=96),
                          UnknownArchitectureError, "mixes components"),
+    "unsupported unet": (lambda f: _edit_json(f / "unet" / "config.json", resnet_time_scale_shift="scale_shift"),
+                         UnknownArchitectureError, "resnet_time_scale_shift='scale_shift'"),
 }
 
 

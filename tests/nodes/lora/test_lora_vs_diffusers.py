@@ -1,5 +1,6 @@
-"""Our patched UNet against diffusers' own LoRA loading (load_lora_adapter + fuse_lora, through peft) on the same
-module and file: kohya files (converted by diffusers' lora_state_dict) and PEFT files."""
+"""Our UNet patched by our LoRA code against diffusers' UNet with diffusers' own LoRA loading (load_lora_adapter +
+fuse_lora, through peft), same weights and file: kohya files (converted by diffusers' lora_state_dict) and PEFT
+files."""
 from __future__ import annotations
 
 import copy
@@ -11,7 +12,8 @@ from safetensors.torch import save_file
 from nodes.runtime.lora.deltas import apply_patches, patches_with_strength
 from nodes.runtime.lora.key_map import build_key_map, model_components
 from nodes.runtime.lora.lora_file import read_lora
-from tests.fixtures.tiny_checkpoints import perturb, sd1_unet
+from nodes.runtime.models.unet_model import UNetModel
+from tests.fixtures.tiny_checkpoints import as_our_unet, perturb, sd1_unet
 
 LAYERS = ("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k",
           "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q",
@@ -33,11 +35,11 @@ def unet_output(unet):
     generator = torch.Generator().manual_seed(4)
     x, context = torch.randn(1, 4, 8, 8, generator=generator), torch.randn(1, 77, 64, generator=generator)
     with torch.no_grad():
-        return unet(x, 500, context).sample
+        return unet(x, 500, context) if isinstance(unet, UNetModel) else unet(x, 500, context).sample
 
 
 def ours(unet, path):
-    patched = copy.deepcopy(unet)
+    patched = as_our_unet(unet)
     applied = apply_patches(model_components(patched, []), patches_with_strength(read_lora(path), STRENGTH),
                             build_key_map(patched))
     assert len(applied.applied) == len(LAYERS) and not applied.unmatched

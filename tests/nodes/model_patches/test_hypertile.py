@@ -48,7 +48,7 @@ def test_a_tiled_self_attention_block(model):
         out = (weights / weights.sum(-1, keepdims=True)) @ heads(v)
         out = out.transpose(0, 2, 1, 3).reshape(2, 2, 4, 4, 32).transpose(0, 2, 1, 3, 4).reshape(1, 64, 32)
         x = attn.to_out[0](torch.from_numpy(out).float()) + x
-        x = block.attn2(block.norm2(x), encoder_hidden_states=context) + x
+        x = block.attn2(block.norm2(x), context) + x
         expected = block.ff(block.norm3(x)) + x
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-5)
 

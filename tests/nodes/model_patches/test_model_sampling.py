@@ -33,8 +33,8 @@ def sd_sigmas(zsnr: bool = False) -> np.ndarray:
 def unet_output(model, x_in: torch.Tensor, timestep: float) -> torch.Tensor:
     """The tiny UNet's raw output for cond(1), called directly."""
     with torch.no_grad():
-        return model.unet(x_in, torch.tensor([timestep] * len(x_in)), encoder_hidden_states=cond(1)[0][0]
-                          .expand(len(x_in), -1, -1)).sample.float()
+        return model.unet(x_in, torch.tensor([timestep] * len(x_in)),
+                          cond(1)[0][0].expand(len(x_in), -1, -1)).float()
 
 
 def x0_of(model, patched, x_in_scale: float, timestep: float, to_x0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,9 +24,9 @@ class AffineUNet(torch.nn.Module):
         self.conv_in = torch.nn.Conv2d(4, 4, 1)
         self.config = SimpleNamespace(in_channels=4, addition_embed_type=None)
 
-    def forward(self, x, t, encoder_hidden_states, added_cond_kwargs=None, return_dict=False):
+    def forward(self, x, t, context, added_cond=None, class_labels=None):
         scale = (1 + t.float() / 1000).view(-1, 1, 1, 1)
-        return (self.conv_in(x) * scale + encoder_hidden_states.mean(dim=(1, 2)).view(-1, 1, 1, 1),)
+        return self.conv_in(x) * scale + context.mean(dim=(1, 2)).view(-1, 1, 1, 1)
 
 
 @pytest.fixture

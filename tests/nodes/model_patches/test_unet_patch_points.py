@@ -1,6 +1,6 @@
-"""ComfyUI's UNet patch points, honoured by our block-by-block walk of diffusers' UNet: without patches it is
-diffusers' forward; each patch point is checked against diffusers' own forward changed the same way by other means
-(another context, a processor, a pre-hook, diffusers' ControlNet residual arguments)."""
+"""ComfyUI's UNet patch points, honoured by our UNet's block-by-block walk: without patches it is diffusers' forward
+(of a diffusers UNet with the same weights); each patch point is checked against diffusers' own forward changed the
+same way by other means (another context, a processor, a pre-hook, diffusers' ControlNet residual arguments)."""
 from __future__ import annotations
 
 import pytest
@@ -9,7 +9,7 @@ import torch
 from nodes.runtime.guiders import CFGGuider
 from nodes.runtime.models import DiffusionModel
 from nodes.runtime.models.unet_forward import patched_unet_forward
-from tests.fixtures.tiny_checkpoints import perturb, sd1_unet, sd2_unet, sdxl_unet
+from tests.fixtures.tiny_checkpoints import as_diffusers_unet, as_our_unet, perturb, sd1_unet, sd2_unet, sdxl_unet
 from tests.fixtures.tiny_x4_upscaler import x4_unet
 
 TOLERANCE = dict(atol=2e-5, rtol=1e-4)
@@ -19,7 +19,7 @@ def _unet(kind: str):
     with torch.random.fork_rng():
         torch.manual_seed(5)
         unet = {"sd1": sd1_unet, "sd2": sd2_unet, "sdxl": lambda: sdxl_unet(pooled_width=32), "x4": x4_unet}[kind]()
-        return perturb(unet, torch.Generator().manual_seed(5))
+        return as_our_unet(perturb(unet, torch.Generator().manual_seed(5)))
 
 
 def _inputs(unet, batch: int = 2, size: int = 8):
@@ -40,18 +40,24 @@ def _walk(unet, x, t, context, added, patches=None, replaces=None, control=None,
                                     control=control, class_labels=class_labels)
 
 
-def _plain(unet, x, t, context, added, **kwargs):
+def _plain(reference, x, t, context, added, **kwargs):
+    """diffusers' forward of `reference` (a diffusers UNet, or ours to be copied into one)."""
+    if not hasattr(reference, "set_attn_processor"):
+        reference = as_diffusers_unet(reference)
     with torch.no_grad():
-        return unet(x, t, encoder_hidden_states=context, added_cond_kwargs=added, return_dict=False, **kwargs)[0]
+        return reference(x, t, encoder_hidden_states=context, added_cond_kwargs=added, return_dict=False,
+                         **kwargs)[0]
 
 
 @pytest.mark.parametrize("kind", ["sd1", "sd2", "sdxl", "x4"])
-def test_an_unpatched_walk_is_diffusers_forward(kind):
+def test_an_unpatched_walk_is_diffusers_forward_and_our_plain_call(kind):
     unet = _unet(kind)  # x4: 7 input channels, noise-level class labels, levels attending to the text twice
     x, t, context, added = _inputs(unet)
     labels = {"class_labels": torch.tensor([20, 300])} if kind == "x4" else {}
-    torch.testing.assert_close(_walk(unet, x, t, context, added, **labels),
-                               _plain(unet, x, t, context, added, **labels), **TOLERANCE)
+    walked = _walk(unet, x, t, context, added, **labels)
+    torch.testing.assert_close(walked, _plain(unet, x, t, context, added, **labels), **TOLERANCE)
+    with torch.no_grad():
+        assert torch.equal(unet(x, t, context, added_cond=added, **labels), walked)
 
 
 def test_blocks_are_numbered_as_comfyui_numbers_them():
@@ -116,10 +122,11 @@ def test_a_value_patch_changes_only_the_values():
             return attn.to_out[1](attn.to_out[0](out))
 
     patched = _walk(unet, x, t, context, added, {"attn2_patch": [doubled_values]})
-    for name, module in unet.named_modules():
+    reference = as_diffusers_unet(unet)
+    for name, module in reference.named_modules():
         if name.endswith("attn2"):
             module.set_processor(DoubledValues())
-    torch.testing.assert_close(patched, _plain(unet, x, t, context, added), **TOLERANCE)
+    torch.testing.assert_close(patched, _plain(reference, x, t, context, added), **TOLERANCE)
 
 
 def test_attn1_replace_on_one_block_only():
@@ -135,8 +142,9 @@ def test_attn1_replace_on_one_block_only():
 
     patched = _walk(unet, x, t, context, added, replaces={"attn1": {("middle", 0): silence}})
     assert not torch.allclose(patched, _plain(unet, x, t, context, added), **TOLERANCE)
-    unet.mid_block.attentions[0].transformer_blocks[0].attn1.set_processor(Silent())
-    torch.testing.assert_close(patched, _plain(unet, x, t, context, added), **TOLERANCE)
+    reference = as_diffusers_unet(unet)
+    reference.mid_block.attentions[0].transformer_blocks[0].attn1.set_processor(Silent())
+    torch.testing.assert_close(patched, _plain(reference, x, t, context, added), **TOLERANCE)
 
 
 def test_output_block_patch_sees_the_skip_before_it_is_joined():
@@ -153,8 +161,9 @@ def test_output_block_patch_sees_the_skip_before_it_is_joined():
         joined[:, 64:] *= 0.5
         return (joined, *args[1:])
 
-    unet.up_blocks[1].resnets[0].register_forward_pre_hook(halve_joined_skip)
-    torch.testing.assert_close(patched, _plain(unet, x, t, context, added), **TOLERANCE)
+    reference = as_diffusers_unet(unet)
+    reference.up_blocks[1].resnets[0].register_forward_pre_hook(halve_joined_skip)
+    torch.testing.assert_close(patched, _plain(reference, x, t, context, added), **TOLERANCE)
 
 
 def test_control_residuals_equal_diffusers_controlnet_arguments():

@@ -22,8 +22,9 @@ SD2_SEVERAL_HEADS = dict(sample_size=8, block_out_channels=(64, 64), layers_per_
                          attention_head_dim=[2, 4], use_linear_projection=True, upcast_attention=True,
                          norm_num_groups=32)
 UNCLIP = dict(sample_size=8, block_out_channels=(64, 64), layers_per_block=1,
-              down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-              cross_attention_dim=64, attention_head_dim=[1, 1], use_linear_projection=True, norm_num_groups=32,
+              down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+              up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=64, attention_head_dim=[1, 1],
+              use_linear_projection=True, norm_num_groups=32,
               class_embed_type="projection", projection_class_embeddings_input_dim=2 * UNCLIP_EMBED)
 BUILDERS = {
     "SD1.x": sd1_unet,  # 1x1-conv projections, 8 heads, attention on the first level only

@@ -1,7 +1,8 @@
 """An independent text-to-image loop over diffusers/transformers modules, written from the published rules
 (compatibility.md), to check the nodes against: plain tokenisation, CLIP hidden states, the SD discrete schedule with
 ComfyUI's "normal" spacing, euler steps, CFG on separate UNet calls, epsilon or v prediction, SDXL's added inputs.
-It shares no code with nodes/runtime.
+It shares no code with nodes/runtime: the UNet it is given (ours, as loaded) runs as diffusers' UNet2DConditionModel
+with the same weights.
 """
 from __future__ import annotations
 
@@ -60,6 +61,15 @@ def unet_timestep(sigma: float) -> float:
     return float((sd_log_sigmas() - math.log(sigma)).abs().argmin())
 
 
+def diffusers_unet(unet):
+    """diffusers' UNet with the config and weights of ours; anything else (a diffusers UNet, a stand-in that wraps
+    one) as it is."""
+    from nodes.runtime.models.unet_model import UNetModel
+    from tests.fixtures.tiny_checkpoints import as_diffusers_unet
+
+    return as_diffusers_unet(unet) if isinstance(unet, UNetModel) else unet
+
+
 def denoised(unet, x: torch.Tensor, sigma: float, context: torch.Tensor, prediction: str,
              added: dict | None) -> torch.Tensor:
     x_in = x / (sigma ** 2 + 1) ** 0.5
@@ -76,6 +86,7 @@ def euler_cfg(unet, *, noise: torch.Tensor, sigmas: torch.Tensor, cond: torch.Te
               added_cond: dict | None = None, added_uncond: dict | None = None, mask: torch.Tensor | None = None,
               scale: float = 0.18215) -> torch.Tensor:
     """The sampled latent in LATENT units. `start` is the encoded image (LATENT units) for img2img/inpainting."""
+    unet = diffusers_unet(unet)
     latent = torch.zeros_like(noise) if start is None else start * scale
     first = float(sigmas[0])
     max_denoise = math.isclose(first, float(sd_log_sigmas()[-1].exp()), rel_tol=1e-5)

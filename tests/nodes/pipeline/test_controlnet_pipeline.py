@@ -18,7 +18,7 @@ class ControlledUnet:
     T2I-Adapter's features added, scaled by `strength`."""
 
     def __init__(self, unet, hint, strength, controlnet=None, adapter=None):
-        self.unet, self.hint, self.strength = unet, hint, strength
+        self.unet, self.hint, self.strength = ref.diffusers_unet(unet), hint, strength
         self.controlnet, self.adapter = controlnet, adapter
 
     def __call__(self, x_in, timestep, *, encoder_hidden_states, added_cond_kwargs=None):

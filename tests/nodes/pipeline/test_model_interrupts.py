@@ -7,14 +7,14 @@ import threading
 
 import pytest
 import torch
-from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+from diffusers.models.attention_processor import Attention as DiffusersAttention
 
 from graph_engine import EventStream, Interrupted
 from graph_engine.context import NodeContext, enter_context, leave_context
 from nodes.runtime.demo_model import demo_unet, demo_vae
-from nodes.runtime.models.interrupts import (MAX_SCORES, InterruptibleAttention, make_unet_interruptible,
-                                             make_vae_interruptible)
-from tests.fixtures.tiny_checkpoints import own_vae
+from nodes.runtime.models.interrupts import make_unet_interruptible, make_vae_interruptible
+from nodes.runtime.models.unet_attention import MAX_SCORES, Attention
+from tests.fixtures.tiny_checkpoints import as_our_unet, own_vae
 
 
 class CountingFlag(threading.Event):
@@ -39,37 +39,38 @@ def running_node(flag: threading.Event):
         leave_context(token)
 
 
-def attention_layer(heads: int = 16, head_dim: int = 4) -> Attention:
+def attention_layers(heads: int = 16, head_dim: int = 4) -> tuple[Attention, DiffusersAttention]:
+    """Our UNet attention and diffusers' (one fused call, its default processor) with the same weights."""
     torch.manual_seed(0)
-    return Attention(query_dim=heads * head_dim, heads=heads, dim_head=head_dim).eval()
+    theirs = DiffusersAttention(query_dim=heads * head_dim, heads=heads, dim_head=head_dim).eval()
+    ours = Attention(heads * head_dim, heads, head_dim).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    return ours, theirs
 
 
 def test_a_big_attention_is_computed_in_query_blocks_with_the_same_result():
-    layer = attention_layer()
+    layer, reference = attention_layers()
     tokens = 2048
     x = torch.randn(2, tokens, 64)
     assert 2 * 16 * tokens * tokens > MAX_SCORES  # big enough to be split
     with torch.no_grad():
-        expected = layer(x)
-        layer.set_processor(InterruptibleAttention(AttnProcessor2_0()))
+        expected = reference(x)
         with running_node(CountingFlag()) as flag:
             got = layer(x)
     assert flag.asked == 2  # one check before each of its two blocks of 1024 queries
     assert torch.equal(got, expected)
 
 
-def test_small_attentions_and_cross_attention_go_to_the_default_processor():
-    layer = attention_layer()
-    layer.set_processor(InterruptibleAttention(AttnProcessor2_0()))
+def test_small_attentions_and_cross_attention_are_one_call():
+    layer, _ = attention_layers()
     with torch.no_grad(), running_node(CountingFlag()) as flag:
         layer(torch.randn(2, 1024, 64))
-        layer(torch.randn(2, 4096, 64), encoder_hidden_states=torch.randn(2, 77, 64))
+        layer(torch.randn(2, 4096, 64), torch.randn(2, 77, 64))
     assert flag.asked == 0
 
 
 def test_an_interrupt_stops_a_big_attention_at_its_next_block():
-    layer = attention_layer()
-    layer.set_processor(InterruptibleAttention(AttnProcessor2_0()))
+    layer, _ = attention_layers()
     flag = threading.Event()
     flag.set()
     with torch.no_grad(), running_node(flag), pytest.raises(Interrupted):
@@ -84,25 +85,25 @@ def ran(module: torch.nn.Module) -> list[str]:
 
 
 def test_an_interrupt_during_a_unet_call_stops_it_before_the_next_block_part():
-    unet = demo_unet().eval()
+    unet = as_our_unet(demo_unet())
     make_unet_interruptible(unet)
     flag = threading.Event()
     unet.down_blocks[0].resnets[0].register_forward_hook(lambda *_: flag.set())  # /interrupt arrives meanwhile
     transformer_after, up_blocks = ran(unet.down_blocks[0].attentions[0]), ran(unet.up_blocks[0])
     with torch.no_grad(), running_node(flag), pytest.raises(Interrupted):
-        unet(torch.randn(1, 4, 16, 16), torch.tensor([500]), encoder_hidden_states=torch.randn(1, 77, 64))
+        unet(torch.randn(1, 4, 16, 16), torch.tensor([500]), torch.randn(1, 77, 64))
     assert transformer_after == [] and up_blocks == []
 
 
 def test_the_checks_change_no_unet_result_and_are_added_once():
-    unet = demo_unet().eval()
+    unet = as_our_unet(demo_unet())
     x, t, context = torch.randn(2, 4, 16, 16), torch.tensor([500, 500]), torch.randn(2, 77, 64)
     with torch.no_grad():
-        expected = unet(x, t, encoder_hidden_states=context).sample
+        expected = unet(x, t, context)
         make_unet_interruptible(unet)
         make_unet_interruptible(unet)
         with running_node(CountingFlag()) as flag:
-            got = unet(x, t, encoder_hidden_states=context).sample
+            got = unet(x, t, context)
     parts = sum(len(getattr(block, name, None) or ()) for block in (*unet.down_blocks, unet.mid_block,
                                                                     *unet.up_blocks)
                 for name in ("resnets", "attentions", "downsamplers", "upsamplers"))
@@ -198,7 +199,7 @@ def test_an_interrupt_stops_a_big_convolution_at_its_next_band_and_the_models_ha
 
     vae = own_vae(demo_vae())
     make_vae_interruptible(vae)
-    unet = demo_unet().eval()
+    unet = as_our_unet(demo_unet())
     make_unet_interruptible(unet)
     convolutions = [m for model in (vae, unet) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convolutions and all(type(m) is interrupts.InterruptibleConv2d for m in convolutions)
@@ -210,11 +211,10 @@ def test_an_interrupt_stops_a_big_convolution_at_its_next_band_and_the_models_ha
 
 
 def test_an_attention_over_very_many_keys_is_split_into_blocks_smaller_than_1024_queries():
-    layer = attention_layer(heads=8, head_dim=4)
+    layer, reference = attention_layers(heads=8, head_dim=4)
     x = torch.randn(2, 8192, 32)  # 2 x 8 x 8192 keys: 1024 queries would hold 2^27 scores, over MAX_SCORES
     with torch.no_grad():
-        expected = layer(x)
-        layer.set_processor(InterruptibleAttention(AttnProcessor2_0()))
+        expected = reference(x)
         with running_node(CountingFlag()) as flag:
             got = layer(x)
     assert flag.asked == 8192 // 512  # blocks of 512 queries: 2^26 scores each

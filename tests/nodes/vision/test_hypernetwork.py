@@ -3,6 +3,7 @@ and sampling with it against diffusers' UNet whose attention applies the same ma
 from __future__ import annotations
 
 import copy
+import functools
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from graph_engine import using_folders
 from nodes.runtime.checkpoints import CheckpointError
 from nodes.runtime.hypernetworks import HypernetworkPatch, load_hypernetwork
 from nodes.runtime.models import DiffusionModel
+from nodes.runtime.models.unet_attention import Attention
 from nodes.runtime.sample_latent import sample_latent
 from nodes.vision.hypernetwork_nodes import HypernetworkLoader
 from tests.fixtures.tiny_checkpoints import write_kohya_lora
@@ -47,13 +49,14 @@ def test_the_patch_adds_the_nets_to_key_and_value_of_known_widths(tmp_path, laye
 
 
 class HypernetworkAttention:
-    """diffusers attention processor with the hypernetwork applied to the key and value inputs."""
+    """An attention computed with the hypernetwork applied to the key and value inputs (stands in for an attention
+    module's forward, the module given first)."""
 
     def __init__(self, data: dict, strength: float) -> None:
         self.data = data
         self.strength = strength
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **_):
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None):
         source = hidden_states if encoder_hidden_states is None else encoder_hidden_states
         key_in = value_in = source
         if source.shape[-1] in self.data:
@@ -70,7 +73,7 @@ class HypernetworkAttention:
         return attn.to_out[1](attn.to_out[0](out))
 
 
-def test_sampling_with_the_loader_matches_diffusers_with_the_same_maths(tiny_sd1, tmp_path):
+def test_sampling_with_the_loader_matches_the_same_maths_in_the_attention(tiny_sd1, tmp_path):
     data = tiny_hypernetwork((32, 64), seed=21)  # the tiny UNet's attention widths and its text width
     save_hypernetwork(data, tmp_path / "models" / "hypernetworks" / "tiny.pt")
     engine = make_engine(tmp_path)
@@ -81,7 +84,9 @@ def test_sampling_with_the_loader_matches_diffusers_with_the_same_maths(tiny_sd1
     assert not model.model_options["transformer_options"].get("patches")  # the input MODEL is left alone
 
     reference_unet = copy.deepcopy(tiny_sd1.unet)
-    reference_unet.set_attn_processor(HypernetworkAttention(data, 0.8))
+    for module in reference_unet.modules():
+        if isinstance(module, Attention):
+            module.forward = functools.partial(HypernetworkAttention(data, 0.8), module)
     reference = DiffusionModel(reference_unet, "SD1.x", "epsilon", "reference")
     generator = torch.Generator().manual_seed(4)
     positive = [[torch.randn(1, 7, 64, generator=generator), {}]]

@@ -113,8 +113,7 @@ def test_the_upscaler_samples_from_the_noisy_low_res_image_and_decodes_at_four_t
     def x0(context: torch.Tensor) -> torch.Tensor:
         unet_in = torch.cat([x / (sigma ** 2 + 1) ** 0.5, low_res], dim=1)
         with torch.no_grad():
-            v = checkpoint.unet(unet_in, torch.tensor([999]), encoder_hidden_states=context,
-                                class_labels=torch.tensor([level]), return_dict=False)[0]
+            v = checkpoint.unet(unet_in, torch.tensor([999]), context, class_labels=torch.tensor([level]))
         return x / (sigma ** 2 + 1) - v * sigma / (sigma ** 2 + 1) ** 0.5
 
     cond, uncond = x0(caught["pos"][0][0]), x0(caught["neg"][0][0])
@@ -168,8 +167,7 @@ def test_the_upscalers_unet_alone_loads_with_its_own_sampling(tiny, tmp_path):
     x = torch.randn((1, 7, 8, 8), generator=torch.Generator().manual_seed(8))
     context = torch.randn((1, 5, 64), generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
-        expected = checkpoint.unet(x, torch.tensor([500]), encoder_hidden_states=context,
-                                   class_labels=torch.tensor([70]), return_dict=False)[0]
+        expected = checkpoint.unet(x, torch.tensor([500]), context, class_labels=torch.tensor([70]))
     got = model.predict(x[:, :4], torch.tensor([500]), context=context, image=x[:, 4:],
                         class_labels=torch.tensor([70]))
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

@@ -89,7 +89,7 @@ def test_ksampler_feeds_the_unet_comfyuis_class_input(loaded):
     x = noise * torch.sqrt(1 + sigma ** 2)
     with torch.no_grad():
         eps = tiny.checkpoint.unet(x / torch.sqrt(sigma ** 2 + 1), torch.tensor([999.0]),
-                                   encoder_hidden_states=context, class_labels=class_input, return_dict=False)[0]
+                                   context, class_labels=class_input)
     expected = (x - sigma * eps) / 0.18215
     assert model.prediction_type == "epsilon"
     torch.testing.assert_close(out["samples"], expected, atol=1e-4, rtol=1e-4)
@@ -109,7 +109,7 @@ def test_one_image_is_its_own_input_and_entries_without_one_read_zeros(loaded):
     def x0(text: torch.Tensor, class_input: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             eps = tiny.checkpoint.unet(x / torch.sqrt(sigma ** 2 + 1), torch.tensor([500.0]),
-                                       encoder_hidden_states=text, class_labels=class_input, return_dict=False)[0]
+                                       text, class_labels=class_input)
         return x - sigma * eps
 
     cond = x0(context, expected_input([(embeds[0].numpy(), 1.5, 0.5)], 7))
@@ -144,8 +144,6 @@ def test_sdxl_reads_image_embeddings_in_place_of_the_pooled_text(tiny_sdxl):
 
     pooled = expected_input([(embeds[0].numpy(), 0.9, 0.1), (embeds[1].numpy(), 0.9, 0.1)], 3)[:, :32]
     with torch.no_grad():
-        eps = tiny_sdxl.unet(x / torch.sqrt(sigma ** 2 + 1), torch.tensor([500.0]), encoder_hidden_states=context,
-                             added_cond_kwargs={"text_embeds": pooled,
-                                                "time_ids": torch.tensor([[64.0, 64, 0, 0, 64, 64]])},
-                             return_dict=False)[0]
+        eps = tiny_sdxl.unet(x / torch.sqrt(sigma ** 2 + 1), torch.tensor([500.0]), context,
+                             added_cond={"text_embeds": pooled, "time_ids": torch.tensor([[64.0, 64, 0, 0, 64, 64]])})
     torch.testing.assert_close(got, x - sigma * eps, atol=1e-4, rtol=1e-4)
