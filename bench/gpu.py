@@ -2,7 +2,7 @@
 
 For each shape (random weights at the real widths, written once as single-file checkpoints into --work-dir):
 
-  it/s       the KSampler node against the bare diffusers loop (bench/pipeline.py's bare_euler_cfg) on the same UNet,
+  it/s       the KSampler node against the bare loop (bench/pipeline.py's bare_euler_cfg) on the same UNet,
              same sigmas and noise, interleaved; VRAM peak of the sampling (torch.cuda.max_memory_allocated); then
              both again with the UNet in channels-last memory format
   first      time to the first PNG of workflows/text_to_image.json through the engine in a fresh process (from the
@@ -154,16 +154,16 @@ def ensure_checkpoint(shape: Shape, checkpoints: Path, tiny: bool, device: torch
 # ----------------------------------------------------------------------------------------------- it/s
 
 def with_size_conditioning_for_bare_calls(unet: torch.nn.Module) -> Callable[[], None]:
-    """SDXL's UNet also needs `added_cond_kwargs`, which bench/pipeline.py's bare loop does not pass: a pre-hook
+    """SDXL's UNet also needs `added_cond`, which bench/pipeline.py's bare loop does not pass: a pre-hook
     keeps the last ones the KSampler gave (its cond+uncond batch, in the bare loop's order) and hands them to calls
     that come without. Returns the remover. Both sides pay the same dictionary look-up."""
     kept: dict = {}
 
     def hook(module, args, kwargs):
-        if kwargs.get("added_cond_kwargs") is not None:
-            kept.update(kwargs["added_cond_kwargs"])
+        if kwargs.get("added_cond") is not None:
+            kept.update(kwargs["added_cond"])
             return None
-        return args, {**kwargs, "added_cond_kwargs": kept}
+        return args, {**kwargs, "added_cond": kept}
 
     return unet.register_forward_pre_hook(hook, with_kwargs=True).remove
 
@@ -274,7 +274,7 @@ def run(args: argparse.Namespace) -> None:
             r = first_image_in_fresh_process(base, path.name, size, args.steps, mode, args.device)
             run_rows.append([name, mode, f"{r['wall']:.1f}", f"{r['total']:.1f}", f"{r['run']:.1f}",
                              gigabytes(r["vram_peak"]), Path(r["png"]).name])
-    print_table(f"KSampler vs bare diffusers loop: euler, cfg {CFG}, {args.steps} steps, batch 1 (UNet batch 2), "
+    print_table(f"KSampler vs bare loop: euler, cfg {CFG}, {args.steps} steps, batch 1 (UNet batch 2), "
                 f"{str(dtype).replace('torch.', '')}; median of {args.repeat}",
                 ["shape", "size", "UNet weights", "bare it/s", "ours it/s", "ours/bare time", "target", "",
                  "max |diff|", "VRAM peak (sampling)"], speed_rows)

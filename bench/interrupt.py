@@ -62,18 +62,20 @@ def main() -> int:
 
     from bench.pipeline import large_modules
     from nodes.runtime.models.interrupts import make_unet_interruptible
+    from nodes.runtime.models.unet_model import UNetModel
     from nodes.runtime.models.vae import Vae
     from tests.fixtures.tiny_checkpoints import own_vae
 
-    unet, vae_module, _ = large_modules()
+    written_unet, vae_module, _ = large_modules()
+    unet = UNetModel(written_unet.config).eval()  # ours, as the loader builds it
+    unet.load_state_dict(written_unet.state_dict())
     make_unet_interruptible(unet)  # as DiffusionModel.prepare does before sampling
     vae = Vae(own_vae(vae_module), "bench")  # VAEDecode's path: its attention choice and interrupt checks
     side_u, side_v = args.unet_size // 8, args.vae_size // 8
     latent_u, context = torch.randn(2, 4, side_u, side_u), torch.randn(2, 77, 768)  # cond and uncond in one batch
     latent_v = torch.randn(1, 4, side_v, side_v)
     calls = {
-        f"UNet step, {args.unet_size} px (batch 2)": lambda: unet(latent_u, torch.tensor([500, 500]),
-                                                                  encoder_hidden_states=context),
+        f"UNet step, {args.unet_size} px (batch 2)": lambda: unet(latent_u, torch.tensor([500, 500]), context),
         f"VAE decode, {args.vae_size} px": lambda: vae.decode(latent_v),  # LATENT samples, unscaled
     }
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; SD1 widths, random weights; "

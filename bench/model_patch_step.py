@@ -4,8 +4,8 @@ per patched skip) and RescaleCFG (a cfg function) against the same step on the u
 Run: .venv/bin/python bench/model_patch_step.py [--channels 64] [--size 32] [--steps 4] [--repeat 5] [--threads N]
 Builds an SD1-shaped UNet with random weights (four levels of channels x (1, 2, 4, 4), two resnets each, attention on
 the first three, 768-wide text context; SD1 itself is --channels 320) and samples a --size latent with euler at
-cfg 7 through KSampler's code path. "walk only" is a no-op output block patch: the price of running diffusers' UNet
-block by block, which every UNet patch pays, so FreeU's own share is the difference.
+cfg 7 through KSampler's code path. "walk only" is a no-op output block patch: the price of calling a patch at each
+output block (the UNet always runs block by block), so FreeU's own share is the difference.
 """
 from __future__ import annotations
 
@@ -24,14 +24,14 @@ from pipeline import print_table  # noqa: E402 (same folder)
 
 
 def sd1_shaped_unet(channels: int) -> torch.nn.Module:
-    from diffusers import UNet2DConditionModel
+    from nodes.runtime.models.unet_model import UNetModel
 
     torch.manual_seed(0)
-    return UNet2DConditionModel(
+    return UNetModel(dict(
         block_out_channels=(channels, channels * 2, channels * 4, channels * 4), layers_per_block=2,
         down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
         up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-        cross_attention_dim=768, attention_head_dim=8, norm_num_groups=32).eval()
+        cross_attention_dim=768, attention_head_dim=8, norm_num_groups=32)).eval()
 
 
 def patched_models(model) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 Four parts, each printed as a table with its target:
 
-  (a) KSampler node vs a bare euler + CFG loop over the same diffusers UNet (same sigmas, same noise), 64/128/256 px.
+  (a) KSampler node vs a bare euler + CFG loop over the same UNet module (same sigmas, same noise), 64/128/256 px.
   (b) checkpoint load time vs reading the file's bytes (both page-cache hot), and peak RSS during the load vs the
       file size; each load runs in a fresh subprocess so its memory is its own.
   (c) VAEDecode and VAEEncode (`Vae.decode` / `Vae.encode` with our VAE module, which time the attention paths and
@@ -187,7 +187,7 @@ def bare_euler_cfg(unet: torch.nn.Module, log_sigmas: torch.Tensor, sigmas: torc
         for i in range(len(sigmas) - 1):
             sigma = sigmas[i]
             x_in = (x / (sigma ** 2 + 1) ** 0.5).to(dtype).repeat(2, 1, 1, 1)
-            eps = unet(x_in, timesteps[i].to(device), encoder_hidden_states=context, return_dict=False)[0].float()
+            eps = unet(x_in, timesteps[i].to(device), context).float()
             cond, uncond = (x - eps * sigma).chunk(2)
             denoised = uncond + (cond - uncond) * cfg
             x = x + (x - denoised) / sigma * (sigmas[i + 1] - sigma)
@@ -247,7 +247,7 @@ def part_sampler(cases: dict[str, SamplerCase], sizes: Sequence[int], steps: int
             rows.append([name, f"{size} px", f"{t['bare'] * 1000 / steps:.1f}", f"{t['ours'] * 1000 / steps:.1f}",
                          f"{ratio:.3f}x", f"<= {TARGET_SAMPLER_OVERHEAD:.2f}x", verdict(ratio, TARGET_SAMPLER_OVERHEAD),
                          f"{t['max_diff']:.1e}"])
-    print_table(f"(a) KSampler node vs bare diffusers loop: euler, cfg {CFG}, {steps} steps, batch 1 (UNet batch 2), "
+    print_table(f"(a) KSampler node vs bare loop: euler, cfg {CFG}, {steps} steps, batch 1 (UNet batch 2), "
                 f"float32 on {next(iter(cases.values())).model.device}; median of {repeat}",
                 ["checkpoint", "size", "bare ms/step", "ours ms/step", "ours/bare", "target", "", "max |diff|"],
                 rows)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 PATCH_KEYS = ("patches", "patches_replace")
+BLOCK_PATCHES = ("attn1_patch", "attn2_patch", "attn1_output_patch", "attn2_output_patch", "middle_patch")
 
 
 def spatial_transformer(transformer: Any, h: torch.Tensor, context: torch.Tensor, options: dict) -> torch.Tensor:
@@ -36,7 +37,7 @@ def transformer_block(block: Any, x: torch.Tensor, context: torch.Tensor, option
     first_context = context if block.only_cross_attention else None
     patches = options.get("patches", {})
     replaces = options.get("patches_replace", {})
-    if not patches and not replaces:
+    if not (replaces.get("attn1") or replaces.get("attn2") or any(name in patches for name in BLOCK_PATCHES)):
         x = block.attn1(block.norm1(x), first_context) + x
         x = block.attn2(block.norm2(x), context) + x
         return block.ff(block.norm3(x)) + x
