@@ -144,7 +144,7 @@ def test_the_worker_loads_the_model_libraries_ahead_of_its_first_prompt(own_serv
     assert wait_for_history(server.url, answer["prompt_id"])["status"]["status_str"] == "success"
     log = server.log()
     ahead = log.find("loaded ahead of the first run")
-    assert "diffusers.models.unets.unet_2d_condition" in log[ahead:].splitlines()[0]
+    assert "nodes.runtime.models.unet_model" in log[ahead:].splitlines()[0]
     assert "ahead of the first run (" not in log  # no step failed
     assert ahead < log.find("loaded latentloom-demo-sd1-random-weights.safetensors: SD1.x")
 

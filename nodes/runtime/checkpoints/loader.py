@@ -1,4 +1,4 @@
-"""Load a single-file SD1.x/SD2.x/SDXL checkpoint into diffusers' UNet and VAE and our CLIP text models, on a device
+"""Load a single-file SD1.x/SD2.x/SDXL checkpoint into our UNet, diffusers' VAE and our CLIP text models, on a device
 and dtype."""
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def _parameter_target(component: str, name: str) -> Target:
 
 
 def unet_keys(unet: nn.Module) -> dict[str, Target]:
-    """ComfyUI's UNet key -> the parameter it names in our diffusers UNet."""
+    """ComfyUI's UNet key -> the parameter it names in our UNet (diffusers names)."""
     parameters = dict(unet.named_parameters())
     return {UNET_PREFIX + ldm: _parameter_target(UNET, name)
             for name, ldm in unet_ldm_names(unet).items() if name in parameters}
