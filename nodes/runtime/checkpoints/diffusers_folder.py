@@ -232,11 +232,11 @@ def _family(folder: Path, encoders: tuple[str, ...], unet_config: dict, text_con
 def _unet_kwargs(config: dict, folder: Path) -> dict:
     """The unet/config.json entries our UNet takes (diffusers' UNet2DConditionModel arguments); a UNet it cannot
     build is refused here, before any weights are read."""
-    from ..models.unet_model import CONFIG_DEFAULTS, unet_config
+    from ..models.unet_model import CONFIG_DEFAULTS, checked_unet_config
 
     kwargs = _known_entries(CONFIG_DEFAULTS, "UNetModel", config, folder / "unet")
     try:
-        unet_config(kwargs)
+        checked_unet_config(kwargs)
     except ValueError as error:
         raise UnknownArchitectureError(folder, f"{folder}: its UNet is not one this loader can build: {error}. "
                                                f"{SUPPORTED_FOLDERS}") from None

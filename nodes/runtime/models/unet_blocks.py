@@ -46,8 +46,8 @@ class Attending:
 
 
 class ResnetBlock2D(nn.Module):
-    """Norm, SiLU, 3x3 convolution, plus the projected time embedding; again without the embedding; added to the
-    input (through a 1x1 convolution where the width changes)."""
+    """Two rounds of group norm, SiLU and 3x3 convolution, the projected time embedding added after the first; the
+    result added to the input (through a 1x1 convolution where the width changes)."""
 
     def __init__(self, in_channels: int, out_channels: int, shape: LevelShape, output_scale_factor: float = 1.0):
         super().__init__()
@@ -57,8 +57,8 @@ class ResnetBlock2D(nn.Module):
         self.time_emb_proj = nn.Linear(shape.temb_channels, out_channels)
         self.norm2 = nn.GroupNorm(shape.groups, out_channels, eps=shape.eps)
         self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
-        self.conv_shortcut = nn.Conv2d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels \
-            else None
+        self.conv_shortcut = (nn.Conv2d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels
+                              else None)
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))

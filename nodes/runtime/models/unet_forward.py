@@ -34,9 +34,10 @@ def patched_unet_forward(unet: Any, x: torch.Tensor, timestep: torch.Tensor, con
     emb = _embedding(unet, x, timestep, added_cond, class_labels, patches, options)
 
     skips: list[torch.Tensor] = []
+    h = x
     for block_id, run_block in enumerate(_input_blocks(unet)):
         options["block"] = ("input", block_id)
-        h = run_block(x if block_id == 0 else h, emb, context, options)
+        h = run_block(h, emb, context, options)
         h = _add_control(h, control, "input")
         for patch in patches.get("input_block_patch", ()):
             h = patch(h, options)

@@ -63,7 +63,7 @@ UP_BLOCKS = ("UpBlock2D", "CrossAttnUpBlock2D")
 MAX_PERIOD = 10000
 
 
-def unet_config(config: Mapping[str, Any]) -> ModelConfig:
+def checked_unet_config(config: Mapping[str, Any]) -> ModelConfig:
     """`config` with diffusers' defaults for what it leaves out, bookkeeping keys (`_class_name`, ...) and keys
     diffusers' UNet does not take dropped; ValueError naming the first key whose value this module cannot build."""
     full = ModelConfig({key: config.get(key, default) for key, default in CONFIG_DEFAULTS.items()})
@@ -143,7 +143,7 @@ class UNetModel(nn.Module):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__()
-        self.config = config = unet_config(config)
+        self.config = config = checked_unet_config(config)
         channels = list(config.block_out_channels)
         levels = len(channels)
         self.conv_in = nn.Conv2d(config.in_channels, channels[0], config.conv_in_kernel,
