@@ -58,6 +58,7 @@ FIRST_RUN_STEPS: tuple[PreloadStep, ...] = (
     import_step("nodes.runtime.models.clip_text_model"),
     import_step("nodes.runtime.models.estimates"),
     import_step("nodes.runtime.loading"),
+    import_step("torch.utils._device"),  # what the loader's first `with torch.device("meta")` imports
     import_step("nodes.runtime.text.encode"),
     PreloadStep("the CLIP tokenizer", _build_tokenizer),
     import_step("nodes.runtime.sampling"),
