@@ -32,6 +32,17 @@ def check_interrupt(*_ignored: object) -> None:
         context.check_interrupted()
 
 
+def attention_in_query_blocks(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                              block: int) -> torch.Tensor:
+    """Scaled dot-product attention over [batch, heads, tokens, width] computed `block` queries at a time, with an
+    interrupt check before each block: each query's row is computed from the same inputs as in one call."""
+    out = torch.empty_like(query)
+    for start in range(0, query.shape[2], block):
+        check_interrupt()
+        out[:, :, start:start + block] = F.scaled_dot_product_attention(query[:, :, start:start + block], key, value)
+    return out
+
+
 def block_parts(block: torch.nn.Module) -> Iterable[torch.nn.Module]:
     """The resnets, attentions and resamplers of a UNet or VAE block, in no particular order."""
     for name in ("resnets", "attentions", "downsamplers", "upsamplers"):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .interrupts import check_interrupt
+from .interrupts import attention_in_query_blocks
 from .transformer_forward import spatial_transformer
 
 # About a fifth of a second of CPU attention per block (the demo model on two cores); a 512 px image has 2^28.
@@ -34,13 +34,7 @@ def multi_head_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, head
     dim = width // heads
     q, k, v = (t.view(batch, -1, heads, dim).transpose(1, 2) for t in (q, k, v))
     chunk = query_block_size(batch, heads, queries, k.shape[2])
-    if chunk is None:
-        out = F.scaled_dot_product_attention(q, k, v)
-    else:
-        out = torch.empty_like(q)
-        for start in range(0, queries, chunk):
-            check_interrupt()
-            out[:, :, start:start + chunk] = F.scaled_dot_product_attention(q[:, :, start:start + chunk], k, v)
+    out = F.scaled_dot_product_attention(q, k, v) if chunk is None else attention_in_query_blocks(q, k, v, chunk)
     return out.transpose(1, 2).reshape(batch, queries, heads * dim)
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .interrupts import check_interrupt
+from .interrupts import attention_in_query_blocks
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,7 @@ def sliced_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
 def split_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     """SDPA for QUERY_CHUNK queries at a time, with an interrupt check before each: the scores held at once are
     QUERY_CHUNK x tokens instead of tokens x tokens, which keeps them in cache on a CPU."""
-    out = torch.empty_like(query)
-    for start in range(0, query.shape[2], QUERY_CHUNK):
-        check_interrupt()
-        rows = slice(start, start + QUERY_CHUNK)
-        out[:, :, rows] = F.scaled_dot_product_attention(query[:, :, rows], key, value)
-    return out
+    return attention_in_query_blocks(query, key, value, QUERY_CHUNK)
 
 
 def _probabilities(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:

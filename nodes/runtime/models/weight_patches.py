@@ -18,7 +18,6 @@ Consecutive `add_patches` calls (the merge nodes make one per key) share one ent
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
