@@ -243,6 +243,14 @@ def main(argv: list[str] | None = None) -> int:
         return _failed(args, exc)
 
 
+def entry() -> None:
+    """The installed `latentloom` command and `python -m latentloom`: `main`, then an exit without the interpreter's
+    teardown (latentloom/process_exit.py)."""
+    from .process_exit import exit_without_teardown
+
+    exit_without_teardown(main() or EXIT_OK)
+
+
 def _failed(args: argparse.Namespace, exc: Exception) -> int:
     """What escaped a command, in one line: a closed stdout ends quietly, as Unix tools do (`latentloom nodes |
     head`); errors meant for the user show their message; anything else names the log file with its traceback."""

@@ -517,3 +517,26 @@ def test_byte_size_reads_common_spellings():
     assert byte_size("1.5K") == 1536
     assert byte_size("1000000") == 1000000
     assert byte_size("2T") == 2 * 1024**4
+
+
+def test_the_command_ends_after_its_threads_and_exit_callbacks_with_all_its_output(base):
+    """The process skips the interpreter's teardown (latentloom/process_exit.py), not what Python's exit waits for."""
+    write(base / "custom_nodes" / "ll_cli_exit.py", f"""
+        import atexit
+        import threading
+        import time
+        from pathlib import Path
+
+        def late_write():
+            time.sleep(0.3)  # still running when the command's work is done
+            Path({str(base / "thread_done")!r}).write_text("yes")
+
+        threading.Thread(target=late_write, daemon=False).start()  # plugins load on a daemon thread
+        atexit.register(lambda: Path({str(base / "atexit_done")!r}).write_text("yes"))
+        NODE_CLASS_MAPPINGS = {{}}
+        """)
+    done = latentloom("nodes", "--json", "--base-dir", base, cwd=base)
+    assert done.returncode == 0, done.stderr
+    assert "MathInt" in json.loads(done.stdout)  # all of a large output, though stdout is a buffered pipe
+    assert (base / "thread_done").read_text() == "yes"
+    assert (base / "atexit_done").read_text() == "yes"
