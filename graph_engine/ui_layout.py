@@ -4,9 +4,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from .errors import WorkflowFormatError
 from .plan import Link, is_link
@@ -14,6 +12,9 @@ from .registry import NodeRegistry
 from .specs import AUTOGROW, COMBO, InputSpec, NodeSpec
 from .ui_widgets import has_control_widget, widget_inputs
 from .workflow import Prompt
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ def _links(nodes: dict[str, _Node]) -> list[_Link]:
 
 
 def _dag(nodes: dict[str, _Node], links: list[_Link]) -> nx.DiGraph:
+    import networkx as nx  # here, not at the top: graph_engine is imported by every start and run, which need no layout
+
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
     graph.add_edges_from((link.source, link.target) for link in links)
@@ -175,6 +178,8 @@ def _warn_unplaceable_constants(node: _Node) -> None:
 
 def _columns(graph: nx.DiGraph, nodes: dict[str, _Node]) -> tuple[list[str], dict[str, int]]:
     """Execution order and each node's column: the longest path of links that leads to it."""
+    import networkx as nx
+
     order = list(nx.lexicographical_topological_sort(graph, key=lambda api_id: nodes[api_id].ui_id))
     column: dict[str, int] = {}
     for api_id in order:
