@@ -117,12 +117,11 @@ def held_ratios(cache) -> dict[str, float]:
 def soak(config: str, base: Path, runs: int, size: int, steps: int) -> SoakResult:
     """One configuration in this process (see the top)."""
     before_imports = rss_status()["VmRSS"]
-    import diffusers.models  # noqa: F401 (the modules a first run imports, measured apart from it)
-    import transformers  # noqa: F401
-
     from latentloom.startup import Options, build_engine
+    from nodes.runtime.preload import preload
 
-    paths = write_models(base)
+    preload()  # the modules a first run imports, measured apart from it (the models were written by the parent)
+    paths = [base / "models" / "checkpoints" / name for name in CHECKPOINTS]
     after_imports = rss_status()["VmRSS"]
     # small: room for one loaded checkpoint (fp16 on disk, float32 on the CPU: twice the file) and the small results,
     # never for both checkpoints
@@ -183,7 +182,7 @@ def report(results: list[SoakResult], size: int, steps: int) -> bool:
                  "max held/budget", "", "max entries", "reloads", "ms/run"], rows)
     first = results[0]
     print_table("first run (of the first configuration): peak RSS against the file and the imported modules",
-                ["before imports (torch in)", "modules (diffusers, transformers)", "checkpoint file",
+                ["before imports (torch in)", "modules a first run imports", "checkpoint file",
                  "first-run peak", "peak - imports", "(peak - imports) / file"],
                 [[mb(first.before_imports), mb(first.after_imports - first.before_imports),
                   mb(first.checkpoint_bytes), mb(first.first_run_peak),
@@ -215,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--runs must be more than {WARM_RUNS} (the growth is measured after run {WARM_RUNS})")
     with tempfile.TemporaryDirectory(prefix="latentloom-soak-") as temporary:
         base = args.base or Path(temporary)
+        write_models(base)  # here, so the configurations' processes import none of the writer's libraries
         results = [run_config(config, base, args) for config in args.configs]
     ok = report(results, args.size, args.steps)
     if not ok:
