@@ -123,10 +123,8 @@ def _plan(path: str | Path) -> _FolderPlan:
     unet_config = _read_config(folder, "unet")
     text_configs = [_read_config(folder, subfolder) for subfolder in encoders]
     architecture = _family(folder, encoders, unet_config, text_configs)
-    from ..models.autoencoder import CONFIG_DEFAULTS as VAE_CONFIG_KEYS
-
-    unet_kwargs = _unet_kwargs(unet_config, folder)
-    vae_kwargs = _known_entries(VAE_CONFIG_KEYS, "AutoencoderKl", _read_config(folder, "vae"), folder / "vae")
+    unet_kwargs = _buildable_kwargs(folder, "unet", unet_config)
+    vae_kwargs = _buildable_kwargs(folder, "vae", _read_config(folder, "vae"))
     vae_kwargs.setdefault("scaling_factor", SCALING_FACTORS[architecture.value])
     specs = tuple(_text_encoder_spec(architecture, row, subfolder, config)
                   for row, subfolder, config in zip(ENCODERS[architecture], encoders, text_configs))
@@ -229,16 +227,19 @@ def _family(folder: Path, encoders: tuple[str, ...], unet_config: dict, text_con
                                            f"{activation!r}. {SUPPORTED_FOLDERS}")
 
 
-def _unet_kwargs(config: dict, folder: Path) -> dict:
-    """The unet/config.json entries our UNet takes (diffusers' UNet2DConditionModel arguments); a UNet it cannot
-    build is refused here, before any weights are read."""
-    from ..models.unet_model import CONFIG_DEFAULTS, checked_unet_config
+def _buildable_kwargs(folder: Path, subfolder: str, config: dict) -> dict:
+    """The <subfolder>/config.json entries our UNet or VAE takes (diffusers' arguments); one it cannot build is
+    refused here, before any weights are read."""
+    from ..models.autoencoder import CONFIG_DEFAULTS as VAE_KEYS, autoencoder_config
+    from ..models.unet_model import CONFIG_DEFAULTS as UNET_KEYS, checked_unet_config
 
-    kwargs = _known_entries(CONFIG_DEFAULTS, "UNetModel", config, folder / "unet")
+    name, keys, check = {"unet": ("UNet", UNET_KEYS, checked_unet_config),
+                         "vae": ("VAE", VAE_KEYS, autoencoder_config)}[subfolder]
+    kwargs = _known_entries(keys, name, config, folder / subfolder)
     try:
-        checked_unet_config(kwargs)
+        check(kwargs)
     except ValueError as error:
-        raise UnknownArchitectureError(folder, f"{folder}: its UNet is not one this loader can build: {error}. "
+        raise UnknownArchitectureError(folder, f"{folder}: its {name} is not one this loader can build: {error}. "
                                                f"{SUPPORTED_FOLDERS}") from None
     return kwargs
 

@@ -286,6 +286,8 @@ BREAKAGES = {
                          UnknownArchitectureError, "mixes components"),
     "unsupported unet": (lambda f: _edit_json(f / "unet" / "config.json", resnet_time_scale_shift="scale_shift"),
                          UnknownArchitectureError, "resnet_time_scale_shift='scale_shift'"),
+    "unsupported vae": (lambda f: _edit_json(f / "vae" / "config.json", act_fn="gelu"),
+                        UnknownArchitectureError, "its VAE is not one this loader can build"),
 }
 
 
