@@ -3,8 +3,9 @@
 The loader reads SD1.x, SD2.x and SDXL files in the layout their authors published (`model.diffusion_model.*`,
 `first_stage_model.*`, the text encoders under their family's prefix). Latentloom also has to *write* such files:
 the demo model (random weights, so the pipeline runs on a fresh machine without downloads), benchmarks that need a
-large file, and the tests' tiny checkpoints. This module maps diffusers/transformers names to the original ones, with
-the writer that uses it; the loader's conversion reads the same UNet and VAE maps backwards.
+large file, and the tests' tiny checkpoints. This module maps diffusers/transformers names (which our UNet, VAE and
+CLIP modules carry, as diffusers' and transformers' own do) to the original ones, with the writer that uses it; the
+loader's conversion reads the same UNet and VAE maps backwards.
 
 It imports torch (not diffusers or transformers).
 """
@@ -13,13 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import save_file
-
-if TYPE_CHECKING:
-    from diffusers import AutoencoderKL, UNet2DConditionModel
 
 UNET = "model.diffusion_model."
 VAE = "first_stage_model."
@@ -45,14 +42,14 @@ def resnet_name(rest: str) -> str:
     return f"{RESNET_NAMES[first]}.{tail}"
 
 
-def unet_to_ldm(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
+def unet_to_ldm(unet: torch.nn.Module) -> dict[str, torch.Tensor]:
     """LDM names: input_blocks.i = level*(layers+1)+1+r (res block .0, transformer .1), the downsampler closing each
     level as its own block; output_blocks likewise with one more res block per level; middle_block 0/1/2."""
     names = unet_ldm_names(unet)
     return {UNET + names[name]: tensor for name, tensor in unet.state_dict().items()}
 
 
-def unet_ldm_names(unet: UNet2DConditionModel) -> dict[str, str]:
+def unet_ldm_names(unet: torch.nn.Module) -> dict[str, str]:
     """Each UNet parameter's diffusers name -> its original-layout name (without `model.diffusion_model.`)."""
     layers = unet.config.layers_per_block
     if not isinstance(layers, int):  # per-level counts: the original numbering needs one count
@@ -96,7 +93,7 @@ def _unet_ldm_name(name: str, layers: int, up_attends: list[bool]) -> str:
 VAE_ATTENTION_NAMES = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
 
 
-def vae_to_ldm(vae: AutoencoderKL) -> dict[str, torch.Tensor]:
+def vae_to_ldm(vae: torch.nn.Module) -> dict[str, torch.Tensor]:
     """LDM names: encoder.down.i.block.j, decoder.up.(n-1-i).block.j (the decoder counts levels from the bottom),
     mid.block_1/attn_1/block_2, norm_out; attention projections are 1x1 convolutions there."""
     levels = len(vae.config.block_out_channels)
@@ -190,7 +187,7 @@ def text_encoders_to_ldm(text_encoders: Sequence[torch.nn.Module], family: str) 
     return {**clip_to_ldm(text_encoders[0], SDXL_TEXT_L), **clip_to_open_clip(text_encoders[1], SDXL_TEXT_G)}
 
 
-def save_ldm_checkpoint(path: str | Path, unet: UNet2DConditionModel, vae: AutoencoderKL,
+def save_ldm_checkpoint(path: str | Path, unet: torch.nn.Module, vae: torch.nn.Module,
                         text_encoders: Sequence[torch.nn.Module], family: str, dtype: torch.dtype,
                         metadata: Mapping[str, str] | None = None,
                         extra: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:

@@ -1,7 +1,7 @@
 """The CLIP text encoder of Stable Diffusion (OpenAI CLIP-L, OpenCLIP ViT-H and bigG), defined here rather than taken
 from transformers: its layout no longer changes with the transformers version (5.6 dropped the `text_model.`
-wrapper), and it is the first of the three model definitions that let a run skip importing diffusers and
-transformers, seconds of a first run's wait (issue 18; diffusers' UNet and VAE still import both today).
+wrapper), and with our UNet and VAE it lets a run skip importing diffusers and transformers, seconds of a first
+run's wait (issue 18).
 
 The parameters carry transformers' CLIPTextModel(WithProjection) names (`text_model.embeddings.token_embedding`,
 `text_model.encoder.layers.N.self_attn.q_proj`, ..., `text_projection`), so checkpoint conversion, LoRA keys and
