@@ -19,8 +19,8 @@ PREVIEW_FRAME = 1  # ComfyUI's binary event types: a preview image, and one with
 PREVIEW_WITH_METADATA_FRAME = 4
 JPEG = 1
 OUTBOX_LIMIT = 10000  # messages waiting for one client; past this it is too slow and is disconnected
-PREVIEW_BACKLOG = 3  # a preview is dropped when this many messages already wait (a newer one will come); its
-# step's progress and progress_state messages come just before it
+PREVIEW_BACKLOG = 3  # a preview is dropped when this many messages already wait and so does an earlier preview
+# (the client still gets one): its step's progress and progress_state messages come just before it
 # At most one status broadcast per this many seconds: each one is a write to every client, so with many clients
 # connected a broadcast per queue change would stall the loop (and every submission) in proportion to them.
 STATUS_INTERVAL = 0.25
@@ -52,14 +52,19 @@ class Client:
     preview_metadata: bool = False  # it said so in its feature_flags message: it gets type-4 previews
     outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
     sender: asyncio.Task | None = None
+    previews_waiting: int = 0  # preview frames in the outbox
 
     def offer(self, message: str | bytes) -> None:
-        if isinstance(message, bytes) and self.outbox.qsize() >= PREVIEW_BACKLOG:
+        """Queue `message`; a preview behind a backlog that already holds one is dropped, so a slow client (or a
+        burst of fast steps) is never sent a pile of stale previews, yet always gets one."""
+        preview = isinstance(message, bytes)
+        if preview and self.previews_waiting and self.outbox.qsize() >= PREVIEW_BACKLOG:
             return
         if self.outbox.qsize() >= OUTBOX_LIMIT:
             log.warning("websocket client %s is not reading its messages; disconnecting it", self.sid)
             self.sender.cancel()
             return
+        self.previews_waiting += preview
         self.outbox.put_nowait(message)
 
     async def send_all(self) -> None:
@@ -67,6 +72,7 @@ class Client:
             while True:
                 message = await self.outbox.get()
                 if isinstance(message, bytes):
+                    self.previews_waiting -= 1
                     await self.socket.send_bytes(message)
                 else:
                     await self.socket.send_str(message)
