@@ -570,6 +570,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.build_large:
         write_large_checkpoint(args.build_large)
         return
+    from nodes.runtime.devices.host_heap import keep_freed_memory
+
+    keep_freed_memory()  # the C heap as build_engine sets it for every node (parts a and c call nodes directly)
     if args.quick:
         args.steps, args.repeat, args.sizes = 2, 2, [s for s in args.sizes if s <= 128] or args.sizes[:1]
     work_dir = args.work_dir or Path(tempfile.gettempdir()) / "latentloom-bench-pipeline"

@@ -139,10 +139,13 @@ def build_cache(options: Options):
 
 
 def build_engine(options: Options) -> tuple[Engine, list[PluginReport]]:
-    """The engine with the built-in and plugin nodes; device settings are recorded for the first model load."""
+    """The engine with the built-in and plugin nodes; device settings are recorded for the first model load, and the
+    C heap keeps the CPU memory a node frees for its own next steps (nodes/runtime/devices/host_heap.py)."""
     from nodes.runtime.devices import DeviceSettings, request_device_settings
+    from nodes.runtime.devices.host_heap import keep_freed_memory
 
     request_device_settings(DeviceSettings(mode=options.device_mode, dtype=options.dtype))
+    keep_freed_memory()
     folders = options.folders()  # built once: the engine, its registry and its plugins share this one value
     registry, reports = build_registry(options, folders)
     cache = build_cache(options)
@@ -151,15 +154,18 @@ def build_engine(options: Options) -> tuple[Engine, list[PluginReport]]:
 
 
 def memory_retry(cache):
-    """Node calls that run out of device memory are retried once after the cache and the models are freed; the
-    calling thread gets IEEE floats back after each node (see nodes.runtime.devices.denormals)."""
+    """Node calls that run out of device memory are retried once after the cache and the models are freed; after
+    each node the calling thread gets IEEE floats back (nodes.runtime.devices.denormals) and the memory the node
+    freed goes back to the system (nodes.runtime.devices.host_heap)."""
     from nodes.runtime.devices import run_with_memory_retry
     from nodes.runtime.devices.denormals import keep_ieee_floats
+    from nodes.runtime.devices.host_heap import return_freed_memory
 
     def call_node(call, node):
         try:
             return run_with_memory_retry(call, node=node, free_caches=cache.free)
         finally:
             keep_ieee_floats()
+            return_freed_memory()
 
     return call_node
