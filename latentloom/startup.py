@@ -155,17 +155,17 @@ def build_engine(options: Options) -> tuple[Engine, list[PluginReport]]:
 
 def memory_retry(cache):
     """Node calls that run out of device memory are retried once after the cache and the models are freed; after
-    each node the calling thread gets IEEE floats back (nodes.runtime.devices.denormals) and the memory the node
-    freed goes back to the system (nodes.runtime.devices.host_heap)."""
+    each node the calling thread gets IEEE floats back (nodes.runtime.devices.denormals) and, after one that
+    computed for a while, the memory freed goes back to the system (nodes.runtime.devices.host_heap)."""
     from nodes.runtime.devices import run_with_memory_retry
     from nodes.runtime.devices.denormals import keep_ieee_floats
-    from nodes.runtime.devices.host_heap import return_freed_memory
+    from nodes.runtime.devices.host_heap import freed_memory_returned
 
     def call_node(call, node):
-        try:
-            return run_with_memory_retry(call, node=node, free_caches=cache.free)
-        finally:
-            keep_ieee_floats()
-            return_freed_memory()
+        with freed_memory_returned():
+            try:
+                return run_with_memory_retry(call, node=node, free_caches=cache.free)
+            finally:
+                keep_ieee_floats()
 
     return call_node

@@ -4,14 +4,14 @@ torch allocates CPU tensors with malloc and keeps no cache of its own. glibc ser
 threshold (at most 32 MiB) with a fresh mapping and unmaps it on free, and trims the top of its heap as soon as the
 free memory there passes the trim threshold. A UNet step allocates and frees many such blocks (activations, the
 kernels' scratch buffers), so every step faults and zeroes the same memory again: a quarter to nearly half of a
-KSampler call at 256 to 64 px on two CPU cores (bench/host_heap.py). With both thresholds raised, freed blocks stay in the heap and
-the next step reuses them; `malloc_trim` after each node returns what is free, so an idle process holds no more
-than before and an evicted model's memory goes back to the system. Threads started from then on (the server's
-worker, the loader's reading threads) share the one main heap: with an arena of their own each, the weights of
-evicted checkpoints left fragments that no trim returned (bench/memory_soak.py's small budget: RSS +8% over 180
-reloads, against +0.1% with one arena).
+KSampler call at 256 to 64 px on two CPU cores (bench/host_heap.py). With both thresholds raised, freed blocks
+stay in the heap and the next step reuses them; `malloc_trim` after each node that computed returns what is free,
+so an idle process holds no more than before and an evicted model's memory goes back to the system. Threads
+started from then on (the server's worker, the loader's reading threads) share the one main heap: with an arena
+of their own each, the weights of evicted checkpoints left fragments that no trim returned (bench/memory_soak.py's
+small budget: RSS +8% over 180 reloads, against +0.1% with one arena).
 
-Only glibc has these knobs; elsewhere (musl, macOS, Windows) both functions do nothing.
+Only glibc has these knobs; elsewhere (musl, macOS, Windows) these functions do nothing.
 """
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ import ctypes
 import ctypes.util
 import logging
 import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,8 @@ M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 # The largest value mallopt takes (an int): blocks up to 2 GiB come from the heap, larger ones are still mapped.
 KEEP_UP_TO_BYTES = 2**31 - 1
+# A trim walks the heap's free lists (tens of microseconds): not worth it after a node that ran shorter than this.
+TRIM_AFTER_SECONDS = 0.005
 
 
 @cache
@@ -60,3 +65,14 @@ def return_freed_memory() -> None:
     if libc is not None:
         libc.malloc_trim(0)
 
+
+@contextmanager
+def freed_memory_returned(min_seconds: float = TRIM_AFTER_SECONDS) -> Iterator[None]:
+    """Return the heap's free pages after the block, when it ran at least `min_seconds` (a node's computation):
+    what a quick node frees goes back after the next long one."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if time.perf_counter() - started >= min_seconds:
+            return_freed_memory()
