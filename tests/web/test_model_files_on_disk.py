@@ -13,6 +13,7 @@ import shutil
 import uuid
 
 import aiohttp
+import numpy
 import torch
 from PIL import Image
 
@@ -43,11 +44,11 @@ def run(server, prompt: dict) -> dict:
     return wait_for_history(server.url, answer["prompt_id"])
 
 
-def pixels(server, entry: dict) -> bytes:
+def pixels(server, entry: dict) -> numpy.ndarray:
     image = entry["outputs"]["9"]["images"][0]
     status, _, data = call(f"{server.url}/view?filename={image['filename']}&type={image['type']}")
     assert status == 200
-    return Image.open(io.BytesIO(data)).convert("RGB").tobytes()
+    return numpy.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=numpy.int16)
 
 
 async def run_and_act_while_held(base_url: str, prompt: dict, action) -> tuple[str, bool]:
@@ -109,13 +110,15 @@ def test_a_checkpoint_overwritten_in_place_during_a_run_neither_kills_the_server
     assert held, "the file was overwritten after the run had moved on: nothing was tested"
     during = wait_for_history(server.url, during_id)
     assert during["status"]["status_str"] == "success"
-    assert pixels(server, during) == pixels(server, before)  # sampled wholly with the weights it had loaded
+    assert numpy.array_equal(pixels(server, during), pixels(server, before))  # wholly the weights it had loaded
 
     after = run(server, prompt_on("swapped.safetensors", "after"))
     fresh = run(server, prompt_on("fresh.safetensors", "fresh"))
     assert after["status"]["status_str"] == fresh["status"]["status_str"] == "success"
-    assert pixels(server, after) == pixels(server, fresh)  # the new file, loaded again
-    assert pixels(server, after) != pixels(server, before)
+    # the new file, loaded again: each load times its VAE's attention paths anew, and paths that agree within 1e-5
+    # may round a pixel one step apart; the old weights would give another picture altogether
+    assert numpy.abs(pixels(server, after) - pixels(server, fresh)).max() <= 1
+    assert numpy.abs(pixels(server, after) - pixels(server, before)).max() > 1
     assert server.log().count("loaded swapped.safetensors") == 2
 
 
