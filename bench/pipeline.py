@@ -260,10 +260,13 @@ import gc, json, sys, threading, time
 sys.path.insert(0, sys.argv[1])
 import torch
 from nodes.runtime.checkpoints.loader import load_checkpoint
+from nodes.runtime.devices.host_heap import keep_freed_memory, return_freed_memory
 from bench.pipeline import rss_status
+keep_freed_memory()   # the C heap as the engine sets it for CheckpointLoaderSimple
 path, dtype, warm = sys.argv[2], getattr(torch, sys.argv[3]), sys.argv[4]
 load_checkpoint(warm, "cpu", dtype)   # imports and first-call costs, paid once per process, not per checkpoint
 gc.collect()
+return_freed_memory()
 before = rss_status()["VmRSS"]
 try:
     open("/proc/self/clear_refs", "w").write("5")   # reset VmHWM to the current RSS
@@ -288,6 +291,7 @@ peak = rss_status()["VmHWM"]
 detected = loaded.detected
 del loaded  # its memory goes back, so the read below gets memory as fresh as the load's own (not more of it)
 gc.collect()
+return_freed_memory()  # as the engine does after the loader node
 # reading every tensor into fresh memory of its own, as the loader's reading threads do, with nothing else to do:
 # what the load costs beyond the page-cache read (first-touch page faults), for reference
 from nodes.runtime.checkpoints.checkpoint_file import open_checkpoint_file
