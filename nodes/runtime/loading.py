@@ -53,7 +53,7 @@ def load_checkpoint_models(path: Path) -> tuple[DiffusionModel, TextEncoders, Va
                            source=name, **sampling_facts(loaded.unet.config))
     clip = TextEncoders(text_encoders=loaded.text_encoders, detected=loaded.detected, source=name,
                         embeddings=EmbeddingFolder(model_roots(current_folders(), "embeddings")))
-    return model, clip, Vae(module=loaded.vae, source=name)
+    return model, clip, Vae.loaded(loaded.vae, name)
 
 
 def load_diffusion_model(path: Path, storage_dtype: torch.dtype | None = None) -> DiffusionModel:
@@ -88,4 +88,4 @@ def load_vae(path: Path) -> Vae:
     manager = model_manager()
     module = load_vae_file(path, manager.load_device(file_bytes(path)), manager.weight_dtype())
     manager.track(module, f"{path.name} VAE")
-    return Vae(module=module, source=path.name)
+    return Vae.loaded(module, path.name)

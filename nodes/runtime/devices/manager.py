@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -68,6 +69,9 @@ class ModelManager:
         self._clock = 0
         self._lock = threading.RLock()
         self._warned_dtype = False
+        # what was timed fastest on these devices, by chooser name then shape: shared by every model loaded here, so
+        # loading a model again (or another of the same shape) neither times it again nor computes another way
+        self.timed_choices: defaultdict[str, dict] = defaultdict(dict)
 
     # -- policy -------------------------------------------------------------------------------------------------
 

@@ -32,6 +32,13 @@ class Vae:
     attention: AttentionChooser = field(default_factory=AttentionChooser, repr=False)
     layout: LayoutChooser = field(default_factory=LayoutChooser, repr=False)
 
+    @classmethod
+    def loaded(cls, module: AutoencoderKl, source: str) -> "Vae":
+        """A loaded VAE, timing its choices into (and reading them from) the ones shared on its devices."""
+        shared = model_manager().timed_choices
+        return cls(module=module, source=source, attention=AttentionChooser(shared["vae attention"]),
+                   layout=LayoutChooser(shared["vae layout"]))
+
     @property
     def downscale(self) -> int:
         """Pixels per latent pixel: 8 for every Stable Diffusion VAE (one halving per level after the first)."""

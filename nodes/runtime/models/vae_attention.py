@@ -136,8 +136,8 @@ class AttentionChooser:
     """Remembers the fastest path per (part, device, dtype, channels, tokens, batch) and sets it on that part of a
     VAE (its decoder or its encoder), timed on the part's own attention layer."""
 
-    def __init__(self) -> None:
-        self.choices: dict[tuple, str] = {}
+    def __init__(self, choices: dict[tuple, str] | None = None) -> None:
+        self.choices = {} if choices is None else choices  # a loader passes the ones its devices share
         self._layers: dict[int, tuple[weakref.ref, list[VaeAttention]]] = {}
 
     def install(self, vae: nn.Module, latent_height: int, latent_width: int, batch: int = 1,

@@ -75,17 +75,18 @@ def faster_layout(part: torch.nn.Module, run: Callable[[torch.Tensor], object], 
 
 
 class LayoutChooser:
-    """Remembers the faster layout per (part, device, dtype, input shape) and puts the part in it."""
+    """Remembers the faster layout per (part, its architecture, device, dtype, input shape) and puts the part in
+    it."""
 
-    def __init__(self) -> None:
-        self.choices: dict[tuple, bool] = {}
+    def __init__(self, choices: dict[tuple, bool] | None = None) -> None:
+        self.choices = {} if choices is None else choices  # a loader passes the ones its devices share
 
     def prepare(self, part_name: str, part: torch.nn.Module, run: Callable[[torch.Tensor], object],
                 sample: torch.Tensor, downscale: int, latent_width: int) -> torch.Tensor:
         """`sample` in the layout chosen for its shape (measured on the first call of that shape, on a band of it
         run through `run`), with the part's weights in that layout too."""
         weight = _first_convolution(part).weight
-        key = (part_name, weight.device, weight.dtype, tuple(sample.shape))
+        key = (part_name, _architecture(part), weight.device, weight.dtype, tuple(sample.shape))
         if key not in self.choices:
             band = torch.randn(probe_band(tuple(sample.shape), downscale, latent_width), device=sample.device,
                                dtype=sample.dtype)
@@ -93,6 +94,12 @@ class LayoutChooser:
         channels_last = self.choices[key]
         set_layout(part, channels_last)
         return in_layout(sample, channels_last)
+
+
+def _architecture(part: torch.nn.Module) -> tuple:
+    """What tells two VAE parts' speeds apart once shared choices meet several VAEs: the first convolution's shape
+    and the number of weights."""
+    return tuple(_first_convolution(part).weight.shape), sum(parameter.numel() for parameter in part.parameters())
 
 
 def _first_convolution(part: torch.nn.Module) -> torch.nn.Conv2d:

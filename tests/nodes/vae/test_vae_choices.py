@@ -122,3 +122,18 @@ def test_a_whole_image_estimated_over_the_free_memory_goes_to_tiles_at_once(room
         assert whole_or_tiles(whole, tiled, cpu, "decoding", 1 << 20) == "whole"
     assert ran == ["tiles", "whole"]  # the big one never tried whole (no out-of-memory error to recover from)
     assert "in tiles" in caplog.text and "ran out of memory" not in caplog.text
+
+
+def test_a_checkpoint_loaded_again_decodes_as_chosen_the_first_time_without_timing_again(tiny_sd1, tmp_path, caplog):
+    from graph_engine import Folders, using_folders
+    from nodes.runtime.loading import load_checkpoint_models
+
+    with using_folders(Folders.under(tmp_path)):
+        first = load_checkpoint_models(tiny_sd1.path)[2]
+        expected = first.decode(latent(8, 24))
+        again = load_checkpoint_models(tiny_sd1.path)[2]
+    assert again.module is not first.module
+    with caplog.at_level(logging.DEBUG, logger=CHOOSERS[0]), caplog.at_level(logging.DEBUG, logger=CHOOSERS[1]):
+        pixels = again.decode(latent(8, 24))
+    assert not [record for record in caplog.records if record.name in CHOOSERS]  # the devices' choices, shared
+    assert torch.equal(pixels, expected)  # so the same weights give the same bits, as one loaded VAE always does
