@@ -3,7 +3,7 @@
 torch allocates CPU tensors with malloc and keeps no cache of its own. glibc serves every block over its mmap
 threshold (at most 32 MiB) with a fresh mapping and unmaps it on free, and trims the top of its heap as soon as the
 free memory there passes the trim threshold. A UNet step allocates and frees many such blocks (activations, the
-kernels' scratch buffers), so every step faults and zeroes the same memory again: a quarter to nearly half of a
+kernels' scratch buffers), so every step faults and zeroes the same memory again: a fifth to a half of a
 KSampler call at 256 to 64 px on two CPU cores (bench/host_heap.py). With both thresholds raised, freed blocks
 stay in the heap and the next step reuses them; `malloc_trim` after a node that computed and left 64 MiB or more
 free returns it, so an idle process holds little more than before and an evicted model's memory goes back to the
