@@ -43,6 +43,17 @@ def test_saves_each_image_with_comfyui_pixels_names_and_ui(engine, folders):
     assert not [name for name in os.listdir(folders.output) if not name.endswith("_.png")]  # no temporary left
 
 
+def test_nan_and_infinities_are_saved_as_black_and_white_not_garbage():
+    import torch
+
+    from nodes.images.conversion import to_uint8_batch
+
+    values = [float("nan"), float("inf"), float("-inf"), 1.7, -0.3, 0.5, 0.999]
+    for images in (torch.tensor(values).reshape(1, 1, 7, 1), np.array(values).reshape(1, 1, 7, 1)):
+        (pixels,) = to_uint8_batch(images)
+        assert pixels.dtype == np.uint8 and pixels.tolist() == [[0, 255, 0, 255, 0, 127, 254]]
+
+
 @pytest.mark.parametrize("channels,mode", [(4, "RGBA"), (1, "L")])
 def test_alpha_and_grey_images(engine, folders, channels, mode):
     (entry,) = run_ok(engine, save_prompt(seed=5, channels=channels))
