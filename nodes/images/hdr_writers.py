@@ -1,7 +1,6 @@
-"""Encoders for SaveImageAdvanced's formats, written against the file specifications with numpy and zlib alone
-(Pillow cannot write 16-bit colour PNG; nothing installed writes OpenEXR):
+"""SaveImageAdvanced's OpenEXR encoder, written against the file specification with numpy alone (nothing installed
+writes OpenEXR; its PNGs come from png_encoder):
 
-- PNG (ISO/IEC 15948) at 8 or 16 bits per sample, grey, RGB or RGBA, with tEXt chunks right after IHDR;
 - OpenEXR 2 single-part scanline files, uncompressed 32-bit float channels (Y, or B G R [A] in the alphabetical
   order the format requires), with extra `string` header attributes and the `chromaticities` of the primaries;
 - the transfer functions that turn sRGB- or HLG-encoded values into the scene-linear light EXR holds.
@@ -9,11 +8,8 @@
 from __future__ import annotations
 
 import struct
-import zlib
 from typing import Any
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PNG_COLOUR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> grey, truecolour, truecolour with alpha
 EXR_MAGIC = b"\x76\x2f\x31\x01"
 EXR_LONG_NAMES = 0x400  # version flag: attribute names may exceed 31 bytes
 EXR_FLOAT = 2
@@ -23,25 +19,6 @@ CHROMATICITIES = {"Rec.709": (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290
                   "Rec.2020": (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290)}
 # BT.2100 HLG constants: a, b = 1 - 4a, c = 0.5 - a ln(4a)
 HLG_A, HLG_B, HLG_C = 0.17883277, 0.28466892, 0.55991072928
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def encode_png(pixels: Any, texts: dict[str, str], level: int = 6) -> bytes:
-    """A PNG of `pixels` (uint8 or uint16 numpy array [H, W, 1|3|4]); each of `texts` becomes a tEXt chunk."""
-    import numpy as np
-
-    height, width, channels = pixels.shape
-    depth = 16 if pixels.dtype == np.uint16 else 8
-    header = struct.pack(">IIBBBBB", width, height, depth, PNG_COLOUR_TYPES[channels], 0, 0, 0)
-    samples = pixels.astype(">u2" if depth == 16 else np.uint8).reshape(height, -1).view(np.uint8)
-    rows = np.concatenate([np.zeros((height, 1), np.uint8), samples], axis=1)  # filter type 0 on every row
-    text_chunks = b"".join(_png_chunk(b"tEXt", key.encode("latin-1") + b"\x00" + value.encode("latin-1", "replace"))
-                           for key, value in texts.items())
-    return (PNG_SIGNATURE + _png_chunk(b"IHDR", header) + text_chunks
-            + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), level)) + _png_chunk(b"IEND", b""))
 
 
 def _exr_attribute(name: str, kind: str, value: bytes) -> bytes:

@@ -43,10 +43,17 @@ def quantized(frame: Any, bit_depth: str) -> Any:
 
 
 def encode(frame: Any, options: dict, texts: dict[str, str]) -> bytes:
-    from .hdr_writers import encode_exr, encode_png, hlg_to_linear, srgb_to_linear
+    from .hdr_writers import encode_exr, hlg_to_linear, srgb_to_linear
 
     if options["format"] == "png":
-        return encode_png(quantized(frame, options["bit_depth"]), texts)
+        from PIL.PngImagePlugin import PngInfo
+
+        from .png_encoder import encode_png
+
+        info = PngInfo()
+        for key, value in texts.items():
+            info.add_text(key, value)
+        return encode_png(quantized(frame, options["bit_depth"]), info.chunks)
     colour_space = options.get("input_color_space", "sRGB")
     linear = {"sRGB": srgb_to_linear, "HDR": hlg_to_linear}.get(colour_space, lambda image: image)(frame)
     return encode_exr(linear.detach().cpu().numpy().astype("float32"), texts, EXR_PRIMARIES[colour_space])

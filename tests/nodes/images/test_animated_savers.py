@@ -3,14 +3,12 @@ workflow where ComfyUI puts it."""
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from tests.nodes.images.image_helpers import make_images, source
+from tests.nodes.images.image_helpers import make_images, png_chunks, source
 
 WORKFLOW = {"last_node_id": 2, "nodes": [], "links": [], "version": 0.4}
 
@@ -29,19 +27,6 @@ def run_saver(engine, prompt: dict) -> dict:
     result = engine.run(prompt, extra_data={"extra_pnginfo": {"workflow": WORKFLOW}})
     assert result.ok, result.error
     return result.outputs["save"]
-
-
-def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    """(type, data) of every chunk, checking each CRC."""
-    chunks, position = [], 8
-    while position < len(data):
-        (length,) = struct.unpack(">I", data[position:position + 4])
-        kind, body = data[position + 4:position + 8], data[position + 8:position + 8 + length]
-        (crc,) = struct.unpack(">I", data[position + 8 + length:position + 12 + length])
-        assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF
-        chunks.append((kind, body))
-        position += 12 + length
-    return chunks
 
 
 def test_animated_png_holds_every_frame_and_the_workflow_after_the_image_data(engine, folders):

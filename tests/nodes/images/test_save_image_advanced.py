@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.nodes.images.image_helpers import make_images, source
-from tests.nodes.images.test_animated_savers import png_chunks
+from tests.nodes.images.image_helpers import decoded_png, make_images, png_chunks, source
 
 WORKFLOW = {"last_node_id": 2, "nodes": [], "links": [], "version": 0.4}
 
@@ -43,18 +41,6 @@ def test_8_bit_png_per_image_with_the_prompt_and_workflow_after_the_header(engin
             assert json.loads(image.info["prompt"])["save"]["inputs"]["format"] == "png"
         kinds = [kind for kind, _ in png_chunks(path.read_bytes())]
         assert kinds[:3] == [b"IHDR", b"tEXt", b"tEXt"] and kinds[-1] == b"IEND"
-
-
-def decoded_png(data: bytes) -> tuple[dict, np.ndarray]:
-    """IHDR fields and the samples of a non-interlaced PNG whose rows all use filter 0."""
-    chunks = png_chunks(data)
-    width, height, depth, colour, *_ = struct.unpack(">IIBBBBB", chunks[0][1])
-    raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
-    channels = {0: 1, 2: 3, 6: 4}[colour]
-    rows = np.frombuffer(raw, np.uint8).reshape(height, -1)
-    assert not rows[:, 0].any()
-    samples = np.frombuffer(rows[:, 1:].tobytes(), ">u2" if depth == 16 else np.uint8)
-    return {"depth": depth, "colour": colour}, samples.reshape(height, width, channels)
 
 
 @pytest.mark.parametrize("channels, colour", [(4, 6), (1, 0), (3, 2)])
