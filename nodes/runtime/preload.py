@@ -65,6 +65,8 @@ FIRST_RUN_STEPS: tuple[PreloadStep, ...] = (
     import_step("nodes.runtime.sample_latent"),
     import_step("nodes.runtime.guidance.cfg"),
     import_step("nodes.images.png_writer"),
+    import_step("nodes.images.png_encoder"),
+    import_step("isal.isal_zlib"),  # the encoder's deflate, imported on its first call
     import_step("nodes.a1111.infotext_writer"),
     import_step("model_library.hashes"),
 )
