@@ -93,7 +93,7 @@ def test_text_chunks_go_before_the_image_data_and_private_ones_after_as_pillow_p
 def test_rows_are_up_filtered_and_uncompressed_when_asked():
     pixels = np.array([[[10, 20, 30], [200, 0, 5]], [[5, 20, 40], [0, 250, 5]]], dtype=np.uint8)
     data = encoded(pixels, compress=False)
-    (stored,) = [body for kind, body in png_chunks(data) if kind == b"IDAT"]
+    stored = b"".join(body for kind, body in png_chunks(data) if kind == b"IDAT")
     rows = zlib.decompress(stored)
     # row 0 as it is (filter 0); row 1 minus row 0 modulo 256 (filter 2, Up)
     assert list(rows) == [0, 10, 20, 30, 200, 0, 5, 2, 251, 0, 10, 56, 250, 0]
@@ -102,12 +102,14 @@ def test_rows_are_up_filtered_and_uncompressed_when_asked():
     assert np.array_equal(decoded_png(data)[1], pixels)
 
 
-def test_large_image_data_is_split_into_several_chunks(monkeypatch):
-    monkeypatch.setattr(png_encoder, "IDAT_BYTES", 1000)
-    pixels = np.random.default_rng(3).integers(0, 256, (40, 50, 3), dtype=np.uint8)  # noise: ~6 kB deflated
-    data = encoded(pixels)
-    assert chunk_types(data).count(b"IDAT") >= 6
+@pytest.mark.parametrize("compress", [True, False])
+def test_a_large_image_is_filtered_and_deflated_in_bands_that_join_up(monkeypatch, compress):
+    monkeypatch.setattr(png_encoder, "BAND_BYTES", 1000)  # 6 rows of 151 bytes a band, 7 bands
+    pixels = np.random.default_rng(3).integers(0, 256, (40, 50, 3), dtype=np.uint8)  # noise: deflates to ~6 kB
+    data = encoded(pixels, compress=compress)
+    assert chunk_types(data).count(b"IDAT") >= 1  # as many as the deflater gave out pieces
     assert np.array_equal(np.asarray(decoded(data)), pixels)
+    assert np.array_equal(decoded_png(data)[1], pixels)  # every row after the first Up-filtered, across bands too
 
 
 def test_compressed_generated_pictures_are_as_small_as_pillows_level_four():
