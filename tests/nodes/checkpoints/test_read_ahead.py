@@ -1,6 +1,6 @@
 """The checkpoint loader reads the weights it will use on background threads while it builds its modules: each used
 weight is read once, nothing else is read, and a failure on either side ends the load with the usual error and no
-reading thread left behind.
+reading thread left behind. A small file is read on demand instead, in the loading thread.
 
 Reads are watched (and disturbed) at the system call, `os.preadv`, the way a concurrent writer or a failing disk
 would disturb them; the loader itself runs unchanged.
@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from nodes.runtime.checkpoints import CheckpointError, FileChangedError, load_checkpoint
+from nodes.runtime.checkpoints import CheckpointError, FileChangedError, load_checkpoint, loader
 from nodes.runtime.checkpoints.range_reader import RangeReader
 from nodes.runtime.checkpoints.safetensors_header import read_safetensors_header
 from tests.fixtures.module_checks import assert_same_weights
@@ -25,6 +25,12 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "preadv"), reason="reads ahead o
 
 READ_AHEAD_THREAD = "model-file-read-ahead"
 CHANGED = "changed while it was being read"
+
+
+@pytest.fixture(autouse=True)
+def read_ahead_even_small_files(monkeypatch):
+    """The tiny test checkpoints are read ahead as large ones are (below the size, reads are on demand)."""
+    monkeypatch.setattr(loader, "READ_AHEAD_MIN_BYTES", 0)
 
 
 def reading_threads() -> list[str]:
@@ -85,6 +91,25 @@ def test_every_used_weight_is_read_once_in_the_background_and_unused_ones_never(
     assert {thread for _, _, thread in reads} and all(thread.startswith(READ_AHEAD_THREAD) for _, _, thread in reads)
     assert len(reads) < len(used) / 4, "neighbouring small weights are read together"
     assert reading_threads() == []
+
+
+def test_a_file_under_the_read_ahead_size_is_read_on_demand_by_the_loading_thread_once(tiny_sd1, tmp_path,
+                                                                                      monkeypatch):
+    path = with_extra_weights(tiny_sd1, tmp_path, {"unrelated_part.weight": torch.randn(256, 256)})
+    monkeypatch.setattr(loader, "READ_AHEAD_MIN_BYTES", path.stat().st_size + 1)
+    spans = read_safetensors_header(path).spans
+    reads = watch_reads(monkeypatch, path)
+
+    loaded = load_checkpoint(path, dtype=torch.float16)
+
+    assert_same_weights(loaded.unet, tiny_sd1.unet, dtype=torch.float16)
+    assert_same_weights(loaded.vae, tiny_sd1.vae, dtype=torch.float16)
+    assert_same_weights(loaded.text_encoders[0], tiny_sd1.text_encoders[0], dtype=torch.float16)
+    assert {thread for _, _, thread in reads} == {threading.current_thread().name}
+    ordered = sorted((offset, offset + count) for offset, count, _ in reads)
+    assert all(end <= next_begin for (_, end), (next_begin, _) in zip(ordered, ordered[1:])), "a byte read twice"
+    begin, end = spans["unrelated_part.weight"]
+    assert not [start for start, stop in ordered if start < end and stop > begin], "an unused weight was read"
 
 
 def test_a_file_truncated_while_read_in_the_background_is_named_and_no_reading_thread_is_left(tiny_sd1, tmp_path,
