@@ -66,19 +66,25 @@ def with_extra_weights(tiny_sd1, tmp_path: Path, extra: dict[str, torch.Tensor],
     return path
 
 
-def test_every_used_weight_is_read_once_in_the_background_and_unused_ones_never(tiny_sd1, tmp_path, monkeypatch):
-    ema = {f"model_ema.diffusion_modelinput_blocks{i}0weight": torch.randn(64, 64) for i in range(3)}
-    path = with_extra_weights(tiny_sd1, tmp_path, {**ema, "unrelated_part.weight": torch.randn(256, 256)})
-    spans = read_safetensors_header(path).spans
+def load_watching_reads(tiny_sd1, path: Path, monkeypatch) -> tuple[list[tuple[int, int]], set[str]]:
+    """Load `path` (tiny_sd1's weights and some more), check every weight and that no byte was read twice; return
+    the (begin, end) ranges read, in order, and the names of the threads that read them."""
     reads = watch_reads(monkeypatch, path)
-
     loaded = load_checkpoint(path, dtype=torch.float16)
-
     assert_same_weights(loaded.unet, tiny_sd1.unet, dtype=torch.float16)
     assert_same_weights(loaded.vae, tiny_sd1.vae, dtype=torch.float16)
     assert_same_weights(loaded.text_encoders[0], tiny_sd1.text_encoders[0], dtype=torch.float16)
     ordered = sorted((offset, offset + count) for offset, count, _ in reads)
     assert all(end <= next_begin for (_, end), (next_begin, _) in zip(ordered, ordered[1:])), "a byte read twice"
+    return ordered, {thread for _, _, thread in reads}
+
+
+def test_every_used_weight_is_read_once_in_the_background_and_unused_ones_never(tiny_sd1, tmp_path, monkeypatch):
+    ema = {f"model_ema.diffusion_modelinput_blocks{i}0weight": torch.randn(64, 64) for i in range(3)}
+    path = with_extra_weights(tiny_sd1, tmp_path, {**ema, "unrelated_part.weight": torch.randn(256, 256)})
+    spans = read_safetensors_header(path).spans
+
+    ordered, threads = load_watching_reads(tiny_sd1, path, monkeypatch)
 
     def bytes_read(key: str) -> int:
         begin, end = spans[key]
@@ -88,8 +94,8 @@ def test_every_used_weight_is_read_once_in_the_background_and_unused_ones_never(
                                                     "cond_stage_model."))]
     assert [key for key in used if bytes_read(key) != spans[key][1] - spans[key][0]] == []
     assert [key for key in [*ema, "unrelated_part.weight"] if bytes_read(key)] == []
-    assert {thread for _, _, thread in reads} and all(thread.startswith(READ_AHEAD_THREAD) for _, _, thread in reads)
-    assert len(reads) < len(used) / 4, "neighbouring small weights are read together"
+    assert threads and all(thread.startswith(READ_AHEAD_THREAD) for thread in threads)
+    assert len(ordered) < len(used) / 4, "neighbouring small weights are read together"
     assert reading_threads() == []
 
 
@@ -97,18 +103,11 @@ def test_a_file_under_the_read_ahead_size_is_read_on_demand_by_the_loading_threa
                                                                                       monkeypatch):
     path = with_extra_weights(tiny_sd1, tmp_path, {"unrelated_part.weight": torch.randn(256, 256)})
     monkeypatch.setattr(loader, "READ_AHEAD_MIN_BYTES", path.stat().st_size + 1)
-    spans = read_safetensors_header(path).spans
-    reads = watch_reads(monkeypatch, path)
+    begin, end = read_safetensors_header(path).spans["unrelated_part.weight"]
 
-    loaded = load_checkpoint(path, dtype=torch.float16)
+    ordered, threads = load_watching_reads(tiny_sd1, path, monkeypatch)
 
-    assert_same_weights(loaded.unet, tiny_sd1.unet, dtype=torch.float16)
-    assert_same_weights(loaded.vae, tiny_sd1.vae, dtype=torch.float16)
-    assert_same_weights(loaded.text_encoders[0], tiny_sd1.text_encoders[0], dtype=torch.float16)
-    assert {thread for _, _, thread in reads} == {threading.current_thread().name}
-    ordered = sorted((offset, offset + count) for offset, count, _ in reads)
-    assert all(end <= next_begin for (_, end), (next_begin, _) in zip(ordered, ordered[1:])), "a byte read twice"
-    begin, end = spans["unrelated_part.weight"]
+    assert threads == {threading.current_thread().name}
     assert not [start for start, stop in ordered if start < end and stop > begin], "an unused weight was read"
 
 
