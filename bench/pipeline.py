@@ -48,6 +48,9 @@ TARGET_SAMPLER_OVERHEAD = 1.05  # ours / bare
 TARGET_LOAD_TIME = 1.5  # load / read bytes
 TARGET_LOAD_RSS = 1.3  # peak RSS increase / file size
 TARGET_VAE = 1.0  # ours / bare
+# parts a and c time each side for at least this long (more rounds for short calls): a 5 ms encode's median over 5
+# rounds moved by +-10% between runs on a 2-core machine
+MEASURE_SECONDS = 1.0
 CFG = 7.5
 SEED = 42
 POSITIVE, NEGATIVE = "a photograph of an astronaut riding a horse", "blurry, low quality"
@@ -69,15 +72,18 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def interleaved(repeat: int, actions: dict[str, Callable[[], object]]) -> dict[str, float]:
+def interleaved(repeat: int, actions: dict[str, Callable[[], object]], min_seconds: float = 0.0,
+                max_rounds: int = 100) -> dict[str, float]:
     """Median seconds of each action over `repeat` rounds, the actions alternating within a round (in an order that
     turns each round) so that drift of the machine (thermal, other processes, the allocator's state after the one
-    before) is shared rather than charged to one side. One untimed warm-up each."""
-    for action in actions.values():
-        action()
+    before) is shared rather than charged to one side. One timed warm-up each; where the slowest warm-up took less
+    than `min_seconds` / `repeat`, more rounds run (up to `max_rounds`), so short calls get a median as steady as
+    long ones."""
+    warm_up = max(timed(action) for action in actions.values())
+    rounds = max(repeat, min(max_rounds, int(min_seconds / max(warm_up, 1e-9))))
     samples: dict[str, list[float]] = {name: [] for name in actions}
     names = list(actions)
-    for round_number in range(repeat):  # the order turns each round: the one that goes first changes
+    for round_number in range(rounds):  # the order turns each round: the one that goes first changes
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:
             samples[name].append(timed(actions[name]))
@@ -232,7 +238,7 @@ def measure_sampler(case: SamplerCase, size: int, steps: int, repeat: int) -> di
         results["bare"] = bare_euler_cfg(model.unet, model.schedule.log_sigmas.to(model.device), sigmas, noise,
                                          context, CFG, is_max_denoise(model.schedule, sigmas))
 
-    times = interleaved(repeat, {"bare": bare, "ours": ours})
+    times = interleaved(repeat, {"bare": bare, "ours": ours}, MEASURE_SECONDS)
     bare_latent = model.latent_format.from_model(results["bare"]).float().cpu()
     times["max_diff"] = float((bare_latent - results["ours"]).abs().max())
     return times
@@ -248,7 +254,8 @@ def part_sampler(cases: dict[str, SamplerCase], sizes: Sequence[int], steps: int
                          f"{ratio:.3f}x", f"<= {TARGET_SAMPLER_OVERHEAD:.2f}x", verdict(ratio, TARGET_SAMPLER_OVERHEAD),
                          f"{t['max_diff']:.1e}"])
     print_table(f"(a) KSampler node vs bare loop: euler, cfg {CFG}, {steps} steps, batch 1 (UNet batch 2), "
-                f"float32 on {next(iter(cases.values())).model.device}; median of {repeat}",
+                f"float32 on {next(iter(cases.values())).model.device}; median of {repeat} or more rounds "
+                f"({MEASURE_SECONDS:.0f} s a side at least, up to 100)",
                 ["checkpoint", "size", "bare ms/step", "ours ms/step", "ours/bare", "target", "", "max |diff|"],
                 rows)
 
@@ -426,7 +433,7 @@ def measure_decode(vae, bare_module, size: int, repeat: int) -> dict[str, object
 
     ours()  # the first call of a size makes its choices (timed separately, in the log below the table)
     chose = last_choice(vae)
-    times = interleaved(repeat, {"bare": bare, "ours": ours})
+    times = interleaved(repeat, {"bare": bare, "ours": ours}, MEASURE_SECONDS)
     bare_image = ((results["bare"].float().cpu() + 1) / 2).clamp(0, 1).movedim(1, -1)
     return {**times, "chose": chose, "max_diff": float((bare_image - results["ours"]).abs().max())}
 
@@ -447,7 +454,7 @@ def measure_encode(vae, bare_module, size: int, repeat: int) -> dict[str, object
 
     ours()
     chose = last_choice(vae)
-    times = interleaved(repeat, {"bare": bare, "ours": ours})
+    times = interleaved(repeat, {"bare": bare, "ours": ours}, MEASURE_SECONDS)
     return {**times, "chose": chose,
             "max_diff": float((results["bare"].mean.float().cpu() - results["ours"]).abs().max())}
 
@@ -478,7 +485,8 @@ def part_vae(vaes: dict[str, object], sizes: Sequence[int], repeat: int) -> None
             each.setLevel(level)
             each.propagate = propagate
     print_table(f"(c) Vae.decode / Vae.encode vs bare diffusers AutoencoderKL.decode / .encode(...).latent_dist with "
-                f"the same weights (diffusers' default processor and layout); float32; median of {repeat}",
+                f"the same weights (diffusers' default processor and layout); float32; median of {repeat} or more "
+                f"rounds ({MEASURE_SECONDS:.0f} s a side at least, up to 100)",
                 ["vae of", "", "size", "bare ms", "ours ms", "ours/bare", "target", "", "max |diff|", "ours chose"],
                 rows)
     print("  choices timed by the Vae on the first call of each size (attention: one mid-block layer; layout: a probe):")
