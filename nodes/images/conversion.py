@@ -17,6 +17,9 @@ def to_uint8_batch(images: Any) -> list:
     if len(shape) != 4 or shape[-1] not in (1, 3, 4):
         raise InvalidNodeInput("images must be an IMAGE tensor [batch, height, width, 1|3|4 channels], got shape "
                                f"{shape}")
+    if shape[1] == 0 or shape[2] == 0:
+        raise InvalidNodeInput(f"the images are {shape[2]}x{shape[1]} pixels: there is nothing to save. Check the node "
+                               "that made them (a crop or resize to zero size).")
     import torch
 
     tensor = images.detach() if hasattr(images, "detach") else torch.from_numpy(np.asarray(images, dtype=np.float32))

@@ -205,3 +205,15 @@ def test_saved_and_previewed_images_get_the_usual_mode_for_new_files(engine, fol
     prompt = {"src": source(0, 1, 8, 8), "save": {"class_type": "PreviewImage", "inputs": {"images": ["src", 0]}}}
     (preview,) = run_ok(engine, prompt)
     assert os.stat(folders.temp / preview["filename"]).st_mode & 0o777 == mode
+
+
+
+def test_an_image_without_pixels_is_refused_with_its_size_before_any_encoding():
+    import torch
+
+    from graph_engine import InvalidNodeInput
+    from nodes.images.conversion import to_uint8_batch
+
+    for images, size in ((torch.zeros(1, 0, 7, 3), "7x0"), (torch.zeros(2, 5, 0, 3), "0x5")):
+        with pytest.raises(InvalidNodeInput, match=f"{size} pixels: there is nothing to save"):
+            to_uint8_batch(images)
