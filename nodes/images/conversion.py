@@ -6,6 +6,13 @@ from typing import Any, Callable
 from graph_engine import InvalidNodeInput
 
 
+def refuse_images_without_pixels(shape: tuple[int, ...]) -> None:
+    """A saver's error for an IMAGE [B, H, W, C] of zero height or width: no file format holds it."""
+    if shape[1] == 0 or shape[2] == 0:
+        raise InvalidNodeInput(f"the images are {shape[2]}x{shape[1]} pixels: there is nothing to save. Check the node "
+                               "that made them (a crop or resize to zero size).")
+
+
 def to_uint8_batch(images: Any) -> list:
     """[B,H,W,C] (or [H,W,C]) floats in 0..1 -> list of uint8 arrays [H,W,C], as ComfyUI: clip(255*x), truncated."""
     import numpy as np
@@ -17,9 +24,7 @@ def to_uint8_batch(images: Any) -> list:
     if len(shape) != 4 or shape[-1] not in (1, 3, 4):
         raise InvalidNodeInput("images must be an IMAGE tensor [batch, height, width, 1|3|4 channels], got shape "
                                f"{shape}")
-    if shape[1] == 0 or shape[2] == 0:
-        raise InvalidNodeInput(f"the images are {shape[2]}x{shape[1]} pixels: there is nothing to save. Check the node "
-                               "that made them (a crop or resize to zero size).")
+    refuse_images_without_pixels(shape)
     import torch
 
     tensor = images.detach() if hasattr(images, "detach") else torch.from_numpy(np.asarray(images, dtype=np.float32))

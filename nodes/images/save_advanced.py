@@ -8,6 +8,7 @@ from typing import Any
 from graph_engine import InvalidNodeInput, current_context, current_folders
 from graph_engine.specs import DYNAMIC_COMBO
 
+from .conversion import refuse_images_without_pixels
 from .naming import file_name, prefix_validation, save_target
 from .save import folders_of_run
 
@@ -30,6 +31,7 @@ def image_frames(images: Any) -> list:
     shape = tuple(getattr(images, "shape", ()))
     if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3, 4)) or not shape[0]:
         raise InvalidNodeInput(f"images must be an IMAGE [batch, height, width, 1|3|4 channels], got shape {shape}")
+    refuse_images_without_pixels(shape)
     return [frame[..., None] if frame.ndim == 2 else frame for frame in images.float()]
 
 

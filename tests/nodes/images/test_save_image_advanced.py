@@ -141,3 +141,13 @@ def test_an_option_of_the_other_format_is_refused(engine):
 
     with pytest.raises(WorkflowInvalid):
         run_saver(engine, "png", "32-bit float")
+
+
+def test_an_image_without_pixels_is_refused_with_its_size():
+    import torch
+
+    from graph_engine import InvalidNodeInput
+    from nodes.images.save_advanced import image_frames
+
+    with pytest.raises(InvalidNodeInput, match="6x0 pixels: there is nothing to save"):
+        image_frames(torch.zeros(1, 0, 6, 3))
