@@ -1,11 +1,12 @@
 """PNG files (8 or 16 bits per sample) compressed with ISA-L's deflate (the `isal` package), for the image savers.
 
-Pillow's encoder runs zlib after trying five filters on every row: 35 to 50 ms for a 512 px generated image, more
-than SaveImage's whole budget (issue 18 §3). Here every row takes PNG's Up filter (its difference to the row
-above: one numpy subtraction per band of rows, and as good as Pillow's choice on generated pictures), and
-ISA-L's fastest level deflates it: 1 to 4 ms, for a file within 1% of Pillow's level 4 on photo-like images (about
-60% larger on flat drawings, which are small anyway). Any PNG reader decodes it; the pixels are exactly the input.
-Pillow cannot write 16-bit colour at all, which SaveImageAdvanced needs.
+Pillow's encoder runs zlib after trying five filters on every row: 31 to 40 ms for 512 px of noise in
+bench/save_image.py, more than SaveImage's whole budget (issue 18 §3). Here every row takes PNG's Up filter (its
+difference to the row above: one numpy subtraction per band of rows, and as good as Pillow's choice on generated
+pictures), and ISA-L's fastest level deflates it: 1.3 to 1.9 ms there, for a file as small as Pillow's level 4 on
+noise and within 1% on a photo-like test picture (about 60% larger on flat drawings, which are small anyway). Any
+PNG reader decodes it; the pixels are exactly the input. Pillow cannot write 16-bit colour at all, which
+SaveImageAdvanced needs.
 """
 from __future__ import annotations
 
