@@ -48,7 +48,7 @@ class LazyWeights(Mapping):
     def _prepare(self, key: str, stored: torch.Tensor) -> torch.Tensor:
         dtype = self.dtype if stored.dtype.is_floating_point else stored.dtype
         if stored.dtype == dtype and stored.device == self.device:
-            return stored  # what `to` would return, without its dispatch: a quarter of reading a small tensor
+            return stored  # what `to` would return, without its argument parsing and dispatch
         return stored.to(device=self.device, dtype=dtype)
 
     def __iter__(self) -> Iterator[str]:

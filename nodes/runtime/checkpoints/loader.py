@@ -21,8 +21,8 @@ from .prediction import PredictionChoice, choose_prediction_type
 log = logging.getLogger(__name__)
 
 # Files smaller than this are read on demand, as the modules are filled: their reads take milliseconds, and reading
-# threads started first only contend with building the modules for the interpreter (the demo model loaded in 37-40
-# ms that way against about 50 ms with threads, in alternating scratch runs).
+# threads started first only contend with building the modules for the interpreter (bench/pipeline.py --parts b: the
+# demo model loaded in 39-42 ms that way, 48-60 ms with threads).
 READ_AHEAD_MIN_BYTES = 32 * 1024 * 1024
 
 

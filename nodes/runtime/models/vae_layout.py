@@ -81,7 +81,7 @@ class LayoutChooser:
 
     def __init__(self, choices: dict[tuple, bool] | None = None) -> None:
         self.choices = {} if choices is None else choices  # a loader passes the ones its devices share
-        # each part's _architecture, found once: counting its weights on every call cost 2-3% of a small encode
+        # each part's _architecture, found once, not by counting its weights on every decode and encode
         self._architectures: weakref.WeakKeyDictionary[torch.nn.Module, tuple] = weakref.WeakKeyDictionary()
 
     def prepare(self, part_name: str, part: torch.nn.Module, run: Callable[[torch.Tensor], object],
