@@ -94,7 +94,7 @@ def vae_state_dict(weights: Mapping[str, torch.Tensor], vae: torch.nn.Module) ->
     prefix = vae_prefix(weights)
     levels = len(vae.config.block_out_channels)
     converted = {}
-    for name, expected in vae.state_dict().items():
+    for name, expected in vae.state_dict(keep_vars=True).items():
         key = prefix + vae_ldm_name(name, levels)
         if key in weights:
             tensor = weights[key]

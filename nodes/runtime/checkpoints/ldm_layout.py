@@ -55,7 +55,7 @@ def unet_ldm_names(unet: torch.nn.Module) -> dict[str, str]:
     if not isinstance(layers, int):  # per-level counts: the original numbering needs one count
         layers = int(layers[0])
     up_attends = [hasattr(block, "attentions") for block in unet.up_blocks]
-    return {name: _unet_ldm_name(name, layers, up_attends) for name in unet.state_dict()}
+    return {name: _unet_ldm_name(name, layers, up_attends) for name in unet.state_dict(keep_vars=True)}
 
 
 def down_path_ldm_name(name: str, layers: int) -> str:

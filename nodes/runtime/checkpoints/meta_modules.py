@@ -52,8 +52,11 @@ def fill_module(module: ModuleT, weights: Mapping[str, torch.Tensor], *, compone
                 device: torch.device) -> ModuleT:
     """Assign `weights` (already on `device`) as the module's parameters, check nothing is missing or misshapen,
     rebuild the buffers modules compute themselves, and set the module up for inference."""
-    slots = _weight_slots(module)
-    expected = {key: slot.tensor for key, slot in slots.items()} if slots is not None else module.state_dict()
+    layout = _state_layout(module)
+    if layout is None:
+        expected = module.state_dict()
+    else:
+        expected = {key: slot.tensor for key, slot in layout.slots.items()}
     missing = [key for key in expected if key not in weights]
     if missing:
         raise CheckpointError(path, f"{path}: the {component} lacks {len(missing)} of its {len(expected)} weights "
@@ -69,14 +72,17 @@ def fill_module(module: ModuleT, weights: Mapping[str, torch.Tensor], *, compone
         raise CheckpointError(path, f"{path}: the {component} weight '{key}' has shape {tuple(weights[key].shape)} "
                                     f"where {tuple(expected[key].shape)} was inferred ({len(misshapen)} such "
                                     f"weights). The file is a variant this loader does not know.")
-    if slots is not None:
-        for key, slot in slots.items():
-            slot.assign(weights[key])
-    else:
+    if layout is None:
         module.load_state_dict({key: weights[key] for key in expected}, strict=True, assign=True)
-    _rebuild_computed_buffers(module, device)
-    module.requires_grad_(False)
-    return module.eval()
+        module.requires_grad_(False)
+        _rebuild_computed_buffers(_computed_buffers(module), device)
+        return module.eval()
+    for key, slot in layout.slots.items():
+        slot.assign(weights[key])
+    _rebuild_computed_buffers(layout.computed, device)
+    for owner in layout.modules:
+        _stop_training(owner)
+    return module
 
 
 @dataclass(frozen=True)
@@ -96,24 +102,51 @@ class _WeightSlot:
             self.owner._buffers[self.name] = value
 
 
-def _weight_slots(module: torch.nn.Module) -> dict[str, _WeightSlot] | None:
-    """The module's state-dict entries by name, in state_dict's order, with where each lives: so the weights can be
-    assigned directly, without load_state_dict's per-module walk over every key (a large share of a load's Python
+@dataclass(frozen=True)
+class _ComputedBuffer:
+    """A non-persistent buffer still on meta (no file holds it): its module, qualified name and meta tensor."""
+
+    owner: torch.nn.Module
+    qualified_name: str
+    name: str
+    tensor: torch.Tensor
+
+
+@dataclass(frozen=True)
+class _StateLayout:
+    """All a fill needs to know of a module, found in one walk over it: its state-dict entries by name (in
+    state_dict's order, with where each lives), its computed buffers, and every submodule."""
+
+    slots: dict[str, _WeightSlot]
+    computed: list[_ComputedBuffer]
+    modules: list[torch.nn.Module]
+
+
+def _state_layout(module: torch.nn.Module) -> _StateLayout | None:
+    """The module's layout, so the weights can be assigned directly, without load_state_dict's per-module walk over
+    every key, and the walks of requires_grad_, eval and the buffer rebuild (together a large share of a load's Python
     time). None when some module customises saving or loading its state (then only load_state_dict is right)."""
     if type(module).load_state_dict is not torch.nn.Module.load_state_dict:
         return None
     slots: dict[str, _WeightSlot] = {}
+    computed: list[_ComputedBuffer] = []
+    modules: list[torch.nn.Module] = []
     for prefix, owner in module.named_modules(remove_duplicate=False):
         if _customises_state_dict(owner):
             return None
+        modules.append(owner)
         dotted = prefix + "." if prefix else ""
         for name, tensor in owner._parameters.items():
             if tensor is not None:
                 slots[dotted + name] = _WeightSlot(owner, name, tensor, True)
         for name, tensor in owner._buffers.items():
-            if tensor is not None and name not in owner._non_persistent_buffers_set:
+            if tensor is None:
+                continue
+            if name not in owner._non_persistent_buffers_set:
                 slots[dotted + name] = _WeightSlot(owner, name, tensor, False)
-    return slots
+            elif tensor.is_meta:
+                computed.append(_ComputedBuffer(owner, dotted + name, name, tensor))
+    return _StateLayout(slots, computed, modules)
 
 
 def _customises_state_dict(module: torch.nn.Module) -> bool:
@@ -124,17 +157,28 @@ def _customises_state_dict(module: torch.nn.Module) -> bool:
                     or module._state_dict_hooks or module._state_dict_pre_hooks))
 
 
-def _rebuild_computed_buffers(module: torch.nn.Module, device: torch.device) -> None:
-    """Buffers still on meta after a strict load are the non-persistent ones (not in any file); recompute those we
-    know."""
-    for owner_name, owner in module.named_modules():
-        for name, buffer in list(owner.named_buffers(recurse=False)):
-            if buffer is None or not buffer.is_meta:
-                continue
-            if name != "position_ids":  # CLIP's 0..n-1, the only computed buffer in these models
-                raise RuntimeError(f"buffer {owner_name}.{name} has no value after loading")
-            value = torch.arange(buffer.shape[-1], device=device).expand(buffer.shape)
-            owner.register_buffer(name, value, persistent=False)
+def _computed_buffers(module: torch.nn.Module) -> list[_ComputedBuffer]:
+    """The buffers still on meta after a strict load: the non-persistent ones (not in any file)."""
+    return [_ComputedBuffer(owner, f"{owner_name}.{name}" if owner_name else name, name, buffer)
+            for owner_name, owner in module.named_modules()
+            for name, buffer in owner.named_buffers(recurse=False) if buffer is not None and buffer.is_meta]
+
+
+def _rebuild_computed_buffers(buffers: list[_ComputedBuffer], device: torch.device) -> None:
+    """Recompute the computed buffers we know."""
+    for buffer in buffers:
+        if buffer.name != "position_ids":  # CLIP's 0..n-1, the only computed buffer in these models
+            raise RuntimeError(f"buffer {buffer.qualified_name} has no value after loading")
+        value = torch.arange(buffer.tensor.shape[-1], device=device).expand(buffer.tensor.shape)
+        buffer.owner.register_buffer(buffer.name, value, persistent=False)
+
+
+def _stop_training(module: torch.nn.Module) -> None:
+    """`module.train(False)` for this module alone: its flag set directly unless its class changes what train does."""
+    if type(module).train is torch.nn.Module.train:
+        module.__dict__["training"] = False  # where Module keeps it; its __setattr__ checks cost more than the set
+    else:
+        module.train(False)
 
 
 def meta_tensors(module: torch.nn.Module) -> list[str]:

@@ -49,6 +49,33 @@ def test_the_given_tensors_become_the_weights_without_a_copy_frozen_and_in_eval_
     assert torch.equal(module.inner(torch.ones(1, 3)), reference.inner(torch.ones(1, 3)))
 
 
+class Recording(torch.nn.Module):
+    """A module whose `train` does more than set its flag (as some plugins' do): the fill must call it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 2)
+        self.register_buffer("position_ids", torch.arange(4).expand(1, -1), persistent=False)
+        self.modes: list[bool] = []
+
+    def train(self, mode: bool = True) -> "Recording":
+        self.modes.append(mode)
+        return super().train(mode)
+
+
+def test_a_module_with_its_own_train_is_switched_to_eval_through_it_and_computed_buffers_are_rebuilt():
+    module = empty_module(lambda: torch.nn.Sequential(Recording()))
+    recording = module[0]
+    assert recording.position_ids.is_meta
+    given = {"0.linear.weight": torch.ones(2, 3), "0.linear.bias": torch.zeros(2)}
+
+    fill(module, given)
+
+    assert recording.modes == [False] and not recording.training and not recording.linear.training
+    assert torch.equal(recording.position_ids, torch.arange(4).expand(1, -1))
+    assert meta_tensors(module) == []
+
+
 def test_a_module_that_changes_its_state_while_loading_it_is_loaded_its_own_way():
     """Modules that convert older layouts as they load (pre-hooks, their own _load_from_state_dict) keep doing so."""
     given = weights()
