@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import gc
 import logging
 import secrets
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -150,10 +152,6 @@ def build_services(options: Options, max_history: int, downloads):
         from nodes.runtime.devices import unload_models as unload
         unload()
 
-    def preload(stop):
-        from nodes.runtime.preload import preload as load_ahead
-        return load_ahead(stop=stop)
-
     def prompt_from_parameters(text):
         from nodes.a1111 import prompt_from_parameters as convert
         return convert(text, folders)
@@ -162,12 +160,24 @@ def build_services(options: Options, max_history: int, downloads):
     plugin_folders = {r.name: Path(r.location) for r in reports if r.ok and Path(r.location).is_dir()}
     return Services(engine=engine, queue=open_queue(folders.user, max_history),
                     list_models=functools.partial(list_models, folders), model_folder_names=list(KINDS),
-                    device_stats=device_stats, unload_models=unload_models, preload=preload,
+                    device_stats=device_stats, unload_models=unload_models, preload=load_ahead_and_freeze,
                     describe_models=model_describer(folders), install_model=model_installer(folders, downloads),
                     check_install_source=check_install_source,
                     web_directories=web_directories, plugin_folders=plugin_folders,
                     template_folders=installed_template_folders(), prompt_from_parameters=prompt_from_parameters,
                     **model_browser_hooks(folders))
+
+
+def load_ahead_and_freeze(stop: threading.Event):
+    """The server's preload (nodes/runtime/preload.py), then every object the process holds by now moved out of the
+    cyclic collector's sight (gc.freeze): the libraries, the engine and its registry live as long as the server, and a
+    full collection that walked them (once every few checkpoint loads) held the GIL for 0.1 to 0.2 s, stalling the
+    HTTP server and the run alike. Garbage made later is collected as before."""
+    from nodes.runtime.preload import preload
+
+    report = preload(stop=stop)
+    gc.freeze()
+    return report
 
 
 def server_token(args: argparse.Namespace) -> str | None:

@@ -7,6 +7,10 @@ run costs what a warm run costs plus reading the checkpoint. A prompt that arriv
 way ends (the server's worker sets `stop`): it imports what it needs itself, never more than the rest of the list. A
 step that fails is logged as a warning with its reason and changes nothing else: the first run imports what it needs
 itself and reports any real problem as a run error.
+
+The steps run with Python's cyclic collector paused: imports make some 180,000 objects that live as long as the
+process and next to no garbage, and with the collector on, each burst of them set off collections that walked
+everything imported so far (a sixth of the preload's time on two CPU cores).
 """
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from graph_engine.gcpause import gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -77,19 +83,20 @@ def preload(steps: Sequence[PreloadStep] = FIRST_RUN_STEPS, stop: threading.Even
     waiting, which imports what it needs itself, or the server is shutting down) no further step starts."""
     report = PreloadReport()
     started = time.perf_counter()
-    for step in steps:
-        if stop is not None and stop.is_set():
-            report.stopped = True
-            break
-        try:
-            step.run()
-        except Exception as error:  # a broken install shows up here first: say so, and let the run report it
-            reason = f"{type(error).__name__}: {error}"
-            report.failed[step.name] = reason
-            log.warning("could not load %s ahead of the first run (%s); the first run will load it itself",
-                        step.name, reason)
-        else:
-            report.loaded.append(step.name)
+    with gc_paused():
+        for step in steps:
+            if stop is not None and stop.is_set():
+                report.stopped = True
+                break
+            try:
+                step.run()
+            except Exception as error:  # a broken install shows up here first: say so, and let the run report it
+                reason = f"{type(error).__name__}: {error}"
+                report.failed[step.name] = reason
+                log.warning("could not load %s ahead of the first run (%s); the first run will load it itself",
+                            step.name, reason)
+            else:
+                report.loaded.append(step.name)
     report.seconds = time.perf_counter() - started
     done = ", ".join(report.loaded) or "nothing"
     if report.stopped:

@@ -91,3 +91,52 @@ def test_a_failing_step_is_named_with_its_reason_and_the_others_still_run(caplog
     warned = [record.getMessage() for record in caplog.records]
     assert any("latentloom_no_such_module" in line and "the first run will load it itself" in line for line in warned)
     assert any("the refusing step" in line and "no room" in line for line in warned)
+
+
+def test_the_steps_run_with_the_cyclic_collector_paused_and_it_is_back_on_after_even_when_a_step_fails():
+    import gc
+
+    seen = []
+
+    def record():
+        seen.append(gc.isenabled())
+
+    def refuse():
+        seen.append(gc.isenabled())
+        raise RuntimeError("no room")
+
+    assert gc.isenabled()
+    report = preload((PreloadStep("recording", record), PreloadStep("refusing", refuse)))
+    assert seen == [False, False]
+    assert report.loaded == ["recording"] and "refusing" in report.failed
+    assert gc.isenabled()
+
+
+# the server's preload hook, in a fresh interpreter (it freezes what the process holds, which a test process must not)
+SERVER_PRELOAD = r"""
+import gc, json, sys, threading, weakref
+sys.path.insert(0, sys.argv[1])
+from latentloom.serving import load_ahead_and_freeze
+
+class Node:
+    pass
+
+load_ahead_and_freeze(threading.Event())
+frozen = gc.get_freeze_count()
+after = Node()
+after.self = after
+gone = weakref.ref(after)
+del after
+gc.collect()
+print(json.dumps({"frozen": frozen, "enabled": gc.isenabled(), "later_cycle_collected": gone() is None,
+                  "torch_loaded": "torch" in sys.modules}))
+"""
+
+
+def test_the_server_freezes_what_it_loaded_ahead_and_still_collects_later_garbage():
+    done = subprocess.run([sys.executable, "-c", SERVER_PRELOAD, str(REPO)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["torch_loaded"] and outcome["enabled"] and outcome["later_cycle_collected"]
+    assert outcome["frozen"] > 50_000  # the libraries' objects: a full collection no longer walks them
