@@ -5,6 +5,7 @@ from `ksampler_sigmas`, the latent and the noise from `initial_noise`.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -77,10 +78,17 @@ class SamplerObject:
             model = MaskedDenoiser(denoiser, latent, kept_noise, denoise_mask, sampling.noise_scaling, mask_function)
         x = sampling.noise_scaling(sigmas[0], noise, latent, is_max_denoise(schedule, sigmas))
         options = dict(self.extra_options)
-        if "schedule" in inspect.signature(self.sampler_function).parameters:
+        if takes_schedule(self.sampler_function):
             options.setdefault("schedule", schedule)  # samplers whose defaults depend on the model's noise levels
         out = self.sampler_function(model, x, sigmas, extra_args={"seed": seed}, callback=callback, **options)
         return sampling.inverse_noise_scaling(sigmas[-1], out)
+
+
+@functools.cache
+def takes_schedule(sampler_function: Sampler) -> bool:
+    """Whether the sampler has a `schedule` parameter; read once per function (inspect.signature costs more than a
+    sampling step's own Python)."""
+    return "schedule" in inspect.signature(sampler_function).parameters
 
 
 def sampler_object(name: str, **options: Any) -> SamplerObject:

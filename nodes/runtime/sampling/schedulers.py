@@ -99,7 +99,9 @@ def _uniform_timesteps(schedule: DiscreteSchedule, steps: int, sgm: bool) -> tor
         timesteps = torch.linspace(start, end, steps + 1)[:-1]
     else:
         timesteps = torch.linspace(start, end, steps + 1 if ends_at_zero else steps)
-    sigmas = torch.tensor([float(schedule.sigma(t)) for t in timesteps], dtype=torch.float32)
+    # ComfyUI asks for each timestep's sigma alone; every operation of sigma() works element by element, so one call
+    # for all of them gives the same float32 values without a dozen tensor operations per step
+    sigmas = schedule.sigma(timesteps).to(torch.float32)
     return sigmas if ends_at_zero else _append_zero(sigmas)
 
 

@@ -43,6 +43,17 @@ def test_sgm_uniform_leaves_out_the_first_timestep(schedule, steps):
     np.testing.assert_allclose(SCHEDULERS["sgm_uniform"](schedule, steps).numpy(), expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["normal", "sgm_uniform"])
+def test_evenly_spaced_timesteps_give_comfyuis_sigmas_bit_for_bit(schedule, name):
+    """ComfyUI computes each timestep's sigma by itself; ours computes them in one call, which must not change a bit."""
+    start, end = schedule.timestep(schedule.sigma_max), schedule.timestep(schedule.sigma_min)
+    for steps in range(1, 80):
+        timesteps = torch.linspace(start, end, steps + 1)[:-1] if name == "sgm_uniform" else \
+            torch.linspace(start, end, steps)
+        one_by_one = torch.tensor([float(schedule.sigma(t)) for t in timesteps] + [0.0], dtype=torch.float32)
+        assert torch.equal(SCHEDULERS[name](schedule, steps), one_by_one), steps
+
+
 @pytest.mark.parametrize("steps", [7, 20, 30])
 def test_simple_takes_every_kth_table_entry_rounding_down(schedule, steps):
     idx = 999 - np.floor(np.arange(steps) * 1000 / steps).astype(int)
