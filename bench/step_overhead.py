@@ -13,6 +13,10 @@ Rows, each run interleaved with the others (same model without patches, same see
 Per step, in ms and against the row above. The checkpoint is the demo model (tiny: fixed costs show) unless
 --checkpoint names another single file.
 
+Then the sampler's own cost, steadier than any difference of two UNet-bound timings: the same two loops over a
+stand-in UNet that computes nothing, at 2 and at 10 steps, which splits it into a cost per call (sigmas, noise,
+guider, model preparation) and a cost per step (guidance, parameterization, the sampler's update).
+
     .venv/bin/python bench/step_overhead.py [--size 64] [--steps 10] [--repeat 15] [--threads 1] [--checkpoint F]
 """
 from __future__ import annotations
@@ -50,6 +54,46 @@ def in_node_context(action: Callable[[object], object]) -> Callable[[], object]:
             leave_context(token)
 
     return run
+
+
+class StandInUnet(torch.nn.Module):
+    """A UNet that computes next to nothing (its output is its input, halved): what a sampling call then costs is the
+    sampler's own work. It has what the model's preparation reads: a first convolution (device, dtype), the config,
+    and block lists for the interrupt hooks (empty)."""
+
+    def __init__(self, config: object) -> None:
+        super().__init__()
+        self.config = config
+        self.conv_in = torch.nn.Conv2d(4, 4, 1)
+        self.down_blocks, self.up_blocks, self.mid_block = torch.nn.ModuleList(), torch.nn.ModuleList(), None
+
+    def forward(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor, **_conditioning) -> torch.Tensor:
+        return x * 0.5
+
+
+def sampler_own_cost(case, size: int, repeat: int) -> dict[str, float]:
+    """Seconds of (sampler - bare loop) per call and per step, both over StandInUnet, from runs of 2 and 10 steps."""
+    import dataclasses
+
+    from nodes.runtime.sample_latent import sample_latent
+    from nodes.runtime.sampling import initial_noise, is_max_denoise, ksampler_sigmas
+
+    model = dataclasses.replace(case.model, unet=StandInUnet(case.model.unet.config))
+    latent = {"samples": torch.zeros(1, 4, size // 8, size // 8)}
+    noise = initial_noise(latent["samples"], SEED)
+    context = torch.cat([case.positive[0][0], case.negative[0][0]])
+    actions = {}
+    for steps in (2, 10):
+        sigmas = ksampler_sigmas(model.schedule, "normal", steps, 1.0, "euler")
+        actions[f"bare {steps}"] = lambda sigmas=sigmas: bare_euler_cfg(
+            model.unet, model.schedule.log_sigmas, sigmas, noise, context, CFG, is_max_denoise(model.schedule, sigmas))
+        actions[f"sampler {steps}"] = lambda steps=steps: sample_latent(
+            model, latent, case.positive, case.negative, seed=SEED, steps=steps, cfg=CFG, sampler_name="euler",
+            scheduler="normal")
+    times = interleaved(repeat, actions, min_seconds=2.0, max_rounds=2000)
+    extra = {steps: times[f"sampler {steps}"] - times[f"bare {steps}"] for steps in (2, 10)}
+    per_step = (extra[10] - extra[2]) / 8
+    return {"per step": per_step, "per call": extra[2] - 2 * per_step}
 
 
 def checks_per_step(unet: torch.nn.Module) -> int:
@@ -148,6 +192,14 @@ def main(argv: list[str] | None = None) -> None:
                  ["progress event (context.progress)", f"{progress * 1e6:.1f} us", "1", f"{progress * 1000:.3f}"],
                  ["progress + preview (the KSampler's callback)", f"{preview * 1e6:.1f} us", "1",
                   f"{preview * 1000:.3f}"]])
+    own = sampler_own_cost(case, args.size, args.repeat)
+    bare_step = times["bare loop"] / steps
+    print_table(f"the sampler's own cost beyond the bare loop, both over a stand-in UNet that computes nothing "
+                f"(euler, cfg {CFG}, {args.size} px; from 2- and 10-step runs)",
+                ["", "ms", f"share of the bare loop at {steps} steps"],
+                [["per step", f"{own['per step'] * 1000:.3f}", f"{own['per step'] / bare_step:.1%}"],
+                 ["per call", f"{own['per call'] * 1000:.3f}", f"{own['per call'] / times['bare loop']:.1%}"],
+                 ["in all", "", f"{(own['per step'] * steps + own['per call']) / times['bare loop']:.1%}"]])
 
 
 if __name__ == "__main__":
