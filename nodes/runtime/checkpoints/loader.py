@@ -84,7 +84,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         vae = fill_vae(vae, weights, checkpoint.path, device)
         text_encoders = tuple(fill_text_encoder(module, spec, weights, checkpoint.path, device)
                               for module, spec in zip(empty_encoders, detected.text_encoders))
-    log.info("loaded %s: %s, %s (%s), %s on %s in %.1f s", checkpoint.path.name, detected.architecture,
+    log.info("loaded %s: %s, %s (%s), %s on %s in %.3f s", checkpoint.path.name, detected.architecture,
              prediction.prediction_type, prediction.reason, str(dtype).removeprefix("torch."), device,
              time.perf_counter() - started)
     return LoadedCheckpoint(unet=unet, vae=vae, text_encoders=text_encoders, architecture=detected.architecture,
