@@ -11,7 +11,6 @@ the split path is taken at once, and it checks for an interrupt between its quer
 from __future__ import annotations
 
 import logging
-import time
 import weakref
 from collections.abc import Callable
 
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .interrupts import attention_in_query_blocks
+from .probe_timing import best_times
 
 log = logging.getLogger(__name__)
 
@@ -103,33 +103,23 @@ def fastest_path(layer: VaeAttention, sample: torch.Tensor, rounds: int = 3) -> 
     """Time each path on `layer` with input shaped like `sample` and return the fastest one's name.
 
     The paths take turns within each round and each keeps its best time, so a burst of other work on the machine
-    slows one round of every path rather than all the runs of one; the first round is the warm-up (allocations,
-    kernel selection)."""
-    best = dict.fromkeys(ATTENTION_PATHS, float("inf"))
+    slows one round of every path rather than all the runs of one (probe_timing.best_times: short runs get a warm-up
+    round first, long ones are timed once)."""
     original = layer.path
+
+    def prepared(name: str) -> Callable[[], object]:
+        layer.path = name
+        return lambda: layer(sample)
+
     try:
         with torch.no_grad():
-            for round_number in range(rounds):
-                for name in ATTENTION_PATHS:
-                    layer.path = name
-                    synchronize(sample.device)
-                    started = time.perf_counter()
-                    layer(sample)
-                    synchronize(sample.device)
-                    if round_number > 0:
-                        best[name] = min(best[name], time.perf_counter() - started)
+            best = best_times(tuple(ATTENTION_PATHS), prepared, sample.device, rounds)
     finally:
         layer.path = original
     chosen = min(best, key=best.get)
     log.debug("VAE attention on %s for %s: %s -> %s", sample.device, tuple(sample.shape),
               {name: f"{seconds * 1000:.1f} ms" for name, seconds in best.items()}, chosen)
     return chosen
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for the device's queued work, so that a timing counts it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class AttentionChooser:

@@ -13,18 +13,17 @@ of one size computes the same way (the two layouts differ by float round-off onl
 from __future__ import annotations
 
 import logging
-import time
 import weakref
 from collections.abc import Callable
 
 import torch
 
-from .vae_attention import synchronize
+from .probe_timing import best_times
 
 log = logging.getLogger(__name__)
 
 PROBE_LATENT_PIXELS = 256  # the band timed: a 128 x 128 px image's latent, or that many pixels of rows at full width
-PROBE_ROUNDS = 2  # each round runs both layouts once; the first round is the warm-up (kernel choice, allocations)
+PROBE_ROUNDS = 2  # each round runs both layouts once; the first is a warm-up unless its runs were long (probe_timing)
 
 
 def is_channels_last(part: torch.nn.Module) -> bool:
@@ -55,18 +54,14 @@ def probe_band(sample_shape: tuple[int, ...], downscale: int, latent_width: int)
 def faster_layout(part: torch.nn.Module, run: Callable[[torch.Tensor], object], sample: torch.Tensor) -> bool:
     """Time `run(sample)` with the part in each layout, alternating, and return whether channels-last was faster; the
     part is left in the faster one."""
-    best = {False: float("inf"), True: float("inf")}
+
+    def prepared(channels_last: bool) -> Callable[[], object]:
+        set_layout(part, channels_last)
+        data = in_layout(sample, channels_last)
+        return lambda: run(data)
+
     with torch.no_grad():
-        for round_number in range(PROBE_ROUNDS):
-            for channels_last in (False, True) if round_number % 2 == 0 else (True, False):
-                set_layout(part, channels_last)
-                data = in_layout(sample, channels_last)
-                synchronize(sample.device)
-                started = time.perf_counter()
-                run(data)
-                synchronize(sample.device)
-                if round_number > 0:
-                    best[channels_last] = time.perf_counter() - started
+        best = best_times((False, True), prepared, sample.device, PROBE_ROUNDS)
     chosen = best[True] < best[False]
     set_layout(part, chosen)
     log.debug("VAE layout on %s for %s: contiguous %.1f ms, channels-last %.1f ms -> %s", sample.device,
