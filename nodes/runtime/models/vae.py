@@ -6,6 +6,8 @@ is applied by the sampler). Encoding takes the posterior's mean, so the same ima
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
 import torch
 
 from graph_engine import InvalidNodeInput
@@ -117,9 +119,11 @@ class Vae:
         many sizes, keep the decoder's layout as it is)."""
         batch, _channels, height, width = samples.shape
         self.attention.install(self.module, height, width, batch, part="decoder")
-        samples = self._in_layout("decoder", self._run_decoder, samples.to(self.device, self.dtype), 1, width, measure)
-        with torch.no_grad():
-            pixels = self._run_decoder(samples)
+        samples, pixels = self._in_layout("decoder", self._run_decoder, samples.to(self.device, self.dtype), 1, width,
+                                          measure)
+        if pixels is None:
+            with torch.no_grad():
+                pixels = self._run_decoder(samples)
         return pixels.float().cpu()
 
     def _encode_tile(self, pixels: torch.Tensor, measure: bool = True) -> torch.Tensor:
@@ -128,17 +132,19 @@ class Vae:
         f = self.downscale
         batch, _channels, height, width = pixels.shape
         self.attention.install(self.module, height // f, width // f, batch, part="encoder")
-        pixels = self._in_layout("encoder", self._run_encoder, pixels.to(self.device, self.dtype), f, width // f,
-                                 measure)
-        with torch.no_grad():
-            posterior = self._run_encoder(pixels)
+        pixels, posterior = self._in_layout("encoder", self._run_encoder, pixels.to(self.device, self.dtype), f,
+                                            width // f, measure)
+        if posterior is None:
+            with torch.no_grad():
+                posterior = self._run_encoder(pixels)
         return posterior.mode().float().cpu()
 
     def _in_layout(self, part_name: str, run, sample: torch.Tensor, downscale: int, latent_width: int,
-                   measure: bool) -> torch.Tensor:
+                   measure: bool) -> tuple[torch.Tensor, Any]:
+        """The sample in the part's layout, and the part's output for it when choosing the layout computed it."""
         part = getattr(self.module, part_name)
         if not measure:
-            return in_layout(sample, is_channels_last(part))
+            return in_layout(sample, is_channels_last(part)), None
         return self.layout.prepare(part_name, part, run, sample, downscale, latent_width)
 
     def _run_decoder(self, samples: torch.Tensor) -> torch.Tensor:

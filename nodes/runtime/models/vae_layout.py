@@ -6,15 +6,17 @@ the VAE here, most at the largest sizes, but not at every size (a small encode c
 On a CPU the weights' layout decides the convolution's (an NCHW input to channels-last weights gives a channels-last
 output), so a layout is the part's weights plus its input. The first call of a new size times the part in both
 layouts on a band of latent rows at the real width (the whole latent when small, so the probe stays a few small
-decodes at any size) and keeps the faster; later calls of that size pay nothing, or one conversion of the part's
-weights when the previous size chose the other layout. The choice is made before the first real call, so every call
-of one size computes the same way (the two layouts differ by float round-off only).
+decodes at any size) and keeps the faster; when the band is the whole sample, the chosen layout's probe output is
+the call's result. Later calls of that size pay nothing, or one conversion of the part's weights when the previous
+size chose the other layout. The choice is made before the first real call (or with it, in the layout chosen), so
+every call of one size computes the same way (the two layouts differ by float round-off only).
 """
 from __future__ import annotations
 
 import logging
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -51,14 +53,27 @@ def probe_band(sample_shape: tuple[int, ...], downscale: int, latent_width: int)
     return (*sample_shape[:-2], rows * downscale, sample_shape[-1])
 
 
-def faster_layout(part: torch.nn.Module, run: Callable[[torch.Tensor], object], sample: torch.Tensor) -> bool:
-    """Time `run(sample)` with the part in each layout, alternating, and return whether channels-last was faster; the
+@dataclass(frozen=True)
+class Probed:
+    """What a probe found: whether channels-last was faster, and the part's output for the probed input in that
+    layout."""
+
+    channels_last: bool
+    output: object
+
+
+def faster_layout(part: torch.nn.Module, run: Callable[[torch.Tensor], object], sample: torch.Tensor) -> Probed:
+    """Time `run(sample)` with the part in each layout, alternating, and return which was faster with its output; the
     part is left in the faster one."""
+    outputs: dict[bool, object] = {}
 
     def prepared(channels_last: bool) -> Callable[[], object]:
         set_layout(part, channels_last)
         data = in_layout(sample, channels_last)
-        return lambda: run(data)
+
+        def call() -> None:
+            outputs[channels_last] = run(data)
+        return call
 
     with torch.no_grad():
         best = best_times((False, True), prepared, sample.device, PROBE_ROUNDS)
@@ -67,7 +82,7 @@ def faster_layout(part: torch.nn.Module, run: Callable[[torch.Tensor], object], 
     log.debug("VAE layout on %s for %s: contiguous %.1f ms, channels-last %.1f ms -> %s", sample.device,
               tuple(sample.shape), best[False] * 1000, best[True] * 1000,
               "channels-last" if chosen else "contiguous")
-    return chosen
+    return Probed(chosen, outputs[chosen])
 
 
 class LayoutChooser:
@@ -80,20 +95,26 @@ class LayoutChooser:
         self._architectures: weakref.WeakKeyDictionary[torch.nn.Module, tuple] = weakref.WeakKeyDictionary()
 
     def prepare(self, part_name: str, part: torch.nn.Module, run: Callable[[torch.Tensor], object],
-                sample: torch.Tensor, downscale: int, latent_width: int) -> torch.Tensor:
+                sample: torch.Tensor, downscale: int, latent_width: int) -> tuple[torch.Tensor, object | None]:
         """`sample` in the layout chosen for its shape (measured on the first call of that shape, on a band of it
-        run through `run`), with the part's weights in that layout too."""
+        run through `run`), with the part's weights in that layout too; and `run`'s output for it when the probe has
+        computed it already (a sample no larger than the band is probed itself, in both layouts, so its first call
+        does not run the part a third time)."""
         weight = _first_convolution(part).weight
         if part not in self._architectures:
             self._architectures[part] = _architecture(part)
         key = (part_name, self._architectures[part], weight.device, weight.dtype, tuple(sample.shape))
+        output = None
         if key not in self.choices:
-            band = torch.randn(probe_band(tuple(sample.shape), downscale, latent_width), device=sample.device,
-                               dtype=sample.dtype)
-            self.choices[key] = faster_layout(part, run, band)
+            band_shape = probe_band(tuple(sample.shape), downscale, latent_width)
+            whole = band_shape == tuple(sample.shape)
+            band = sample if whole else torch.randn(band_shape, device=sample.device, dtype=sample.dtype)
+            probed = faster_layout(part, run, band)
+            self.choices[key] = probed.channels_last
+            output = probed.output if whole else None
         channels_last = self.choices[key]
         set_layout(part, channels_last)
-        return in_layout(sample, channels_last)
+        return in_layout(sample, channels_last), output
 
 
 def _architecture(part: torch.nn.Module) -> tuple:

@@ -83,6 +83,26 @@ def test_each_part_and_size_is_timed_once_and_its_choice_kept(vae_and_bare, capl
     assert len(vae.attention.choices) == len(vae.layout.choices) == 3
 
 
+@pytest.mark.parametrize("part", ["decoder", "encoder"])
+def test_a_first_call_no_larger_than_the_probe_band_uses_the_probes_output(vae_and_bare, part):
+    """A small sample is its own probe band: its first call runs the part in both layouts (one or two rounds) and
+    returns the chosen layout's output rather than running a third time; later calls give exactly that result."""
+    vae, _ = vae_and_bare
+    module = getattr(vae.module, part)
+    runs = []
+    module.register_forward_pre_hook(lambda *_: runs.append(1))
+    call = (lambda: vae.decode(latent())) if part == "decoder" else (lambda: vae.encode(image()))
+
+    first = call()
+    first_runs = len(runs)
+    runs.clear()
+    later = call()
+
+    assert first_runs in (2, 4), first_runs  # both layouts per probe round, no extra run for the result
+    assert len(runs) == 1
+    assert torch.equal(first, later)
+
+
 def test_the_decoder_is_left_in_its_chosen_layout(vae_and_bare):
     vae, _ = vae_and_bare
     vae.decode(latent())
