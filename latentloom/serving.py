@@ -12,9 +12,13 @@ import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cli_options import byte_size, seconds
 from .startup import Options, build_engine, create_folders
+
+if TYPE_CHECKING:
+    from nodes.runtime.preload import PreloadReport
 
 log = logging.getLogger("latentloom")
 
@@ -168,11 +172,11 @@ def build_services(options: Options, max_history: int, downloads):
                     **model_browser_hooks(folders))
 
 
-def load_ahead_and_freeze(stop: threading.Event):
+def load_ahead_and_freeze(stop: threading.Event) -> PreloadReport:
     """The server's preload (nodes/runtime/preload.py), then every object the process holds by now moved out of the
     cyclic collector's sight (gc.freeze): the libraries, the engine and its registry live as long as the server, and a
-    full collection that walked them (once every few checkpoint loads) held the GIL for 0.1 to 0.2 s, stalling the
-    HTTP server and the run alike. Garbage made later is collected as before."""
+    full collection that walked them (every few checkpoint loads) held the GIL all that time, stalling the HTTP server
+    and the run alike. Garbage made later is collected as before."""
     from nodes.runtime.preload import preload
 
     report = preload(stop=stop)
