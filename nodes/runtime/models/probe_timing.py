@@ -21,15 +21,21 @@ WARM_RUN_SECONDS = 0.05
 
 
 def best_times(candidates: Sequence[Candidate], prepare: Callable[[Candidate], Callable[[], object]],
-               device: torch.device, rounds: int) -> dict[Candidate, float]:
+               device: torch.device, rounds: int, worth_seconds: float = 0.0) -> dict[Candidate, float]:
     """Each candidate's best time over up to `rounds` rounds in which they take turns (in reverse order every other
     round, so that none always runs right after the same one). `prepare(candidate)` sets the candidate up, untimed,
     and returns the call to time. The first round is a warm-up unless each of its runs took WARM_RUN_SECONDS or
-    more; then it is the only round."""
+    more; then it is the only round. When the first candidate's first run takes under `worth_seconds`, it is the
+    only run: the others are never timed (their time is infinite), since what they could save on a call that short
+    would not repay the probe."""
     best = dict.fromkeys(candidates, float("inf"))
     for round_number in range(rounds):
         order = candidates if round_number % 2 == 0 else list(reversed(candidates))
-        times = {candidate: _timed(prepare(candidate), device) for candidate in order}
+        times: dict[Candidate, float] = {}
+        for candidate in order:
+            times[candidate] = _timed(prepare(candidate), device)
+            if round_number == 0 and len(times) == 1 and times[candidate] < worth_seconds:
+                return {**best, candidate: times[candidate]}
         long_enough = min(times.values()) >= WARM_RUN_SECONDS
         if round_number == 0 and not long_enough and rounds > 1:
             continue

@@ -6,8 +6,9 @@ the VAE here, most at the largest sizes, but not at every size (a small encode c
 On a CPU the weights' layout decides the convolution's (an NCHW input to channels-last weights gives a channels-last
 output), so a layout is the part's weights plus its input. The first call of a new size times the part in both
 layouts on a band of latent rows at the real width (the whole latent when small, so the probe stays a few small
-decodes at any size) and keeps the faster; when the band is the whole sample, the chosen layout's probe output is
-the call's result. Later calls of that size pay nothing, or one conversion of the part's weights when the previous
+decodes at any size) and keeps the faster, unless the first run, in channels-last, shows the call too short for the
+other to be worth timing (WORTH_PROBING_SECONDS); when the band is the whole sample, the chosen layout's probe output
+is the call's result. Later calls of that size pay nothing, or one conversion of the part's weights when the previous
 size chose the other layout. The choice is made before the first real call (or with it, in the layout chosen), so
 every call of one size computes the same way (the two layouts differ by float round-off only).
 """
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 
 PROBE_LATENT_PIXELS = 256  # the band timed: a 128 x 128 px image's latent, or that many pixels of rows at full width
 PROBE_ROUNDS = 2  # each round runs both layouts once; the first is a warm-up unless its runs were long (probe_timing)
+# A call whose first run, in channels-last, takes less than this keeps channels-last untimed against contiguous: the
+# other layout could save a few milliseconds a call at most, while timing it would add one to three runs to the first
+# image (the demo model's VAE at small sizes on a CPU). Channels-last is the one kept as it is the layout oneDNN's
+# CPU convolutions and GPUs' tensor cores are built for.
+WORTH_PROBING_SECONDS = 0.02
 
 
 def is_channels_last(part: torch.nn.Module) -> bool:
@@ -62,9 +68,11 @@ class Probed:
     output: object
 
 
-def faster_layout(part: torch.nn.Module, run: Callable[[torch.Tensor], object], sample: torch.Tensor) -> Probed:
-    """Time `run(sample)` with the part in each layout, alternating, and return which was faster with its output; the
-    part is left in the faster one."""
+def faster_layout(part: torch.nn.Module, run: Callable[[torch.Tensor], object], sample: torch.Tensor,
+                  worth_seconds: float = 0.0) -> Probed:
+    """Time `run(sample)` with the part in each layout, alternating, channels-last first, and return which was faster
+    with its output; the part is left in the faster one. When the first run takes under `worth_seconds`, channels-last
+    is kept without timing contiguous (probe_timing.best_times)."""
     outputs: dict[bool, object] = {}
 
     def prepared(channels_last: bool) -> Callable[[], object]:
@@ -76,12 +84,11 @@ def faster_layout(part: torch.nn.Module, run: Callable[[torch.Tensor], object], 
         return call
 
     with torch.no_grad():
-        best = best_times((False, True), prepared, sample.device, PROBE_ROUNDS)
+        best = best_times((True, False), prepared, sample.device, PROBE_ROUNDS, worth_seconds)
     chosen = best[True] < best[False]
     set_layout(part, chosen)
-    log.debug("VAE layout on %s for %s: contiguous %.1f ms, channels-last %.1f ms -> %s", sample.device,
-              tuple(sample.shape), best[False] * 1000, best[True] * 1000,
-              "channels-last" if chosen else "contiguous")
+    log.debug("VAE layout on %s for %s: contiguous %s, channels-last %s -> %s", sample.device, tuple(sample.shape),
+              _described(best[False]), _described(best[True]), "channels-last" if chosen else "contiguous")
     return Probed(chosen, outputs[chosen])
 
 
@@ -89,8 +96,10 @@ class LayoutChooser:
     """Remembers the faster layout per (part, its architecture, device, dtype, input shape) and puts the part in
     it."""
 
-    def __init__(self, choices: dict[tuple, bool] | None = None) -> None:
+    def __init__(self, choices: dict[tuple, bool] | None = None,
+                 worth_probing_seconds: float = WORTH_PROBING_SECONDS) -> None:
         self.choices = {} if choices is None else choices  # a loader passes the ones its devices share
+        self.worth_probing_seconds = worth_probing_seconds  # for the whole sample; a band's share is scaled down
         # each part's _architecture, found once, not by counting its weights on every decode and encode
         self._architectures: weakref.WeakKeyDictionary[torch.nn.Module, tuple] = weakref.WeakKeyDictionary()
 
@@ -109,12 +118,17 @@ class LayoutChooser:
             band_shape = probe_band(tuple(sample.shape), downscale, latent_width)
             whole = band_shape == tuple(sample.shape)
             band = sample if whole else torch.randn(band_shape, device=sample.device, dtype=sample.dtype)
-            probed = faster_layout(part, run, band)
+            worth_seconds = self.worth_probing_seconds * band_shape[-2] / sample.shape[-2]
+            probed = faster_layout(part, run, band, worth_seconds)
             self.choices[key] = probed.channels_last
             output = probed.output if whole else None
         channels_last = self.choices[key]
         set_layout(part, channels_last)
         return in_layout(sample, channels_last), output
+
+
+def _described(seconds: float) -> str:
+    return "not timed" if seconds == float("inf") else f"{seconds * 1000:.1f} ms"
 
 
 def _architecture(part: torch.nn.Module) -> tuple:

@@ -55,3 +55,16 @@ def test_the_warm_up_round_is_not_counted():
     best = best_times(("cold start", "steady"), prepare, CPU, rounds=2)
     assert seen == {"cold start": 2, "steady": 2}
     assert best["cold start"] < WARM_RUN_SECONDS / 2
+
+
+def test_a_first_run_under_the_worth_threshold_is_the_only_run():
+    calls: list[str] = []
+    best = best_times(("kept", "other"), recorder(0, calls), CPU, rounds=2, worth_seconds=60)
+    assert calls == ["kept"]
+    assert best["kept"] < 60 and best["other"] == float("inf")
+
+
+def test_a_first_run_over_the_worth_threshold_times_every_candidate():
+    calls: list[str] = []
+    best_times(("kept", "other"), recorder(0.002, calls), CPU, rounds=2, worth_seconds=0.001)
+    assert calls == ["kept", "other", "other", "kept"]

@@ -16,7 +16,7 @@ import torch
 from nodes.runtime.demo_model import demo_vae
 from nodes.runtime.models import Vae
 from nodes.runtime.models.vae_attention import vae_attention_layers
-from nodes.runtime.models.vae_layout import in_layout, is_channels_last, set_layout
+from nodes.runtime.models.vae_layout import LayoutChooser, in_layout, is_channels_last, set_layout
 from tests.fixtures.tiny_checkpoints import own_vae
 from nodes.runtime.models.vae_tiling import whole_or_tiles
 
@@ -26,9 +26,10 @@ CHOOSERS = ("nodes.runtime.models.vae_attention", "nodes.runtime.models.vae_layo
 
 @pytest.fixture
 def vae_and_bare():
+    """The demo VAE, whose calls are short enough to skip the layout probe by default: here it always probes."""
     torch.manual_seed(0)
     bare = demo_vae().eval()
-    return Vae(module=own_vae(bare), source="demo"), bare
+    return Vae(module=own_vae(bare), source="demo", layout=LayoutChooser(worth_probing_seconds=0)), bare
 
 
 def latent(height: int = 8, width: int = 8) -> torch.Tensor:
@@ -101,6 +102,23 @@ def test_a_first_call_no_larger_than_the_probe_band_uses_the_probes_output(vae_a
     assert first_runs in (2, 4), first_runs  # both layouts per probe round, no extra run for the result
     assert len(runs) == 1
     assert torch.equal(first, later)
+
+
+@pytest.mark.parametrize("part", ["decoder", "encoder"])
+def test_a_call_too_short_to_be_worth_probing_runs_once_in_channels_last(vae_and_bare, part):
+    """A first run under the chooser's threshold is the call's result: contiguous is not timed, the part stays in
+    channels-last, and later calls agree."""
+    vae, _ = vae_and_bare
+    vae.layout = LayoutChooser(worth_probing_seconds=3600)
+    module = getattr(vae.module, part)
+    runs = []
+    module.register_forward_pre_hook(lambda *_: runs.append(1))
+    call = (lambda: vae.decode(latent())) if part == "decoder" else (lambda: vae.encode(image()))
+
+    first = call()
+    assert len(runs) == 1
+    assert list(vae.layout.choices.values()) == [True] and is_channels_last(module)
+    torch.testing.assert_close(call(), first, rtol=0, atol=0)
 
 
 def test_the_decoder_is_left_in_its_chosen_layout(vae_and_bare):
