@@ -1,5 +1,5 @@
 """Load what a first text-to-image run needs before it is asked for: torch, our UNet, VAE and CLIP text models, the
-checkpoint loader, the sampler runtime and the CLIP tokenizer.
+checkpoint loader, the sampler runtime, the CLIP tokenizer and the PNG writer with Pillow.
 
 The server answers HTTP before any of these are imported (together they take seconds on a small machine), then
 calls `preload` on a background thread, so a user who presses Queue a moment later finds them ready and the first
@@ -70,8 +70,10 @@ FIRST_RUN_STEPS: tuple[PreloadStep, ...] = (
     PreloadStep("the CLIP tokenizer", _build_tokenizer),
     import_step("nodes.runtime.sampling"),
     import_step("nodes.runtime.sample_latent"),
+    import_step("nodes.runtime.step_previews"),  # KSampler's progress reporter, imported on its first call
     import_step("nodes.runtime.guidance.cfg"),
     import_step("nodes.images.png_writer"),
+    import_step("PIL.PngImagePlugin"),  # the writer's text chunks, imported on its first call
     import_step("nodes.images.png_encoder"),
     import_step("isal.isal_zlib"),  # the encoder's deflate, imported on its first call
     import_step("nodes.a1111.infotext_writer"),

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[3]
 WORKFLOW = REPO / "workflows" / "text_to_image.json"
 
 # a fresh interpreter: loads ahead (after a step that fails), then runs the default graph and names every module of
-# the heavy libraries the run itself still had to import
+# the model and image libraries, or of ours, that the run itself still had to import
 FIRST_RUN = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -36,7 +36,8 @@ prompt["3"]["inputs"]["steps"] = 1
 before = set(sys.modules)
 result = engine.run(prompt)
 heavy = sorted(m for m in set(sys.modules) - before
-               if m.split(".")[0] in ("torch", "diffusers", "transformers", "instant_clip_tokenizer", "safetensors"))
+               if m.split(".")[0] in ("torch", "diffusers", "transformers", "instant_clip_tokenizer", "safetensors", "PIL",
+                                      "isal", "nodes", "graph_engine", "model_library", "latentloom"))
 print(json.dumps({"failed": report.failed, "ok": result.ok, "error": str(result.error), "imported_by_run": heavy,
                   "images": result.outputs["9"]["images"]}))
 """
