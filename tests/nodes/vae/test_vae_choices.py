@@ -121,6 +121,20 @@ def test_a_call_too_short_to_be_worth_probing_runs_once_in_channels_last(vae_and
     torch.testing.assert_close(call(), first, rtol=0, atol=0)
 
 
+def test_a_band_too_short_to_be_worth_probing_is_run_once_then_the_whole_sample(vae_and_bare):
+    """A latent larger than the probe band: the band's one run in channels-last is under its share of the threshold,
+    so contiguous is not timed and the call then decodes the whole latent once, in channels-last."""
+    vae, _ = vae_and_bare
+    vae.layout = LayoutChooser(worth_probing_seconds=3600)
+    shapes = []
+    vae.module.decoder.register_forward_pre_hook(lambda _module, args: shapes.append(tuple(args[0].shape)))
+
+    vae.decode(latent(32, 32))
+
+    assert shapes == [(1, 4, 8, 32), (1, 4, 32, 32)]  # the band (256 latent pixels at full width), then the call
+    assert list(vae.layout.choices.values()) == [True] and is_channels_last(vae.module.decoder)
+
+
 def test_the_decoder_is_left_in_its_chosen_layout(vae_and_bare):
     vae, _ = vae_and_bare
     vae.decode(latent())
