@@ -29,8 +29,8 @@ PROBE_LATENT_PIXELS = 256  # the band timed: a 128 x 128 px image's latent, or t
 PROBE_ROUNDS = 2  # each round runs both layouts once; the first is a warm-up unless its runs were long (probe_timing)
 # A call whose first run, in channels-last, takes less than this keeps channels-last untimed against contiguous: the
 # other layout could save a few milliseconds a call at most, while timing it would add one to three runs to the first
-# image (the demo model's VAE at small sizes on a CPU). Channels-last is the one kept as it is the layout oneDNN's
-# CPU convolutions and GPUs' tensor cores are built for.
+# image (the demo model's VAE at small sizes on a CPU). Channels-last is the one kept: oneDNN's CPU convolutions are
+# built for it, and the demo VAE ran faster in it at every size bench/pipeline.py --parts c timed.
 WORTH_PROBING_SECONDS = 0.02
 
 
