@@ -207,7 +207,6 @@ def test_saved_and_previewed_images_get_the_usual_mode_for_new_files(engine, fol
     assert os.stat(folders.temp / preview["filename"]).st_mode & 0o777 == mode
 
 
-
 def test_an_image_without_pixels_is_refused_with_its_size_before_any_encoding():
     import torch
 
